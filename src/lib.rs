@@ -1,0 +1,4 @@
+//! chronofs: a versioned backup filesystem.
+pub mod error;
+pub mod format;
+pub use error::{Error, Result};
