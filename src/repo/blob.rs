@@ -1,0 +1,95 @@
+//! Turning blob bytes into stored bytes and back: compression on the way in, decompression and
+//! hash verification on the way out, so a damaged blob is an error, never wrong bytes.
+
+use crate::format::id::{BlobId, Id};
+use crate::format::pack::Compression;
+
+/// Bytes ready to go into a pack.
+#[derive(Debug)]
+pub struct PreparedBlob {
+    /// blake3 of the raw bytes.
+    pub id: BlobId,
+    /// Stored form.
+    pub stored: Vec<u8>,
+    /// Raw length.
+    pub raw_len: u32,
+    /// How `stored` is encoded.
+    pub compression: Compression,
+}
+
+/// Hashes and compresses `raw` at zstd `level` (0 = store raw). Data that does not shrink is
+/// stored raw. `raw` must be at most `MAX_BLOB_LEN` bytes (callers guarantee it).
+#[must_use]
+pub fn prepare(raw: &[u8], level: i32) -> PreparedBlob {
+    let id = BlobId(Id::hash(raw));
+    let raw_len = u32::try_from(raw.len()).unwrap_or(u32::MAX);
+    if level > 0 {
+        if let Ok(z) = zstd::bulk::compress(raw, level) {
+            if z.len() < raw.len() {
+                return PreparedBlob { id, stored: z, raw_len, compression: Compression::Zstd };
+            }
+        }
+    }
+    PreparedBlob { id, stored: raw.to_vec(), raw_len, compression: Compression::None }
+}
+
+/// Decodes stored bytes and verifies they hash to `id`.
+///
+/// # Errors
+/// A message saying what failed (decompression, length, hash).
+pub fn unpack(
+    id: &BlobId,
+    stored: Vec<u8>,
+    raw_len: u32,
+    compression: Compression,
+) -> Result<Vec<u8>, String> {
+    let raw = match compression {
+        Compression::None => stored,
+        Compression::Zstd => zstd::bulk::decompress(&stored, raw_len as usize)
+            .map_err(|e| format!("blob {} does not decompress: {e}", id.short()))?,
+    };
+    if raw.len() != raw_len as usize {
+        return Err(format!(
+            "blob {} decodes to {} bytes, expected {raw_len}",
+            id.short(),
+            raw.len()
+        ));
+    }
+    if Id::hash(&raw) != id.0 {
+        return Err(format!("blob {} does not match its hash", id.short()));
+    }
+    Ok(raw)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn compressible_and_incompressible_round_trip() {
+        let text = b"abc".repeat(1000);
+        let p = prepare(&text, 3);
+        assert_eq!(p.compression, Compression::Zstd);
+        assert!(p.stored.len() < text.len());
+        assert_eq!(unpack(&p.id, p.stored, p.raw_len, p.compression).unwrap(), text);
+
+        let mut noise = vec![0u8; 4096];
+        blake3::Hasher::new().update(b"seed").finalize_xof().fill(&mut noise);
+        let p = prepare(&noise, 3);
+        assert_eq!(p.compression, Compression::None);
+        assert_eq!(unpack(&p.id, p.stored, p.raw_len, p.compression).unwrap(), noise);
+    }
+
+    #[test]
+    fn damage_is_detected() {
+        let p = prepare(&b"hello world ".repeat(100), 3);
+        let mut bad = p.stored.clone();
+        let last = bad.len() - 1;
+        bad[last] ^= 1;
+        assert!(unpack(&p.id, bad, p.raw_len, p.compression).is_err());
+        let raw = prepare(b"xyz", 0);
+        let mut bad = raw.stored.clone();
+        bad[0] ^= 1;
+        assert!(unpack(&raw.id, bad, raw.raw_len, raw.compression).is_err());
+    }
+}

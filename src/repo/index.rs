@@ -1,0 +1,200 @@
+//! The in-memory index: blob id → pack, offset and lengths, in 48 bytes per blob.
+//!
+//! Entries live in one `Vec` sorted by id and are found by binary search; there is no per-entry
+//! heap allocation and no hash-table overhead. Each entry packs the pack number (28 bits), the
+//! blob kind and the compression into one `u32`; pack ids are stored once in a side table.
+
+use std::collections::HashMap;
+
+use crate::format::id::{BlobId, Id, PackId};
+use crate::format::index::IndexedPack;
+use crate::format::pack::{BlobKind, Compression, PackedBlob};
+
+const PACK_MASK: u32 = (1 << 28) - 1;
+const TREE_BIT: u32 = 1 << 31;
+const ZSTD_BIT: u32 = 1 << 30;
+
+/// One blob's location, 48 bytes.
+#[derive(Clone, Copy, Debug)]
+struct Entry {
+    id: [u8; 32],
+    pack_and_flags: u32,
+    offset: u32,
+    stored_len: u32,
+    raw_len: u32,
+}
+
+/// Size of one index entry in memory, as reported in docs and notes.
+pub const ENTRY_BYTES: usize = std::mem::size_of::<Entry>();
+
+/// Where a blob is and how to decode it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct BlobLocation {
+    /// The pack holding it.
+    pub pack: PackId,
+    /// Data or tree.
+    pub kind: BlobKind,
+    /// Offset within the pack.
+    pub offset: u32,
+    /// Stored length.
+    pub stored_len: u32,
+    /// Raw length.
+    pub raw_len: u32,
+    /// Encoding of the stored bytes.
+    pub compression: Compression,
+}
+
+/// All blobs of a repository.
+#[derive(Debug, Default)]
+pub struct Index {
+    entries: Vec<Entry>,
+    packs: Vec<(PackId, u64)>,
+    pack_numbers: HashMap<PackId, u32>,
+    sorted: bool,
+}
+
+impl Index {
+    /// An empty index.
+    #[must_use]
+    pub fn new() -> Self {
+        Index { sorted: true, ..Index::default() }
+    }
+
+    /// Adds a pack's blobs. Call [`Self::finalize`] before lookups after a batch of adds.
+    pub fn add_pack(&mut self, pack: &IndexedPack) {
+        if self.pack_numbers.contains_key(&pack.id) {
+            return;
+        }
+        let number = u32::try_from(self.packs.len()).unwrap_or(u32::MAX) & PACK_MASK;
+        self.packs.push((pack.id, pack.len));
+        self.pack_numbers.insert(pack.id, number);
+        self.entries.extend(pack.blobs.iter().map(|b| entry(number, b)));
+        self.sorted = false;
+    }
+
+    /// Sorts the entries (keeping one location per blob) so lookups work.
+    pub fn finalize(&mut self) {
+        if !self.sorted {
+            self.entries.sort_unstable_by(|a, b| a.id.cmp(&b.id));
+            self.entries.dedup_by(|a, b| a.id == b.id);
+            self.entries.shrink_to_fit();
+            self.sorted = true;
+        }
+    }
+
+    /// Where `id` is stored, if indexed.
+    #[must_use]
+    pub fn lookup(&self, id: &BlobId) -> Option<BlobLocation> {
+        debug_assert!(self.sorted, "lookup before finalize");
+        let i = self.entries.binary_search_by(|e| e.id.cmp(&id.0.0)).ok()?;
+        let e = &self.entries[i];
+        let pack = self.packs[(e.pack_and_flags & PACK_MASK) as usize].0;
+        Some(BlobLocation {
+            pack,
+            kind: if e.pack_and_flags & TREE_BIT != 0 { BlobKind::Tree } else { BlobKind::Data },
+            offset: e.offset,
+            stored_len: e.stored_len,
+            raw_len: e.raw_len,
+            compression: if e.pack_and_flags & ZSTD_BIT != 0 {
+                Compression::Zstd
+            } else {
+                Compression::None
+            },
+        })
+    }
+
+    /// Whether `id` is indexed.
+    #[must_use]
+    pub fn contains(&self, id: &BlobId) -> bool {
+        self.entries.binary_search_by(|e| e.id.cmp(&id.0.0)).is_ok()
+    }
+
+    /// Number of distinct blobs.
+    #[must_use]
+    pub fn len(&self) -> usize {
+        self.entries.len()
+    }
+
+    /// Whether the index is empty.
+    #[must_use]
+    pub fn is_empty(&self) -> bool {
+        self.entries.is_empty()
+    }
+
+    /// Every indexed pack with its length.
+    #[must_use]
+    pub fn packs(&self) -> &[(PackId, u64)] {
+        &self.packs
+    }
+
+    /// Whether `pack` is indexed.
+    #[must_use]
+    pub fn has_pack(&self, pack: &PackId) -> bool {
+        self.pack_numbers.contains_key(pack)
+    }
+
+    /// Every blob id with its location (for check and debugging).
+    pub fn iter(&self) -> impl Iterator<Item = (BlobId, BlobLocation)> + '_ {
+        self.entries.iter().filter_map(|e| {
+            let id = BlobId(Id(e.id));
+            self.lookup(&id).map(|l| (id, l))
+        })
+    }
+}
+
+fn entry(number: u32, b: &PackedBlob) -> Entry {
+    let mut flags = number;
+    if b.kind == BlobKind::Tree {
+        flags |= TREE_BIT;
+    }
+    if b.compression == Compression::Zstd {
+        flags |= ZSTD_BIT;
+    }
+    Entry {
+        id: b.id.0.0,
+        pack_and_flags: flags,
+        offset: b.offset,
+        stored_len: b.stored_len,
+        raw_len: b.raw_len,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn entry_is_48_bytes() {
+        assert_eq!(ENTRY_BYTES, 48);
+    }
+
+    #[test]
+    fn lookup_after_adds() {
+        let mut idx = Index::new();
+        let mk = |i: u32, kind, compression| PackedBlob {
+            id: BlobId(Id::hash(&i.to_le_bytes())),
+            kind,
+            offset: 16 + i,
+            stored_len: 1,
+            raw_len: if compression == Compression::Zstd { 2 } else { 1 },
+            compression,
+        };
+        let p1 = IndexedPack {
+            id: PackId(Id::hash(b"1")),
+            len: 100,
+            blobs: vec![mk(1, BlobKind::Data, Compression::None), mk(2, BlobKind::Tree, Compression::Zstd)],
+        };
+        let p2 = IndexedPack { id: PackId(Id::hash(b"2")), len: 100, blobs: vec![mk(3, BlobKind::Data, Compression::Zstd)] };
+        idx.add_pack(&p1);
+        idx.add_pack(&p2);
+        idx.add_pack(&p1);
+        idx.finalize();
+        assert_eq!(idx.len(), 3);
+        let l = idx.lookup(&mk(2, BlobKind::Tree, Compression::Zstd).id).unwrap();
+        assert_eq!((l.pack, l.kind, l.offset, l.compression), (p1.id, BlobKind::Tree, 18, Compression::Zstd));
+        let l = idx.lookup(&mk(3, BlobKind::Data, Compression::Zstd).id).unwrap();
+        assert_eq!(l.pack, p2.id);
+        assert!(idx.lookup(&BlobId(Id::hash(b"none"))).is_none());
+        assert_eq!(idx.iter().count(), 3);
+    }
+}

@@ -1,0 +1,374 @@
+//! The repository engine: where and how bytes are stored, crash-safely.
+//!
+//! Invariants (see docs/FORMAT.md, "Crash safety"):
+//! - every file is written once, atomically and durably through [`Storage::write`];
+//! - a writer makes packs durable before the index file that names them, and index files durable
+//!   before the snapshot that needs them; a snapshot is visible only once its file exists;
+//! - so after a crash at any instant every listed snapshot is complete, and the only leftovers
+//!   are temp files and packs no index names, both harmless;
+//! - every blob read is decompressed and re-hashed: damaged data is an error, never wrong bytes.
+
+pub mod blob;
+pub mod check;
+pub mod index;
+pub mod layout;
+pub mod pack;
+pub mod storage;
+pub mod writer;
+
+use std::io;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, RwLock, RwLockReadGuard};
+
+use crate::error::{Error, Result};
+use crate::format::codec::{self, FileKind};
+use crate::format::config::{
+    ChunkerParams, Config, ConfigFile, DEFAULT_COMPRESSION_LEVEL, DEFAULT_PACK_TARGET,
+    MAX_CONFIG_LEN,
+};
+use crate::format::id::{BlobId, Id, IndexId, SnapshotId, TreeId};
+use crate::format::index::{Index as IndexRecord, IndexedPack};
+use crate::format::snapshot::Snapshot;
+use crate::format::tree::Tree;
+
+use self::index::{BlobLocation, Index};
+use self::storage::{LocalStorage, Storage};
+use self::writer::BlobWriter;
+
+/// Parameters chosen at `init`.
+#[derive(Clone, Debug)]
+pub struct InitOptions {
+    /// Chunker parameters.
+    pub chunker: ChunkerParams,
+    /// zstd level, 0 to store raw.
+    pub compression_level: i32,
+    /// Pack size target in bytes.
+    pub pack_target_size: u32,
+    /// Refuse deletes and rewrites.
+    pub append_only: bool,
+}
+
+impl Default for InitOptions {
+    fn default() -> Self {
+        InitOptions {
+            chunker: ChunkerParams::default(),
+            compression_level: DEFAULT_COMPRESSION_LEVEL,
+            pack_target_size: DEFAULT_PACK_TARGET,
+            append_only: false,
+        }
+    }
+}
+
+/// An open repository with its index loaded.
+pub struct Repository {
+    storage: Arc<dyn Storage>,
+    location: PathBuf,
+    config: Config,
+    index: RwLock<Index>,
+}
+
+/// A problem found while loading index files (reported by `check`, fatal elsewhere).
+#[derive(Debug)]
+pub struct IndexProblem {
+    /// The index file.
+    pub file: String,
+    /// What is wrong.
+    pub error: Error,
+}
+
+impl Repository {
+    /// Creates a new repository in directory `path` (created if missing, must be empty).
+    ///
+    /// # Errors
+    /// [`Error::InitRefused`] if `path` is not an empty directory; I/O errors.
+    pub fn init(path: &Path, options: &InitOptions) -> Result<Repository> {
+        let refuse = |reason: String| Error::InitRefused { path: path.to_path_buf(), reason };
+        match std::fs::read_dir(path) {
+            Ok(mut rd) => {
+                if path.join(layout::CONFIG).exists() {
+                    return Err(refuse("a repository already exists there".into()));
+                }
+                if rd.next().is_some() {
+                    return Err(refuse("the directory is not empty".into()));
+                }
+            }
+            Err(e) if e.kind() == io::ErrorKind::NotFound => {
+                std::fs::create_dir_all(path).map_err(|e| Error::path_io("creating", path, e))?;
+                if let Some(parent) = path.parent() {
+                    let _ = storage::sync_dir(parent);
+                }
+            }
+            Err(e) => return Err(Error::path_io("reading", path, e)),
+        }
+        let config = Config {
+            repo_id: random_id(),
+            chunker: options.chunker,
+            compression_level: options.compression_level,
+            pack_target_size: options.pack_target_size,
+            cipher: "none".into(),
+            append_only: options.append_only,
+            created_ns: now_ns(),
+        };
+        config.validate().map_err(|e| Error::InvalidInput(e.to_string()))?;
+        let storage: Arc<dyn Storage> = Arc::new(LocalStorage::new(path));
+        let mkdir = |d: &str| storage.create_dir(d).map_err(|e| Error::repo_io("creating", d, e));
+        for d in [layout::INDEX_DIR, layout::SNAPSHOT_DIR, layout::LOCK_DIR, layout::DATA_DIR] {
+            mkdir(d)?;
+        }
+        for d in layout::pack_dirs() {
+            mkdir(&d)?;
+        }
+        // The config is written last: a directory without it is not (yet) a repository.
+        let bytes = codec::seal(FileKind::Config, &ConfigFile::V1(config.clone()))
+            .map_err(|e| Error::corrupt(layout::CONFIG, e.to_string()))?;
+        storage.write(layout::CONFIG, &bytes).map_err(|e| Error::repo_io("writing", layout::CONFIG, e))?;
+        Ok(Repository {
+            storage,
+            location: path.to_path_buf(),
+            config,
+            index: RwLock::new(Index::new()),
+        })
+    }
+
+    /// Opens the repository in directory `path` and loads its index.
+    ///
+    /// # Errors
+    /// [`Error::NoRepository`] if there is none; [`Error::Corrupt`] for a damaged config or
+    /// index file.
+    pub fn open(path: &Path) -> Result<Repository> {
+        let repo = Self::open_unindexed(path)?;
+        let problems = repo.load_index()?;
+        if let Some(p) = problems.into_iter().next() {
+            return Err(p.error);
+        }
+        Ok(repo)
+    }
+
+    /// Opens a repository and reads its config, without loading the index.
+    ///
+    /// # Errors
+    /// As [`Repository::open`].
+    pub fn open_unindexed(path: &Path) -> Result<Repository> {
+        let no_repo = |reason: &str| Error::NoRepository { path: path.to_path_buf(), reason: reason.into() };
+        match std::fs::metadata(path) {
+            Ok(m) if m.is_dir() => {}
+            Ok(_) => return Err(no_repo("not a directory")),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => return Err(no_repo("directory does not exist")),
+            Err(e) => return Err(Error::path_io("opening repository", path, e)),
+        }
+        Self::open_storage(Arc::new(LocalStorage::new(path)), path)
+    }
+
+    /// Opens a repository on any storage (tests use this with fault-injecting storage).
+    ///
+    /// # Errors
+    /// As [`Repository::open`].
+    pub fn open_storage(storage: Arc<dyn Storage>, location: &Path) -> Result<Repository> {
+        let bytes = match storage.read(layout::CONFIG) {
+            Ok(b) => b,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => {
+                return Err(Error::NoRepository {
+                    path: location.to_path_buf(),
+                    reason: "no config file (not a chronofs repository; run `chronofs init`)".into(),
+                });
+            }
+            Err(e) => return Err(Error::repo_io("reading", layout::CONFIG, e)),
+        };
+        let ConfigFile::V1(config) = codec::open(FileKind::Config, &bytes, MAX_CONFIG_LEN)
+            .map_err(|e| Error::corrupt(layout::CONFIG, e.to_string()))?;
+        config.validate().map_err(|e| Error::corrupt(layout::CONFIG, e.to_string()))?;
+        Ok(Repository {
+            storage,
+            location: location.to_path_buf(),
+            config,
+            index: RwLock::new(Index::new()),
+        })
+    }
+
+    /// (Re)loads every index file. Damaged index files are returned as problems and skipped.
+    ///
+    /// # Errors
+    /// Failure to list the index directory.
+    pub fn load_index(&self) -> Result<Vec<IndexProblem>> {
+        let mut problems = Vec::new();
+        let mut records = Vec::new();
+        for name in self.list_ids(layout::INDEX_DIR)? {
+            let file = format!("{}/{name}", layout::INDEX_DIR);
+            match self.read_verified(&file, &name).and_then(|b| {
+                IndexRecord::decode(&b).map_err(|e| Error::corrupt(&file, e.to_string()))
+            }) {
+                Ok(r) => records.push((name, r)),
+                Err(error) => problems.push(IndexProblem { file, error }),
+            }
+        }
+        let superseded: std::collections::HashSet<String> =
+            records.iter().flat_map(|(_, r)| r.supersedes.iter().map(IndexId::to_hex)).collect();
+        let mut index = Index::new();
+        for (name, r) in &records {
+            if !superseded.contains(name) {
+                r.packs.iter().for_each(|p| index.add_pack(p));
+            }
+        }
+        index.finalize();
+        *self.index.write().unwrap_or_else(std::sync::PoisonError::into_inner) = index;
+        Ok(problems)
+    }
+
+    /// Reads a content-addressed file and checks that its blake3 matches its name.
+    fn read_verified(&self, file: &str, name: &str) -> Result<Vec<u8>> {
+        let bytes = self.storage.read(file).map_err(|e| Error::repo_io("reading", file, e))?;
+        if Id::hash(&bytes).to_hex() != name {
+            return Err(Error::corrupt(file, "contents do not match the file name's hash"));
+        }
+        Ok(bytes)
+    }
+
+    /// Hex names in `dir` that look like ids (temp files and strays are skipped).
+    pub(crate) fn list_ids(&self, dir: &str) -> Result<Vec<String>> {
+        let names = self.storage.list(dir).map_err(|e| Error::repo_io("listing", dir, e))?;
+        Ok(names.into_iter().filter(|n| n.parse::<Id>().is_ok()).collect())
+    }
+
+    /// The storage backend.
+    #[must_use]
+    pub fn storage(&self) -> &dyn Storage {
+        &*self.storage
+    }
+
+    /// Where the repository is (for messages).
+    #[must_use]
+    pub fn location(&self) -> &Path {
+        &self.location
+    }
+
+    /// The repository config.
+    #[must_use]
+    pub fn config(&self) -> &Config {
+        &self.config
+    }
+
+    /// Read access to the in-memory index.
+    pub fn index(&self) -> RwLockReadGuard<'_, Index> {
+        self.index.read().unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// Whether a blob is indexed.
+    #[must_use]
+    pub fn has_blob(&self, id: &BlobId) -> bool {
+        self.index().contains(id)
+    }
+
+    pub(crate) fn add_to_index(&self, packs: &[IndexedPack]) {
+        let mut index = self.index.write().unwrap_or_else(std::sync::PoisonError::into_inner);
+        packs.iter().for_each(|p| index.add_pack(p));
+        index.finalize();
+    }
+
+    /// Where a blob is stored.
+    ///
+    /// # Errors
+    /// [`Error::MissingBlob`] if it is not indexed.
+    pub fn locate(&self, id: &BlobId) -> Result<BlobLocation> {
+        self.index().lookup(id).ok_or_else(|| Error::MissingBlob { id: id.to_hex() })
+    }
+
+    /// Reads, decompresses and verifies a blob.
+    ///
+    /// # Errors
+    /// [`Error::MissingBlob`], I/O errors, or [`Error::Corrupt`] naming the pack.
+    pub fn read_blob(&self, id: &BlobId) -> Result<Vec<u8>> {
+        let loc = self.locate(id)?;
+        let path = layout::pack_path(&loc.pack);
+        let mut stored = vec![0u8; loc.stored_len as usize];
+        self.storage
+            .read_at(&path, u64::from(loc.offset), &mut stored)
+            .map_err(|e| match e.kind() {
+                io::ErrorKind::UnexpectedEof => Error::corrupt(&path, "pack is shorter than its index says"),
+                _ => Error::repo_io("reading", &path, e),
+            })?;
+        blob::unpack(id, stored, loc.raw_len, loc.compression).map_err(|m| Error::corrupt(path, m))
+    }
+
+    /// Reads and decodes a tree.
+    ///
+    /// # Errors
+    /// As [`Repository::read_blob`], plus decoding errors.
+    pub fn read_tree(&self, id: &TreeId) -> Result<Tree> {
+        let bytes = self.read_blob(&BlobId::from(*id))?;
+        Tree::decode(&bytes).map_err(|e| Error::corrupt(format!("tree {}", id.short()), e.to_string()))
+    }
+
+    /// Starts adding blobs.
+    #[must_use]
+    pub fn writer(&self) -> BlobWriter<'_> {
+        BlobWriter::new(self)
+    }
+
+    /// Ids of all snapshot files.
+    ///
+    /// # Errors
+    /// Failure to list the directory.
+    pub fn snapshot_ids(&self) -> Result<Vec<SnapshotId>> {
+        Ok(self.list_ids(layout::SNAPSHOT_DIR)?.iter().filter_map(|n| n.parse().ok()).collect())
+    }
+
+    /// Loads one snapshot.
+    ///
+    /// # Errors
+    /// I/O errors or [`Error::Corrupt`] naming the file.
+    pub fn load_snapshot(&self, id: &SnapshotId) -> Result<Snapshot> {
+        let file = layout::snapshot_path(id);
+        let bytes = self.read_verified(&file, &id.to_hex())?;
+        Snapshot::decode(&bytes).map_err(|e| Error::corrupt(file, e.to_string()))
+    }
+
+    /// All readable snapshots, oldest first, plus the errors for unreadable ones.
+    ///
+    /// # Errors
+    /// Failure to list the snapshot directory.
+    pub fn snapshots(&self) -> Result<(Vec<(SnapshotId, Snapshot)>, Vec<Error>)> {
+        let mut good = Vec::new();
+        let mut bad = Vec::new();
+        for id in self.snapshot_ids()? {
+            match self.load_snapshot(&id) {
+                Ok(s) => good.push((id, s)),
+                Err(e) => bad.push(e),
+            }
+        }
+        good.sort_by(|a, b| (a.1.time_ns, a.0).cmp(&(b.1.time_ns, b.0)));
+        Ok((good, bad))
+    }
+
+    /// Writes a snapshot file; it becomes visible atomically. Everything it references must
+    /// already be durable (call [`BlobWriter::finish`] first).
+    ///
+    /// # Errors
+    /// I/O errors.
+    pub fn save_snapshot(&self, snapshot: &Snapshot) -> Result<SnapshotId> {
+        let bytes = snapshot.encode().map_err(|e| Error::corrupt("<new snapshot>", e.to_string()))?;
+        let id = SnapshotId(Id::hash(&bytes));
+        let path = layout::snapshot_path(&id);
+        self.storage.write(&path, &bytes).map_err(|e| Error::repo_io("writing", path, e))?;
+        Ok(id)
+    }
+}
+
+/// Current time in nanoseconds since the Unix epoch.
+#[must_use]
+pub fn now_ns() -> i64 {
+    let d = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap_or_default();
+    i64::try_from(d.as_nanos()).unwrap_or(i64::MAX)
+}
+
+/// 32 random bytes from the OS, mixed with the time and pid as a fallback.
+fn random_id() -> Id {
+    let mut h = blake3::Hasher::new();
+    if let Ok(b) = std::fs::read("/proc/sys/kernel/random/uuid") {
+        h.update(&b);
+    }
+    h.update(&now_ns().to_le_bytes());
+    h.update(&std::process::id().to_le_bytes());
+    Id(*h.finalize().as_bytes())
+}

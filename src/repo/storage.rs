@@ -1,0 +1,185 @@
+//! The storage seam: every byte the repository reads or writes goes through [`Storage`].
+//!
+//! The interface fits object storage as well as a directory: files are written once, whole and
+//! atomically ([`Storage::write`]), never appended to or updated in place, and directories are
+//! never renamed. [`LocalStorage`] implements it for a local directory with the classic durable
+//! sequence: write a temp file, fsync it, rename it over the final name, fsync the directory.
+//! Tests implement it to inject crashes and I/O failures.
+
+use std::fs::{self, File, OpenOptions};
+use std::io::{self, Write};
+use std::os::unix::fs::FileExt;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+
+/// Prefix of temporary files; a crash can leave them behind, and they are harmless.
+pub const TEMP_PREFIX: &str = ".tmp-";
+
+/// Whole-file, write-once access to repository files named by relative paths such as
+/// `index/ab12…`.
+pub trait Storage: Send + Sync {
+    /// Reads a whole file.
+    ///
+    /// # Errors
+    /// The underlying I/O error; `NotFound` if the file does not exist.
+    fn read(&self, path: &str) -> io::Result<Vec<u8>>;
+
+    /// Reads exactly `buf.len()` bytes at `offset`.
+    ///
+    /// # Errors
+    /// The underlying I/O error; `UnexpectedEof` if the file is shorter.
+    fn read_at(&self, path: &str, offset: u64, buf: &mut [u8]) -> io::Result<()>;
+
+    /// The file's length in bytes.
+    ///
+    /// # Errors
+    /// The underlying I/O error.
+    fn len(&self, path: &str) -> io::Result<u64>;
+
+    /// Writes a whole file atomically and durably: when this returns `Ok`, the file exists with
+    /// exactly `data` and survives a crash; if it fails or the process dies, the file is either
+    /// absent or complete. Replaces an existing file of the same name.
+    ///
+    /// # Errors
+    /// The underlying I/O error.
+    fn write(&self, path: &str, data: &[u8]) -> io::Result<()>;
+
+    /// Names of the files directly in `dir` (temporary files included, directories excluded).
+    /// A missing directory lists as empty.
+    ///
+    /// # Errors
+    /// The underlying I/O error.
+    fn list(&self, dir: &str) -> io::Result<Vec<String>>;
+
+    /// Deletes a file durably.
+    ///
+    /// # Errors
+    /// The underlying I/O error.
+    fn remove(&self, path: &str) -> io::Result<()>;
+
+    /// Creates a directory (and parents) durably; succeeds if it exists.
+    ///
+    /// # Errors
+    /// The underlying I/O error.
+    fn create_dir(&self, dir: &str) -> io::Result<()>;
+}
+
+/// A repository in a local directory.
+#[derive(Debug)]
+pub struct LocalStorage {
+    root: PathBuf,
+    counter: AtomicU64,
+}
+
+impl LocalStorage {
+    /// Storage rooted at `root` (which must exist).
+    #[must_use]
+    pub fn new(root: &Path) -> Self {
+        LocalStorage { root: root.to_path_buf(), counter: AtomicU64::new(0) }
+    }
+
+    /// The root directory.
+    #[must_use]
+    pub fn root(&self) -> &Path {
+        &self.root
+    }
+
+    fn full(&self, path: &str) -> PathBuf {
+        self.root.join(path)
+    }
+}
+
+/// fsyncs a directory so that a rename or create inside it is durable.
+///
+/// # Errors
+/// The underlying I/O error.
+pub fn sync_dir(dir: &Path) -> io::Result<()> {
+    File::open(dir)?.sync_all()
+}
+
+impl Storage for LocalStorage {
+    fn read(&self, path: &str) -> io::Result<Vec<u8>> {
+        fs::read(self.full(path))
+    }
+
+    fn read_at(&self, path: &str, offset: u64, buf: &mut [u8]) -> io::Result<()> {
+        File::open(self.full(path))?.read_exact_at(buf, offset)
+    }
+
+    fn len(&self, path: &str) -> io::Result<u64> {
+        Ok(fs::metadata(self.full(path))?.len())
+    }
+
+    fn write(&self, path: &str, data: &[u8]) -> io::Result<()> {
+        let target = self.full(path);
+        let dir = target.parent().unwrap_or(&self.root).to_path_buf();
+        let name = target.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+        let n = self.counter.fetch_add(1, Ordering::Relaxed);
+        let tmp = dir.join(format!("{TEMP_PREFIX}{}-{n}-{name}", std::process::id()));
+        let result = (|| {
+            let mut f = OpenOptions::new().write(true).create_new(true).open(&tmp)?;
+            f.write_all(data)?;
+            f.sync_all()?;
+            drop(f);
+            fs::rename(&tmp, &target)?;
+            sync_dir(&dir)
+        })();
+        if result.is_err() {
+            let _ = fs::remove_file(&tmp);
+        }
+        result
+    }
+
+    fn list(&self, dir: &str) -> io::Result<Vec<String>> {
+        let rd = match fs::read_dir(self.full(dir)) {
+            Ok(rd) => rd,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(Vec::new()),
+            Err(e) => return Err(e),
+        };
+        let mut names = Vec::new();
+        for entry in rd {
+            let entry = entry?;
+            if entry.file_type()?.is_file() {
+                names.push(entry.file_name().to_string_lossy().into_owned());
+            }
+        }
+        names.sort();
+        Ok(names)
+    }
+
+    fn remove(&self, path: &str) -> io::Result<()> {
+        let full = self.full(path);
+        fs::remove_file(&full)?;
+        sync_dir(full.parent().unwrap_or(&self.root))
+    }
+
+    fn create_dir(&self, dir: &str) -> io::Result<()> {
+        let full = self.full(dir);
+        fs::create_dir_all(&full)?;
+        sync_dir(full.parent().unwrap_or(&self.root))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn write_is_whole_and_leaves_no_temp() {
+        let dir = tempfile::tempdir().unwrap();
+        let s = LocalStorage::new(dir.path());
+        s.create_dir("index").unwrap();
+        s.write("index/a", b"hello").unwrap();
+        s.write("index/a", b"hello2").unwrap();
+        assert_eq!(s.read("index/a").unwrap(), b"hello2");
+        assert_eq!(s.list("index").unwrap(), vec!["a".to_string()]);
+        assert_eq!(s.len("index/a").unwrap(), 6);
+        let mut buf = [0u8; 3];
+        s.read_at("index/a", 2, &mut buf).unwrap();
+        assert_eq!(&buf, b"llo");
+        assert!(s.read_at("index/a", 5, &mut buf).is_err());
+        assert!(s.list("missing").unwrap().is_empty());
+        s.remove("index/a").unwrap();
+        assert!(s.read("index/a").is_err());
+    }
+}

@@ -1,0 +1,201 @@
+//! `BlobWriter`: the only way new blobs enter a repository.
+//!
+//! Blobs are deduplicated against the index and against this session, packed by kind (data and
+//! trees go to separate packs so metadata reads stay small), and each full pack is written
+//! durably before any index file names it. Every [`INDEX_EVERY_PACKS`] packs an index file is
+//! written, so an interrupted backup's data is reused by the next one. After any failed write
+//! the writer refuses further work (like redb's `PreviousIo`): its state on disk is unknown.
+
+use std::collections::HashSet;
+
+use crate::error::{Error, Result};
+use crate::format::id::{BlobId, Id, IndexId};
+use crate::format::index::{Index as IndexRecord, IndexedPack};
+use crate::format::pack::{BlobKind, MAX_BLOB_LEN};
+
+use super::Repository;
+use super::blob::{self, PreparedBlob};
+use super::layout;
+use super::pack::PackWriter;
+
+/// How many packs go into one index file.
+pub const INDEX_EVERY_PACKS: usize = 64;
+
+/// What a writer stored.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct WriteStats {
+    /// Data blobs newly stored.
+    pub data_blobs: u64,
+    /// Tree blobs newly stored.
+    pub tree_blobs: u64,
+    /// Raw bytes of newly stored blobs.
+    pub raw_bytes: u64,
+    /// Stored (compressed) bytes of newly stored blobs.
+    pub stored_bytes: u64,
+    /// Pack files written.
+    pub packs: u64,
+}
+
+/// Adds blobs to a repository; call [`BlobWriter::finish`] to make them durable and indexed.
+pub struct BlobWriter<'r> {
+    repo: &'r Repository,
+    data: PackWriter,
+    tree: PackWriter,
+    pending: HashSet<BlobId>,
+    unindexed: Vec<IndexedPack>,
+    written: Vec<IndexedPack>,
+    stats: WriteStats,
+    poisoned: bool,
+}
+
+impl<'r> BlobWriter<'r> {
+    pub(super) fn new(repo: &'r Repository) -> Self {
+        BlobWriter {
+            repo,
+            data: PackWriter::new(BlobKind::Data),
+            tree: PackWriter::new(BlobKind::Tree),
+            pending: HashSet::new(),
+            unindexed: Vec::new(),
+            written: Vec::new(),
+            stats: WriteStats::default(),
+            poisoned: false,
+        }
+    }
+
+    /// Whether the repository or this session already has `id`.
+    #[must_use]
+    pub fn contains(&self, id: &BlobId) -> bool {
+        self.pending.contains(id) || self.repo.has_blob(id)
+    }
+
+    /// The repository's zstd level.
+    #[must_use]
+    pub fn compression_level(&self) -> i32 {
+        self.repo.config().compression_level
+    }
+
+    /// Hashes, compresses and stores `raw` unless present; returns its id.
+    ///
+    /// # Errors
+    /// Repository write failures.
+    pub fn add(&mut self, kind: BlobKind, raw: &[u8]) -> Result<BlobId> {
+        let id = BlobId(Id::hash(raw));
+        if !self.contains(&id) {
+            if raw.len() > MAX_BLOB_LEN as usize {
+                return Err(Error::InvalidInput(format!(
+                    "a {kind:?} blob of {} bytes exceeds the {MAX_BLOB_LEN}-byte limit",
+                    raw.len()
+                )));
+            }
+            let prepared = blob::prepare(raw, self.compression_level());
+            self.add_prepared(kind, prepared)?;
+        }
+        Ok(id)
+    }
+
+    /// Stores an already prepared blob unless present; returns whether it was new.
+    ///
+    /// # Errors
+    /// Repository write failures.
+    pub fn add_prepared(&mut self, kind: BlobKind, blob: PreparedBlob) -> Result<bool> {
+        self.check_poisoned()?;
+        if self.contains(&blob.id) {
+            return Ok(false);
+        }
+        let target = self.repo.config().pack_target_size as usize;
+        let pack = match kind {
+            BlobKind::Data => &mut self.data,
+            BlobKind::Tree => &mut self.tree,
+        };
+        if !pack.is_empty() && pack.would_overflow(blob.stored.len()) {
+            self.flush(kind)?;
+        }
+        let pack = match kind {
+            BlobKind::Data => &mut self.data,
+            BlobKind::Tree => &mut self.tree,
+        };
+        pack.add(&blob);
+        let full = pack.len() >= target;
+        match kind {
+            BlobKind::Data => self.stats.data_blobs += 1,
+            BlobKind::Tree => self.stats.tree_blobs += 1,
+        }
+        self.stats.raw_bytes += u64::from(blob.raw_len);
+        self.stats.stored_bytes += blob.stored.len() as u64;
+        self.pending.insert(blob.id);
+        if full {
+            self.flush(kind)?;
+        }
+        Ok(true)
+    }
+
+    fn check_poisoned(&self) -> Result<()> {
+        if self.poisoned {
+            return Err(Error::InvalidInput(
+                "an earlier repository write failed; this backup cannot continue".into(),
+            ));
+        }
+        Ok(())
+    }
+
+    fn flush(&mut self, kind: BlobKind) -> Result<()> {
+        let pack = match kind {
+            BlobKind::Data => &mut self.data,
+            BlobKind::Tree => &mut self.tree,
+        };
+        if pack.is_empty() {
+            return Ok(());
+        }
+        let finished = pack.finish()?;
+        let path = layout::pack_path(&finished.id);
+        if let Err(e) = self.repo.storage().write(&path, &finished.bytes) {
+            self.poisoned = true;
+            return Err(Error::repo_io("writing", path, e));
+        }
+        self.stats.packs += 1;
+        self.unindexed.push(IndexedPack {
+            id: finished.id,
+            len: finished.bytes.len() as u64,
+            blobs: finished.blobs,
+        });
+        if self.unindexed.len() >= INDEX_EVERY_PACKS {
+            self.write_index()?;
+        }
+        Ok(())
+    }
+
+    fn write_index(&mut self) -> Result<()> {
+        if self.unindexed.is_empty() {
+            return Ok(());
+        }
+        let record = IndexRecord { packs: std::mem::take(&mut self.unindexed), supersedes: vec![] };
+        let bytes = record.encode().map_err(|e| Error::corrupt("<new index>", e.to_string()))?;
+        let path = layout::index_path(&IndexId(Id::hash(&bytes)));
+        if let Err(e) = self.repo.storage().write(&path, &bytes) {
+            self.poisoned = true;
+            return Err(Error::repo_io("writing", path, e));
+        }
+        self.written.extend(record.packs);
+        Ok(())
+    }
+
+    /// Writes the open packs and the index file naming them; when this returns, every blob
+    /// added is durable and indexed (also in the repository's in-memory index).
+    ///
+    /// # Errors
+    /// Repository write failures; nothing is indexed then.
+    pub fn finish(mut self) -> Result<WriteStats> {
+        self.check_poisoned()?;
+        self.flush(BlobKind::Data)?;
+        self.flush(BlobKind::Tree)?;
+        self.write_index()?;
+        self.repo.add_to_index(&self.written);
+        Ok(self.stats)
+    }
+
+    /// Counters so far.
+    #[must_use]
+    pub fn stats(&self) -> WriteStats {
+        self.stats
+    }
+}
