@@ -1,5 +1,8 @@
 //! chronofs: a versioned backup filesystem.
 pub mod error;
 pub mod format;
+pub mod ingest;
+pub mod chunking;
 pub mod repo;
+pub mod sys;
 pub use error::{Error, Result};

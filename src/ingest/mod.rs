@@ -1,0 +1,195 @@
+//! The writer pipeline: a backup run from source paths (or a stream) to a committed snapshot.
+//!
+//! Order of durability: all packs, then the index file naming them (both inside
+//! [`BlobWriter::finish`](crate::repo::writer::BlobWriter::finish)), then the snapshot file.
+//! A crash before the snapshot file exists leaves only unreferenced packs behind.
+
+pub mod content;
+pub mod exclude;
+pub mod meta;
+pub mod walk;
+
+use std::io::Read;
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use crate::error::{Error, Result};
+use crate::format::bytes::ByteString;
+use crate::format::id::SnapshotId;
+use crate::format::snapshot::{Snapshot, Summary};
+use crate::repo::{Repository, now_ns};
+
+use self::exclude::Excludes;
+use self::walk::{SourceSpec, Walker, absolute_source};
+
+/// Receives what a backup has to tell the user.
+pub trait Reporter: Sync {
+    /// A source entry could not be read completely; it was skipped or is incomplete.
+    fn warning(&self, path: &Path, message: &str);
+    /// Something worth saying that is not a problem.
+    fn note(&self, _path: &Path, _message: &str) {}
+}
+
+/// A reporter that discards everything (tests, library callers).
+pub struct Silent;
+impl Reporter for Silent {
+    fn warning(&self, _path: &Path, _message: &str) {}
+}
+
+/// Which snapshot to compare against for change detection.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub enum ParentChoice {
+    /// The newest snapshot with the same host and source paths.
+    #[default]
+    Auto,
+    /// No parent: every file is read.
+    None,
+    /// This snapshot.
+    Id(SnapshotId),
+}
+
+/// What to back up and how.
+#[derive(Clone, Debug, Default)]
+pub struct BackupOptions {
+    /// Glob patterns to exclude.
+    pub excludes: Vec<String>,
+    /// Files with more exclude patterns.
+    pub exclude_files: Vec<PathBuf>,
+    /// Do not descend into other file systems.
+    pub one_file_system: bool,
+    /// Tags to record.
+    pub tags: Vec<String>,
+    /// Host name to record (default: this machine's).
+    pub host: Option<String>,
+    /// Parent selection.
+    pub parent: ParentChoice,
+    /// Re-read every file even if unchanged.
+    pub force: bool,
+    /// Snapshot time in ns since the epoch (default: now).
+    pub time_ns: Option<i64>,
+}
+
+/// The result of a backup run.
+#[derive(Debug)]
+pub struct BackupOutcome {
+    /// The new snapshot's id.
+    pub id: SnapshotId,
+    /// The snapshot as written.
+    pub snapshot: Snapshot,
+}
+
+/// Backs up `paths` into `repo` and commits a snapshot.
+///
+/// # Errors
+/// Fatal errors only: a missing source path, a bad pattern, a repository write failure.
+/// Unreadable source entries are reported through `reporter` and counted in the summary.
+pub fn backup(repo: &Repository, paths: &[PathBuf], options: &BackupOptions, reporter: &dyn Reporter) -> Result<BackupOutcome> {
+    let started = Instant::now();
+    if paths.is_empty() {
+        return Err(Error::InvalidInput("no source paths given".into()));
+    }
+    let mut abs: Vec<PathBuf> = paths.iter().map(|p| absolute_source(p)).collect::<Result<_>>()?;
+    abs.sort();
+    abs.dedup();
+    let excludes = Excludes::new(&options.excludes, &options.exclude_files)?;
+    let mut spec = SourceSpec::default();
+    abs.iter().for_each(|p| spec.add(p));
+    let source_paths: Vec<ByteString> = abs.iter().map(|p| ByteString::from(p.as_path())).collect();
+    let host = options.host.clone().unwrap_or_else(crate::sys::hostname);
+    let parent = select_parent(repo, &options.parent, &host, &source_paths, false)?;
+    let parent_root = match &parent {
+        Some((_, s)) => Some(repo.read_tree(&s.root)?),
+        None => None,
+    };
+
+    let mut walker = Walker::new(repo, &excludes, reporter);
+    walker.one_file_system = options.one_file_system;
+    walker.force = options.force;
+    let root = if spec.whole {
+        let meta = std::fs::symlink_metadata("/").map_err(|e| Error::path_io("reading", "/", e))?;
+        walker.whole_root(&meta, parent_root.as_ref())?
+    } else {
+        walker.spec_tree(Path::new("/"), &spec, parent_root.as_ref())?
+    };
+    finish(repo, walker, root, source_paths, host, options, parent.map(|p| p.0), false, started)
+}
+
+/// Backs up a stream (e.g. a database dump on stdin) as one file named `name`.
+///
+/// # Errors
+/// Repository failures, or [`Error::SourceFailed`] if reading the stream fails; no snapshot is
+/// written then.
+pub fn backup_stream(repo: &Repository, name: &str, source: &mut dyn Read, options: &BackupOptions) -> Result<BackupOutcome> {
+    let started = Instant::now();
+    crate::format::tree::check_name(name.as_bytes())
+        .map_err(|_| Error::InvalidInput(format!("--stdin-name {name:?} must be a plain file name")))?;
+    let excludes = Excludes::new(&[], &[])?;
+    let mut walker = Walker::new(repo, &excludes, &Silent);
+    let (root, _) = walker.stream_tree(name, source)?;
+    let host = options.host.clone().unwrap_or_else(crate::sys::hostname);
+    finish(repo, walker, root, vec![ByteString::from(name)], host, options, None, true, started)
+}
+
+#[allow(clippy::too_many_arguments)]
+fn finish(
+    repo: &Repository,
+    walker: Walker<'_, '_>,
+    root: crate::format::id::TreeId,
+    paths: Vec<ByteString>,
+    hostname: String,
+    options: &BackupOptions,
+    parent: Option<SnapshotId>,
+    stdin: bool,
+    started: Instant,
+) -> Result<BackupOutcome> {
+    let mut summary: Summary = walker.summary;
+    let stats = walker.writer.finish()?;
+    summary.bytes_added = stats.stored_bytes;
+    summary.bytes_new_raw = stats.raw_bytes;
+    summary.duration_ns = u64::try_from(started.elapsed().as_nanos()).unwrap_or(u64::MAX);
+    let uid = crate::sys::euid();
+    let snapshot = Snapshot {
+        time_ns: options.time_ns.unwrap_or_else(now_ns),
+        hostname,
+        username: crate::sys::user_name(uid).unwrap_or_else(|| uid.to_string()),
+        paths,
+        tags: options.tags.clone(),
+        root,
+        parent,
+        program_version: env!("CARGO_PKG_VERSION").to_string(),
+        stdin,
+        summary,
+    };
+    let id = repo.save_snapshot(&snapshot)?;
+    Ok(BackupOutcome { id, snapshot })
+}
+
+/// Finds the parent snapshot per `choice`.
+fn select_parent(
+    repo: &Repository,
+    choice: &ParentChoice,
+    host: &str,
+    paths: &[ByteString],
+    stdin: bool,
+) -> Result<Option<(SnapshotId, Snapshot)>> {
+    match choice {
+        ParentChoice::None => Ok(None),
+        ParentChoice::Id(id) => Ok(Some((*id, repo.load_snapshot(id)?))),
+        ParentChoice::Auto => {
+            let (snaps, _) = repo.snapshots()?;
+            Ok(snaps.into_iter().rev().find(|(_, s)| s.hostname == host && s.paths == paths && s.stdin == stdin))
+        }
+    }
+}
+
+impl Walker<'_, '_> {
+    /// The root tree when `/` itself is a source.
+    fn whole_root(&mut self, _meta: &std::fs::Metadata, parent: Option<&crate::format::tree::Tree>) -> Result<crate::format::id::TreeId> {
+        let mut spec = SourceSpec::default();
+        let rd = std::fs::read_dir("/").map_err(|e| Error::path_io("listing", "/", e))?;
+        for e in rd.flatten() {
+            spec.children.insert(e.file_name(), SourceSpec { whole: true, ..SourceSpec::default() });
+        }
+        self.spec_tree(Path::new("/"), &spec, parent)
+    }
+}

@@ -1,0 +1,126 @@
+//! Safe wrappers around the few libc calls std does not offer. The only module allowed to use
+//! `unsafe`; every block states why it is sound.
+#![allow(unsafe_code)]
+
+use std::ffi::CString;
+use std::io;
+use std::os::fd::AsRawFd;
+use std::os::unix::ffi::OsStrExt;
+use std::path::Path;
+
+use crate::format::tree::Timestamp;
+
+fn cpath(path: &Path) -> io::Result<CString> {
+    CString::new(path.as_os_str().as_bytes())
+        .map_err(|_| io::Error::new(io::ErrorKind::InvalidInput, "path contains a NUL byte"))
+}
+
+/// Where the next data (`SEEK_DATA`) or hole (`SEEK_HOLE`) starts at or after `offset`.
+/// `Ok(None)` means there is no more data (ENXIO).
+///
+/// # Errors
+/// The OS error; `EINVAL` if the file system does not support the query.
+pub fn seek_data_or_hole(file: &std::fs::File, offset: u64, data: bool) -> io::Result<Option<u64>> {
+    let whence = if data { libc::SEEK_DATA } else { libc::SEEK_HOLE };
+    let off = libc::off_t::try_from(offset).map_err(|_| io::Error::from(io::ErrorKind::InvalidInput))?;
+    // SAFETY: lseek takes a valid open fd (borrowed from `file`, alive for the call) and plain
+    // integers; it touches no memory of ours.
+    let r = unsafe { libc::lseek(file.as_raw_fd(), off, whence) };
+    if r < 0 {
+        let e = io::Error::last_os_error();
+        if e.raw_os_error() == Some(libc::ENXIO) {
+            return Ok(None);
+        }
+        return Err(e);
+    }
+    Ok(Some(u64::try_from(r).unwrap_or(0)))
+}
+
+/// Creates a special file (FIFO, device, socket) with `mknod(2)`.
+///
+/// # Errors
+/// The OS error.
+pub fn mknod(path: &Path, file_type: libc::mode_t, perm: u32, major: u32, minor: u32) -> io::Result<()> {
+    let c = cpath(path)?;
+    let dev = libc::makedev(major, minor);
+    // SAFETY: `c` is a valid NUL-terminated string that outlives the call.
+    let r = unsafe { libc::mknod(c.as_ptr(), file_type | (perm & 0o7777), dev) };
+    if r == 0 { Ok(()) } else { Err(io::Error::last_os_error()) }
+}
+
+/// Sets atime and mtime of `path` without following a final symlink.
+///
+/// # Errors
+/// The OS error.
+pub fn set_times_nofollow(path: &Path, atime: Timestamp, mtime: Timestamp) -> io::Result<()> {
+    let c = cpath(path)?;
+    let ts = |t: Timestamp| libc::timespec { tv_sec: t.secs as libc::time_t, tv_nsec: libc::c_long::from(t.nanos as i32) };
+    let times = [ts(atime), ts(mtime)];
+    // SAFETY: `c` is a valid C string and `times` a valid array of two timespecs; both outlive
+    // the call, which only reads them.
+    let r = unsafe { libc::utimensat(libc::AT_FDCWD, c.as_ptr(), times.as_ptr(), libc::AT_SYMLINK_NOFOLLOW) };
+    if r == 0 { Ok(()) } else { Err(io::Error::last_os_error()) }
+}
+
+/// The effective user id.
+#[must_use]
+pub fn euid() -> u32 {
+    // SAFETY: geteuid has no arguments and cannot fail.
+    unsafe { libc::geteuid() }
+}
+
+/// The machine's host name.
+#[must_use]
+pub fn hostname() -> String {
+    let mut buf = [0u8; 256];
+    // SAFETY: the buffer is valid for `buf.len()` bytes for the duration of the call.
+    let r = unsafe { libc::gethostname(buf.as_mut_ptr().cast(), buf.len()) };
+    if r != 0 {
+        return "localhost".into();
+    }
+    let end = buf.iter().position(|&b| b == 0).unwrap_or(buf.len());
+    String::from_utf8_lossy(&buf[..end]).into_owned()
+}
+
+/// The name of user `uid`, if the system knows it.
+#[must_use]
+pub fn user_name(uid: u32) -> Option<String> {
+    let mut pwd: libc::passwd = unsafe_zeroed_passwd();
+    let mut buf = vec![0u8; 16 * 1024];
+    let mut result: *mut libc::passwd = std::ptr::null_mut();
+    // SAFETY: all pointers are to live locals/buffers of the stated sizes; getpwuid_r writes only
+    // within them and sets `result` to `&mut pwd` or null.
+    let r = unsafe { libc::getpwuid_r(uid, &raw mut pwd, buf.as_mut_ptr().cast(), buf.len(), &raw mut result) };
+    if r != 0 || result.is_null() || pwd.pw_name.is_null() {
+        return None;
+    }
+    // SAFETY: on success pw_name points to a NUL-terminated string inside `buf`, still alive.
+    let name = unsafe { std::ffi::CStr::from_ptr(pwd.pw_name) };
+    Some(name.to_string_lossy().into_owned())
+}
+
+/// The name of group `gid`, if the system knows it.
+#[must_use]
+pub fn group_name(gid: u32) -> Option<String> {
+    let mut grp: libc::group = unsafe_zeroed_group();
+    let mut buf = vec![0u8; 64 * 1024];
+    let mut result: *mut libc::group = std::ptr::null_mut();
+    // SAFETY: as in `user_name`, with getgrgid_r.
+    let r = unsafe { libc::getgrgid_r(gid, &raw mut grp, buf.as_mut_ptr().cast(), buf.len(), &raw mut result) };
+    if r != 0 || result.is_null() || grp.gr_name.is_null() {
+        return None;
+    }
+    // SAFETY: on success gr_name points to a NUL-terminated string inside `buf`, still alive.
+    let name = unsafe { std::ffi::CStr::from_ptr(grp.gr_name) };
+    Some(name.to_string_lossy().into_owned())
+}
+
+fn unsafe_zeroed_passwd() -> libc::passwd {
+    // SAFETY: passwd is a plain C struct of pointers and integers; all-zero is a valid value.
+    unsafe { std::mem::zeroed() }
+}
+
+fn unsafe_zeroed_group() -> libc::group {
+    // SAFETY: group is a plain C struct of pointers and integers; all-zero is a valid value.
+    unsafe { std::mem::zeroed() }
+}
