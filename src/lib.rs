@@ -4,5 +4,7 @@ pub mod format;
 pub mod ingest;
 pub mod chunking;
 pub mod repo;
+pub mod restore;
+pub mod snapshot;
 pub mod sys;
 pub use error::{Error, Result};

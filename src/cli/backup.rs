@@ -1,0 +1,147 @@
+//! `chronofs backup`: back up paths, standard input, or a command's output.
+
+use std::io::{self, Read};
+use std::path::PathBuf;
+use std::process::{Child, ChildStdout, Command, Stdio};
+
+use anyhow::{Context as _, Result, bail};
+use chronofs::error::exit;
+use chronofs::ingest::{self, BackupOptions, BackupOutcome, ParentChoice};
+use chronofs::snapshot;
+
+use super::{Context, ui};
+
+#[derive(clap::Args, Debug)]
+pub struct Args {
+    /// Files and directories to back up (with --stdin-from-command: the command and its arguments).
+    #[arg(value_name = "PATH")]
+    paths: Vec<PathBuf>,
+    /// Exclude entries matching GLOB (a pattern with `/` matches the absolute path, one without
+    /// matches names at any depth). Repeatable.
+    #[arg(long, value_name = "GLOB")]
+    exclude: Vec<String>,
+    /// Read exclude patterns from FILE, one per line. Repeatable.
+    #[arg(long, value_name = "FILE")]
+    exclude_file: Vec<PathBuf>,
+    /// Do not cross file system boundaries (mount points are kept as empty directories).
+    #[arg(short = 'x', long)]
+    one_file_system: bool,
+    /// Add a tag to the snapshot. Repeatable.
+    #[arg(long, value_name = "TAG")]
+    tag: Vec<String>,
+    /// Host name to record (default: this machine's).
+    #[arg(long, value_name = "HOST")]
+    host: Option<String>,
+    /// Compare against this snapshot instead of the newest one of the same host and paths.
+    #[arg(long, value_name = "SNAP")]
+    parent: Option<String>,
+    /// Re-read every file, even those unchanged since the parent snapshot.
+    #[arg(long)]
+    force: bool,
+    /// Back up standard input as one file (needs --stdin-name).
+    #[arg(long, conflicts_with = "stdin_from_command")]
+    stdin: bool,
+    /// Run PATH... as a command and back up its output; no snapshot is written if it fails.
+    #[arg(long)]
+    stdin_from_command: bool,
+    /// File name for --stdin / --stdin-from-command content.
+    #[arg(long, value_name = "NAME", default_value = "stdin")]
+    stdin_name: String,
+    /// Print the summary as JSON.
+    #[arg(long)]
+    json: bool,
+}
+
+/// Reads a child's stdout and fails at EOF if the child exited unsuccessfully, so a failed
+/// producer never yields a snapshot.
+struct ChildReader {
+    child: Child,
+    stdout: ChildStdout,
+}
+
+impl Read for ChildReader {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let n = self.stdout.read(buf)?;
+        if n == 0 && !buf.is_empty() {
+            let status = self.child.wait()?;
+            if !status.success() {
+                return Err(io::Error::other(format!("the command failed ({status})")));
+            }
+        }
+        Ok(n)
+    }
+}
+
+pub fn run(ctx: &Context, a: &Args) -> Result<u8> {
+    let repo = ctx.open()?;
+    let parent = match &a.parent {
+        Some(spec) => {
+            let (listed, _) = snapshot::list(&repo)?;
+            ParentChoice::Id(snapshot::resolve(&listed, spec)?.id)
+        }
+        None => ParentChoice::Auto,
+    };
+    let options = BackupOptions {
+        excludes: a.exclude.clone(),
+        exclude_files: a.exclude_file.clone(),
+        one_file_system: a.one_file_system,
+        tags: a.tag.clone(),
+        host: a.host.clone(),
+        parent,
+        force: a.force,
+        time_ns: None,
+    };
+    let outcome = if a.stdin {
+        if !a.paths.is_empty() {
+            bail!(chronofs::Error::InvalidInput("--stdin takes no paths".into()));
+        }
+        ingest::backup_stream(&repo, &a.stdin_name, &mut io::stdin().lock(), &options)?
+    } else if a.stdin_from_command {
+        let Some((prog, args)) = a.paths.split_first() else {
+            bail!(chronofs::Error::InvalidInput("--stdin-from-command needs a command".into()));
+        };
+        let mut child = Command::new(prog)
+            .args(args)
+            .stdout(Stdio::piped())
+            .spawn()
+            .with_context(|| format!("starting {}", prog.display()))?;
+        let stdout = child.stdout.take().context("no stdout from the command")?;
+        let mut reader = ChildReader { child, stdout };
+        ingest::backup_stream(&repo, &a.stdin_name, &mut reader, &options)?
+    } else {
+        if a.paths.is_empty() {
+            bail!(chronofs::Error::InvalidInput("nothing to back up: give one or more paths, or --stdin".into()));
+        }
+        let reporter = ui::StderrReporter { quiet: ctx.quiet };
+        ingest::backup(&repo, &a.paths, &options, &reporter)?
+    };
+    report(ctx, a, &outcome)?;
+    Ok(if outcome.snapshot.summary.errors > 0 { exit::PARTIAL } else { exit::OK })
+}
+
+fn report(ctx: &Context, a: &Args, o: &BackupOutcome) -> Result<()> {
+    let s = &o.snapshot.summary;
+    let name = snapshot::dated_name(o.snapshot.time_ns);
+    if a.json {
+        let v = serde_json::json!({"message_type": "summary", "snapshot_id": o.id, "name": name, "summary": s});
+        println!("{v}");
+    } else if !ctx.quiet {
+        println!("snapshot {} saved ({name})", o.id.short());
+        println!(
+            "files: {} new, {} changed, {} unchanged; {} dirs, {} other",
+            s.files_new, s.files_changed, s.files_unchanged, s.dirs, s.others
+        );
+        println!(
+            "read {} of {}, added {} ({} uncompressed) in {}",
+            ui::size(s.bytes_read),
+            ui::size(s.total_bytes),
+            ui::size(s.bytes_added),
+            ui::size(s.bytes_new_raw),
+            ui::secs(s.duration_ns)
+        );
+    }
+    if s.errors > 0 {
+        eprintln!("chronofs: warning: {} source entries could not be read; the snapshot lacks them (exit code 3)", s.errors);
+    }
+    Ok(())
+}

@@ -1,0 +1,89 @@
+//! Command-line interface: clap definitions and one module per command. `anyhow` is used here
+//! (and only here) to add context to library errors.
+
+mod backup;
+mod cat;
+mod check;
+mod init;
+mod ls;
+mod restore;
+mod snapshots;
+mod ui;
+
+use std::path::PathBuf;
+
+use anyhow::Result;
+use clap::{Parser, Subcommand};
+
+use chronofs::repo::Repository;
+
+/// chronofs: deduplicated, crash-safe backups you can mount and browse by date.
+#[derive(Parser, Debug)]
+#[command(name = "chronofs", version, about, long_about = None, propagate_version = true)]
+pub struct Cli {
+    /// Repository directory.
+    #[arg(short = 'r', long = "repo", env = "CHRONOFS_REPO", global = true, value_name = "DIR")]
+    pub repo: Option<PathBuf>,
+
+    /// Print only errors and warnings.
+    #[arg(short, long, global = true)]
+    pub quiet: bool,
+
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// The commands.
+#[derive(Subcommand, Debug)]
+pub enum Command {
+    /// Create a new, empty repository.
+    Init(init::Args),
+    /// Back up files and directories (or standard input) as a new snapshot.
+    Backup(backup::Args),
+    /// List snapshots.
+    Snapshots(snapshots::Args),
+    /// List the files in a snapshot.
+    Ls(ls::Args),
+    /// Restore a snapshot, or a path inside one, to a directory.
+    Restore(restore::Args),
+    /// Verify the repository's integrity.
+    Check(check::Args),
+    /// Print a repository object as JSON (for debugging).
+    Cat(cat::Args),
+}
+
+/// Runs the parsed command; returns the process exit code.
+pub fn run(cli: Cli) -> Result<u8> {
+    let ctx = Context { repo: cli.repo, quiet: cli.quiet };
+    match cli.command {
+        Command::Init(a) => init::run(&ctx, &a),
+        Command::Backup(a) => backup::run(&ctx, &a),
+        Command::Snapshots(a) => snapshots::run(&ctx, &a),
+        Command::Ls(a) => ls::run(&ctx, &a),
+        Command::Restore(a) => restore::run(&ctx, &a),
+        Command::Check(a) => check::run(&ctx, &a),
+        Command::Cat(a) => cat::run(&ctx, &a),
+    }
+}
+
+/// Global options every command sees.
+pub struct Context {
+    repo: Option<PathBuf>,
+    quiet: bool,
+}
+
+impl Context {
+    /// The repository path from `--repo` or `CHRONOFS_REPO`.
+    fn repo_path(&self) -> Result<&PathBuf> {
+        self.repo.as_ref().ok_or_else(|| {
+            anyhow::Error::new(chronofs::Error::InvalidInput(
+                "no repository given: use --repo DIR or set CHRONOFS_REPO".into(),
+            ))
+        })
+    }
+
+    /// Opens the repository with its index.
+    fn open(&self) -> Result<Repository> {
+        Ok(Repository::open(self.repo_path()?)?)
+    }
+}

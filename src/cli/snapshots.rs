@@ -1,0 +1,48 @@
+//! `chronofs snapshots`: list snapshots with their dated names.
+
+use std::io::Write;
+
+use anyhow::Result;
+use chronofs::snapshot;
+
+use super::{Context, ui};
+
+#[derive(clap::Args, Debug)]
+pub struct Args {
+    /// Print a JSON array instead of a table.
+    #[arg(long)]
+    json: bool,
+}
+
+pub fn run(ctx: &Context, a: &Args) -> Result<u8> {
+    let repo = ctx.open()?;
+    let (listed, bad) = snapshot::list(&repo)?;
+    for e in &bad {
+        eprintln!("chronofs: warning: {e}");
+    }
+    let mut out = std::io::stdout().lock();
+    if a.json {
+        let items: Vec<serde_json::Value> = listed
+            .iter()
+            .map(|l| {
+                serde_json::json!({
+                    "id": l.id, "name": l.name, "time": snapshot::rfc3339(l.snapshot.time_ns),
+                    "snapshot": l.snapshot,
+                })
+            })
+            .collect();
+        serde_json::to_writer_pretty(&mut out, &items)?;
+        writeln!(out)?;
+    } else {
+        writeln!(out, "{:<8}  {:<28}  {:<16}  {:>10}  {:<12}  paths", "id", "name", "host", "size", "tags")?;
+        for l in &listed {
+            let s = &l.snapshot;
+            let paths: Vec<String> = s.paths.iter().map(ToString::to_string).collect();
+            writeln!(out, "{:<8}  {:<28}  {:<16}  {:>10}  {:<12}  {}", l.id.short(), l.name, s.hostname, ui::size(s.summary.total_bytes), s.tags.join(","), paths.join(" "))?;
+        }
+        if !ctx.quiet {
+            writeln!(out, "{} snapshot(s)", listed.len())?;
+        }
+    }
+    Ok(if bad.is_empty() { 0 } else { chronofs::error::exit::DAMAGED })
+}

@@ -1,0 +1,132 @@
+//! The read side, independent of FUSE: listing snapshots under their dated names, resolving
+//! what the user typed (`latest`, an id prefix, a dated name) and paths inside a snapshot.
+//!
+//! A dated name is the snapshot time in UTC, ISO 8601 basic format without colons
+//! (`2026-11-22T072100Z`): it sorts chronologically and is safe for rsync, scp and SMB. When
+//! several snapshots fall in the same second, the earliest keeps the plain name and the others
+//! get `-<first 8 hex digits of the id>`.
+
+use std::path::{Component, Path};
+
+use crate::error::{Error, Result};
+use crate::format::id::SnapshotId;
+use crate::format::snapshot::Snapshot;
+use crate::format::tree::{Node, NodeKind, Tree};
+use crate::repo::Repository;
+
+/// A snapshot with its id and dated name.
+#[derive(Clone, Debug)]
+pub struct Listed {
+    /// The id.
+    pub id: SnapshotId,
+    /// The dated name (unique within the repository).
+    pub name: String,
+    /// The snapshot record.
+    pub snapshot: Snapshot,
+}
+
+/// Formats nanoseconds since the epoch as `YYYY-MM-DDTHHMMSSZ` (UTC).
+#[must_use]
+pub fn dated_name(time_ns: i64) -> String {
+    match jiff::Timestamp::from_nanosecond(i128::from(time_ns)) {
+        Ok(t) => t.strftime("%Y-%m-%dT%H%M%SZ").to_string(),
+        Err(_) => format!("t{time_ns}"),
+    }
+}
+
+/// Formats nanoseconds since the epoch as RFC 3339 with nanoseconds (UTC), for listings.
+#[must_use]
+pub fn rfc3339(time_ns: i64) -> String {
+    jiff::Timestamp::from_nanosecond(i128::from(time_ns)).map_or_else(|_| time_ns.to_string(), |t| t.to_string())
+}
+
+/// Gives sorted snapshots their unique dated names.
+#[must_use]
+pub fn name_all(sorted: Vec<(SnapshotId, Snapshot)>) -> Vec<Listed> {
+    let mut out: Vec<Listed> = Vec::with_capacity(sorted.len());
+    for (id, snapshot) in sorted {
+        let base = dated_name(snapshot.time_ns);
+        let taken = out.iter().rev().take_while(|l| l.name.starts_with(&base)).count() > 0;
+        let name = if taken { format!("{base}-{}", id.short()) } else { base };
+        out.push(Listed { id, name, snapshot });
+    }
+    out
+}
+
+/// All readable snapshots, oldest first, named; plus errors for unreadable snapshot files.
+///
+/// # Errors
+/// Failure to list the snapshot directory.
+pub fn list(repo: &Repository) -> Result<(Vec<Listed>, Vec<Error>)> {
+    let (snaps, bad) = repo.snapshots()?;
+    Ok((name_all(snaps), bad))
+}
+
+/// Resolves `latest`, a dated name, or a unique id prefix (at least 4 hex digits).
+///
+/// # Errors
+/// [`Error::NotFound`] if nothing or more than one snapshot matches.
+pub fn resolve<'a>(listed: &'a [Listed], spec: &str) -> Result<&'a Listed> {
+    if spec == "latest" {
+        return listed.last().ok_or_else(|| Error::NotFound("the repository has no snapshots".into()));
+    }
+    if let Some(l) = listed.iter().find(|l| l.name == spec) {
+        return Ok(l);
+    }
+    let lower = spec.to_ascii_lowercase();
+    if lower.len() >= 4 && lower.bytes().all(|b| b.is_ascii_hexdigit()) {
+        let hits: Vec<&Listed> = listed.iter().filter(|l| l.id.to_hex().starts_with(&lower)).collect();
+        match hits.len() {
+            1 => return Ok(hits[0]),
+            0 => {}
+            n => return Err(Error::NotFound(format!("snapshot id prefix {spec:?} is ambiguous ({n} snapshots match)"))),
+        }
+    }
+    Err(Error::NotFound(format!("no snapshot matches {spec:?} (use `latest`, a dated name such as 2026-11-22T072100Z, or an id prefix)")))
+}
+
+/// Splits `SNAP[:PATH]`.
+#[must_use]
+pub fn split_spec(spec: &str) -> (&str, Option<&str>) {
+    match spec.split_once(':') {
+        Some((s, p)) => (s, Some(p)),
+        None => (spec, None),
+    }
+}
+
+/// The node at absolute `path` inside a snapshot's root tree; `None` for the root itself.
+///
+/// # Errors
+/// [`Error::NotFound`] if a component is missing or not a directory; read errors.
+pub fn find_node(repo: &Repository, root: &Tree, path: &Path) -> Result<Option<Node>> {
+    let mut tree = root.clone();
+    let mut found: Option<Node> = None;
+    for c in path.components() {
+        let name = match c {
+            Component::RootDir | Component::CurDir => continue,
+            Component::Normal(n) => n,
+            _ => return Err(Error::InvalidInput(format!("path {} must not contain `..`", path.display()))),
+        };
+        if let Some(n) = &found {
+            match &n.kind {
+                NodeKind::Dir { subtree } => tree = repo.read_tree(subtree)?,
+                _ => return Err(Error::NotFound(format!("{} is not a directory in the snapshot", path.display()))),
+            }
+        }
+        let bytes = std::os::unix::ffi::OsStrExt::as_bytes(name);
+        found = Some(tree.get(bytes).cloned().ok_or_else(|| Error::NotFound(format!("{} is not in the snapshot", path.display())))?);
+    }
+    Ok(found)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn dated_names() {
+        assert_eq!(dated_name(0), "1970-01-01T000000Z");
+        assert_eq!(dated_name(1_795_332_060_000_000_000), "2026-11-22T072100Z");
+        assert_eq!(dated_name(-1), "1969-12-31T235959Z");
+    }
+}

@@ -1,0 +1,11 @@
+//! One integration test binary (one link step); each module tests one area by running the real
+//! `chronofs` binary on real temporary directories.
+
+mod integration {
+    mod bad_input;
+    mod backup_behaviour;
+    mod corruption;
+    mod crash;
+    mod roundtrip;
+    mod util;
+}

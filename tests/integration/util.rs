@@ -1,0 +1,199 @@
+//! Test fixture: a temp directory with a source tree and a repository, a runner for the real
+//! binary, and a field-by-field comparison of two directory trees.
+
+use std::collections::HashMap;
+use std::ffi::OsStr;
+use std::fs;
+use std::os::unix::fs::{FileTypeExt, MetadataExt};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+
+pub struct Fixture {
+    pub dir: tempfile::TempDir,
+    pub repo: PathBuf,
+    pub src: PathBuf,
+}
+
+impl Fixture {
+    /// A fresh fixture with an initialised repository and an empty `src/`.
+    pub fn new() -> Fixture {
+        let dir = tempfile::Builder::new().prefix("chronofs-test-").tempdir_in(test_tmp()).unwrap();
+        let repo = dir.path().join("repo");
+        let src = dir.path().join("src");
+        fs::create_dir(&src).unwrap();
+        let f = Fixture { dir, repo, src };
+        f.ok(&["init"]);
+        f
+    }
+
+    pub fn path(&self, p: &str) -> PathBuf {
+        self.dir.path().join(p)
+    }
+
+    pub fn cmd(&self, args: &[&str]) -> Command {
+        let mut c = Command::new(env!("CARGO_BIN_EXE_chronofs"));
+        c.arg("--repo").arg(&self.repo).args(args).stdin(Stdio::null());
+        c
+    }
+
+    pub fn run(&self, args: &[&str]) -> Output {
+        self.cmd(args).output().unwrap()
+    }
+
+    /// Runs and asserts exit code 0; returns stdout.
+    pub fn ok(&self, args: &[&str]) -> String {
+        let out = self.run(args);
+        assert!(out.status.success(), "chronofs {args:?} failed: {}\n{}", out.status, String::from_utf8_lossy(&out.stderr));
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+
+    /// Runs and asserts the exit code; returns stderr.
+    pub fn fails(&self, args: &[&str], code: i32) -> String {
+        let out = self.run(args);
+        let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+        assert_eq!(out.status.code(), Some(code), "chronofs {args:?}: stderr {stderr}\nstdout {}", String::from_utf8_lossy(&out.stdout));
+        stderr
+    }
+
+    pub fn src_str(&self) -> &str {
+        self.src.to_str().unwrap()
+    }
+
+    /// Where a restore of the whole snapshot puts `src`.
+    pub fn restored_src(&self, target: &Path) -> PathBuf {
+        target.join(self.src.strip_prefix("/").unwrap())
+    }
+}
+
+/// Temp directory on a disk file system (not tmpfs) so sparse files and xattrs behave like
+/// users' disks; override with CHRONOFS_TEST_TMP.
+pub fn test_tmp() -> PathBuf {
+    let p = std::env::var_os("CHRONOFS_TEST_TMP").map_or_else(|| PathBuf::from(env!("CARGO_TARGET_TMPDIR")), PathBuf::from);
+    fs::create_dir_all(&p).unwrap();
+    p
+}
+
+/// Whether we run as root. Tests needing root skip loudly when not, and fail in CI
+/// (CHRONOFS_REQUIRE_ROOT_TESTS=1) so they can never be skipped silently there.
+pub fn have_root(test: &str) -> bool {
+    // SAFETY-free: geteuid via the library's wrapper.
+    if chronofs::sys::euid() == 0 {
+        return true;
+    }
+    assert!(std::env::var_os("CHRONOFS_REQUIRE_ROOT_TESTS").is_none(), "{test} needs root and CHRONOFS_REQUIRE_ROOT_TESTS is set");
+    eprintln!("SKIPPED {test}: needs root (run the suite as root, as CI does)");
+    false
+}
+
+/// Deterministic pseudo-random bytes.
+pub fn noise(seed: u64, len: usize) -> Vec<u8> {
+    let mut v = vec![0u8; len];
+    blake3::Hasher::new().update(&seed.to_le_bytes()).finalize_xof().fill(&mut v);
+    v
+}
+
+/// Compares two trees entry by entry: type, mode, owner, size, mtime (ns), symlink target,
+/// device numbers, xattrs, content, sparseness and hardlink structure. Panics with the first
+/// difference.
+pub fn assert_same_tree(a: &Path, b: &Path) {
+    let mut links: HashMap<(u64, u64), (u64, u64)> = HashMap::new();
+    compare(a, b, &mut links);
+}
+
+fn compare(a: &Path, b: &Path, links: &mut HashMap<(u64, u64), (u64, u64)>) {
+    let (ma, mb) = (fs::symlink_metadata(a).unwrap(), fs::symlink_metadata(b).unwrap_or_else(|e| panic!("{}: {e}", b.display())));
+    let what = |f: &str| format!("{f} differs: {} vs {}", a.display(), b.display());
+    assert_eq!(ma.file_type(), mb.file_type(), "{}", what("type"));
+    assert_eq!(ma.mode(), mb.mode(), "{}", what("mode"));
+    assert_eq!((ma.uid(), ma.gid()), (mb.uid(), mb.gid()), "{}", what("owner"));
+    assert_eq!(ma.size(), mb.size(), "{}", what("size"));
+    assert_eq!((ma.mtime(), ma.mtime_nsec()), (mb.mtime(), mb.mtime_nsec()), "{}", what("mtime"));
+    assert_eq!(ma.nlink(), mb.nlink(), "{}", what("link count"));
+    assert_eq!(xattrs(a), xattrs(b), "{}", what("xattrs"));
+    let ft = ma.file_type();
+    if !ft.is_dir() && ma.nlink() > 1 {
+        let key = (ma.dev(), ma.ino());
+        let seen = *links.entry(key).or_insert((mb.dev(), mb.ino()));
+        assert_eq!(seen, (mb.dev(), mb.ino()), "{}", what("hardlink grouping"));
+    }
+    if ft.is_symlink() {
+        assert_eq!(fs::read_link(a).unwrap(), fs::read_link(b).unwrap(), "{}", what("symlink target"));
+    } else if ft.is_block_device() || ft.is_char_device() {
+        assert_eq!(ma.rdev(), mb.rdev(), "{}", what("device numbers"));
+    } else if ft.is_file() {
+        assert!(same_content(a, b), "{}", what("content"));
+        // Holes come back as holes: the copy allocates no more than the original (+ a block).
+        assert!(mb.blocks() <= ma.blocks() + 8, "{}", what("allocated blocks (sparseness)"));
+    } else if ft.is_dir() {
+        let names = |d: &Path| {
+            let mut v: Vec<_> = fs::read_dir(d).unwrap().map(|e| e.unwrap().file_name()).collect();
+            v.sort();
+            v
+        };
+        let (na, nb) = (names(a), names(b));
+        assert_eq!(na, nb, "{}", what("directory entries"));
+        for n in na {
+            compare(&a.join(&n), &b.join(&n), links);
+        }
+    }
+}
+
+/// Streams both files in 1 MiB blocks (files may be many GiB, mostly holes).
+fn same_content(a: &Path, b: &Path) -> bool {
+    use std::io::Read;
+    let (mut fa, mut fb) = (fs::File::open(a).unwrap(), fs::File::open(b).unwrap());
+    let (mut ba, mut bb) = (vec![0u8; 1 << 20], vec![0u8; 1 << 20]);
+    loop {
+        let na = read_full(&mut fa, &mut ba);
+        let nb = read_full(&mut fb, &mut bb);
+        if na != nb || ba[..na] != bb[..nb] {
+            return false;
+        }
+        if na == 0 {
+            return true;
+        }
+    }
+    fn read_full(f: &mut fs::File, buf: &mut [u8]) -> usize {
+        let mut n = 0;
+        while n < buf.len() {
+            match f.read(&mut buf[n..]).unwrap() {
+                0 => break,
+                k => n += k,
+            }
+        }
+        n
+    }
+}
+
+fn xattrs(p: &Path) -> Vec<(std::ffi::OsString, Vec<u8>)> {
+    let mut v: Vec<_> = xattr::list(p)
+        .map(|names| names.map(|n| { let val = xattr::get(p, &n).ok().flatten().unwrap_or_default(); (n, val) }).collect())
+        .unwrap_or_default();
+    v.sort();
+    v
+}
+
+/// Runs a shell command, asserting success.
+pub fn sh(cmd: &str) {
+    let st = Command::new("sh").arg("-c").arg(cmd).status().unwrap();
+    assert!(st.success(), "`{cmd}` failed");
+}
+
+pub fn os(s: &[u8]) -> &OsStr {
+    std::os::unix::ffi::OsStrExt::from_bytes(s)
+}
+
+/// Files under `dir` (recursive) whose names end with a hex id (pack files).
+pub fn pack_files(repo: &Path) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    for sub in fs::read_dir(repo.join("data")).unwrap() {
+        for f in fs::read_dir(sub.unwrap().path()).unwrap() {
+            let p = f.unwrap().path();
+            if !p.file_name().unwrap().to_string_lossy().starts_with('.') {
+                out.push(p);
+            }
+        }
+    }
+    out.sort();
+    out
+}
