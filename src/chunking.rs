@@ -10,7 +10,10 @@ use fastcdc::v2020::{Normalization, StreamCDC};
 use crate::format::config::ChunkerParams;
 
 /// Iterator over the chunks of `source`; each item is the chunk's bytes.
-pub fn chunks<R: Read>(source: R, params: &ChunkerParams) -> impl Iterator<Item = std::io::Result<Vec<u8>>> {
+pub fn chunks<R: Read>(
+    source: R,
+    params: &ChunkerParams,
+) -> impl Iterator<Item = std::io::Result<Vec<u8>>> {
     let level = match params.normalization {
         0 => Normalization::Level0,
         1 => Normalization::Level1,
@@ -34,7 +37,10 @@ mod tests {
 
     fn sample(len: usize) -> Vec<u8> {
         let mut v = vec![0u8; len];
-        blake3::Hasher::new().update(b"chronofs golden").finalize_xof().fill(&mut v);
+        blake3::Hasher::new()
+            .update(b"chronofs golden")
+            .finalize_xof()
+            .fill(&mut v);
         v
     }
 
@@ -47,21 +53,35 @@ mod tests {
         let data = sample(12 << 20);
         let lens = cut_lengths(&data, &ChunkerParams::default());
         assert_eq!(lens.iter().sum::<usize>(), data.len());
-        assert_eq!(lens, GOLDEN_DEFAULT, "chunk boundaries moved: dedup with existing repositories breaks");
+        assert_eq!(
+            lens, GOLDEN_DEFAULT,
+            "chunk boundaries moved: dedup with existing repositories breaks"
+        );
     }
 
     #[test]
     fn insertion_only_disturbs_nearby_chunks() {
-        let p = ChunkerParams { min_size: 2048, avg_size: 8192, max_size: 32768, ..ChunkerParams::default() };
+        let p = ChunkerParams {
+            min_size: 2048,
+            avg_size: 8192,
+            max_size: 32768,
+            ..ChunkerParams::default()
+        };
         let data = sample(1 << 20);
         let mut edited = data.clone();
         edited.splice(500_000..500_000, b"inserted bytes".iter().copied());
         let ids = |d: &[u8]| -> std::collections::HashSet<Vec<u8>> {
-            chunks(d, &p).map(|c| blake3::hash(&c.unwrap()).as_bytes().to_vec()).collect()
+            chunks(d, &p)
+                .map(|c| blake3::hash(&c.unwrap()).as_bytes().to_vec())
+                .collect()
         };
         let (a, b) = (ids(&data), ids(&edited));
         let shared = a.intersection(&b).count();
-        assert!(shared + 3 >= a.len(), "only {shared} of {} chunks survived an insertion", a.len());
+        assert!(
+            shared + 3 >= a.len(),
+            "only {shared} of {} chunks survived an insertion",
+            a.len()
+        );
     }
 
     const GOLDEN_DEFAULT: &[usize] = &[

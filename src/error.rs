@@ -122,9 +122,7 @@ impl Error {
             Error::NotFound(_) => exit::NOT_FOUND,
             Error::InvalidInput(_) => exit::USAGE,
             Error::Refused(_) | Error::InitRefused { .. } => exit::REFUSED,
-            Error::RepoIo { source, .. } | Error::PathIo { source, .. }
-                if is_no_space(source) =>
-            {
+            Error::RepoIo { source, .. } | Error::PathIo { source, .. } if is_no_space(source) => {
                 exit::NO_SPACE
             }
             _ => exit::FATAL,
@@ -133,17 +131,28 @@ impl Error {
 
     /// Shorthand for a [`Error::Corrupt`] naming `file`.
     pub fn corrupt(file: impl Into<String>, reason: impl Into<String>) -> Self {
-        Error::Corrupt { file: file.into(), reason: reason.into() }
+        Error::Corrupt {
+            file: file.into(),
+            reason: reason.into(),
+        }
     }
 
     /// Shorthand for a [`Error::PathIo`].
     pub fn path_io(op: &'static str, path: impl Into<PathBuf>, source: io::Error) -> Self {
-        Error::PathIo { op, path: path.into(), source }
+        Error::PathIo {
+            op,
+            path: path.into(),
+            source,
+        }
     }
 
     /// Shorthand for a [`Error::RepoIo`].
     pub fn repo_io(op: &'static str, file: impl Into<String>, source: io::Error) -> Self {
-        Error::RepoIo { op, file: file.into(), source }
+        Error::RepoIo {
+            op,
+            file: file.into(),
+            source,
+        }
     }
 
     /// Whether this error means the data read was damaged (as opposed to unavailable).
@@ -154,5 +163,8 @@ impl Error {
 }
 
 fn is_no_space(e: &io::Error) -> bool {
-    matches!(e.kind(), io::ErrorKind::StorageFull | io::ErrorKind::QuotaExceeded)
+    matches!(
+        e.kind(),
+        io::ErrorKind::StorageFull | io::ErrorKind::QuotaExceeded
+    )
 }

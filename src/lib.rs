@@ -1,8 +1,8 @@
 //! chronofs: a versioned backup filesystem.
+pub mod chunking;
 pub mod error;
 pub mod format;
 pub mod ingest;
-pub mod chunking;
 pub mod repo;
 pub mod restore;
 pub mod snapshot;

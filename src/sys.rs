@@ -21,8 +21,13 @@ fn cpath(path: &Path) -> io::Result<CString> {
 /// # Errors
 /// The OS error; `EINVAL` if the file system does not support the query.
 pub fn seek_data_or_hole(file: &std::fs::File, offset: u64, data: bool) -> io::Result<Option<u64>> {
-    let whence = if data { libc::SEEK_DATA } else { libc::SEEK_HOLE };
-    let off = libc::off_t::try_from(offset).map_err(|_| io::Error::from(io::ErrorKind::InvalidInput))?;
+    let whence = if data {
+        libc::SEEK_DATA
+    } else {
+        libc::SEEK_HOLE
+    };
+    let off =
+        libc::off_t::try_from(offset).map_err(|_| io::Error::from(io::ErrorKind::InvalidInput))?;
     // SAFETY: lseek takes a valid open fd (borrowed from `file`, alive for the call) and plain
     // integers; it touches no memory of ours.
     let r = unsafe { libc::lseek(file.as_raw_fd(), off, whence) };
@@ -40,12 +45,22 @@ pub fn seek_data_or_hole(file: &std::fs::File, offset: u64, data: bool) -> io::R
 ///
 /// # Errors
 /// The OS error.
-pub fn mknod(path: &Path, file_type: libc::mode_t, perm: u32, major: u32, minor: u32) -> io::Result<()> {
+pub fn mknod(
+    path: &Path,
+    file_type: libc::mode_t,
+    perm: u32,
+    major: u32,
+    minor: u32,
+) -> io::Result<()> {
     let c = cpath(path)?;
     let dev = libc::makedev(major, minor);
     // SAFETY: `c` is a valid NUL-terminated string that outlives the call.
     let r = unsafe { libc::mknod(c.as_ptr(), file_type | (perm & 0o7777), dev) };
-    if r == 0 { Ok(()) } else { Err(io::Error::last_os_error()) }
+    if r == 0 {
+        Ok(())
+    } else {
+        Err(io::Error::last_os_error())
+    }
 }
 
 /// Sets atime and mtime of `path` without following a final symlink.
@@ -54,12 +69,26 @@ pub fn mknod(path: &Path, file_type: libc::mode_t, perm: u32, major: u32, minor:
 /// The OS error.
 pub fn set_times_nofollow(path: &Path, atime: Timestamp, mtime: Timestamp) -> io::Result<()> {
     let c = cpath(path)?;
-    let ts = |t: Timestamp| libc::timespec { tv_sec: t.secs as libc::time_t, tv_nsec: libc::c_long::from(t.nanos as i32) };
+    let ts = |t: Timestamp| libc::timespec {
+        tv_sec: t.secs as libc::time_t,
+        tv_nsec: libc::c_long::from(t.nanos as i32),
+    };
     let times = [ts(atime), ts(mtime)];
     // SAFETY: `c` is a valid C string and `times` a valid array of two timespecs; both outlive
     // the call, which only reads them.
-    let r = unsafe { libc::utimensat(libc::AT_FDCWD, c.as_ptr(), times.as_ptr(), libc::AT_SYMLINK_NOFOLLOW) };
-    if r == 0 { Ok(()) } else { Err(io::Error::last_os_error()) }
+    let r = unsafe {
+        libc::utimensat(
+            libc::AT_FDCWD,
+            c.as_ptr(),
+            times.as_ptr(),
+            libc::AT_SYMLINK_NOFOLLOW,
+        )
+    };
+    if r == 0 {
+        Ok(())
+    } else {
+        Err(io::Error::last_os_error())
+    }
 }
 
 /// The effective user id.
@@ -90,7 +119,15 @@ pub fn user_name(uid: u32) -> Option<String> {
     let mut result: *mut libc::passwd = std::ptr::null_mut();
     // SAFETY: all pointers are to live locals/buffers of the stated sizes; getpwuid_r writes only
     // within them and sets `result` to `&mut pwd` or null.
-    let r = unsafe { libc::getpwuid_r(uid, &raw mut pwd, buf.as_mut_ptr().cast(), buf.len(), &raw mut result) };
+    let r = unsafe {
+        libc::getpwuid_r(
+            uid,
+            &raw mut pwd,
+            buf.as_mut_ptr().cast(),
+            buf.len(),
+            &raw mut result,
+        )
+    };
     if r != 0 || result.is_null() || pwd.pw_name.is_null() {
         return None;
     }
@@ -106,7 +143,15 @@ pub fn group_name(gid: u32) -> Option<String> {
     let mut buf = vec![0u8; 64 * 1024];
     let mut result: *mut libc::group = std::ptr::null_mut();
     // SAFETY: as in `user_name`, with getgrgid_r.
-    let r = unsafe { libc::getgrgid_r(gid, &raw mut grp, buf.as_mut_ptr().cast(), buf.len(), &raw mut result) };
+    let r = unsafe {
+        libc::getgrgid_r(
+            gid,
+            &raw mut grp,
+            buf.as_mut_ptr().cast(),
+            buf.len(),
+            &raw mut result,
+        )
+    };
     if r != 0 || result.is_null() || grp.gr_name.is_null() {
         return None;
     }

@@ -2,8 +2,8 @@
 //! `chronofs` binary on real temporary directories.
 
 mod integration {
-    mod bad_input;
     mod backup_behaviour;
+    mod bad_input;
     mod corruption;
     mod crash;
     mod roundtrip;

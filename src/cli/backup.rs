@@ -93,12 +93,16 @@ pub fn run(ctx: &Context, a: &Args) -> Result<u8> {
     };
     let outcome = if a.stdin {
         if !a.paths.is_empty() {
-            bail!(chronofs::Error::InvalidInput("--stdin takes no paths".into()));
+            bail!(chronofs::Error::InvalidInput(
+                "--stdin takes no paths".into()
+            ));
         }
         ingest::backup_stream(&repo, &a.stdin_name, &mut io::stdin().lock(), &options)?
     } else if a.stdin_from_command {
         let Some((prog, args)) = a.paths.split_first() else {
-            bail!(chronofs::Error::InvalidInput("--stdin-from-command needs a command".into()));
+            bail!(chronofs::Error::InvalidInput(
+                "--stdin-from-command needs a command".into()
+            ));
         };
         let mut child = Command::new(prog)
             .args(args)
@@ -110,13 +114,19 @@ pub fn run(ctx: &Context, a: &Args) -> Result<u8> {
         ingest::backup_stream(&repo, &a.stdin_name, &mut reader, &options)?
     } else {
         if a.paths.is_empty() {
-            bail!(chronofs::Error::InvalidInput("nothing to back up: give one or more paths, or --stdin".into()));
+            bail!(chronofs::Error::InvalidInput(
+                "nothing to back up: give one or more paths, or --stdin".into()
+            ));
         }
         let reporter = ui::StderrReporter { quiet: ctx.quiet };
         ingest::backup(&repo, &a.paths, &options, &reporter)?
     };
     report(ctx, a, &outcome)?;
-    Ok(if outcome.snapshot.summary.errors > 0 { exit::PARTIAL } else { exit::OK })
+    Ok(if outcome.snapshot.summary.errors > 0 {
+        exit::PARTIAL
+    } else {
+        exit::OK
+    })
 }
 
 fn report(ctx: &Context, a: &Args, o: &BackupOutcome) -> Result<()> {
@@ -141,7 +151,10 @@ fn report(ctx: &Context, a: &Args, o: &BackupOutcome) -> Result<()> {
         );
     }
     if s.errors > 0 {
-        eprintln!("chronofs: warning: {} source entries could not be read; the snapshot lacks them (exit code 3)", s.errors);
+        eprintln!(
+            "chronofs: warning: {} source entries could not be read; the snapshot lacks them (exit code 3)",
+            s.errors
+        );
     }
     Ok(())
 }

@@ -31,11 +31,16 @@ pub struct Args {
 }
 
 fn need_id(a: &Args) -> Result<&str> {
-    a.id.as_deref().ok_or_else(|| anyhow::Error::new(chronofs::Error::InvalidInput(format!("cat {:?} needs an ID", a.object).to_lowercase())))
+    a.id.as_deref().ok_or_else(|| {
+        anyhow::Error::new(chronofs::Error::InvalidInput(
+            format!("cat {:?} needs an ID", a.object).to_lowercase(),
+        ))
+    })
 }
 
 fn parse_id(s: &str) -> Result<Id> {
-    s.parse().map_err(|e: String| anyhow::Error::new(chronofs::Error::InvalidInput(e)))
+    s.parse()
+        .map_err(|e: String| anyhow::Error::new(chronofs::Error::InvalidInput(e)))
 }
 
 pub fn run(ctx: &Context, a: &Args) -> Result<u8> {
@@ -51,8 +56,14 @@ pub fn run(ctx: &Context, a: &Args) -> Result<u8> {
         Object::Index => {
             let id = IndexId(parse_id(need_id(a)?)?);
             let path = layout::index_path(&id);
-            let bytes = repo.storage().read(&path).map_err(|e| chronofs::Error::repo_io("reading", &path, e))?;
-            serde_json::to_value(Index::decode(&bytes).map_err(|e| chronofs::Error::corrupt(&path, e.to_string()))?)?
+            let bytes = repo
+                .storage()
+                .read(&path)
+                .map_err(|e| chronofs::Error::repo_io("reading", &path, e))?;
+            serde_json::to_value(
+                Index::decode(&bytes)
+                    .map_err(|e| chronofs::Error::corrupt(&path, e.to_string()))?,
+            )?
         }
     };
     println!("{}", serde_json::to_string_pretty(&value)?);

@@ -33,9 +33,21 @@ pub fn run(ctx: &Context, a: &Args) -> Result<u8> {
             "checked {} snapshots, {} packs{}: {}",
             report.snapshots,
             report.packs,
-            if a.read_data { format!(", read {} blobs", report.blobs_read) } else { String::new() },
-            if report.is_ok() { "no errors".to_string() } else { format!("{} errors", report.errors.len()) }
+            if a.read_data {
+                format!(", read {} blobs", report.blobs_read)
+            } else {
+                String::new()
+            },
+            if report.is_ok() {
+                "no errors".to_string()
+            } else {
+                format!("{} errors", report.errors.len())
+            }
         );
     }
-    Ok(if report.is_ok() { exit::OK } else { exit::DAMAGED })
+    Ok(if report.is_ok() {
+        exit::OK
+    } else {
+        exit::DAMAGED
+    })
 }

@@ -28,14 +28,24 @@ pub struct Args {
 pub fn run(ctx: &Context, a: &Args) -> Result<u8> {
     let path = ctx.repo_path()?;
     let options = InitOptions {
-        chunker: ChunkerParams { min_size: a.chunk_min, avg_size: a.chunk_avg, max_size: a.chunk_max, ..ChunkerParams::default() },
+        chunker: ChunkerParams {
+            min_size: a.chunk_min,
+            avg_size: a.chunk_avg,
+            max_size: a.chunk_max,
+            ..ChunkerParams::default()
+        },
         compression_level: a.compression_level,
         pack_target_size: a.pack_size.saturating_mul(1024 * 1024),
         append_only: false,
     };
-    let repo = Repository::init(path, &options).with_context(|| format!("init {}", path.display()))?;
+    let repo =
+        Repository::init(path, &options).with_context(|| format!("init {}", path.display()))?;
     if !ctx.quiet {
-        println!("created chronofs repository {} at {}", repo.config().repo_id.short(), path.display());
+        println!(
+            "created chronofs repository {} at {}",
+            repo.config().repo_id.short(),
+            path.display()
+        );
     }
     Ok(0)
 }

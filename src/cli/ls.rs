@@ -58,8 +58,22 @@ fn print_node(node: &Node, path: &Path, long: bool, out: &mut dyn Write) -> Resu
     if long {
         let owner = node.user.clone().unwrap_or_else(|| node.uid.to_string());
         let group = node.group.clone().unwrap_or_else(|| node.gid.to_string());
-        let mtime = snapshot::rfc3339(node.mtime.secs.saturating_mul(1_000_000_000).saturating_add(i64::from(node.mtime.nanos)));
-        write!(out, "{}{} {:>8} {:>8} {:>12} {} ", node.type_char(), mode_string(node.mode), owner, group, node.size, mtime)?;
+        let mtime = snapshot::rfc3339(
+            node.mtime
+                .secs
+                .saturating_mul(1_000_000_000)
+                .saturating_add(i64::from(node.mtime.nanos)),
+        );
+        write!(
+            out,
+            "{}{} {:>8} {:>8} {:>12} {} ",
+            node.type_char(),
+            mode_string(node.mode),
+            owner,
+            group,
+            node.size,
+            mtime
+        )?;
     }
     out.write_all(path.as_os_str().as_bytes())?;
     if let (true, NodeKind::Symlink { target }) = (long, &node.kind) {
@@ -80,7 +94,11 @@ fn mode_string(mode: u32) -> String {
     }
     let special = |c: char, bit: u32, idx: usize, s: &mut Vec<char>| {
         if mode & bit != 0 {
-            s[idx] = if s[idx] == '-' { c.to_ascii_uppercase() } else { c };
+            s[idx] = if s[idx] == '-' {
+                c.to_ascii_uppercase()
+            } else {
+                c
+            };
         }
     };
     special('s', 0o4000, 2, &mut s);

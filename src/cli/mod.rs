@@ -22,7 +22,13 @@ use chronofs::repo::Repository;
 #[command(name = "chronofs", version, about, long_about = None, propagate_version = true)]
 pub struct Cli {
     /// Repository directory.
-    #[arg(short = 'r', long = "repo", env = "CHRONOFS_REPO", global = true, value_name = "DIR")]
+    #[arg(
+        short = 'r',
+        long = "repo",
+        env = "CHRONOFS_REPO",
+        global = true,
+        value_name = "DIR"
+    )]
     pub repo: Option<PathBuf>,
 
     /// Print only errors and warnings.
@@ -54,7 +60,10 @@ pub enum Command {
 
 /// Runs the parsed command; returns the process exit code.
 pub fn run(cli: Cli) -> Result<u8> {
-    let ctx = Context { repo: cli.repo, quiet: cli.quiet };
+    let ctx = Context {
+        repo: cli.repo,
+        quiet: cli.quiet,
+    };
     match cli.command {
         Command::Init(a) => init::run(&ctx, &a),
         Command::Backup(a) => backup::run(&ctx, &a),

@@ -29,8 +29,17 @@ pub fn run(ctx: &Context, a: &Args) -> Result<u8> {
     let (snap_spec, path) = snapshot::split_spec(&a.spec);
     let snap = snapshot::resolve(&listed, snap_spec)?;
     let reporter = ui::StderrReporter { quiet: ctx.quiet };
-    let options = RestoreOptions { overwrite: a.overwrite };
-    let stats = restore::restore(&repo, &snap.snapshot, path.map(Path::new), &a.target, &options, &reporter)?;
+    let options = RestoreOptions {
+        overwrite: a.overwrite,
+    };
+    let stats = restore::restore(
+        &repo,
+        &snap.snapshot,
+        path.map(Path::new),
+        &a.target,
+        &options,
+        &reporter,
+    )?;
     if !ctx.quiet {
         println!(
             "restored {} files, {} dirs, {} other ({}) from {} to {}",
@@ -43,11 +52,17 @@ pub fn run(ctx: &Context, a: &Args) -> Result<u8> {
         );
     }
     if stats.damaged > 0 {
-        eprintln!("chronofs: error: {} entries not restored: repository data is damaged (run `chronofs check --read-data`)", stats.damaged);
+        eprintln!(
+            "chronofs: error: {} entries not restored: repository data is damaged (run `chronofs check --read-data`)",
+            stats.damaged
+        );
         return Ok(exit::DAMAGED);
     }
     if stats.failed > 0 {
-        eprintln!("chronofs: error: {} entries could not be restored", stats.failed);
+        eprintln!(
+            "chronofs: error: {} entries could not be restored",
+            stats.failed
+        );
         return Ok(exit::FATAL);
     }
     Ok(exit::OK)

@@ -34,15 +34,32 @@ pub fn run(ctx: &Context, a: &Args) -> Result<u8> {
         serde_json::to_writer_pretty(&mut out, &items)?;
         writeln!(out)?;
     } else {
-        writeln!(out, "{:<8}  {:<28}  {:<16}  {:>10}  {:<12}  paths", "id", "name", "host", "size", "tags")?;
+        writeln!(
+            out,
+            "{:<8}  {:<28}  {:<16}  {:>10}  {:<12}  paths",
+            "id", "name", "host", "size", "tags"
+        )?;
         for l in &listed {
             let s = &l.snapshot;
             let paths: Vec<String> = s.paths.iter().map(ToString::to_string).collect();
-            writeln!(out, "{:<8}  {:<28}  {:<16}  {:>10}  {:<12}  {}", l.id.short(), l.name, s.hostname, ui::size(s.summary.total_bytes), s.tags.join(","), paths.join(" "))?;
+            writeln!(
+                out,
+                "{:<8}  {:<28}  {:<16}  {:>10}  {:<12}  {}",
+                l.id.short(),
+                l.name,
+                s.hostname,
+                ui::size(s.summary.total_bytes),
+                s.tags.join(","),
+                paths.join(" ")
+            )?;
         }
         if !ctx.quiet {
             writeln!(out, "{} snapshot(s)", listed.len())?;
         }
     }
-    Ok(if bad.is_empty() { 0 } else { chronofs::error::exit::DAMAGED })
+    Ok(if bad.is_empty() {
+        0
+    } else {
+        chronofs::error::exit::DAMAGED
+    })
 }

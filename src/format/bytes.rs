@@ -149,7 +149,13 @@ mod tests {
 
     #[test]
     fn json_shows_text_or_hex() {
-        assert_eq!(serde_json::to_string(&ByteString::from("héllo")).unwrap(), "\"héllo\"");
-        assert_eq!(serde_json::to_string(&ByteString(vec![0xff])).unwrap(), "{\"hex\":\"ff\"}");
+        assert_eq!(
+            serde_json::to_string(&ByteString::from("héllo")).unwrap(),
+            "\"héllo\""
+        );
+        assert_eq!(
+            serde_json::to_string(&ByteString(vec![0xff])).unwrap(),
+            "{\"hex\":\"ff\"}"
+        );
     }
 }

@@ -83,7 +83,10 @@ pub fn open<T: DeserializeOwned>(
     max_len: usize,
 ) -> Result<T, FormatError> {
     if bytes.len() > max_len {
-        return Err(FormatError::TooLarge { len: bytes.len() as u64, max: max_len as u64 });
+        return Err(FormatError::TooLarge {
+            len: bytes.len() as u64,
+            max: max_len as u64,
+        });
     }
     if bytes.len() < HEADER_LEN {
         return Err(FormatError::Truncated(format!(
@@ -95,7 +98,10 @@ pub fn open<T: DeserializeOwned>(
         return Err(FormatError::BadMagic);
     }
     if bytes[8] != kind as u8 {
-        return Err(FormatError::WrongKind { expected: kind as u8, found: bytes[8] });
+        return Err(FormatError::WrongKind {
+            expected: kind as u8,
+            found: bytes[8],
+        });
     }
     let version = u16::from_le_bytes([bytes[9], bytes[10]]);
     if version == 0 || version > FORMAT_VERSION {
@@ -105,9 +111,16 @@ pub fn open<T: DeserializeOwned>(
         return Err(FormatError::Unsupported(format!("cipher {}", bytes[11])));
     }
     if bytes[12] != 0 {
-        return Err(FormatError::Unsupported(format!("payload compression {}", bytes[12])));
+        return Err(FormatError::Unsupported(format!(
+            "payload compression {}",
+            bytes[12]
+        )));
     }
-    let declared = u64::from_le_bytes(bytes[16..24].try_into().map_err(|_| FormatError::BadMagic)?);
+    let declared = u64::from_le_bytes(
+        bytes[16..24]
+            .try_into()
+            .map_err(|_| FormatError::BadMagic)?,
+    );
     let payload = &bytes[HEADER_LEN..];
     if declared != payload.len() as u64 {
         return Err(FormatError::Truncated(format!(
@@ -137,7 +150,10 @@ pub fn from_bytes<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, FormatError> {
     let (value, rest) =
         postcard::take_from_bytes(bytes).map_err(|e| FormatError::Decode(e.to_string()))?;
     if !rest.is_empty() {
-        return Err(FormatError::Decode(format!("{} trailing bytes", rest.len())));
+        return Err(FormatError::Decode(format!(
+            "{} trailing bytes",
+            rest.len()
+        )));
     }
     Ok(value)
 }
@@ -150,7 +166,10 @@ mod tests {
     fn seal_open_round_trip() {
         let v = vec![1u32, 2, 3];
         let sealed = seal(FileKind::Index, &v).unwrap();
-        assert_eq!(open::<Vec<u32>>(FileKind::Index, &sealed, 1 << 20).unwrap(), v);
+        assert_eq!(
+            open::<Vec<u32>>(FileKind::Index, &sealed, 1 << 20).unwrap(),
+            v
+        );
     }
 
     #[test]
@@ -163,7 +182,10 @@ mod tests {
         ));
         // Every truncation.
         for n in 0..sealed.len() {
-            assert!(open::<String>(FileKind::Snapshot, &sealed[..n], 1 << 20).is_err(), "len {n}");
+            assert!(
+                open::<String>(FileKind::Snapshot, &sealed[..n], 1 << 20).is_err(),
+                "len {n}"
+            );
         }
         // Every single-bit flip.
         for i in 0..sealed.len() {
@@ -172,7 +194,10 @@ mod tests {
             if (13..16).contains(&i) {
                 continue; // reserved bytes are ignored
             }
-            assert!(open::<String>(FileKind::Snapshot, &b, 1 << 20).is_err(), "flip at {i}");
+            assert!(
+                open::<String>(FileKind::Snapshot, &b, 1 << 20).is_err(),
+                "flip at {i}"
+            );
         }
         // Size limit.
         assert!(matches!(

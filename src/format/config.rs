@@ -90,10 +90,15 @@ impl ChunkerParams {
             return bad("chunk sizes must be even".into());
         }
         if !(min <= avg && avg <= max) {
-            return bad(format!("chunk sizes must satisfy min <= avg <= max ({min}, {avg}, {max})"));
+            return bad(format!(
+                "chunk sizes must satisfy min <= avg <= max ({min}, {avg}, {max})"
+            ));
         }
         if self.normalization > 3 {
-            return bad(format!("normalization level {} outside 0..=3", self.normalization));
+            return bad(format!(
+                "normalization level {} outside 0..=3",
+                self.normalization
+            ));
         }
         Ok(())
     }
@@ -120,7 +125,10 @@ impl Config {
             )));
         }
         if self.cipher != "none" {
-            return Err(FormatError::Unsupported(format!("cipher {:?}", self.cipher)));
+            return Err(FormatError::Unsupported(format!(
+                "cipher {:?}",
+                self.cipher
+            )));
         }
         Ok(())
     }

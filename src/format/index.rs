@@ -59,7 +59,10 @@ impl Index {
         let IndexFile::V1(index) = codec::open(FileKind::Index, bytes, MAX_INDEX_LEN)?;
         for p in &index.packs {
             if p.len > pack::MAX_PACK_LEN {
-                return Err(FormatError::Invalid(format!("pack {} is {} bytes", p.id, p.len)));
+                return Err(FormatError::Invalid(format!(
+                    "pack {} is {} bytes",
+                    p.id, p.len
+                )));
             }
             for b in &p.blobs {
                 b.validate()?;
@@ -94,7 +97,11 @@ mod tests {
             compression: Compression::Zstd,
         };
         let mut idx = Index {
-            packs: vec![IndexedPack { id: PackId(Id::hash(b"p")), len: 100, blobs: vec![blob] }],
+            packs: vec![IndexedPack {
+                id: PackId(Id::hash(b"p")),
+                len: 100,
+                blobs: vec![blob],
+            }],
             supersedes: vec![],
         };
         assert_eq!(Index::decode(&idx.encode().unwrap()).unwrap(), idx);

@@ -149,7 +149,9 @@ pub fn check_header(h: &[u8]) -> Result<(), FormatError> {
 /// [`FormatError`] if the footer is damaged or the length impossible.
 pub fn trailer_len(footer: &[u8], pack_len: u64) -> Result<usize, FormatError> {
     if footer.len() != PACK_FOOTER_LEN || pack_len < (PACK_HEADER_LEN + PACK_FOOTER_LEN) as u64 {
-        return Err(FormatError::Truncated(format!("pack of {pack_len} bytes has no footer")));
+        return Err(FormatError::Truncated(format!(
+            "pack of {pack_len} bytes has no footer"
+        )));
     }
     if &footer[4..] != PACK_END_MAGIC {
         return Err(FormatError::Truncated("pack footer magic missing".into()));

@@ -109,7 +109,10 @@ mod tests {
             parent: Some(SnapshotId(Id::hash(b"p"))),
             program_version: "0".into(),
             stdin: false,
-            summary: Summary { errors: 3, ..Summary::default() },
+            summary: Summary {
+                errors: 3,
+                ..Summary::default()
+            },
         };
         assert_eq!(Snapshot::decode(&s.encode().unwrap()).unwrap(), s);
     }

@@ -30,7 +30,9 @@ pub struct Tree {
 }
 
 /// A point in time: seconds and nanoseconds since the Unix epoch (UTC); seconds may be negative.
-#[derive(Clone, Copy, Debug, Serialize, Deserialize, PartialEq, Eq, PartialOrd, Ord, Default, Hash)]
+#[derive(
+    Clone, Copy, Debug, Serialize, Deserialize, PartialEq, Eq, PartialOrd, Ord, Default, Hash,
+)]
 pub struct Timestamp {
     /// Whole seconds since 1970-01-01T00:00:00Z.
     pub secs: i64,
@@ -201,7 +203,10 @@ impl Node {
                 };
             }
             if total != self.size {
-                return bad(format!("content adds up to {total} bytes, size says {}", self.size));
+                return bad(format!(
+                    "content adds up to {total} bytes, size says {}",
+                    self.size
+                ));
             }
         }
         if self.xattrs.windows(2).any(|w| w[0].name >= w[1].name) {
@@ -286,7 +291,10 @@ pub(crate) mod tests {
             user: None,
             group: None,
             size,
-            mtime: Timestamp { secs: -5, nanos: 999_999_999 },
+            mtime: Timestamp {
+                secs: -5,
+                nanos: 999_999_999,
+            },
             atime: Timestamp::default(),
             ctime: Timestamp::default(),
             dev: 1,
@@ -302,7 +310,11 @@ pub(crate) mod tests {
         let tree = Tree {
             entries: vec![
                 node(b"a", NodeKind::Fifo, 0),
-                node(b"b", NodeKind::BlockDevice(Device { major: 8, minor: 1 }), 0),
+                node(
+                    b"b",
+                    NodeKind::BlockDevice(Device { major: 8, minor: 1 }),
+                    0,
+                ),
                 node(
                     b"f",
                     NodeKind::File {
@@ -313,7 +325,13 @@ pub(crate) mod tests {
                     },
                     10 + (1 << 40),
                 ),
-                node(b"l", NodeKind::Symlink { target: ByteString(vec![0xff, b'/']) }, 2),
+                node(
+                    b"l",
+                    NodeKind::Symlink {
+                        target: ByteString(vec![0xff, b'/']),
+                    },
+                    2,
+                ),
                 node(b"\xff\xfe", NodeKind::Socket, 0),
             ],
         };
@@ -326,17 +344,36 @@ pub(crate) mod tests {
     #[test]
     fn hostile_trees_are_rejected() {
         for name in [&b""[..], b".", b"..", b"a/b", b"a\0"] {
-            let t = Tree { entries: vec![node(name, NodeKind::Fifo, 0)] };
+            let t = Tree {
+                entries: vec![node(name, NodeKind::Fifo, 0)],
+            };
             assert!(Tree::decode(&t.encode().unwrap()).is_err(), "{name:?}");
         }
-        let dup = Tree { entries: vec![node(b"a", NodeKind::Fifo, 0), node(b"a", NodeKind::Fifo, 0)] };
+        let dup = Tree {
+            entries: vec![node(b"a", NodeKind::Fifo, 0), node(b"a", NodeKind::Fifo, 0)],
+        };
         assert!(Tree::decode(&dup.encode().unwrap()).is_err());
         let wrong_size = Tree {
-            entries: vec![node(b"f", NodeKind::File { content: vec![Piece::Hole { len: 3 }] }, 4)],
+            entries: vec![node(
+                b"f",
+                NodeKind::File {
+                    content: vec![Piece::Hole { len: 3 }],
+                },
+                4,
+            )],
         };
         assert!(Tree::decode(&wrong_size.encode().unwrap()).is_err());
         let mut bad_mode = node(b"m", NodeKind::Fifo, 0);
         bad_mode.mode = 0o170_000;
-        assert!(Tree::decode(&Tree { entries: vec![bad_mode] }.encode().unwrap()).is_err());
+        assert!(
+            Tree::decode(
+                &Tree {
+                    entries: vec![bad_mode]
+                }
+                .encode()
+                .unwrap()
+            )
+            .is_err()
+        );
     }
 }

@@ -51,11 +51,15 @@ pub fn store_stream<R: Read>(
         let id = ChunkId(prepared_id);
         if !writer.contains(&id.into()) {
             let prepared = blob::prepare(&data, level);
-            if writer.add_prepared(BlobKind::Data, prepared).map_err(ContentError::Repo)? {
+            if writer
+                .add_prepared(BlobKind::Data, prepared)
+                .map_err(ContentError::Repo)?
+            {
                 stats.chunks_new += 1;
             }
         }
-        let len = u32::try_from(data.len()).map_err(|_| ContentError::Source(io::Error::other("chunk too large")))?;
+        let len = u32::try_from(data.len())
+            .map_err(|_| ContentError::Source(io::Error::other("chunk too large")))?;
         pieces.push(Piece::Data { id, len });
     }
     Ok(())
@@ -93,7 +97,11 @@ pub fn store_file(
             .unwrap_or(data_at);
         let size_now = file.metadata().map_err(ContentError::Source)?.len();
         // The last extent is read to EOF, so a file that grew is captured whole.
-        let limit = if hole_at >= size_now { None } else { Some(hole_at - data_at) };
+        let limit = if hole_at >= size_now {
+            None
+        } else {
+            Some(hole_at - data_at)
+        };
         let read = read_extent(file, data_at, limit, params, writer, &mut pieces, stats)?;
         pos = data_at + read;
         if limit.is_none() || read < limit.unwrap_or(0) {
@@ -102,7 +110,9 @@ pub fn store_file(
     }
     let size_now = file.metadata().map_err(ContentError::Source)?.len();
     if size_now > pos {
-        pieces.push(Piece::Hole { len: size_now - pos });
+        pieces.push(Piece::Hole {
+            len: size_now - pos,
+        });
     }
     Ok(pieces)
 }
@@ -116,7 +126,8 @@ fn read_extent(
     pieces: &mut Vec<Piece>,
     stats: &mut ContentStats,
 ) -> Result<u64, ContentError> {
-    file.seek(SeekFrom::Start(start)).map_err(ContentError::Source)?;
+    file.seek(SeekFrom::Start(start))
+        .map_err(ContentError::Source)?;
     let before = stats.bytes_read;
     match limit {
         Some(n) => store_stream((&*file).take(n), params, writer, pieces, stats)?,

@@ -35,7 +35,8 @@ impl Excludes {
     pub fn new(patterns: &[String], files: &[std::path::PathBuf]) -> Result<Self> {
         let mut all: Vec<String> = patterns.to_vec();
         for f in files {
-            let text = std::fs::read_to_string(f).map_err(|e| Error::path_io("reading exclude file", f, e))?;
+            let text = std::fs::read_to_string(f)
+                .map_err(|e| Error::path_io("reading exclude file", f, e))?;
             all.extend(
                 text.lines()
                     .map(str::trim_end)
@@ -53,7 +54,10 @@ impl Excludes {
             }
         }
         let build = |b: GlobSetBuilder| b.build().map_err(|e| Error::InvalidInput(e.to_string()));
-        Ok(Excludes { by_path: build(by_path)?, by_name: build(by_name)? })
+        Ok(Excludes {
+            by_path: build(by_path)?,
+            by_name: build(by_name)?,
+        })
     }
 
     /// Whether the entry at absolute `path` with final component `name` is excluded.
@@ -69,7 +73,11 @@ mod tests {
 
     #[test]
     fn name_and_path_patterns() {
-        let e = Excludes::new(&["*.tmp".into(), "/data/cache".into(), "/srv/**/logs".into()], &[]).unwrap();
+        let e = Excludes::new(
+            &["*.tmp".into(), "/data/cache".into(), "/srv/**/logs".into()],
+            &[],
+        )
+        .unwrap();
         let ex = |p: &str| e.is_excluded(Path::new(p), Path::new(p).file_name().unwrap());
         assert!(ex("/home/a/x.tmp"));
         assert!(ex("/data/cache"));

@@ -18,20 +18,35 @@ pub struct Owners {
 
 impl Owners {
     fn user(&mut self, uid: u32) -> Option<String> {
-        self.users.entry(uid).or_insert_with(|| sys::user_name(uid)).clone()
+        self.users
+            .entry(uid)
+            .or_insert_with(|| sys::user_name(uid))
+            .clone()
     }
     fn group(&mut self, gid: u32) -> Option<String> {
-        self.groups.entry(gid).or_insert_with(|| sys::group_name(gid)).clone()
+        self.groups
+            .entry(gid)
+            .or_insert_with(|| sys::group_name(gid))
+            .clone()
     }
 }
 
 fn ts(secs: i64, nanos: i64) -> Timestamp {
-    Timestamp { secs, nanos: u32::try_from(nanos.clamp(0, 999_999_999)).unwrap_or(0) }
+    Timestamp {
+        secs,
+        nanos: u32::try_from(nanos.clamp(0, 999_999_999)).unwrap_or(0),
+    }
 }
 
 /// A node for `name` with the metadata of `meta` and the given kind. `size` is set from the
 /// kind (files: their content; symlinks: target length).
-pub fn node(name: ByteString, meta: &Metadata, kind: NodeKind, xattrs: Vec<Xattr>, owners: &mut Owners) -> Node {
+pub fn node(
+    name: ByteString,
+    meta: &Metadata,
+    kind: NodeKind,
+    xattrs: Vec<Xattr>,
+    owners: &mut Owners,
+) -> Node {
     let size = match &kind {
         NodeKind::File { content } => content.iter().map(crate::format::tree::Piece::len).sum(),
         NodeKind::Symlink { target } => target.as_bytes().len() as u64,
@@ -60,7 +75,10 @@ pub fn node(name: ByteString, meta: &Metadata, kind: NodeKind, xattrs: Vec<Xattr
 #[must_use]
 pub fn special_kind(meta: &Metadata) -> Option<NodeKind> {
     let ft = meta.file_type();
-    let dev = || Device { major: libc::major(meta.rdev()), minor: libc::minor(meta.rdev()) };
+    let dev = || Device {
+        major: libc::major(meta.rdev()),
+        minor: libc::minor(meta.rdev()),
+    };
     if ft.is_fifo() {
         Some(NodeKind::Fifo)
     } else if ft.is_char_device() {
@@ -88,7 +106,10 @@ pub fn xattrs(path: &Path) -> std::io::Result<Vec<Xattr>> {
     let mut out = Vec::new();
     for name in names {
         match xattr::get(path, &name) {
-            Ok(Some(value)) => out.push(Xattr { name: ByteString::from(name), value: ByteString(value) }),
+            Ok(Some(value)) => out.push(Xattr {
+                name: ByteString::from(name),
+                value: ByteString(value),
+            }),
             Ok(None) => {}
             Err(e) if is_unsupported(&e) => {}
             Err(e) => return Err(e),

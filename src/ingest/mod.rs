@@ -83,12 +83,20 @@ pub struct BackupOutcome {
 /// # Errors
 /// Fatal errors only: a missing source path, a bad pattern, a repository write failure.
 /// Unreadable source entries are reported through `reporter` and counted in the summary.
-pub fn backup(repo: &Repository, paths: &[PathBuf], options: &BackupOptions, reporter: &dyn Reporter) -> Result<BackupOutcome> {
+pub fn backup(
+    repo: &Repository,
+    paths: &[PathBuf],
+    options: &BackupOptions,
+    reporter: &dyn Reporter,
+) -> Result<BackupOutcome> {
     let started = Instant::now();
     if paths.is_empty() {
         return Err(Error::InvalidInput("no source paths given".into()));
     }
-    let mut abs: Vec<PathBuf> = paths.iter().map(|p| absolute_source(p)).collect::<Result<_>>()?;
+    let mut abs: Vec<PathBuf> = paths
+        .iter()
+        .map(|p| absolute_source(p))
+        .collect::<Result<_>>()?;
     abs.sort();
     abs.dedup();
     let excludes = Excludes::new(&options.excludes, &options.exclude_files)?;
@@ -111,7 +119,17 @@ pub fn backup(repo: &Repository, paths: &[PathBuf], options: &BackupOptions, rep
     } else {
         walker.spec_tree(Path::new("/"), &spec, parent_root.as_ref())?
     };
-    finish(repo, walker, root, source_paths, host, options, parent.map(|p| p.0), false, started)
+    finish(
+        repo,
+        walker,
+        root,
+        source_paths,
+        host,
+        options,
+        parent.map(|p| p.0),
+        false,
+        started,
+    )
 }
 
 /// Backs up a stream (e.g. a database dump on stdin) as one file named `name`.
@@ -119,15 +137,31 @@ pub fn backup(repo: &Repository, paths: &[PathBuf], options: &BackupOptions, rep
 /// # Errors
 /// Repository failures, or [`Error::SourceFailed`] if reading the stream fails; no snapshot is
 /// written then.
-pub fn backup_stream(repo: &Repository, name: &str, source: &mut dyn Read, options: &BackupOptions) -> Result<BackupOutcome> {
+pub fn backup_stream(
+    repo: &Repository,
+    name: &str,
+    source: &mut dyn Read,
+    options: &BackupOptions,
+) -> Result<BackupOutcome> {
     let started = Instant::now();
-    crate::format::tree::check_name(name.as_bytes())
-        .map_err(|_| Error::InvalidInput(format!("--stdin-name {name:?} must be a plain file name")))?;
+    crate::format::tree::check_name(name.as_bytes()).map_err(|_| {
+        Error::InvalidInput(format!("--stdin-name {name:?} must be a plain file name"))
+    })?;
     let excludes = Excludes::new(&[], &[])?;
     let mut walker = Walker::new(repo, &excludes, &Silent);
     let (root, _) = walker.stream_tree(name, source)?;
     let host = options.host.clone().unwrap_or_else(crate::sys::hostname);
-    finish(repo, walker, root, vec![ByteString::from(name)], host, options, None, true, started)
+    finish(
+        repo,
+        walker,
+        root,
+        vec![ByteString::from(name)],
+        host,
+        options,
+        None,
+        true,
+        started,
+    )
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -177,18 +211,31 @@ fn select_parent(
         ParentChoice::Id(id) => Ok(Some((*id, repo.load_snapshot(id)?))),
         ParentChoice::Auto => {
             let (snaps, _) = repo.snapshots()?;
-            Ok(snaps.into_iter().rev().find(|(_, s)| s.hostname == host && s.paths == paths && s.stdin == stdin))
+            Ok(snaps
+                .into_iter()
+                .rev()
+                .find(|(_, s)| s.hostname == host && s.paths == paths && s.stdin == stdin))
         }
     }
 }
 
 impl Walker<'_, '_> {
     /// The root tree when `/` itself is a source.
-    fn whole_root(&mut self, _meta: &std::fs::Metadata, parent: Option<&crate::format::tree::Tree>) -> Result<crate::format::id::TreeId> {
+    fn whole_root(
+        &mut self,
+        _meta: &std::fs::Metadata,
+        parent: Option<&crate::format::tree::Tree>,
+    ) -> Result<crate::format::id::TreeId> {
         let mut spec = SourceSpec::default();
         let rd = std::fs::read_dir("/").map_err(|e| Error::path_io("listing", "/", e))?;
         for e in rd.flatten() {
-            spec.children.insert(e.file_name(), SourceSpec { whole: true, ..SourceSpec::default() });
+            spec.children.insert(
+                e.file_name(),
+                SourceSpec {
+                    whole: true,
+                    ..SourceSpec::default()
+                },
+            );
         }
         self.spec_tree(Path::new("/"), &spec, parent)
     }

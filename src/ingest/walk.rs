@@ -45,7 +45,10 @@ impl SourceSpec {
             if node.whole {
                 return; // an ancestor is already included whole
             }
-            node = node.children.entry(c.as_os_str().to_os_string()).or_default();
+            node = node
+                .children
+                .entry(c.as_os_str().to_os_string())
+                .or_default();
         }
         node.whole = true;
         node.children.clear();
@@ -69,8 +72,14 @@ pub struct Walker<'r, 'a> {
 }
 
 impl<'r, 'a> Walker<'r, 'a> {
-    pub(super) fn new(repo: &'r Repository, excludes: &'a Excludes, reporter: &'a dyn Reporter) -> Self {
-        let repo_ident = fs::metadata(repo.location()).ok().map(|m| (m.dev(), m.ino()));
+    pub(super) fn new(
+        repo: &'r Repository,
+        excludes: &'a Excludes,
+        reporter: &'a dyn Reporter,
+    ) -> Self {
+        let repo_ident = fs::metadata(repo.location())
+            .ok()
+            .map(|m| (m.dev(), m.ino()));
         Walker {
             repo,
             writer: repo.writer(),
@@ -92,7 +101,9 @@ impl<'r, 'a> Walker<'r, 'a> {
 
     /// Stores a tree blob and returns its id.
     pub(super) fn store_tree(&mut self, tree: &Tree) -> Result<TreeId> {
-        let bytes = tree.encode().map_err(|e| Error::corrupt("<new tree>", e.to_string()))?;
+        let bytes = tree
+            .encode()
+            .map_err(|e| Error::corrupt("<new tree>", e.to_string()))?;
         Ok(TreeId(self.writer.add(BlobKind::Tree, &bytes)?.0))
     }
 
@@ -104,7 +115,12 @@ impl<'r, 'a> Walker<'r, 'a> {
     }
 
     /// Builds the tree for directory `dir` restricted to `spec`'s children (or whole).
-    pub(super) fn spec_tree(&mut self, dir: &Path, spec: &SourceSpec, parent: Option<&Tree>) -> Result<TreeId> {
+    pub(super) fn spec_tree(
+        &mut self,
+        dir: &Path,
+        spec: &SourceSpec,
+        parent: Option<&Tree>,
+    ) -> Result<TreeId> {
         let mut tree = Tree::default();
         for (name, child) in &spec.children {
             let path = dir.join(name);
@@ -123,7 +139,13 @@ impl<'r, 'a> Walker<'r, 'a> {
                 let subtree = self.spec_tree(&path, child, sub.as_ref())?;
                 let x = self.read_xattrs(&path);
                 self.summary.dirs += 1;
-                Some(meta::node(ByteString::from(name.as_os_str()), &meta, NodeKind::Dir { subtree }, x, &mut self.owners))
+                Some(meta::node(
+                    ByteString::from(name.as_os_str()),
+                    &meta,
+                    NodeKind::Dir { subtree },
+                    x,
+                    &mut self.owners,
+                ))
             } else {
                 self.warn(&path, &"is not a directory (a source path lies below it)");
                 None
@@ -144,12 +166,20 @@ impl<'r, 'a> Walker<'r, 'a> {
     }
 
     /// The node for one source entry, or `None` if it is skipped (excluded, unreadable).
-    fn entry(&mut self, path: &Path, name: &OsStr, meta: &fs::Metadata, parent: Option<&Node>, root_dev: u64) -> Result<Option<Node>> {
+    fn entry(
+        &mut self,
+        path: &Path,
+        name: &OsStr,
+        meta: &fs::Metadata,
+        parent: Option<&Node>,
+        root_dev: u64,
+    ) -> Result<Option<Node>> {
         let bname = ByteString::from(name);
         let ft = meta.file_type();
         let kind = if ft.is_dir() {
             if self.repo_ident == Some((meta.dev(), meta.ino())) {
-                self.reporter.note(path, "is the repository itself; not backed up");
+                self.reporter
+                    .note(path, "is the repository itself; not backed up");
                 return Ok(None);
             }
             let sub = self.parent_subtree(parent);
@@ -169,7 +199,9 @@ impl<'r, 'a> Walker<'r, 'a> {
             match fs::read_link(path) {
                 Ok(t) => {
                     self.summary.others += 1;
-                    NodeKind::Symlink { target: ByteString::from(t) }
+                    NodeKind::Symlink {
+                        target: ByteString::from(t),
+                    }
                 }
                 Err(e) => {
                     self.warn(path, &e);
@@ -205,7 +237,9 @@ impl<'r, 'a> Walker<'r, 'a> {
             }
         };
         names.sort_by(|a, b| a.as_bytes().cmp(b.as_bytes()));
-        let mut tree = Tree { entries: Vec::with_capacity(names.len()) };
+        let mut tree = Tree {
+            entries: Vec::with_capacity(names.len()),
+        };
         for name in names {
             let path = dir.join(&name);
             if self.excludes.is_excluded(&path, &name) {
@@ -227,19 +261,24 @@ impl<'r, 'a> Walker<'r, 'a> {
     }
 
     /// The content of a regular file: reused from the parent if unchanged, else read.
-    fn file_content(&mut self, path: &Path, meta: &fs::Metadata, parent: Option<&Node>) -> Result<Option<Vec<Piece>>> {
+    fn file_content(
+        &mut self,
+        path: &Path,
+        meta: &fs::Metadata,
+        parent: Option<&Node>,
+    ) -> Result<Option<Vec<Piece>>> {
         if let Some(content) = self.unchanged_content(meta, parent) {
             self.summary.files_unchanged += 1;
             self.summary.total_bytes += meta.size();
             return Ok(Some(content));
         }
         let key = (meta.dev(), meta.ino());
-        if meta.nlink() > 1 {
-            if let Some(content) = self.hardlinks.get(&key) {
-                let content = content.clone();
-                self.count_file(parent, &content);
-                return Ok(Some(content));
-            }
+        if meta.nlink() > 1
+            && let Some(content) = self.hardlinks.get(&key)
+        {
+            let content = content.clone();
+            self.count_file(parent, &content);
+            return Ok(Some(content));
         }
         let mut file = match open_source(path) {
             Ok(f) => f,
@@ -288,7 +327,9 @@ impl<'r, 'a> Walker<'r, 'a> {
             return None;
         }
         let p = parent?;
-        let NodeKind::File { content } = &p.kind else { return None };
+        let NodeKind::File { content } = &p.kind else {
+            return None;
+        };
         let same = p.size == meta.size()
             && p.ino == meta.ino()
             && p.mtime.secs == meta.mtime()
@@ -305,7 +346,11 @@ impl<'r, 'a> Walker<'r, 'a> {
     }
 
     /// Stores a file read from a stream (stdin) as the single entry of a root tree.
-    pub(super) fn stream_tree(&mut self, name: &str, source: &mut dyn io::Read) -> Result<(TreeId, u64)> {
+    pub(super) fn stream_tree(
+        &mut self,
+        name: &str,
+        source: &mut dyn io::Read,
+    ) -> Result<(TreeId, u64)> {
         let params = self.repo.config().chunker;
         let mut stats = ContentStats::default();
         let mut pieces = Vec::new();
@@ -316,7 +361,9 @@ impl<'r, 'a> Walker<'r, 'a> {
             Ok(()) => {}
             Err(ContentError::Repo(e)) => return Err(e),
             Err(ContentError::Source(e)) => {
-                return Err(Error::SourceFailed(format!("reading standard input failed: {e}")));
+                return Err(Error::SourceFailed(format!(
+                    "reading standard input failed: {e}"
+                )));
             }
         }
         self.summary.files_new += 1;
@@ -345,7 +392,9 @@ impl<'r, 'a> Walker<'r, 'a> {
             nlink: 1,
             xattrs: Vec::new(),
         };
-        let tree = Tree { entries: vec![node] };
+        let tree = Tree {
+            entries: vec![node],
+        };
         Ok((self.store_tree(&tree)?, size))
     }
 }

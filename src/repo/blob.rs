@@ -23,14 +23,23 @@ pub struct PreparedBlob {
 pub fn prepare(raw: &[u8], level: i32) -> PreparedBlob {
     let id = BlobId(Id::hash(raw));
     let raw_len = u32::try_from(raw.len()).unwrap_or(u32::MAX);
-    if level > 0 {
-        if let Ok(z) = zstd::bulk::compress(raw, level) {
-            if z.len() < raw.len() {
-                return PreparedBlob { id, stored: z, raw_len, compression: Compression::Zstd };
-            }
-        }
+    if level > 0
+        && let Ok(z) = zstd::bulk::compress(raw, level)
+        && z.len() < raw.len()
+    {
+        return PreparedBlob {
+            id,
+            stored: z,
+            raw_len,
+            compression: Compression::Zstd,
+        };
     }
-    PreparedBlob { id, stored: raw.to_vec(), raw_len, compression: Compression::None }
+    PreparedBlob {
+        id,
+        stored: raw.to_vec(),
+        raw_len,
+        compression: Compression::None,
+    }
 }
 
 /// Decodes stored bytes and verifies they hash to `id`.
@@ -71,13 +80,22 @@ mod tests {
         let p = prepare(&text, 3);
         assert_eq!(p.compression, Compression::Zstd);
         assert!(p.stored.len() < text.len());
-        assert_eq!(unpack(&p.id, p.stored, p.raw_len, p.compression).unwrap(), text);
+        assert_eq!(
+            unpack(&p.id, p.stored, p.raw_len, p.compression).unwrap(),
+            text
+        );
 
         let mut noise = vec![0u8; 4096];
-        blake3::Hasher::new().update(b"seed").finalize_xof().fill(&mut noise);
+        blake3::Hasher::new()
+            .update(b"seed")
+            .finalize_xof()
+            .fill(&mut noise);
         let p = prepare(&noise, 3);
         assert_eq!(p.compression, Compression::None);
-        assert_eq!(unpack(&p.id, p.stored, p.raw_len, p.compression).unwrap(), noise);
+        assert_eq!(
+            unpack(&p.id, p.stored, p.raw_len, p.compression).unwrap(),
+            noise
+        );
     }
 
     #[test]

@@ -54,9 +54,17 @@ pub fn check(repo: &Repository, read_data: bool) -> Result<CheckReport> {
     find_leftovers(repo, &mut report)?;
 
     let (snaps, unreadable) = crate::snapshot::list(repo)?;
-    report.errors.extend(unreadable.iter().map(ToString::to_string));
+    report
+        .errors
+        .extend(unreadable.iter().map(ToString::to_string));
     report.snapshots = snaps.len();
-    let mut walker = TreeWalk { repo, bad: &bad_blobs, clean: HashSet::new(), report: &mut report, snapshot: String::new() };
+    let mut walker = TreeWalk {
+        repo,
+        bad: &bad_blobs,
+        clean: HashSet::new(),
+        report: &mut report,
+        snapshot: String::new(),
+    };
     for s in &snaps {
         walker.snapshot.clone_from(&s.name);
         walker.walk(s.snapshot.root, Path::new("/"));
@@ -84,8 +92,14 @@ impl TreeWalk<'_> {
         let tree = match self.repo.read_tree(&tree_id) {
             Ok(t) => t,
             Err(e) => {
-                self.report.errors.push(format!("snapshot {}: directory {} unreadable: {e}", self.snapshot, path.display()));
-                self.report.damaged_files.insert(format!("{}:{}", self.snapshot, path.display()));
+                self.report.errors.push(format!(
+                    "snapshot {}: directory {} unreadable: {e}",
+                    self.snapshot,
+                    path.display()
+                ));
+                self.report
+                    .damaged_files
+                    .insert(format!("{}:{}", self.snapshot, path.display()));
                 return false;
             }
         };
@@ -112,7 +126,10 @@ impl TreeWalk<'_> {
             if missing || self.bad.contains(&blob) {
                 let label = format!("{}:{}", self.snapshot, path.display());
                 if missing {
-                    self.report.errors.push(format!("snapshot {label}: chunk {} is missing from the index", id.short()));
+                    self.report.errors.push(format!(
+                        "snapshot {label}: chunk {} is missing from the index",
+                        id.short()
+                    ));
                 }
                 self.report.damaged_files.insert(label);
                 return false;
@@ -122,7 +139,12 @@ impl TreeWalk<'_> {
     }
 }
 
-fn check_packs(repo: &Repository, read_data: bool, report: &mut CheckReport, bad: &mut HashSet<BlobId>) -> Result<()> {
+fn check_packs(
+    repo: &Repository,
+    read_data: bool,
+    report: &mut CheckReport,
+    bad: &mut HashSet<BlobId>,
+) -> Result<()> {
     let mut by_pack: HashMap<PackId, Vec<(BlobId, BlobLocation)>> = HashMap::new();
     for (id, loc) in repo.index().iter() {
         by_pack.entry(loc.pack).or_default().push((id, loc));
@@ -136,7 +158,9 @@ fn check_packs(repo: &Repository, read_data: bool, report: &mut CheckReport, bad
             match repo.storage().read(&path) {
                 Ok(bytes) => {
                     if Id::hash(&bytes) != pack_id.0 {
-                        report.errors.push(format!("pack {path}: contents do not match the file name's hash"));
+                        report.errors.push(format!(
+                            "pack {path}: contents do not match the file name's hash"
+                        ));
                     }
                     match pack::parse_whole(&path, &bytes) {
                         Ok(blobs) => {
@@ -158,15 +182,24 @@ fn check_packs(repo: &Repository, read_data: bool, report: &mut CheckReport, bad
             }
             Ok((actual_len, blobs)) => {
                 if actual_len != len {
-                    report.errors.push(format!("pack {path}: {actual_len} bytes, index says {len}"));
+                    report
+                        .errors
+                        .push(format!("pack {path}: {actual_len} bytes, index says {len}"));
                 }
-                let listed: HashMap<BlobId, &PackedBlob> = blobs.iter().map(|b| (b.id, b)).collect();
+                let listed: HashMap<BlobId, &PackedBlob> =
+                    blobs.iter().map(|b| (b.id, b)).collect();
                 for (id, loc) in &indexed {
                     let agrees = listed.get(id).is_some_and(|b| {
-                        b.offset == loc.offset && b.stored_len == loc.stored_len && b.raw_len == loc.raw_len && b.compression == loc.compression
+                        b.offset == loc.offset
+                            && b.stored_len == loc.stored_len
+                            && b.raw_len == loc.raw_len
+                            && b.compression == loc.compression
                     });
                     if !agrees {
-                        report.errors.push(format!("pack {path}: trailer disagrees with the index about blob {}", id.short()));
+                        report.errors.push(format!(
+                            "pack {path}: trailer disagrees with the index about blob {}",
+                            id.short()
+                        ));
                         bad.insert(*id);
                     }
                 }
@@ -176,7 +209,13 @@ fn check_packs(repo: &Repository, read_data: bool, report: &mut CheckReport, bad
     Ok(())
 }
 
-fn verify_blobs(path: &str, bytes: &[u8], blobs: &[PackedBlob], report: &mut CheckReport, bad: &mut HashSet<BlobId>) {
+fn verify_blobs(
+    path: &str,
+    bytes: &[u8],
+    blobs: &[PackedBlob],
+    report: &mut CheckReport,
+    bad: &mut HashSet<BlobId>,
+) {
     for b in blobs {
         let stored = bytes[b.offset as usize..b.end() as usize].to_vec();
         report.blobs_read += 1;
@@ -190,17 +229,32 @@ fn verify_blobs(path: &str, bytes: &[u8], blobs: &[PackedBlob], report: &mut Che
 fn find_leftovers(repo: &Repository, report: &mut CheckReport) -> Result<()> {
     let index = repo.index();
     let mut dirs: Vec<String> = layout::pack_dirs().collect();
-    dirs.extend([layout::INDEX_DIR.to_string(), layout::SNAPSHOT_DIR.to_string(), String::new()]);
+    dirs.extend([
+        layout::INDEX_DIR.to_string(),
+        layout::SNAPSHOT_DIR.to_string(),
+        String::new(),
+    ]);
     for dir in dirs {
-        let names = repo.storage().list(&dir).map_err(|e| crate::Error::repo_io("listing", &dir, e))?;
+        let names = repo
+            .storage()
+            .list(&dir)
+            .map_err(|e| crate::Error::repo_io("listing", &dir, e))?;
         for name in names {
-            let path = if dir.is_empty() { name.clone() } else { format!("{dir}/{name}") };
+            let path = if dir.is_empty() {
+                name.clone()
+            } else {
+                format!("{dir}/{name}")
+            };
             if name.starts_with(TEMP_PREFIX) {
-                report.harmless.push(format!("{path}: temporary file left by an interrupted write"));
+                report.harmless.push(format!(
+                    "{path}: temporary file left by an interrupted write"
+                ));
             } else if dir.starts_with(layout::DATA_DIR) {
                 match name.parse::<PackId>() {
                     Ok(id) if index.has_pack(&id) => {}
-                    Ok(_) => report.harmless.push(format!("{path}: pack not in any index (left by an interrupted backup)")),
+                    Ok(_) => report.harmless.push(format!(
+                        "{path}: pack not in any index (left by an interrupted backup)"
+                    )),
                     Err(_) => report.harmless.push(format!("{path}: stray file")),
                 }
             }

@@ -57,7 +57,10 @@ impl Index {
     /// An empty index.
     #[must_use]
     pub fn new() -> Self {
-        Index { sorted: true, ..Index::default() }
+        Index {
+            sorted: true,
+            ..Index::default()
+        }
     }
 
     /// Adds a pack's blobs. Call [`Self::finalize`] before lookups after a batch of adds.
@@ -68,14 +71,15 @@ impl Index {
         let number = u32::try_from(self.packs.len()).unwrap_or(u32::MAX) & PACK_MASK;
         self.packs.push((pack.id, pack.len));
         self.pack_numbers.insert(pack.id, number);
-        self.entries.extend(pack.blobs.iter().map(|b| entry(number, b)));
+        self.entries
+            .extend(pack.blobs.iter().map(|b| entry(number, b)));
         self.sorted = false;
     }
 
     /// Sorts the entries (keeping one location per blob) so lookups work.
     pub fn finalize(&mut self) {
         if !self.sorted {
-            self.entries.sort_unstable_by(|a, b| a.id.cmp(&b.id));
+            self.entries.sort_unstable_by_key(|a| a.id);
             self.entries.dedup_by(|a, b| a.id == b.id);
             self.entries.shrink_to_fit();
             self.sorted = true;
@@ -91,7 +95,11 @@ impl Index {
         let pack = self.packs[(e.pack_and_flags & PACK_MASK) as usize].0;
         Some(BlobLocation {
             pack,
-            kind: if e.pack_and_flags & TREE_BIT != 0 { BlobKind::Tree } else { BlobKind::Data },
+            kind: if e.pack_and_flags & TREE_BIT != 0 {
+                BlobKind::Tree
+            } else {
+                BlobKind::Data
+            },
             offset: e.offset,
             stored_len: e.stored_len,
             raw_len: e.raw_len,
@@ -176,23 +184,41 @@ mod tests {
             kind,
             offset: 16 + i,
             stored_len: 1,
-            raw_len: if compression == Compression::Zstd { 2 } else { 1 },
+            raw_len: if compression == Compression::Zstd {
+                2
+            } else {
+                1
+            },
             compression,
         };
         let p1 = IndexedPack {
             id: PackId(Id::hash(b"1")),
             len: 100,
-            blobs: vec![mk(1, BlobKind::Data, Compression::None), mk(2, BlobKind::Tree, Compression::Zstd)],
+            blobs: vec![
+                mk(1, BlobKind::Data, Compression::None),
+                mk(2, BlobKind::Tree, Compression::Zstd),
+            ],
         };
-        let p2 = IndexedPack { id: PackId(Id::hash(b"2")), len: 100, blobs: vec![mk(3, BlobKind::Data, Compression::Zstd)] };
+        let p2 = IndexedPack {
+            id: PackId(Id::hash(b"2")),
+            len: 100,
+            blobs: vec![mk(3, BlobKind::Data, Compression::Zstd)],
+        };
         idx.add_pack(&p1);
         idx.add_pack(&p2);
         idx.add_pack(&p1);
         idx.finalize();
         assert_eq!(idx.len(), 3);
-        let l = idx.lookup(&mk(2, BlobKind::Tree, Compression::Zstd).id).unwrap();
-        assert_eq!((l.pack, l.kind, l.offset, l.compression), (p1.id, BlobKind::Tree, 18, Compression::Zstd));
-        let l = idx.lookup(&mk(3, BlobKind::Data, Compression::Zstd).id).unwrap();
+        let l = idx
+            .lookup(&mk(2, BlobKind::Tree, Compression::Zstd).id)
+            .unwrap();
+        assert_eq!(
+            (l.pack, l.kind, l.offset, l.compression),
+            (p1.id, BlobKind::Tree, 18, Compression::Zstd)
+        );
+        let l = idx
+            .lookup(&mk(3, BlobKind::Data, Compression::Zstd).id)
+            .unwrap();
         assert_eq!(l.pack, p2.id);
         assert!(idx.lookup(&BlobId(Id::hash(b"none"))).is_none());
         assert_eq!(idx.iter().count(), 3);

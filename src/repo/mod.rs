@@ -35,6 +35,9 @@ use self::index::{BlobLocation, Index};
 use self::storage::{LocalStorage, Storage};
 use self::writer::BlobWriter;
 
+/// Readable snapshots (oldest first) and the errors of unreadable snapshot files.
+pub type SnapshotListing = (Vec<(SnapshotId, Snapshot)>, Vec<Error>);
+
 /// Parameters chosen at `init`.
 #[derive(Clone, Debug)]
 pub struct InitOptions {
@@ -82,7 +85,10 @@ impl Repository {
     /// # Errors
     /// [`Error::InitRefused`] if `path` is not an empty directory; I/O errors.
     pub fn init(path: &Path, options: &InitOptions) -> Result<Repository> {
-        let refuse = |reason: String| Error::InitRefused { path: path.to_path_buf(), reason };
+        let refuse = |reason: String| Error::InitRefused {
+            path: path.to_path_buf(),
+            reason,
+        };
         match std::fs::read_dir(path) {
             Ok(mut rd) => {
                 if path.join(layout::CONFIG).exists() {
@@ -109,10 +115,21 @@ impl Repository {
             append_only: options.append_only,
             created_ns: now_ns(),
         };
-        config.validate().map_err(|e| Error::InvalidInput(e.to_string()))?;
+        config
+            .validate()
+            .map_err(|e| Error::InvalidInput(e.to_string()))?;
         let storage: Arc<dyn Storage> = Arc::new(LocalStorage::new(path));
-        let mkdir = |d: &str| storage.create_dir(d).map_err(|e| Error::repo_io("creating", d, e));
-        for d in [layout::INDEX_DIR, layout::SNAPSHOT_DIR, layout::LOCK_DIR, layout::DATA_DIR] {
+        let mkdir = |d: &str| {
+            storage
+                .create_dir(d)
+                .map_err(|e| Error::repo_io("creating", d, e))
+        };
+        for d in [
+            layout::INDEX_DIR,
+            layout::SNAPSHOT_DIR,
+            layout::LOCK_DIR,
+            layout::DATA_DIR,
+        ] {
             mkdir(d)?;
         }
         for d in layout::pack_dirs() {
@@ -121,7 +138,9 @@ impl Repository {
         // The config is written last: a directory without it is not (yet) a repository.
         let bytes = codec::seal(FileKind::Config, &ConfigFile::V1(config.clone()))
             .map_err(|e| Error::corrupt(layout::CONFIG, e.to_string()))?;
-        storage.write(layout::CONFIG, &bytes).map_err(|e| Error::repo_io("writing", layout::CONFIG, e))?;
+        storage
+            .write(layout::CONFIG, &bytes)
+            .map_err(|e| Error::repo_io("writing", layout::CONFIG, e))?;
         Ok(Repository {
             storage,
             location: path.to_path_buf(),
@@ -149,11 +168,16 @@ impl Repository {
     /// # Errors
     /// As [`Repository::open`].
     pub fn open_unindexed(path: &Path) -> Result<Repository> {
-        let no_repo = |reason: &str| Error::NoRepository { path: path.to_path_buf(), reason: reason.into() };
+        let no_repo = |reason: &str| Error::NoRepository {
+            path: path.to_path_buf(),
+            reason: reason.into(),
+        };
         match std::fs::metadata(path) {
             Ok(m) if m.is_dir() => {}
             Ok(_) => return Err(no_repo("not a directory")),
-            Err(e) if e.kind() == io::ErrorKind::NotFound => return Err(no_repo("directory does not exist")),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => {
+                return Err(no_repo("directory does not exist"));
+            }
             Err(e) => return Err(Error::path_io("opening repository", path, e)),
         }
         Self::open_storage(Arc::new(LocalStorage::new(path)), path)
@@ -169,14 +193,17 @@ impl Repository {
             Err(e) if e.kind() == io::ErrorKind::NotFound => {
                 return Err(Error::NoRepository {
                     path: location.to_path_buf(),
-                    reason: "no config file (not a chronofs repository; run `chronofs init`)".into(),
+                    reason: "no config file (not a chronofs repository; run `chronofs init`)"
+                        .into(),
                 });
             }
             Err(e) => return Err(Error::repo_io("reading", layout::CONFIG, e)),
         };
         let ConfigFile::V1(config) = codec::open(FileKind::Config, &bytes, MAX_CONFIG_LEN)
             .map_err(|e| Error::corrupt(layout::CONFIG, e.to_string()))?;
-        config.validate().map_err(|e| Error::corrupt(layout::CONFIG, e.to_string()))?;
+        config
+            .validate()
+            .map_err(|e| Error::corrupt(layout::CONFIG, e.to_string()))?;
         Ok(Repository {
             storage,
             location: location.to_path_buf(),
@@ -201,8 +228,10 @@ impl Repository {
                 Err(error) => problems.push(IndexProblem { file, error }),
             }
         }
-        let superseded: std::collections::HashSet<String> =
-            records.iter().flat_map(|(_, r)| r.supersedes.iter().map(IndexId::to_hex)).collect();
+        let superseded: std::collections::HashSet<String> = records
+            .iter()
+            .flat_map(|(_, r)| r.supersedes.iter().map(IndexId::to_hex))
+            .collect();
         let mut index = Index::new();
         for (name, r) in &records {
             if !superseded.contains(name) {
@@ -210,23 +239,38 @@ impl Repository {
             }
         }
         index.finalize();
-        *self.index.write().unwrap_or_else(std::sync::PoisonError::into_inner) = index;
+        *self
+            .index
+            .write()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = index;
         Ok(problems)
     }
 
     /// Reads a content-addressed file and checks that its blake3 matches its name.
     fn read_verified(&self, file: &str, name: &str) -> Result<Vec<u8>> {
-        let bytes = self.storage.read(file).map_err(|e| Error::repo_io("reading", file, e))?;
+        let bytes = self
+            .storage
+            .read(file)
+            .map_err(|e| Error::repo_io("reading", file, e))?;
         if Id::hash(&bytes).to_hex() != name {
-            return Err(Error::corrupt(file, "contents do not match the file name's hash"));
+            return Err(Error::corrupt(
+                file,
+                "contents do not match the file name's hash",
+            ));
         }
         Ok(bytes)
     }
 
     /// Hex names in `dir` that look like ids (temp files and strays are skipped).
     pub(crate) fn list_ids(&self, dir: &str) -> Result<Vec<String>> {
-        let names = self.storage.list(dir).map_err(|e| Error::repo_io("listing", dir, e))?;
-        Ok(names.into_iter().filter(|n| n.parse::<Id>().is_ok()).collect())
+        let names = self
+            .storage
+            .list(dir)
+            .map_err(|e| Error::repo_io("listing", dir, e))?;
+        Ok(names
+            .into_iter()
+            .filter(|n| n.parse::<Id>().is_ok())
+            .collect())
     }
 
     /// The storage backend.
@@ -249,7 +293,9 @@ impl Repository {
 
     /// Read access to the in-memory index.
     pub fn index(&self) -> RwLockReadGuard<'_, Index> {
-        self.index.read().unwrap_or_else(std::sync::PoisonError::into_inner)
+        self.index
+            .read()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
     /// Whether a blob is indexed.
@@ -259,7 +305,10 @@ impl Repository {
     }
 
     pub(crate) fn add_to_index(&self, packs: &[IndexedPack]) {
-        let mut index = self.index.write().unwrap_or_else(std::sync::PoisonError::into_inner);
+        let mut index = self
+            .index
+            .write()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
         packs.iter().for_each(|p| index.add_pack(p));
         index.finalize();
     }
@@ -269,7 +318,9 @@ impl Repository {
     /// # Errors
     /// [`Error::MissingBlob`] if it is not indexed.
     pub fn locate(&self, id: &BlobId) -> Result<BlobLocation> {
-        self.index().lookup(id).ok_or_else(|| Error::MissingBlob { id: id.to_hex() })
+        self.index()
+            .lookup(id)
+            .ok_or_else(|| Error::MissingBlob { id: id.to_hex() })
     }
 
     /// Reads, decompresses and verifies a blob.
@@ -283,7 +334,9 @@ impl Repository {
         self.storage
             .read_at(&path, u64::from(loc.offset), &mut stored)
             .map_err(|e| match e.kind() {
-                io::ErrorKind::UnexpectedEof => Error::corrupt(&path, "pack is shorter than its index says"),
+                io::ErrorKind::UnexpectedEof => {
+                    Error::corrupt(&path, "pack is shorter than its index says")
+                }
                 _ => Error::repo_io("reading", &path, e),
             })?;
         blob::unpack(id, stored, loc.raw_len, loc.compression).map_err(|m| Error::corrupt(path, m))
@@ -295,7 +348,8 @@ impl Repository {
     /// As [`Repository::read_blob`], plus decoding errors.
     pub fn read_tree(&self, id: &TreeId) -> Result<Tree> {
         let bytes = self.read_blob(&BlobId::from(*id))?;
-        Tree::decode(&bytes).map_err(|e| Error::corrupt(format!("tree {}", id.short()), e.to_string()))
+        Tree::decode(&bytes)
+            .map_err(|e| Error::corrupt(format!("tree {}", id.short()), e.to_string()))
     }
 
     /// Starts adding blobs.
@@ -309,7 +363,11 @@ impl Repository {
     /// # Errors
     /// Failure to list the directory.
     pub fn snapshot_ids(&self) -> Result<Vec<SnapshotId>> {
-        Ok(self.list_ids(layout::SNAPSHOT_DIR)?.iter().filter_map(|n| n.parse().ok()).collect())
+        Ok(self
+            .list_ids(layout::SNAPSHOT_DIR)?
+            .iter()
+            .filter_map(|n| n.parse().ok())
+            .collect())
     }
 
     /// Loads one snapshot.
@@ -326,7 +384,7 @@ impl Repository {
     ///
     /// # Errors
     /// Failure to list the snapshot directory.
-    pub fn snapshots(&self) -> Result<(Vec<(SnapshotId, Snapshot)>, Vec<Error>)> {
+    pub fn snapshots(&self) -> Result<SnapshotListing> {
         let mut good = Vec::new();
         let mut bad = Vec::new();
         for id in self.snapshot_ids()? {
@@ -335,7 +393,7 @@ impl Repository {
                 Err(e) => bad.push(e),
             }
         }
-        good.sort_by(|a, b| (a.1.time_ns, a.0).cmp(&(b.1.time_ns, b.0)));
+        good.sort_by_key(|a| (a.1.time_ns, a.0));
         Ok((good, bad))
     }
 
@@ -345,10 +403,14 @@ impl Repository {
     /// # Errors
     /// I/O errors.
     pub fn save_snapshot(&self, snapshot: &Snapshot) -> Result<SnapshotId> {
-        let bytes = snapshot.encode().map_err(|e| Error::corrupt("<new snapshot>", e.to_string()))?;
+        let bytes = snapshot
+            .encode()
+            .map_err(|e| Error::corrupt("<new snapshot>", e.to_string()))?;
         let id = SnapshotId(Id::hash(&bytes));
         let path = layout::snapshot_path(&id);
-        self.storage.write(&path, &bytes).map_err(|e| Error::repo_io("writing", path, e))?;
+        self.storage
+            .write(&path, &bytes)
+            .map_err(|e| Error::repo_io("writing", path, e))?;
         Ok(id)
     }
 }

@@ -30,7 +30,11 @@ impl PackWriter {
     /// An empty pack for blobs of `kind`.
     #[must_use]
     pub fn new(kind: BlobKind) -> Self {
-        PackWriter { kind, buf: pack::header().to_vec(), blobs: Vec::new() }
+        PackWriter {
+            kind,
+            buf: pack::header().to_vec(),
+            blobs: Vec::new(),
+        }
     }
 
     /// Bytes so far.
@@ -72,9 +76,14 @@ impl PackWriter {
     pub fn finish(&mut self) -> Result<FinishedPack> {
         let mut bytes = std::mem::replace(&mut self.buf, pack::header().to_vec());
         let blobs = std::mem::take(&mut self.blobs);
-        let trailer = pack::encode_trailer(&blobs).map_err(|e| Error::corrupt("<new pack>", e.to_string()))?;
+        let trailer = pack::encode_trailer(&blobs)
+            .map_err(|e| Error::corrupt("<new pack>", e.to_string()))?;
         bytes.extend_from_slice(&trailer);
-        Ok(FinishedPack { id: PackId(Id::hash(&bytes)), bytes, blobs })
+        Ok(FinishedPack {
+            id: PackId(Id::hash(&bytes)),
+            bytes,
+            blobs,
+        })
     }
 }
 
@@ -83,21 +92,32 @@ impl PackWriter {
 /// # Errors
 /// I/O errors, or [`Error::Corrupt`] naming the pack.
 pub fn read_trailer(storage: &dyn Storage, path: &str) -> Result<(u64, Vec<PackedBlob>)> {
-    let len = storage.len(path).map_err(|e| Error::repo_io("reading", path, e))?;
+    let len = storage
+        .len(path)
+        .map_err(|e| Error::repo_io("reading", path, e))?;
     let corrupt = |e: crate::format::FormatError| Error::corrupt(path, e.to_string());
     if len < (pack::PACK_HEADER_LEN + pack::PACK_FOOTER_LEN) as u64 {
-        return Err(Error::corrupt(path, format!("only {len} bytes, too short for a pack")));
+        return Err(Error::corrupt(
+            path,
+            format!("only {len} bytes, too short for a pack"),
+        ));
     }
     let mut header = [0u8; pack::PACK_HEADER_LEN];
-    storage.read_at(path, 0, &mut header).map_err(|e| Error::repo_io("reading", path, e))?;
+    storage
+        .read_at(path, 0, &mut header)
+        .map_err(|e| Error::repo_io("reading", path, e))?;
     pack::check_header(&header).map_err(corrupt)?;
     let mut footer = [0u8; pack::PACK_FOOTER_LEN];
     let footer_at = len - pack::PACK_FOOTER_LEN as u64;
-    storage.read_at(path, footer_at, &mut footer).map_err(|e| Error::repo_io("reading", path, e))?;
+    storage
+        .read_at(path, footer_at, &mut footer)
+        .map_err(|e| Error::repo_io("reading", path, e))?;
     let tlen = pack::trailer_len(&footer, len).map_err(corrupt)?;
     let start = footer_at - tlen as u64;
     let mut trailer = vec![0u8; tlen];
-    storage.read_at(path, start, &mut trailer).map_err(|e| Error::repo_io("reading", path, e))?;
+    storage
+        .read_at(path, start, &mut trailer)
+        .map_err(|e| Error::repo_io("reading", path, e))?;
     let blobs = pack::decode_trailer(&trailer, start).map_err(corrupt)?;
     Ok((len, blobs))
 }
@@ -129,7 +149,9 @@ mod tests {
     #[test]
     fn written_pack_describes_itself() {
         let mut w = PackWriter::new(BlobKind::Data);
-        let blobs: Vec<_> = (0..5).map(|i| prepare(&vec![i as u8; 1000 * (i + 1)], 3)).collect();
+        let blobs: Vec<_> = (0..5)
+            .map(|i| prepare(&vec![i as u8; 1000 * (i + 1)], 3))
+            .collect();
         for b in &blobs {
             w.add(b);
         }

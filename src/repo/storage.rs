@@ -75,7 +75,10 @@ impl LocalStorage {
     /// Storage rooted at `root` (which must exist).
     #[must_use]
     pub fn new(root: &Path) -> Self {
-        LocalStorage { root: root.to_path_buf(), counter: AtomicU64::new(0) }
+        LocalStorage {
+            root: root.to_path_buf(),
+            counter: AtomicU64::new(0),
+        }
     }
 
     /// The root directory.
@@ -113,7 +116,10 @@ impl Storage for LocalStorage {
     fn write(&self, path: &str, data: &[u8]) -> io::Result<()> {
         let target = self.full(path);
         let dir = target.parent().unwrap_or(&self.root).to_path_buf();
-        let name = target.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+        let name = target
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default();
         let n = self.counter.fetch_add(1, Ordering::Relaxed);
         let tmp = dir.join(format!("{TEMP_PREFIX}{}-{n}-{name}", std::process::id()));
         let result = (|| {

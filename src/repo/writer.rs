@@ -168,8 +168,13 @@ impl<'r> BlobWriter<'r> {
         if self.unindexed.is_empty() {
             return Ok(());
         }
-        let record = IndexRecord { packs: std::mem::take(&mut self.unindexed), supersedes: vec![] };
-        let bytes = record.encode().map_err(|e| Error::corrupt("<new index>", e.to_string()))?;
+        let record = IndexRecord {
+            packs: std::mem::take(&mut self.unindexed),
+            supersedes: vec![],
+        };
+        let bytes = record
+            .encode()
+            .map_err(|e| Error::corrupt("<new index>", e.to_string()))?;
         let path = layout::index_path(&IndexId(Id::hash(&bytes)));
         if let Err(e) = self.repo.storage().write(&path, &bytes) {
             self.poisoned = true;

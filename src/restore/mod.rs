@@ -72,7 +72,14 @@ pub fn restore(
 ) -> Result<RestoreStats> {
     let root = repo.read_tree(&snapshot.root)?;
     fs::create_dir_all(target).map_err(|e| Error::path_io("creating restore target", target, e))?;
-    let mut r = Restorer { repo, options, reporter, as_root: sys::euid() == 0, hardlinks: HashMap::new(), stats: RestoreStats::default() };
+    let mut r = Restorer {
+        repo,
+        options,
+        reporter,
+        as_root: sys::euid() == 0,
+        hardlinks: HashMap::new(),
+        stats: RestoreStats::default(),
+    };
     let node = match subpath {
         Some(p) => crate::snapshot::find_node(repo, &root, p)?,
         None => None,
@@ -122,18 +129,26 @@ impl Restorer<'_> {
         let reuse_dir = node.is_dir() && existing.as_ref().is_some_and(fs::Metadata::is_dir);
         if let (Some(m), false) = (&existing, reuse_dir) {
             if !self.options.overwrite {
-                return Err(Error::Refused(format!("{} exists; not overwritten (use --overwrite)", path.display())));
+                return Err(Error::Refused(format!(
+                    "{} exists; not overwritten (use --overwrite)",
+                    path.display()
+                )));
             }
-            let removed = if m.is_dir() { fs::remove_dir_all(path) } else { fs::remove_file(path) };
+            let removed = if m.is_dir() {
+                fs::remove_dir_all(path)
+            } else {
+                fs::remove_file(path)
+            };
             removed.map_err(|e| Error::path_io("removing", path, e))?;
         }
         let key = (node.dev, node.ino);
-        if !node.is_dir() && node.nlink > 1 {
-            if let Some(first) = self.hardlinks.get(&key) {
-                fs::hard_link(first, path).map_err(|e| Error::path_io("linking", path, e))?;
-                self.stats.files += 1;
-                return Ok(());
-            }
+        if !node.is_dir()
+            && node.nlink > 1
+            && let Some(first) = self.hardlinks.get(&key)
+        {
+            fs::hard_link(first, path).map_err(|e| Error::path_io("linking", path, e))?;
+            self.stats.files += 1;
+            return Ok(());
         }
         let io = |op: &'static str| move |e| Error::path_io(op, path, e);
         match &node.kind {
@@ -152,13 +167,18 @@ impl Restorer<'_> {
                 }
             }
             NodeKind::Symlink { target } => {
-                std::os::unix::fs::symlink(target.as_path(), path).map_err(io("creating symlink"))?;
+                std::os::unix::fs::symlink(target.as_path(), path)
+                    .map_err(io("creating symlink"))?;
                 self.stats.others += 1;
             }
             NodeKind::Fifo => self.special(path, libc::S_IFIFO, node.mode, 0, 0)?,
             NodeKind::Socket => self.special(path, libc::S_IFSOCK, node.mode, 0, 0)?,
-            NodeKind::CharDevice(d) => self.special(path, libc::S_IFCHR, node.mode, d.major, d.minor)?,
-            NodeKind::BlockDevice(d) => self.special(path, libc::S_IFBLK, node.mode, d.major, d.minor)?,
+            NodeKind::CharDevice(d) => {
+                self.special(path, libc::S_IFCHR, node.mode, d.major, d.minor)?
+            }
+            NodeKind::BlockDevice(d) => {
+                self.special(path, libc::S_IFBLK, node.mode, d.major, d.minor)?
+            }
         }
         if !node.is_dir() && node.nlink > 1 {
             self.hardlinks.insert(key, path.to_path_buf());
@@ -167,8 +187,16 @@ impl Restorer<'_> {
         Ok(())
     }
 
-    fn special(&mut self, path: &Path, ty: libc::mode_t, mode: u32, major: u32, minor: u32) -> Result<()> {
-        sys::mknod(path, ty, mode, major, minor).map_err(|e| Error::path_io("creating special file", path, e))?;
+    fn special(
+        &mut self,
+        path: &Path,
+        ty: libc::mode_t,
+        mode: u32,
+        major: u32,
+        minor: u32,
+    ) -> Result<()> {
+        sys::mknod(path, ty, mode, major, minor)
+            .map_err(|e| Error::path_io("creating special file", path, e))?;
         self.stats.others += 1;
         Ok(())
     }
@@ -186,7 +214,8 @@ impl Restorer<'_> {
                 match piece {
                     Piece::Data { id, .. } => {
                         let data = self.repo.read_blob(&BlobId::from(*id))?;
-                        f.write_all(&data).map_err(|e| Error::path_io("writing", path, e))?;
+                        f.write_all(&data)
+                            .map_err(|e| Error::path_io("writing", path, e))?;
                     }
                     Piece::Hole { len } => {
                         f.seek(SeekFrom::Current(i64::try_from(*len).unwrap_or(i64::MAX)))
@@ -194,7 +223,8 @@ impl Restorer<'_> {
                     }
                 }
             }
-            f.set_len(size).map_err(|e| Error::path_io("sizing", path, e))
+            f.set_len(size)
+                .map_err(|e| Error::path_io("sizing", path, e))
         })();
         if let Err(e) = result {
             drop(f);
@@ -209,20 +239,22 @@ impl Restorer<'_> {
     /// it; times last, since every other change touches ctime/mtime.
     fn metadata(&mut self, node: &Node, path: &Path) {
         let is_link = matches!(node.kind, NodeKind::Symlink { .. });
-        if self.as_root {
-            if let Err(e) = std::os::unix::fs::lchown(path, Some(node.uid), Some(node.gid)) {
-                self.fail(path, &Error::path_io("changing owner of", path, e));
-            }
+        if self.as_root
+            && let Err(e) = std::os::unix::fs::lchown(path, Some(node.uid), Some(node.gid))
+        {
+            self.fail(path, &Error::path_io("changing owner of", path, e));
         }
         for x in &node.xattrs {
             if let Err(e) = xattr::set(path, x.name.as_os_str(), x.value.as_bytes()) {
-                self.reporter.warning(path, &format!("cannot set extended attribute {}: {e}", x.name));
+                self.reporter.warning(
+                    path,
+                    &format!("cannot set extended attribute {}: {e}", x.name),
+                );
             }
         }
-        if !is_link {
-            if let Err(e) = fs::set_permissions(path, fs::Permissions::from_mode(node.mode)) {
-                self.fail(path, &Error::path_io("setting mode of", path, e));
-            }
+        if !is_link && let Err(e) = fs::set_permissions(path, fs::Permissions::from_mode(node.mode))
+        {
+            self.fail(path, &Error::path_io("setting mode of", path, e));
         }
         if let Err(e) = sys::set_times_nofollow(path, node.atime, node.mtime) {
             self.fail(path, &Error::path_io("setting times of", path, e));

@@ -37,7 +37,8 @@ pub fn dated_name(time_ns: i64) -> String {
 /// Formats nanoseconds since the epoch as RFC 3339 with nanoseconds (UTC), for listings.
 #[must_use]
 pub fn rfc3339(time_ns: i64) -> String {
-    jiff::Timestamp::from_nanosecond(i128::from(time_ns)).map_or_else(|_| time_ns.to_string(), |t| t.to_string())
+    jiff::Timestamp::from_nanosecond(i128::from(time_ns))
+        .map_or_else(|_| time_ns.to_string(), |t| t.to_string())
 }
 
 /// Gives sorted snapshots their unique dated names.
@@ -46,8 +47,17 @@ pub fn name_all(sorted: Vec<(SnapshotId, Snapshot)>) -> Vec<Listed> {
     let mut out: Vec<Listed> = Vec::with_capacity(sorted.len());
     for (id, snapshot) in sorted {
         let base = dated_name(snapshot.time_ns);
-        let taken = out.iter().rev().take_while(|l| l.name.starts_with(&base)).count() > 0;
-        let name = if taken { format!("{base}-{}", id.short()) } else { base };
+        let taken = out
+            .iter()
+            .rev()
+            .take_while(|l| l.name.starts_with(&base))
+            .count()
+            > 0;
+        let name = if taken {
+            format!("{base}-{}", id.short())
+        } else {
+            base
+        };
         out.push(Listed { id, name, snapshot });
     }
     out
@@ -68,21 +78,32 @@ pub fn list(repo: &Repository) -> Result<(Vec<Listed>, Vec<Error>)> {
 /// [`Error::NotFound`] if nothing or more than one snapshot matches.
 pub fn resolve<'a>(listed: &'a [Listed], spec: &str) -> Result<&'a Listed> {
     if spec == "latest" {
-        return listed.last().ok_or_else(|| Error::NotFound("the repository has no snapshots".into()));
+        return listed
+            .last()
+            .ok_or_else(|| Error::NotFound("the repository has no snapshots".into()));
     }
     if let Some(l) = listed.iter().find(|l| l.name == spec) {
         return Ok(l);
     }
     let lower = spec.to_ascii_lowercase();
     if lower.len() >= 4 && lower.bytes().all(|b| b.is_ascii_hexdigit()) {
-        let hits: Vec<&Listed> = listed.iter().filter(|l| l.id.to_hex().starts_with(&lower)).collect();
+        let hits: Vec<&Listed> = listed
+            .iter()
+            .filter(|l| l.id.to_hex().starts_with(&lower))
+            .collect();
         match hits.len() {
             1 => return Ok(hits[0]),
             0 => {}
-            n => return Err(Error::NotFound(format!("snapshot id prefix {spec:?} is ambiguous ({n} snapshots match)"))),
+            n => {
+                return Err(Error::NotFound(format!(
+                    "snapshot id prefix {spec:?} is ambiguous ({n} snapshots match)"
+                )));
+            }
         }
     }
-    Err(Error::NotFound(format!("no snapshot matches {spec:?} (use `latest`, a dated name such as 2026-11-22T072100Z, or an id prefix)")))
+    Err(Error::NotFound(format!(
+        "no snapshot matches {spec:?} (use `latest`, a dated name such as 2026-11-22T072100Z, or an id prefix)"
+    )))
 }
 
 /// Splits `SNAP[:PATH]`.
@@ -105,16 +126,28 @@ pub fn find_node(repo: &Repository, root: &Tree, path: &Path) -> Result<Option<N
         let name = match c {
             Component::RootDir | Component::CurDir => continue,
             Component::Normal(n) => n,
-            _ => return Err(Error::InvalidInput(format!("path {} must not contain `..`", path.display()))),
+            _ => {
+                return Err(Error::InvalidInput(format!(
+                    "path {} must not contain `..`",
+                    path.display()
+                )));
+            }
         };
         if let Some(n) = &found {
             match &n.kind {
                 NodeKind::Dir { subtree } => tree = repo.read_tree(subtree)?,
-                _ => return Err(Error::NotFound(format!("{} is not a directory in the snapshot", path.display()))),
+                _ => {
+                    return Err(Error::NotFound(format!(
+                        "{} is not a directory in the snapshot",
+                        path.display()
+                    )));
+                }
             }
         }
         let bytes = std::os::unix::ffi::OsStrExt::as_bytes(name);
-        found = Some(tree.get(bytes).cloned().ok_or_else(|| Error::NotFound(format!("{} is not in the snapshot", path.display())))?);
+        found = Some(tree.get(bytes).cloned().ok_or_else(|| {
+            Error::NotFound(format!("{} is not in the snapshot", path.display()))
+        })?);
     }
     Ok(found)
 }

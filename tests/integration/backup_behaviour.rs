@@ -28,10 +28,28 @@ fn excludes_and_repository_inside_source() {
     fs::write(&exclude_file, "# comment\n\n*.log\n").unwrap();
     // A second repository inside the source tree.
     let inner = f.src.join("inner-repo");
-    let out = f.cmd(&["init"]).env_remove("CHRONOFS_REPO").arg("--repo").arg(&inner).output().unwrap();
+    let out = f
+        .cmd(&["init"])
+        .env_remove("CHRONOFS_REPO")
+        .arg("--repo")
+        .arg(&inner)
+        .output()
+        .unwrap();
     assert!(out.status.success());
     let cache = format!("{}/keep/cache", f.src_str());
-    let out = f.cmd(&["backup", f.src_str(), "--exclude", "*.tmp", "--exclude", &cache, "--exclude-file", exclude_file.to_str().unwrap()]).output().unwrap();
+    let out = f
+        .cmd(&[
+            "backup",
+            f.src_str(),
+            "--exclude",
+            "*.tmp",
+            "--exclude",
+            &cache,
+            "--exclude-file",
+            exclude_file.to_str().unwrap(),
+        ])
+        .output()
+        .unwrap();
     assert!(out.status.success());
     let ls = f.ok(&["ls", "latest"]);
     assert!(ls.contains("keep/a.txt"));
@@ -41,16 +59,34 @@ fn excludes_and_repository_inside_source() {
     // Backing up a tree that contains the repository itself skips the repository.
     let outer = Fixture::new();
     let repo_inside = outer.src.join("repo");
-    let out = outer.cmd(&["init"]).env_remove("CHRONOFS_REPO").arg("--repo").arg(&repo_inside).output().unwrap();
+    let out = outer
+        .cmd(&["init"])
+        .env_remove("CHRONOFS_REPO")
+        .arg("--repo")
+        .arg(&repo_inside)
+        .output()
+        .unwrap();
     assert!(out.status.success());
     fs::write(outer.src.join("file"), b"f").unwrap();
     let out = std::process::Command::new(env!("CARGO_BIN_EXE_chronofs"))
-        .args(["--repo", repo_inside.to_str().unwrap(), "backup", outer.src_str()])
+        .args([
+            "--repo",
+            repo_inside.to_str().unwrap(),
+            "backup",
+            outer.src_str(),
+        ])
         .output()
         .unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     assert!(String::from_utf8_lossy(&out.stderr).contains("repository itself"));
-    let ls = std::process::Command::new(env!("CARGO_BIN_EXE_chronofs")).args(["--repo", repo_inside.to_str().unwrap(), "ls", "latest"]).output().unwrap();
+    let ls = std::process::Command::new(env!("CARGO_BIN_EXE_chronofs"))
+        .args(["--repo", repo_inside.to_str().unwrap(), "ls", "latest"])
+        .output()
+        .unwrap();
     let ls = String::from_utf8_lossy(&ls.stdout);
     assert!(ls.contains("/file") && !ls.contains("/repo/config"), "{ls}");
 }
@@ -67,21 +103,42 @@ fn unreadable_files_warn_and_exit_3() {
     // Root reads everything, so run the backup as an unprivileged user when we are root.
     let as_root = chronofs::sys::euid() == 0;
     if as_root {
-        sh(&format!("chmod 0777 '{0}' '{0}/repo' && chmod -R a+rwX '{0}/repo'", f.dir.path().display()));
+        sh(&format!(
+            "chmod 0777 '{0}' '{0}/repo' && chmod -R a+rwX '{0}/repo'",
+            f.dir.path().display()
+        ));
     }
     let mut cmd = if as_root {
         let mut c = std::process::Command::new("setpriv");
-        c.args(["--reuid=65534", "--regid=65534", "--clear-groups", env!("CARGO_BIN_EXE_chronofs")]);
+        c.args([
+            "--reuid=65534",
+            "--regid=65534",
+            "--clear-groups",
+            env!("CARGO_BIN_EXE_chronofs"),
+        ]);
         c
     } else {
         std::process::Command::new(env!("CARGO_BIN_EXE_chronofs"))
     };
-    let out = cmd.args(["--repo", f.repo.to_str().unwrap(), "backup", "--json", f.src_str()]).output().unwrap();
+    let out = cmd
+        .args([
+            "--repo",
+            f.repo.to_str().unwrap(),
+            "backup",
+            "--json",
+            f.src_str(),
+        ])
+        .output()
+        .unwrap();
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(3), "{stderr}");
-    assert!(stderr.contains("secret") && stderr.contains("Permission denied"), "{stderr}");
+    assert!(
+        stderr.contains("secret") && stderr.contains("Permission denied"),
+        "{stderr}"
+    );
     assert!(stderr.contains("locked"), "{stderr}");
-    let v: serde_json::Value = serde_json::from_str(String::from_utf8_lossy(&out.stdout).lines().last().unwrap()).unwrap();
+    let v: serde_json::Value =
+        serde_json::from_str(String::from_utf8_lossy(&out.stdout).lines().last().unwrap()).unwrap();
     assert_eq!(v["summary"]["errors"], 2);
     // The readable file is in the snapshot.
     let ls = f.ok(&["ls", "latest"]);
@@ -91,9 +148,19 @@ fn unreadable_files_warn_and_exit_3() {
 #[test]
 fn stdin_and_failing_producers() {
     let f = Fixture::new();
-    let mut child = f.cmd(&["backup", "--stdin", "--stdin-name", "db.sql"]).stdin(Stdio::piped()).stdout(Stdio::piped()).spawn().unwrap();
+    let mut child = f
+        .cmd(&["backup", "--stdin", "--stdin-name", "db.sql"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
     let data = "INSERT INTO t VALUES (1);\n".repeat(100_000);
-    child.stdin.take().unwrap().write_all(data.as_bytes()).unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(data.as_bytes())
+        .unwrap();
     assert!(child.wait_with_output().unwrap().status.success());
     let ls = f.ok(&["ls", "latest"]);
     assert_eq!(ls.trim(), "/db.sql");
@@ -103,31 +170,72 @@ fn stdin_and_failing_producers() {
 
     // A producer that fails yields no snapshot and a non-zero exit.
     let before = f.ok(&["snapshots", "--json"]);
-    let err = f.fails(&["backup", "--stdin-from-command", "--stdin-name", "dump.sql", "--", "sh", "-c", "echo partial; exit 7"], 1);
+    let err = f.fails(
+        &[
+            "backup",
+            "--stdin-from-command",
+            "--stdin-name",
+            "dump.sql",
+            "--",
+            "sh",
+            "-c",
+            "echo partial; exit 7",
+        ],
+        1,
+    );
     assert!(err.contains("command failed"), "{err}");
     assert_eq!(f.ok(&["snapshots", "--json"]), before);
     // A producer that succeeds yields a snapshot with its output.
-    f.ok(&["backup", "--stdin-from-command", "--stdin-name", "dump.sql", "--", "sh", "-c", "echo complete"]);
+    f.ok(&[
+        "backup",
+        "--stdin-from-command",
+        "--stdin-name",
+        "dump.sql",
+        "--",
+        "sh",
+        "-c",
+        "echo complete",
+    ]);
     let t2 = f.path("r2");
     f.ok(&["restore", "latest", "--target", t2.to_str().unwrap()]);
-    assert_eq!(fs::read_to_string(t2.join("dump.sql")).unwrap(), "complete\n");
+    assert_eq!(
+        fs::read_to_string(t2.join("dump.sql")).unwrap(),
+        "complete\n"
+    );
 }
 
 #[test]
 fn incremental_backup_reads_only_changes() {
     let f = Fixture::new();
     for i in 0..20 {
-        fs::write(f.src.join(format!("f{i}")), format!("file {i}").repeat(1000)).unwrap();
+        fs::write(
+            f.src.join(format!("f{i}")),
+            format!("file {i}").repeat(1000),
+        )
+        .unwrap();
     }
     let s1 = summary(&f, &[f.src_str()]);
     assert_eq!(s1["files_new"], 20);
     let s2 = summary(&f, &[f.src_str()]);
-    assert_eq!((s2["files_unchanged"].as_u64(), s2["bytes_read"].as_u64()), (Some(20), Some(0)));
+    assert_eq!(
+        (s2["files_unchanged"].as_u64(), s2["bytes_read"].as_u64()),
+        (Some(20), Some(0))
+    );
     // Rewrite one file keeping size and mtime: the new ctime still marks it changed.
-    sh(&format!("cd '{0}' && touch -r f3 /tmp/.chronofs-ref-$$ && echo 'FILE 3' | dd of=f3 conv=notrunc status=none && touch -r /tmp/.chronofs-ref-$$ f3 && rm /tmp/.chronofs-ref-$$", f.src_str()));
+    sh(&format!(
+        "cd '{0}' && touch -r f3 /tmp/.chronofs-ref-$$ && echo 'FILE 3' | dd of=f3 conv=notrunc status=none && touch -r /tmp/.chronofs-ref-$$ f3 && rm /tmp/.chronofs-ref-$$",
+        f.src_str()
+    ));
     fs::write(f.src.join("new"), b"new").unwrap();
     let s3 = summary(&f, &[f.src_str()]);
-    assert_eq!((s3["files_changed"].as_u64(), s3["files_new"].as_u64(), s3["files_unchanged"].as_u64()), (Some(1), Some(1), Some(19)));
+    assert_eq!(
+        (
+            s3["files_changed"].as_u64(),
+            s3["files_new"].as_u64(),
+            s3["files_unchanged"].as_u64()
+        ),
+        (Some(1), Some(1), Some(19))
+    );
     let s4 = summary(&f, &["--force", f.src_str()]);
     assert_eq!(s4["files_changed"], 21);
     assert_eq!(s4["chunks_new"], 0, "forced re-read dedups everything");
@@ -137,7 +245,10 @@ fn incremental_backup_reads_only_changes() {
     let first = listing[0]["id"].as_str().unwrap()[..8].to_string();
     let t = f.path("t");
     f.ok(&["restore", &first, "--target", t.to_str().unwrap()]);
-    assert_eq!(fs::read_to_string(f.restored_src(&t).join("f3")).unwrap(), "file 3".repeat(1000));
+    assert_eq!(
+        fs::read_to_string(f.restored_src(&t).join("f3")).unwrap(),
+        "file 3".repeat(1000)
+    );
     let cat = f.ok(&["cat", "snapshot", &first]);
     assert!(cat.contains("\"root\""), "{cat}");
     assert!(f.ok(&["cat", "config"]).contains("chunker"));

@@ -5,27 +5,52 @@ use std::fs;
 use super::util::{Fixture, pack_files};
 
 fn first_file(dir: &std::path::Path) -> std::path::PathBuf {
-    fs::read_dir(dir).unwrap().map(|e| e.unwrap().path()).find(|p| !p.file_name().unwrap().to_string_lossy().starts_with('.')).unwrap()
+    fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .find(|p| !p.file_name().unwrap().to_string_lossy().starts_with('.'))
+        .unwrap()
 }
 
 fn one_line(s: &str) {
-    assert_eq!(s.trim_end().lines().count(), 1, "expected a one-line error, got:\n{s}");
+    assert_eq!(
+        s.trim_end().lines().count(),
+        1,
+        "expected a one-line error, got:\n{s}"
+    );
 }
 
 #[test]
 fn missing_repository_and_usage_errors() {
     let f = Fixture::new();
     let missing = f.path("nope");
-    let out = f.cmd(&["snapshots"]).env_remove("CHRONOFS_REPO").output().unwrap();
+    let out = f
+        .cmd(&["snapshots"])
+        .env_remove("CHRONOFS_REPO")
+        .output()
+        .unwrap();
     // --repo from the fixture points at a real repo; use a missing one instead.
     assert!(out.status.success());
-    let out = std::process::Command::new(env!("CARGO_BIN_EXE_chronofs")).args(["--repo", missing.to_str().unwrap(), "snapshots"]).output().unwrap();
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_chronofs"))
+        .args(["--repo", missing.to_str().unwrap(), "snapshots"])
+        .output()
+        .unwrap();
     let err = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(10), "{err}");
-    assert!(err.contains(missing.to_str().unwrap()) && err.contains("does not exist"), "{err}");
+    assert!(
+        err.contains(missing.to_str().unwrap()) && err.contains("does not exist"),
+        "{err}"
+    );
     one_line(&err);
     // A directory that is not a repository.
-    let err = String::from_utf8_lossy(&std::process::Command::new(env!("CARGO_BIN_EXE_chronofs")).args(["--repo", f.src_str(), "snapshots"]).output().unwrap().stderr).into_owned();
+    let err = String::from_utf8_lossy(
+        &std::process::Command::new(env!("CARGO_BIN_EXE_chronofs"))
+            .args(["--repo", f.src_str(), "snapshots"])
+            .output()
+            .unwrap()
+            .stderr,
+    )
+    .into_owned();
     assert!(err.contains("not a chronofs repository"), "{err}");
     // Usage errors exit 2; unknown snapshots 13; init over an existing repo refuses with 14.
     f.fails(&["backup", "--no-such-flag"], 2);
@@ -47,7 +72,13 @@ fn damaged_repository_files_are_named() {
     let good_snap = fs::read(&snap).unwrap();
     fs::write(&snap, b"garbage").unwrap();
     let err = f.fails(&["snapshots"], 11);
-    assert!(err.contains(&format!("snapshots/{}", snap.file_name().unwrap().to_string_lossy())), "{err}");
+    assert!(
+        err.contains(&format!(
+            "snapshots/{}",
+            snap.file_name().unwrap().to_string_lossy()
+        )),
+        "{err}"
+    );
     fs::write(&snap, &good_snap).unwrap();
 
     // Index file truncated: every command that needs the index names it, check reports it.
@@ -69,13 +100,19 @@ fn damaged_repository_files_are_named() {
     let out = f.run(&["check"]);
     assert_eq!(out.status.code(), Some(11));
     let report = String::from_utf8_lossy(&out.stdout);
-    assert!(report.contains(&pack.file_name().unwrap().to_string_lossy().to_string()), "{report}");
+    assert!(
+        report.contains(&pack.file_name().unwrap().to_string_lossy().to_string()),
+        "{report}"
+    );
     fs::write(&pack, &good_pack).unwrap();
 
     // Config garbled or truncated: named, exit 11.
     let config = f.repo.join("config");
     let good = fs::read(&config).unwrap();
-    for bad in [&good[..10], b"CHRONOFSgarbagegarbagegarbagegarbagegarbagegarbagegarbagegarbage".as_slice()] {
+    for bad in [
+        &good[..10],
+        b"CHRONOFSgarbagegarbagegarbagegarbagegarbagegarbagegarbagegarbage".as_slice(),
+    ] {
         fs::write(&config, bad).unwrap();
         let err = f.fails(&["snapshots"], 11);
         assert!(err.contains("config"), "{err}");

@@ -17,7 +17,11 @@ fn flipped_byte_is_named_and_never_restored() {
     f.ok(&["check", "--read-data"]);
 
     // The data pack of the first backup is the larger of its two packs (the other holds trees).
-    let data_pack = first_packs.iter().max_by_key(|p| fs::metadata(p).unwrap().len()).unwrap().clone();
+    let data_pack = first_packs
+        .iter()
+        .max_by_key(|p| fs::metadata(p).unwrap().len())
+        .unwrap()
+        .clone();
     let mut bytes = fs::read(&data_pack).unwrap();
     bytes[16 + 1000] ^= 0x40;
     fs::write(&data_pack, &bytes).unwrap();
@@ -28,18 +32,37 @@ fn flipped_byte_is_named_and_never_restored() {
     assert_eq!(out.status.code(), Some(11));
     let report = String::from_utf8_lossy(&out.stdout);
     let pack_name = data_pack.file_name().unwrap().to_string_lossy().to_string();
-    assert!(report.contains(&pack_name), "report does not name the pack:\n{report}");
-    let damaged: Vec<&str> = report.lines().filter(|l| l.starts_with("damaged: ")).collect();
-    assert_eq!(damaged.len(), 2, "both snapshots' victim.bin should be named:\n{report}");
-    assert!(damaged.iter().all(|l| l.ends_with("/victim.bin")), "{report}");
+    assert!(
+        report.contains(&pack_name),
+        "report does not name the pack:\n{report}"
+    );
+    let damaged: Vec<&str> = report
+        .lines()
+        .filter(|l| l.starts_with("damaged: "))
+        .collect();
+    assert_eq!(
+        damaged.len(),
+        2,
+        "both snapshots' victim.bin should be named:\n{report}"
+    );
+    assert!(
+        damaged.iter().all(|l| l.ends_with("/victim.bin")),
+        "{report}"
+    );
 
     // Restore: the damaged file fails loudly and is absent; the rest is restored.
     let target = f.path("r");
     let out = f.run(&["restore", "latest", "--target", target.to_str().unwrap()]);
     assert_eq!(out.status.code(), Some(11));
     let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(stderr.contains("victim.bin") && stderr.contains("damaged"), "{stderr}");
+    assert!(
+        stderr.contains("victim.bin") && stderr.contains("damaged"),
+        "{stderr}"
+    );
     let root = f.restored_src(&target);
-    assert!(!root.join("victim.bin").exists(), "a damaged file must not be left behind");
+    assert!(
+        !root.join("victim.bin").exists(),
+        "a damaged file must not be left behind"
+    );
     assert_eq!(fs::read(root.join("other.txt")).unwrap(), b"unaffected");
 }

@@ -26,16 +26,32 @@ struct CrashingStorage {
 }
 
 impl Storage for CrashingStorage {
-    fn read(&self, p: &str) -> io::Result<Vec<u8>> { self.inner.read(p) }
-    fn read_at(&self, p: &str, o: u64, b: &mut [u8]) -> io::Result<()> { self.inner.read_at(p, o, b) }
-    fn len(&self, p: &str) -> io::Result<u64> { self.inner.len(p) }
-    fn list(&self, d: &str) -> io::Result<Vec<String>> { self.inner.list(d) }
-    fn remove(&self, p: &str) -> io::Result<()> { self.inner.remove(p) }
-    fn create_dir(&self, d: &str) -> io::Result<()> { self.inner.create_dir(d) }
+    fn read(&self, p: &str) -> io::Result<Vec<u8>> {
+        self.inner.read(p)
+    }
+    fn read_at(&self, p: &str, o: u64, b: &mut [u8]) -> io::Result<()> {
+        self.inner.read_at(p, o, b)
+    }
+    fn len(&self, p: &str) -> io::Result<u64> {
+        self.inner.len(p)
+    }
+    fn list(&self, d: &str) -> io::Result<Vec<String>> {
+        self.inner.list(d)
+    }
+    fn remove(&self, p: &str) -> io::Result<()> {
+        self.inner.remove(p)
+    }
+    fn create_dir(&self, d: &str) -> io::Result<()> {
+        self.inner.create_dir(d)
+    }
     fn write(&self, p: &str, data: &[u8]) -> io::Result<()> {
         if self.writes.fetch_add(1, Ordering::SeqCst) >= self.fail_at {
             let (dir, name) = p.rsplit_once('/').unwrap_or(("", p));
-            let tmp = self.inner.root().join(dir).join(format!(".tmp-crash-{name}"));
+            let tmp = self
+                .inner
+                .root()
+                .join(dir)
+                .join(format!(".tmp-crash-{name}"));
             std::fs::write(tmp, &data[..data.len() / 2])?;
             return Err(io::Error::other("simulated crash"));
         }
@@ -46,8 +62,16 @@ impl Storage for CrashingStorage {
 fn make_source(root: &Path, seed: u64) {
     std::fs::create_dir_all(root.join("d1/d2")).unwrap();
     for i in 0..12u64 {
-        let dir = if i % 3 == 0 { root.join("d1/d2") } else { root.to_path_buf() };
-        std::fs::write(dir.join(format!("f{i}")), noise(seed + i, 150_000 + (i as usize) * 40_000)).unwrap();
+        let dir = if i % 3 == 0 {
+            root.join("d1/d2")
+        } else {
+            root.to_path_buf()
+        };
+        std::fs::write(
+            dir.join(format!("f{i}")),
+            noise(seed + i, 150_000 + (i as usize) * 40_000),
+        )
+        .unwrap();
     }
 }
 
@@ -56,7 +80,8 @@ fn restore_and_compare(repo: &Repository, source: &Path, scratch: &Path) {
     assert!(bad.is_empty(), "{bad:?}");
     for (i, (_, s)) in snaps.iter().enumerate() {
         let target = scratch.join(format!("restore-{i}"));
-        let stats = restore::restore(repo, s, None, &target, &RestoreOptions::default(), &Silent).unwrap();
+        let stats =
+            restore::restore(repo, s, None, &target, &RestoreOptions::default(), &Silent).unwrap();
         assert_eq!((stats.damaged, stats.failed), (0, 0));
         assert_same_tree(source, &target.join(source.strip_prefix("/").unwrap()));
         std::fs::remove_dir_all(&target).unwrap();
@@ -68,22 +93,47 @@ fn failing_writes_at_every_point_leave_a_consistent_repository() {
     let scratch = tempfile::tempdir_in(test_tmp()).unwrap();
     let src = scratch.path().join("src");
     make_source(&src, 100);
-    let small_packs = InitOptions { pack_target_size: 1 << 20, ..InitOptions::default() };
+    let small_packs = InitOptions {
+        pack_target_size: 1 << 20,
+        ..InitOptions::default()
+    };
     // Count the writes of one complete backup (after the first, which this test keeps).
     let count_repo = scratch.path().join("count");
     Repository::init(&count_repo, &small_packs).unwrap();
-    let counter = Arc::new(CrashingStorage { inner: LocalStorage::new(&count_repo), writes: AtomicUsize::new(0), fail_at: usize::MAX });
+    let counter = Arc::new(CrashingStorage {
+        inner: LocalStorage::new(&count_repo),
+        writes: AtomicUsize::new(0),
+        fail_at: usize::MAX,
+    });
     let repo = Repository::open_storage(counter.clone(), &count_repo).unwrap();
-    ingest::backup(&repo, std::slice::from_ref(&src), &BackupOptions::default(), &Silent).unwrap();
+    ingest::backup(
+        &repo,
+        std::slice::from_ref(&src),
+        &BackupOptions::default(),
+        &Silent,
+    )
+    .unwrap();
     let total = counter.writes.load(Ordering::SeqCst);
-    assert!(total >= 4, "expected several packs, an index and a snapshot; got {total} writes");
+    assert!(
+        total >= 4,
+        "expected several packs, an index and a snapshot; got {total} writes"
+    );
 
     for fail_at in 0..=total {
         let repo_dir = scratch.path().join(format!("repo-{fail_at}"));
         Repository::init(&repo_dir, &small_packs).unwrap();
-        let storage = Arc::new(CrashingStorage { inner: LocalStorage::new(&repo_dir), writes: AtomicUsize::new(0), fail_at });
+        let storage = Arc::new(CrashingStorage {
+            inner: LocalStorage::new(&repo_dir),
+            writes: AtomicUsize::new(0),
+            fail_at,
+        });
         let crashing = Repository::open_storage(storage, &repo_dir).unwrap();
-        let result = ingest::backup(&crashing, std::slice::from_ref(&src), &BackupOptions::default(), &Silent);
+        let result = ingest::backup(
+            &crashing,
+            std::slice::from_ref(&src),
+            &BackupOptions::default(),
+            &Silent,
+        );
         assert_eq!(result.is_ok(), fail_at >= total, "fail_at {fail_at}");
         // "Reboot": open with plain storage.
         let repo = Repository::open(&repo_dir).unwrap();
@@ -91,9 +141,19 @@ fn failing_writes_at_every_point_leave_a_consistent_repository() {
         assert!(report.is_ok(), "fail_at {fail_at}: {:?}", report.errors);
         restore_and_compare(&repo, &src, scratch.path());
         // The next backup succeeds and is complete.
-        ingest::backup(&repo, std::slice::from_ref(&src), &BackupOptions::default(), &Silent).unwrap();
+        ingest::backup(
+            &repo,
+            std::slice::from_ref(&src),
+            &BackupOptions::default(),
+            &Silent,
+        )
+        .unwrap();
         let report = check::check(&repo, true).unwrap();
-        assert!(report.is_ok(), "after recovery, fail_at {fail_at}: {:?}", report.errors);
+        assert!(
+            report.is_ok(),
+            "after recovery, fail_at {fail_at}: {:?}",
+            report.errors
+        );
         restore_and_compare(&repo, &src, scratch.path());
         std::fs::remove_dir_all(&repo_dir).unwrap();
     }
@@ -111,7 +171,13 @@ fn sigkill_during_backup_at_many_points() {
         let dir = big.join(format!("dir{d}"));
         std::fs::create_dir_all(&dir).unwrap();
         for i in 0..40u64 {
-            let data = if i % 2 == 0 { noise(d * 100 + i, 500_000) } else { format!("{d}-{i} compressible line\n").repeat(25_000).into_bytes() };
+            let data = if i % 2 == 0 {
+                noise(d * 100 + i, 500_000)
+            } else {
+                format!("{d}-{i} compressible line\n")
+                    .repeat(25_000)
+                    .into_bytes()
+            };
             std::fs::write(dir.join(format!("file{i}")), data).unwrap();
         }
     }
@@ -123,12 +189,21 @@ fn sigkill_during_backup_at_many_points() {
 
     let big_s = big.to_str().unwrap();
     for k in 1..=12u32 {
-        let mut child = f.cmd(&["--quiet", "backup", big_s]).stdout(Stdio::null()).stderr(Stdio::null()).spawn().unwrap();
+        let mut child = f
+            .cmd(&["--quiet", "backup", big_s])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
         std::thread::sleep(full * k / 13);
         let _ = child.kill(); // SIGKILL
         let _ = child.wait();
         let out = f.run(&["check"]);
-        assert!(out.status.success(), "check after kill {k}: {}", String::from_utf8_lossy(&out.stdout));
+        assert!(
+            out.status.success(),
+            "check after kill {k}: {}",
+            String::from_utf8_lossy(&out.stdout)
+        );
         verify_listed(&f, &big, k);
     }
     // The next backup succeeds and the whole repository reads back clean.
@@ -142,10 +217,20 @@ fn sigkill_during_backup_at_many_points() {
 fn verify_listed(f: &Fixture, big: &Path, k: u32) {
     let listing: serde_json::Value = serde_json::from_str(&f.ok(&["snapshots", "--json"])).unwrap();
     for source in [f.src.as_path(), big] {
-        let newest = listing.as_array().unwrap().iter().rev().find(|s| s["snapshot"]["paths"][0] == source.to_str().unwrap());
+        let newest = listing
+            .as_array()
+            .unwrap()
+            .iter()
+            .rev()
+            .find(|s| s["snapshot"]["paths"][0] == source.to_str().unwrap());
         let Some(s) = newest else { continue };
         let target = f.path(&format!("verify-{k}"));
-        f.ok(&["restore", s["id"].as_str().unwrap(), "--target", target.to_str().unwrap()]);
+        f.ok(&[
+            "restore",
+            s["id"].as_str().unwrap(),
+            "--target",
+            target.to_str().unwrap(),
+        ]);
         assert_same_tree(source, &target.join(source.strip_prefix("/").unwrap()));
         std::fs::remove_dir_all(&target).unwrap();
     }

@@ -24,33 +24,81 @@ fn build_everything(src: &Path) {
     symlink("does/not/exist", p("link-dangling")).unwrap();
     symlink(os(b"t\xff\xfe"), p("link-bytes")).unwrap();
     // All 12 mode bits.
-    for (name, mode) in [("setuid", 0o4755), ("setgid", 0o2750), ("sticky-dir", 0o1777), ("odd", 0o7001), ("none", 0o000)] {
+    for (name, mode) in [
+        ("setuid", 0o4755),
+        ("setgid", 0o2750),
+        ("sticky-dir", 0o1777),
+        ("odd", 0o7001),
+        ("none", 0o000),
+    ] {
         let f = p(name);
-        if name.ends_with("dir") { fs::create_dir(&f).unwrap() } else { fs::write(&f, name).unwrap() }
+        if name.ends_with("dir") {
+            fs::create_dir(&f).unwrap()
+        } else {
+            fs::write(&f, name).unwrap()
+        }
         fs::set_permissions(&f, fs::Permissions::from_mode(mode)).unwrap();
     }
     // Sparse: a 5 GiB hole with data at both ends and in the middle.
-    sh(&format!("truncate -s 5G '{0}' && printf start | dd of='{0}' conv=notrunc status=none && printf middle | dd of='{0}' bs=1 seek=2147483648 conv=notrunc status=none && printf end >> '{0}'", p("sparse").display()));
+    sh(&format!(
+        "truncate -s 5G '{0}' && printf start | dd of='{0}' conv=notrunc status=none && printf middle | dd of='{0}' bs=1 seek=2147483648 conv=notrunc status=none && printf end >> '{0}'",
+        p("sparse").display()
+    ));
     sh(&format!("truncate -s 1G '{}'", p("all-hole").display()));
     // Special files.
     sh(&format!("mkfifo '{}'", p("fifo").display()));
-    sh(&format!("mknod '{}' c 1 3 && mknod '{}' b 7 200 && mknod '{}' c 4095 1048575", p("chardev").display(), p("blockdev").display(), p("bigdev").display()));
+    sh(&format!(
+        "mknod '{}' c 1 3 && mknod '{}' b 7 200 && mknod '{}' c 4095 1048575",
+        p("chardev").display(),
+        p("blockdev").display(),
+        p("bigdev").display()
+    ));
     let _sock = std::os::unix::net::UnixListener::bind(p("socket")).unwrap();
     // Hardlinks of every file type.
     fs::create_dir(p("links")).unwrap();
-    for (orig, link) in [("plain.txt", "links/plain-2"), ("fifo", "links/fifo-2"), ("chardev", "links/chardev-2"), ("socket", "links/socket-2"), ("link-rel", "links/symlink-2"), ("plain.txt", "links/plain-3")] {
+    for (orig, link) in [
+        ("plain.txt", "links/plain-2"),
+        ("fifo", "links/fifo-2"),
+        ("chardev", "links/chardev-2"),
+        ("socket", "links/socket-2"),
+        ("link-rel", "links/symlink-2"),
+        ("plain.txt", "links/plain-3"),
+    ] {
         fs::hard_link(p(orig), p(link)).unwrap();
     }
     // Owners up to 2^32-2, xattrs and ACLs.
-    sh(&format!("chown 4294967294:4294967293 '{}'", p("plain.txt").display()));
-    sh(&format!("chown -h 123456:654321 '{}'", p("link-rel").display()));
-    sh(&format!("setfattr -n user.comment -v 'hello world' '{0}' && setfattr -n user.bin -v 0x00ff10 '{0}'", p("big.bin").display()));
-    sh(&format!("setfacl -m u:1234:rwx,g:4321:r '{}' && setfacl -d -m u:1234:rx '{}'", p("text.log").display(), p("emptydir").display()));
+    sh(&format!(
+        "chown 4294967294:4294967293 '{}'",
+        p("plain.txt").display()
+    ));
+    sh(&format!(
+        "chown -h 123456:654321 '{}'",
+        p("link-rel").display()
+    ));
+    sh(&format!(
+        "setfattr -n user.comment -v 'hello world' '{0}' && setfattr -n user.bin -v 0x00ff10 '{0}'",
+        p("big.bin").display()
+    ));
+    sh(&format!(
+        "setfacl -m u:1234:rwx,g:4321:r '{}' && setfacl -d -m u:1234:rx '{}'",
+        p("text.log").display(),
+        p("emptydir").display()
+    ));
     // Times across the whole range, with nanoseconds; directories last (children touch them).
-    for (name, time) in [("plain.txt", "1901-12-14 20:45:53.000000001"), ("empty", "1969-12-31 23:59:59.999999999"), ("big.bin", "2038-01-19 03:14:08.5"), ("text.log", "2262-04-11 23:47:16.854775807"), ("link-rel", "1999-09-09 09:09:09.090909090")] {
+    for (name, time) in [
+        ("plain.txt", "1901-12-14 20:45:53.000000001"),
+        ("empty", "1969-12-31 23:59:59.999999999"),
+        ("big.bin", "2038-01-19 03:14:08.5"),
+        ("text.log", "2262-04-11 23:47:16.854775807"),
+        ("link-rel", "1999-09-09 09:09:09.090909090"),
+    ] {
         sh(&format!("touch -h -d '{time} UTC' '{}'", p(name).display()));
     }
-    sh(&format!("touch -d '2100-02-28 12:00:00.25 UTC' '{}' '{}'", p("emptydir").display(), p("links").display()));
+    sh(&format!(
+        "touch -d '2100-02-28 12:00:00.25 UTC' '{}' '{}'",
+        p("emptydir").display(),
+        p("links").display()
+    ));
 }
 
 #[test]
@@ -74,7 +122,14 @@ fn every_kind_of_file_round_trips() {
 
 fn walkdir_size(p: &Path) -> u64 {
     let m = fs::symlink_metadata(p).unwrap();
-    if m.is_dir() { fs::read_dir(p).unwrap().map(|e| walkdir_size(&e.unwrap().path())).sum() } else { m.len() }
+    if m.is_dir() {
+        fs::read_dir(p)
+            .unwrap()
+            .map(|e| walkdir_size(&e.unwrap().path()))
+            .sum()
+    } else {
+        m.len()
+    }
 }
 
 #[test]
@@ -98,13 +153,26 @@ fn subtree_and_single_file_restore() {
     let err = f.fails(&["restore", &spec, "--target", t2.to_str().unwrap()], 1);
     assert!(err.contains("exists"), "{err}");
     assert_eq!(fs::read(t2.join("b.txt")).unwrap(), b"local change");
-    f.ok(&["restore", &spec, "--target", t2.to_str().unwrap(), "--overwrite"]);
+    f.ok(&[
+        "restore",
+        &spec,
+        "--target",
+        t2.to_str().unwrap(),
+        "--overwrite",
+    ]);
     assert_eq!(fs::read(t2.join("b.txt")).unwrap(), b"b");
     // ls shows the paths.
     let ls = f.ok(&["ls", "latest"]);
-    assert!(ls.contains(&format!("{}/docs/deep/a.txt", f.src_str())), "{ls}");
+    assert!(
+        ls.contains(&format!("{}/docs/deep/a.txt", f.src_str())),
+        "{ls}"
+    );
     let long = f.ok(&["ls", "latest", &format!("{}/docs", f.src_str()), "--long"]);
-    assert!(long.lines().any(|l| l.starts_with("-rw") && l.ends_with("docs/b.txt")), "{long}");
+    assert!(
+        long.lines()
+            .any(|l| l.starts_with("-rw") && l.ends_with("docs/b.txt")),
+        "{long}"
+    );
 }
 
 #[test]

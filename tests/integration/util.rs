@@ -17,7 +17,10 @@ pub struct Fixture {
 impl Fixture {
     /// A fresh fixture with an initialised repository and an empty `src/`.
     pub fn new() -> Fixture {
-        let dir = tempfile::Builder::new().prefix("chronofs-test-").tempdir_in(test_tmp()).unwrap();
+        let dir = tempfile::Builder::new()
+            .prefix("chronofs-test-")
+            .tempdir_in(test_tmp())
+            .unwrap();
         let repo = dir.path().join("repo");
         let src = dir.path().join("src");
         fs::create_dir(&src).unwrap();
@@ -32,7 +35,10 @@ impl Fixture {
 
     pub fn cmd(&self, args: &[&str]) -> Command {
         let mut c = Command::new(env!("CARGO_BIN_EXE_chronofs"));
-        c.arg("--repo").arg(&self.repo).args(args).stdin(Stdio::null());
+        c.arg("--repo")
+            .arg(&self.repo)
+            .args(args)
+            .stdin(Stdio::null());
         c
     }
 
@@ -43,7 +49,12 @@ impl Fixture {
     /// Runs and asserts exit code 0; returns stdout.
     pub fn ok(&self, args: &[&str]) -> String {
         let out = self.run(args);
-        assert!(out.status.success(), "chronofs {args:?} failed: {}\n{}", out.status, String::from_utf8_lossy(&out.stderr));
+        assert!(
+            out.status.success(),
+            "chronofs {args:?} failed: {}\n{}",
+            out.status,
+            String::from_utf8_lossy(&out.stderr)
+        );
         String::from_utf8_lossy(&out.stdout).into_owned()
     }
 
@@ -51,7 +62,12 @@ impl Fixture {
     pub fn fails(&self, args: &[&str], code: i32) -> String {
         let out = self.run(args);
         let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
-        assert_eq!(out.status.code(), Some(code), "chronofs {args:?}: stderr {stderr}\nstdout {}", String::from_utf8_lossy(&out.stdout));
+        assert_eq!(
+            out.status.code(),
+            Some(code),
+            "chronofs {args:?}: stderr {stderr}\nstdout {}",
+            String::from_utf8_lossy(&out.stdout)
+        );
         stderr
     }
 
@@ -68,7 +84,8 @@ impl Fixture {
 /// Temp directory on a disk file system (not tmpfs) so sparse files and xattrs behave like
 /// users' disks; override with CHRONOFS_TEST_TMP.
 pub fn test_tmp() -> PathBuf {
-    let p = std::env::var_os("CHRONOFS_TEST_TMP").map_or_else(|| PathBuf::from(env!("CARGO_TARGET_TMPDIR")), PathBuf::from);
+    let p = std::env::var_os("CHRONOFS_TEST_TMP")
+        .map_or_else(|| PathBuf::from(env!("CARGO_TARGET_TMPDIR")), PathBuf::from);
     fs::create_dir_all(&p).unwrap();
     p
 }
@@ -80,7 +97,10 @@ pub fn have_root(test: &str) -> bool {
     if chronofs::sys::euid() == 0 {
         return true;
     }
-    assert!(std::env::var_os("CHRONOFS_REQUIRE_ROOT_TESTS").is_none(), "{test} needs root and CHRONOFS_REQUIRE_ROOT_TESTS is set");
+    assert!(
+        std::env::var_os("CHRONOFS_REQUIRE_ROOT_TESTS").is_none(),
+        "{test} needs root and CHRONOFS_REQUIRE_ROOT_TESTS is set"
+    );
     eprintln!("SKIPPED {test}: needs root (run the suite as root, as CI does)");
     false
 }
@@ -88,7 +108,10 @@ pub fn have_root(test: &str) -> bool {
 /// Deterministic pseudo-random bytes.
 pub fn noise(seed: u64, len: usize) -> Vec<u8> {
     let mut v = vec![0u8; len];
-    blake3::Hasher::new().update(&seed.to_le_bytes()).finalize_xof().fill(&mut v);
+    blake3::Hasher::new()
+        .update(&seed.to_le_bytes())
+        .finalize_xof()
+        .fill(&mut v);
     v
 }
 
@@ -101,13 +124,26 @@ pub fn assert_same_tree(a: &Path, b: &Path) {
 }
 
 fn compare(a: &Path, b: &Path, links: &mut HashMap<(u64, u64), (u64, u64)>) {
-    let (ma, mb) = (fs::symlink_metadata(a).unwrap(), fs::symlink_metadata(b).unwrap_or_else(|e| panic!("{}: {e}", b.display())));
+    let (ma, mb) = (
+        fs::symlink_metadata(a).unwrap(),
+        fs::symlink_metadata(b).unwrap_or_else(|e| panic!("{}: {e}", b.display())),
+    );
     let what = |f: &str| format!("{f} differs: {} vs {}", a.display(), b.display());
     assert_eq!(ma.file_type(), mb.file_type(), "{}", what("type"));
     assert_eq!(ma.mode(), mb.mode(), "{}", what("mode"));
-    assert_eq!((ma.uid(), ma.gid()), (mb.uid(), mb.gid()), "{}", what("owner"));
+    assert_eq!(
+        (ma.uid(), ma.gid()),
+        (mb.uid(), mb.gid()),
+        "{}",
+        what("owner")
+    );
     assert_eq!(ma.size(), mb.size(), "{}", what("size"));
-    assert_eq!((ma.mtime(), ma.mtime_nsec()), (mb.mtime(), mb.mtime_nsec()), "{}", what("mtime"));
+    assert_eq!(
+        (ma.mtime(), ma.mtime_nsec()),
+        (mb.mtime(), mb.mtime_nsec()),
+        "{}",
+        what("mtime")
+    );
     assert_eq!(ma.nlink(), mb.nlink(), "{}", what("link count"));
     assert_eq!(xattrs(a), xattrs(b), "{}", what("xattrs"));
     let ft = ma.file_type();
@@ -117,16 +153,28 @@ fn compare(a: &Path, b: &Path, links: &mut HashMap<(u64, u64), (u64, u64)>) {
         assert_eq!(seen, (mb.dev(), mb.ino()), "{}", what("hardlink grouping"));
     }
     if ft.is_symlink() {
-        assert_eq!(fs::read_link(a).unwrap(), fs::read_link(b).unwrap(), "{}", what("symlink target"));
+        assert_eq!(
+            fs::read_link(a).unwrap(),
+            fs::read_link(b).unwrap(),
+            "{}",
+            what("symlink target")
+        );
     } else if ft.is_block_device() || ft.is_char_device() {
         assert_eq!(ma.rdev(), mb.rdev(), "{}", what("device numbers"));
     } else if ft.is_file() {
         assert!(same_content(a, b), "{}", what("content"));
         // Holes come back as holes: the copy allocates no more than the original (+ a block).
-        assert!(mb.blocks() <= ma.blocks() + 8, "{}", what("allocated blocks (sparseness)"));
+        assert!(
+            mb.blocks() <= ma.blocks() + 8,
+            "{}",
+            what("allocated blocks (sparseness)")
+        );
     } else if ft.is_dir() {
         let names = |d: &Path| {
-            let mut v: Vec<_> = fs::read_dir(d).unwrap().map(|e| e.unwrap().file_name()).collect();
+            let mut v: Vec<_> = fs::read_dir(d)
+                .unwrap()
+                .map(|e| e.unwrap().file_name())
+                .collect();
             v.sort();
             v
         };
@@ -167,7 +215,14 @@ fn same_content(a: &Path, b: &Path) -> bool {
 
 fn xattrs(p: &Path) -> Vec<(std::ffi::OsString, Vec<u8>)> {
     let mut v: Vec<_> = xattr::list(p)
-        .map(|names| names.map(|n| { let val = xattr::get(p, &n).ok().flatten().unwrap_or_default(); (n, val) }).collect())
+        .map(|names| {
+            names
+                .map(|n| {
+                    let val = xattr::get(p, &n).ok().flatten().unwrap_or_default();
+                    (n, val)
+                })
+                .collect()
+        })
         .unwrap_or_default();
     v.sort();
     v

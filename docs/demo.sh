@@ -1,0 +1,34 @@
+#!/usr/bin/env bash
+# The README's demo: build chronofs, create a repository, back up a sample directory twice
+# (a change in between), list the snapshots by date, look inside, and restore.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+if ! command -v cargo >/dev/null; then
+    echo "cargo not found: install Rust first (https://rustup.rs), then rerun." >&2
+    exit 1
+fi
+cargo build --release --locked --quiet
+bin="$PWD/target/release/chronofs"
+
+work=$(mktemp -d /tmp/chronofs-demo.XXXXXX)
+export CHRONOFS_REPO="$work/repo"
+sample="$work/sample"
+mkdir -p "$sample"
+cp -r /usr/share/doc/. "$sample/doc" 2>/dev/null || true
+seq 1 100000 > "$sample/numbers.txt"
+truncate -s 1G "$sample/sparse-disk.img"
+
+echo "== chronofs init";              "$bin" init
+echo "== first backup";               "$bin" backup "$sample"
+sleep 1
+echo "more" >> "$sample/numbers.txt"
+echo "== second backup (only the change is read)"; "$bin" backup "$sample"
+echo "== snapshots, one dated name each"; "$bin" snapshots
+echo "== ls latest (first lines)";    "$bin" ls latest "$sample" | head -5
+echo "== check --read-data";          "$bin" check --read-data
+first=$("$bin" snapshots --json | grep -m1 '"name"' | sed 's/.*"name": "\(.*\)".*/\1/')
+echo "== restore $first:$sample/numbers.txt"
+"$bin" restore "$first:$sample/numbers.txt" --target "$work/restored"
+tail -1 "$work/restored/numbers.txt"
+echo "== demo repository at $CHRONOFS_REPO (remove $work when done)"
