@@ -55,26 +55,24 @@ pub enum Error {
         version: &'static str,
     },
     /// I/O on a repository file failed.
-    #[error("{op} repository file {file}: {source}")]
+    #[error("{op} repository file {file}: {cause}")]
     RepoIo {
         /// What we were doing ("reading", "writing", ...).
         op: &'static str,
         /// Repository-relative path.
         file: String,
-        /// The OS error.
-        #[source]
-        source: io::Error,
+        /// The OS error (in the message, not chained, so it prints once).
+        cause: io::Error,
     },
     /// I/O on a path outside the repository (source tree, restore target) failed.
-    #[error("{op} {}: {source}", path.display())]
+    #[error("{op} {}: {cause}", path.display())]
     PathIo {
         /// What we were doing.
         op: &'static str,
         /// The path.
         path: PathBuf,
-        /// The OS error.
-        #[source]
-        source: io::Error,
+        /// The OS error (in the message, not chained, so it prints once).
+        cause: io::Error,
     },
     /// No snapshot, path or object matches what the user named.
     #[error("{0}")]
@@ -122,7 +120,7 @@ impl Error {
             Error::NotFound(_) => exit::NOT_FOUND,
             Error::InvalidInput(_) => exit::USAGE,
             Error::Refused(_) | Error::InitRefused { .. } => exit::REFUSED,
-            Error::RepoIo { source, .. } | Error::PathIo { source, .. } if is_no_space(source) => {
+            Error::RepoIo { cause, .. } | Error::PathIo { cause, .. } if is_no_space(cause) => {
                 exit::NO_SPACE
             }
             _ => exit::FATAL,
@@ -142,7 +140,7 @@ impl Error {
         Error::PathIo {
             op,
             path: path.into(),
-            source,
+            cause: source,
         }
     }
 
@@ -151,7 +149,7 @@ impl Error {
         Error::RepoIo {
             op,
             file: file.into(),
-            source,
+            cause: source,
         }
     }
 

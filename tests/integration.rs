@@ -6,6 +6,7 @@ mod integration {
     mod bad_input;
     mod corruption;
     mod crash;
+    mod hostile;
     mod roundtrip;
     mod util;
 }

@@ -121,3 +121,55 @@ fn damaged_repository_files_are_named() {
     fs::write(&config, &good).unwrap();
     f.ok(&["check", "--read-data"]);
 }
+
+#[test]
+fn full_disk_fails_cleanly_and_loses_nothing() {
+    if !super::util::have_root("full_disk_fails_cleanly_and_loses_nothing") {
+        return;
+    }
+    let f = Fixture::new();
+    let small = f.path("small");
+    fs::create_dir(&small).unwrap();
+    super::util::sh(&format!(
+        "mount -t tmpfs -o size=3m chronofs-test '{}'",
+        small.display()
+    ));
+    struct Unmount(std::path::PathBuf);
+    impl Drop for Unmount {
+        fn drop(&mut self) {
+            let _ = std::process::Command::new("umount").arg(&self.0).status();
+        }
+    }
+    let _guard = Unmount(small.clone());
+    let repo = small.join("repo");
+    let run = |args: &[&str]| {
+        std::process::Command::new(env!("CARGO_BIN_EXE_chronofs"))
+            .arg("--repo")
+            .arg(&repo)
+            .args(args)
+            .output()
+            .unwrap()
+    };
+    assert!(run(&["init"]).status.success());
+    fs::write(f.src.join("fits"), b"small file").unwrap();
+    assert!(run(&["backup", f.src_str()]).status.success());
+    fs::write(f.src.join("too-big"), super::util::noise(3, 8 << 20)).unwrap();
+    let out = run(&["backup", f.src_str()]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(15), "{err}");
+    assert!(
+        err.contains("No space left") && err.contains("data/"),
+        "{err}"
+    );
+    one_line(&err);
+    // The earlier snapshot is intact and the repository checks clean.
+    let out = run(&["check", "--read-data"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+    let listing: serde_json::Value =
+        serde_json::from_slice(&run(&["snapshots", "--json"]).stdout).unwrap();
+    assert_eq!(listing.as_array().unwrap().len(), 1, "{listing}");
+}
