@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The README's demo: build chronofs, create a repository, back up a sample directory twice
-# (a change in between), list the snapshots by date, look inside, and restore.
+# (a change in between), list the snapshots by date, mount the repository and `ls` across the
+# dated directories, copy a file out with cp, and restore.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -31,4 +32,20 @@ first=$("$bin" snapshots --json | grep -m1 '"name"' | sed 's/.*"name": "\(.*\)".
 echo "== restore $first:$sample/numbers.txt"
 "$bin" restore "$first:$sample/numbers.txt" --target "$work/restored"
 tail -1 "$work/restored/numbers.txt"
+
+mnt="$work/mnt"
+mkdir -p "$mnt"
+echo "== chronofs mount $mnt";      "$bin" mount "$mnt"
+trap '"$bin" umount "$mnt" 2>/dev/null || true' EXIT
+echo "== ls $mnt";                    ls -l "$mnt"
+echo "== ls across dates: numbers.txt in every snapshot"
+ls -l "$mnt"/20*/"$sample"/numbers.txt
+echo "== the last line in each snapshot"
+for d in "$mnt"/20*; do printf '%s: ' "$(basename "$d")"; tail -1 "$d/$sample/numbers.txt"; done
+echo "== cp a file out of the first snapshot"
+cp -a "$mnt/$first/$sample/numbers.txt" "$work/copied-numbers.txt"
+cmp "$work/copied-numbers.txt" "$work/restored/numbers.txt" && echo "identical to the restore"
+echo "== hosts/, tags/, ids/ and latest"; ls "$mnt/hosts"/* "$mnt/ids"; readlink "$mnt/latest"
+echo "== chronofs umount $mnt";      "$bin" umount "$mnt"
+trap - EXIT
 echo "== demo repository at $CHRONOFS_REPO (remove $work when done)"

@@ -86,6 +86,9 @@ pub enum Error {
     /// A process whose output was being backed up failed.
     #[error("{0}")]
     SourceFailed(String),
+    /// Mounting or unmounting failed (mount point missing, busy, stale, FUSE unavailable).
+    #[error("{0}")]
+    Mount(String),
 }
 
 /// Process exit codes, one per kind of failure (documented in README.md and the man page).
@@ -108,6 +111,8 @@ pub mod exit {
     pub const REFUSED: u8 = 14;
     /// The disk (repository or restore target) is full.
     pub const NO_SPACE: u8 = 15;
+    /// Mounting or unmounting failed.
+    pub const MOUNT: u8 = 16;
 }
 
 impl Error {
@@ -120,6 +125,7 @@ impl Error {
             Error::NotFound(_) => exit::NOT_FOUND,
             Error::InvalidInput(_) => exit::USAGE,
             Error::Refused(_) | Error::InitRefused { .. } => exit::REFUSED,
+            Error::Mount(_) => exit::MOUNT,
             Error::RepoIo { cause, .. } | Error::PathIo { cause, .. } if is_no_space(cause) => {
                 exit::NO_SPACE
             }

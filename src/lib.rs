@@ -2,6 +2,7 @@
 pub mod chunking;
 pub mod error;
 pub mod format;
+pub mod fuse;
 pub mod ingest;
 pub mod repo;
 pub mod restore;

@@ -169,3 +169,104 @@ fn unsafe_zeroed_group() -> libc::group {
     // SAFETY: group is a plain C struct of pointers and integers; all-zero is a valid value.
     unsafe { std::mem::zeroed() }
 }
+
+/// The effective group id.
+#[must_use]
+pub fn egid() -> u32 {
+    // SAFETY: getegid has no arguments and cannot fail.
+    unsafe { libc::getegid() }
+}
+
+/// Starts a new session so that the terminal's signals (Ctrl-C, hangup) no longer reach this
+/// process. Used by the background mount process. Fails harmlessly if already a session leader.
+pub fn detach_from_terminal() {
+    // SAFETY: setsid has no arguments; it only changes this process's session.
+    unsafe {
+        libc::setsid();
+    }
+}
+
+/// Points standard output and standard error at `file` (e.g. `/dev/null` or a log file).
+///
+/// # Errors
+/// The OS error of `dup2`.
+pub fn redirect_stdout_stderr(file: &std::fs::File) -> io::Result<()> {
+    for target in [libc::STDOUT_FILENO, libc::STDERR_FILENO] {
+        // SAFETY: both are valid fds: `file` is open for the duration of the call and the
+        // targets are the standard descriptors; dup2 touches no memory of ours.
+        let r = unsafe { libc::dup2(file.as_raw_fd(), target) };
+        if r < 0 {
+            return Err(io::Error::last_os_error());
+        }
+    }
+    Ok(())
+}
+
+fn sigset(signals: &[i32]) -> libc::sigset_t {
+    // SAFETY: sigset_t is plain data; sigemptyset then initialises it properly.
+    let mut set: libc::sigset_t = unsafe { std::mem::zeroed() };
+    // SAFETY: `set` is a valid, exclusively borrowed sigset_t for both calls.
+    unsafe {
+        libc::sigemptyset(&raw mut set);
+        for &s in signals {
+            libc::sigaddset(&raw mut set, s);
+        }
+    }
+    set
+}
+
+/// Blocks `signals` in the calling thread and in every thread it starts afterwards, so that
+/// [`wait_for_signal`] can receive them synchronously.
+///
+/// # Errors
+/// The OS error of `pthread_sigmask`.
+pub fn block_signals(signals: &[i32]) -> io::Result<()> {
+    let set = sigset(signals);
+    // SAFETY: `set` is a valid initialised sigset_t; the old mask is not requested (null).
+    let r = unsafe { libc::pthread_sigmask(libc::SIG_BLOCK, &raw const set, std::ptr::null_mut()) };
+    if r == 0 {
+        Ok(())
+    } else {
+        Err(io::Error::from_raw_os_error(r))
+    }
+}
+
+/// Waits until one of `signals` (which must be blocked) arrives; returns its number.
+///
+/// # Errors
+/// The OS error of `sigwait`.
+pub fn wait_for_signal(signals: &[i32]) -> io::Result<i32> {
+    let set = sigset(signals);
+    let mut sig: libc::c_int = 0;
+    // SAFETY: `set` and `sig` are valid locals that outlive the call.
+    let r = unsafe { libc::sigwait(&raw const set, &raw mut sig) };
+    if r == 0 {
+        Ok(sig)
+    } else {
+        Err(io::Error::from_raw_os_error(r))
+    }
+}
+
+/// Unmounts the file system at `path` with `umount2(2)`; `detach` makes it lazy
+/// (`MNT_DETACH`): the mount disappears now and is cleaned up when no longer busy.
+///
+/// # Errors
+/// The OS error (`EPERM` for non-root users, `EBUSY`, `EINVAL` if nothing is mounted).
+pub fn unmount(path: &Path, detach: bool) -> io::Result<()> {
+    let c = cpath(path)?;
+    let flags = if detach { libc::MNT_DETACH } else { 0 };
+    // SAFETY: `c` is a valid NUL-terminated string that outlives the call.
+    let r = unsafe { libc::umount2(c.as_ptr(), flags) };
+    if r == 0 {
+        Ok(())
+    } else {
+        Err(io::Error::last_os_error())
+    }
+}
+
+/// `makedev` in the encoding the FUSE protocol's 32-bit `rdev` uses (the kernel's
+/// `new_encode_dev`): 12 bits of major, 20 bits of minor.
+#[must_use]
+pub fn encode_dev32(major: u32, minor: u32) -> u32 {
+    (minor & 0xff) | ((major & 0xfff) << 8) | ((minor & !0xff) << 12)
+}

@@ -6,9 +6,11 @@ mod cat;
 mod check;
 mod init;
 mod ls;
+mod mount;
 mod restore;
 mod snapshots;
 mod ui;
+mod umount;
 
 use std::path::PathBuf;
 
@@ -56,6 +58,10 @@ pub enum Command {
     Check(check::Args),
     /// Print a repository object as JSON (for debugging).
     Cat(cat::Args),
+    /// Mount the repository read-only: every snapshot a dated directory.
+    Mount(mount::Args),
+    /// Unmount a mounted repository.
+    Umount(umount::Args),
 }
 
 /// Runs the parsed command; returns the process exit code.
@@ -72,6 +78,8 @@ pub fn run(cli: Cli) -> Result<u8> {
         Command::Restore(a) => restore::run(&ctx, &a),
         Command::Check(a) => check::run(&ctx, &a),
         Command::Cat(a) => cat::run(&ctx, &a),
+        Command::Mount(a) => mount::run(&ctx, &a),
+        Command::Umount(a) => umount::run(&ctx, &a),
     }
 }
 

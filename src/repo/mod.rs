@@ -68,6 +68,8 @@ pub struct Repository {
     location: PathBuf,
     config: Config,
     index: RwLock<Index>,
+    /// Names of the index files the in-memory index was built from.
+    index_files: std::sync::Mutex<Vec<String>>,
 }
 
 /// A problem found while loading index files (reported by `check`, fatal elsewhere).
@@ -146,6 +148,7 @@ impl Repository {
             location: path.to_path_buf(),
             config,
             index: RwLock::new(Index::new()),
+            index_files: std::sync::Mutex::new(Vec::new()),
         })
     }
 
@@ -209,6 +212,7 @@ impl Repository {
             location: location.to_path_buf(),
             config,
             index: RwLock::new(Index::new()),
+            index_files: std::sync::Mutex::new(Vec::new()),
         })
     }
 
@@ -217,9 +221,33 @@ impl Repository {
     /// # Errors
     /// Failure to list the index directory.
     pub fn load_index(&self) -> Result<Vec<IndexProblem>> {
+        let names = self.list_ids(layout::INDEX_DIR)?;
+        self.load_index_files(names)
+    }
+
+    /// Reloads the index if index files were added or removed since it was loaded (another
+    /// process wrote a backup or pruned). Returns `None` if nothing changed.
+    ///
+    /// # Errors
+    /// Failure to list the index directory.
+    pub fn refresh_index(&self) -> Result<Option<Vec<IndexProblem>>> {
+        let names = self.list_ids(layout::INDEX_DIR)?;
+        let unchanged = *self
+            .index_files
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            == names;
+        if unchanged {
+            return Ok(None);
+        }
+        self.load_index_files(names).map(Some)
+    }
+
+    fn load_index_files(&self, names: Vec<String>) -> Result<Vec<IndexProblem>> {
         let mut problems = Vec::new();
         let mut records = Vec::new();
-        for name in self.list_ids(layout::INDEX_DIR)? {
+        for name in &names {
+            let name = name.clone();
             let file = format!("{}/{name}", layout::INDEX_DIR);
             match self.read_verified(&file, &name).and_then(|b| {
                 IndexRecord::decode(&b).map_err(|e| Error::corrupt(&file, e.to_string()))
@@ -243,6 +271,10 @@ impl Repository {
             .index
             .write()
             .unwrap_or_else(std::sync::PoisonError::into_inner) = index;
+        *self
+            .index_files
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = names;
         Ok(problems)
     }
 

@@ -8,9 +8,13 @@
 
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, Write};
+use std::num::NonZeroUsize;
 use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+
+use lru::LruCache;
 
 /// Prefix of temporary files; a crash can leave them behind, and they are harmless.
 pub const TEMP_PREFIX: &str = ".tmp-";
@@ -64,11 +68,19 @@ pub trait Storage: Send + Sync {
     fn create_dir(&self, dir: &str) -> io::Result<()>;
 }
 
+/// How many open pack files [`LocalStorage`] keeps for [`Storage::read_at`].
+const OPEN_FILE_CACHE: usize = 64;
+
 /// A repository in a local directory.
+///
+/// Ranged reads keep a small LRU of open files: repository files are written once and never
+/// changed (a name is the hash of the content), so a cached descriptor can never see other
+/// bytes than the name promises, even if the file is deleted meanwhile.
 #[derive(Debug)]
 pub struct LocalStorage {
     root: PathBuf,
     counter: AtomicU64,
+    open_files: Mutex<LruCache<String, Arc<File>>>,
 }
 
 impl LocalStorage {
@@ -78,6 +90,9 @@ impl LocalStorage {
         LocalStorage {
             root: root.to_path_buf(),
             counter: AtomicU64::new(0),
+            open_files: Mutex::new(LruCache::new(
+                NonZeroUsize::new(OPEN_FILE_CACHE).unwrap_or(NonZeroUsize::MIN),
+            )),
         }
     }
 
@@ -89,6 +104,21 @@ impl LocalStorage {
 
     fn full(&self, path: &str) -> PathBuf {
         self.root.join(path)
+    }
+
+    /// An open descriptor for `path`, from the cache or freshly opened.
+    fn open_cached(&self, path: &str) -> io::Result<Arc<File>> {
+        let lock = || {
+            self.open_files
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner)
+        };
+        if let Some(f) = lock().get(path) {
+            return Ok(Arc::clone(f));
+        }
+        let f = Arc::new(File::open(self.full(path))?);
+        lock().put(path.to_string(), Arc::clone(&f));
+        Ok(f)
     }
 }
 
@@ -106,7 +136,7 @@ impl Storage for LocalStorage {
     }
 
     fn read_at(&self, path: &str, offset: u64, buf: &mut [u8]) -> io::Result<()> {
-        File::open(self.full(path))?.read_exact_at(buf, offset)
+        self.open_cached(path)?.read_exact_at(buf, offset)
     }
 
     fn len(&self, path: &str) -> io::Result<u64> {
@@ -133,6 +163,10 @@ impl Storage for LocalStorage {
         if result.is_err() {
             let _ = fs::remove_file(&tmp);
         }
+        self.open_files
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .pop(path);
         result
     }
 
@@ -154,6 +188,10 @@ impl Storage for LocalStorage {
     }
 
     fn remove(&self, path: &str) -> io::Result<()> {
+        self.open_files
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .pop(path);
         let full = self.full(path);
         fs::remove_file(&full)?;
         sync_dir(full.parent().unwrap_or(&self.root))

@@ -7,7 +7,7 @@ use std::path::Path;
 use super::util::{Fixture, assert_same_tree, have_root, noise, os, sh};
 
 /// Builds a source tree with every kind of entry the format stores.
-fn build_everything(src: &Path) {
+pub(super) fn build_everything(src: &Path) {
     let p = |s: &str| src.join(s);
     fs::write(p("plain.txt"), b"hello\n").unwrap();
     fs::write(p("empty"), b"").unwrap();

@@ -1,0 +1,159 @@
+//! The FUSE view: a repository mounted read-only, every snapshot a dated directory.
+//!
+//! - [`view`]: the top level (dated directories, `latest`, `hosts/`, `tags/`, `ids/`) as data;
+//! - [`inodes`]: derived inode numbers and the table of inodes the kernel holds;
+//! - [`filemap`]: offsets to chunks, and `SEEK_DATA`/`SEEK_HOLE`;
+//! - [`cache`]: the byte-bounded, single-flight chunk and tree caches;
+//! - [`state`]: repository access, caches, refresh of the snapshot list;
+//! - [`attr`]: stored metadata as `stat` reports it;
+//! - [`fs`]: the request handlers;
+//! - [`mountpoint`]: mount point state, stale mounts, unmounting.
+//!
+//! [`serve`] mounts and serves until unmounted or signalled.
+
+pub mod attr;
+pub mod cache;
+pub mod filemap;
+pub mod fs;
+pub mod inodes;
+pub mod mountpoint;
+pub mod state;
+pub mod view;
+
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
+
+use fuser::{Config, MountOption, Session, SessionACL};
+
+use crate::error::{Error, Result};
+use crate::sys;
+
+use self::mountpoint::MountState;
+use self::state::{Settings, State};
+
+/// How a mount is set up.
+#[derive(Clone, Debug)]
+pub struct MountOptions {
+    /// Bytes of decompressed chunks cached in memory.
+    pub cache_bytes: usize,
+    /// Threads serving kernel requests.
+    pub threads: usize,
+    /// Let other users in (their access still checked against the stored modes).
+    pub allow_other: bool,
+    /// How often the snapshot list is polled for new and forgotten snapshots.
+    pub refresh_interval: Duration,
+}
+
+impl Default for MountOptions {
+    fn default() -> Self {
+        MountOptions {
+            cache_bytes: 64 << 20,
+            threads: 4,
+            allow_other: false,
+            refresh_interval: Duration::from_millis(500),
+        }
+    }
+}
+
+/// The signals that end a foreground mount cleanly.
+const STOP_SIGNALS: [i32; 3] = [libc::SIGINT, libc::SIGTERM, libc::SIGHUP];
+
+/// Mounts the repository at `repo` on `mountpoint` and serves it until it is unmounted
+/// (`chronofs umount`, `fusermount3 -u`) or the process gets SIGINT, SIGTERM or SIGHUP, which
+/// unmount it. `on_ready` runs once the mount answers requests; `notes` receives messages for
+/// the user (a stale mount that was cleared).
+///
+/// # Errors
+/// No repository, mount point missing or in use, FUSE unavailable.
+pub fn serve(
+    repo: &Path,
+    mountpoint: &Path,
+    options: &MountOptions,
+    notes: &mut dyn FnMut(&str),
+    on_ready: impl FnOnce(),
+) -> Result<()> {
+    // Before any thread starts, so that all of them inherit the mask and only the signal
+    // thread below receives these.
+    sys::block_signals(&STOP_SIGNALS)
+        .map_err(|e| Error::Mount(format!("cannot set up signal handling: {e}")))?;
+    let mountpoint = mountpoint::absolute(mountpoint)?;
+    match mountpoint::probe(&mountpoint)? {
+        MountState::Free => {}
+        MountState::Stale => notes(&mountpoint::clear_stale(&mountpoint)?),
+        MountState::Mounted(fstype) => {
+            return Err(Error::Mount(format!(
+                "{} is already a mount point ({fstype}); unmount it first with `chronofs umount {}`",
+                mountpoint.display(),
+                mountpoint.display()
+            )));
+        }
+    }
+    let state = State::open(
+        repo,
+        &Settings {
+            cache_bytes: options.cache_bytes,
+            tree_cache_bytes: (options.cache_bytes / 4).max(4 << 20),
+            prefetch_threads: 2,
+        },
+    )?;
+    let mut config = Config::default();
+    config.mount_options = vec![
+        MountOption::RO,
+        MountOption::NoDev,
+        MountOption::NoSuid,
+        MountOption::NoAtime,
+        MountOption::DefaultPermissions,
+        MountOption::FSName(format!("chronofs:{}", state.repo().location().display())),
+        MountOption::Subtype("chronofs".into()),
+    ];
+    config.acl = if options.allow_other {
+        SessionACL::All
+    } else {
+        SessionACL::Owner
+    };
+    config.n_threads = Some(options.threads.max(1));
+    config.clone_fd = true;
+    let mut session = Session::new(fs::ChronoFs::new(Arc::clone(&state)), &mountpoint, &config)
+        .map_err(|e| {
+            Error::Mount(format!(
+                "cannot mount on {}: {e} (is the fuse3 package installed and /dev/fuse present?)",
+                mountpoint.display()
+            ))
+        })?;
+    state.set_notifier(session.notifier());
+    raise_readahead(&mountpoint);
+
+    let weak = Arc::downgrade(&state);
+    let interval = options.refresh_interval;
+    std::thread::Builder::new()
+        .name("chronofs-refresh".into())
+        .spawn(move || State::run_refresher(&weak, interval))
+        .map_err(|e| Error::Mount(format!("cannot start the refresh thread: {e}")))?;
+
+    let mut unmounter = session.unmount_callable();
+    let mp = mountpoint.clone();
+    std::thread::Builder::new()
+        .name("chronofs-signals".into())
+        .spawn(move || {
+            if sys::wait_for_signal(&STOP_SIGNALS).is_ok() && unmounter.unmount().is_err() {
+                // Busy: detach it so the process can end; the kernel finishes when idle.
+                let _ = mountpoint::unmount(&mp, true);
+            }
+        })
+        .map_err(|e| Error::Mount(format!("cannot start the signal thread: {e}")))?;
+    drop(state);
+    on_ready();
+    session
+        .run()
+        .map_err(|e| Error::Mount(format!("serving {}: {e}", mountpoint.display())))
+}
+
+/// Raises the kernel's readahead for the mount (root only; best effort): the default 128 KiB
+/// window makes sequential reads wait on each FUSE round trip.
+fn raise_readahead(mountpoint: &Path) {
+    if let Some(m) = mountpoint::find_mount(mountpoint) {
+        let knob = format!("/sys/class/bdi/{}/read_ahead_kb", m.device);
+        let _ = std::fs::write(knob, "4096");
+    }
+}

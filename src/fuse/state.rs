@@ -1,0 +1,491 @@
+//! The mount's shared state, used by every request thread: repository access (waiting for the
+//! index, retrying after another process changed it), the chunk and tree caches, the current
+//! [`View`] of the snapshots and its refresh, and the table of open files.
+
+use std::collections::HashMap;
+use std::io;
+use std::num::NonZeroUsize;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::mpsc::{SyncSender, TrySendError};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard, OnceLock, RwLock};
+use std::time::{Duration, Instant};
+
+use fuser::Notifier;
+use lru::LruCache;
+
+use crate::error::{Error, Result};
+use crate::format::id::{BlobId, ChunkId, SnapshotId, TreeId};
+use crate::format::snapshot::Snapshot;
+use crate::format::tree::{NodeKind, Tree};
+use crate::repo::Repository;
+use crate::snapshot;
+
+use super::attr::{DirFacts, Owner};
+use super::cache::{Cache, Shared};
+use super::filemap::FileMap;
+use super::inodes::Table;
+use super::view::{Cookies, View};
+
+/// How many chunks ahead a sequential reader is prefetched.
+const PREFETCH_AHEAD: usize = 2;
+/// Handler-triggered refreshes happen at most this often.
+const MIN_REFRESH_GAP: Duration = Duration::from_millis(100);
+
+/// Settings of one mount.
+#[derive(Clone, Debug)]
+pub struct Settings {
+    /// Bytes of decompressed chunks kept in memory.
+    pub cache_bytes: usize,
+    /// Bytes of decoded directory trees kept in memory (besides those the kernel holds).
+    pub tree_cache_bytes: usize,
+    /// Threads decompressing ahead of sequential readers.
+    pub prefetch_threads: usize,
+}
+
+/// A file opened through the mount.
+#[derive(Debug)]
+pub struct OpenFile {
+    /// Where its bytes are.
+    pub map: FileMap,
+    /// Where the previous read ended (to spot sequential reading).
+    pub next: AtomicU64,
+}
+
+/// A cache entry the kernel should drop because the view changed.
+#[derive(Debug)]
+pub enum Inval {
+    /// Name `1` in directory `0`.
+    Entry(u64, String),
+    /// Attributes (and cached content) of an inode.
+    Inode(u64),
+}
+
+/// Opens once the index has been loaded.
+#[derive(Default)]
+struct Gate {
+    open: Mutex<bool>,
+    cond: Condvar,
+}
+
+impl Gate {
+    fn wait(&self) {
+        let mut open = self
+            .open
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        while !*open {
+            open = self
+                .cond
+                .wait(open)
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
+        }
+    }
+
+    fn open(&self) {
+        *self
+            .open
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = true;
+        self.cond.notify_all();
+    }
+}
+
+/// Everything the request handlers share.
+pub struct State {
+    repo: Arc<Repository>,
+    index_ready: Gate,
+    view: RwLock<Arc<View>>,
+    snapshots: Mutex<HashMap<SnapshotId, Snapshot>>,
+    cookies: Mutex<Cookies>,
+    last_refresh: Mutex<Instant>,
+    pending: Mutex<Vec<Inval>>,
+    wake: Condvar,
+    /// Inodes the kernel knows.
+    pub table: Table,
+    chunks: Cache<ChunkId, Arc<Vec<u8>>>,
+    trees: Cache<TreeId, Arc<Tree>>,
+    dir_facts: Mutex<LruCache<TreeId, DirFacts>>,
+    files: Mutex<HashMap<u64, Arc<OpenFile>>>,
+    next_fh: AtomicU64,
+    prefetch: OnceLock<SyncSender<ChunkId>>,
+    /// Owner of the synthetic entries.
+    pub owner: Owner,
+    notifier: OnceLock<Notifier>,
+}
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+/// Logs a problem the kernel will only see as an errno.
+pub fn log(msg: &str) {
+    eprintln!(
+        "chronofs mount: {}: {msg}",
+        snapshot::rfc3339(crate::repo::now_ns())
+    );
+}
+
+impl State {
+    /// Opens the repository at `path`, lists its snapshots and starts loading the index in
+    /// the background (requests that need it wait), so the mount is ready at once.
+    ///
+    /// # Errors
+    /// No repository, damaged config, unreadable snapshot directory.
+    pub fn open(path: &std::path::Path, settings: &Settings) -> Result<Arc<State>> {
+        let repo = Arc::new(Repository::open_unindexed(path)?);
+        let state = Arc::new(State {
+            repo,
+            index_ready: Gate::default(),
+            view: RwLock::new(Arc::new(View::default())),
+            snapshots: Mutex::new(HashMap::new()),
+            cookies: Mutex::new(Cookies::default()),
+            last_refresh: Mutex::new(Instant::now()),
+            pending: Mutex::new(Vec::new()),
+            wake: Condvar::new(),
+            table: Table::default(),
+            chunks: Cache::new(settings.cache_bytes),
+            trees: Cache::new(settings.tree_cache_bytes),
+            dir_facts: Mutex::new(LruCache::new(
+                NonZeroUsize::new(65_536).unwrap_or(NonZeroUsize::MIN),
+            )),
+            files: Mutex::new(HashMap::new()),
+            next_fh: AtomicU64::new(1),
+            prefetch: OnceLock::new(),
+            owner: Owner {
+                uid: crate::sys::euid(),
+                gid: crate::sys::egid(),
+            },
+            notifier: OnceLock::new(),
+        });
+        state.reload_view(false)?;
+        let weak = Arc::downgrade(&state);
+        std::thread::Builder::new()
+            .name("chronofs-index".into())
+            .spawn(move || {
+                if let Some(s) = weak.upgrade() {
+                    match s.repo.load_index() {
+                        Ok(problems) => problems
+                            .iter()
+                            .for_each(|p| log(&format!("skipping {}: {}", p.file, p.error))),
+                        Err(e) => log(&format!("cannot load the index: {e}")),
+                    }
+                    s.index_ready.open();
+                }
+            })
+            .map_err(|e| Error::repo_io("starting the index loader for", "index", e))?;
+        state.start_prefetchers(settings.prefetch_threads)?;
+        Ok(state)
+    }
+
+    fn start_prefetchers(self: &Arc<Self>, threads: usize) -> Result<()> {
+        let (tx, rx) = std::sync::mpsc::sync_channel::<ChunkId>(64);
+        let rx = Arc::new(Mutex::new(rx));
+        for i in 0..threads.max(1) {
+            let weak = Arc::downgrade(self);
+            let rx = Arc::clone(&rx);
+            std::thread::Builder::new()
+                .name(format!("chronofs-prefetch-{i}"))
+                .spawn(move || {
+                    loop {
+                        let next = lock(&rx).recv();
+                        let (Ok(id), Some(s)) = (next, weak.upgrade()) else {
+                            break;
+                        };
+                        // Errors surface when the reader gets there.
+                        let _ = s.chunk(&id);
+                    }
+                })
+                .map_err(|e| Error::repo_io("starting a prefetch thread for", "packs", e))?;
+        }
+        let _ = self.prefetch.set(tx);
+        Ok(())
+    }
+
+    /// Gives the state the channel for cache invalidations, once the session exists.
+    pub fn set_notifier(&self, n: Notifier) {
+        let _ = self.notifier.set(n);
+    }
+
+    /// The repository.
+    #[must_use]
+    pub fn repo(&self) -> &Repository {
+        &self.repo
+    }
+
+    /// The current view of the snapshots.
+    #[must_use]
+    pub fn view(&self) -> Arc<View> {
+        Arc::clone(
+            &self
+                .view
+                .read()
+                .unwrap_or_else(std::sync::PoisonError::into_inner),
+        )
+    }
+
+    /// Reads a blob once the index is loaded; if it is missing or its pack is gone, another
+    /// process may have changed the repository (prune): reload the index and try once more.
+    fn read_blob(&self, id: &BlobId) -> Result<Vec<u8>> {
+        self.index_ready.wait();
+        match self.repo.read_blob(id) {
+            Err(e) if may_be_outdated(&e) => match self.repo.refresh_index() {
+                Ok(Some(_)) => self.repo.read_blob(id),
+                _ => Err(e),
+            },
+            r => r,
+        }
+    }
+
+    /// A decoded tree, from the cache or the repository.
+    ///
+    /// # Errors
+    /// Missing or damaged tree.
+    pub fn tree(&self, id: &TreeId) -> Shared<Arc<Tree>> {
+        self.trees.get_or_load(*id, || {
+            let bytes = self.read_blob(&BlobId::from(*id))?;
+            let tree = Tree::decode(&bytes)
+                .map_err(|e| Error::corrupt(format!("tree {}", id.short()), e.to_string()))?;
+            let weight =
+                bytes.len() + tree.entries.len() * std::mem::size_of::<crate::format::tree::Node>();
+            Ok((Arc::new(tree), weight))
+        })
+    }
+
+    /// A decompressed, verified chunk, from the cache or the repository.
+    ///
+    /// # Errors
+    /// Missing or damaged chunk.
+    pub fn chunk(&self, id: &ChunkId) -> Shared<Arc<Vec<u8>>> {
+        self.chunks.get_or_load(*id, || {
+            let bytes = self.read_blob(&BlobId::from(*id))?;
+            let n = bytes.len();
+            Ok((Arc::new(bytes), n))
+        })
+    }
+
+    /// Queues the chunks a sequential reader will want next, if not cached already.
+    pub fn prefetch_after(&self, file: &OpenFile, piece: usize) {
+        let Some(tx) = self.prefetch.get() else {
+            return;
+        };
+        for id in file.map.chunks_after(piece, PREFETCH_AHEAD) {
+            if self.chunks.has(&id) {
+                continue;
+            }
+            match tx.try_send(id) {
+                Ok(()) => {}
+                Err(TrySendError::Full(_) | TrySendError::Disconnected(_)) => break,
+            }
+        }
+    }
+
+    /// `nlink` and entry count of directory `subtree` (a damaged subtree reports an empty
+    /// directory here; reading it then fails with EIO).
+    pub fn dir_facts(&self, subtree: &TreeId) -> DirFacts {
+        if let Some(f) = lock(&self.dir_facts).get(subtree) {
+            return *f;
+        }
+        match self.tree(subtree) {
+            Ok(t) => {
+                let facts = facts_of(&t);
+                lock(&self.dir_facts).put(*subtree, facts);
+                facts
+            }
+            Err(e) => {
+                log(&format!("directory tree {}: {e}", subtree.short()));
+                DirFacts {
+                    nlink: 2,
+                    entries: 0,
+                }
+            }
+        }
+    }
+
+    /// Registers an open file; returns its handle.
+    pub fn add_file(&self, map: FileMap) -> u64 {
+        let fh = self.next_fh.fetch_add(1, Ordering::Relaxed);
+        lock(&self.files).insert(
+            fh,
+            Arc::new(OpenFile {
+                map,
+                next: AtomicU64::new(0),
+            }),
+        );
+        fh
+    }
+
+    /// An open file by handle.
+    #[must_use]
+    pub fn file(&self, fh: u64) -> Option<Arc<OpenFile>> {
+        lock(&self.files).get(&fh).cloned()
+    }
+
+    /// Forgets an open file.
+    pub fn release_file(&self, fh: u64) {
+        lock(&self.files).remove(&fh);
+    }
+
+    /// Re-reads the snapshot list if it changed; returns whether it did. Requests may call this
+    /// (rate-limited); the kernel is told about vanished entries by the refresher thread.
+    pub fn refresh_soon(&self) {
+        {
+            let mut last = lock(&self.last_refresh);
+            if last.elapsed() < MIN_REFRESH_GAP {
+                return;
+            }
+            *last = Instant::now();
+        }
+        if let Err(e) = self.reload_view(true) {
+            log(&format!("refreshing the snapshot list: {e}"));
+        }
+    }
+
+    /// Rebuilds the view if the set of snapshot files changed. New snapshots become visible
+    /// only after the index files written before them are loaded.
+    fn reload_view(&self, notify: bool) -> Result<bool> {
+        let mut ids = self.repo.snapshot_ids()?;
+        ids.sort();
+        let old = self.view();
+        let mut old_ids = old.ids();
+        old_ids.sort();
+        if ids == old_ids {
+            return Ok(false);
+        }
+        if notify && ids.iter().any(|id| old_ids.binary_search(id).is_err()) {
+            self.index_ready.wait();
+            if let Ok(Some(problems)) = self.repo.refresh_index() {
+                problems
+                    .iter()
+                    .for_each(|p| log(&format!("skipping {}: {}", p.file, p.error)));
+            }
+        }
+        let mut known = lock(&self.snapshots);
+        known.retain(|id, _| ids.binary_search(id).is_ok());
+        for id in &ids {
+            if !known.contains_key(id) {
+                match self.repo.load_snapshot(id) {
+                    Ok(s) => {
+                        known.insert(*id, s);
+                    }
+                    Err(e) => log(&format!("skipping snapshot {}: {e}", id.short())),
+                }
+            }
+        }
+        let mut sorted: Vec<(SnapshotId, Snapshot)> =
+            known.iter().map(|(id, s)| (*id, s.clone())).collect();
+        drop(known);
+        sorted.sort_by_key(|(id, s)| (s.time_ns, *id));
+        let view = Arc::new(View::build(
+            snapshot::name_all(sorted),
+            &mut lock(&self.cookies),
+        ));
+        if notify {
+            let mut pending = lock(&self.pending);
+            pending.extend(invalidations(&old, &view));
+        }
+        *self
+            .view
+            .write()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = view;
+        self.wake.notify_all();
+        Ok(true)
+    }
+
+    /// The refresher thread's loop: poll the snapshot list every `interval`, and pass
+    /// invalidations to the kernel. Runs until the state is dropped.
+    pub fn run_refresher(weak: &std::sync::Weak<State>, interval: Duration) {
+        loop {
+            let Some(s) = weak.upgrade() else { return };
+            {
+                let pending = lock(&s.pending);
+                if pending.is_empty() {
+                    let _ = s
+                        .wake
+                        .wait_timeout(pending, interval)
+                        .unwrap_or_else(std::sync::PoisonError::into_inner);
+                }
+            }
+            s.refresh_soon();
+            let pending: Vec<Inval> = std::mem::take(&mut *lock(&s.pending));
+            if let Some(n) = s.notifier.get() {
+                for inv in pending {
+                    let r = match &inv {
+                        Inval::Entry(parent, name) => {
+                            n.inval_entry(fuser::INodeNo(*parent), std::ffi::OsStr::new(name))
+                        }
+                        Inval::Inode(ino) => n.inval_inode(fuser::INodeNo(*ino), 0, 0),
+                    };
+                    if let Err(e) = r
+                        && e.kind() != io::ErrorKind::NotFound
+                    {
+                        // ENOENT: the kernel had nothing cached. Anything else means the
+                        // session is gone.
+                        return;
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// What the kernel may have cached that a change from `old` to `new` makes wrong.
+fn invalidations(old: &View, new: &View) -> Vec<Inval> {
+    use super::inodes::{HOSTS, IDS, ROOT, TAGS};
+    let mut out = vec![
+        Inval::Inode(ROOT),
+        Inval::Inode(HOSTS),
+        Inval::Inode(TAGS),
+        Inval::Inode(IDS),
+        Inval::Entry(ROOT, "latest".into()),
+    ];
+    for s in &old.snaps {
+        if new.by_name(s.name()).is_none() {
+            out.push(Inval::Entry(ROOT, s.name().into()));
+            out.push(Inval::Entry(IDS, s.short_id()));
+        }
+    }
+    for (parent, groups) in [(HOSTS, &old.hosts), (TAGS, &old.tags)] {
+        for name in groups.keys() {
+            let ino = super::fs::group_ino(parent, name).0;
+            out.push(Inval::Inode(ino));
+            out.push(Inval::Entry(ino, "latest".into()));
+            let new_groups = if parent == HOSTS {
+                &new.hosts
+            } else {
+                &new.tags
+            };
+            if !new_groups.contains_key(name) {
+                out.push(Inval::Entry(parent, name.clone()));
+            }
+            if let Some(g) = groups.get(name) {
+                for s in old.members(g) {
+                    if new.by_name(s.name()).is_none() {
+                        out.push(Inval::Entry(ino, s.name().into()));
+                    }
+                }
+            }
+        }
+    }
+    out
+}
+
+fn facts_of(t: &Tree) -> DirFacts {
+    let subdirs = t
+        .entries
+        .iter()
+        .filter(|n| matches!(n.kind, NodeKind::Dir { .. }))
+        .count();
+    DirFacts {
+        nlink: u32::try_from(subdirs.saturating_add(2)).unwrap_or(u32::MAX),
+        entries: t.entries.len() as u64,
+    }
+}
+
+/// Whether a read error may come from an index that is older than the repository.
+fn may_be_outdated(e: &Error) -> bool {
+    match e {
+        Error::MissingBlob { .. } => true,
+        Error::RepoIo { cause, .. } => cause.kind() == io::ErrorKind::NotFound,
+        _ => false,
+    }
+}
