@@ -270,3 +270,13 @@ pub fn unmount(path: &Path, detach: bool) -> io::Result<()> {
 pub fn encode_dev32(major: u32, minor: u32) -> u32 {
     (minor & 0xff) | ((major & 0xfff) << 8) | ((minor & !0xff) << 12)
 }
+
+/// Asks the kernel to read the whole file into the page cache in the background
+/// (`posix_fadvise(WILLNEED)`); a hint, so failures are ignored.
+pub fn will_need(file: &std::fs::File) {
+    // SAFETY: posix_fadvise takes a valid open fd (borrowed from `file` for the call) and
+    // integers; it touches no memory of ours.
+    unsafe {
+        libc::posix_fadvise(file.as_raw_fd(), 0, 0, libc::POSIX_FADV_WILLNEED);
+    }
+}

@@ -16,16 +16,15 @@ use std::time::{Duration, SystemTime};
 
 use fuser::{
     AccessFlags, Errno, FileAttr, FileHandle, FileType, Filesystem, FopenFlags, Generation,
-    INodeNo, InitFlags, KernelConfig, LockOwner, OpenAccMode, OpenFlags, RenameFlags, ReplyAttr,
-    ReplyCreate, ReplyData, ReplyDirectory, ReplyDirectoryPlus, ReplyEmpty, ReplyEntry, ReplyLseek,
-    ReplyOpen, ReplyStatfs, ReplyWrite, ReplyXattr, Request, TimeOrNow, WriteFlags,
+    INodeNo, InitFlags, KernelConfig, LockOwner, OpenFlags, RenameFlags, ReplyAttr, ReplyCreate,
+    ReplyData, ReplyDirectory, ReplyDirectoryPlus, ReplyEmpty, ReplyEntry, ReplyLseek, ReplyOpen,
+    ReplyStatfs, ReplyWrite, ReplyXattr, Request, TimeOrNow, WriteFlags,
 };
 
 use crate::format::id::TreeId;
 use crate::format::tree::{NodeKind, Piece, Tree};
 
 use super::attr::{self, DirFacts};
-use super::filemap::FileMap;
 use super::inodes::{self, HOSTS, IDS, ROOT, TAGS, Target};
 use super::state::{State, log};
 use super::view::{
@@ -36,8 +35,6 @@ use super::view::{
 const SNAPSHOT_TTL: Duration = Duration::from_secs(3600);
 /// TTL of the top-level entries, which change when backups land or are forgotten.
 const TOP_TTL: Duration = Duration::from_secs(1);
-/// TTL of `latest` symlinks: their target changes with every backup.
-const LATEST_TTL: Duration = Duration::ZERO;
 /// Largest name the mount reports it supports.
 const NAME_MAX: u32 = 255;
 
@@ -410,16 +407,12 @@ impl ChronoFs {
                 let n = g.members.len() as u64 + 1;
                 (attr::virtual_dir(ino, newest, 2, n, owner), TOP_TTL)
             }
-            Target::Link {
-                target,
-                time_ns,
-                latest,
-            } => {
-                let ttl = if *latest { LATEST_TTL } else { TOP_TTL };
-                (attr::virtual_link(ino, target, *time_ns, owner), ttl)
+            Target::Link { target, time_ns } => {
+                (attr::virtual_link(ino, target, *time_ns, owner), TOP_TTL)
             }
             Target::SnapRoot(s) => {
-                let facts = self.state.dir_facts(&s.listed.snapshot.root);
+                let facts = root_facts(&s.listed.snapshot)
+                    .unwrap_or_else(|| self.state.dir_facts(&s.listed.snapshot.root));
                 let a = attr::virtual_dir(ino, s.time_ns(), facts.nlink, facts.entries, owner);
                 (a, SNAPSHOT_TTL)
             }
@@ -521,6 +514,16 @@ impl ChronoFs {
         reply.data(&out);
     }
 
+    /// The read state of a stored regular file.
+    fn open_file(&self, ino: u64) -> Result<Arc<super::state::OpenFile>, Errno> {
+        let t = self.state.table.get(ino).ok_or(Errno::ENOENT)?;
+        match t.node().map(|n| &n.kind) {
+            Some(NodeKind::File { content }) => Ok(self.state.file(ino, content)),
+            Some(NodeKind::Dir { .. }) => Err(Errno::EISDIR),
+            _ => Err(Errno::EINVAL),
+        }
+    }
+
     fn xattrs(&self, ino: u64) -> Result<Vec<crate::format::tree::Xattr>, Errno> {
         if ino < inodes::FIRST_DERIVED {
             return Ok(Vec::new());
@@ -528,6 +531,31 @@ impl ChronoFs {
         let t = self.state.table.get(ino).ok_or(Errno::ENOENT)?;
         Ok(t.node().map(|n| n.xattrs.clone()).unwrap_or_default())
     }
+}
+
+/// `nlink` and entry count of a snapshot's root directory from the snapshot record alone:
+/// its entries are the first components of the source paths (all directories), or the stdin
+/// file. Listing the top level of a mount of 1,000 snapshots then reads no tree (and does
+/// not wait for the index). `None` when a source path is `/` itself.
+fn root_facts(snap: &crate::format::snapshot::Snapshot) -> Option<DirFacts> {
+    if snap.stdin {
+        return Some(DirFacts {
+            nlink: 2,
+            entries: 1,
+        });
+    }
+    let mut firsts = std::collections::BTreeSet::new();
+    for p in &snap.paths {
+        let first = p.as_path().components().find_map(|c| match c {
+            std::path::Component::Normal(n) => Some(n),
+            _ => None,
+        })?;
+        firsts.insert(first);
+    }
+    Some(DirFacts {
+        nlink: u32::try_from(firsts.len() + 2).unwrap_or(u32::MAX),
+        entries: firsts.len() as u64,
+    })
 }
 
 fn top_child(view: &View, name: &str) -> Option<Item> {
@@ -547,11 +575,7 @@ fn top_child(view: &View, name: &str) -> Option<Item> {
 fn link_item(dir: u64, name: &str, target: String, time_ns: i64) -> Item {
     Item::Derived(
         link_ino(dir, name, &target),
-        Target::Link {
-            target,
-            time_ns,
-            latest: name == "latest",
-        },
+        Target::Link { target, time_ns },
     )
 }
 
@@ -585,8 +609,8 @@ fn xattr_reply(data: &[u8], size: u32, reply: ReplyXattr) {
 
 impl Filesystem for ChronoFs {
     fn init(&mut self, _req: &Request, config: &mut KernelConfig) -> std::io::Result<()> {
+        // Always readdirplus: attributes come with the listing, saving a LOOKUP per entry.
         let wanted = InitFlags::FUSE_DO_READDIRPLUS
-            | InitFlags::FUSE_READDIRPLUS_AUTO
             | InitFlags::FUSE_CACHE_SYMLINKS
             | InitFlags::FUSE_PARALLEL_DIROPS
             | InitFlags::FUSE_POSIX_ACL
@@ -638,55 +662,40 @@ impl Filesystem for ChronoFs {
         }
     }
 
-    fn open(&self, _req: &Request, ino: INodeNo, flags: OpenFlags, reply: ReplyOpen) {
-        if flags.acc_mode() != OpenAccMode::O_RDONLY || flags.0 & libc::O_TRUNC != 0 {
-            return reply.error(Errno::EROFS);
-        }
-        let Some(t) = self.state.table.get(ino.0) else {
-            return reply.error(Errno::ENOENT);
-        };
-        match t.node().map(|n| &n.kind) {
-            Some(NodeKind::File { content }) => {
-                let fh = self.state.add_file(FileMap::new(content));
-                // Snapshots never change: the kernel may keep file pages across opens.
-                reply.opened(FileHandle(fh), FopenFlags::FOPEN_KEEP_CACHE);
-            }
-            Some(NodeKind::Dir { .. }) => reply.error(Errno::EISDIR),
-            _ => reply.error(Errno::EACCES),
-        }
+    /// Zero-message open: answering ENOSYS once makes the kernel open files without asking
+    /// (and without RELEASE), keeping their pages cached across opens (`FOPEN_KEEP_CACHE` is
+    /// the kernel's default then). That saves two round trips per file for `cp`, `tar` and
+    /// `rsync`. Writes are refused by the kernel (read-only mount), device nodes by `nodev`.
+    fn open(&self, _req: &Request, _ino: INodeNo, _flags: OpenFlags, reply: ReplyOpen) {
+        reply.error(Errno::ENOSYS);
     }
 
     fn read(
         &self,
         _req: &Request,
-        _ino: INodeNo,
-        fh: FileHandle,
+        ino: INodeNo,
+        _fh: FileHandle,
         offset: u64,
         size: u32,
         _flags: OpenFlags,
         _lock_owner: Option<LockOwner>,
         reply: ReplyData,
     ) {
-        match self.state.file(fh.0) {
-            Some(file) => self.read_into(&file, offset, size, reply),
-            None => reply.error(Errno::EBADF),
+        match self.open_file(ino.0) {
+            Ok(file) => {
+                if offset == 0
+                    && let Some(t) = self.state.table.get(ino.0)
+                    && let Target::Node { tree, pos, .. } = &*t
+                {
+                    self.state.prefetch_siblings(tree, *pos);
+                }
+                self.read_into(&file, offset, size, reply);
+            }
+            Err(e) => reply.error(e),
         }
     }
 
-    fn release(
-        &self,
-        _req: &Request,
-        _ino: INodeNo,
-        fh: FileHandle,
-        _flags: OpenFlags,
-        _lock_owner: Option<LockOwner>,
-        _flush: bool,
-        reply: ReplyEmpty,
-    ) {
-        self.state.release_file(fh.0);
-        reply.ok();
-    }
-
+    /// Nothing to flush, ever: ENOSYS makes the kernel stop sending FLUSH on every close.
     fn flush(
         &self,
         _req: &Request,
@@ -695,7 +704,7 @@ impl Filesystem for ChronoFs {
         _lo: LockOwner,
         reply: ReplyEmpty,
     ) {
-        reply.ok();
+        reply.error(Errno::ENOSYS);
     }
 
     fn fsync(&self, _req: &Request, _ino: INodeNo, _fh: FileHandle, _ds: bool, reply: ReplyEmpty) {
@@ -795,6 +804,11 @@ impl Filesystem for ChronoFs {
         match self.xattrs(ino.0) {
             Ok(list) => match list.iter().find(|x| x.name.as_bytes() == name.as_bytes()) {
                 Some(x) => xattr_reply(x.value.as_bytes(), size, reply),
+                // The mount does no SELinux labelling of its own: "not supported" (rather
+                // than "no such attribute") lets `ls -l` stop asking for every file.
+                None if name.as_bytes() == b"security.selinux" => {
+                    reply.error(Errno::EOPNOTSUPP);
+                }
                 None => reply.error(Errno::NO_XATTR),
             },
             Err(e) => reply.error(e),
@@ -826,14 +840,15 @@ impl Filesystem for ChronoFs {
     fn lseek(
         &self,
         _req: &Request,
-        _ino: INodeNo,
-        fh: FileHandle,
+        ino: INodeNo,
+        _fh: FileHandle,
         offset: i64,
         whence: i32,
         reply: ReplyLseek,
     ) {
-        let Some(file) = self.state.file(fh.0) else {
-            return reply.error(Errno::EBADF);
+        let file = match self.open_file(ino.0) {
+            Ok(f) => f,
+            Err(e) => return reply.error(e),
         };
         let Ok(off) = u64::try_from(offset) else {
             return reply.error(Errno::ENXIO);

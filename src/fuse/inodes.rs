@@ -62,8 +62,6 @@ pub enum Target {
         target: String,
         /// The snapshot's time, used as the link's times.
         time_ns: i64,
-        /// A `latest` link: its target moves with every backup, so the kernel must not cache it.
-        latest: bool,
     },
     /// A dated directory: the snapshot's root tree.
     SnapRoot(Arc<SnapEntry>),

@@ -5,7 +5,7 @@
 use std::collections::HashMap;
 use std::io;
 use std::num::NonZeroUsize;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::AtomicU64;
 use std::sync::mpsc::{SyncSender, TrySendError};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, OnceLock, RwLock};
 use std::time::{Duration, Instant};
@@ -27,7 +27,10 @@ use super::inodes::Table;
 use super::view::{Cookies, View};
 
 /// How many chunks ahead a sequential reader is prefetched.
-const PREFETCH_AHEAD: usize = 2;
+const PREFETCH_AHEAD: usize = 4;
+/// When a file is first read, the first chunks of this many following files in its directory
+/// are prefetched: `cp`, `tar` and `rsync` read a directory's files in listing order.
+const PREFETCH_SIBLINGS: usize = 8;
 /// Handler-triggered refreshes happen at most this often.
 const MIN_REFRESH_GAP: Duration = Duration::from_millis(100);
 
@@ -42,7 +45,8 @@ pub struct Settings {
     pub prefetch_threads: usize,
 }
 
-/// A file opened through the mount.
+/// A file being read through the mount (the kernel opens files without telling us, see
+/// `fs.rs`; this is kept per inode).
 #[derive(Debug)]
 pub struct OpenFile {
     /// Where its bytes are.
@@ -50,6 +54,11 @@ pub struct OpenFile {
     /// Where the previous read ended (to spot sequential reading).
     pub next: AtomicU64,
 }
+
+/// Files whose maps are kept between reads.
+const OPEN_FILES: usize = 4096;
+/// Tree packs up to this many bytes are read ahead when the mount starts.
+const TREE_PACK_READAHEAD: u64 = 512 << 20;
 
 /// A cache entry the kernel should drop because the view changed.
 #[derive(Debug)]
@@ -105,8 +114,7 @@ pub struct State {
     chunks: Cache<ChunkId, Arc<Vec<u8>>>,
     trees: Cache<TreeId, Arc<Tree>>,
     dir_facts: Mutex<LruCache<TreeId, DirFacts>>,
-    files: Mutex<HashMap<u64, Arc<OpenFile>>>,
-    next_fh: AtomicU64,
+    files: Mutex<LruCache<u64, Arc<OpenFile>>>,
     prefetch: OnceLock<SyncSender<ChunkId>>,
     /// Owner of the synthetic entries.
     pub owner: Owner,
@@ -148,8 +156,9 @@ impl State {
             dir_facts: Mutex::new(LruCache::new(
                 NonZeroUsize::new(65_536).unwrap_or(NonZeroUsize::MIN),
             )),
-            files: Mutex::new(HashMap::new()),
-            next_fh: AtomicU64::new(1),
+            files: Mutex::new(LruCache::new(
+                NonZeroUsize::new(OPEN_FILES).unwrap_or(NonZeroUsize::MIN),
+            )),
             prefetch: OnceLock::new(),
             owner: Owner {
                 uid: crate::sys::euid(),
@@ -170,6 +179,7 @@ impl State {
                         Err(e) => log(&format!("cannot load the index: {e}")),
                     }
                     s.index_ready.open();
+                    s.read_ahead_trees();
                 }
             })
             .map_err(|e| Error::repo_io("starting the index loader for", "index", e))?;
@@ -279,6 +289,30 @@ impl State {
         }
     }
 
+    /// Queues the first chunk of the files after entry `pos` of `tree`.
+    pub fn prefetch_siblings(&self, tree: &Tree, pos: usize) {
+        let Some(tx) = self.prefetch.get() else {
+            return;
+        };
+        let firsts = tree
+            .entries
+            .iter()
+            .skip(pos + 1)
+            .filter_map(|n| match &n.kind {
+                NodeKind::File { content } => content.iter().find_map(|p| match p {
+                    crate::format::tree::Piece::Data { id, .. } => Some(*id),
+                    crate::format::tree::Piece::Hole { .. } => None,
+                }),
+                _ => None,
+            })
+            .take(PREFETCH_SIBLINGS);
+        for id in firsts {
+            if !self.chunks.has(&id) && tx.try_send(id).is_err() {
+                break;
+            }
+        }
+    }
+
     /// `nlink` and entry count of directory `subtree` (a damaged subtree reports an empty
     /// directory here; reading it then fails with EIO).
     pub fn dir_facts(&self, subtree: &TreeId) -> DirFacts {
@@ -301,28 +335,33 @@ impl State {
         }
     }
 
-    /// Registers an open file; returns its handle.
-    pub fn add_file(&self, map: FileMap) -> u64 {
-        let fh = self.next_fh.fetch_add(1, Ordering::Relaxed);
-        lock(&self.files).insert(
-            fh,
-            Arc::new(OpenFile {
-                map,
-                next: AtomicU64::new(0),
-            }),
-        );
-        fh
+    /// The read state of file inode `ino`, made from `pieces` if not kept.
+    pub fn file(&self, ino: u64, pieces: &[crate::format::tree::Piece]) -> Arc<OpenFile> {
+        if let Some(f) = lock(&self.files).get(&ino) {
+            return Arc::clone(f);
+        }
+        let f = Arc::new(OpenFile {
+            map: FileMap::new(pieces),
+            next: AtomicU64::new(0),
+        });
+        lock(&self.files).put(ino, Arc::clone(&f));
+        f
     }
 
-    /// An open file by handle.
-    #[must_use]
-    pub fn file(&self, fh: u64) -> Option<Arc<OpenFile>> {
-        lock(&self.files).get(&fh).cloned()
-    }
-
-    /// Forgets an open file.
-    pub fn release_file(&self, fh: u64) {
-        lock(&self.files).remove(&fh);
+    /// Asks the storage to read the tree packs ahead: listing directories on a cold cache
+    /// then costs one sequential read instead of a seek per directory.
+    fn read_ahead_trees(&self) {
+        let packs = self.repo.index().tree_packs();
+        let mut budget = TREE_PACK_READAHEAD;
+        for (id, len) in packs {
+            if len > budget {
+                break;
+            }
+            budget -= len;
+            self.repo
+                .storage()
+                .will_need(&crate::repo::layout::pack_path(&id));
+        }
     }
 
     /// Re-reads the snapshot list if it changed; returns whether it did. Requests may call this

@@ -42,6 +42,13 @@ pub fn prepare(raw: &[u8], level: i32) -> PreparedBlob {
     }
 }
 
+thread_local! {
+    /// One zstd context per thread, reused: creating one per blob costs as much as
+    /// decompressing a small blob.
+    static DECOMPRESSOR: std::cell::RefCell<Option<zstd::bulk::Decompressor<'static>>> =
+        std::cell::RefCell::new(zstd::bulk::Decompressor::new().ok());
+}
+
 /// Decodes stored bytes and verifies they hash to `id`.
 ///
 /// # Errors
@@ -54,7 +61,11 @@ pub fn unpack(
 ) -> Result<Vec<u8>, String> {
     let raw = match compression {
         Compression::None => stored,
-        Compression::Zstd => zstd::bulk::decompress(&stored, raw_len as usize)
+        Compression::Zstd => DECOMPRESSOR
+            .with(|d| match &mut *d.borrow_mut() {
+                Some(d) => d.decompress(&stored, raw_len as usize),
+                None => zstd::bulk::decompress(&stored, raw_len as usize),
+            })
             .map_err(|e| format!("blob {} does not decompress: {e}", id.short()))?,
     };
     if raw.len() != raw_len as usize {

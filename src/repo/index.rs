@@ -111,6 +111,23 @@ impl Index {
         })
     }
 
+    /// Packs holding tree blobs, with their lengths (trees and data are packed separately).
+    #[must_use]
+    pub fn tree_packs(&self) -> Vec<(PackId, u64)> {
+        let mut numbers: Vec<u32> = self
+            .entries
+            .iter()
+            .filter(|e| e.pack_and_flags & TREE_BIT != 0)
+            .map(|e| e.pack_and_flags & PACK_MASK)
+            .collect();
+        numbers.sort_unstable();
+        numbers.dedup();
+        numbers
+            .into_iter()
+            .filter_map(|n| self.packs.get(n as usize).copied())
+            .collect()
+    }
+
     /// Whether `id` is indexed.
     #[must_use]
     pub fn contains(&self, id: &BlobId) -> bool {

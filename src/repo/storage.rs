@@ -40,6 +40,10 @@ pub trait Storage: Send + Sync {
     /// The underlying I/O error.
     fn len(&self, path: &str) -> io::Result<u64>;
 
+    /// A hint that the whole file will be read soon (a mount about to walk directory trees).
+    /// Backends that cannot use it ignore it.
+    fn will_need(&self, _path: &str) {}
+
     /// Writes a whole file atomically and durably: when this returns `Ok`, the file exists with
     /// exactly `data` and survives a crash; if it fails or the process dies, the file is either
     /// absent or complete. Replaces an existing file of the same name.
@@ -141,6 +145,12 @@ impl Storage for LocalStorage {
 
     fn len(&self, path: &str) -> io::Result<u64> {
         Ok(fs::metadata(self.full(path))?.len())
+    }
+
+    fn will_need(&self, path: &str) {
+        if let Ok(f) = self.open_cached(path) {
+            crate::sys::will_need(&f);
+        }
     }
 
     fn write(&self, path: &str, data: &[u8]) -> io::Result<()> {

@@ -633,6 +633,15 @@ fn stdin_backups_and_several_paths_appear_by_name_and_full_path() {
     assert_eq!(fs::read(first.join(rel(&one)).join("a/x")).unwrap(), b"1");
     assert_eq!(fs::read(first.join(rel(&two)).join("y")).unwrap(), b"2");
     assert_eq!(names(&m.path.join("latest")), ["db.sql"]);
+    // A dated directory's link count is 2 + its subdirectories, as for any directory.
+    for d in &top[..2] {
+        let dir = m.path.join(d);
+        let subdirs = fs::read_dir(&dir)
+            .unwrap()
+            .filter(|e| e.as_ref().unwrap().file_type().unwrap().is_dir())
+            .count() as u64;
+        assert_eq!(fs::metadata(&dir).unwrap().nlink(), 2 + subdirs, "{d}");
+    }
     assert_eq!(fs::read(m.path.join("latest/db.sql")).unwrap(), b"1");
 }
 

@@ -1,0 +1,189 @@
+#!/usr/bin/env bash
+# Mount benchmark: chronofs mount vs restic mount vs borg mount, same data, same run.
+#
+#   sudo bash bench/mount.sh            # needs root (drop_caches), ~10 GB free in $BENCH_DIR
+#
+# Data set (built once from this machine's files, reused by later runs):
+#   data/big.img   1 GiB: the first GiB of `tar c /usr/lib` (binaries: compressible)
+#   data/man/      a copy of /usr/share/man (~21k small files)
+#   data/tree/     /usr/share + /usr/lib/{x86_64-linux-gnu,jvm,gcc,python3*} (~2 GiB, ~57k entries)
+# Workloads, each on a fresh mount with a cold page cache (echo 3 > drop_caches after the
+# mount is ready): cat of big.img, cp -a of man/, tar cf - of tree/, ls -lR of data/.
+# Also: time from the mount command to the first successful `ls` of the root, the mount
+# process's peak RSS (VmHWM) over all workloads, and chronofs's readiness with 1,000 snapshots.
+# The same workloads on the source directory give the "local" column.
+# Output: a table on stdout and in $BENCH_DIR/results-mount.txt.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+[ "$(id -u)" -eq 0 ] || { echo "run as root (needs drop_caches)" >&2; exit 1; }
+
+BENCH_DIR=${BENCH_DIR:-/var/tmp/chronofs-bench}
+DATA=$BENCH_DIR/data
+OUT=$BENCH_DIR/results-mount.txt
+export RESTIC_PASSWORD=bench RESTIC_REPOSITORY=$BENCH_DIR/restic-repo
+export BORG_REPO=$BENCH_DIR/borg-repo BORG_UNKNOWN_UNENCRYPTED_REPO_ACCESS_IS_OK=yes
+export BORG_RELOCATED_REPO_ACCESS_IS_OK=yes
+CHRONOFS_REPO=$BENCH_DIR/chronofs-repo
+
+need() { command -v "$1" >/dev/null || MISSING="$MISSING $2"; }
+MISSING=""
+need restic restic; need borg borgbackup; need fusermount3 fuse3; need fusermount fuse
+python3 -c 'import llfuse' 2>/dev/null || python3 -c 'import pyfuse3' 2>/dev/null || MISSING="$MISSING python3-llfuse"
+if [ -n "$MISSING" ]; then
+    apt-get install -y -qq $MISSING >/dev/null
+fi
+cargo build --release --locked --quiet
+CHRONOFS=$PWD/target/release/chronofs
+
+now() { date +%s.%N; }
+calc() { awk "BEGIN { printf \"$1\", $2 }"; }
+elapsed() { calc %.3f "$(now) - $1"; }
+drop() { sync; echo 3 > /proc/sys/vm/drop_caches; }
+
+# ---- data set -------------------------------------------------------------------------------
+if [ ! -f "$DATA/.complete" ]; then
+    echo "building the data set in $DATA" >&2
+    rm -rf "$DATA"; mkdir -p "$DATA/tree/usr/lib"
+    tar cf - /usr/lib 2>/dev/null | head -c 1073741824 > "$DATA/big.img" || true
+    cp -a /usr/share/man "$DATA/man"
+    cp -a /usr/share "$DATA/tree/usr/share"
+    for d in x86_64-linux-gnu jvm gcc python3 python3.11; do
+        [ -e "/usr/lib/$d" ] && cp -a "/usr/lib/$d" "$DATA/tree/usr/lib/$d"
+    done
+    touch "$DATA/.complete"
+fi
+ENTRIES=$(find "$DATA" | wc -l)
+TREE_SIZE=$(du -sh --apparent-size "$DATA/tree" | cut -f1)
+MAN_FILES=$(find "$DATA/man" -type f | wc -l)
+
+# ---- repositories ---------------------------------------------------------------------------
+if [ ! -f "$BENCH_DIR/.repos-complete" ]; then
+    rm -rf "$CHRONOFS_REPO" "$RESTIC_REPOSITORY" "$BORG_REPO"
+    "$CHRONOFS" -r "$CHRONOFS_REPO" init -q
+    "$CHRONOFS" -r "$CHRONOFS_REPO" backup -q "$DATA"
+    restic init -q
+    restic backup -q "$DATA"
+    borg init --encryption none
+    borg create "::bench" "$DATA"
+    touch "$BENCH_DIR/.repos-complete"
+fi
+
+MNT=$BENCH_DIR/mnt
+mkdir -p "$MNT"
+MOUNT_PID=""
+
+# root of the data inside each tool's mount
+inside() {
+    case $1 in
+        chronofs) echo "$MNT/latest$DATA" ;;
+        restic) echo "$MNT/snapshots/latest$DATA" ;;
+        borg) echo "$MNT/bench${DATA}" ;;
+        local) echo "$DATA" ;;
+    esac
+}
+
+start_mount() { # tool -> sets MOUNT_PID and READY (seconds until the data directory lists)
+    local t0; t0=$(now)
+    case $1 in
+        chronofs) "$CHRONOFS" -r "$CHRONOFS_REPO" mount -q "$MNT"
+                  MOUNT_PID=$(pgrep -f "daemon-child.*$MNT" | head -1) ;;
+        restic) restic mount -q "$MNT" >/dev/null 2>&1 & MOUNT_PID=$! ;;
+        borg) borg mount -f "$BORG_REPO" "$MNT" >/dev/null 2>&1 & MOUNT_PID=$! ;;
+        local) MOUNT_PID=""; READY=0; return ;;
+    esac
+    local dir; dir=$(inside "$1")
+    until ls "$dir" >/dev/null 2>&1; do sleep 0.005; done
+    READY=$(elapsed "$t0")
+}
+
+stop_mount() {
+    [ "$1" = local ] && return
+    if [ "$1" = chronofs ]; then "$CHRONOFS" umount "$MNT"; else fusermount3 -u "$MNT" 2>/dev/null || fusermount -u "$MNT" 2>/dev/null || umount "$MNT"; fi
+    [ -n "$MOUNT_PID" ] && while kill -0 "$MOUNT_PID" 2>/dev/null; do sleep 0.05; done
+    MOUNT_PID=""
+}
+
+peak_rss_kb=0
+note_rss() {
+    [ -n "$MOUNT_PID" ] || return 0
+    local kb; kb=$(awk '/VmHWM/ {print $2}' "/proc/$MOUNT_PID/status" 2>/dev/null || echo 0)
+    [ "${kb:-0}" -gt "$peak_rss_kb" ] && peak_rss_kb=$kb
+    return 0
+}
+
+workload() { # tool name -> seconds
+    local dir; dir=$(inside "$1")
+    local t0
+    case $2 in
+        cat) t0=$(now); cat "$dir/big.img" > /dev/null ;;
+        cp) rm -rf "$BENCH_DIR/cp-out"; t0=$(now); cp -a "$dir/man" "$BENCH_DIR/cp-out" ;;
+        tar) t0=$(now); tar cf - -C "$dir" tree | cat > /dev/null ;;
+        lsR) t0=$(now); ls -lR "$dir" > /dev/null ;;
+    esac
+    elapsed "$t0"
+}
+
+declare -A R
+for tool in local chronofs restic borg; do
+    peak_rss_kb=0
+    ready=()
+    for w in cat cp tar lsR; do
+        drop
+        start_mount $tool
+        ready+=("$READY")
+        drop
+        R[$tool,$w]=$(workload $tool $w)
+        note_rss
+        stop_mount $tool
+        echo "$tool $w ${R[$tool,$w]}s" >&2
+    done
+    R[$tool,ready]=$(printf '%s\n' "${ready[@]}" | sort -n | sed -n 3p) # median of 4
+    R[$tool,rss]=$((peak_rss_kb / 1024))
+done
+rm -rf "$BENCH_DIR/cp-out"
+
+# chronofs with 1,000 snapshots: time to the first `ls` of the root.
+MANY=$BENCH_DIR/chronofs-1000
+if [ ! -f "$MANY/.complete" ]; then
+    rm -rf "$MANY" "$BENCH_DIR/small"; mkdir -p "$BENCH_DIR/small"
+    "$CHRONOFS" -r "$MANY" init -q
+    for i in $(seq 1 1000); do
+        echo "$i" > "$BENCH_DIR/small/counter"
+        "$CHRONOFS" -r "$MANY" backup -q "$BENCH_DIR/small"
+    done
+    touch "$MANY/.complete"
+fi
+many=()
+for i in 1 2 3 4 5; do
+    drop
+    t0=$(now)
+    "$CHRONOFS" -r "$MANY" mount -q "$MNT"
+    n=$(ls "$MNT" | wc -l)
+    many+=("$(elapsed "$t0")")
+    "$CHRONOFS" umount "$MNT"
+done
+R[chronofs,ready1000]=$(printf '%s\n' "${many[@]}" | sort -n | sed -n 3p)
+
+ratio() { calc %.2f "$1 / $2"; }
+mibs() { calc %.0f "1024 / $1"; }
+best_peer() { # workload -> smaller of restic/borg
+    if [ "$(calc %d "${R[restic,$1]} < ${R[borg,$1]}")" = 1 ]; then echo "${R[restic,$1]} restic"; else echo "${R[borg,$1]} borg"; fi
+}
+{
+    echo "# chronofs mount benchmark, $(date -u +%Y-%m-%dT%H:%M:%SZ)"
+    echo "machine: $(nproc) cores, $(awk '/MemTotal/ {printf "%.0f GiB", $2/1048576}' /proc/meminfo), $(uname -r)"
+    echo "versions: $("$CHRONOFS" --version), $(restic version | cut -d' ' -f1-2), $(borg --version)"
+    echo "data: $ENTRIES entries; tree $TREE_SIZE; man $MAN_FILES files; big.img 1 GiB (start of tar of /usr/lib)"
+    echo
+    printf '%-22s %10s %10s %10s %10s %14s %14s\n' workload local chronofs restic borg "vs best peer" "vs local"
+    for w in cat cp tar lsR; do
+        read -r bp who <<< "$(best_peer $w)"
+        printf '%-22s %9ss %9ss %9ss %9ss %13sx %13sx\n' "$w" "${R[local,$w]}" "${R[chronofs,$w]}" "${R[restic,$w]}" "${R[borg,$w]}" \
+            "$(ratio "$bp" "${R[chronofs,$w]}") ($who)" "$(ratio "${R[local,$w]}" "${R[chronofs,$w]}")"
+    done
+    echo
+    echo "cat 1 GiB throughput (MiB/s): local $(mibs "${R[local,cat]}"), chronofs $(mibs "${R[chronofs,cat]}"), restic $(mibs "${R[restic,cat]}"), borg $(mibs "${R[borg,cat]}")"
+    echo "ready (mount command to first ls of the data, median of 4): chronofs ${R[chronofs,ready]}s, restic ${R[restic,ready]}s, borg ${R[borg,ready]}s"
+    echo "ready with 1,000 snapshots (chronofs, median of 5): ${R[chronofs,ready1000]}s"
+    echo "peak RSS of the mount process: chronofs ${R[chronofs,rss]} MiB, restic ${R[restic,rss]} MiB, borg ${R[borg,rss]} MiB"
+} | tee "$OUT"
