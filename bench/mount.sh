@@ -86,7 +86,7 @@ start_mount() { # tool -> sets MOUNT_PID and READY (seconds until the data direc
     local t0; t0=$(now)
     case $1 in
         chronofs) "$CHRONOFS" -r "$CHRONOFS_REPO" mount -q "$MNT"
-                  MOUNT_PID=$(pgrep -f "daemon-child.*$MNT" | head -1) ;;
+                  MOUNT_PID=$(pgrep -f -- "mount $MNT --daemon-child" | head -1 || true) ;;
         restic) restic mount -q "$MNT" >/dev/null 2>&1 & MOUNT_PID=$! ;;
         borg) borg mount -f "$BORG_REPO" "$MNT" >/dev/null 2>&1 & MOUNT_PID=$! ;;
         local) MOUNT_PID=""; READY=0; return ;;

@@ -280,3 +280,15 @@ pub fn will_need(file: &std::fs::File) {
         libc::posix_fadvise(file.as_raw_fd(), 0, 0, libc::POSIX_FADV_WILLNEED);
     }
 }
+
+/// Keeps the memory of a long-running process (the mount) close to what it uses: large
+/// buffers (decompressed chunks) are always mapped and unmapped rather than left in malloc's
+/// heaps, and threads share a few arenas. Without this glibc raises its mmap threshold after
+/// the first freed chunk and keeps every freed chunk's memory.
+pub fn limit_malloc_retention() {
+    // SAFETY: mallopt only adjusts allocator parameters; valid at any time.
+    unsafe {
+        libc::mallopt(libc::M_MMAP_THRESHOLD, 128 * 1024);
+        libc::mallopt(libc::M_ARENA_MAX, 2);
+    }
+}

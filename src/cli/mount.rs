@@ -27,7 +27,7 @@ pub struct Args {
     #[arg(long)]
     allow_other: bool,
     /// Memory for decompressed file data, e.g. 64M or 1G.
-    #[arg(long, value_name = "SIZE", default_value = "64M", value_parser = ui::parse_size)]
+    #[arg(long, value_name = "SIZE", default_value = "32M", value_parser = ui::parse_size)]
     cache_size: u64,
     /// Threads serving requests.
     #[arg(long, value_name = "N", default_value_t = 4)]

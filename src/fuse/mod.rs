@@ -48,7 +48,7 @@ pub struct MountOptions {
 impl Default for MountOptions {
     fn default() -> Self {
         MountOptions {
-            cache_bytes: 64 << 20,
+            cache_bytes: 32 << 20,
             threads: 4,
             allow_other: false,
             refresh_interval: Duration::from_millis(500),
@@ -77,6 +77,7 @@ pub fn serve(
     // thread below receives these.
     sys::block_signals(&STOP_SIGNALS)
         .map_err(|e| Error::Mount(format!("cannot set up signal handling: {e}")))?;
+    sys::limit_malloc_retention();
     let mountpoint = mountpoint::absolute(mountpoint)?;
     match mountpoint::probe(&mountpoint)? {
         MountState::Free => {}
