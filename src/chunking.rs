@@ -1,34 +1,109 @@
 //! Content-defined chunking: splits a byte stream into chunks whose boundaries depend on the
-//! content, so an insertion only changes the chunks around it. Wraps `fastcdc` 5.0.0's
-//! `v2020::StreamCDC` (pinned with `=`: a different version could move cut points and silently
-//! break dedup against existing repositories; the golden test below would catch it).
+//! content, so an insertion only changes the chunks around it.
+//!
+//! Cut points come from `fastcdc` 5.0.0's v2020 `cut_gear` (pinned with `=`: a different
+//! version could move cut points and silently break dedup against existing repositories; the
+//! golden test below would catch it). The streaming loop is ours rather than `StreamCDC`'s:
+//! `StreamCDC` allocates and zeroes a `max_size` buffer per stream (4 MiB per file, even for a
+//! 100-byte file) and moves the buffer's tail after every chunk. A [`Chunker`] keeps one
+//! buffer of twice `max_size` for its whole life and moves the tail only when it runs short,
+//! with exactly the same cut points (tested against `StreamCDC`).
 
-use std::io::Read;
+use std::borrow::Cow;
+use std::io::{self, Read};
 
-use fastcdc::v2020::{Normalization, StreamCDC};
+use fastcdc::v2020::{Normalization, cut_gear, get_gear_with_seed, select_masks};
 
 use crate::format::config::ChunkerParams;
 
-/// Iterator over the chunks of `source`; each item is the chunk's bytes.
-pub fn chunks<R: Read>(
-    source: R,
-    params: &ChunkerParams,
-) -> impl Iterator<Item = std::io::Result<Vec<u8>>> {
-    let level = match params.normalization {
-        0 => Normalization::Level0,
-        1 => Normalization::Level1,
-        2 => Normalization::Level2,
-        _ => Normalization::Level3,
-    };
-    StreamCDC::with_level_and_seed(
-        source,
-        params.min_size as usize,
-        params.avg_size as usize,
-        params.max_size as usize,
-        level,
-        params.seed,
-    )
-    .map(|r| r.map(|c| c.data).map_err(std::io::Error::from))
+/// A reusable chunker for one set of parameters: create one per thread.
+pub struct Chunker {
+    min: usize,
+    avg: usize,
+    max: usize,
+    masks: (u64, u64),
+    gear: Cow<'static, [u64]>,
+    gear_ls: Cow<'static, [u64]>,
+    buf: Vec<u8>,
+}
+
+impl Chunker {
+    /// A chunker for `params` (validated when the config was decoded).
+    #[must_use]
+    pub fn new(params: &ChunkerParams) -> Self {
+        let level = match params.normalization {
+            0 => Normalization::Level0,
+            1 => Normalization::Level1,
+            2 => Normalization::Level2,
+            _ => Normalization::Level3,
+        };
+        let avg = params.avg_size as usize;
+        let (gear, gear_ls) = get_gear_with_seed(params.seed);
+        Chunker {
+            min: params.min_size as usize,
+            avg,
+            max: params.max_size as usize,
+            masks: select_masks(avg, level),
+            gear,
+            gear_ls,
+            buf: Vec::new(),
+        }
+    }
+
+    /// Reads `source` to its end and calls `sink` with each chunk, in order. Returns the
+    /// number of bytes read.
+    ///
+    /// # Errors
+    /// A read error (converted with `From<io::Error>`), or the first error `sink` returns.
+    pub fn run<R: Read, E: From<io::Error>>(
+        &mut self,
+        mut source: R,
+        mut sink: impl FnMut(&[u8]) -> Result<(), E>,
+    ) -> Result<u64, E> {
+        if self.buf.len() < 2 * self.max {
+            self.buf = vec![0; 2 * self.max];
+        }
+        let (mut start, mut end, mut eof, mut total) = (0usize, 0usize, false, 0u64);
+        loop {
+            if !eof && end - start < self.max {
+                if self.buf.len() - start < self.max {
+                    self.buf.copy_within(start..end, 0);
+                    end -= start;
+                    start = 0;
+                }
+                while !eof && end - start < self.max {
+                    match source.read(&mut self.buf[end..]) {
+                        Ok(0) => eof = true,
+                        Ok(n) => end += n,
+                        Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                        Err(e) => return Err(E::from(e)),
+                    }
+                }
+            }
+            if end == start {
+                return Ok(total);
+            }
+            let window = &self.buf[start..end.min(start + self.max)];
+            let (mask_s, mask_l) = self.masks;
+            let (_, cut) = cut_gear(
+                window,
+                self.min,
+                self.avg,
+                self.max,
+                mask_s,
+                mask_l,
+                mask_s << 1,
+                mask_l << 1,
+                &self.gear,
+                &self.gear_ls,
+            );
+            // cut_gear returns a length in 1..=window.len() for a non-empty window.
+            let cut = cut.clamp(1, window.len());
+            sink(&window[..cut])?;
+            start += cut;
+            total += cut as u64;
+        }
+    }
 }
 
 #[cfg(test)]
@@ -45,7 +120,42 @@ mod tests {
     }
 
     fn cut_lengths(data: &[u8], p: &ChunkerParams) -> Vec<usize> {
-        chunks(data, p).map(|c| c.unwrap().len()).collect()
+        let mut lens = Vec::new();
+        Chunker::new(p)
+            .run(data, |c| -> io::Result<()> {
+                lens.push(c.len());
+                Ok(())
+            })
+            .unwrap();
+        lens
+    }
+
+    /// What fastcdc's own streaming chunker cuts.
+    fn stream_cdc_lengths(data: &[u8], p: &ChunkerParams) -> Vec<usize> {
+        fastcdc::v2020::StreamCDC::with_level_and_seed(
+            data,
+            p.min_size as usize,
+            p.avg_size as usize,
+            p.max_size as usize,
+            Normalization::Level1,
+            p.seed,
+        )
+        .map(|c| c.unwrap().length)
+        .collect()
+    }
+
+    /// A reader that returns at most `step` bytes per call, as pipes and sockets do.
+    struct Trickle<'a> {
+        data: &'a [u8],
+        step: usize,
+    }
+    impl Read for Trickle<'_> {
+        fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+            let n = self.step.min(buf.len()).min(self.data.len());
+            buf[..n].copy_from_slice(&self.data[..n]);
+            self.data = &self.data[n..];
+            Ok(n)
+        }
     }
 
     #[test]
@@ -60,6 +170,56 @@ mod tests {
     }
 
     #[test]
+    fn same_cuts_as_stream_cdc_for_any_size_read_size_and_seed() {
+        let data = sample(9 << 20);
+        for seed in [0, 42] {
+            let p = ChunkerParams {
+                min_size: 64 * 1024,
+                avg_size: 256 * 1024,
+                max_size: 1024 * 1024,
+                seed,
+                ..ChunkerParams::default()
+            };
+            for len in [0, 1, 100, 64 * 1024, 64 * 1024 + 1, 1 << 20, (9 << 20) - 7] {
+                let want = stream_cdc_lengths(&data[..len], &p);
+                assert_eq!(cut_lengths(&data[..len], &p), want, "len {len} seed {seed}");
+                let mut got = Vec::new();
+                Chunker::new(&p)
+                    .run(
+                        Trickle {
+                            data: &data[..len],
+                            step: 65_537,
+                        },
+                        |c| -> io::Result<()> {
+                            got.push(c.len());
+                            Ok(())
+                        },
+                    )
+                    .unwrap();
+                assert_eq!(got, want, "trickled, len {len} seed {seed}");
+            }
+        }
+    }
+
+    #[test]
+    fn a_chunker_is_reusable_and_sink_errors_stop_it() {
+        let p = ChunkerParams::default();
+        let mut c = Chunker::new(&p);
+        let data = sample(6 << 20);
+        let first = c.run(&data[..], |_| -> io::Result<()> { Ok(()) }).unwrap();
+        let second = c
+            .run(&data[..10], |_| -> io::Result<()> { Ok(()) })
+            .unwrap();
+        assert_eq!((first, second), (6 << 20, 10));
+        let err = c
+            .run(&data[..], |_| -> io::Result<()> {
+                Err(io::Error::other("full"))
+            })
+            .unwrap_err();
+        assert_eq!(err.to_string(), "full");
+    }
+
+    #[test]
     fn insertion_only_disturbs_nearby_chunks() {
         let p = ChunkerParams {
             min_size: 2048,
@@ -71,9 +231,14 @@ mod tests {
         let mut edited = data.clone();
         edited.splice(500_000..500_000, b"inserted bytes".iter().copied());
         let ids = |d: &[u8]| -> std::collections::HashSet<Vec<u8>> {
-            chunks(d, &p)
-                .map(|c| blake3::hash(&c.unwrap()).as_bytes().to_vec())
-                .collect()
+            let mut set = std::collections::HashSet::new();
+            Chunker::new(&p)
+                .run(d, |c| -> io::Result<()> {
+                    set.insert(blake3::hash(c).as_bytes().to_vec());
+                    Ok(())
+                })
+                .unwrap();
+            set
         };
         let (a, b) = (ids(&data), ids(&edited));
         let shared = a.intersection(&b).count();

@@ -89,6 +89,13 @@ pub enum Error {
     /// Mounting or unmounting failed (mount point missing, busy, stale, FUSE unavailable).
     #[error("{0}")]
     Mount(String),
+    /// A backup's writing threads stopped early; the error that stopped them is reported
+    /// instead of this one whenever it is known.
+    #[error("the backup pipeline stopped")]
+    PipelineStopped,
+    /// A worker thread could not be started.
+    #[error("cannot start a thread: {0}")]
+    Thread(String),
 }
 
 /// Process exit codes, one per kind of failure (documented in README.md and the man page).

@@ -294,3 +294,27 @@ pub fn limit_malloc_retention() {
         libc::mallopt(libc::M_TRIM_THRESHOLD, 16 << 20);
     }
 }
+
+/// The largest resident set this process has had, in bytes.
+#[must_use]
+pub fn peak_rss_bytes() -> u64 {
+    // SAFETY: an all-zero rusage is a valid value of this plain C struct.
+    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
+    // SAFETY: `usage` is a valid, writable rusage; getrusage writes only into it.
+    let r = unsafe { libc::getrusage(libc::RUSAGE_SELF, &raw mut usage) };
+    if r != 0 {
+        return 0;
+    }
+    u64::try_from(usage.ru_maxrss).unwrap_or(0) * 1024 // Linux reports KiB
+}
+
+/// The width of the terminal on standard error, if it is one.
+#[must_use]
+pub fn terminal_width() -> Option<usize> {
+    // SAFETY: an all-zero winsize is a valid value of this plain C struct.
+    let mut ws: libc::winsize = unsafe { std::mem::zeroed() };
+    // SAFETY: TIOCGWINSZ writes a winsize into the valid, writable `ws`; a non-terminal fd
+    // makes it fail without writing.
+    let r = unsafe { libc::ioctl(libc::STDERR_FILENO, libc::TIOCGWINSZ, &raw mut ws) };
+    (r == 0 && ws.ws_col > 0).then_some(usize::from(ws.ws_col))
+}

@@ -1,15 +1,17 @@
 //! `chronofs backup`: back up paths, standard input, or a command's output.
 
-use std::io::{self, Read};
+use std::io::{self, IsTerminal as _, Read};
 use std::path::PathBuf;
 use std::process::{Child, ChildStdout, Command, Stdio};
+use std::sync::Arc;
 
 use anyhow::{Context as _, Result, bail};
 use chronofs::error::exit;
 use chronofs::ingest::{self, BackupOptions, BackupOutcome, ParentChoice};
+use chronofs::repo::Repository;
 use chronofs::snapshot;
 
-use super::{Context, ui};
+use super::{Context, progress, ui};
 
 #[derive(clap::Args, Debug)]
 pub struct Args {
@@ -47,9 +49,13 @@ pub struct Args {
     /// File name for --stdin / --stdin-from-command content.
     #[arg(long, value_name = "NAME", default_value = "stdin")]
     stdin_name: String,
-    /// Print the summary as JSON.
+    /// Print progress (a status object per second) and the summary as JSON lines on stdout,
+    /// and warnings as JSON objects on stderr.
     #[arg(long)]
     json: bool,
+    /// Do not show the progress line (it is shown only when stderr is a terminal).
+    #[arg(long)]
+    no_progress: bool,
 }
 
 /// Reads a child's stdout and fails at EOF if the child exited unsuccessfully, so a failed
@@ -89,15 +95,43 @@ pub fn run(ctx: &Context, a: &Args) -> Result<u8> {
         host: a.host.clone(),
         parent,
         force: a.force,
-        time_ns: None,
+        ..BackupOptions::default()
     };
+    let mode = if a.json {
+        progress::Mode::Json
+    } else if ctx.quiet || a.no_progress || !io::stderr().is_terminal() {
+        progress::Mode::Off
+    } else {
+        progress::Mode::Terminal
+    };
+    let display = progress::Display::start(mode, Arc::clone(&options.progress));
+    let outcome = run_backup(&repo, ctx, a, &options, mode);
+    if let Some(d) = display {
+        d.finish();
+    }
+    let outcome = outcome?;
+    report(ctx, a, &outcome)?;
+    Ok(if outcome.snapshot.summary.errors > 0 {
+        exit::PARTIAL
+    } else {
+        exit::OK
+    })
+}
+
+fn run_backup(
+    repo: &Repository,
+    ctx: &Context,
+    a: &Args,
+    options: &BackupOptions,
+    mode: progress::Mode,
+) -> Result<BackupOutcome> {
     let outcome = if a.stdin {
         if !a.paths.is_empty() {
             bail!(chronofs::Error::InvalidInput(
                 "--stdin takes no paths".into()
             ));
         }
-        ingest::backup_stream(&repo, &a.stdin_name, &mut io::stdin().lock(), &options)?
+        ingest::backup_stream(repo, &a.stdin_name, &mut io::stdin().lock(), options)?
     } else if a.stdin_from_command {
         let Some((prog, args)) = a.paths.split_first() else {
             bail!(chronofs::Error::InvalidInput(
@@ -111,29 +145,35 @@ pub fn run(ctx: &Context, a: &Args) -> Result<u8> {
             .with_context(|| format!("starting {}", prog.display()))?;
         let stdout = child.stdout.take().context("no stdout from the command")?;
         let mut reader = ChildReader { child, stdout };
-        ingest::backup_stream(&repo, &a.stdin_name, &mut reader, &options)?
+        ingest::backup_stream(repo, &a.stdin_name, &mut reader, options)?
     } else {
         if a.paths.is_empty() {
             bail!(chronofs::Error::InvalidInput(
                 "nothing to back up: give one or more paths, or --stdin".into()
             ));
         }
-        let reporter = ui::StderrReporter { quiet: ctx.quiet };
-        ingest::backup(&repo, &a.paths, &options, &reporter)?
+        let reporter = ui::StderrReporter {
+            quiet: ctx.quiet,
+            clear_line: mode == progress::Mode::Terminal,
+            json: mode == progress::Mode::Json,
+        };
+        ingest::backup(repo, &a.paths, options, &reporter)?
     };
-    report(ctx, a, &outcome)?;
-    Ok(if outcome.snapshot.summary.errors > 0 {
-        exit::PARTIAL
-    } else {
-        exit::OK
-    })
+    Ok(outcome)
 }
 
 fn report(ctx: &Context, a: &Args, o: &BackupOutcome) -> Result<()> {
     let s = &o.snapshot.summary;
     let name = snapshot::dated_name(o.snapshot.time_ns);
     if a.json {
-        let v = serde_json::json!({"message_type": "summary", "snapshot_id": o.id, "name": name, "summary": s});
+        let v = serde_json::json!({
+            "message_type": "summary",
+            "snapshot_id": o.id,
+            "name": name,
+            "parent": o.snapshot.parent,
+            "summary": s,
+            "peak_rss_bytes": chronofs::sys::peak_rss_bytes(),
+        });
         println!("{v}");
     } else if !ctx.quiet {
         println!("snapshot {} saved ({name})", o.id.short());
@@ -148,6 +188,14 @@ fn report(ctx: &Context, a: &Args, o: &BackupOutcome) -> Result<()> {
             ui::size(s.bytes_added),
             ui::size(s.bytes_new_raw),
             ui::secs(s.duration_ns)
+        );
+        println!(
+            "compared with {}; peak memory {}",
+            o.snapshot.parent.map_or_else(
+                || "no parent snapshot (every file read)".to_string(),
+                |p| format!("parent snapshot {}", p.short())
+            ),
+            ui::size(chronofs::sys::peak_rss_bytes())
         );
     }
     if s.errors > 0 {

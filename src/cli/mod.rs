@@ -7,6 +7,7 @@ mod check;
 mod init;
 mod ls;
 mod mount;
+mod progress;
 mod restore;
 mod snapshots;
 mod ui;

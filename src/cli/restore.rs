@@ -28,7 +28,11 @@ pub fn run(ctx: &Context, a: &Args) -> Result<u8> {
     let (listed, _) = snapshot::list(&repo)?;
     let (snap_spec, path) = snapshot::split_spec(&a.spec);
     let snap = snapshot::resolve(&listed, snap_spec)?;
-    let reporter = ui::StderrReporter { quiet: ctx.quiet };
+    let reporter = ui::StderrReporter {
+        quiet: ctx.quiet,
+        clear_line: false,
+        json: false,
+    };
     let options = RestoreOptions {
         overwrite: a.overwrite,
     };

@@ -1,6 +1,7 @@
 //! Small presentation helpers shared by commands: human sizes and durations, and the
 //! stderr reporter for warnings.
 
+use std::io::Write as _;
 use std::path::Path;
 
 use chronofs::ingest::Reporter;
@@ -26,18 +27,40 @@ pub fn secs(ns: u64) -> String {
     format!("{:.3}s", ns as f64 / 1e9)
 }
 
-/// Prints warnings to stderr as `warning: PATH: message`.
+/// Prints warnings to stderr as `chronofs: warning: PATH: message`, or as JSON objects.
 pub struct StderrReporter {
+    /// Leave out notes.
     pub quiet: bool,
+    /// A status line may be on screen: clear it before printing.
+    pub clear_line: bool,
+    /// Print `{"message_type":"error",...}` objects instead of text.
+    pub json: bool,
+}
+
+impl StderrReporter {
+    fn print(&self, kind: &str, path: &Path, message: &str) {
+        let mut err = std::io::stderr().lock();
+        let _ = if self.json {
+            let v = serde_json::json!({"message_type": kind, "path": path.to_string_lossy(), "message": message});
+            writeln!(err, "{v}")
+        } else {
+            let clear = if self.clear_line { "\r\x1b[K" } else { "" };
+            writeln!(
+                err,
+                "{clear}chronofs: {kind}: {}: {message}",
+                path.display()
+            )
+        };
+    }
 }
 
 impl Reporter for StderrReporter {
     fn warning(&self, path: &Path, message: &str) {
-        eprintln!("chronofs: warning: {}: {message}", path.display());
+        self.print(if self.json { "error" } else { "warning" }, path, message);
     }
     fn note(&self, path: &Path, message: &str) {
         if !self.quiet {
-            eprintln!("chronofs: note: {}: {message}", path.display());
+            self.print("note", path, message);
         }
     }
 }

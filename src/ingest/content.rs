@@ -1,18 +1,19 @@
-//! File content → chunk list: chunks a stream, stores new chunks, and reads sparse files by
-//! their data extents (SEEK_DATA/SEEK_HOLE) so holes are recorded, never read or stored.
+//! File content → chunk list: chunks a stream, offers new chunks to the pipeline, and reads
+//! sparse files by their data extents (SEEK_DATA/SEEK_HOLE) so holes are recorded, never read
+//! or stored.
 
 use std::fs::File;
 use std::io::{self, Read, Seek, SeekFrom};
 
-use crate::chunking;
+use crate::chunking::Chunker;
 use crate::error::Error;
-use crate::format::config::ChunkerParams;
-use crate::format::id::ChunkId;
+use crate::format::id::{BlobId, ChunkId, Id};
 use crate::format::pack::BlobKind;
 use crate::format::tree::Piece;
-use crate::repo::blob;
-use crate::repo::writer::BlobWriter;
 use crate::sys;
+
+use super::pipeline::BlobSink;
+use super::progress::Progress;
 
 /// Why content could not be stored.
 #[derive(Debug)]
@@ -21,6 +22,12 @@ pub enum ContentError {
     Source(io::Error),
     /// Writing the repository failed: stop the backup.
     Repo(Error),
+}
+
+impl From<io::Error> for ContentError {
+    fn from(e: io::Error) -> Self {
+        ContentError::Source(e)
+    }
 }
 
 /// Counters for one stream.
@@ -36,32 +43,32 @@ pub struct ContentStats {
 ///
 /// # Errors
 /// [`ContentError::Source`] on a read error, [`ContentError::Repo`] on a write error.
-pub fn store_stream<R: Read>(
+pub(super) fn store_stream<R: Read>(
     source: R,
-    params: &ChunkerParams,
-    writer: &mut BlobWriter<'_>,
+    chunker: &mut Chunker,
+    sink: &BlobSink<'_>,
     pieces: &mut Vec<Piece>,
     stats: &mut ContentStats,
+    progress: &Progress,
 ) -> Result<(), ContentError> {
-    let level = writer.compression_level();
-    for chunk in chunking::chunks(source, params) {
-        let data = chunk.map_err(ContentError::Source)?;
-        stats.bytes_read += data.len() as u64;
-        let prepared_id = crate::format::id::Id::hash(&data);
-        let id = ChunkId(prepared_id);
-        if !writer.contains(&id.into()) {
-            let prepared = blob::prepare(&data, level);
-            if writer
-                .add_prepared(BlobKind::Data, prepared)
-                .map_err(ContentError::Repo)?
-            {
-                stats.chunks_new += 1;
-            }
-        }
+    chunker.run(source, |data| {
         let len = u32::try_from(data.len())
             .map_err(|_| ContentError::Source(io::Error::other("chunk too large")))?;
-        pieces.push(Piece::Data { id, len });
-    }
+        stats.bytes_read += u64::from(len);
+        progress.read(u64::from(len));
+        let id = Id::hash(data);
+        if sink
+            .offer(BlobKind::Data, BlobId(id), data)
+            .map_err(ContentError::Repo)?
+        {
+            stats.chunks_new += 1;
+        }
+        pieces.push(Piece::Data {
+            id: ChunkId(id),
+            len,
+        });
+        Ok::<(), ContentError>(())
+    })?;
     Ok(())
 }
 
@@ -71,13 +78,23 @@ pub fn store_stream<R: Read>(
 ///
 /// # Errors
 /// As [`store_stream`].
-pub fn store_file(
+pub(super) fn store_file(
     file: &mut File,
-    params: &ChunkerParams,
-    writer: &mut BlobWriter<'_>,
+    chunker: &mut Chunker,
+    sink: &BlobSink<'_>,
     stats: &mut ContentStats,
+    progress: &Progress,
 ) -> Result<Vec<Piece>, ContentError> {
     let mut pieces = Vec::new();
+    let mut extent = |file: &mut File, start: u64, limit: Option<u64>, pieces: &mut Vec<Piece>| {
+        file.seek(SeekFrom::Start(start))?;
+        let before = stats.bytes_read;
+        match limit {
+            Some(n) => store_stream((&*file).take(n), chunker, sink, pieces, stats, progress)?,
+            None => store_stream(&*file, chunker, sink, pieces, stats, progress)?,
+        }
+        Ok::<u64, ContentError>(stats.bytes_read - before)
+    };
     let mut pos: u64 = 0;
     loop {
         let data_at = match sys::seek_data_or_hole(file, pos, true) {
@@ -85,53 +102,28 @@ pub fn store_file(
             Ok(None) => break, // only a hole (or nothing) from `pos` to the end
             Err(_) => {
                 // The file system cannot tell holes: read everything from here.
-                read_extent(file, pos, None, params, writer, &mut pieces, stats)?;
+                extent(file, pos, None, &mut pieces)?;
                 return Ok(pieces);
             }
         };
         if data_at > pos {
             pieces.push(Piece::Hole { len: data_at - pos });
         }
-        let hole_at = sys::seek_data_or_hole(file, data_at, false)
-            .map_err(ContentError::Source)?
-            .unwrap_or(data_at);
-        let size_now = file.metadata().map_err(ContentError::Source)?.len();
+        let hole_at = sys::seek_data_or_hole(file, data_at, false)?.unwrap_or(data_at);
+        let size_now = file.metadata()?.len();
         // The last extent is read to EOF, so a file that grew is captured whole.
-        let limit = if hole_at >= size_now {
-            None
-        } else {
-            Some(hole_at - data_at)
-        };
-        let read = read_extent(file, data_at, limit, params, writer, &mut pieces, stats)?;
+        let limit = (hole_at < size_now).then(|| hole_at - data_at);
+        let read = extent(file, data_at, limit, &mut pieces)?;
         pos = data_at + read;
-        if limit.is_none() || read < limit.unwrap_or(0) {
+        if limit.is_none_or(|l| read < l) {
             return Ok(pieces); // reached EOF
         }
     }
-    let size_now = file.metadata().map_err(ContentError::Source)?.len();
+    let size_now = file.metadata()?.len();
     if size_now > pos {
         pieces.push(Piece::Hole {
             len: size_now - pos,
         });
     }
     Ok(pieces)
-}
-
-fn read_extent(
-    file: &mut File,
-    start: u64,
-    limit: Option<u64>,
-    params: &ChunkerParams,
-    writer: &mut BlobWriter<'_>,
-    pieces: &mut Vec<Piece>,
-    stats: &mut ContentStats,
-) -> Result<u64, ContentError> {
-    file.seek(SeekFrom::Start(start))
-        .map_err(ContentError::Source)?;
-    let before = stats.bytes_read;
-    match limit {
-        Some(n) => store_stream((&*file).take(n), params, writer, pieces, stats)?,
-        None => store_stream(&*file, params, writer, pieces, stats)?,
-    }
-    Ok(stats.bytes_read - before)
 }

@@ -1,25 +1,34 @@
 //! The writer pipeline: a backup run from source paths (or a stream) to a committed snapshot.
 //!
+//! The work is spread over threads by [`pipeline`]; the walk itself is in [`walk`].
 //! Order of durability: all packs, then the index file naming them (both inside
-//! [`BlobWriter::finish`](crate::repo::writer::BlobWriter::finish)), then the snapshot file.
-//! A crash before the snapshot file exists leaves only unreferenced packs behind.
+//! [`BlobWriter::finish`](crate::repo::writer::BlobWriter::finish), which the pipeline's
+//! packer calls when every blob is in), then the snapshot file. A crash before the snapshot
+//! file exists leaves only unreferenced packs behind.
 
 pub mod content;
 pub mod exclude;
 pub mod meta;
+mod pending;
+pub mod pipeline;
+pub mod progress;
 pub mod walk;
 
 use std::io::Read;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::Instant;
 
 use crate::error::{Error, Result};
 use crate::format::bytes::ByteString;
 use crate::format::id::SnapshotId;
 use crate::format::snapshot::{Snapshot, Summary};
+use crate::repo::writer::WriteStats;
 use crate::repo::{Repository, now_ns};
 
 use self::exclude::Excludes;
+use self::pipeline::Threads;
+use self::progress::Progress;
 use self::walk::{SourceSpec, Walker, absolute_source};
 
 /// Receives what a backup has to tell the user.
@@ -67,6 +76,10 @@ pub struct BackupOptions {
     pub force: bool,
     /// Snapshot time in ns since the epoch (default: now).
     pub time_ns: Option<i64>,
+    /// Threads of each kind (default: two readers, a compressor per core).
+    pub threads: Threads,
+    /// Live counters, for a progress display on another thread.
+    pub progress: Arc<Progress>,
 }
 
 /// The result of a backup run.
@@ -106,23 +119,41 @@ pub fn backup(
     let host = options.host.clone().unwrap_or_else(crate::sys::hostname);
     let parent = select_parent(repo, &options.parent, &host, &source_paths, false)?;
     let parent_root = match &parent {
-        Some((_, s)) => Some(repo.read_tree(&s.root)?),
+        Some((_, s)) => {
+            let p = &s.summary;
+            let files = p.files_new + p.files_changed + p.files_unchanged;
+            options.progress.expect(files, p.total_bytes);
+            Some(repo.read_tree(&s.root)?)
+        }
         None => None,
     };
-
-    let mut walker = Walker::new(repo, &excludes, reporter);
-    walker.one_file_system = options.one_file_system;
-    walker.force = options.force;
-    let root = if spec.whole {
-        let meta = std::fs::symlink_metadata("/").map_err(|e| Error::path_io("reading", "/", e))?;
-        walker.whole_root(&meta, parent_root.as_ref())?
-    } else {
-        walker.spec_tree(Path::new("/"), &spec, parent_root.as_ref())?
-    };
-    finish(
+    if spec.whole {
+        // `/` itself is a source: every entry of `/`, whole.
+        let rd = std::fs::read_dir("/").map_err(|e| Error::path_io("listing", "/", e))?;
+        for e in rd {
+            let e = e.map_err(|e| Error::path_io("listing", "/", e))?;
+            spec.children.insert(
+                e.file_name(),
+                SourceSpec {
+                    whole: true,
+                    ..SourceSpec::default()
+                },
+            );
+        }
+    }
+    let progress = &*options.progress;
+    let ((root, summary), stats) = pipeline::run(repo, options.threads, progress, |lanes| {
+        let mut walker = Walker::new(repo, lanes, &excludes, reporter, progress);
+        walker.one_file_system = options.one_file_system;
+        walker.force = options.force;
+        let root = walker.walk_root(&spec, parent_root.as_ref())?;
+        Ok((root, walker.summary))
+    })?;
+    commit(
         repo,
-        walker,
         root,
+        summary,
+        stats,
         source_paths,
         host,
         options,
@@ -148,13 +179,18 @@ pub fn backup_stream(
         Error::InvalidInput(format!("--stdin-name {name:?} must be a plain file name"))
     })?;
     let excludes = Excludes::new(&[], &[])?;
-    let mut walker = Walker::new(repo, &excludes, &Silent);
-    let (root, _) = walker.stream_tree(name, source)?;
+    let progress = &*options.progress;
+    let ((root, summary), stats) = pipeline::run(repo, options.threads, progress, |lanes| {
+        let mut walker = Walker::new(repo, lanes, &excludes, &Silent, progress);
+        let (root, _) = walker.stream_tree(name, source)?;
+        Ok((root, walker.summary))
+    })?;
     let host = options.host.clone().unwrap_or_else(crate::sys::hostname);
-    finish(
+    commit(
         repo,
-        walker,
         root,
+        summary,
+        stats,
         vec![ByteString::from(name)],
         host,
         options,
@@ -164,11 +200,13 @@ pub fn backup_stream(
     )
 }
 
+/// Writes the snapshot file, once everything it references is durable and indexed.
 #[allow(clippy::too_many_arguments)]
-fn finish(
+fn commit(
     repo: &Repository,
-    walker: Walker<'_, '_>,
     root: crate::format::id::TreeId,
+    mut summary: Summary,
+    stats: WriteStats,
     paths: Vec<ByteString>,
     hostname: String,
     options: &BackupOptions,
@@ -176,8 +214,6 @@ fn finish(
     stdin: bool,
     started: Instant,
 ) -> Result<BackupOutcome> {
-    let mut summary: Summary = walker.summary;
-    let stats = walker.writer.finish()?;
     summary.bytes_added = stats.stored_bytes;
     summary.bytes_new_raw = stats.raw_bytes;
     summary.duration_ns = u64::try_from(started.elapsed().as_nanos()).unwrap_or(u64::MAX);
@@ -216,27 +252,5 @@ fn select_parent(
                 .rev()
                 .find(|(_, s)| s.hostname == host && s.paths == paths && s.stdin == stdin))
         }
-    }
-}
-
-impl Walker<'_, '_> {
-    /// The root tree when `/` itself is a source.
-    fn whole_root(
-        &mut self,
-        _meta: &std::fs::Metadata,
-        parent: Option<&crate::format::tree::Tree>,
-    ) -> Result<crate::format::id::TreeId> {
-        let mut spec = SourceSpec::default();
-        let rd = std::fs::read_dir("/").map_err(|e| Error::path_io("listing", "/", e))?;
-        for e in rd.flatten() {
-            spec.children.insert(
-                e.file_name(),
-                SourceSpec {
-                    whole: true,
-                    ..SourceSpec::default()
-                },
-            );
-        }
-        self.spec_tree(Path::new("/"), &spec, parent)
     }
 }

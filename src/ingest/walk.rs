@@ -1,5 +1,6 @@
-//! The directory walk: turns a source tree into tree blobs, bottom-up, reusing the parent
-//! snapshot's chunk lists for unchanged files.
+//! The directory walk: lists the source tree depth-first, reuses the parent snapshot's chunk
+//! lists for unchanged files, queues the others for the pipeline's readers, and stores each
+//! directory's tree blob as soon as all its entries are known (bottom-up).
 //!
 //! Errors reading the *source* (permission denied, vanished files) are reported through the
 //! [`Reporter`] and counted; the entry is left out and the walk goes on. Errors writing the
@@ -7,25 +8,28 @@
 
 use std::collections::{BTreeMap, HashMap};
 use std::ffi::{OsStr, OsString};
-use std::fs::{self, File, OpenOptions};
+use std::fs;
 use std::io;
 use std::os::unix::ffi::OsStrExt;
-use std::os::unix::fs::{MetadataExt, OpenOptionsExt};
+use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
+use std::sync::mpsc::TrySendError;
 
 use crate::error::{Error, Result};
 use crate::format::bytes::ByteString;
 use crate::format::id::{BlobId, TreeId};
-use crate::format::pack::BlobKind;
+use crate::format::pack::{BlobKind, MAX_BLOB_LEN};
 use crate::format::snapshot::Summary;
 use crate::format::tree::{Node, NodeKind, Piece, Tree};
 use crate::repo::Repository;
-use crate::repo::writer::BlobWriter;
 
 use super::Reporter;
 use super::content::{self, ContentError, ContentStats};
 use super::exclude::Excludes;
 use super::meta::{self, Owners};
+use super::pending::PendingDirs;
+use super::pipeline::{FileDone, FileJob, Lanes, Slot};
+use super::progress::Progress;
 
 /// What to back up below the root: a whole path, or a directory of which only some entries
 /// are sources (the intermediate directories of `/home/alice`).
@@ -55,47 +59,69 @@ impl SourceSpec {
     }
 }
 
-/// State of one backup walk.
-pub struct Walker<'r, 'a> {
-    pub(super) repo: &'r Repository,
-    pub(super) writer: BlobWriter<'r>,
+/// Content of a hardlinked file, by (dev, ino): read once, shared by every name.
+enum Link {
+    /// Read (or reused); every further name gets this.
+    Known(Vec<Piece>),
+    /// Being read; these names wait for it (slot, whether the parent had a file there).
+    Reading(Vec<(Slot, bool)>),
+}
+
+/// State of one backup walk: runs on the calling thread, feeds the pipeline's readers, and
+/// assembles trees as their files come back.
+pub struct Walker<'a> {
+    pub(super) repo: &'a Repository,
+    lanes: Lanes<'a>,
     pub(super) excludes: &'a Excludes,
     pub(super) one_file_system: bool,
     pub(super) force: bool,
     pub(super) reporter: &'a dyn Reporter,
+    pub(super) progress: &'a Progress,
     pub(super) summary: Summary,
     /// (dev, ino) of the repository directory, never backed up.
     pub(super) repo_ident: Option<(u64, u64)>,
     owners: Owners,
-    /// Content of hardlinked files already read in this run, by (dev, ino).
-    hardlinks: HashMap<(u64, u64), Vec<Piece>>,
+    hardlinks: HashMap<(u64, u64), Link>,
+    pending: PendingDirs,
+    in_flight: usize,
+    root: Option<TreeId>,
 }
 
-impl<'r, 'a> Walker<'r, 'a> {
+/// The tree id a directory entry holds until its subtree is stored.
+const PLACEHOLDER: TreeId = TreeId(crate::format::id::Id([0; crate::format::id::ID_LEN]));
+
+impl<'a> Walker<'a> {
     pub(super) fn new(
-        repo: &'r Repository,
+        repo: &'a Repository,
+        lanes: Lanes<'a>,
         excludes: &'a Excludes,
         reporter: &'a dyn Reporter,
+        progress: &'a Progress,
     ) -> Self {
         let repo_ident = fs::metadata(repo.location())
             .ok()
             .map(|m| (m.dev(), m.ino()));
         Walker {
             repo,
-            writer: repo.writer(),
+            lanes,
             excludes,
             one_file_system: false,
             force: false,
             reporter,
+            progress,
             summary: Summary::default(),
             repo_ident,
             owners: Owners::default(),
             hardlinks: HashMap::new(),
+            pending: PendingDirs::default(),
+            in_flight: 0,
+            root: None,
         }
     }
 
     fn warn(&mut self, path: &Path, e: &dyn std::fmt::Display) {
         self.summary.errors += 1;
+        self.progress.error();
         self.reporter.warning(path, &e.to_string());
     }
 
@@ -104,7 +130,13 @@ impl<'r, 'a> Walker<'r, 'a> {
         let bytes = tree
             .encode()
             .map_err(|e| Error::corrupt("<new tree>", e.to_string()))?;
-        Ok(TreeId(self.writer.add(BlobKind::Tree, &bytes)?.0))
+        if bytes.len() > MAX_BLOB_LEN as usize {
+            return Err(Error::InvalidInput(format!(
+                "a directory's listing takes {} bytes, over the {MAX_BLOB_LEN}-byte limit of one tree",
+                bytes.len()
+            )));
+        }
+        Ok(TreeId(self.lanes.sink.store(BlobKind::Tree, &bytes)?.0))
     }
 
     fn parent_subtree(&self, parent: Option<&Node>) -> Option<Tree> {
@@ -114,14 +146,28 @@ impl<'r, 'a> Walker<'r, 'a> {
         }
     }
 
-    /// Builds the tree for directory `dir` restricted to `spec`'s children (or whole).
-    pub(super) fn spec_tree(
-        &mut self,
-        dir: &Path,
-        spec: &SourceSpec,
-        parent: Option<&Tree>,
-    ) -> Result<TreeId> {
-        let mut tree = Tree::default();
+    /// Backs up the source paths of `spec` below `/` and returns the root tree once every
+    /// file has been read and every tree stored.
+    pub(super) fn walk_root(&mut self, spec: &SourceSpec, parent: Option<&Tree>) -> Result<TreeId> {
+        let root = self.spec_dir(Path::new("/"), spec, parent)?;
+        self.pending.close(root);
+        self.settle(root)?;
+        while self.root.is_none() {
+            if self.in_flight == 0 {
+                return Err(Error::InvalidInput(format!(
+                    "internal error: {} directories left incomplete",
+                    self.pending.len()
+                )));
+            }
+            self.wait_one()?;
+        }
+        self.root.ok_or(Error::PipelineStopped)
+    }
+
+    /// Lists directory `dir` restricted to `spec`'s children (or whole); returns its pending
+    /// handle, not yet closed.
+    fn spec_dir(&mut self, dir: &Path, spec: &SourceSpec, parent: Option<&Tree>) -> Result<usize> {
+        let h = self.pending.open();
         for (name, child) in &spec.children {
             let path = dir.join(name);
             let parent_node = parent.and_then(|t| t.get(name.as_bytes()));
@@ -132,27 +178,65 @@ impl<'r, 'a> Walker<'r, 'a> {
                     continue;
                 }
             };
-            let node = if child.whole {
-                self.entry(&path, name, &meta, parent_node, meta.dev())?
+            if child.whole {
+                self.entry(h, &path, name, &meta, parent_node, meta.dev())?;
             } else if meta.is_dir() {
                 let sub = self.parent_subtree(parent_node);
-                let subtree = self.spec_tree(&path, child, sub.as_ref())?;
-                let x = self.read_xattrs(&path);
+                let sub_h = self.spec_dir(&path, child, sub.as_ref())?;
                 self.summary.dirs += 1;
-                Some(meta::node(
-                    ByteString::from(name.as_os_str()),
-                    &meta,
-                    NodeKind::Dir { subtree },
-                    x,
-                    &mut self.owners,
-                ))
+                self.push_dir(h, sub_h, &path, name, &meta)?;
             } else {
                 self.warn(&path, &"is not a directory (a source path lies below it)");
-                None
-            };
-            tree.entries.extend(node);
+            }
         }
-        self.store_tree(&tree)
+        Ok(h)
+    }
+
+    /// Adds a directory entry whose subtree is pending directory `sub_h`, then closes `sub_h`.
+    fn push_dir(
+        &mut self,
+        h: usize,
+        sub_h: usize,
+        path: &Path,
+        name: &OsStr,
+        meta: &fs::Metadata,
+    ) -> Result<()> {
+        let x = self.read_xattrs(path);
+        let node = meta::node(
+            ByteString::from(name),
+            meta,
+            NodeKind::Dir {
+                subtree: PLACEHOLDER,
+            },
+            x,
+            &mut self.owners,
+        );
+        let slot = self.pending.push(h, node, true);
+        self.pending.set_parent(sub_h, slot);
+        self.pending.close(sub_h);
+        self.settle(sub_h)
+    }
+
+    /// Stores every ready directory from `h` upwards.
+    fn settle(&mut self, mut h: usize) -> Result<()> {
+        while self.pending.is_ready(h) {
+            let (tree, parent) = self.pending.take(h);
+            let id = self.store_tree(&tree)?;
+            match parent {
+                Some(slot) => {
+                    self.pending.fill(slot, |n| {
+                        n.kind = NodeKind::Dir { subtree: id };
+                        true
+                    });
+                    h = slot.dir;
+                }
+                None => {
+                    self.root = Some(id);
+                    return Ok(());
+                }
+            }
+        }
+        Ok(())
     }
 
     fn read_xattrs(&mut self, path: &Path) -> Vec<crate::format::tree::Xattr> {
@@ -165,62 +249,60 @@ impl<'r, 'a> Walker<'r, 'a> {
         }
     }
 
-    /// The node for one source entry, or `None` if it is skipped (excluded, unreadable).
+    /// Adds one source entry to pending directory `h` (unless it is skipped: excluded,
+    /// unreadable).
     fn entry(
         &mut self,
+        h: usize,
         path: &Path,
         name: &OsStr,
         meta: &fs::Metadata,
         parent: Option<&Node>,
         root_dev: u64,
-    ) -> Result<Option<Node>> {
-        let bname = ByteString::from(name);
+    ) -> Result<()> {
         let ft = meta.file_type();
-        let kind = if ft.is_dir() {
+        if ft.is_dir() {
             if self.repo_ident == Some((meta.dev(), meta.ino())) {
                 self.reporter
                     .note(path, "is the repository itself; not backed up");
-                return Ok(None);
+                return Ok(());
             }
             let sub = self.parent_subtree(parent);
-            let subtree = if self.one_file_system && meta.dev() != root_dev {
-                self.store_tree(&Tree::default())? // a mount point: the directory, not its contents
+            let sub_h = if self.one_file_system && meta.dev() != root_dev {
+                self.pending.open() // a mount point: the directory, not its contents
             } else {
-                self.dir_tree(path, sub.as_ref(), root_dev)?
+                self.list_dir(path, sub.as_ref(), root_dev)?
             };
             self.summary.dirs += 1;
-            NodeKind::Dir { subtree }
-        } else if ft.is_file() {
-            match self.file_content(path, meta, parent)? {
-                Some(content) => NodeKind::File { content },
-                None => return Ok(None),
-            }
+            return self.push_dir(h, sub_h, path, name, meta);
+        }
+        let kind = if ft.is_file() {
+            return self.file(h, path, name, meta, parent);
         } else if ft.is_symlink() {
             match fs::read_link(path) {
-                Ok(t) => {
-                    self.summary.others += 1;
-                    NodeKind::Symlink {
-                        target: ByteString::from(t),
-                    }
-                }
+                Ok(t) => NodeKind::Symlink {
+                    target: ByteString::from(t),
+                },
                 Err(e) => {
                     self.warn(path, &e);
-                    return Ok(None);
+                    return Ok(());
                 }
             }
         } else if let Some(kind) = meta::special_kind(meta) {
-            self.summary.others += 1;
             kind
         } else {
             self.warn(path, &"unknown file type, skipped");
-            return Ok(None);
+            return Ok(());
         };
+        self.summary.others += 1;
         let x = self.read_xattrs(path);
-        Ok(Some(meta::node(bname, meta, kind, x, &mut self.owners)))
+        let node = meta::node(ByteString::from(name), meta, kind, x, &mut self.owners);
+        self.pending.push(h, node, false);
+        Ok(())
     }
 
-    /// Backs up a whole directory.
-    fn dir_tree(&mut self, dir: &Path, parent: Option<&Tree>, root_dev: u64) -> Result<TreeId> {
+    /// Lists a whole directory into a new pending directory; returns its handle, not closed.
+    fn list_dir(&mut self, dir: &Path, parent: Option<&Tree>, root_dev: u64) -> Result<usize> {
         let mut names: Vec<OsString> = match fs::read_dir(dir) {
             Ok(rd) => rd
                 .filter_map(|e| match e {
@@ -237,9 +319,7 @@ impl<'r, 'a> Walker<'r, 'a> {
             }
         };
         names.sort_by(|a, b| a.as_bytes().cmp(b.as_bytes()));
-        let mut tree = Tree {
-            entries: Vec::with_capacity(names.len()),
-        };
+        let h = self.pending.open();
         for name in names {
             let path = dir.join(&name);
             if self.excludes.is_excluded(&path, &name) {
@@ -253,71 +333,154 @@ impl<'r, 'a> Walker<'r, 'a> {
                 }
             };
             let parent_node = parent.and_then(|t| t.get(name.as_bytes()));
-            if let Some(node) = self.entry(&path, &name, &meta, parent_node, root_dev)? {
-                tree.entries.push(node);
-            }
+            self.entry(h, &path, &name, &meta, parent_node, root_dev)?;
         }
-        self.store_tree(&tree)
+        Ok(h)
     }
 
-    /// The content of a regular file: reused from the parent if unchanged, else read.
-    fn file_content(
+    /// A regular file: reused from the parent if unchanged, shared with a hardlink already
+    /// seen, or queued for a reader.
+    fn file(
         &mut self,
+        h: usize,
         path: &Path,
+        name: &OsStr,
         meta: &fs::Metadata,
         parent: Option<&Node>,
-    ) -> Result<Option<Vec<Piece>>> {
+    ) -> Result<()> {
+        let x = self.read_xattrs(path);
+        let mut node = meta::node(
+            ByteString::from(name),
+            meta,
+            NodeKind::File { content: vec![] },
+            x,
+            &mut self.owners,
+        );
+        let was_file = matches!(parent.map(|n| &n.kind), Some(NodeKind::File { .. }));
+        let key = (meta.dev(), meta.ino());
         if let Some(content) = self.unchanged_content(meta, parent) {
             self.summary.files_unchanged += 1;
             self.summary.total_bytes += meta.size();
-            return Ok(Some(content));
-        }
-        let key = (meta.dev(), meta.ino());
-        if meta.nlink() > 1
-            && let Some(content) = self.hardlinks.get(&key)
-        {
-            let content = content.clone();
-            self.count_file(parent, &content);
-            return Ok(Some(content));
-        }
-        let mut file = match open_source(path) {
-            Ok(f) => f,
-            Err(e) => {
-                self.warn(path, &e);
-                return Ok(None);
+            self.progress.file_done(meta.size());
+            if meta.nlink() > 1 {
+                self.hardlinks
+                    .entry(key)
+                    .or_insert_with(|| Link::Known(content.clone()));
             }
-        };
-        let params = self.repo.config().chunker;
-        let mut stats = ContentStats::default();
-        let result = content::store_file(&mut file, &params, &mut self.writer, &mut stats);
-        self.summary.bytes_read += stats.bytes_read;
-        self.summary.chunks_new += stats.chunks_new;
-        let content = match result {
-            Ok(c) => c,
-            Err(ContentError::Repo(e)) => return Err(e),
-            Err(ContentError::Source(e)) => {
-                self.warn(path, &format_args!("read failed: {e}"));
-                return Ok(None);
-            }
-        };
-        let read: u64 = content.iter().map(Piece::len).sum();
-        if read != meta.size() {
-            self.warn(path, &format_args!("changed size while being read ({} bytes before, {read} read); the snapshot holds what was read", meta.size()));
+            set_content(&mut node, content);
+            self.pending.push(h, node, false);
+            return Ok(());
         }
         if meta.nlink() > 1 {
-            self.hardlinks.insert(key, content.clone());
+            match self.hardlinks.get_mut(&key) {
+                Some(Link::Known(content)) => {
+                    let content = content.clone();
+                    self.count_file(was_file, &content);
+                    set_content(&mut node, content);
+                    self.pending.push(h, node, false);
+                    return Ok(());
+                }
+                Some(Link::Reading(waiters)) => {
+                    let slot = self.pending.push(h, node, true);
+                    waiters.push((slot, was_file));
+                    return Ok(());
+                }
+                None => {
+                    self.hardlinks.insert(key, Link::Reading(Vec::new()));
+                }
+            }
         }
-        self.count_file(parent, &content);
-        Ok(Some(content))
+        let slot = self.pending.push(h, node, true);
+        self.submit(FileJob {
+            path: path.to_path_buf(),
+            slot,
+            size: meta.size(),
+            was_file,
+            hardlink: (meta.nlink() > 1).then_some(key),
+        })
     }
 
-    fn count_file(&mut self, parent: Option<&Node>, content: &[Piece]) {
-        if matches!(parent.map(|n| &n.kind), Some(NodeKind::File { .. })) {
+    /// Queues a file for the readers, taking in finished files while the queue is full.
+    fn submit(&mut self, mut job: FileJob) -> Result<()> {
+        loop {
+            match self.lanes.jobs.try_send(job) {
+                Ok(()) => {
+                    self.in_flight += 1;
+                    break;
+                }
+                Err(TrySendError::Full(j)) => {
+                    job = j;
+                    self.wait_one()?;
+                }
+                Err(TrySendError::Disconnected(_)) => return Err(Error::PipelineStopped),
+            }
+        }
+        while let Ok(done) = self.lanes.done.try_recv() {
+            self.finished(done)?;
+        }
+        Ok(())
+    }
+
+    /// Waits for one file to be read and files it.
+    fn wait_one(&mut self) -> Result<()> {
+        let done = self.lanes.done.recv().map_err(|_| Error::PipelineStopped)?;
+        self.finished(done)
+    }
+
+    /// Puts a file a reader finished into its directory (and every hardlink waiting for it).
+    fn finished(&mut self, done: FileDone) -> Result<()> {
+        self.in_flight -= 1;
+        let FileDone { job, outcome } = done;
+        let content = match outcome {
+            Ok((pieces, stats)) => {
+                self.summary.bytes_read += stats.bytes_read;
+                self.summary.chunks_new += stats.chunks_new;
+                let read: u64 = pieces.iter().map(Piece::len).sum();
+                if read != job.size {
+                    self.warn(&job.path, &format_args!("changed size while being read ({} bytes before, {read} read); the snapshot holds what was read", job.size));
+                }
+                Some(pieces)
+            }
+            Err(ContentError::Repo(e)) => return Err(e),
+            Err(ContentError::Source(e)) => {
+                self.warn(&job.path, &format_args!("read failed: {e}"));
+                None
+            }
+        };
+        let mut slots = vec![(job.slot, job.was_file)];
+        if let Some(key) = job.hardlink {
+            if let Some(Link::Reading(waiters)) = self.hardlinks.remove(&key) {
+                slots.extend(waiters);
+            }
+            if let Some(c) = &content {
+                self.hardlinks.insert(key, Link::Known(c.clone()));
+            }
+        }
+        for (slot, was_file) in slots {
+            match &content {
+                Some(c) => {
+                    self.count_file(was_file, c);
+                    self.pending.fill(slot, |n| {
+                        set_content(n, c.clone());
+                        true
+                    });
+                }
+                None => self.pending.fill(slot, |_| false),
+            }
+            self.settle(slot.dir)?;
+        }
+        Ok(())
+    }
+
+    fn count_file(&mut self, was_file: bool, content: &[Piece]) {
+        if was_file {
             self.summary.files_changed += 1;
         } else {
             self.summary.files_new += 1;
         }
-        self.summary.total_bytes += content.iter().map(Piece::len).sum::<u64>();
+        let size = content.iter().map(Piece::len).sum::<u64>();
+        self.summary.total_bytes += size;
+        self.progress.file_done(size);
     }
 
     /// The parent's chunk list if size, mtime, ctime and inode are unchanged and every chunk is
@@ -351,10 +514,16 @@ impl<'r, 'a> Walker<'r, 'a> {
         name: &str,
         source: &mut dyn io::Read,
     ) -> Result<(TreeId, u64)> {
-        let params = self.repo.config().chunker;
         let mut stats = ContentStats::default();
         let mut pieces = Vec::new();
-        let r = content::store_stream(source, &params, &mut self.writer, &mut pieces, &mut stats);
+        let r = content::store_stream(
+            source,
+            &mut self.lanes.chunker,
+            &self.lanes.sink,
+            &mut pieces,
+            &mut stats,
+            self.progress,
+        );
         self.summary.bytes_read += stats.bytes_read;
         self.summary.chunks_new += stats.chunks_new;
         match r {
@@ -369,6 +538,7 @@ impl<'r, 'a> Walker<'r, 'a> {
         self.summary.files_new += 1;
         let size: u64 = pieces.iter().map(Piece::len).sum();
         self.summary.total_bytes += size;
+        self.progress.file_done(size);
         let now = crate::repo::now_ns();
         let t = crate::format::tree::Timestamp {
             secs: now.div_euclid(1_000_000_000),
@@ -399,14 +569,10 @@ impl<'r, 'a> Walker<'r, 'a> {
     }
 }
 
-/// Opens a source file for reading without updating its atime where allowed, and without
-/// following a symlink swapped in since it was listed.
-fn open_source(path: &Path) -> io::Result<File> {
-    let open = |flags| OpenOptions::new().read(true).custom_flags(flags).open(path);
-    match open(libc::O_NOATIME | libc::O_NOFOLLOW) {
-        Err(e) if e.raw_os_error() == Some(libc::EPERM) => open(libc::O_NOFOLLOW),
-        r => r,
-    }
+/// Sets a file node's content and the size that follows from it.
+fn set_content(node: &mut Node, content: Vec<Piece>) {
+    node.size = content.iter().map(Piece::len).sum();
+    node.kind = NodeKind::File { content };
 }
 
 /// The absolute form of a source path without resolving its final component (a symlink given

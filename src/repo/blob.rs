@@ -21,10 +21,21 @@ pub struct PreparedBlob {
 /// stored raw. `raw` must be at most `MAX_BLOB_LEN` bytes (callers guarantee it).
 #[must_use]
 pub fn prepare(raw: &[u8], level: i32) -> PreparedBlob {
-    let id = BlobId(Id::hash(raw));
+    compress(BlobId(Id::hash(raw)), raw, level)
+}
+
+/// As [`prepare`] for a blob whose id the caller has already computed from `raw`.
+#[must_use]
+pub fn compress(id: BlobId, raw: &[u8], level: i32) -> PreparedBlob {
     let raw_len = u32::try_from(raw.len()).unwrap_or(u32::MAX);
     if level > 0
-        && let Ok(z) = zstd::bulk::compress(raw, level)
+        && let Some(z) = COMPRESSOR.with(|c| {
+            let mut c = c.borrow_mut();
+            if c.as_ref().is_none_or(|(l, _)| *l != level) {
+                *c = zstd::bulk::Compressor::new(level).ok().map(|z| (level, z));
+            }
+            c.as_mut().and_then(|(_, z)| z.compress(raw).ok())
+        })
         && z.len() < raw.len()
     {
         return PreparedBlob {
@@ -43,6 +54,9 @@ pub fn prepare(raw: &[u8], level: i32) -> PreparedBlob {
 }
 
 thread_local! {
+    /// One compression context per thread and level, reused like the decompressor.
+    static COMPRESSOR: std::cell::RefCell<Option<(i32, zstd::bulk::Compressor<'static>)>> =
+        const { std::cell::RefCell::new(None) };
     /// One zstd context per thread, reused: creating one per blob costs as much as
     /// decompressing a small blob.
     static DECOMPRESSOR: std::cell::RefCell<Option<zstd::bulk::Decompressor<'static>>> =

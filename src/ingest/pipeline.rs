@@ -1,0 +1,306 @@
+//! The threads of a backup and the bounded queues between them:
+//!
+//! ```text
+//! walker ──FileJob──▶ readers (open, read, chunk, hash) ──FileDone──▶ walker
+//!    │                   │ new chunks
+//!    │ trees             ▼
+//!    └──────────▶ compressors (zstd) ──▶ packer (packs, index files)
+//! ```
+//!
+//! The walker (the calling thread) lists directories, compares with the parent snapshot and
+//! assembles trees; readers turn whole files into chunk lists; compressors compress new blobs;
+//! one packer owns the [`BlobWriter`] and writes packs and index files in order. Every queue is
+//! bounded, so memory depends on the queue sizes and the chunk size, never on the size of the
+//! tree or of a file. A chunk is handed to the compressors only once per run: the first thread
+//! to claim its id does it.
+//!
+//! Shutdown: when the walker is done it drops its senders; readers, then compressors, then the
+//! packer drain and exit; the packer's [`BlobWriter::finish`] makes everything durable and
+//! indexed. If the packer fails, its queue closes, every sender upstream gets an error, and the
+//! packer's error is the one reported.
+
+use std::collections::HashSet;
+use std::fs::{File, OpenOptions};
+use std::io;
+use std::os::unix::fs::OpenOptionsExt;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::mpsc::{self, Receiver, SyncSender};
+use std::sync::{Arc, Mutex};
+use std::thread;
+
+use crate::chunking::Chunker;
+use crate::error::{Error, Result};
+use crate::format::id::{BlobId, Id};
+use crate::format::pack::BlobKind;
+use crate::format::tree::Piece;
+use crate::repo::Repository;
+use crate::repo::blob::{self, PreparedBlob};
+use crate::repo::writer::WriteStats;
+
+use super::content::{self, ContentError, ContentStats};
+use super::progress::Progress;
+
+/// Files queued for the readers beyond those being read.
+const JOB_QUEUE: usize = 256;
+/// Raw chunks queued per compressor (each at most the chunker's maximum, 4 MiB by default).
+const COMPRESS_QUEUE_PER_THREAD: usize = 2;
+/// Compressed blobs queued for the packer.
+const PACK_QUEUE: usize = 8;
+
+/// How many threads of each kind.
+#[derive(Clone, Copy, Debug)]
+pub struct Threads {
+    /// Threads reading and chunking files.
+    pub readers: usize,
+    /// Threads compressing new chunks.
+    pub compressors: usize,
+}
+
+impl Default for Threads {
+    /// Two readers (enough to keep a disk's queue busy while the other thread hashes), and one
+    /// compressor per core.
+    fn default() -> Self {
+        let cores = thread::available_parallelism().map_or(2, std::num::NonZero::get);
+        Threads {
+            readers: 2,
+            compressors: cores,
+        }
+    }
+}
+
+/// Where a file's chunk list goes once it is known: entry `entry` of pending directory `dir`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) struct Slot {
+    pub dir: usize,
+    pub entry: usize,
+}
+
+/// A file for a reader.
+#[derive(Debug)]
+pub(super) struct FileJob {
+    pub path: PathBuf,
+    pub slot: Slot,
+    /// The size `stat` reported when the walker listed it.
+    pub size: u64,
+    /// Whether the parent snapshot had a file of this name (changed vs new).
+    pub was_file: bool,
+    /// (dev, ino) when other names may share this content.
+    pub hardlink: Option<(u64, u64)>,
+}
+
+/// A reader's answer.
+#[derive(Debug)]
+pub(super) struct FileDone {
+    pub job: FileJob,
+    pub outcome: std::result::Result<(Vec<Piece>, ContentStats), ContentError>,
+}
+
+/// Hands new blobs to the compressors, once per id per run.
+#[derive(Clone)]
+pub(super) struct BlobSink<'a> {
+    repo: &'a Repository,
+    claimed: &'a Mutex<HashSet<BlobId>>,
+    tx: SyncSender<(BlobKind, BlobId, Vec<u8>)>,
+}
+
+impl BlobSink<'_> {
+    /// Stores `raw` (whose id is `id`) unless the repository or this run already has it;
+    /// returns whether it was new.
+    ///
+    /// # Errors
+    /// [`Error::PipelineStopped`] if the packer has stopped (it reports why).
+    pub fn offer(&self, kind: BlobKind, id: BlobId, raw: &[u8]) -> Result<bool> {
+        if self.repo.has_blob(&id) {
+            return Ok(false);
+        }
+        let fresh = self
+            .claimed
+            .lock()
+            .map_err(|_| Error::PipelineStopped)?
+            .insert(id);
+        if !fresh {
+            return Ok(false);
+        }
+        self.tx
+            .send((kind, id, raw.to_vec()))
+            .map_err(|_| Error::PipelineStopped)?;
+        Ok(true)
+    }
+
+    /// Hashes and stores a blob; returns its id.
+    ///
+    /// # Errors
+    /// As [`Self::offer`].
+    pub fn store(&self, kind: BlobKind, raw: &[u8]) -> Result<BlobId> {
+        let id = BlobId(Id::hash(raw));
+        self.offer(kind, id, raw)?;
+        Ok(id)
+    }
+}
+
+/// What the walker holds while the pipeline runs.
+pub(super) struct Lanes<'a> {
+    /// For tree blobs and stream content.
+    pub sink: BlobSink<'a>,
+    /// Files to read.
+    pub jobs: SyncSender<FileJob>,
+    /// Files read.
+    pub done: Receiver<FileDone>,
+    /// Reused by the walker's own chunking (streams).
+    pub chunker: Chunker,
+}
+
+/// Runs `body` (the walker) with the pipeline's threads behind it, then shuts the pipeline down
+/// and makes everything durable. Returns `body`'s value and what was written.
+///
+/// # Errors
+/// The packer's error if it failed (the root cause), else `body`'s.
+pub(super) fn run<T>(
+    repo: &Repository,
+    threads: Threads,
+    progress: &Progress,
+    body: impl FnOnce(Lanes<'_>) -> Result<T>,
+) -> Result<(T, WriteStats)> {
+    let claimed = Mutex::new(HashSet::new());
+    let stop = AtomicBool::new(false);
+    let level = repo.config().compression_level;
+    let params = repo.config().chunker;
+    thread::scope(|s| {
+        let (pack_tx, pack_rx) = mpsc::sync_channel::<(BlobKind, PreparedBlob)>(PACK_QUEUE);
+        let packer = thread::Builder::new()
+            .name("packer".into())
+            .spawn_scoped(s, move || pack_loop(repo, &pack_rx))
+            .map_err(|e| Error::Thread(e.to_string()))?;
+
+        let compressors = threads.compressors.max(1);
+        let (raw_tx, raw_rx) = mpsc::sync_channel(compressors * COMPRESS_QUEUE_PER_THREAD);
+        let raw_rx = Arc::new(Mutex::new(raw_rx));
+        for i in 0..compressors {
+            let (rx, tx) = (Arc::clone(&raw_rx), pack_tx.clone());
+            spawn(s, format!("compress-{i}"), move || {
+                compress_loop(&rx, &tx, level)
+            })?;
+        }
+        drop((raw_rx, pack_tx));
+
+        let sink = BlobSink {
+            repo,
+            claimed: &claimed,
+            tx: raw_tx,
+        };
+        let (job_tx, job_rx) = mpsc::sync_channel::<FileJob>(JOB_QUEUE);
+        let job_rx = Arc::new(Mutex::new(job_rx));
+        let (done_tx, done_rx) = mpsc::channel::<FileDone>();
+        for i in 0..threads.readers.max(1) {
+            let (rx, tx, sink) = (Arc::clone(&job_rx), done_tx.clone(), sink.clone());
+            let stop = &stop;
+            spawn(s, format!("read-{i}"), move || {
+                let mut chunker = Chunker::new(&params);
+                while let Some(job) = next_job(&rx) {
+                    if stop.load(Ordering::Relaxed) {
+                        continue; // drain without reading: the backup failed
+                    }
+                    progress.reading(&job.path);
+                    let outcome = read_file(&job.path, &mut chunker, &sink, progress);
+                    if tx.send(FileDone { job, outcome }).is_err() {
+                        stop.store(true, Ordering::Relaxed);
+                    }
+                }
+            })?;
+        }
+        drop((job_rx, done_tx));
+
+        let out = body(Lanes {
+            sink,
+            jobs: job_tx,
+            done: done_rx,
+            chunker: Chunker::new(&params),
+        });
+        if out.is_err() {
+            stop.store(true, Ordering::Relaxed);
+        }
+        // `body` consumed the senders: readers and compressors drain, then the packer finishes.
+        let packed = match packer.join() {
+            Ok(r) => r,
+            Err(panic) => std::panic::resume_unwind(panic),
+        };
+        match (out, packed) {
+            (_, Err(e)) | (Err(e), Ok(_)) => Err(e),
+            (Ok(v), Ok(stats)) => Ok((v, stats)),
+        }
+    })
+}
+
+fn spawn<'s, 'e>(
+    s: &'s thread::Scope<'s, 'e>,
+    name: String,
+    f: impl FnOnce() + Send + 's,
+) -> Result<()> {
+    thread::Builder::new()
+        .name(name)
+        .spawn_scoped(s, f)
+        .map(drop)
+        .map_err(|e| Error::Thread(e.to_string()))
+}
+
+fn next_job(rx: &Mutex<Receiver<FileJob>>) -> Option<FileJob> {
+    rx.lock().ok()?.recv().ok()
+}
+
+fn compress_loop(
+    rx: &Mutex<Receiver<(BlobKind, BlobId, Vec<u8>)>>,
+    tx: &SyncSender<(BlobKind, PreparedBlob)>,
+    level: i32,
+) {
+    loop {
+        let Some((kind, id, raw)) = rx.lock().ok().and_then(|r| r.recv().ok()) else {
+            return;
+        };
+        if tx.send((kind, blob::compress(id, &raw, level))).is_err() {
+            return; // the packer failed and reports why
+        }
+    }
+}
+
+fn pack_loop(repo: &Repository, rx: &Receiver<(BlobKind, PreparedBlob)>) -> Result<WriteStats> {
+    let mut writer = repo.writer();
+    for (kind, blob) in rx {
+        writer.add_prepared(kind, blob)?;
+    }
+    writer.finish()
+}
+
+/// Reads one file into chunks.
+fn read_file(
+    path: &Path,
+    chunker: &mut Chunker,
+    sink: &BlobSink<'_>,
+    progress: &Progress,
+) -> std::result::Result<(Vec<Piece>, ContentStats), ContentError> {
+    let mut file = open_source(path).map_err(ContentError::Source)?;
+    let mut stats = ContentStats::default();
+    let pieces = content::store_file(&mut file, chunker, sink, &mut stats, progress)?;
+    Ok((pieces, stats))
+}
+
+/// Opens a source file for reading without updating its atime where allowed, and without
+/// following a symlink swapped in since it was listed.
+fn open_source(path: &Path) -> io::Result<File> {
+    let open = |flags| OpenOptions::new().read(true).custom_flags(flags).open(path);
+    // O_NONBLOCK: a FIFO swapped in since the listing must not block the open (it has no
+    // effect on reads of regular files).
+    let flags = libc::O_NOFOLLOW | libc::O_NONBLOCK;
+    match open(flags | libc::O_NOATIME) {
+        Err(e) if e.raw_os_error() == Some(libc::EPERM) => open(flags),
+        r => r,
+    }
+    .and_then(|f| {
+        // A FIFO or device swapped in since the listing would block or never end.
+        if f.metadata()?.file_type().is_file() {
+            Ok(f)
+        } else {
+            Err(io::Error::other("is no longer a regular file"))
+        }
+    })
+}
