@@ -281,16 +281,18 @@ pub fn will_need(file: &std::fs::File) {
     }
 }
 
-/// Keeps the memory of a long-running process (the mount) close to what it uses: threads
-/// share two malloc arenas, so memory freed by one request thread is reused by the next
-/// instead of piling up in per-thread arenas; chunk-sized buffers come from the heap and are
-/// reused (mapping and unmapping each one costs a page fault per 4 KiB); and freed memory
-/// beyond 16 MiB at the top of the heap goes back to the system.
-pub fn limit_malloc_retention() {
+/// Keeps a process's memory close to what it uses: threads share two malloc arenas, so memory
+/// freed by one thread is reused by the next instead of piling up in per-thread arenas;
+/// buffers below `mmap_threshold` come from the heap and are reused (mapping and unmapping
+/// each one costs a page fault per 4 KiB), larger ones are mapped and returned at once; and
+/// freed memory beyond 16 MiB at the top of the heap goes back to the system. The mount uses
+/// 32 MiB (chunk buffers stay on the heap), the backup 256 KiB (its buffers come and go).
+pub fn limit_malloc_retention(mmap_threshold: usize) {
+    let threshold = i32::try_from(mmap_threshold).unwrap_or(i32::MAX);
     // SAFETY: mallopt only adjusts allocator parameters; valid at any time.
     unsafe {
         libc::mallopt(libc::M_ARENA_MAX, 2);
-        libc::mallopt(libc::M_MMAP_THRESHOLD, 32 << 20);
+        libc::mallopt(libc::M_MMAP_THRESHOLD, threshold);
         libc::mallopt(libc::M_TRIM_THRESHOLD, 16 << 20);
     }
 }

@@ -77,7 +77,7 @@ pub fn serve(
     // thread below receives these.
     sys::block_signals(&STOP_SIGNALS)
         .map_err(|e| Error::Mount(format!("cannot set up signal handling: {e}")))?;
-    sys::limit_malloc_retention();
+    sys::limit_malloc_retention(32 << 20);
     let mountpoint = mountpoint::absolute(mountpoint)?;
     match mountpoint::probe(&mountpoint)? {
         MountState::Free => {}

@@ -230,6 +230,7 @@ fn find_leftovers(repo: &Repository, report: &mut CheckReport) -> Result<()> {
     let index = repo.index();
     let mut dirs: Vec<String> = layout::pack_dirs().collect();
     dirs.extend([
+        layout::DATA_DIR.to_string(),
         layout::INDEX_DIR.to_string(),
         layout::SNAPSHOT_DIR.to_string(),
         String::new(),

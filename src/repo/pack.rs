@@ -5,42 +5,52 @@ use crate::format::id::{Id, PackId};
 use crate::format::pack::{self, BlobKind, PackedBlob};
 
 use super::blob::PreparedBlob;
-use super::storage::Storage;
+use super::storage::{NewFile, Storage};
 
-/// Accumulates blobs of one kind into a pack.
-#[derive(Debug)]
-pub struct PackWriter {
+/// Streams blobs of one kind into a new pack file: each blob goes to storage as it is added
+/// (no pack-sized buffer in memory), the pack's id is hashed along the way, and
+/// [`PackWriter::finish`] appends the trailer and names the file by that id.
+pub struct PackWriter<'s> {
     kind: BlobKind,
-    buf: Vec<u8>,
+    storage: &'s dyn Storage,
+    file: Option<Box<dyn NewFile + 's>>,
+    hasher: blake3::Hasher,
+    len: u64,
     blobs: Vec<PackedBlob>,
 }
 
-/// A finished pack, ready to be written.
+/// A pack written durably under its id.
 #[derive(Debug)]
 pub struct FinishedPack {
-    /// blake3 of `bytes`.
+    /// blake3 of the file's bytes.
     pub id: PackId,
-    /// The whole file.
-    pub bytes: Vec<u8>,
+    /// The file's length.
+    pub len: u64,
     /// Its blobs (as in the trailer).
     pub blobs: Vec<PackedBlob>,
 }
 
-impl PackWriter {
-    /// An empty pack for blobs of `kind`.
+/// What a new pack file is called until it is complete.
+const NEW_PACK: &str = "data/<new pack>";
+
+impl<'s> PackWriter<'s> {
+    /// An empty pack for blobs of `kind`, to be written to `storage`.
     #[must_use]
-    pub fn new(kind: BlobKind) -> Self {
+    pub fn new(kind: BlobKind, storage: &'s dyn Storage) -> Self {
         PackWriter {
             kind,
-            buf: pack::header().to_vec(),
+            storage,
+            file: None,
+            hasher: blake3::Hasher::new(),
+            len: pack::PACK_HEADER_LEN as u64,
             blobs: Vec::new(),
         }
     }
 
-    /// Bytes so far.
+    /// Bytes so far (header and blobs).
     #[must_use]
-    pub fn len(&self) -> usize {
-        self.buf.len()
+    pub fn len(&self) -> u64 {
+        self.len
     }
 
     /// Whether no blob was added.
@@ -52,13 +62,38 @@ impl PackWriter {
     /// Whether adding `stored_len` more bytes would pass the 4 GiB offset limit.
     #[must_use]
     pub fn would_overflow(&self, stored_len: usize) -> bool {
-        (self.buf.len() + stored_len) as u64 + (64 << 20) > pack::MAX_PACK_LEN
+        self.len + stored_len as u64 + (64 << 20) > pack::MAX_PACK_LEN
+    }
+
+    fn append(&mut self, bytes: &[u8]) -> Result<()> {
+        let file = match &mut self.file {
+            Some(f) => f,
+            None => {
+                let mut f = self
+                    .storage
+                    .create_new(crate::repo::layout::DATA_DIR)
+                    .map_err(|e| Error::repo_io("creating", NEW_PACK, e))?;
+                let header = pack::header();
+                f.append(&header)
+                    .map_err(|e| Error::repo_io("writing", NEW_PACK, e))?;
+                self.hasher.update(&header);
+                self.file.insert(f)
+            }
+        };
+        file.append(bytes)
+            .map_err(|e| Error::repo_io("writing", NEW_PACK, e))?;
+        self.hasher.update(bytes);
+        Ok(())
     }
 
     /// Appends a blob. The caller checks [`Self::would_overflow`] first.
-    pub fn add(&mut self, blob: &PreparedBlob) {
-        let offset = u32::try_from(self.buf.len()).unwrap_or(u32::MAX);
-        self.buf.extend_from_slice(&blob.stored);
+    ///
+    /// # Errors
+    /// Storage write failures.
+    pub fn add(&mut self, blob: &PreparedBlob) -> Result<()> {
+        let offset = u32::try_from(self.len).unwrap_or(u32::MAX);
+        self.append(&blob.stored)?;
+        self.len += blob.stored.len() as u64;
         self.blobs.push(PackedBlob {
             id: blob.id,
             kind: self.kind,
@@ -67,23 +102,30 @@ impl PackWriter {
             raw_len: blob.raw_len,
             compression: blob.compression,
         });
+        Ok(())
     }
 
-    /// Appends the trailer and names the pack; the writer is left empty for the next pack.
+    /// Appends the trailer and makes the pack durable under its id; the writer is left empty
+    /// for the next pack.
     ///
     /// # Errors
-    /// Only on an encoding bug.
+    /// Storage write failures (the pack is then absent).
     pub fn finish(&mut self) -> Result<FinishedPack> {
-        let mut bytes = std::mem::replace(&mut self.buf, pack::header().to_vec());
         let blobs = std::mem::take(&mut self.blobs);
-        let trailer = pack::encode_trailer(&blobs)
-            .map_err(|e| Error::corrupt("<new pack>", e.to_string()))?;
-        bytes.extend_from_slice(&trailer);
-        Ok(FinishedPack {
-            id: PackId(Id::hash(&bytes)),
-            bytes,
-            blobs,
-        })
+        let trailer =
+            pack::encode_trailer(&blobs).map_err(|e| Error::corrupt(NEW_PACK, e.to_string()))?;
+        self.append(&trailer)?;
+        let len = self.len + trailer.len() as u64;
+        let id = PackId(Id(*self.hasher.finalize().as_bytes()));
+        let file = self.file.take();
+        self.hasher.reset();
+        self.len = pack::PACK_HEADER_LEN as u64;
+        let path = crate::repo::layout::pack_path(&id);
+        if let Some(f) = file {
+            f.commit(&path)
+                .map_err(|e| Error::repo_io("writing", &path, e))?;
+        }
+        Ok(FinishedPack { id, len, blobs })
     }
 }
 
@@ -148,33 +190,45 @@ mod tests {
 
     #[test]
     fn written_pack_describes_itself() {
-        let mut w = PackWriter::new(BlobKind::Data);
+        let dir = tempfile::tempdir().unwrap();
+        let s = LocalStorage::new(dir.path());
+        for d in crate::repo::layout::pack_dirs() {
+            s.create_dir(&d).unwrap();
+        }
+        let mut w = PackWriter::new(BlobKind::Data, &s);
         let blobs: Vec<_> = (0..5)
             .map(|i| prepare(&vec![i as u8; 1000 * (i + 1)], 3))
             .collect();
         for b in &blobs {
-            w.add(b);
+            w.add(b).unwrap();
         }
         let p = w.finish().unwrap();
         assert!(w.is_empty());
-        let dir = tempfile::tempdir().unwrap();
-        let s = LocalStorage::new(dir.path());
-        s.write("p", &p.bytes).unwrap();
+        let path = crate::repo::layout::pack_path(&p.id);
+        let bytes = s.read(&path).unwrap();
+        assert_eq!(
+            PackId(Id::hash(&bytes)),
+            p.id,
+            "named by the hash of its bytes"
+        );
+        assert_eq!(bytes.len() as u64, p.len);
+        assert!(s.list("data").unwrap().is_empty(), "no temp file left");
+        s.write("p", &bytes).unwrap();
         let (len, trailer) = read_trailer(&s, "p").unwrap();
-        assert_eq!(len, p.bytes.len() as u64);
+        assert_eq!(len, bytes.len() as u64);
         assert_eq!(trailer, p.blobs);
-        assert_eq!(parse_whole("p", &p.bytes).unwrap(), p.blobs);
+        assert_eq!(parse_whole("p", &bytes).unwrap(), p.blobs);
         for (i, b) in trailer.iter().enumerate() {
-            let stored = p.bytes[b.offset as usize..b.end() as usize].to_vec();
+            let stored = bytes[b.offset as usize..b.end() as usize].to_vec();
             let raw = unpack(&b.id, stored, b.raw_len, b.compression).unwrap();
             assert_eq!(raw, vec![i as u8; 1000 * (i + 1)]);
         }
         // Truncated pack is an error naming the file, not a panic.
-        for cut in [0, 10, 27, p.bytes.len() / 2, p.bytes.len() - 1] {
-            s.write("t", &p.bytes[..cut]).unwrap();
+        for cut in [0, 10, 27, bytes.len() / 2, bytes.len() - 1] {
+            s.write("t", &bytes[..cut]).unwrap();
             let err = read_trailer(&s, "t").unwrap_err();
             assert!(err.to_string().contains('t'), "{err}");
-            assert!(parse_whole("t", &p.bytes[..cut]).is_err());
+            assert!(parse_whole("t", &bytes[..cut]).is_err());
         }
     }
 }

@@ -1,8 +1,9 @@
 //! The storage seam: every byte the repository reads or writes goes through [`Storage`].
 //!
-//! The interface fits object storage as well as a directory: files are written once, whole and
-//! atomically ([`Storage::write`]), never appended to or updated in place, and directories are
-//! never renamed. [`LocalStorage`] implements it for a local directory with the classic durable
+//! The interface fits object storage as well as a directory: files are written once and
+//! atomically, whole ([`Storage::write`]) or streamed and named when complete
+//! ([`Storage::create_new`], as a multipart upload would be), never appended to or updated in
+//! place once visible, and directories are never renamed. [`LocalStorage`] implements it for a local directory with the classic durable
 //! sequence: write a temp file, fsync it, rename it over the final name, fsync the directory.
 //! Tests implement it to inject crashes and I/O failures.
 
@@ -52,6 +53,21 @@ pub trait Storage: Send + Sync {
     /// The underlying I/O error.
     fn write(&self, path: &str, data: &[u8]) -> io::Result<()>;
 
+    /// Starts a file in `dir` that is written piece by piece and gets its name only when
+    /// complete (a pack, named by the hash of its bytes). Nothing is visible under a final name
+    /// before [`NewFile::commit`]; dropping it uncommitted discards what was written.
+    ///
+    /// The default keeps the pieces in memory and calls [`Storage::write`] at commit.
+    ///
+    /// # Errors
+    /// The underlying I/O error.
+    fn create_new<'a>(&'a self, _dir: &str) -> io::Result<Box<dyn NewFile + 'a>> {
+        Ok(Box::new(Buffered {
+            storage: self,
+            data: Vec::new(),
+        }))
+    }
+
     /// Names of the files directly in `dir` (temporary files included, directories excluded).
     /// A missing directory lists as empty.
     ///
@@ -70,6 +86,75 @@ pub trait Storage: Send + Sync {
     /// # Errors
     /// The underlying I/O error.
     fn create_dir(&self, dir: &str) -> io::Result<()>;
+}
+
+/// A file being written by [`Storage::create_new`].
+pub trait NewFile: Send {
+    /// Appends bytes.
+    ///
+    /// # Errors
+    /// The underlying I/O error.
+    fn append(&mut self, data: &[u8]) -> io::Result<()>;
+
+    /// Makes the file durable under `path` (in the directory given to `create_new`), with the
+    /// same guarantee as [`Storage::write`].
+    ///
+    /// # Errors
+    /// The underlying I/O error; the file is then absent.
+    fn commit(self: Box<Self>, path: &str) -> io::Result<()>;
+}
+
+/// [`Storage::create_new`]'s default: collect in memory, write whole at commit.
+struct Buffered<'a, S: Storage + ?Sized> {
+    storage: &'a S,
+    data: Vec<u8>,
+}
+
+impl<S: Storage + ?Sized> NewFile for Buffered<'_, S> {
+    fn append(&mut self, data: &[u8]) -> io::Result<()> {
+        self.data.extend_from_slice(data);
+        Ok(())
+    }
+
+    fn commit(self: Box<Self>, path: &str) -> io::Result<()> {
+        self.storage.write(path, &self.data)
+    }
+}
+
+/// A local temp file streamed to, then fsynced and renamed into place.
+struct LocalNewFile {
+    file: io::BufWriter<File>,
+    tmp: PathBuf,
+    root: PathBuf,
+    committed: bool,
+}
+
+impl NewFile for LocalNewFile {
+    fn append(&mut self, data: &[u8]) -> io::Result<()> {
+        self.file.write_all(data)
+    }
+
+    fn commit(mut self: Box<Self>, path: &str) -> io::Result<()> {
+        self.file.flush()?;
+        self.file.get_ref().sync_all()?;
+        let target = self.root.join(path);
+        fs::rename(&self.tmp, &target)?;
+        self.committed = true;
+        let target_dir = target.parent().unwrap_or(&self.root);
+        sync_dir(target_dir)?;
+        match self.tmp.parent() {
+            Some(d) if d != target_dir => sync_dir(d),
+            _ => Ok(()),
+        }
+    }
+}
+
+impl Drop for LocalNewFile {
+    fn drop(&mut self) {
+        if !self.committed {
+            let _ = fs::remove_file(&self.tmp);
+        }
+    }
 }
 
 /// How many open pack files [`LocalStorage`] keeps for [`Storage::read_at`].
@@ -180,6 +265,20 @@ impl Storage for LocalStorage {
         result
     }
 
+    fn create_new<'a>(&'a self, dir: &str) -> io::Result<Box<dyn NewFile + 'a>> {
+        let n = self.counter.fetch_add(1, Ordering::Relaxed);
+        let tmp = self
+            .full(dir)
+            .join(format!("{TEMP_PREFIX}{}-{n}-new", std::process::id()));
+        let file = OpenOptions::new().write(true).create_new(true).open(&tmp)?;
+        Ok(Box::new(LocalNewFile {
+            file: io::BufWriter::with_capacity(1 << 20, file),
+            tmp,
+            root: self.root.clone(),
+            committed: false,
+        }))
+    }
+
     fn list(&self, dir: &str) -> io::Result<Vec<String>> {
         let rd = match fs::read_dir(self.full(dir)) {
             Ok(rd) => rd,
@@ -235,5 +334,27 @@ mod tests {
         assert!(s.list("missing").unwrap().is_empty());
         s.remove("index/a").unwrap();
         assert!(s.read("index/a").is_err());
+    }
+
+    #[test]
+    fn streamed_file_appears_only_when_committed() {
+        let dir = tempfile::tempdir().unwrap();
+        let s = LocalStorage::new(dir.path());
+        s.create_dir("data/ab").unwrap();
+        let mut f = s.create_new("data").unwrap();
+        f.append(b"hello ").unwrap();
+        f.append(b"world").unwrap();
+        assert!(s.list("data/ab").unwrap().is_empty());
+        f.commit("data/ab/x").unwrap();
+        assert_eq!(s.read("data/ab/x").unwrap(), b"hello world");
+        assert!(s.list("data").unwrap().is_empty(), "no temp file left");
+
+        let mut dropped = s.create_new("data").unwrap();
+        dropped.append(b"lost").unwrap();
+        drop(dropped);
+        assert!(
+            s.list("data").unwrap().is_empty(),
+            "an abandoned file is removed"
+        );
     }
 }

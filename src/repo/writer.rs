@@ -1,8 +1,8 @@
 //! `BlobWriter`: the only way new blobs enter a repository.
 //!
 //! Blobs are deduplicated against the index and against this session, packed by kind (data and
-//! trees go to separate packs so metadata reads stay small), and each full pack is written
-//! durably before any index file names it. Every [`INDEX_EVERY_PACKS`] packs an index file is
+//! trees go to separate packs so metadata reads stay small) and streamed to storage as they
+//! come; each full pack is made durable before any index file names it. Every [`INDEX_EVERY_PACKS`] packs an index file is
 //! written, so an interrupted backup's data is reused by the next one. After any failed write
 //! the writer refuses further work (like redb's `PreviousIo`): its state on disk is unknown.
 
@@ -39,8 +39,8 @@ pub struct WriteStats {
 /// Adds blobs to a repository; call [`BlobWriter::finish`] to make them durable and indexed.
 pub struct BlobWriter<'r> {
     repo: &'r Repository,
-    data: PackWriter,
-    tree: PackWriter,
+    data: PackWriter<'r>,
+    tree: PackWriter<'r>,
     pending: HashSet<BlobId>,
     unindexed: Vec<IndexedPack>,
     written: Vec<IndexedPack>,
@@ -52,8 +52,8 @@ impl<'r> BlobWriter<'r> {
     pub(super) fn new(repo: &'r Repository) -> Self {
         BlobWriter {
             repo,
-            data: PackWriter::new(BlobKind::Data),
-            tree: PackWriter::new(BlobKind::Tree),
+            data: PackWriter::new(BlobKind::Data, repo.storage()),
+            tree: PackWriter::new(BlobKind::Tree, repo.storage()),
             pending: HashSet::new(),
             unindexed: Vec::new(),
             written: Vec::new(),
@@ -102,7 +102,7 @@ impl<'r> BlobWriter<'r> {
         if self.contains(&blob.id) {
             return Ok(false);
         }
-        let target = self.repo.config().pack_target_size as usize;
+        let target = u64::from(self.repo.config().pack_target_size);
         let pack = match kind {
             BlobKind::Data => &mut self.data,
             BlobKind::Tree => &mut self.tree,
@@ -114,7 +114,10 @@ impl<'r> BlobWriter<'r> {
             BlobKind::Data => &mut self.data,
             BlobKind::Tree => &mut self.tree,
         };
-        pack.add(&blob);
+        if let Err(e) = pack.add(&blob) {
+            self.poisoned = true;
+            return Err(e);
+        }
         let full = pack.len() >= target;
         match kind {
             BlobKind::Data => self.stats.data_blobs += 1,
@@ -146,16 +149,17 @@ impl<'r> BlobWriter<'r> {
         if pack.is_empty() {
             return Ok(());
         }
-        let finished = pack.finish()?;
-        let path = layout::pack_path(&finished.id);
-        if let Err(e) = self.repo.storage().write(&path, &finished.bytes) {
-            self.poisoned = true;
-            return Err(Error::repo_io("writing", path, e));
-        }
+        let finished = match pack.finish() {
+            Ok(f) => f,
+            Err(e) => {
+                self.poisoned = true;
+                return Err(e);
+            }
+        };
         self.stats.packs += 1;
         self.unindexed.push(IndexedPack {
             id: finished.id,
-            len: finished.bytes.len() as u64,
+            len: finished.len,
             blobs: finished.blobs,
         });
         if self.unindexed.len() >= INDEX_EVERY_PACKS {
