@@ -7,6 +7,7 @@ mod integration {
     mod corruption;
     mod crash;
     mod hostile;
+    mod ingest;
     mod mount;
     mod roundtrip;
     mod util;
