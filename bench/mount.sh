@@ -15,43 +15,15 @@
 # Output: a table on stdout and in $BENCH_DIR/results-mount.txt.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-[ "$(id -u)" -eq 0 ] || { echo "run as root (needs drop_caches)" >&2; exit 1; }
-
-BENCH_DIR=${BENCH_DIR:-/var/tmp/chronofs-bench}
-DATA=$BENCH_DIR/data
+. bench/lib.sh
 OUT=$BENCH_DIR/results-mount.txt
-export RESTIC_PASSWORD=bench RESTIC_REPOSITORY=$BENCH_DIR/restic-repo
-export BORG_REPO=$BENCH_DIR/borg-repo BORG_UNKNOWN_UNENCRYPTED_REPO_ACCESS_IS_OK=yes
-export BORG_RELOCATED_REPO_ACCESS_IS_OK=yes
+export RESTIC_REPOSITORY=$BENCH_DIR/restic-repo BORG_REPO=$BENCH_DIR/borg-repo
 CHRONOFS_REPO=$BENCH_DIR/chronofs-repo
 
-need() { command -v "$1" >/dev/null || MISSING="$MISSING $2"; }
-MISSING=""
-need restic restic; need borg borgbackup; need fusermount3 fuse3; need fusermount fuse
-python3 -c 'import llfuse' 2>/dev/null || python3 -c 'import pyfuse3' 2>/dev/null || MISSING="$MISSING python3-llfuse"
-if [ -n "$MISSING" ]; then
-    apt-get install -y -qq $MISSING >/dev/null
-fi
+install_peers
 cargo build --release --locked --quiet
 CHRONOFS=$PWD/target/release/chronofs
-
-now() { date +%s.%N; }
-calc() { awk "BEGIN { printf \"$1\", $2 }"; }
-elapsed() { calc %.3f "$(now) - $1"; }
-drop() { sync; echo 3 > /proc/sys/vm/drop_caches; }
-
-# ---- data set -------------------------------------------------------------------------------
-if [ ! -f "$DATA/.complete" ]; then
-    echo "building the data set in $DATA" >&2
-    rm -rf "$DATA"; mkdir -p "$DATA/tree/usr/lib"
-    tar cf - /usr/lib 2>/dev/null | head -c 1073741824 > "$DATA/big.img" || true
-    cp -a /usr/share/man "$DATA/man"
-    cp -a /usr/share "$DATA/tree/usr/share"
-    for d in x86_64-linux-gnu jvm gcc python3 python3.11; do
-        [ -e "/usr/lib/$d" ] && cp -a "/usr/lib/$d" "$DATA/tree/usr/lib/$d"
-    done
-    touch "$DATA/.complete"
-fi
+build_data
 ENTRIES=$(find "$DATA" | wc -l)
 TREE_SIZE=$(du -sh --apparent-size "$DATA/tree" | cut -f1)
 MAN_FILES=$(find "$DATA/man" -type f | wc -l)
