@@ -32,7 +32,7 @@ use std::thread;
 use crate::chunking::Chunker;
 use crate::error::{Error, Result};
 use crate::format::id::{BlobId, Id};
-use crate::format::pack::BlobKind;
+use crate::format::pack::{BlobKind, MAX_BLOB_LEN};
 use crate::format::tree::Piece;
 use crate::repo::Repository;
 use crate::repo::blob::{self, PreparedBlob};
@@ -128,11 +128,18 @@ impl BlobSink<'_> {
         Ok(true)
     }
 
-    /// Hashes and stores a blob; returns its id.
+    /// Hashes and stores a whole blob (a tree: a directory's listing with its files' chunk
+    /// lists); returns its id.
     ///
     /// # Errors
-    /// As [`Self::offer`].
+    /// As [`Self::offer`], and [`Error::InvalidInput`] for a blob over [`MAX_BLOB_LEN`].
     pub fn store(&self, kind: BlobKind, raw: &[u8]) -> Result<BlobId> {
+        if raw.len() > MAX_BLOB_LEN as usize {
+            return Err(Error::InvalidInput(format!(
+                "a {kind:?} blob of {} bytes exceeds the {MAX_BLOB_LEN}-byte limit of one blob",
+                raw.len()
+            )));
+        }
         let id = BlobId(Id::hash(raw));
         self.offer(kind, id, raw)?;
         Ok(id)

@@ -18,7 +18,7 @@ use std::sync::mpsc::TrySendError;
 use crate::error::{Error, Result};
 use crate::format::bytes::ByteString;
 use crate::format::id::{BlobId, TreeId};
-use crate::format::pack::{BlobKind, MAX_BLOB_LEN};
+use crate::format::pack::BlobKind;
 use crate::format::snapshot::Summary;
 use crate::format::tree::{Node, NodeKind, Piece, Tree};
 use crate::repo::Repository;
@@ -130,12 +130,6 @@ impl<'a> Walker<'a> {
         let bytes = tree
             .encode()
             .map_err(|e| Error::corrupt("<new tree>", e.to_string()))?;
-        if bytes.len() > MAX_BLOB_LEN as usize {
-            return Err(Error::InvalidInput(format!(
-                "a directory's listing takes {} bytes, over the {MAX_BLOB_LEN}-byte limit of one tree",
-                bytes.len()
-            )));
-        }
         Ok(TreeId(self.lanes.sink.store(BlobKind::Tree, &bytes)?.0))
     }
 

@@ -11,10 +11,10 @@ use std::collections::HashSet;
 use crate::error::{Error, Result};
 use crate::format::id::{BlobId, Id, IndexId};
 use crate::format::index::{Index as IndexRecord, IndexedPack};
-use crate::format::pack::{BlobKind, MAX_BLOB_LEN};
+use crate::format::pack::BlobKind;
 
 use super::Repository;
-use super::blob::{self, PreparedBlob};
+use super::blob::PreparedBlob;
 use super::layout;
 use super::pack::PackWriter;
 
@@ -66,31 +66,6 @@ impl<'r> BlobWriter<'r> {
     #[must_use]
     pub fn contains(&self, id: &BlobId) -> bool {
         self.pending.contains(id) || self.repo.has_blob(id)
-    }
-
-    /// The repository's zstd level.
-    #[must_use]
-    pub fn compression_level(&self) -> i32 {
-        self.repo.config().compression_level
-    }
-
-    /// Hashes, compresses and stores `raw` unless present; returns its id.
-    ///
-    /// # Errors
-    /// Repository write failures.
-    pub fn add(&mut self, kind: BlobKind, raw: &[u8]) -> Result<BlobId> {
-        let id = BlobId(Id::hash(raw));
-        if !self.contains(&id) {
-            if raw.len() > MAX_BLOB_LEN as usize {
-                return Err(Error::InvalidInput(format!(
-                    "a {kind:?} blob of {} bytes exceeds the {MAX_BLOB_LEN}-byte limit",
-                    raw.len()
-                )));
-            }
-            let prepared = blob::prepare(raw, self.compression_level());
-            self.add_prepared(kind, prepared)?;
-        }
-        Ok(id)
     }
 
     /// Stores an already prepared blob unless present; returns whether it was new.

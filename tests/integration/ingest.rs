@@ -21,7 +21,12 @@ fn json_lines(f: &Fixture, args: &[&str], code: i32) -> Vec<serde_json::Value> {
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
-    String::from_utf8_lossy(&out.stdout)
+    parse_lines(&out.stdout)
+}
+
+/// Every line of a `--json` run's stdout, parsed.
+fn parse_lines(stdout: &[u8]) -> Vec<serde_json::Value> {
+    String::from_utf8_lossy(stdout)
         .lines()
         .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("not JSON ({e}): {l}")))
         .collect()
@@ -190,10 +195,7 @@ fn a_5_gib_sparse_file_and_a_3_gib_stream_take_bounded_memory() {
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
-    let lines: Vec<serde_json::Value> = String::from_utf8_lossy(&out.stdout)
-        .lines()
-        .map(|l| serde_json::from_str(l).unwrap())
-        .collect();
+    let lines = parse_lines(&out.stdout);
     let s = final_summary(&lines);
     assert_eq!(s["summary"]["total_bytes"], 3u64 << 30);
     assert_eq!(s["summary"]["bytes_read"], 3u64 << 30);
