@@ -93,6 +93,9 @@ pub enum Error {
     /// instead of this one whenever it is known.
     #[error("the backup pipeline stopped")]
     PipelineStopped,
+    /// Another process holds a conflicting repository lock (or ours was lost).
+    #[error("{0}")]
+    Locked(String),
     /// A worker thread could not be started.
     #[error("cannot start a thread: {0}")]
     Thread(String),
@@ -112,6 +115,8 @@ pub mod exit {
     pub const NO_REPOSITORY: u8 = 10;
     /// Repository data is damaged (check found problems, or a read hit corrupt data).
     pub const DAMAGED: u8 = 11;
+    /// Another process holds a conflicting lock on the repository.
+    pub const LOCKED: u8 = 12;
     /// The named snapshot, path or object does not exist.
     pub const NOT_FOUND: u8 = 13;
     /// The operation was refused to protect data (restore would overwrite, hostile names...).
@@ -133,6 +138,7 @@ impl Error {
             Error::InvalidInput(_) => exit::USAGE,
             Error::Refused(_) | Error::InitRefused { .. } => exit::REFUSED,
             Error::Mount(_) => exit::MOUNT,
+            Error::Locked(_) => exit::LOCKED,
             Error::RepoIo { cause, .. } | Error::PathIo { cause, .. } if is_no_space(cause) => {
                 exit::NO_SPACE
             }

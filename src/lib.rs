@@ -4,6 +4,7 @@ pub mod error;
 pub mod format;
 pub mod fuse;
 pub mod ingest;
+pub mod maintain;
 pub mod repo;
 pub mod restore;
 pub mod snapshot;

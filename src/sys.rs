@@ -98,6 +98,31 @@ pub fn euid() -> u32 {
     unsafe { libc::geteuid() }
 }
 
+/// Whether process `pid` exists on this machine (`None` if that cannot be told).
+#[must_use]
+pub fn process_exists(pid: u32) -> Option<bool> {
+    let pid = libc::pid_t::try_from(pid).ok()?;
+    // SAFETY: kill with signal 0 only checks for existence and permission; it sends nothing.
+    let r = unsafe { libc::kill(pid, 0) };
+    if r == 0 {
+        return Some(true);
+    }
+    match io::Error::last_os_error().raw_os_error() {
+        Some(libc::ESRCH) => Some(false),
+        Some(libc::EPERM) => Some(true),
+        _ => None,
+    }
+}
+
+/// When process `pid` started, in clock ticks since boot (`/proc/PID/stat` field 22).
+#[must_use]
+pub fn process_start_ticks(pid: u32) -> Option<u64> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // The command name (field 2) is in parentheses and may hold spaces: count after the last ')'.
+    let rest = &stat[stat.rfind(')')? + 1..];
+    rest.split_whitespace().nth(19)?.parse().ok()
+}
+
 /// The machine's host name.
 #[must_use]
 pub fn hostname() -> String {

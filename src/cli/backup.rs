@@ -9,6 +9,7 @@ use anyhow::{Context as _, Result, bail};
 use chronofs::error::exit;
 use chronofs::ingest::{self, BackupOptions, BackupOutcome, ParentChoice};
 use chronofs::repo::Repository;
+use chronofs::repo::lock::LockKind;
 use chronofs::snapshot;
 
 use super::{Context, progress, ui};
@@ -59,6 +60,11 @@ pub struct Args {
     /// Do not show the progress line (it is shown only when stderr is a terminal).
     #[arg(long)]
     no_progress: bool,
+    /// Record this time as the snapshot's time instead of now (importing old backups): RFC 3339
+    /// (2026-03-01T10:00:00Z), a dated name (2026-03-01T100000Z), or a local time
+    /// (2026-03-01 10:00:00).
+    #[arg(long, value_name = "TIME")]
+    time: Option<String>,
 }
 
 /// Reads a child's stdout and fails at EOF if the child exited unsuccessfully, so a failed
@@ -85,6 +91,8 @@ pub fn run(ctx: &Context, a: &Args) -> Result<u8> {
     // Chunk buffers pass between threads; without this, per-thread arenas keep ~30 MiB more.
     chronofs::sys::limit_malloc_retention(256 << 10);
     let repo = ctx.open()?;
+    let time_ns = a.time.as_deref().map(snapshot::parse_time).transpose()?;
+    let _lock = ctx.lock(&repo, LockKind::Shared, "backup")?;
     let parent = match &a.parent {
         Some(spec) => {
             let (listed, _) = snapshot::list(&repo)?;
@@ -100,6 +108,7 @@ pub fn run(ctx: &Context, a: &Args) -> Result<u8> {
         host: a.host.clone(),
         parent,
         force: a.force,
+        time_ns,
         threads: chronofs::ingest::pipeline::Threads {
             readers: a.read_concurrency.max(1),
             ..chronofs::ingest::pipeline::Threads::default()

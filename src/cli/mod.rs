@@ -19,6 +19,7 @@ use anyhow::Result;
 use clap::{Parser, Subcommand};
 
 use chronofs::repo::Repository;
+use chronofs::repo::lock::{LockKind, RepoLock};
 
 /// chronofs: deduplicated, crash-safe backups you can mount and browse by date.
 #[derive(Parser, Debug)]
@@ -37,6 +38,11 @@ pub struct Cli {
     /// Print only errors and warnings.
     #[arg(short, long, global = true)]
     pub quiet: bool,
+
+    /// If the repository is locked by another process, keep trying this long (e.g. `30s`,
+    /// `10m`, `1h`) before giving up.
+    #[arg(long, global = true, value_name = "DURATION", value_parser = ui::parse_wait, default_value = "0s")]
+    pub retry_lock: std::time::Duration,
 
     #[command(subcommand)]
     pub command: Command,
@@ -70,6 +76,7 @@ pub fn run(cli: Cli) -> Result<u8> {
     let ctx = Context {
         repo: cli.repo,
         quiet: cli.quiet,
+        retry_lock: cli.retry_lock,
     };
     match cli.command {
         Command::Init(a) => init::run(&ctx, &a),
@@ -88,6 +95,7 @@ pub fn run(cli: Cli) -> Result<u8> {
 pub struct Context {
     repo: Option<PathBuf>,
     quiet: bool,
+    retry_lock: std::time::Duration,
 }
 
 impl Context {
@@ -103,5 +111,15 @@ impl Context {
     /// Opens the repository with its index.
     fn open(&self) -> Result<Repository> {
         Ok(Repository::open(self.repo_path()?)?)
+    }
+
+    /// Locks `repo` for `purpose`, waiting up to `--retry-lock`; stale locks of other
+    /// processes are reported and ignored.
+    fn lock(&self, repo: &Repository, kind: LockKind, purpose: &str) -> Result<RepoLock> {
+        let lock = RepoLock::acquire(repo, kind, purpose, self.retry_lock)?;
+        for stale in &lock.ignored_stale {
+            eprintln!("chronofs: warning: ignoring {stale} (remove it with `chronofs unlock`)");
+        }
+        Ok(lock)
     }
 }

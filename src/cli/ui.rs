@@ -22,6 +22,23 @@ pub fn size(bytes: u64) -> String {
     }
 }
 
+/// Parses a wait such as `30s`, `10m`, `2h` or `90` (seconds).
+pub fn parse_wait(s: &str) -> Result<std::time::Duration, String> {
+    let (num, unit) = s
+        .find(|c: char| !c.is_ascii_digit())
+        .map_or((s, "s"), |i| s.split_at(i));
+    let n: u64 = num
+        .parse()
+        .map_err(|_| format!("{s:?} is not a duration like 30s, 10m or 2h"))?;
+    let secs = match unit {
+        "s" => n,
+        "m" => n.saturating_mul(60),
+        "h" => n.saturating_mul(3600),
+        _ => return Err(format!("{s:?}: the unit must be s, m or h")),
+    };
+    Ok(std::time::Duration::from_secs(secs))
+}
+
 /// Seconds with millisecond precision.
 pub fn secs(ns: u64) -> String {
     format!("{:.3}s", ns as f64 / 1e9)

@@ -5,7 +5,8 @@
 //! - `config`: [`config::Config`] in an envelope ([`codec`]);
 //! - `data/XX/<pack id>`: pack files ([`pack`]) of compressed blobs: data chunks and trees;
 //! - `index/<id>`: [`index::IndexFile`]s mapping blob ids to pack locations;
-//! - `snapshots/<id>`: [`snapshot::Snapshot`]s, each naming a root [`tree::Tree`].
+//! - `snapshots/<id>`: [`snapshot::Snapshot`]s, each naming a root [`tree::Tree`];
+//! - `locks/<id>`: [`lock::Lock`]s held by running commands.
 //!
 //! Every persisted record is a versioned enum (`…File::V1(…)`); new versions are added at the
 //! end so older data stays readable.
@@ -15,6 +16,7 @@ pub mod codec;
 pub mod config;
 pub mod id;
 pub mod index;
+pub mod lock;
 pub mod pack;
 pub mod snapshot;
 pub mod tree;

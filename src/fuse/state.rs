@@ -235,17 +235,11 @@ impl State {
         )
     }
 
-    /// Reads a blob once the index is loaded; if it is missing or its pack is gone, another
-    /// process may have changed the repository (prune): reload the index and try once more.
+    /// Reads a blob once the index is loaded (the repository reloads its index by itself when
+    /// a prune or backup changed it).
     fn read_blob(&self, id: &BlobId) -> Result<Vec<u8>> {
         self.index_ready.wait();
-        match self.repo.read_blob(id) {
-            Err(e) if may_be_outdated(&e) => match self.repo.refresh_index() {
-                Ok(Some(_)) => self.repo.read_blob(id),
-                _ => Err(e),
-            },
-            r => r,
-        }
+        self.repo.read_blob(id)
     }
 
     /// A decoded tree, from the cache or the repository.
@@ -541,14 +535,5 @@ fn facts_of(t: &Tree) -> DirFacts {
     DirFacts {
         nlink: u32::try_from(subdirs.saturating_add(2)).unwrap_or(u32::MAX),
         entries: t.entries.len() as u64,
-    }
-}
-
-/// Whether a read error may come from an index that is older than the repository.
-fn may_be_outdated(e: &Error) -> bool {
-    match e {
-        Error::MissingBlob { .. } => true,
-        Error::RepoIo { cause, .. } => cause.kind() == io::ErrorKind::NotFound,
-        _ => false,
     }
 }

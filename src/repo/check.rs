@@ -233,6 +233,7 @@ fn find_leftovers(repo: &Repository, report: &mut CheckReport) -> Result<()> {
         layout::DATA_DIR.to_string(),
         layout::INDEX_DIR.to_string(),
         layout::SNAPSHOT_DIR.to_string(),
+        super::storage::TEMP_DIR.to_string(),
         String::new(),
     ]);
     for dir in dirs {

@@ -89,11 +89,27 @@ impl Index {
     /// Where `id` is stored, if indexed.
     #[must_use]
     pub fn lookup(&self, id: &BlobId) -> Option<BlobLocation> {
+        self.position(id)
+            .and_then(|i| self.at(i))
+            .map(|(_, loc, _)| loc)
+    }
+
+    /// The position of `id` among the sorted entries, `0..len()` (stable until the index
+    /// changes), so callers can keep one bit per blob.
+    #[must_use]
+    pub fn position(&self, id: &BlobId) -> Option<usize> {
         debug_assert!(self.sorted, "lookup before finalize");
-        let i = self.entries.binary_search_by(|e| e.id.cmp(&id.0.0)).ok()?;
-        let e = &self.entries[i];
-        let pack = self.packs[(e.pack_and_flags & PACK_MASK) as usize].0;
-        Some(BlobLocation {
+        self.entries.binary_search_by(|e| e.id.cmp(&id.0.0)).ok()
+    }
+
+    /// The blob at `position`, its location and its pack's number (an index into
+    /// [`Self::packs`]).
+    #[must_use]
+    pub fn at(&self, position: usize) -> Option<(BlobId, BlobLocation, usize)> {
+        let e = self.entries.get(position)?;
+        let number = (e.pack_and_flags & PACK_MASK) as usize;
+        let pack = self.packs.get(number)?.0;
+        let loc = BlobLocation {
             pack,
             kind: if e.pack_and_flags & TREE_BIT != 0 {
                 BlobKind::Tree
@@ -108,7 +124,8 @@ impl Index {
             } else {
                 Compression::None
             },
-        })
+        };
+        Some((BlobId(Id(e.id)), loc, number))
     }
 
     /// Packs holding tree blobs, with their lengths (trees and data are packed separately).
@@ -160,10 +177,7 @@ impl Index {
 
     /// Every blob id with its location (for check and debugging).
     pub fn iter(&self) -> impl Iterator<Item = (BlobId, BlobLocation)> + '_ {
-        self.entries.iter().filter_map(|e| {
-            let id = BlobId(Id(e.id));
-            self.lookup(&id).map(|l| (id, l))
-        })
+        (0..self.entries.len()).filter_map(|i| self.at(i).map(|(id, loc, _)| (id, loc)))
     }
 }
 

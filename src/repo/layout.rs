@@ -6,6 +6,7 @@
 //! index/<index id>       index files
 //! snapshots/<snap id>    snapshot files
 //! locks/                 lock files
+//! tmp/                   files being written (renamed into place when complete)
 //! ```
 
 use crate::format::id::{IndexId, PackId, SnapshotId};

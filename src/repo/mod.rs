@@ -12,6 +12,7 @@ pub mod blob;
 pub mod check;
 pub mod index;
 pub mod layout;
+pub mod lock;
 pub mod pack;
 pub mod storage;
 pub mod writer;
@@ -31,6 +32,7 @@ use crate::format::index::{Index as IndexRecord, IndexedPack};
 use crate::format::snapshot::Snapshot;
 use crate::format::tree::Tree;
 
+use self::blob::PreparedBlob;
 use self::index::{BlobLocation, Index};
 use self::storage::{LocalStorage, Storage};
 use self::writer::BlobWriter;
@@ -131,6 +133,7 @@ impl Repository {
             layout::SNAPSHOT_DIR,
             layout::LOCK_DIR,
             layout::DATA_DIR,
+            storage::TEMP_DIR,
         ] {
             mkdir(d)?;
         }
@@ -225,6 +228,16 @@ impl Repository {
         self.load_index_files(names)
     }
 
+    /// Names of the index files the in-memory index was last built from (superseded ones
+    /// included).
+    #[must_use]
+    pub fn index_files(&self) -> Vec<String> {
+        self.index_files
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .clone()
+    }
+
     /// Reloads the index if index files were added or removed since it was loaded (another
     /// process wrote a backup or pruned). Returns `None` if nothing changed.
     ///
@@ -243,19 +256,37 @@ impl Repository {
         self.load_index_files(names).map(Some)
     }
 
-    fn load_index_files(&self, names: Vec<String>) -> Result<Vec<IndexProblem>> {
-        let mut problems = Vec::new();
-        let mut records = Vec::new();
-        for name in &names {
-            let name = name.clone();
-            let file = format!("{}/{name}", layout::INDEX_DIR);
-            match self.read_verified(&file, &name).and_then(|b| {
-                IndexRecord::decode(&b).map_err(|e| Error::corrupt(&file, e.to_string()))
-            }) {
-                Ok(r) => records.push((name, r)),
-                Err(error) => problems.push(IndexProblem { file, error }),
+    /// Builds the in-memory index from the index files `names`. A file that vanishes between
+    /// the listing and the read was replaced by a prune (which writes the replacement first):
+    /// list again and start over.
+    fn load_index_files(&self, mut names: Vec<String>) -> Result<Vec<IndexProblem>> {
+        let mut attempts = 0;
+        let (records, problems) = loop {
+            let mut problems = Vec::new();
+            let mut records = Vec::new();
+            let mut vanished = false;
+            for name in &names {
+                let name = name.clone();
+                let file = format!("{}/{name}", layout::INDEX_DIR);
+                match self.read_verified(&file, &name).and_then(|b| {
+                    IndexRecord::decode(&b).map_err(|e| Error::corrupt(&file, e.to_string()))
+                }) {
+                    Ok(r) => records.push((name, r)),
+                    Err(Error::RepoIo { cause, .. })
+                        if cause.kind() == io::ErrorKind::NotFound && attempts < 10 =>
+                    {
+                        vanished = true;
+                        break;
+                    }
+                    Err(error) => problems.push(IndexProblem { file, error }),
+                }
             }
-        }
+            if !vanished {
+                break (records, problems);
+            }
+            attempts += 1;
+            names = self.list_ids(layout::INDEX_DIR)?;
+        };
         let superseded: std::collections::HashSet<String> = records
             .iter()
             .flat_map(|(_, r)| r.supersedes.iter().map(IndexId::to_hex))
@@ -311,6 +342,12 @@ impl Repository {
         &*self.storage
     }
 
+    /// A shared handle on the storage backend (for threads that outlive a borrow).
+    #[must_use]
+    pub fn storage_arc(&self) -> Arc<dyn Storage> {
+        Arc::clone(&self.storage)
+    }
+
     /// Where the repository is (for messages).
     #[must_use]
     pub fn location(&self) -> &Path {
@@ -355,12 +392,33 @@ impl Repository {
             .ok_or_else(|| Error::MissingBlob { id: id.to_hex() })
     }
 
-    /// Reads, decompresses and verifies a blob.
+    /// Reads, decompresses and verifies a blob. If the blob is not indexed or its pack is gone,
+    /// another process (a backup, a prune) may have changed the repository since the index was
+    /// loaded: the index is reloaded and the read tried once more.
     ///
     /// # Errors
     /// [`Error::MissingBlob`], I/O errors, or [`Error::Corrupt`] naming the pack.
     pub fn read_blob(&self, id: &BlobId) -> Result<Vec<u8>> {
+        match self.read_blob_once(id) {
+            Err(e) if may_be_outdated(&e) => match self.refresh_index() {
+                Ok(Some(_)) => self.read_blob_once(id),
+                _ => Err(e),
+            },
+            r => r,
+        }
+    }
+
+    /// [`Self::read_blob`] against the index as loaded.
+    fn read_blob_once(&self, id: &BlobId) -> Result<Vec<u8>> {
         let loc = self.locate(id)?;
+        self.read_blob_at(id, &loc)
+    }
+
+    /// Reads, decompresses and verifies blob `id` stored at `loc` (no index lookup).
+    ///
+    /// # Errors
+    /// I/O errors, or [`Error::Corrupt`] naming the pack.
+    pub fn read_blob_at(&self, id: &BlobId, loc: &BlobLocation) -> Result<Vec<u8>> {
         let path = layout::pack_path(&loc.pack);
         let mut stored = vec![0u8; loc.stored_len as usize];
         self.storage
@@ -372,6 +430,27 @@ impl Repository {
                 _ => Error::repo_io("reading", &path, e),
             })?;
         blob::unpack(id, stored, loc.raw_len, loc.compression).map_err(|m| Error::corrupt(path, m))
+    }
+
+    /// Reads blob `id`'s stored bytes at `loc` and verifies them (decompressed and re-hashed),
+    /// ready to be written to another pack or repository as they are.
+    ///
+    /// # Errors
+    /// As [`Self::read_blob_at`].
+    pub fn read_stored(&self, id: &BlobId, loc: &BlobLocation) -> Result<PreparedBlob> {
+        let path = layout::pack_path(&loc.pack);
+        let mut stored = vec![0u8; loc.stored_len as usize];
+        self.storage
+            .read_at(&path, u64::from(loc.offset), &mut stored)
+            .map_err(|e| Error::repo_io("reading", &path, e))?;
+        blob::unpack(id, stored.clone(), loc.raw_len, loc.compression)
+            .map_err(|m| Error::corrupt(&path, m))?;
+        Ok(PreparedBlob {
+            id: *id,
+            stored,
+            raw_len: loc.raw_len,
+            compression: loc.compression,
+        })
     }
 
     /// Reads and decodes a tree.
@@ -388,6 +467,13 @@ impl Repository {
     #[must_use]
     pub fn writer(&self) -> BlobWriter<'_> {
         BlobWriter::new(self)
+    }
+
+    /// Starts rewriting blobs that are already indexed into new packs (prune's repacking):
+    /// no deduplication against the index, and no index files written.
+    #[must_use]
+    pub fn repack_writer(&self) -> BlobWriter<'_> {
+        BlobWriter::for_repack(self)
     }
 
     /// Ids of all snapshot files.
@@ -422,6 +508,8 @@ impl Repository {
         for id in self.snapshot_ids()? {
             match self.load_snapshot(&id) {
                 Ok(s) => good.push((id, s)),
+                // Forgotten between the listing and the read.
+                Err(Error::RepoIo { cause, .. }) if cause.kind() == io::ErrorKind::NotFound => {}
                 Err(e) => bad.push(e),
             }
         }
@@ -444,6 +532,15 @@ impl Repository {
             .write(&path, &bytes)
             .map_err(|e| Error::repo_io("writing", path, e))?;
         Ok(id)
+    }
+}
+
+/// Whether a read error may come from an index that is older than the repository.
+fn may_be_outdated(e: &Error) -> bool {
+    match e {
+        Error::MissingBlob { .. } => true,
+        Error::RepoIo { cause, .. } => cause.kind() == io::ErrorKind::NotFound,
+        _ => false,
     }
 }
 

@@ -225,9 +225,10 @@ mod tests {
         }
         // Truncated pack is an error naming the file, not a panic.
         for cut in [0, 10, 27, bytes.len() / 2, bytes.len() - 1] {
-            s.write("t", &bytes[..cut]).unwrap();
-            let err = read_trailer(&s, "t").unwrap_err();
-            assert!(err.to_string().contains('t'), "{err}");
+            let name = format!("t{cut}");
+            s.write(&name, &bytes[..cut]).unwrap();
+            let err = read_trailer(&s, &name).unwrap_err();
+            assert!(err.to_string().contains(&name), "{err}");
             assert!(parse_whole("t", &bytes[..cut]).is_err());
         }
     }

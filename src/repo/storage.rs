@@ -2,9 +2,12 @@
 //!
 //! The interface fits object storage as well as a directory: files are written once and
 //! atomically, whole ([`Storage::write`]) or streamed and named when complete
-//! ([`Storage::create_new`], as a multipart upload would be), never appended to or updated in
-//! place once visible, and directories are never renamed. [`LocalStorage`] implements it for a local directory with the classic durable
-//! sequence: write a temp file, fsync it, rename it over the final name, fsync the directory.
+//! ([`Storage::create_new`], as a multipart upload would be), never appended to, replaced or
+//! updated in place once visible (only `config` is ever replaced, by [`Storage::replace`]), and
+//! directories are never renamed. [`LocalStorage`] implements it for a local directory with the
+//! classic durable sequence: write a temp file in `tmp/`, fsync it, rename it to the final name,
+//! fsync the directory. Because temp files live in their own directory and a writer never
+//! replaces or deletes a file, the data directories can be made append-only (`chattr +a`).
 //! Tests implement it to inject crashes and I/O failures.
 
 use std::fs::{self, File, OpenOptions};
@@ -19,6 +22,9 @@ use lru::LruCache;
 
 /// Prefix of temporary files; a crash can leave them behind, and they are harmless.
 pub const TEMP_PREFIX: &str = ".tmp-";
+
+/// Directory of temporary files (renamed into place when complete).
+pub const TEMP_DIR: &str = "tmp";
 
 /// Whole-file, write-once access to repository files named by relative paths such as
 /// `index/ab12…`.
@@ -45,13 +51,21 @@ pub trait Storage: Send + Sync {
     /// Backends that cannot use it ignore it.
     fn will_need(&self, _path: &str) {}
 
-    /// Writes a whole file atomically and durably: when this returns `Ok`, the file exists with
-    /// exactly `data` and survives a crash; if it fails or the process dies, the file is either
-    /// absent or complete. Replaces an existing file of the same name.
+    /// Writes a whole file atomically and durably: when this returns `Ok`, the file exists and
+    /// survives a crash; if it fails or the process dies, the file is either absent or
+    /// complete. A file that already exists under `path` is left untouched: names are hashes
+    /// of contents, so it holds the same bytes (and append-only storage forbids replacing it).
     ///
     /// # Errors
     /// The underlying I/O error.
     fn write(&self, path: &str, data: &[u8]) -> io::Result<()>;
+
+    /// Like [`Storage::write`], but atomically replaces an existing file (only `config`, whose
+    /// name is not a hash, is ever replaced).
+    ///
+    /// # Errors
+    /// The underlying I/O error.
+    fn replace(&self, path: &str, data: &[u8]) -> io::Result<()>;
 
     /// Starts a file in `dir` that is written piece by piece and gets its name only when
     /// complete (a pack, named by the hash of its bytes). Nothing is visible under a final name
@@ -96,8 +110,8 @@ pub trait NewFile: Send {
     /// The underlying I/O error.
     fn append(&mut self, data: &[u8]) -> io::Result<()>;
 
-    /// Makes the file durable under `path` (in the directory given to `create_new`), with the
-    /// same guarantee as [`Storage::write`].
+    /// Makes the file durable under `path`, with the same guarantee as [`Storage::write`] (an
+    /// existing file of that name is kept).
     ///
     /// # Errors
     /// The underlying I/O error; the file is then absent.
@@ -138,7 +152,9 @@ impl NewFile for LocalNewFile {
         self.file.flush()?;
         self.file.get_ref().sync_all()?;
         let target = self.root.join(path);
-        fs::rename(&self.tmp, &target)?;
+        if !put_in_place(&self.tmp, &target, false)? {
+            return Ok(()); // Drop removes the temp file.
+        }
         self.committed = true;
         let target_dir = target.parent().unwrap_or(&self.root);
         sync_dir(target_dir)?;
@@ -195,6 +211,52 @@ impl LocalStorage {
         self.root.join(path)
     }
 
+    /// Creates a new temp file in `tmp/` (creating the directory if an older repository lacks
+    /// it).
+    fn temp_file(&self, name: &str) -> io::Result<(File, PathBuf)> {
+        let n = self.counter.fetch_add(1, Ordering::Relaxed);
+        let dir = self.full(TEMP_DIR);
+        let tmp = dir.join(format!("{TEMP_PREFIX}{}-{n}-{name}", std::process::id()));
+        let open = || OpenOptions::new().write(true).create_new(true).open(&tmp);
+        let file = match open() {
+            Err(e) if e.kind() == io::ErrorKind::NotFound => {
+                fs::create_dir_all(&dir)?;
+                open()?
+            }
+            r => r?,
+        };
+        Ok((file, tmp))
+    }
+
+    /// The durable write sequence behind [`Storage::write`] and [`Storage::replace`].
+    fn write_file(&self, path: &str, data: &[u8], replace: bool) -> io::Result<()> {
+        let target = self.full(path);
+        if !replace && fs::symlink_metadata(&target).is_ok() {
+            return Ok(());
+        }
+        let dir = target.parent().unwrap_or(&self.root).to_path_buf();
+        let name = target
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        let (mut f, tmp) = self.temp_file(&name)?;
+        let result = (|| {
+            f.write_all(data)?;
+            f.sync_all()?;
+            drop(f);
+            if put_in_place(&tmp, &target, replace)? {
+                sync_dir(&dir)?;
+            }
+            Ok(())
+        })();
+        let _ = fs::remove_file(&tmp);
+        self.open_files
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .pop(path);
+        result
+    }
+
     /// An open descriptor for `path`, from the cache or freshly opened.
     fn open_cached(&self, path: &str) -> io::Result<Arc<File>> {
         let lock = || {
@@ -209,6 +271,16 @@ impl LocalStorage {
         lock().put(path.to_string(), Arc::clone(&f));
         Ok(f)
     }
+}
+
+/// Renames `tmp` to `target`; unless `replace`, an existing `target` is kept and `false`
+/// returned (the caller then discards `tmp`).
+fn put_in_place(tmp: &Path, target: &Path, replace: bool) -> io::Result<bool> {
+    if !replace && fs::symlink_metadata(target).is_ok() {
+        return Ok(false);
+    }
+    fs::rename(tmp, target)?;
+    Ok(true)
 }
 
 /// fsyncs a directory so that a rename or create inside it is durable.
@@ -239,38 +311,15 @@ impl Storage for LocalStorage {
     }
 
     fn write(&self, path: &str, data: &[u8]) -> io::Result<()> {
-        let target = self.full(path);
-        let dir = target.parent().unwrap_or(&self.root).to_path_buf();
-        let name = target
-            .file_name()
-            .map(|n| n.to_string_lossy().into_owned())
-            .unwrap_or_default();
-        let n = self.counter.fetch_add(1, Ordering::Relaxed);
-        let tmp = dir.join(format!("{TEMP_PREFIX}{}-{n}-{name}", std::process::id()));
-        let result = (|| {
-            let mut f = OpenOptions::new().write(true).create_new(true).open(&tmp)?;
-            f.write_all(data)?;
-            f.sync_all()?;
-            drop(f);
-            fs::rename(&tmp, &target)?;
-            sync_dir(&dir)
-        })();
-        if result.is_err() {
-            let _ = fs::remove_file(&tmp);
-        }
-        self.open_files
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .pop(path);
-        result
+        self.write_file(path, data, false)
     }
 
-    fn create_new<'a>(&'a self, dir: &str) -> io::Result<Box<dyn NewFile + 'a>> {
-        let n = self.counter.fetch_add(1, Ordering::Relaxed);
-        let tmp = self
-            .full(dir)
-            .join(format!("{TEMP_PREFIX}{}-{n}-new", std::process::id()));
-        let file = OpenOptions::new().write(true).create_new(true).open(&tmp)?;
+    fn replace(&self, path: &str, data: &[u8]) -> io::Result<()> {
+        self.write_file(path, data, true)
+    }
+
+    fn create_new<'a>(&'a self, _dir: &str) -> io::Result<Box<dyn NewFile + 'a>> {
+        let (file, tmp) = self.temp_file("new")?;
         Ok(Box::new(LocalNewFile {
             file: io::BufWriter::with_capacity(1 << 20, file),
             tmp,
@@ -324,7 +373,10 @@ mod tests {
         s.create_dir("index").unwrap();
         s.write("index/a", b"hello").unwrap();
         s.write("index/a", b"hello2").unwrap();
+        assert_eq!(s.read("index/a").unwrap(), b"hello", "write never replaces");
+        s.replace("index/a", b"hello2").unwrap();
         assert_eq!(s.read("index/a").unwrap(), b"hello2");
+        assert!(s.list(TEMP_DIR).unwrap().is_empty(), "no temp file left");
         assert_eq!(s.list("index").unwrap(), vec!["a".to_string()]);
         assert_eq!(s.len("index/a").unwrap(), 6);
         let mut buf = [0u8; 3];
@@ -347,13 +399,13 @@ mod tests {
         assert!(s.list("data/ab").unwrap().is_empty());
         f.commit("data/ab/x").unwrap();
         assert_eq!(s.read("data/ab/x").unwrap(), b"hello world");
-        assert!(s.list("data").unwrap().is_empty(), "no temp file left");
+        assert!(s.list(TEMP_DIR).unwrap().is_empty(), "no temp file left");
 
         let mut dropped = s.create_new("data").unwrap();
         dropped.append(b"lost").unwrap();
         drop(dropped);
         assert!(
-            s.list("data").unwrap().is_empty(),
+            s.list(TEMP_DIR).unwrap().is_empty(),
             "an abandoned file is removed"
         );
     }

@@ -46,6 +46,8 @@ pub struct BlobWriter<'r> {
     written: Vec<IndexedPack>,
     stats: WriteStats,
     poisoned: bool,
+    /// Repacking: blobs already indexed are written again, and the caller writes the index.
+    repack: bool,
 }
 
 impl<'r> BlobWriter<'r> {
@@ -59,13 +61,21 @@ impl<'r> BlobWriter<'r> {
             written: Vec::new(),
             stats: WriteStats::default(),
             poisoned: false,
+            repack: false,
+        }
+    }
+
+    pub(super) fn for_repack(repo: &'r Repository) -> Self {
+        BlobWriter {
+            repack: true,
+            ..Self::new(repo)
         }
     }
 
     /// Whether the repository or this session already has `id`.
     #[must_use]
     pub fn contains(&self, id: &BlobId) -> bool {
-        self.pending.contains(id) || self.repo.has_blob(id)
+        self.pending.contains(id) || !self.repack && self.repo.has_blob(id)
     }
 
     /// Stores an already prepared blob unless present; returns whether it was new.
@@ -137,7 +147,7 @@ impl<'r> BlobWriter<'r> {
             len: finished.len,
             blobs: finished.blobs,
         });
-        if self.unindexed.len() >= INDEX_EVERY_PACKS {
+        if self.unindexed.len() >= INDEX_EVERY_PACKS && !self.repack {
             self.write_index()?;
         }
         Ok(())
@@ -168,13 +178,33 @@ impl<'r> BlobWriter<'r> {
     ///
     /// # Errors
     /// Repository write failures; nothing is indexed then.
-    pub fn finish(mut self) -> Result<WriteStats> {
+    pub fn finish(self) -> Result<WriteStats> {
+        self.finish_listing().map(|(stats, _)| stats)
+    }
+
+    /// As [`Self::finish`], also returning the packs written (for read-back verification).
+    ///
+    /// # Errors
+    /// As [`Self::finish`].
+    pub fn finish_listing(mut self) -> Result<(WriteStats, Vec<IndexedPack>)> {
         self.check_poisoned()?;
         self.flush(BlobKind::Data)?;
         self.flush(BlobKind::Tree)?;
         self.write_index()?;
         self.repo.add_to_index(&self.written);
-        Ok(self.stats)
+        Ok((self.stats, self.written))
+    }
+
+    /// Makes the open packs durable and returns every pack written, without writing an index
+    /// file (a repacking caller writes its own).
+    ///
+    /// # Errors
+    /// Repository write failures.
+    pub fn finish_packs(mut self) -> Result<(Vec<IndexedPack>, WriteStats)> {
+        self.check_poisoned()?;
+        self.flush(BlobKind::Data)?;
+        self.flush(BlobKind::Tree)?;
+        Ok((std::mem::take(&mut self.unindexed), self.stats))
     }
 
     /// Counters so far.

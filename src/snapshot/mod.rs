@@ -41,6 +41,37 @@ pub fn rfc3339(time_ns: i64) -> String {
         .map_or_else(|_| time_ns.to_string(), |t| t.to_string())
 }
 
+/// Parses a snapshot time given by the user: RFC 3339 with an offset
+/// (`2026-03-01T10:00:00Z`, `2026-03-01T11:00:00+01:00`), a dated name (`2026-03-01T100000Z`),
+/// or a civil time without offset (`2026-03-01 10:00:00`, `2026-03-01T10:00`), which is read in
+/// the local time zone (`TZ`). Returns ns since the epoch.
+///
+/// # Errors
+/// [`Error::InvalidInput`] saying which forms are accepted.
+pub fn parse_time(s: &str) -> Result<i64> {
+    let s = s.trim();
+    let parsed = s
+        .parse::<jiff::Timestamp>()
+        .ok()
+        .or_else(|| jiff::Timestamp::strptime("%Y-%m-%dT%H%M%SZ", s).ok())
+        .or_else(|| jiff::Timestamp::strptime("%Y-%m-%dT%H%M%S%.fZ", s).ok())
+        .or_else(|| {
+            let civil: jiff::civil::DateTime = s.replacen(' ', "T", 1).parse().ok()?;
+            civil
+                .to_zoned(jiff::tz::TimeZone::system())
+                .ok()
+                .map(|z| z.timestamp())
+        });
+    let t = parsed.ok_or_else(|| {
+        Error::InvalidInput(format!(
+            "cannot read the time {s:?}: use RFC 3339 (2026-03-01T10:00:00Z), a dated name \
+             (2026-03-01T100000Z) or a local time (2026-03-01 10:00:00)"
+        ))
+    })?;
+    i64::try_from(t.as_nanosecond())
+        .map_err(|_| Error::InvalidInput(format!("the time {s:?} is out of range")))
+}
+
 /// Gives sorted snapshots their unique dated names.
 #[must_use]
 pub fn name_all(sorted: Vec<(SnapshotId, Snapshot)>) -> Vec<Listed> {
@@ -161,5 +192,17 @@ mod tests {
         assert_eq!(dated_name(0), "1970-01-01T000000Z");
         assert_eq!(dated_name(1_795_332_060_000_000_000), "2026-11-22T072100Z");
         assert_eq!(dated_name(-1), "1969-12-31T235959Z");
+    }
+
+    #[test]
+    fn user_times() {
+        let t = 1_772_359_200_000_000_000; // 2026-03-01T10:00:00Z
+        assert_eq!(parse_time("2026-03-01T10:00:00Z").unwrap(), t);
+        assert_eq!(parse_time("2026-03-01T11:00:00+01:00").unwrap(), t);
+        assert_eq!(parse_time("2026-03-01T100000Z").unwrap(), t);
+        assert_eq!(parse_time(&dated_name(t)).unwrap(), t);
+        assert!(parse_time("2026-03-01 10:00:00").is_ok());
+        assert!(parse_time("yesterday").is_err());
+        assert!(parse_time("2026-13-01T10:00:00Z").is_err());
     }
 }

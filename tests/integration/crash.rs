@@ -57,6 +57,9 @@ impl Storage for CrashingStorage {
         }
         self.inner.write(p, data)
     }
+    fn replace(&self, p: &str, data: &[u8]) -> io::Result<()> {
+        self.inner.replace(p, data)
+    }
 }
 
 fn make_source(root: &Path, seed: u64) {

@@ -1,0 +1,187 @@
+//! `forget`: split snapshots into groups (by host, source paths and/or tags), apply a
+//! retention [`Policy`] to each group, and delete the snapshot files of the ones not kept.
+//! Their data stays until `prune` reclaims it. Deleting a snapshot file is atomic, so a crash
+//! leaves every snapshot either listed and complete or gone.
+
+use std::collections::BTreeMap;
+use std::io;
+
+use jiff::tz::TimeZone;
+use serde::Serialize;
+
+use crate::error::{Error, Result};
+use crate::format::id::SnapshotId;
+use crate::repo::{Repository, layout};
+use crate::snapshot::Listed;
+
+use super::policy::{self, Candidate, Policy, Verdict};
+
+/// Which snapshot fields make up a group.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct GroupBy {
+    /// Same host name.
+    pub host: bool,
+    /// Same source paths.
+    pub paths: bool,
+    /// Same tags.
+    pub tags: bool,
+}
+
+impl Default for GroupBy {
+    fn default() -> Self {
+        GroupBy {
+            host: true,
+            paths: true,
+            tags: false,
+        }
+    }
+}
+
+impl std::str::FromStr for GroupBy {
+    type Err = Error;
+
+    /// `host,paths` (the default), any subset of `host`, `paths`, `tags`, or `""` for one group.
+    fn from_str(s: &str) -> Result<Self> {
+        let mut g = GroupBy {
+            host: false,
+            paths: false,
+            tags: false,
+        };
+        for part in s.split(',').map(str::trim).filter(|p| !p.is_empty()) {
+            match part {
+                "host" => g.host = true,
+                "paths" | "path" => g.paths = true,
+                "tags" | "tag" => g.tags = true,
+                _ => {
+                    return Err(Error::InvalidInput(format!(
+                        "--group-by {s:?}: use a comma-separated list of host, paths, tags (or \"\")"
+                    )));
+                }
+            }
+        }
+        Ok(g)
+    }
+}
+
+/// What the snapshots of one group share.
+#[derive(Clone, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+pub struct GroupKey {
+    /// Host name, when grouping by host.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub host: Option<String>,
+    /// Source paths, when grouping by paths.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub paths: Option<Vec<String>>,
+    /// Tags (sorted), when grouping by tags.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub tags: Option<Vec<String>>,
+}
+
+impl std::fmt::Display for GroupKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let mut parts = Vec::new();
+        if let Some(h) = &self.host {
+            parts.push(format!("host {h}"));
+        }
+        if let Some(p) = &self.paths {
+            parts.push(format!("paths {}", p.join(" ")));
+        }
+        if let Some(t) = &self.tags {
+            parts.push(format!("tags [{}]", t.join(",")));
+        }
+        if parts.is_empty() {
+            f.write_str("all snapshots")
+        } else {
+            f.write_str(&parts.join(", "))
+        }
+    }
+}
+
+/// One snapshot and the policy's verdict on it.
+#[derive(Clone, Debug)]
+pub struct Planned {
+    /// The snapshot.
+    pub listed: Listed,
+    /// Kept or removed, and why.
+    pub verdict: Verdict,
+}
+
+/// One group, oldest snapshot first.
+#[derive(Clone, Debug)]
+pub struct Group {
+    /// What its snapshots share.
+    pub key: GroupKey,
+    /// Its snapshots with their verdicts.
+    pub snapshots: Vec<Planned>,
+}
+
+fn key_of(l: &Listed, by: GroupBy) -> GroupKey {
+    let s = &l.snapshot;
+    GroupKey {
+        host: by.host.then(|| s.hostname.clone()),
+        paths: by.paths.then(|| {
+            s.paths
+                .iter()
+                .map(crate::format::bytes::ByteString::lossy)
+                .collect()
+        }),
+        tags: by.tags.then(|| {
+            let mut t = s.tags.clone();
+            t.sort();
+            t.dedup();
+            t
+        }),
+    }
+}
+
+/// Groups `listed` (oldest first) and applies `policy` to each group, bucketing calendar
+/// rules in `tz`.
+#[must_use]
+pub fn plan(
+    listed: Vec<Listed>,
+    policy: &Policy,
+    by: GroupBy,
+    tz: &TimeZone,
+    now_ns: i64,
+) -> Vec<Group> {
+    let mut groups: BTreeMap<GroupKey, Vec<Listed>> = BTreeMap::new();
+    for l in listed {
+        groups.entry(key_of(&l, by)).or_default().push(l);
+    }
+    groups
+        .into_iter()
+        .map(|(key, members)| {
+            let candidates: Vec<Candidate<'_>> = members
+                .iter()
+                .map(|l| Candidate {
+                    time_ns: l.snapshot.time_ns,
+                    tags: &l.snapshot.tags,
+                })
+                .collect();
+            let verdicts = policy::apply(policy, &candidates, tz, now_ns);
+            let snapshots = members
+                .into_iter()
+                .zip(verdicts)
+                .map(|(listed, verdict)| Planned { listed, verdict })
+                .collect();
+            Group { key, snapshots }
+        })
+        .collect()
+}
+
+/// Deletes snapshot files (a snapshot already gone is not an error). The caller holds the
+/// exclusive lock and has checked that the repository is not append-only.
+///
+/// # Errors
+/// I/O errors, naming the file.
+pub fn remove(repo: &Repository, ids: &[SnapshotId]) -> Result<()> {
+    for id in ids {
+        let path = layout::snapshot_path(id);
+        match repo.storage().remove(&path) {
+            Ok(()) => {}
+            Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+            Err(e) => return Err(Error::repo_io("removing", path, e)),
+        }
+    }
+    Ok(())
+}
