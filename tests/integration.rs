@@ -8,6 +8,7 @@ mod integration {
     mod crash;
     mod hostile;
     mod ingest;
+    mod maintain;
     mod mount;
     mod roundtrip;
     mod util;

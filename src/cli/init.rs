@@ -23,6 +23,9 @@ pub struct Args {
     /// Target pack file size in MiB.
     #[arg(long, default_value_t = DEFAULT_PACK_TARGET / (1024 * 1024), value_name = "MIB")]
     pack_size: u32,
+    /// Make the repository append-only: forget and prune refuse (see README).
+    #[arg(long)]
+    append_only: bool,
 }
 
 pub fn run(ctx: &Context, a: &Args) -> Result<u8> {
@@ -36,7 +39,7 @@ pub fn run(ctx: &Context, a: &Args) -> Result<u8> {
         },
         compression_level: a.compression_level,
         pack_target_size: a.pack_size.saturating_mul(1024 * 1024),
-        append_only: false,
+        append_only: a.append_only,
     };
     let repo =
         Repository::init(path, &options).with_context(|| format!("init {}", path.display()))?;

@@ -1,17 +1,22 @@
 //! Command-line interface: clap definitions and one module per command. `anyhow` is used here
 //! (and only here) to add context to library errors.
 
+mod append_only;
 mod backup;
 mod cat;
 mod check;
+mod copy;
+mod forget;
 mod init;
 mod ls;
 mod mount;
 mod progress;
+mod prune;
 mod restore;
 mod snapshots;
 mod ui;
 mod umount;
+mod unlock;
 
 use std::path::PathBuf;
 
@@ -69,6 +74,16 @@ pub enum Command {
     Mount(mount::Args),
     /// Unmount a mounted repository.
     Umount(umount::Args),
+    /// Remove snapshots by a retention policy (--keep-daily 7 ...) or by name.
+    Forget(forget::Args),
+    /// Delete data no snapshot references, reclaiming space.
+    Prune(prune::Args),
+    /// Copy snapshots to another repository (only the data it lacks).
+    Copy(copy::Args),
+    /// Remove stale locks left by processes that are gone.
+    Unlock(unlock::Args),
+    /// Show or set append-only mode (forget and prune refuse while it is on).
+    AppendOnly(append_only::Args),
 }
 
 /// Runs the parsed command; returns the process exit code.
@@ -88,6 +103,11 @@ pub fn run(cli: Cli) -> Result<u8> {
         Command::Cat(a) => cat::run(&ctx, &a),
         Command::Mount(a) => mount::run(&ctx, &a),
         Command::Umount(a) => umount::run(&ctx, &a),
+        Command::Forget(a) => forget::run(&ctx, &a),
+        Command::Prune(a) => prune::run(&ctx, &a),
+        Command::Copy(a) => copy::run(&ctx, &a),
+        Command::Unlock(a) => unlock::run(&ctx, &a),
+        Command::AppendOnly(a) => append_only::run(&ctx, &a),
     }
 }
 
@@ -111,6 +131,11 @@ impl Context {
     /// Opens the repository with its index.
     fn open(&self) -> Result<Repository> {
         Ok(Repository::open(self.repo_path()?)?)
+    }
+
+    /// Opens the repository without loading its index.
+    fn open_unindexed(&self) -> Result<Repository> {
+        Ok(Repository::open_unindexed(self.repo_path()?)?)
     }
 
     /// Locks `repo` for `purpose`, waiting up to `--retry-lock`; stale locks of other

@@ -39,6 +39,18 @@ pub fn parse_wait(s: &str) -> Result<std::time::Duration, String> {
     Ok(std::time::Duration::from_secs(secs))
 }
 
+/// Parses a keep count: a number, or `unlimited` (also `-1`, as restic accepts).
+pub fn parse_count(s: &str) -> Result<u32, String> {
+    match s {
+        "unlimited" | "-1" => Ok(chronofs::maintain::policy::UNLIMITED),
+        _ => s
+            .parse::<u32>()
+            .ok()
+            .filter(|&n| n != chronofs::maintain::policy::UNLIMITED)
+            .ok_or_else(|| format!("{s:?} is not a count (a number or `unlimited`)")),
+    }
+}
+
 /// Seconds with millisecond precision.
 pub fn secs(ns: u64) -> String {
     format!("{:.3}s", ns as f64 / 1e9)

@@ -10,9 +10,13 @@
 //!    (the last one *supersedes* all old index files, so readers ignore those from the moment
 //!    it exists), and only then are old index files, unused packs and leftovers deleted. A
 //!    crash at any point leaves every snapshot readable; the next prune finishes the job.
+//!    A pack this prune writes may be byte-identical to a leftover of an interrupted prune
+//!    (same blobs, same order); storage then keeps the existing file, so packs written now
+//!    are never among those deleted.
 //!
 //! Memory: the index, one bit per blob, and one index file's worth of entries while writing.
 
+use std::collections::HashSet;
 use std::io;
 use std::str::FromStr;
 use std::time::Instant;
@@ -175,7 +179,9 @@ enum Fate {
 /// file is unreadable or a referenced blob is missing (nothing is deleted then); I/O errors.
 pub fn prune(repo: &Repository, lock: &RepoLock, options: &PruneOptions) -> Result<PruneReport> {
     let started = Instant::now();
-    super::ensure_mutable(repo, "prune")?;
+    if !options.dry_run {
+        super::ensure_mutable(repo, "prune")?;
+    }
     if let Some(p) = repo.load_index()?.into_iter().next() {
         return Err(refuse_damage(&p.error));
     }
@@ -277,6 +283,10 @@ pub fn prune(repo: &Repository, lock: &RepoLock, options: &PruneOptions) -> Resu
     }
     let (new_packs, _) = writer.finish_packs()?;
     report.packs_written = new_packs.len();
+    // A new pack can be byte-identical to a leftover of an interrupted prune (same blobs in
+    // the same order): storage then kept the existing file, which is now indexed again and
+    // must not be deleted below.
+    let written: HashSet<PackId> = new_packs.iter().map(|p| p.id).collect();
     let written_bytes: u64 = new_packs.iter().map(|p| p.len).sum();
 
     // 2. New index files naming every surviving pack; the last supersedes all old ones.
@@ -296,14 +306,14 @@ pub fn prune(repo: &Repository, lock: &RepoLock, options: &PruneOptions) -> Resu
         }
     }
     for (n, (pack, _)) in packs.iter().enumerate() {
-        if fate[n] != Fate::Keep {
+        if fate[n] != Fate::Keep && !written.contains(pack) {
             remove(repo, &layout::pack_path(pack))?;
         }
     }
-    for (pack, _) in &unindexed {
+    for (pack, _) in unindexed.iter().filter(|(p, _)| !written.contains(p)) {
         remove(repo, &layout::pack_path(pack))?;
+        report.unindexed_packs_deleted += 1;
     }
-    report.unindexed_packs_deleted = unindexed.len();
     report.temp_files_deleted = remove_temp_files(repo)?;
     repo.load_index()?;
     report.bytes_after = indexed_bytes - freed_packs + written_bytes;

@@ -360,6 +360,23 @@ impl Repository {
         &self.config
     }
 
+    /// Turns append-only mode on or off by replacing `config` atomically. The caller holds the
+    /// exclusive lock.
+    ///
+    /// # Errors
+    /// I/O errors (for example `config` made immutable with `chattr +i`).
+    pub fn set_append_only(&mut self, on: bool) -> Result<()> {
+        let mut config = self.config.clone();
+        config.append_only = on;
+        let bytes = codec::seal(FileKind::Config, &ConfigFile::V1(config.clone()))
+            .map_err(|e| Error::corrupt(layout::CONFIG, e.to_string()))?;
+        self.storage
+            .replace(layout::CONFIG, &bytes)
+            .map_err(|e| Error::repo_io("replacing", layout::CONFIG, e))?;
+        self.config = config;
+        Ok(())
+    }
+
     /// Read access to the in-memory index.
     pub fn index(&self) -> RwLockReadGuard<'_, Index> {
         self.index

@@ -11,12 +11,12 @@ use super::roundtrip::build_everything;
 use super::util::{Fixture, assert_same_tree, have_root, noise, pack_files, sh};
 
 /// A mounted repository, unmounted on drop (also when the test fails).
-struct Mounted {
-    path: PathBuf,
+pub(super) struct Mounted {
+    pub(super) path: PathBuf,
 }
 
 impl Mounted {
-    fn new(f: &Fixture, extra: &[&str]) -> Mounted {
+    pub(super) fn new(f: &Fixture, extra: &[&str]) -> Mounted {
         let path = f.path("mnt");
         fs::create_dir_all(&path).unwrap();
         let mut args = vec!["mount", path.to_str().unwrap()];
@@ -43,7 +43,7 @@ impl Drop for Mounted {
 
 /// Mount tests need root (for the stored owners and device nodes) and /dev/fuse; in CI they
 /// must run, never skip.
-fn can_mount(test: &str) -> bool {
+pub(super) fn can_mount(test: &str) -> bool {
     if !have_root(test) {
         return false;
     }
@@ -69,7 +69,7 @@ fn errno(r: std::io::Result<impl Sized>) -> Option<i32> {
 
 /// Polls `cond` for up to 20 s (generous: a loaded CI machine is slow; the design target of
 /// one second is measured by the benchmark, not asserted here).
-fn eventually(what: &str, mut cond: impl FnMut() -> bool) {
+pub(super) fn eventually(what: &str, mut cond: impl FnMut() -> bool) {
     let start = Instant::now();
     while !cond() {
         assert!(

@@ -17,6 +17,11 @@ pub struct Fixture {
 impl Fixture {
     /// A fresh fixture with an initialised repository and an empty `src/`.
     pub fn new() -> Fixture {
+        Self::with_init(&[])
+    }
+
+    /// As [`Fixture::new`], passing `init_args` to `chronofs init`.
+    pub fn with_init(init_args: &[&str]) -> Fixture {
         let dir = tempfile::Builder::new()
             .prefix("chronofs-test-")
             .tempdir_in(test_tmp())
@@ -25,7 +30,9 @@ impl Fixture {
         let src = dir.path().join("src");
         fs::create_dir(&src).unwrap();
         let f = Fixture { dir, repo, src };
-        f.ok(&["init"]);
+        let mut args = vec!["init"];
+        args.extend_from_slice(init_args);
+        f.ok(&args);
         f
     }
 

@@ -1,0 +1,98 @@
+//! `chronofs copy`: copy snapshots to another repository.
+
+use anyhow::{Context as _, Result};
+use chronofs::maintain::copy::{self, CopyObserver};
+use chronofs::repo::Repository;
+use chronofs::repo::lock::LockKind;
+use chronofs::snapshot::{self, Listed};
+
+use super::{Context, ui};
+
+#[derive(clap::Args, Debug)]
+pub struct Args {
+    /// Snapshots to copy (default: all): dated names, id prefixes or `latest`.
+    #[arg(value_name = "SNAP")]
+    snapshots: Vec<String>,
+    /// Source repository (default: --repo).
+    #[arg(long, value_name = "DIR")]
+    from: Option<std::path::PathBuf>,
+    /// Destination repository (created first with `chronofs init`).
+    #[arg(long, value_name = "DIR")]
+    to: std::path::PathBuf,
+    /// Print the report as JSON.
+    #[arg(long)]
+    json: bool,
+}
+
+struct Printer {
+    quiet: bool,
+}
+
+impl CopyObserver for Printer {
+    fn snapshot(&self, s: &Listed, present: bool) {
+        if !self.quiet {
+            println!(
+                "{} {} ({})",
+                if present { "present" } else { "copying" },
+                s.name,
+                s.id.short()
+            );
+        }
+    }
+}
+
+pub fn run(ctx: &Context, a: &Args) -> Result<u8> {
+    let from_path = match &a.from {
+        Some(p) => p,
+        None => ctx.repo_path()?,
+    };
+    let from =
+        Repository::open(from_path).with_context(|| format!("source {}", from_path.display()))?;
+    let to = Repository::open(&a.to).with_context(|| format!("destination {}", a.to.display()))?;
+    if from.config().repo_id == to.config().repo_id {
+        anyhow::bail!(chronofs::Error::InvalidInput(
+            "--from and --to are the same repository".into()
+        ));
+    }
+    let _from_lock = ctx.lock(&from, LockKind::Shared, "copy (source)")?;
+    let _to_lock = ctx.lock(&to, LockKind::Shared, "copy (destination)")?;
+    let (listed, bad) = snapshot::list(&from)?;
+    for e in &bad {
+        eprintln!("chronofs: warning: {e} (not copied)");
+    }
+    let chosen: Vec<Listed> = if a.snapshots.is_empty() {
+        listed
+    } else {
+        let mut v: Vec<Listed> = Vec::new();
+        for spec in &a.snapshots {
+            let l = snapshot::resolve(&listed, spec)?;
+            if !v.iter().any(|c| c.id == l.id) {
+                v.push(l.clone());
+            }
+        }
+        v.sort_by_key(|l| (l.snapshot.time_ns, l.id));
+        v
+    };
+    let printer = Printer {
+        quiet: ctx.quiet || a.json,
+    };
+    let report = copy::copy(&from, &to, &chosen, &printer)?;
+    if a.json {
+        println!("{}", serde_json::to_string(&report)?);
+    } else if !ctx.quiet {
+        println!(
+            "copied {} snapshot(s) ({} already there): {} blobs, {} in {} verified packs, in {}",
+            report.snapshots_copied,
+            report.snapshots_present,
+            report.blobs_copied,
+            ui::size(report.bytes_copied),
+            report.packs_verified,
+            ui::secs(report.duration_ns)
+        );
+    }
+    Ok(if bad.is_empty() {
+        0
+    } else {
+        chronofs::error::exit::DAMAGED
+    })
+}

@@ -1,0 +1,82 @@
+//! `chronofs prune`: delete data no snapshot references.
+
+use anyhow::Result;
+use chronofs::maintain::prune::{self, PruneOptions, PruneReport};
+use chronofs::repo::lock::LockKind;
+
+use super::{Context, ui};
+
+#[derive(clap::Args, Debug)]
+pub struct Args {
+    /// Unused data to tolerate in partly used packs before repacking them: a share of the
+    /// repository (10%), a size (500M, 2G), or `unlimited` (never repack).
+    #[arg(long, value_name = "LIMIT", default_value = "10%")]
+    max_unused: String,
+    /// Only report what would be deleted and repacked.
+    #[arg(short = 'n', long)]
+    dry_run: bool,
+    /// Print the report as JSON.
+    #[arg(long)]
+    json: bool,
+}
+
+pub fn run(ctx: &Context, a: &Args) -> Result<u8> {
+    let options = PruneOptions {
+        max_unused: a.max_unused.parse()?,
+        dry_run: a.dry_run,
+    };
+    let repo = ctx.open()?;
+    if !a.dry_run {
+        chronofs::maintain::ensure_mutable(&repo, "prune")?;
+    }
+    let kind = if a.dry_run {
+        LockKind::Shared
+    } else {
+        LockKind::Exclusive
+    };
+    let lock = ctx.lock(&repo, kind, "prune")?;
+    let report = prune::prune(&repo, &lock, &options)?;
+    print_report(ctx, a.json, &report)?;
+    Ok(0)
+}
+
+/// Prints a prune report (also used by `forget --prune`).
+pub fn print_report(ctx: &Context, json: bool, r: &PruneReport) -> Result<()> {
+    if json {
+        println!("{}", serde_json::to_string(r)?);
+        return Ok(());
+    }
+    if ctx.quiet {
+        return Ok(());
+    }
+    let would = if r.dry_run { "would be " } else { "" };
+    println!(
+        "{} snapshots use {} blobs; {} blobs are unused",
+        r.snapshots, r.blobs_used, r.blobs_unused
+    );
+    println!(
+        "packs: {} before; {} unused {would}deleted, {} {would}repacked into {} new, {} unindexed leftovers {would}deleted",
+        r.packs_before,
+        r.packs_deleted,
+        r.packs_repacked,
+        if r.dry_run {
+            "?".to_string()
+        } else {
+            r.packs_written.to_string()
+        },
+        r.unindexed_packs_deleted
+    );
+    println!(
+        "{} {}reclaimed ({} -> {}); {} unused left in partly used packs; {} copied by repacking",
+        ui::size(r.bytes_reclaimed),
+        would,
+        ui::size(r.bytes_before),
+        ui::size(r.bytes_after),
+        ui::size(r.unused_bytes_kept),
+        ui::size(r.bytes_repacked)
+    );
+    if !r.dry_run {
+        println!("done in {}", ui::secs(r.duration_ns));
+    }
+    Ok(())
+}

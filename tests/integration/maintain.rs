@@ -1,0 +1,868 @@
+//! Retention, garbage collection, locks, append-only repositories and copies, through the real
+//! binary (and, for fault injection, the library).
+
+use std::collections::BTreeMap;
+use std::fs;
+use std::io;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+use chronofs::maintain::prune::{self, MaxUnused, PruneOptions};
+use chronofs::repo::lock::{LockKind, RepoLock};
+use chronofs::repo::storage::{LocalStorage, Storage};
+use chronofs::repo::{Repository, check};
+use serde_json::Value;
+
+use super::mount::{Mounted, can_mount};
+use super::util::{Fixture, assert_same_tree, have_root, noise, sh, test_tmp};
+
+/// Small chunks and 1 MiB packs, so that a few MiB make many packs to delete and repack.
+const SMALL: &[&str] = &[
+    "--pack-size",
+    "1",
+    "--chunk-min",
+    "16384",
+    "--chunk-avg",
+    "65536",
+    "--chunk-max",
+    "262144",
+];
+
+fn json(s: &str) -> Value {
+    serde_json::from_str(s).unwrap_or_else(|e| panic!("{e}: {s}"))
+}
+
+/// (id, dated name) of every snapshot, oldest first.
+fn listing(f: &Fixture) -> Vec<(String, String)> {
+    json(&f.ok(&["snapshots", "--json"]))
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| {
+            (
+                s["id"].as_str().unwrap().to_string(),
+                s["name"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect()
+}
+
+/// Rewrites `src` for generation `g`: a stable part, a part that changes every generation,
+/// and a part that changes every other generation.
+fn generation(src: &Path, g: u64) {
+    let _ = fs::remove_dir_all(src);
+    fs::create_dir_all(src.join("stable")).unwrap();
+    fs::create_dir_all(src.join("moving")).unwrap();
+    for i in 0..4 {
+        fs::write(src.join(format!("stable/s{i}")), noise(1000 + i, 300_000)).unwrap();
+    }
+    for i in 0..6 {
+        fs::write(
+            src.join(format!("moving/m{i}")),
+            noise(g * 100 + i, 200_000),
+        )
+        .unwrap();
+    }
+    fs::write(src.join("slow"), noise(5000 + g / 2, 400_000)).unwrap();
+}
+
+/// A repository with `n` generations; returns a copy of each generation's source, by id.
+fn generations(f: &Fixture, n: u64) -> BTreeMap<String, PathBuf> {
+    let mut expected = BTreeMap::new();
+    for g in 0..n {
+        generation(&f.src, g);
+        let time = format!("2026-01-{:02}T12:00:00Z", g + 1);
+        f.ok(&["backup", "--quiet", f.src_str(), "--time", &time]);
+        let copy = f.path(&format!("expected/{g}"));
+        fs::create_dir_all(copy.parent().unwrap()).unwrap();
+        sh(&format!("cp -a {} {}", f.src.display(), copy.display()));
+        let (id, _) = listing(f).pop().unwrap();
+        expected.insert(id, copy);
+    }
+    expected
+}
+
+/// Restores every listed snapshot and compares it with its expected source.
+fn verify_snapshots(f: &Fixture, expected: &BTreeMap<String, PathBuf>) {
+    let listed = listing(f);
+    for (id, _) in &listed {
+        let want = expected
+            .get(id)
+            .unwrap_or_else(|| panic!("unexpected snapshot {id}"));
+        let target = f.path(&format!("verify-{}", &id[..8]));
+        f.ok(&["restore", id, "--target", target.to_str().unwrap()]);
+        assert_same_tree(want, &f.restored_src(&target));
+        fs::remove_dir_all(&target).unwrap();
+    }
+}
+
+fn dir_bytes(p: &Path) -> u64 {
+    let out = Command::new("du").args(["-sb"]).arg(p).output().unwrap();
+    String::from_utf8_lossy(&out.stdout)
+        .split_whitespace()
+        .next()
+        .unwrap()
+        .parse()
+        .unwrap()
+}
+
+#[test]
+fn forget_applies_the_policy_per_group_in_the_local_time_zone() {
+    let f = Fixture::new();
+    fs::write(f.src.join("a"), b"x").unwrap();
+    // The table of the policy's unit test: in Tokyo, 2026-03-01T20:00Z is already 03-02.
+    let times = [
+        "2026-03-01T10:00:00Z",
+        "2026-03-01T20:00:00Z",
+        "2026-03-02T01:00:00Z",
+        "2026-03-02T03:00:00Z",
+    ];
+    for t in times {
+        f.ok(&["backup", "-q", f.src_str(), "--host", "alpha", "--time", t]);
+    }
+    f.ok(&[
+        "backup",
+        "-q",
+        f.src_str(),
+        "--host",
+        "beta",
+        "--time",
+        "2026-02-01T00:00:00Z",
+    ]);
+    let names: Vec<String> = listing(&f).into_iter().map(|(_, n)| n).collect();
+    assert_eq!(names[0], "2026-02-01T000000Z");
+
+    let plan = |tz: &str, extra: &[&str]| -> BTreeMap<String, String> {
+        let mut args = vec!["forget", "--dry-run", "--json", "--keep-daily", "3"];
+        args.extend_from_slice(extra);
+        let out = f.cmd(&args).env("TZ", tz).output().unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let mut actions = BTreeMap::new();
+        for g in json(&String::from_utf8_lossy(&out.stdout))
+            .as_array()
+            .unwrap()
+        {
+            for s in g["snapshots"].as_array().unwrap() {
+                actions.insert(
+                    s["name"].as_str().unwrap().to_string(),
+                    s["action"].as_str().unwrap().to_string(),
+                );
+            }
+        }
+        actions
+    };
+    let kept = |m: &BTreeMap<String, String>| -> Vec<String> {
+        m.iter()
+            .filter(|(_, a)| *a == "keep")
+            .map(|(n, _)| n.clone())
+            .collect()
+    };
+    // Per host: beta's only snapshot is kept on its own.
+    assert_eq!(
+        kept(&plan("UTC", &[])),
+        [
+            "2026-02-01T000000Z",
+            "2026-03-01T100000Z",
+            "2026-03-01T200000Z",
+            "2026-03-02T030000Z"
+        ]
+    );
+    assert_eq!(
+        kept(&plan("Asia/Tokyo", &[])),
+        [
+            "2026-02-01T000000Z",
+            "2026-03-01T100000Z",
+            "2026-03-02T030000Z"
+        ]
+    );
+    // A POSIX TZ string works as well (no tz database needed): UTC+9 without DST.
+    assert_eq!(kept(&plan("JST-9", &[])), kept(&plan("Asia/Tokyo", &[])));
+    // One group for all hosts: beta's February snapshot is now the oldest of the group.
+    assert_eq!(
+        kept(&plan("Asia/Tokyo", &["--group-by", ""])),
+        [
+            "2026-02-01T000000Z",
+            "2026-03-01T100000Z",
+            "2026-03-02T030000Z"
+        ]
+    );
+    assert_eq!(
+        kept(&plan("UTC", &["--group-by", "", "--host", "alpha"])).len(),
+        3,
+        "--host beta's snapshot is not even considered"
+    );
+
+    // Dry runs removed nothing; a real run removes exactly the planned ones.
+    assert_eq!(listing(&f).len(), 5);
+    let out = f
+        .cmd(&["forget", "--keep-daily", "3"])
+        .env("TZ", "Asia/Tokyo")
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains("daily snapshot"), "{text}");
+    assert!(text.contains("removed 2 snapshot(s)"), "{text}");
+    let left: Vec<String> = listing(&f).into_iter().map(|(_, n)| n).collect();
+    assert_eq!(left, kept(&plan("Asia/Tokyo", &[])));
+
+    // By name; and the refusals.
+    f.ok(&["forget", "2026-02-01T000000Z"]);
+    assert_eq!(listing(&f).len(), 2);
+    let e = f.fails(&["forget"], 2);
+    assert!(e.contains("needs a policy"), "{e}");
+    let e = f.fails(&["forget", "latest", "--keep-last", "1"], 2);
+    assert!(e.contains("not both"), "{e}");
+    let e = f.fails(&["forget", "--keep-within", "3w"], 2);
+    assert!(e.contains("not a duration"), "{e}");
+    f.fails(&["forget", "--keep-last", "x"], 2);
+    // --keep-tag keeps a tagged snapshot that nothing else would.
+    f.ok(&[
+        "backup",
+        "-q",
+        f.src_str(),
+        "--host",
+        "alpha",
+        "--tag",
+        "audit",
+        "--time",
+        "2025-01-01T00:00:00Z",
+    ]);
+    f.ok(&["forget", "--keep-last", "1", "--keep-tag", "audit"]);
+    let left: Vec<String> = listing(&f).into_iter().map(|(_, n)| n).collect();
+    assert_eq!(left, ["2025-01-01T000000Z", "2026-03-02T030000Z"]);
+}
+
+#[test]
+fn prune_deletes_and_repacks_and_every_remaining_snapshot_restores() {
+    let f = Fixture::with_init(SMALL);
+    let expected = generations(&f, 6);
+    let ids: Vec<String> = expected.keys().cloned().collect();
+    let before = dir_bytes(&f.repo.join("data"));
+    // Forget generations 0, 2, 3 (by id; the listing is sorted by time, ids are not).
+    let by_time = listing(&f);
+    for (id, _) in [&by_time[0], &by_time[2], &by_time[3]] {
+        f.ok(&["forget", id]);
+    }
+    let dry = json(&f.ok(&["prune", "--dry-run", "--json", "--max-unused", "0"]));
+    assert!(dry["dry_run"].as_bool().unwrap());
+    assert_eq!(
+        dir_bytes(&f.repo.join("data")),
+        before,
+        "a dry run deletes nothing"
+    );
+    let r = json(&f.ok(&["prune", "--json", "--max-unused", "0"]));
+    assert_eq!(r["snapshots"], 3);
+    assert!(r["packs_deleted"].as_u64().unwrap() > 0, "{r}");
+    assert!(r["packs_repacked"].as_u64().unwrap() > 0, "{r}");
+    assert!(r["bytes_reclaimed"].as_u64().unwrap() > 1_000_000, "{r}");
+    assert_eq!(r["unused_bytes_kept"], 0);
+    assert!(dir_bytes(&f.repo.join("data")) < before);
+    f.ok(&["check", "--read-data"]);
+    let remaining: BTreeMap<String, PathBuf> = expected
+        .into_iter()
+        .filter(|(id, _)| listing(&f).iter().any(|(l, _)| l == id))
+        .collect();
+    assert_eq!(remaining.len(), 3);
+    verify_snapshots(&f, &remaining);
+    // Nothing left to do.
+    let again = json(&f.ok(&["prune", "--json", "--max-unused", "0"]));
+    assert_eq!(again["packs_deleted"], 0);
+    assert_eq!(again["packs_repacked"], 0);
+    assert_eq!(again["bytes_reclaimed"], 0);
+    // The next backup dedups against what prune kept, and forgetting all reclaims all.
+    generation(&f.src, 5);
+    let out = json(
+        f.ok(&["backup", "--json", f.src_str()])
+            .lines()
+            .last()
+            .unwrap(),
+    );
+    assert_eq!(
+        out["summary"]["bytes_added"].as_u64().unwrap() < 100_000,
+        true,
+        "{out}"
+    );
+    let all: Vec<String> = listing(&f).into_iter().map(|(id, _)| id).collect();
+    let mut args = vec!["forget"];
+    args.extend(all.iter().map(String::as_str));
+    args.push("--prune");
+    f.ok(&args);
+    assert!(listing(&f).is_empty());
+    assert!(super::util::pack_files(&f.repo).is_empty());
+    f.ok(&["check", "--read-data"]);
+    let _ = ids;
+}
+
+/// Storage that fails every write and delete from the `fail_at`-th on, leaving a partial
+/// temp file for writes, as a crash would.
+struct FailingStorage {
+    inner: LocalStorage,
+    ops: AtomicUsize,
+    fail_at: usize,
+}
+
+impl FailingStorage {
+    fn step(&self) -> io::Result<()> {
+        if self.ops.fetch_add(1, Ordering::SeqCst) >= self.fail_at {
+            return Err(io::Error::other("simulated crash"));
+        }
+        Ok(())
+    }
+}
+
+impl Storage for FailingStorage {
+    fn read(&self, p: &str) -> io::Result<Vec<u8>> {
+        self.inner.read(p)
+    }
+    fn read_at(&self, p: &str, o: u64, b: &mut [u8]) -> io::Result<()> {
+        self.inner.read_at(p, o, b)
+    }
+    fn len(&self, p: &str) -> io::Result<u64> {
+        self.inner.len(p)
+    }
+    fn list(&self, d: &str) -> io::Result<Vec<String>> {
+        self.inner.list(d)
+    }
+    fn remove(&self, p: &str) -> io::Result<()> {
+        self.step()?;
+        self.inner.remove(p)
+    }
+    fn create_dir(&self, d: &str) -> io::Result<()> {
+        self.inner.create_dir(d)
+    }
+    fn write(&self, p: &str, data: &[u8]) -> io::Result<()> {
+        if let Err(e) = self.step() {
+            let tmp = self.inner.root().join("tmp/.tmp-crash");
+            let _ = fs::write(tmp, &data[..data.len() / 2]);
+            return Err(e);
+        }
+        self.inner.write(p, data)
+    }
+    fn replace(&self, p: &str, data: &[u8]) -> io::Result<()> {
+        self.step()?;
+        self.inner.replace(p, data)
+    }
+}
+
+/// Library-level: prune fails at each of its writes and deletes in turn; after each failure
+/// the repository checks clean with `--read-data`, every snapshot restores exactly, and the
+/// next prune completes.
+#[test]
+fn prune_interrupted_at_every_step_loses_nothing() {
+    let f = Fixture::with_init(SMALL);
+    let expected = generations(&f, 4);
+    let by_time = listing(&f);
+    f.ok(&["forget", &by_time[0].0, &by_time[2].0]);
+    let remaining: BTreeMap<String, PathBuf> = expected
+        .into_iter()
+        .filter(|(id, _)| *id != by_time[0].0 && *id != by_time[2].0)
+        .collect();
+    let pristine = f.path("pristine");
+    sh(&format!(
+        "cp -a {} {}",
+        f.repo.display(),
+        pristine.display()
+    ));
+    let options = PruneOptions {
+        max_unused: MaxUnused::Bytes(0),
+        dry_run: false,
+    };
+    let run = |fail_at: usize| -> (bool, usize) {
+        sh(&format!(
+            "rm -rf {r} && cp -a {p} {r}",
+            r = f.repo.display(),
+            p = pristine.display()
+        ));
+        let plain = Repository::open(&f.repo).unwrap();
+        let lock = RepoLock::acquire(&plain, LockKind::Exclusive, "test", Duration::ZERO).unwrap();
+        let storage = Arc::new(FailingStorage {
+            inner: LocalStorage::new(&f.repo),
+            ops: AtomicUsize::new(0),
+            fail_at,
+        });
+        let failing = Repository::open_storage(storage.clone(), &f.repo).unwrap();
+        let ok = prune::prune(&failing, &lock, &options).is_ok();
+        (ok, storage.ops.load(Ordering::SeqCst))
+    };
+    let (ok, total) = run(usize::MAX);
+    assert!(ok);
+    assert!(
+        total >= 6,
+        "expected packs, an index and deletions: {total} steps"
+    );
+    for fail_at in 0..total {
+        let (ok, _) = run(fail_at);
+        assert!(!ok, "fail_at {fail_at}");
+        let repo = Repository::open(&f.repo).unwrap();
+        let report = check::check(&repo, true).unwrap();
+        assert!(report.is_ok(), "fail_at {fail_at}: {:?}", report.errors);
+        verify_snapshots(&f, &remaining);
+        // The next prune finishes the job.
+        let r = json(&f.ok(&["prune", "--json", "--max-unused", "0"]));
+        assert_eq!(r["snapshots"], 2, "fail_at {fail_at}");
+        let out = f.run(&["check", "--read-data"]);
+        assert!(
+            out.status.success(),
+            "fail_at {fail_at}: {r}\n{}",
+            String::from_utf8_lossy(&out.stdout)
+        );
+        let after = json(&f.ok(&["prune", "--json", "--max-unused", "0"]));
+        assert_eq!(after["bytes_reclaimed"], 0, "fail_at {fail_at}: {after}");
+    }
+}
+
+/// Process-level: SIGKILL of the real `prune` at many points of a run.
+#[test]
+fn sigkill_during_prune_at_many_points() {
+    let f = Fixture::with_init(SMALL);
+    // More data, so that a prune takes long enough to be interrupted.
+    for g in 0..5u64 {
+        generation(&f.src, g);
+        for d in 0..6u64 {
+            let dir = f.src.join(format!("bulk{d}"));
+            fs::create_dir_all(&dir).unwrap();
+            for i in 0..8u64 {
+                let seed = if i < 3 {
+                    7000 + d * 10 + i
+                } else {
+                    g * 1000 + d * 10 + i
+                };
+                fs::write(dir.join(format!("f{i}")), noise(seed, 300_000)).unwrap();
+            }
+        }
+        f.ok(&[
+            "backup",
+            "-q",
+            f.src_str(),
+            "--time",
+            &format!("2026-02-{:02}T00:00:00Z", g + 1),
+        ]);
+    }
+    let by_time = listing(&f);
+    f.ok(&["forget", &by_time[0].0, &by_time[1].0, &by_time[3].0]);
+    let keep: Vec<String> = listing(&f).into_iter().map(|(id, _)| id).collect();
+    // Restore what must survive, to compare against after every kill.
+    let reference = f.path("reference");
+    for id in &keep {
+        let t = reference.join(id);
+        f.ok(&["restore", id, "--target", t.to_str().unwrap()]);
+    }
+    let pristine = f.path("pristine");
+    sh(&format!(
+        "cp -a {} {}",
+        f.repo.display(),
+        pristine.display()
+    ));
+    let t0 = Instant::now();
+    f.ok(&["prune", "-q", "--max-unused", "0"]);
+    let full = t0.elapsed();
+    for k in 1..=10u32 {
+        sh(&format!(
+            "rm -rf {r} && cp -a {p} {r}",
+            r = f.repo.display(),
+            p = pristine.display()
+        ));
+        let mut child = f
+            .cmd(&["prune", "-q", "--max-unused", "0"])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        std::thread::sleep(full * k / 11);
+        let _ = child.kill();
+        let _ = child.wait();
+        let out = f.run(&["check", "--read-data"]);
+        assert!(
+            out.status.success(),
+            "check after kill {k}: {}",
+            String::from_utf8_lossy(&out.stdout)
+        );
+        for id in &keep {
+            let t = f.path(&format!("kill-{k}"));
+            f.ok(&["restore", id, "--target", t.to_str().unwrap()]);
+            assert_same_tree(&f.restored_src(&reference.join(id)), &f.restored_src(&t));
+            fs::remove_dir_all(&t).unwrap();
+        }
+        // The killed prune's lock is stale (its process is gone): the next one runs.
+        f.ok(&["prune", "-q", "--max-unused", "0"]);
+        f.ok(&["check"]);
+    }
+}
+
+#[test]
+fn prune_while_the_mount_reads_every_remaining_snapshot() {
+    if !can_mount("prune_while_the_mount_reads_every_remaining_snapshot") {
+        return;
+    }
+    let f = Fixture::with_init(SMALL);
+    let expected = generations(&f, 6);
+    let by_time = listing(&f);
+    // Kept throughout: generations 1, 3 and 5. The others are forgotten while reading.
+    let kept: Vec<(String, PathBuf)> = [1usize, 3, 5]
+        .iter()
+        .map(|&g| (by_time[g].1.clone(), expected[&by_time[g].0].clone()))
+        .collect();
+    let m = Mounted::new(&f, &["--cache-size", "1M"]);
+    let stop = Arc::new(AtomicBool::new(false));
+    let reader = {
+        let stop = Arc::clone(&stop);
+        let mnt = m.path.clone();
+        let src = f.src.clone();
+        let kept = kept.clone();
+        std::thread::spawn(move || {
+            let mut rounds = 0u32;
+            while !stop.load(Ordering::SeqCst) || rounds < 2 {
+                for (name, want) in &kept {
+                    let got = mnt.join(name).join(src.strip_prefix("/").unwrap());
+                    assert_same_tree(want, &got);
+                }
+                // Make the next round read through the daemon again, not the page cache.
+                let _ = fs::write("/proc/sys/vm/drop_caches", "3");
+                rounds += 1;
+            }
+            rounds
+        })
+    };
+    for (id, _) in [&by_time[0], &by_time[2], &by_time[4]] {
+        f.ok(&["forget", id]);
+        let r = json(&f.ok(&["prune", "--json", "--max-unused", "0"]));
+        assert!(r["bytes_reclaimed"].as_u64().unwrap() > 0, "{r}");
+        std::thread::sleep(Duration::from_millis(300));
+    }
+    // A new snapshot and another prune while the reader goes on.
+    generation(&f.src, 9);
+    f.ok(&["backup", "-q", f.src_str()]);
+    f.ok(&["prune", "-q", "--max-unused", "0"]);
+    stop.store(true, Ordering::SeqCst);
+    let rounds = reader
+        .join()
+        .expect("the reader saw an error or a wrong byte");
+    assert!(rounds >= 2);
+    f.ok(&["check", "--read-data"]);
+}
+
+#[test]
+fn two_backups_at_once_both_land() {
+    let f = Fixture::new();
+    let a = f.path("a");
+    let b = f.path("b");
+    for (dir, seed) in [(&a, 1u64), (&b, 2)] {
+        fs::create_dir_all(dir).unwrap();
+        for i in 0..40u64 {
+            // Shared content too, so both writers race to store the same chunks.
+            let data = if i % 2 == 0 {
+                noise(i, 400_000)
+            } else {
+                noise(seed * 1000 + i, 400_000)
+            };
+            fs::write(dir.join(format!("f{i}")), data).unwrap();
+        }
+    }
+    for _ in 0..3 {
+        let children: Vec<_> = [&a, &b]
+            .iter()
+            .map(|d| {
+                f.cmd(&["backup", "-q", "--force", d.to_str().unwrap()])
+                    .stderr(Stdio::piped())
+                    .spawn()
+                    .unwrap()
+            })
+            .collect();
+        for c in children {
+            let out = c.wait_with_output().unwrap();
+            assert!(
+                out.status.success(),
+                "{}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+        }
+    }
+    assert_eq!(listing(&f).len(), 6);
+    f.ok(&["check", "--read-data"]);
+    for (dir, spec) in [(&a, "latest")] {
+        let t = f.path("restore-latest");
+        f.ok(&["restore", spec, "--target", t.to_str().unwrap()]);
+        assert_same_tree(dir, &t.join(dir.strip_prefix("/").unwrap()));
+    }
+    let snaps = json(&f.ok(&["snapshots", "--json"]));
+    for s in snaps.as_array().unwrap() {
+        let id = s["id"].as_str().unwrap();
+        let path = s["snapshot"]["paths"][0].as_str().unwrap();
+        let t = f.path(&format!("r-{}", &id[..8]));
+        f.ok(&["restore", id, "--target", t.to_str().unwrap()]);
+        assert_same_tree(Path::new(path), &t.join(path.trim_start_matches('/')));
+    }
+    assert!(
+        fs::read_dir(f.repo.join("locks")).unwrap().next().is_none(),
+        "locks released"
+    );
+}
+
+#[test]
+fn locks_conflict_name_their_holder_and_stale_ones_are_reported_and_removed() {
+    let f = Fixture::new();
+    fs::write(f.src.join("a"), b"a").unwrap();
+    f.ok(&["backup", "-q", f.src_str()]);
+    // A backup that holds its shared lock while its source command sleeps.
+    let mut slow = f
+        .cmd(&["backup", "-q", "--stdin-from-command", "sleep", "30"])
+        .spawn()
+        .unwrap();
+    let lock_dir = f.repo.join("locks");
+    super::mount::eventually("the backup's lock", || {
+        fs::read_dir(&lock_dir).unwrap().next().is_some()
+    });
+    let e = f.fails(&["prune"], 12);
+    assert!(
+        e.contains("is locked")
+            && e.contains("shared lock by")
+            && e.contains(&format!("PID {}", slow.id())),
+        "{e}"
+    );
+    let e = f.fails(&["forget", "--keep-last", "1"], 12);
+    assert!(e.contains("backup"), "{e}");
+    // Shared with shared is fine.
+    f.ok(&["backup", "-q", f.src_str()]);
+    f.ok(&["check"]);
+    // The holder dies: its lock is stale (same host, PID gone), reported, and ignored.
+    slow.kill().unwrap();
+    slow.wait().unwrap();
+    let out = f.run(&["prune"]);
+    assert!(out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("ignoring") && err.contains("no longer runs"),
+        "{err}"
+    );
+    let removed = f.ok(&["unlock"]);
+    assert!(removed.contains("removed 1 lock(s)"), "{removed}");
+    assert!(fs::read_dir(&lock_dir).unwrap().next().is_none());
+
+    // Locks of another host: live unless too old.
+    let repo = Repository::open(&f.repo).unwrap();
+    let write_lock = |host: &str, age_s: i64| {
+        let l = chronofs::format::lock::Lock {
+            exclusive: true,
+            hostname: host.into(),
+            username: "someone".into(),
+            pid: 1,
+            process_start: 0,
+            time_ns: chronofs::repo::now_ns() - age_s * 1_000_000_000,
+            purpose: "prune".into(),
+        };
+        let bytes = l.encode().unwrap();
+        let name = format!("locks/{}", chronofs::format::id::Id::hash(&bytes).to_hex());
+        repo.storage().write(&name, &bytes).unwrap();
+    };
+    write_lock("elsewhere", 10);
+    let e = f.fails(&["backup", "-q", f.src_str()], 12);
+    assert!(e.contains("exclusive lock by someone@elsewhere"), "{e}");
+    let kept = f.ok(&["unlock"]);
+    assert!(
+        kept.contains("kept exclusive lock by someone@elsewhere"),
+        "{kept}"
+    );
+    // --retry-lock waits for it to go away.
+    let waiting = f
+        .cmd(&["--retry-lock", "60s", "backup", "-q", f.src_str()])
+        .spawn()
+        .unwrap();
+    std::thread::sleep(Duration::from_millis(500));
+    f.ok(&["unlock", "--remove-all"]);
+    assert!(waiting.wait_with_output().unwrap().status.success());
+    write_lock("elsewhere", 3600);
+    let out = f.run(&["backup", "-q", f.src_str()]);
+    assert!(out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("not refreshed for 60 minutes"));
+    assert!(f.ok(&["unlock"]).contains("removed 1 lock(s)"));
+}
+
+#[test]
+fn append_only_repositories_refuse_deletion() {
+    let f = Fixture::with_init(&["--append-only"]);
+    fs::write(f.src.join("a"), noise(1, 100_000)).unwrap();
+    f.ok(&["backup", "-q", f.src_str()]);
+    f.ok(&["backup", "-q", f.src_str(), "--force"]);
+    assert_eq!(f.ok(&["append-only"]).trim(), "append-only: on");
+    for args in [
+        &["forget", "--keep-last", "1"][..],
+        &["forget", "latest"],
+        &["prune"],
+        &["forget", "--keep-last", "1", "--prune"],
+    ] {
+        let e = f.fails(args, 14);
+        assert!(
+            e.contains("append-only") && e.contains("refused"),
+            "{args:?}: {e}"
+        );
+    }
+    // A dry run deletes nothing, so it is allowed.
+    f.ok(&["forget", "--keep-last", "1", "--dry-run"]);
+    f.ok(&["prune", "--dry-run"]);
+    assert_eq!(listing(&f).len(), 2);
+    f.ok(&["append-only", "off"]);
+    f.ok(&["forget", "--keep-last", "1", "--prune"]);
+    assert_eq!(listing(&f).len(), 1);
+    f.ok(&["append-only", "on"]);
+    f.fails(&["prune"], 14);
+    f.ok(&["check", "--read-data"]);
+}
+
+/// With `chattr +a` on the data directories and `chattr +i` on the config (root only), a
+/// client can still back up, but can delete nothing, not even with append-only turned off.
+#[test]
+fn append_only_with_chattr_lets_backups_in_and_nothing_out() {
+    if !have_root("append_only_with_chattr_lets_backups_in_and_nothing_out") {
+        return;
+    }
+    let f = Fixture::with_init(&["--append-only"]);
+    fs::write(f.src.join("a"), noise(1, 100_000)).unwrap();
+    f.ok(&["backup", "-q", f.src_str()]);
+    let r = f.repo.display();
+    // What README's "Append-only repositories" has the administrator run as root after each
+    // backup: every directory and file append-only, the config immutable.
+    let seal = format!("chattr -R +a {r}/data {r}/index {r}/snapshots");
+    let protect = format!("chattr +i {r}/config && {seal}");
+    let st = Command::new("sh").arg("-c").arg(&protect).status().unwrap();
+    assert!(
+        st.success() || std::env::var_os("CHRONOFS_REQUIRE_ROOT_TESTS").is_none(),
+        "chattr failed on {}: the test directory must be on ext4, xfs or btrfs",
+        test_tmp().display()
+    );
+    if !st.success() {
+        eprintln!("SKIPPED append_only_with_chattr: chattr unsupported here");
+        return;
+    }
+    struct Unprotect(String);
+    impl Drop for Unprotect {
+        fn drop(&mut self) {
+            let _ = Command::new("sh").arg("-c").arg(&self.0).status();
+        }
+    }
+    let _cleanup = Unprotect(format!("chattr -R -a -i {r}"));
+    // Backups still work, new data and unchanged alike.
+    fs::write(f.src.join("b"), noise(2, 300_000)).unwrap();
+    f.ok(&["backup", "-q", f.src_str()]);
+    f.ok(&["backup", "-q", f.src_str()]);
+    sh(&seal);
+    f.ok(&["check", "--read-data"]);
+    assert_eq!(listing(&f).len(), 3);
+    // Nothing goes: not through chronofs, not by hand.
+    let e = f.fails(&["append-only", "off"], 1);
+    assert!(e.contains("config"), "{e}");
+    f.fails(&["prune"], 14);
+    let snap = fs::read_dir(f.repo.join("snapshots"))
+        .unwrap()
+        .next()
+        .unwrap()
+        .unwrap()
+        .path();
+    assert!(
+        fs::remove_file(&snap).is_err(),
+        "a snapshot file could be deleted"
+    );
+    let pack = super::util::pack_files(&f.repo).pop().unwrap();
+    assert!(fs::remove_file(&pack).is_err());
+    assert!(
+        fs::OpenOptions::new()
+            .write(true)
+            .truncate(true)
+            .open(&pack)
+            .is_err()
+    );
+    verify_snapshots_by_restore(&f);
+}
+
+fn verify_snapshots_by_restore(f: &Fixture) {
+    let t = f.path("restored-latest");
+    f.ok(&["restore", "latest", "--target", t.to_str().unwrap()]);
+    assert_same_tree(&f.src, &f.restored_src(&t));
+}
+
+#[test]
+fn copy_transfers_only_what_is_missing_verifies_and_resumes() {
+    let f = Fixture::with_init(SMALL);
+    let expected = generations(&f, 4);
+    f.ok(&[
+        "backup",
+        "-q",
+        f.src_str(),
+        "--tag",
+        "weekly",
+        "--host",
+        "other",
+    ]);
+    // Destination with other chunking parameters and compression, append-only.
+    let dest = f.path("offsite");
+    let g = Fixture {
+        dir: tempfile::tempdir_in(test_tmp()).unwrap(),
+        repo: dest.clone(),
+        src: f.src.clone(),
+    };
+    g.ok(&["init", "--append-only", "--compression-level", "1"]);
+    let d = dest.to_str().unwrap();
+    // Copy two snapshots first, then everything.
+    let by_time = listing(&f);
+    let r = json(&f.ok(&["copy", "--to", d, "--json", &by_time[0].0, &by_time[1].1]));
+    assert_eq!(r["snapshots_copied"], 2);
+    let first_bytes = r["bytes_copied"].as_u64().unwrap();
+    let r = json(&f.ok(&["copy", "--to", d, "--json"]));
+    assert_eq!(
+        (
+            r["snapshots_copied"].as_u64(),
+            r["snapshots_present"].as_u64()
+        ),
+        (Some(3), Some(2))
+    );
+    assert!(
+        r["bytes_copied"].as_u64().unwrap() < first_bytes,
+        "only new chunks: {r}"
+    );
+    assert!(r["packs_verified"].as_u64().unwrap() > 0);
+    // Idempotent.
+    let r = json(&f.ok(&["copy", "--to", d, "--json"]));
+    assert_eq!(
+        (r["snapshots_copied"].as_u64(), r["blobs_copied"].as_u64()),
+        (Some(0), Some(0))
+    );
+    // Same ids, times, hosts, paths and tags.
+    let src_list = json(&f.ok(&["snapshots", "--json"]));
+    let dst_list = json(&g.ok(&["snapshots", "--json"]));
+    assert_eq!(src_list, dst_list);
+    g.ok(&["check", "--read-data"]);
+    verify_snapshots(
+        &g,
+        &expected
+            .into_iter()
+            .chain([(by_time[4].0.clone(), f.src.clone())])
+            .collect(),
+    );
+
+    // Resumable: kill a copy to a fresh destination midway, then run it again.
+    let dest2 = f.path("offsite2");
+    let g2 = Fixture {
+        dir: tempfile::tempdir_in(test_tmp()).unwrap(),
+        repo: dest2.clone(),
+        src: f.src.clone(),
+    };
+    g2.ok(&["init", "--pack-size", "1"]);
+    let d2 = dest2.to_str().unwrap();
+    let mut child = f.cmd(&["copy", "-q", "--to", d2]).spawn().unwrap();
+    std::thread::sleep(Duration::from_millis(150));
+    let _ = child.kill();
+    let _ = child.wait();
+    g2.ok(&["check"]);
+    f.ok(&["copy", "-q", "--to", d2]);
+    g2.ok(&["check", "--read-data"]);
+    assert_eq!(json(&g2.ok(&["snapshots", "--json"])), src_list);
+    // Same repository on both sides is refused.
+    f.fails(&["copy", "--to", f.repo.to_str().unwrap()], 2);
+}
