@@ -274,10 +274,10 @@ pub fn apply(
                 reasons.push(format!("has tags {}", list.join(",")));
             }
         }
-        if let (Some(cut), Some(span)) = (within_all, policy.within) {
-            if i128::from(c.time_ns) > cut {
-                reasons.push(format!("within {span}"));
-            }
+        if let (Some(cut), Some(span)) = (within_all, policy.within)
+            && i128::from(c.time_ns) > cut
+        {
+            reasons.push(format!("within {span}"));
         }
         let oldest = position + 1 == order.len();
         for (count, bucket, name, last) in &mut counted {

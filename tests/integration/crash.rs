@@ -3,7 +3,6 @@
 //! check clean, every snapshot must restore exactly, and the next backup must succeed.
 //! (2) Process level: SIGKILL of the real binary at many points during a large backup.
 
-use std::io;
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::sync::Arc;
@@ -11,56 +10,11 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use chronofs::ingest::{self, BackupOptions, Silent};
-use chronofs::repo::storage::{LocalStorage, Storage};
+use chronofs::repo::storage::LocalStorage;
 use chronofs::repo::{InitOptions, Repository, check};
 use chronofs::restore::{self, RestoreOptions};
 
-use super::util::{Fixture, assert_same_tree, noise, test_tmp};
-
-/// Passes everything through until `fail_at` writes have happened; then every write leaves a
-/// partial temp file and fails.
-struct CrashingStorage {
-    inner: LocalStorage,
-    writes: AtomicUsize,
-    fail_at: usize,
-}
-
-impl Storage for CrashingStorage {
-    fn read(&self, p: &str) -> io::Result<Vec<u8>> {
-        self.inner.read(p)
-    }
-    fn read_at(&self, p: &str, o: u64, b: &mut [u8]) -> io::Result<()> {
-        self.inner.read_at(p, o, b)
-    }
-    fn len(&self, p: &str) -> io::Result<u64> {
-        self.inner.len(p)
-    }
-    fn list(&self, d: &str) -> io::Result<Vec<String>> {
-        self.inner.list(d)
-    }
-    fn remove(&self, p: &str) -> io::Result<()> {
-        self.inner.remove(p)
-    }
-    fn create_dir(&self, d: &str) -> io::Result<()> {
-        self.inner.create_dir(d)
-    }
-    fn write(&self, p: &str, data: &[u8]) -> io::Result<()> {
-        if self.writes.fetch_add(1, Ordering::SeqCst) >= self.fail_at {
-            let (dir, name) = p.rsplit_once('/').unwrap_or(("", p));
-            let tmp = self
-                .inner
-                .root()
-                .join(dir)
-                .join(format!(".tmp-crash-{name}"));
-            std::fs::write(tmp, &data[..data.len() / 2])?;
-            return Err(io::Error::other("simulated crash"));
-        }
-        self.inner.write(p, data)
-    }
-    fn replace(&self, p: &str, data: &[u8]) -> io::Result<()> {
-        self.inner.replace(p, data)
-    }
-}
+use super::util::{FaultyStorage, Fixture, assert_same_tree, noise, test_tmp};
 
 fn make_source(root: &Path, seed: u64) {
     std::fs::create_dir_all(root.join("d1/d2")).unwrap();
@@ -103,9 +57,9 @@ fn failing_writes_at_every_point_leave_a_consistent_repository() {
     // Count the writes of one complete backup (after the first, which this test keeps).
     let count_repo = scratch.path().join("count");
     Repository::init(&count_repo, &small_packs).unwrap();
-    let counter = Arc::new(CrashingStorage {
+    let counter = Arc::new(FaultyStorage {
         inner: LocalStorage::new(&count_repo),
-        writes: AtomicUsize::new(0),
+        ops: AtomicUsize::new(0),
         fail_at: usize::MAX,
     });
     let repo = Repository::open_storage(counter.clone(), &count_repo).unwrap();
@@ -116,7 +70,7 @@ fn failing_writes_at_every_point_leave_a_consistent_repository() {
         &Silent,
     )
     .unwrap();
-    let total = counter.writes.load(Ordering::SeqCst);
+    let total = counter.ops.load(Ordering::SeqCst);
     assert!(
         total >= 4,
         "expected several packs, an index and a snapshot; got {total} writes"
@@ -125,9 +79,9 @@ fn failing_writes_at_every_point_leave_a_consistent_repository() {
     for fail_at in 0..=total {
         let repo_dir = scratch.path().join(format!("repo-{fail_at}"));
         Repository::init(&repo_dir, &small_packs).unwrap();
-        let storage = Arc::new(CrashingStorage {
+        let storage = Arc::new(FaultyStorage {
             inner: LocalStorage::new(&repo_dir),
-            writes: AtomicUsize::new(0),
+            ops: AtomicUsize::new(0),
             fail_at,
         });
         let crashing = Repository::open_storage(storage, &repo_dir).unwrap();

@@ -263,3 +263,55 @@ pub fn pack_files(repo: &Path) -> Vec<PathBuf> {
     out.sort();
     out
 }
+
+/// Storage that passes everything through until `fail_at` writes and deletes have happened;
+/// from then on each fails, and a write leaves a partial temp file behind, as a crash would.
+pub struct FaultyStorage {
+    pub inner: chronofs::repo::storage::LocalStorage,
+    pub ops: std::sync::atomic::AtomicUsize,
+    pub fail_at: usize,
+}
+
+impl FaultyStorage {
+    fn step(&self) -> std::io::Result<()> {
+        if self.ops.fetch_add(1, std::sync::atomic::Ordering::SeqCst) >= self.fail_at {
+            return Err(std::io::Error::other("simulated crash"));
+        }
+        Ok(())
+    }
+}
+
+impl chronofs::repo::storage::Storage for FaultyStorage {
+    fn read(&self, p: &str) -> std::io::Result<Vec<u8>> {
+        self.inner.read(p)
+    }
+    fn read_at(&self, p: &str, o: u64, b: &mut [u8]) -> std::io::Result<()> {
+        self.inner.read_at(p, o, b)
+    }
+    fn len(&self, p: &str) -> std::io::Result<u64> {
+        self.inner.len(p)
+    }
+    fn list(&self, d: &str) -> std::io::Result<Vec<String>> {
+        self.inner.list(d)
+    }
+    fn remove(&self, p: &str) -> std::io::Result<()> {
+        self.step()?;
+        self.inner.remove(p)
+    }
+    fn create_dir(&self, d: &str) -> std::io::Result<()> {
+        self.inner.create_dir(d)
+    }
+    fn write(&self, p: &str, data: &[u8]) -> std::io::Result<()> {
+        if let Err(e) = self.step() {
+            let name = p.rsplit('/').next().unwrap_or(p);
+            let tmp = self.inner.root().join(format!("tmp/.tmp-crash-{name}"));
+            let _ = fs::write(tmp, &data[..data.len() / 2]);
+            return Err(e);
+        }
+        self.inner.write(p, data)
+    }
+    fn replace(&self, p: &str, data: &[u8]) -> std::io::Result<()> {
+        self.step()?;
+        self.inner.replace(p, data)
+    }
+}
