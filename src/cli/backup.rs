@@ -90,9 +90,8 @@ impl Read for ChildReader {
 pub fn run(ctx: &Context, a: &Args) -> Result<u8> {
     // Chunk buffers pass between threads; without this, per-thread arenas keep ~30 MiB more.
     chronofs::sys::limit_malloc_retention(256 << 10);
-    let repo = ctx.open()?;
     let time_ns = a.time.as_deref().map(snapshot::parse_time).transpose()?;
-    let _lock = ctx.lock(&repo, LockKind::Shared, "backup")?;
+    let (repo, _lock) = ctx.open_locked(LockKind::Shared, "backup")?;
     let parent = match &a.parent {
         Some(spec) => {
             let (listed, _) = snapshot::list(&repo)?;

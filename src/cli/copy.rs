@@ -46,16 +46,22 @@ pub fn run(ctx: &Context, a: &Args) -> Result<u8> {
         Some(p) => p,
         None => ctx.repo_path()?,
     };
-    let from =
-        Repository::open(from_path).with_context(|| format!("source {}", from_path.display()))?;
-    let to = Repository::open(&a.to).with_context(|| format!("destination {}", a.to.display()))?;
+    let from = Repository::open_unindexed(from_path)
+        .with_context(|| format!("source {}", from_path.display()))?;
+    let to = Repository::open_unindexed(&a.to)
+        .with_context(|| format!("destination {}", a.to.display()))?;
     if from.config().repo_id == to.config().repo_id {
         anyhow::bail!(chronofs::Error::InvalidInput(
             "--from and --to are the same repository".into()
         ));
     }
+    // Lock, then load the indexes: the destination's is what the copy deduplicates against.
     let _from_lock = ctx.lock(&from, LockKind::Shared, "copy (source)")?;
     let _to_lock = ctx.lock(&to, LockKind::Shared, "copy (destination)")?;
+    from.load_index_strict()
+        .with_context(|| format!("source {}", from_path.display()))?;
+    to.load_index_strict()
+        .with_context(|| format!("destination {}", a.to.display()))?;
     let (listed, bad) = snapshot::list(&from)?;
     for e in &bad {
         eprintln!("chronofs: warning: {e} (not copied)");

@@ -138,6 +138,16 @@ impl Context {
         Ok(Repository::open_unindexed(self.repo_path()?)?)
     }
 
+    /// Opens the repository, locks it, and only then loads its index: a writer must
+    /// deduplicate against the index as it is under the lock (a prune that ran just before
+    /// may have deleted packs an older index names).
+    fn open_locked(&self, kind: LockKind, purpose: &str) -> Result<(Repository, RepoLock)> {
+        let repo = self.open_unindexed()?;
+        let lock = self.lock(&repo, kind, purpose)?;
+        repo.load_index_strict()?;
+        Ok((repo, lock))
+    }
+
     /// Locks `repo` for `purpose`, waiting up to `--retry-lock`; stale locks of other
     /// processes are reported and ignored.
     fn lock(&self, repo: &Repository, kind: LockKind, purpose: &str) -> Result<RepoLock> {

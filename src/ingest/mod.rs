@@ -91,7 +91,8 @@ pub struct BackupOutcome {
     pub snapshot: Snapshot,
 }
 
-/// Backs up `paths` into `repo` and commits a snapshot.
+/// Backs up `paths` into `repo` and commits a snapshot. The caller holds a shared
+/// [`RepoLock`](crate::repo::lock::RepoLock) and loaded the index under it (as the CLI does).
 ///
 /// # Errors
 /// Fatal errors only: a missing source path, a bad pattern, a repository write failure.

@@ -162,11 +162,19 @@ impl Repository {
     /// index file.
     pub fn open(path: &Path) -> Result<Repository> {
         let repo = Self::open_unindexed(path)?;
-        let problems = repo.load_index()?;
-        if let Some(p) = problems.into_iter().next() {
-            return Err(p.error);
-        }
+        repo.load_index_strict()?;
         Ok(repo)
+    }
+
+    /// (Re)loads every index file; a damaged one is an error.
+    ///
+    /// # Errors
+    /// Listing failures, or the first damaged index file.
+    pub fn load_index_strict(&self) -> Result<()> {
+        match self.load_index()?.into_iter().next() {
+            Some(p) => Err(p.error),
+            None => Ok(()),
+        }
     }
 
     /// Opens a repository and reads its config, without loading the index.
