@@ -5,7 +5,11 @@ About 1% of the regular files (every 100th in sorted order) change, in turn: app
 rewritten in place with the same size, deleted, or joined by a new file beside them. The big
 file (big.img) gets 4 MiB inserted in its middle and 64 scattered 4 KiB overwrites.
 
-usage: mutate.py SRC
+With GEN (bench/prune.sh applies it once per generation), the random seed, which 1% of the
+files is chosen, and the suffix of added files depend on GEN, so that repeated runs keep
+changing different files.
+
+usage: mutate.py SRC [GEN]
 """
 
 import os
@@ -13,8 +17,10 @@ import random
 import sys
 
 
-def main(src: str) -> None:
-    rng = random.Random(42)
+def main(src: str, gen: int | None = None) -> None:
+    rng = random.Random(42 if gen is None else 42 + gen)
+    offset = 0 if gen is None else gen % 100
+    suffix = ".new" if gen is None else f".g{gen}"
     files = []
     for root, dirs, names in os.walk(src):
         dirs.sort()
@@ -23,7 +29,7 @@ def main(src: str) -> None:
             if os.path.isfile(p) and not os.path.islink(p) and n != "big.img":
                 files.append(p)
     changed = {"appended": 0, "rewritten": 0, "deleted": 0, "added": 0}
-    for i, p in enumerate(files[::100]):
+    for i, p in enumerate(files[offset::100]):
         kind = i % 4
         if kind == 0:
             with open(p, "ab") as f:
@@ -38,7 +44,7 @@ def main(src: str) -> None:
             os.remove(p)
             changed["deleted"] += 1
         else:
-            with open(p + ".new", "wb") as f:
+            with open(p + suffix, "wb") as f:
                 f.write(rng.randbytes(rng.randrange(1000, 100_000)))
             changed["added"] += 1
 
@@ -62,4 +68,4 @@ def main(src: str) -> None:
 
 
 if __name__ == "__main__":
-    main(sys.argv[1])
+    main(sys.argv[1], int(sys.argv[2]) if len(sys.argv) > 2 else None)

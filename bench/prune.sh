@@ -3,11 +3,12 @@
 #
 #   sudo bash bench/prune.sh        # needs root (drop_caches), ~6 GB free in $BENCH_DIR
 #
-# Data: data/man of bench/lib.sh (~21k small files), a 256 MiB image and a churn directory. GENERATIONS (60)
-# daily snapshots go into both repositories (backup --time, one day apart); between two, the
-# tree changes: bench/mutate.py (1% of the files appended to, rewritten, deleted or added; 4 MiB
-# inserted into the image and 64 scattered overwrites) and
-# a new 16 MiB file of random data, while the one from three generations before is deleted.
+# Data: data/man of bench/lib.sh (~21k small files), a 256 MiB image and a churn directory.
+# GENERATIONS (52) daily snapshots go into both repositories (backup --time, one day apart).
+# Between two, the tree changes: bench/mutate.py SRC GEN (another 1% of the files each time is
+# appended to, rewritten, deleted or joined by a new file; 4 MiB inserted into the image and 64
+# scattered overwrites), and a new 16 MiB file of random data is added while the one from three
+# generations before is deleted.
 # Then both tools forget with the same policy (--keep-daily 7 --keep-weekly 4 --keep-monthly 3,
 # the same calendar buckets since everything is in UTC) and prune with --max-unused 10%; the
 # prune is timed with a cold page cache, with its peak RSS (GNU time's %M). Repository sizes
@@ -17,7 +18,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 . bench/lib.sh
 OUT=$BENCH_DIR/results-prune.txt
-GENERATIONS=${GENERATIONS:-60}
+GENERATIONS=${GENERATIONS:-52}
 WORK=$BENCH_DIR/prune-bench
 SRC=$WORK/src
 
@@ -37,7 +38,7 @@ restic init -q
 "$CHRONOFS" -r "$CREPO" init -q
 
 for g in $(seq 1 "$GENERATIONS"); do
-    python3 bench/mutate.py "$SRC/man" >/dev/null
+    python3 bench/mutate.py "$SRC/man" "$g" 2>/dev/null
     python3 - "$SRC/churn" "$g" <<'PY'
 import os, random, sys
 d, g = sys.argv[1], int(sys.argv[2])
