@@ -69,15 +69,7 @@ pub fn run(ctx: &Context, a: &Args) -> Result<u8> {
     let chosen: Vec<Listed> = if a.snapshots.is_empty() {
         listed
     } else {
-        let mut v: Vec<Listed> = Vec::new();
-        for spec in &a.snapshots {
-            let l = snapshot::resolve(&listed, spec)?;
-            if !v.iter().any(|c| c.id == l.id) {
-                v.push(l.clone());
-            }
-        }
-        v.sort_by_key(|l| (l.snapshot.time_ns, l.id));
-        v
+        snapshot::resolve_all(&listed, &a.snapshots)?
     };
     let printer = Printer {
         quiet: ctx.quiet || a.json,

@@ -142,7 +142,8 @@ pub fn run(ctx: &Context, a: &Args) -> Result<u8> {
             "give either snapshots to forget or a --keep-* policy, not both".into()
         }));
     }
-    let repo = ctx.open()?;
+    // Snapshots only; with --prune, prune loads the index itself, under the lock.
+    let repo = ctx.open_unindexed()?;
     if !a.dry_run {
         ensure_mutable(&repo, "forget")?;
     }
@@ -166,16 +167,9 @@ pub fn run(ctx: &Context, a: &Args) -> Result<u8> {
         }
         forget::plan(considered, &policy, group_by, &tz, now_ns())
     } else {
-        let mut chosen = Vec::new();
-        for spec in &a.snapshots {
-            let l = snapshot::resolve(&listed, spec)?;
-            if !chosen.iter().any(|c: &Listed| c.id == l.id) {
-                chosen.push(l.clone());
-            }
-        }
         vec![Group {
             key: forget::GroupKey::default(),
-            snapshots: chosen
+            snapshots: snapshot::resolve_all(&listed, &a.snapshots)?
                 .into_iter()
                 .map(|listed| forget::Planned {
                     listed,

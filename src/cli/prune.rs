@@ -25,7 +25,8 @@ pub fn run(ctx: &Context, a: &Args) -> Result<u8> {
         max_unused: a.max_unused.parse()?,
         dry_run: a.dry_run,
     };
-    let repo = ctx.open()?;
+    // No index yet: prune loads it itself, under the lock.
+    let repo = ctx.open_unindexed()?;
     if !a.dry_run {
         chronofs::maintain::ensure_mutable(&repo, "prune")?;
     }

@@ -20,7 +20,7 @@ use crate::format::id::{BlobId, Id, TreeId};
 use crate::format::index::IndexedPack;
 use crate::format::pack::BlobKind;
 use crate::format::tree::{NodeKind, Piece};
-use crate::repo::{Repository, blob, layout, pack};
+use crate::repo::{Repository, layout, pack};
 use crate::snapshot::Listed;
 
 /// What a copy did.
@@ -162,10 +162,8 @@ fn verify_pack(to: &Repository, p: &IndexedPack) -> Result<()> {
             "read back a different trailer than written",
         ));
     }
-    for b in &blobs {
-        let stored = bytes[b.offset as usize..b.end() as usize].to_vec();
-        blob::unpack(&b.id, stored, b.raw_len, b.compression)
-            .map_err(|m| Error::corrupt(&path, m))?;
+    match pack::damaged_blobs(&bytes, &blobs).into_iter().next() {
+        Some((_, msg)) => Err(Error::corrupt(&path, msg)),
+        None => Ok(()),
     }
-    Ok(())
 }

@@ -4,7 +4,6 @@
 //! leaves every snapshot either listed and complete or gone.
 
 use std::collections::BTreeMap;
-use std::io;
 
 use jiff::tz::TimeZone;
 use serde::Serialize;
@@ -175,13 +174,6 @@ pub fn plan(
 /// # Errors
 /// I/O errors, naming the file.
 pub fn remove(repo: &Repository, ids: &[SnapshotId]) -> Result<()> {
-    for id in ids {
-        let path = layout::snapshot_path(id);
-        match repo.storage().remove(&path) {
-            Ok(()) => {}
-            Err(e) if e.kind() == io::ErrorKind::NotFound => {}
-            Err(e) => return Err(Error::repo_io("removing", path, e)),
-        }
-    }
-    Ok(())
+    ids.iter()
+        .try_for_each(|id| repo.remove_if_present(&layout::snapshot_path(id)))
 }

@@ -17,7 +17,6 @@
 //! Memory: the index, one bit per blob, and one index file's worth of entries while writing.
 
 use std::collections::HashSet;
-use std::io;
 use std::str::FromStr;
 use std::time::Instant;
 
@@ -302,16 +301,16 @@ pub fn prune(repo: &Repository, lock: &RepoLock, options: &PruneOptions) -> Resu
     lock.ensure_held()?;
     if rewrite {
         for name in &old_index_files {
-            remove(repo, &format!("{}/{name}", layout::INDEX_DIR))?;
+            repo.remove_if_present(&format!("{}/{name}", layout::INDEX_DIR))?;
         }
     }
     for (n, (pack, _)) in packs.iter().enumerate() {
         if fate[n] != Fate::Keep && !written.contains(pack) {
-            remove(repo, &layout::pack_path(pack))?;
+            repo.remove_if_present(&layout::pack_path(pack))?;
         }
     }
     for (pack, _) in unindexed.iter().filter(|(p, _)| !written.contains(p)) {
-        remove(repo, &layout::pack_path(pack))?;
+        repo.remove_if_present(&layout::pack_path(pack))?;
         report.unindexed_packs_deleted += 1;
     }
     report.temp_files_deleted = remove_temp_files(repo)?;
@@ -334,15 +333,6 @@ fn refuse_damage(e: &Error) -> Error {
              `chronofs check`)"
         ),
     )
-}
-
-/// Removes a repository file; one already gone is fine (an earlier, interrupted prune).
-fn remove(repo: &Repository, path: &str) -> Result<()> {
-    match repo.storage().remove(path) {
-        Ok(()) => Ok(()),
-        Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(()),
-        Err(e) => Err(Error::repo_io("removing", path, e)),
-    }
 }
 
 /// Pack files that no loaded index file names, with their lengths.
@@ -393,29 +383,35 @@ fn write_index(
     let packs = index.packs();
     let mut batch: Vec<IndexedPack> = Vec::new();
     let mut batch_blobs = 0;
-    let mut i = 0;
-    while i < order.len() {
-        let number = key(&order[i]).0;
-        let mut blobs: Vec<PackedBlob> = Vec::new();
-        while i < order.len() && key(&order[i]).0 == number {
-            if let Some((id, loc, _)) = index.at(order[i] as usize) {
-                blobs.push(PackedBlob {
-                    id,
-                    kind: loc.kind,
-                    offset: loc.offset,
-                    stored_len: loc.stored_len,
-                    raw_len: loc.raw_len,
-                    compression: loc.compression,
-                });
+    let mut current = None;
+    for pos in order {
+        let Some((id, loc, number)) = index.at(pos as usize) else {
+            continue;
+        };
+        if current != Some(number) {
+            // A pack's blobs never straddle two files.
+            if batch_blobs >= BLOBS_PER_INDEX_FILE {
+                write_index_file(repo, std::mem::take(&mut batch), Vec::new())?;
+                batch_blobs = 0;
             }
-            i += 1;
+            let (id, len) = packs[number];
+            batch.push(IndexedPack {
+                id,
+                len,
+                blobs: Vec::new(),
+            });
+            current = Some(number);
         }
-        let (id, len) = packs[number];
-        batch_blobs += blobs.len();
-        batch.push(IndexedPack { id, len, blobs });
-        if batch_blobs >= BLOBS_PER_INDEX_FILE {
-            write_index_file(repo, std::mem::take(&mut batch), Vec::new())?;
-            batch_blobs = 0;
+        if let Some(pack) = batch.last_mut() {
+            pack.blobs.push(PackedBlob {
+                id,
+                kind: loc.kind,
+                offset: loc.offset,
+                stored_len: loc.stored_len,
+                raw_len: loc.raw_len,
+                compression: loc.compression,
+            });
+            batch_blobs += 1;
         }
     }
     batch.extend(new_packs);
@@ -455,7 +451,7 @@ fn remove_temp_files(repo: &Repository) -> Result<usize> {
             .list(dir)
             .map_err(|e| Error::repo_io("listing", dir, e))?;
         for name in names.iter().filter(|n| n.starts_with(TEMP_PREFIX)) {
-            remove(repo, &format!("{dir}/{name}"))?;
+            repo.remove_if_present(&format!("{dir}/{name}"))?;
             n += 1;
         }
     }

@@ -95,19 +95,17 @@ pub fn stale_reason(l: &Lock) -> Option<String> {
     if l.hostname != crate::sys::hostname() {
         return None;
     }
+    let reused = || {
+        l.process_start != 0
+            && crate::sys::process_start_ticks(l.pid).is_some_and(|t| t != l.process_start)
+    };
     match crate::sys::process_exists(l.pid) {
         Some(false) => Some(format!("process {} no longer runs", l.pid)),
-        Some(true) => {
-            let now = crate::sys::process_start_ticks(l.pid);
-            match now {
-                Some(t) if l.process_start != 0 && t != l.process_start => Some(format!(
-                    "process {} no longer runs (its PID now belongs to another process)",
-                    l.pid
-                )),
-                _ => None,
-            }
-        }
-        None => None,
+        Some(true) if reused() => Some(format!(
+            "process {} no longer runs (its PID now belongs to another process)",
+            l.pid
+        )),
+        _ => None,
     }
 }
 

@@ -350,6 +350,20 @@ impl Repository {
         &*self.storage
     }
 
+    /// Deletes a repository file; one that is already gone is not an error (an earlier,
+    /// interrupted run or another process removed it).
+    ///
+    /// # Errors
+    /// Other I/O errors, naming the file.
+    pub fn remove_if_present(&self, path: &str) -> Result<()> {
+        match self.storage.remove(path) {
+            Err(e) if e.kind() != io::ErrorKind::NotFound => {
+                Err(Error::repo_io("removing", path, e))
+            }
+            _ => Ok(()),
+        }
+    }
+
     /// A shared handle on the storage backend (for threads that outlive a borrow).
     #[must_use]
     pub fn storage_arc(&self) -> Arc<dyn Storage> {
@@ -444,6 +458,12 @@ impl Repository {
     /// # Errors
     /// I/O errors, or [`Error::Corrupt`] naming the pack.
     pub fn read_blob_at(&self, id: &BlobId, loc: &BlobLocation) -> Result<Vec<u8>> {
+        let (path, stored) = self.read_stored_bytes(loc)?;
+        blob::unpack(id, stored, loc.raw_len, loc.compression).map_err(|m| Error::corrupt(path, m))
+    }
+
+    /// The stored bytes at `loc`, with the pack's path for messages.
+    fn read_stored_bytes(&self, loc: &BlobLocation) -> Result<(String, Vec<u8>)> {
         let path = layout::pack_path(&loc.pack);
         let mut stored = vec![0u8; loc.stored_len as usize];
         self.storage
@@ -454,7 +474,7 @@ impl Repository {
                 }
                 _ => Error::repo_io("reading", &path, e),
             })?;
-        blob::unpack(id, stored, loc.raw_len, loc.compression).map_err(|m| Error::corrupt(path, m))
+        Ok((path, stored))
     }
 
     /// Reads blob `id`'s stored bytes at `loc` and verifies them (decompressed and re-hashed),
@@ -463,11 +483,7 @@ impl Repository {
     /// # Errors
     /// As [`Self::read_blob_at`].
     pub fn read_stored(&self, id: &BlobId, loc: &BlobLocation) -> Result<PreparedBlob> {
-        let path = layout::pack_path(&loc.pack);
-        let mut stored = vec![0u8; loc.stored_len as usize];
-        self.storage
-            .read_at(&path, u64::from(loc.offset), &mut stored)
-            .map_err(|e| Error::repo_io("reading", &path, e))?;
+        let (path, stored) = self.read_stored_bytes(loc)?;
         blob::unpack(id, stored.clone(), loc.raw_len, loc.compression)
             .map_err(|m| Error::corrupt(&path, m))?;
         Ok(PreparedBlob {

@@ -182,6 +182,24 @@ pub fn parse_whole(path: &str, bytes: &[u8]) -> Result<Vec<PackedBlob>> {
     pack::decode_trailer(&bytes[start..footer_at], start as u64).map_err(corrupt)
 }
 
+/// Decompresses and re-hashes every blob of a whole pack held in memory; returns the damaged
+/// ones with what is wrong with each.
+#[must_use]
+pub fn damaged_blobs(
+    bytes: &[u8],
+    blobs: &[PackedBlob],
+) -> Vec<(crate::format::id::BlobId, String)> {
+    blobs
+        .iter()
+        .filter_map(|b| {
+            let stored = bytes[b.offset as usize..b.end() as usize].to_vec();
+            super::blob::unpack(&b.id, stored, b.raw_len, b.compression)
+                .err()
+                .map(|msg| (b.id, msg))
+        })
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -187,9 +187,7 @@ impl<'r> BlobWriter<'r> {
     /// # Errors
     /// As [`Self::finish`].
     pub fn finish_listing(mut self) -> Result<(WriteStats, Vec<IndexedPack>)> {
-        self.check_poisoned()?;
-        self.flush(BlobKind::Data)?;
-        self.flush(BlobKind::Tree)?;
+        self.flush_all()?;
         self.write_index()?;
         self.repo.add_to_index(&self.written);
         Ok((self.stats, self.written))
@@ -201,10 +199,15 @@ impl<'r> BlobWriter<'r> {
     /// # Errors
     /// Repository write failures.
     pub fn finish_packs(mut self) -> Result<(Vec<IndexedPack>, WriteStats)> {
+        self.flush_all()?;
+        Ok((std::mem::take(&mut self.unindexed), self.stats))
+    }
+
+    /// Makes both open packs durable.
+    fn flush_all(&mut self) -> Result<()> {
         self.check_poisoned()?;
         self.flush(BlobKind::Data)?;
-        self.flush(BlobKind::Tree)?;
-        Ok((std::mem::take(&mut self.unindexed), self.stats))
+        self.flush(BlobKind::Tree)
     }
 
     /// Counters so far.

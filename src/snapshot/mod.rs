@@ -137,6 +137,23 @@ pub fn resolve<'a>(listed: &'a [Listed], spec: &str) -> Result<&'a Listed> {
     )))
 }
 
+/// Resolves several specs (as [`resolve`]); returns the snapshots they name, each once,
+/// oldest first.
+///
+/// # Errors
+/// As [`resolve`], for the first spec that fails.
+pub fn resolve_all(listed: &[Listed], specs: &[String]) -> Result<Vec<Listed>> {
+    let ids = specs
+        .iter()
+        .map(|spec| resolve(listed, spec).map(|l| l.id))
+        .collect::<Result<Vec<SnapshotId>>>()?;
+    Ok(listed
+        .iter()
+        .filter(|l| ids.contains(&l.id))
+        .cloned()
+        .collect())
+}
+
 /// Splits `SNAP[:PATH]`.
 #[must_use]
 pub fn split_spec(spec: &str) -> (&str, Option<&str>) {
