@@ -163,12 +163,19 @@ impl Error {
         }
     }
 
-    /// Shorthand for a [`Error::RepoIo`].
+    /// Shorthand for a [`Error::RepoIo`]; a repository file that is not a regular file or is
+    /// larger than its kind allows is damage ([`Error::Corrupt`]), not an I/O failure.
     pub fn repo_io(op: &'static str, file: impl Into<String>, source: io::Error) -> Self {
-        Error::RepoIo {
-            op,
-            file: file.into(),
-            cause: source,
+        match source.kind() {
+            io::ErrorKind::InvalidData | io::ErrorKind::FileTooLarge => Error::Corrupt {
+                file: file.into(),
+                reason: source.to_string(),
+            },
+            _ => Error::RepoIo {
+                op,
+                file: file.into(),
+                cause: source,
+            },
         }
     }
 

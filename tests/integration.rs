@@ -10,6 +10,7 @@ mod integration {
     mod ingest;
     mod maintain;
     mod mount;
+    mod privacy;
     mod roundtrip;
     mod util;
 }

@@ -58,7 +58,7 @@ pub fn run(ctx: &Context, a: &Args) -> Result<u8> {
             let path = layout::index_path(&id);
             let bytes = repo
                 .storage()
-                .read(&path)
+                .read(&path, chronofs::format::index::MAX_INDEX_LEN as u64)
                 .map_err(|e| chronofs::Error::repo_io("reading", &path, e))?;
             serde_json::to_value(
                 Index::decode(&bytes)

@@ -2,8 +2,8 @@
 
 use anyhow::Result;
 use chronofs::error::exit;
+use chronofs::repo::check;
 use chronofs::repo::lock::LockKind;
-use chronofs::repo::{Repository, check};
 
 use super::Context;
 
@@ -16,7 +16,7 @@ pub struct Args {
 
 pub fn run(ctx: &Context, a: &Args) -> Result<u8> {
     // The index is loaded by check itself so damaged index files are reported, not fatal.
-    let repo = Repository::open_unindexed(ctx.repo_path()?)?;
+    let repo = ctx.open_unindexed()?;
     // A shared lock: a concurrent prune would make data look missing.
     let _lock = ctx.lock(&repo, LockKind::Shared, "check")?;
     let report = check::check(&repo, a.read_data)?;

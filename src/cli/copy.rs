@@ -2,7 +2,6 @@
 
 use anyhow::{Context as _, Result};
 use chronofs::maintain::copy::{self, CopyObserver};
-use chronofs::repo::Repository;
 use chronofs::repo::lock::LockKind;
 use chronofs::snapshot::{self, Listed};
 
@@ -46,10 +45,9 @@ pub fn run(ctx: &Context, a: &Args) -> Result<u8> {
         Some(p) => p,
         None => ctx.repo_path()?,
     };
-    let from = Repository::open_unindexed(from_path)
-        .with_context(|| format!("source {}", from_path.display()))?;
-    let to = Repository::open_unindexed(&a.to)
-        .with_context(|| format!("destination {}", a.to.display()))?;
+    let from =
+        super::open_at(from_path).with_context(|| format!("source {}", from_path.display()))?;
+    let to = super::open_at(&a.to).with_context(|| format!("destination {}", a.to.display()))?;
     if from.config().repo_id == to.config().repo_id {
         anyhow::bail!(chronofs::Error::InvalidInput(
             "--from and --to are the same repository".into()

@@ -26,6 +26,10 @@ pub struct Args {
     /// Make the repository append-only: forget and prune refuse (see README).
     #[arg(long)]
     append_only: bool,
+    /// Let the repository directory's group read the backups (directories 0750, files 0640),
+    /// for a deliberate backup group; by default only the owner can (0700, 0600).
+    #[arg(long)]
+    group_readable: bool,
 }
 
 pub fn run(ctx: &Context, a: &Args) -> Result<u8> {
@@ -40,6 +44,7 @@ pub fn run(ctx: &Context, a: &Args) -> Result<u8> {
         compression_level: a.compression_level,
         pack_target_size: a.pack_size.saturating_mul(1024 * 1024),
         append_only: a.append_only,
+        group_readable: a.group_readable,
     };
     let repo =
         Repository::init(path, &options).with_context(|| format!("init {}", path.display()))?;

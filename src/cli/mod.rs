@@ -111,6 +111,16 @@ pub fn run(cli: Cli) -> Result<u8> {
     }
 }
 
+/// Opens the repository at `path` without loading its index; warns once if others can read
+/// it.
+fn open_at(path: &std::path::Path) -> Result<Repository> {
+    let repo = Repository::open_unindexed(path)?;
+    if let Some(w) = repo.privacy_warning() {
+        eprintln!("chronofs: warning: {w}");
+    }
+    Ok(repo)
+}
+
 /// Global options every command sees.
 pub struct Context {
     repo: Option<PathBuf>,
@@ -130,12 +140,14 @@ impl Context {
 
     /// Opens the repository with its index.
     fn open(&self) -> Result<Repository> {
-        Ok(Repository::open(self.repo_path()?)?)
+        let repo = self.open_unindexed()?;
+        repo.load_index_strict()?;
+        Ok(repo)
     }
 
-    /// Opens the repository without loading its index.
+    /// Opens the repository without loading its index; warns once if others can read it.
     fn open_unindexed(&self) -> Result<Repository> {
-        Ok(Repository::open_unindexed(self.repo_path()?)?)
+        open_at(self.repo_path()?)
     }
 
     /// Opens the repository, locks it, and only then loads its index: a writer must

@@ -11,8 +11,11 @@ use super::id::{IndexId, PackId};
 use super::pack::PackedBlob;
 use super::{FormatError, pack};
 
-/// Largest index file accepted.
-pub const MAX_INDEX_LEN: usize = 1024 * 1024 * 1024;
+/// Largest index file accepted: writers put at most [`MAX_BLOBS_PER_INDEX`] blobs (about
+/// 25 MB) in one.
+pub const MAX_INDEX_LEN: usize = 64 * 1024 * 1024;
+/// Writers start a new index file once one names this many blobs.
+pub const MAX_BLOBS_PER_INDEX: usize = 500_000;
 
 /// The versioned payload of an index file.
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]

@@ -27,12 +27,17 @@ pub const PACK_END_MAGIC: &[u8; 8] = b"CPACKEND";
 pub const PACK_HEADER_LEN: usize = 16;
 /// Length of the footer (trailer length + end magic).
 pub const PACK_FOOTER_LEN: usize = 12;
-/// Largest blob (uncompressed) any writer produces: trees are capped here too.
+/// Largest blob (uncompressed) any writer produces: the limit of a tree blob.
 pub const MAX_BLOB_LEN: u32 = 512 * 1024 * 1024;
+/// Largest data chunk (uncompressed): the largest chunk the chunker may cut.
+pub const MAX_CHUNK_LEN: u32 = 16 * 1024 * 1024;
 /// Largest pack file: offsets are held in 32 bits in memory.
 pub const MAX_PACK_LEN: u64 = u32::MAX as u64;
-/// Largest trailer accepted (about 12 million blobs).
-pub const MAX_TRAILER_LEN: usize = 1024 * 1024 * 1024;
+/// Writers close a pack once it holds this many blobs, so its trailer stays small.
+pub const MAX_BLOBS_PER_PACK: usize = 65_536;
+/// Largest trailer accepted: about 1.3 million entries, far more than a writer puts in one
+/// pack (see [`MAX_BLOBS_PER_PACK`]).
+pub const MAX_TRAILER_LEN: usize = 64 * 1024 * 1024;
 
 /// What a blob holds.
 #[derive(Clone, Copy, Debug, Serialize, Deserialize, PartialEq, Eq, Hash)]
@@ -70,6 +75,17 @@ pub struct PackedBlob {
     pub compression: Compression,
 }
 
+impl BlobKind {
+    /// The largest raw length a blob of this kind may have.
+    #[must_use]
+    pub fn max_len(self) -> u32 {
+        match self {
+            BlobKind::Data => MAX_CHUNK_LEN,
+            BlobKind::Tree => MAX_BLOB_LEN,
+        }
+    }
+}
+
 impl PackedBlob {
     /// Checks the per-blob invariants.
     ///
@@ -80,7 +96,7 @@ impl PackedBlob {
             Compression::None => self.stored_len == self.raw_len,
             Compression::Zstd => self.stored_len < self.raw_len,
         };
-        if !ok || self.raw_len == 0 || self.raw_len > MAX_BLOB_LEN {
+        if !ok || self.raw_len == 0 || self.raw_len > self.kind.max_len() {
             return Err(FormatError::Invalid(format!(
                 "blob {} has stored length {} and raw length {} ({:?})",
                 self.id.short(),
@@ -221,12 +237,18 @@ mod tests {
     }
 
     #[test]
-    fn compression_invariant() {
+    fn compression_invariant_and_kind_limits() {
         let mut b = blob(16, 10);
         b.compression = Compression::Zstd;
         assert!(b.validate().is_err());
         b.raw_len = 11;
         b.validate().unwrap();
+        b.raw_len = MAX_CHUNK_LEN + 1;
+        assert!(b.validate().is_err(), "a data chunk over 16 MiB");
+        b.kind = BlobKind::Tree;
+        b.validate().unwrap();
+        b.raw_len = MAX_BLOB_LEN + 1;
+        assert!(b.validate().is_err());
     }
 
     #[test]

@@ -12,8 +12,7 @@ use super::bytes::ByteString;
 use super::codec;
 use super::id::{ChunkId, TreeId};
 
-/// Largest chunk a file piece may reference (the fastcdc maximum).
-pub const MAX_CHUNK_LEN: u32 = 16 * 1024 * 1024;
+pub use super::pack::MAX_CHUNK_LEN;
 
 /// The versioned payload of a tree blob.
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]

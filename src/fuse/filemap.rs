@@ -101,15 +101,15 @@ impl FileMap {
         if data { None } else { Some(self.size) }
     }
 
-    /// Up to `n` data chunks that start after piece `index`: what a sequential reader will
-    /// want next.
+    /// Up to `n` data chunks (with their lengths) that start after piece `index`: what a
+    /// sequential reader will want next.
     #[must_use]
-    pub fn chunks_after(&self, index: usize, n: usize) -> Vec<ChunkId> {
+    pub fn chunks_after(&self, index: usize, n: usize) -> Vec<(ChunkId, u32)> {
         self.pieces
             .iter()
             .skip(index + 1)
             .filter_map(|p| match *p {
-                Piece::Data { id, .. } => Some(id),
+                Piece::Data { id, len } => Some((id, len)),
                 Piece::Hole { .. } => None,
             })
             .take(n)

@@ -471,17 +471,17 @@ impl ChronoFs {
         {
             self.state.prefetch_after(file, last.index);
         }
-        let load = |id| {
-            self.state.chunk(id).map_err(|e| {
+        let load = |id, len| {
+            self.state.chunk(id, len).map_err(|e| {
                 log(&format!("{e}"));
                 Errno::EIO
             })
         };
         // One chunk: reply straight from the cached chunk.
         if let [s] = spans.as_slice()
-            && let Piece::Data { id, .. } = &s.piece
+            && let Piece::Data { id, len } = &s.piece
         {
-            match load(id) {
+            match load(id, *len) {
                 Ok(chunk) => {
                     let from = usize::try_from(s.from).unwrap_or(usize::MAX);
                     let to = from.saturating_add(usize::try_from(s.len).unwrap_or(0));
@@ -498,8 +498,8 @@ impl ChronoFs {
         for s in &spans {
             match &s.piece {
                 Piece::Hole { .. } => out.resize(out.len() + s.len as usize, 0),
-                Piece::Data { id, .. } => {
-                    let chunk = match load(id) {
+                Piece::Data { id, len } => {
+                    let chunk = match load(id, *len) {
                         Ok(c) => c,
                         Err(e) => return reply.error(e),
                     };

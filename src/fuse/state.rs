@@ -117,7 +117,7 @@ pub struct State {
     trees: Cache<TreeId, Arc<Tree>>,
     dir_facts: Mutex<LruCache<TreeId, DirFacts>>,
     files: Mutex<LruCache<u64, Arc<OpenFile>>>,
-    prefetch: OnceLock<SyncSender<ChunkId>>,
+    prefetch: OnceLock<SyncSender<(ChunkId, u32)>>,
     /// Owner of the synthetic entries.
     pub owner: Owner,
     notifier: OnceLock<Notifier>,
@@ -190,7 +190,7 @@ impl State {
     }
 
     fn start_prefetchers(self: &Arc<Self>, threads: usize) -> Result<()> {
-        let (tx, rx) = std::sync::mpsc::sync_channel::<ChunkId>(64);
+        let (tx, rx) = std::sync::mpsc::sync_channel::<(ChunkId, u32)>(64);
         let rx = Arc::new(Mutex::new(rx));
         for i in 0..threads.max(1) {
             let weak = Arc::downgrade(self);
@@ -200,11 +200,11 @@ impl State {
                 .spawn(move || {
                     loop {
                         let next = lock(&rx).recv();
-                        let (Ok(id), Some(s)) = (next, weak.upgrade()) else {
+                        let (Ok((id, len)), Some(s)) = (next, weak.upgrade()) else {
                             break;
                         };
                         // Errors surface when the reader gets there.
-                        let _ = s.chunk(&id);
+                        let _ = s.chunk(&id, len);
                     }
                 })
                 .map_err(|e| Error::repo_io("starting a prefetch thread for", "packs", e))?;
@@ -235,20 +235,14 @@ impl State {
         )
     }
 
-    /// Reads a blob once the index is loaded (the repository reloads its index by itself when
-    /// a prune or backup changed it).
-    fn read_blob(&self, id: &BlobId) -> Result<Vec<u8>> {
-        self.index_ready.wait();
-        self.repo.read_blob(id)
-    }
-
     /// A decoded tree, from the cache or the repository.
     ///
     /// # Errors
     /// Missing or damaged tree.
     pub fn tree(&self, id: &TreeId) -> Shared<Arc<Tree>> {
         self.trees.get_or_load(*id, || {
-            let bytes = self.read_blob(&BlobId::from(*id))?;
+            self.index_ready.wait();
+            let bytes = self.repo.read_blob(&BlobId::from(*id))?;
             let tree = Tree::decode(&bytes)
                 .map_err(|e| Error::corrupt(format!("tree {}", id.short()), e.to_string()))?;
             let weight =
@@ -257,16 +251,29 @@ impl State {
         })
     }
 
-    /// A decompressed, verified chunk, from the cache or the repository.
+    /// A decompressed, verified chunk of `len` bytes, from the cache or the repository. The
+    /// repository reloads its index by itself when a prune or backup changed it.
     ///
     /// # Errors
-    /// Missing or damaged chunk.
-    pub fn chunk(&self, id: &ChunkId) -> Shared<Arc<Vec<u8>>> {
-        self.chunks.get_or_load(*id, || {
-            let bytes = self.read_blob(&BlobId::from(*id))?;
+    /// Missing or damaged chunk, or one whose length is not `len`.
+    pub fn chunk(&self, id: &ChunkId, len: u32) -> Shared<Arc<Vec<u8>>> {
+        let chunk = self.chunks.get_or_load(*id, || {
+            self.index_ready.wait();
+            let bytes = self.repo.read_chunk(id, len)?;
             let n = bytes.len();
             Ok((Arc::new(bytes), n))
-        })
+        })?;
+        // Cached for another file that listed it with its true length: this one lies.
+        if chunk.len() != len as usize {
+            return Err(Arc::new(Error::corrupt(
+                format!("chunk {}", id.short()),
+                format!(
+                    "holds {} bytes, but a file lists it as {len} bytes",
+                    chunk.len()
+                ),
+            )));
+        }
+        Ok(chunk)
     }
 
     /// Queues the chunks a sequential reader will want next, if not cached already.
@@ -274,11 +281,11 @@ impl State {
         let Some(tx) = self.prefetch.get() else {
             return;
         };
-        for id in file.map.chunks_after(piece, PREFETCH_AHEAD) {
+        for (id, len) in file.map.chunks_after(piece, PREFETCH_AHEAD) {
             if self.chunks.has(&id) {
                 continue;
             }
-            match tx.try_send(id) {
+            match tx.try_send((id, len)) {
                 Ok(()) => {}
                 Err(TrySendError::Full(_) | TrySendError::Disconnected(_)) => break,
             }
@@ -296,14 +303,14 @@ impl State {
             .skip(pos + 1)
             .filter_map(|n| match &n.kind {
                 NodeKind::File { content } => content.iter().find_map(|p| match p {
-                    crate::format::tree::Piece::Data { id, .. } => Some(*id),
+                    crate::format::tree::Piece::Data { id, len } => Some((*id, *len)),
                     crate::format::tree::Piece::Hole { .. } => None,
                 }),
                 _ => None,
             })
             .take(PREFETCH_SIBLINGS);
-        for id in firsts {
-            if !self.chunks.has(&id) && tx.try_send(id).is_err() {
+        for (id, len) in firsts {
+            if !self.chunks.has(&id) && tx.try_send((id, len)).is_err() {
                 break;
             }
         }

@@ -19,6 +19,7 @@ use crate::error::{Error, Result};
 use crate::format::id::{BlobId, Id, TreeId};
 use crate::format::index::IndexedPack;
 use crate::format::pack::BlobKind;
+use crate::format::snapshot::MAX_SNAPSHOT_LEN;
 use crate::format::tree::{NodeKind, Piece};
 use crate::repo::{Repository, layout, pack};
 use crate::snapshot::Listed;
@@ -103,7 +104,7 @@ pub fn copy(
         }
         let bytes = from
             .storage()
-            .read(&path)
+            .read(&path, MAX_SNAPSHOT_LEN as u64)
             .map_err(|e| Error::repo_io("reading", &path, e))?;
         if Id::hash(&bytes) != s.id.0 {
             return Err(Error::corrupt(
@@ -145,24 +146,20 @@ fn transfer(
 /// Reads a pack back from the destination: its hash, its trailer, and every blob in it.
 fn verify_pack(to: &Repository, p: &IndexedPack) -> Result<()> {
     let path = layout::pack_path(&p.id);
-    let bytes = to
-        .storage()
-        .read(&path)
-        .map_err(|e| Error::repo_io("reading back", &path, e))?;
-    if Id::hash(&bytes) != p.id.0 || bytes.len() as u64 != p.len {
+    let scan = pack::scan(to.storage(), &path, &p.id)?;
+    if !scan.hash_ok || scan.len != p.len {
         return Err(Error::corrupt(
             &path,
             "read back different bytes than written",
         ));
     }
-    let blobs = pack::parse_whole(&path, &bytes)?;
-    if blobs != p.blobs {
+    if scan.blobs != p.blobs {
         return Err(Error::corrupt(
             &path,
             "read back a different trailer than written",
         ));
     }
-    match pack::damaged_blobs(&bytes, &blobs).into_iter().next() {
+    match scan.damaged.into_iter().next() {
         Some((_, msg)) => Err(Error::corrupt(&path, msg)),
         None => Ok(()),
     }

@@ -24,16 +24,13 @@ use serde::Serialize;
 
 use crate::error::{Error, Result};
 use crate::format::id::{Id, IndexId, PackId};
-use crate::format::index::{Index as IndexRecord, IndexedPack};
+use crate::format::index::{Index as IndexRecord, IndexedPack, MAX_BLOBS_PER_INDEX};
 use crate::format::pack::PackedBlob;
 use crate::repo::lock::RepoLock;
 use crate::repo::storage::{TEMP_DIR, TEMP_PREFIX};
 use crate::repo::{Repository, layout};
 
 use super::usage;
-
-/// How many blobs go into one index file written by prune.
-const BLOBS_PER_INDEX_FILE: usize = 500_000;
 
 /// How much unused data may stay in partly used packs.
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -359,7 +356,7 @@ fn unindexed_packs(
     Ok(out)
 }
 
-/// Writes the index of the surviving packs: files of at most [`BLOBS_PER_INDEX_FILE`] blobs,
+/// Writes the index of the surviving packs: files of at most [`MAX_BLOBS_PER_INDEX`] blobs,
 /// the last of which supersedes every old index file. Until that last file exists, readers
 /// use the old files (and the new ones, which only repeat surviving packs or name new ones).
 fn write_index(
@@ -390,7 +387,7 @@ fn write_index(
         };
         if current != Some(number) {
             // A pack's blobs never straddle two files.
-            if batch_blobs >= BLOBS_PER_INDEX_FILE {
+            if batch_blobs >= MAX_BLOBS_PER_INDEX {
                 write_index_file(repo, std::mem::take(&mut batch), Vec::new())?;
                 batch_blobs = 0;
             }

@@ -65,6 +65,10 @@ thread_local! {
 
 /// Decodes stored bytes and verifies they hash to `id`.
 ///
+/// Nothing is allocated on the word of the stored bytes: `raw_len` comes from a validated
+/// index entry (at most the format's limit for the blob's kind), and a zstd frame must
+/// declare exactly `raw_len` bytes of content before the output buffer is made.
+///
 /// # Errors
 /// A message saying what failed (decompression, length, hash).
 pub fn unpack(
@@ -75,12 +79,29 @@ pub fn unpack(
 ) -> Result<Vec<u8>, String> {
     let raw = match compression {
         Compression::None => stored,
-        Compression::Zstd => DECOMPRESSOR
-            .with(|d| match &mut *d.borrow_mut() {
-                Some(d) => d.decompress(&stored, raw_len as usize),
-                None => zstd::bulk::decompress(&stored, raw_len as usize),
-            })
-            .map_err(|e| format!("blob {} does not decompress: {e}", id.short()))?,
+        Compression::Zstd => {
+            match zstd::zstd_safe::get_frame_content_size(&stored) {
+                Ok(Some(n)) if n == u64::from(raw_len) => {}
+                Ok(Some(n)) => {
+                    return Err(format!(
+                        "blob {} is a zstd frame of {n} bytes, expected {raw_len}",
+                        id.short()
+                    ));
+                }
+                _ => {
+                    return Err(format!(
+                        "blob {} is not a zstd frame that declares its size",
+                        id.short()
+                    ));
+                }
+            }
+            DECOMPRESSOR
+                .with(|d| match &mut *d.borrow_mut() {
+                    Some(d) => d.decompress(&stored, raw_len as usize),
+                    None => zstd::bulk::decompress(&stored, raw_len as usize),
+                })
+                .map_err(|e| format!("blob {} does not decompress: {e}", id.short()))?
+        }
     };
     if raw.len() != raw_len as usize {
         return Err(format!(
@@ -134,5 +155,21 @@ mod tests {
         let mut bad = raw.stored.clone();
         bad[0] ^= 1;
         assert!(unpack(&raw.id, bad, raw.raw_len, raw.compression).is_err());
+    }
+
+    #[test]
+    fn a_frame_must_declare_the_indexed_size() {
+        // 64 MiB of zeros in a few KiB: a bomb whose index entry claims 1 KiB.
+        let bomb = zstd::bulk::compress(&vec![0u8; 64 << 20], 3).unwrap();
+        assert!(bomb.len() < 64 << 10);
+        let id = BlobId(Id::hash(b"x"));
+        let err = unpack(&id, bomb, 1024, Compression::Zstd).unwrap_err();
+        assert!(err.contains("zstd frame of 67108864 bytes"), "{err}");
+        // A frame that does not declare its size is refused too.
+        let mut enc = zstd::stream::Encoder::new(Vec::new(), 3).unwrap();
+        enc.include_contentsize(false).unwrap();
+        std::io::Write::write_all(&mut enc, b"hello hello hello hello").unwrap();
+        let undeclared = enc.finish().unwrap();
+        assert!(unpack(&id, undeclared, 23, Compression::Zstd).is_err());
     }
 }

@@ -7,7 +7,7 @@ use std::collections::{BTreeSet, HashMap, HashSet};
 use std::path::{Path, PathBuf};
 
 use crate::error::Result;
-use crate::format::id::{BlobId, Id, PackId, TreeId};
+use crate::format::id::{BlobId, PackId, TreeId};
 use crate::format::pack::PackedBlob;
 use crate::format::tree::{NodeKind, Piece};
 
@@ -155,23 +155,19 @@ fn check_packs(
         let path = layout::pack_path(&pack_id);
         let indexed = by_pack.remove(&pack_id).unwrap_or_default();
         let trailer = if read_data {
-            match repo.storage().read(&path) {
-                Ok(bytes) => {
-                    if Id::hash(&bytes) != pack_id.0 {
-                        report.errors.push(format!(
-                            "pack {path}: contents do not match the file name's hash"
-                        ));
-                    }
-                    match pack::parse_whole(&path, &bytes) {
-                        Ok(blobs) => {
-                            verify_blobs(&path, &bytes, &blobs, report, bad);
-                            Ok((bytes.len() as u64, blobs))
-                        }
-                        Err(e) => Err(e),
-                    }
+            pack::scan(repo.storage(), &path, &pack_id).map(|scan| {
+                if !scan.hash_ok {
+                    report.errors.push(format!(
+                        "pack {path}: contents do not match the file name's hash"
+                    ));
                 }
-                Err(e) => Err(crate::Error::repo_io("reading", &path, e)),
-            }
+                report.blobs_read += scan.blobs.len() as u64;
+                for (id, msg) in scan.damaged {
+                    report.errors.push(format!("pack {path}: {msg}"));
+                    bad.insert(id);
+                }
+                (scan.len, scan.blobs)
+            })
         } else {
             pack::read_trailer(repo.storage(), &path)
         };
@@ -207,20 +203,6 @@ fn check_packs(
         }
     }
     Ok(())
-}
-
-fn verify_blobs(
-    path: &str,
-    bytes: &[u8],
-    blobs: &[PackedBlob],
-    report: &mut CheckReport,
-    bad: &mut HashSet<BlobId>,
-) {
-    report.blobs_read += blobs.len() as u64;
-    for (id, msg) in pack::damaged_blobs(bytes, blobs) {
-        report.errors.push(format!("pack {path}: {msg}"));
-        bad.insert(id);
-    }
 }
 
 fn find_leftovers(repo: &Repository, report: &mut CheckReport) -> Result<()> {

@@ -22,7 +22,7 @@ use std::time::{Duration, Instant};
 
 use crate::error::{Error, Result};
 use crate::format::id::Id;
-use crate::format::lock::Lock;
+use crate::format::lock::{Lock, MAX_LOCK_LEN};
 
 use super::storage::Storage;
 use super::{Repository, layout, now_ns};
@@ -117,7 +117,7 @@ pub fn list(repo: &Repository) -> Result<Vec<FoundLock>> {
     let mut out = Vec::new();
     for name in repo.list_ids(layout::LOCK_DIR)? {
         let file = format!("{}/{name}", layout::LOCK_DIR);
-        let lock = match repo.storage().read(&file) {
+        let lock = match repo.storage().read(&file, MAX_LOCK_LEN as u64) {
             Ok(b) => Lock::decode(&b).map_err(|e| Error::corrupt(&file, e.to_string())),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
             Err(e) => Err(Error::repo_io("reading", &file, e)),

@@ -27,14 +27,14 @@ use crate::format::config::{
     ChunkerParams, Config, ConfigFile, DEFAULT_COMPRESSION_LEVEL, DEFAULT_PACK_TARGET,
     MAX_CONFIG_LEN,
 };
-use crate::format::id::{BlobId, Id, IndexId, SnapshotId, TreeId};
-use crate::format::index::{Index as IndexRecord, IndexedPack};
-use crate::format::snapshot::Snapshot;
+use crate::format::id::{BlobId, ChunkId, Id, IndexId, SnapshotId, TreeId};
+use crate::format::index::{Index as IndexRecord, IndexedPack, MAX_INDEX_LEN};
+use crate::format::snapshot::{MAX_SNAPSHOT_LEN, Snapshot};
 use crate::format::tree::Tree;
 
 use self::blob::PreparedBlob;
 use self::index::{BlobLocation, Index};
-use self::storage::{LocalStorage, Storage};
+use self::storage::{LocalStorage, Modes, Storage};
 use self::writer::BlobWriter;
 
 /// Readable snapshots (oldest first) and the errors of unreadable snapshot files.
@@ -51,6 +51,9 @@ pub struct InitOptions {
     pub pack_target_size: u32,
     /// Refuse deletes and rewrites.
     pub append_only: bool,
+    /// Let the repository directory's group read it (for a deliberate backup group); by
+    /// default only the owner can.
+    pub group_readable: bool,
 }
 
 impl Default for InitOptions {
@@ -60,6 +63,7 @@ impl Default for InitOptions {
             compression_level: DEFAULT_COMPRESSION_LEVEL,
             pack_target_size: DEFAULT_PACK_TARGET,
             append_only: false,
+            group_readable: false,
         }
     }
 }
@@ -102,13 +106,17 @@ impl Repository {
                     return Err(refuse("the directory is not empty".into()));
                 }
             }
-            Err(e) if e.kind() == io::ErrorKind::NotFound => {
-                std::fs::create_dir_all(path).map_err(|e| Error::path_io("creating", path, e))?;
-                if let Some(parent) = path.parent() {
-                    let _ = storage::sync_dir(parent);
-                }
-            }
+            Err(e) if e.kind() == io::ErrorKind::NotFound => {}
             Err(e) => return Err(Error::path_io("reading", path, e)),
+        }
+        let modes = if options.group_readable {
+            Modes::GROUP_READABLE
+        } else {
+            Modes::PRIVATE
+        };
+        storage::make_root(path, modes).map_err(|e| Error::path_io("creating", path, e))?;
+        if let Some(parent) = path.parent() {
+            let _ = storage::sync_dir(parent);
         }
         let config = Config {
             repo_id: random_id(),
@@ -122,7 +130,7 @@ impl Repository {
         config
             .validate()
             .map_err(|e| Error::InvalidInput(e.to_string()))?;
-        let storage: Arc<dyn Storage> = Arc::new(LocalStorage::new(path));
+        let storage: Arc<dyn Storage> = Arc::new(LocalStorage::with_modes(path, modes));
         let mkdir = |d: &str| {
             storage
                 .create_dir(d)
@@ -202,7 +210,7 @@ impl Repository {
     /// # Errors
     /// As [`Repository::open`].
     pub fn open_storage(storage: Arc<dyn Storage>, location: &Path) -> Result<Repository> {
-        let bytes = match storage.read(layout::CONFIG) {
+        let bytes = match storage.read(layout::CONFIG, MAX_CONFIG_LEN as u64) {
             Ok(b) => b,
             Err(e) if e.kind() == io::ErrorKind::NotFound => {
                 return Err(Error::NoRepository {
@@ -276,9 +284,11 @@ impl Repository {
             for name in &names {
                 let name = name.clone();
                 let file = format!("{}/{name}", layout::INDEX_DIR);
-                match self.read_verified(&file, &name).and_then(|b| {
-                    IndexRecord::decode(&b).map_err(|e| Error::corrupt(&file, e.to_string()))
-                }) {
+                match self
+                    .read_verified(&file, &name, MAX_INDEX_LEN)
+                    .and_then(|b| {
+                        IndexRecord::decode(&b).map_err(|e| Error::corrupt(&file, e.to_string()))
+                    }) {
                     Ok(r) => records.push((name, r)),
                     Err(Error::RepoIo { cause, .. })
                         if cause.kind() == io::ErrorKind::NotFound && attempts < 10 =>
@@ -317,11 +327,12 @@ impl Repository {
         Ok(problems)
     }
 
-    /// Reads a content-addressed file and checks that its blake3 matches its name.
-    fn read_verified(&self, file: &str, name: &str) -> Result<Vec<u8>> {
+    /// Reads a content-addressed file of at most `limit` bytes and checks that its blake3
+    /// matches its name.
+    fn read_verified(&self, file: &str, name: &str, limit: usize) -> Result<Vec<u8>> {
         let bytes = self
             .storage
-            .read(file)
+            .read(file, limit as u64)
             .map_err(|e| Error::repo_io("reading", file, e))?;
         if Id::hash(&bytes).to_hex() != name {
             return Err(Error::corrupt(
@@ -348,6 +359,13 @@ impl Repository {
     #[must_use]
     pub fn storage(&self) -> &dyn Storage {
         &*self.storage
+    }
+
+    /// A warning if users other than the owner (and a backup group) can read the
+    /// repository, with the command that fixes it.
+    #[must_use]
+    pub fn privacy_warning(&self) -> Option<String> {
+        self.storage.privacy_warning()
     }
 
     /// Deletes a repository file; one that is already gone is not an error (an earlier,
@@ -431,26 +449,61 @@ impl Repository {
             .ok_or_else(|| Error::MissingBlob { id: id.to_hex() })
     }
 
-    /// Reads, decompresses and verifies a blob. If the blob is not indexed or its pack is gone,
-    /// another process (a backup, a prune) may have changed the repository since the index was
-    /// loaded: the index is reloaded and the read tried once more.
+    /// Reads, decompresses and verifies a blob (a tree, or any blob whose length the caller
+    /// does not know). If the blob is not indexed or its pack is gone, another process (a
+    /// backup, a prune) may have changed the repository since the index was loaded: the index
+    /// is reloaded and the read tried once more.
     ///
     /// # Errors
-    /// [`Error::MissingBlob`], I/O errors, or [`Error::Corrupt`] naming the pack.
+    /// [`Error::MissingBlob`], I/O errors, or [`Error::Corrupt`] naming the pack (a pack the
+    /// index names that is missing is damage too).
     pub fn read_blob(&self, id: &BlobId) -> Result<Vec<u8>> {
-        match self.read_blob_once(id) {
+        self.with_fresh_index(|| {
+            let loc = self.locate(id)?;
+            self.read_blob_at(id, &loc)
+        })
+    }
+
+    /// Reads the data chunk a file piece of `len` bytes names. The index entry must say the
+    /// same length, or the read fails before anything is read: a tree cannot make a chunk
+    /// serve more or fewer bytes than it holds.
+    ///
+    /// # Errors
+    /// As [`Self::read_blob`]; [`Error::Corrupt`] if the lengths disagree.
+    pub fn read_chunk(&self, id: &ChunkId, len: u32) -> Result<Vec<u8>> {
+        let blob = BlobId::from(*id);
+        self.with_fresh_index(|| {
+            let loc = self.locate(&blob)?;
+            if loc.raw_len != len {
+                return Err(Error::corrupt(
+                    layout::pack_path(&loc.pack),
+                    format!(
+                        "chunk {} holds {} bytes, but a file lists it as {len} bytes",
+                        id.short(),
+                        loc.raw_len
+                    ),
+                ));
+            }
+            self.read_blob_at(&blob, &loc)
+        })
+    }
+
+    /// Runs `read`; if it fails as an outdated index would make it fail, reloads the index and
+    /// runs it once more. A pack that is still missing then is damage.
+    fn with_fresh_index<T>(&self, read: impl Fn() -> Result<T>) -> Result<T> {
+        let r = match read() {
             Err(e) if may_be_outdated(&e) => match self.refresh_index() {
-                Ok(Some(_)) => self.read_blob_once(id),
+                Ok(Some(_)) => read(),
                 _ => Err(e),
             },
             r => r,
-        }
-    }
-
-    /// [`Self::read_blob`] against the index as loaded.
-    fn read_blob_once(&self, id: &BlobId) -> Result<Vec<u8>> {
-        let loc = self.locate(id)?;
-        self.read_blob_at(id, &loc)
+        };
+        r.map_err(|e| match e {
+            Error::RepoIo { file, cause, .. } if cause.kind() == io::ErrorKind::NotFound => {
+                Error::corrupt(file, "is missing, but the index lists it")
+            }
+            e => e,
+        })
     }
 
     /// Reads, decompresses and verifies blob `id` stored at `loc` (no index lookup).
@@ -535,7 +588,7 @@ impl Repository {
     /// I/O errors or [`Error::Corrupt`] naming the file.
     pub fn load_snapshot(&self, id: &SnapshotId) -> Result<Snapshot> {
         let file = layout::snapshot_path(id);
-        let bytes = self.read_verified(&file, &id.to_hex())?;
+        let bytes = self.read_verified(&file, &id.to_hex(), MAX_SNAPSHOT_LEN)?;
         Snapshot::decode(&bytes).map_err(|e| Error::corrupt(file, e.to_string()))
     }
 

@@ -5,6 +5,8 @@ use crate::format::id::{Id, PackId};
 use crate::format::pack::{self, BlobKind, PackedBlob};
 
 use super::blob::PreparedBlob;
+use std::io::Read as _;
+
 use super::storage::{NewFile, Storage};
 
 /// Streams blobs of one kind into a new pack file: each blob goes to storage as it is added
@@ -57,6 +59,13 @@ impl<'s> PackWriter<'s> {
     #[must_use]
     pub fn is_empty(&self) -> bool {
         self.blobs.is_empty()
+    }
+
+    /// Whether the pack should be closed: it reached `target` bytes or the most blobs one
+    /// pack may hold.
+    #[must_use]
+    pub fn is_full(&self, target: u64) -> bool {
+        self.len >= target || self.blobs.len() >= pack::MAX_BLOBS_PER_PACK
     }
 
     /// Whether adding `stored_len` more bytes would pass the 4 GiB offset limit.
@@ -164,40 +173,67 @@ pub fn read_trailer(storage: &dyn Storage, path: &str) -> Result<(u64, Vec<Packe
     Ok((len, blobs))
 }
 
-/// Decodes the blobs listed in a whole pack held in memory (used by `check --read-data`).
-/// Returns the trailer's blobs; the caller verifies each one.
-///
-/// # Errors
-/// [`Error::Corrupt`] naming `path` if the framing is damaged.
-pub fn parse_whole(path: &str, bytes: &[u8]) -> Result<Vec<PackedBlob>> {
-    let corrupt = |e: crate::format::FormatError| Error::corrupt(path, e.to_string());
-    let len = bytes.len() as u64;
-    pack::check_header(bytes).map_err(corrupt)?;
-    if bytes.len() < pack::PACK_HEADER_LEN + pack::PACK_FOOTER_LEN {
-        return Err(Error::corrupt(path, "too short for a pack"));
-    }
-    let footer_at = bytes.len() - pack::PACK_FOOTER_LEN;
-    let tlen = pack::trailer_len(&bytes[footer_at..], len).map_err(corrupt)?;
-    let start = footer_at - tlen;
-    pack::decode_trailer(&bytes[start..footer_at], start as u64).map_err(corrupt)
+/// What reading a whole pack found.
+#[derive(Debug)]
+pub struct PackScan {
+    /// The pack's length in bytes.
+    pub len: u64,
+    /// Whether the blake3 of its bytes is its id.
+    pub hash_ok: bool,
+    /// The blobs its trailer lists.
+    pub blobs: Vec<PackedBlob>,
+    /// Blobs that do not decompress or do not match their id, with what is wrong.
+    pub damaged: Vec<(crate::format::id::BlobId, String)>,
 }
 
-/// Decompresses and re-hashes every blob of a whole pack held in memory; returns the damaged
-/// ones with what is wrong with each.
-#[must_use]
-pub fn damaged_blobs(
-    bytes: &[u8],
-    blobs: &[PackedBlob],
-) -> Vec<(crate::format::id::BlobId, String)> {
-    blobs
-        .iter()
-        .filter_map(|b| {
-            let stored = bytes[b.offset as usize..b.end() as usize].to_vec();
-            super::blob::unpack(&b.id, stored, b.raw_len, b.compression)
-                .err()
-                .map(|msg| (b.id, msg))
-        })
-        .collect()
+/// Reads the pack at `path` once, front to back: hashes every byte against `id`, and
+/// decompresses and re-hashes every blob its trailer lists (used by `check --read-data` and
+/// by `copy`'s read-back). Memory: the trailer and one blob at a time, whatever the size of
+/// the file.
+///
+/// # Errors
+/// I/O errors, or [`Error::Corrupt`] naming the pack if its framing is damaged or it ends
+/// early.
+pub fn scan(storage: &dyn Storage, path: &str, id: &PackId) -> Result<PackScan> {
+    let (len, blobs) = read_trailer(storage, path)?;
+    let io = |e: std::io::Error| match e.kind() {
+        std::io::ErrorKind::UnexpectedEof => Error::corrupt(path, "pack ended while being read"),
+        _ => Error::repo_io("reading", path, e),
+    };
+    let mut reader = storage.stream(path).map_err(io)?;
+    let mut hasher = blake3::Hasher::new();
+    let mut pos: u64 = 0;
+    let mut damaged = Vec::new();
+    for b in &blobs {
+        hash_through(&mut *reader, u64::from(b.offset) - pos, &mut hasher).map_err(io)?;
+        let mut stored = vec![0u8; b.stored_len as usize];
+        reader.read_exact(&mut stored).map_err(io)?;
+        hasher.update(&stored);
+        if let Err(msg) = super::blob::unpack(&b.id, stored, b.raw_len, b.compression) {
+            damaged.push((b.id, msg));
+        }
+        pos = b.end();
+    }
+    hash_through(&mut *reader, len - pos, &mut hasher).map_err(io)?;
+    Ok(PackScan {
+        len,
+        hash_ok: Id(*hasher.finalize().as_bytes()) == id.0,
+        blobs,
+        damaged,
+    })
+}
+
+/// Feeds the next `n` bytes of `reader` to `hasher`.
+fn hash_through(
+    reader: &mut dyn std::io::Read,
+    n: u64,
+    hasher: &mut blake3::Hasher,
+) -> std::io::Result<()> {
+    let copied = std::io::copy(&mut reader.take(n), hasher)?;
+    if copied < n {
+        return Err(std::io::ErrorKind::UnexpectedEof.into());
+    }
+    Ok(())
 }
 
 #[cfg(test)]
@@ -223,7 +259,7 @@ mod tests {
         let p = w.finish().unwrap();
         assert!(w.is_empty());
         let path = crate::repo::layout::pack_path(&p.id);
-        let bytes = s.read(&path).unwrap();
+        let bytes = s.read(&path, 1 << 30).unwrap();
         assert_eq!(
             PackId(Id::hash(&bytes)),
             p.id,
@@ -235,7 +271,9 @@ mod tests {
         let (len, trailer) = read_trailer(&s, "p").unwrap();
         assert_eq!(len, bytes.len() as u64);
         assert_eq!(trailer, p.blobs);
-        assert_eq!(parse_whole("p", &bytes).unwrap(), p.blobs);
+        let scanned = scan(&s, &path, &p.id).unwrap();
+        assert!(scanned.hash_ok && scanned.damaged.is_empty());
+        assert_eq!((scanned.len, scanned.blobs), (p.len, p.blobs.clone()));
         for (i, b) in trailer.iter().enumerate() {
             let stored = bytes[b.offset as usize..b.end() as usize].to_vec();
             let raw = unpack(&b.id, stored, b.raw_len, b.compression).unwrap();
@@ -247,7 +285,7 @@ mod tests {
             s.write(&name, &bytes[..cut]).unwrap();
             let err = read_trailer(&s, &name).unwrap_err();
             assert!(err.to_string().contains(&name), "{err}");
-            assert!(parse_whole("t", &bytes[..cut]).is_err());
+            assert!(scan(&s, &name, &p.id).is_err());
         }
     }
 }

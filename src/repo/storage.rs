@@ -9,11 +9,18 @@
 //! fsync the directory. Because temp files live in their own directory and a writer never
 //! replaces or deletes a file, the data directories can be made append-only (`chattr +a`).
 //! Tests implement it to inject crashes and I/O failures.
+//!
+//! Hostile repositories: every read is bounded. [`Storage::read`] takes the largest size the
+//! caller accepts and never reads more than one byte past it; a file that is not a regular
+//! file (a symlink, FIFO, device or directory planted where a repository file should be) is
+//! refused with [`io::ErrorKind::InvalidData`] instead of being followed, blocked on, or read
+//! without end. Repository files are private: directories 0700 and files 0600 (0750 and 0640
+//! for a repository made with `init --group-readable`), whatever the umask.
 
 use std::fs::{self, File, OpenOptions};
-use std::io::{self, Write};
+use std::io::{self, Read, Write};
 use std::num::NonZeroUsize;
-use std::os::unix::fs::FileExt;
+use std::os::unix::fs::{DirBuilderExt, FileExt, MetadataExt, OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
@@ -29,11 +36,13 @@ pub const TEMP_DIR: &str = "tmp";
 /// Whole-file, write-once access to repository files named by relative paths such as
 /// `index/ab12…`.
 pub trait Storage: Send + Sync {
-    /// Reads a whole file.
+    /// Reads a whole file of at most `limit` bytes.
     ///
     /// # Errors
-    /// The underlying I/O error; `NotFound` if the file does not exist.
-    fn read(&self, path: &str) -> io::Result<Vec<u8>>;
+    /// The underlying I/O error; `NotFound` if the file does not exist; `FileTooLarge` if it
+    /// holds more than `limit` bytes (never more than `limit + 1` are read); `InvalidData` if
+    /// it is not a regular file.
+    fn read(&self, path: &str, limit: u64) -> io::Result<Vec<u8>>;
 
     /// Reads exactly `buf.len()` bytes at `offset`.
     ///
@@ -44,8 +53,27 @@ pub trait Storage: Send + Sync {
     /// The file's length in bytes.
     ///
     /// # Errors
-    /// The underlying I/O error.
+    /// The underlying I/O error; `InvalidData` if it is not a regular file.
     fn len(&self, path: &str) -> io::Result<u64>;
+
+    /// A warning for the user if others than the owner (and a deliberate backup group) can
+    /// read the repository, with the command that fixes it.
+    fn privacy_warning(&self) -> Option<String> {
+        None
+    }
+
+    /// Reads a whole file front to back, for files too large to hold in memory (packs).
+    ///
+    /// # Errors
+    /// As [`Storage::read`].
+    fn stream(&self, path: &str) -> io::Result<Box<dyn Read + Send + '_>> {
+        Ok(Box::new(RangedReader {
+            storage: self,
+            path: path.to_string(),
+            pos: 0,
+            len: self.len(path)?,
+        }))
+    }
 
     /// A hint that the whole file will be read soon (a mount about to walk directory trees).
     /// Backends that cannot use it ignore it.
@@ -118,6 +146,30 @@ pub trait NewFile: Send {
     fn commit(self: Box<Self>, path: &str) -> io::Result<()>;
 }
 
+/// [`Storage::stream`]'s default: ranged reads of at most 4 MiB.
+struct RangedReader<'a, S: Storage + ?Sized> {
+    storage: &'a S,
+    path: String,
+    pos: u64,
+    len: u64,
+}
+
+impl<S: Storage + ?Sized> Read for RangedReader<'_, S> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let left = self.len - self.pos;
+        let n = buf
+            .len()
+            .min(4 << 20)
+            .min(usize::try_from(left).unwrap_or(usize::MAX));
+        if n == 0 {
+            return Ok(0);
+        }
+        self.storage.read_at(&self.path, self.pos, &mut buf[..n])?;
+        self.pos += n as u64;
+        Ok(n)
+    }
+}
+
 /// [`Storage::create_new`]'s default: collect in memory, write whole at commit.
 struct Buffered<'a, S: Storage + ?Sized> {
     storage: &'a S,
@@ -186,18 +238,58 @@ pub struct LocalStorage {
     root: PathBuf,
     counter: AtomicU64,
     open_files: Mutex<LruCache<String, Arc<File>>>,
+    modes: Modes,
+}
+
+/// Permission bits of the files and directories a repository is made of.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Modes {
+    /// Files.
+    pub file: u32,
+    /// Directories.
+    pub dir: u32,
+}
+
+impl Modes {
+    /// Only the owner: the default.
+    pub const PRIVATE: Modes = Modes {
+        file: 0o600,
+        dir: 0o700,
+    };
+    /// The owner, and the group for reading (`init --group-readable`, for a backup group).
+    pub const GROUP_READABLE: Modes = Modes {
+        file: 0o640,
+        dir: 0o750,
+    };
+
+    /// The modes a repository was made with, told by its top directory: group-readable if
+    /// the group may enter it, private otherwise.
+    fn of_root(root: &Path) -> Modes {
+        match fs::metadata(root) {
+            Ok(m) if m.mode() & 0o050 != 0 => Modes::GROUP_READABLE,
+            _ => Modes::PRIVATE,
+        }
+    }
 }
 
 impl LocalStorage {
-    /// Storage rooted at `root` (which must exist).
+    /// Storage rooted at `root` (which must exist); new files get the modes its top
+    /// directory implies (see [`Modes`]).
     #[must_use]
     pub fn new(root: &Path) -> Self {
+        Self::with_modes(root, Modes::of_root(root))
+    }
+
+    /// Storage rooted at `root` whose new files and directories get `modes`.
+    #[must_use]
+    pub fn with_modes(root: &Path, modes: Modes) -> Self {
         LocalStorage {
             root: root.to_path_buf(),
             counter: AtomicU64::new(0),
             open_files: Mutex::new(LruCache::new(
                 NonZeroUsize::new(OPEN_FILE_CACHE).unwrap_or(NonZeroUsize::MIN),
             )),
+            modes,
         }
     }
 
@@ -217,14 +309,23 @@ impl LocalStorage {
         let n = self.counter.fetch_add(1, Ordering::Relaxed);
         let dir = self.full(TEMP_DIR);
         let tmp = dir.join(format!("{TEMP_PREFIX}{}-{n}-{name}", std::process::id()));
-        let open = || OpenOptions::new().write(true).create_new(true).open(&tmp);
+        let mode = self.modes.file;
+        let open = || {
+            OpenOptions::new()
+                .write(true)
+                .create_new(true)
+                .mode(mode)
+                .open(&tmp)
+        };
         let file = match open() {
             Err(e) if e.kind() == io::ErrorKind::NotFound => {
-                fs::create_dir_all(&dir)?;
+                make_dir(&dir, self.modes.dir)?;
                 open()?
             }
             r => r?,
         };
+        // The umask may have taken bits away (a group-readable repository under umask 077).
+        file.set_permissions(fs::Permissions::from_mode(mode))?;
         Ok((file, tmp))
     }
 
@@ -267,10 +368,90 @@ impl LocalStorage {
         if let Some(f) = lock().get(path) {
             return Ok(Arc::clone(f));
         }
-        let f = Arc::new(File::open(self.full(path))?);
+        let f = Arc::new(open_regular(&self.full(path))?);
         lock().put(path.to_string(), Arc::clone(&f));
         Ok(f)
     }
+}
+
+/// Opens a repository file for reading, refusing anything but a regular file: a symlink is
+/// not followed (`O_NOFOLLOW`), and a FIFO or device is neither blocked on (`O_NONBLOCK`) nor
+/// read.
+///
+/// # Errors
+/// The OS error, or `InvalidData` naming what the file is instead.
+pub fn open_regular(path: &Path) -> io::Result<File> {
+    let file = OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK)
+        .open(path)
+        .map_err(|e| match e.raw_os_error() {
+            Some(libc::ELOOP) => not_regular("a symbolic link"),
+            _ => e,
+        })?;
+    let ft = file.metadata()?.file_type();
+    if !ft.is_file() {
+        return Err(not_regular(describe_type(ft)));
+    }
+    Ok(file)
+}
+
+/// The error for a repository path that holds something other than a regular file.
+fn not_regular(what: &str) -> io::Error {
+    io::Error::new(
+        io::ErrorKind::InvalidData,
+        format!("is {what}, not a regular file"),
+    )
+}
+
+fn describe_type(ft: fs::FileType) -> &'static str {
+    use std::os::unix::fs::FileTypeExt;
+    if ft.is_dir() {
+        "a directory"
+    } else if ft.is_symlink() {
+        "a symbolic link"
+    } else if ft.is_fifo() {
+        "a FIFO"
+    } else if ft.is_char_device() || ft.is_block_device() {
+        "a device"
+    } else if ft.is_socket() {
+        "a socket"
+    } else {
+        "of an unknown type"
+    }
+}
+
+/// The error for a file larger than its kind allows.
+#[must_use]
+pub fn too_large(len: u64, limit: u64) -> io::Error {
+    io::Error::new(
+        io::ErrorKind::FileTooLarge,
+        format!("is {len} bytes, more than the {limit} bytes such a file may hold"),
+    )
+}
+
+/// Creates directory `dir` (and missing parents) with exactly `mode`, whatever the umask.
+fn make_dir(dir: &Path, mode: u32) -> io::Result<()> {
+    match fs::DirBuilder::new().mode(mode).create(dir) {
+        Ok(()) => fs::set_permissions(dir, fs::Permissions::from_mode(mode)),
+        Err(e) if e.kind() == io::ErrorKind::AlreadyExists && dir.is_dir() => Ok(()),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => {
+            let parent = dir.parent().ok_or(e)?;
+            make_dir(parent, mode)?;
+            make_dir(dir, mode)
+        }
+        Err(e) => Err(e),
+    }
+}
+
+/// Makes `dir`, the top directory of a new repository, private (or group-readable): its
+/// mode decides who can reach anything inside.
+///
+/// # Errors
+/// The OS error.
+pub fn make_root(dir: &Path, modes: Modes) -> io::Result<()> {
+    make_dir(dir, modes.dir)?;
+    fs::set_permissions(dir, fs::Permissions::from_mode(modes.dir))
 }
 
 /// Renames `tmp` to `target`; unless `replace`, an existing `target` is kept and `false`
@@ -292,16 +473,53 @@ pub fn sync_dir(dir: &Path) -> io::Result<()> {
 }
 
 impl Storage for LocalStorage {
-    fn read(&self, path: &str) -> io::Result<Vec<u8>> {
-        fs::read(self.full(path))
+    fn read(&self, path: &str, limit: u64) -> io::Result<Vec<u8>> {
+        let file = open_regular(&self.full(path))?;
+        let len = file.metadata()?.len();
+        if len > limit {
+            return Err(too_large(len, limit));
+        }
+        let mut buf = Vec::with_capacity(usize::try_from(len).unwrap_or(0));
+        // The file may grow while read: never take more than one byte past the limit.
+        file.take(limit.saturating_add(1)).read_to_end(&mut buf)?;
+        if buf.len() as u64 > limit {
+            return Err(too_large(buf.len() as u64, limit));
+        }
+        Ok(buf)
     }
 
     fn read_at(&self, path: &str, offset: u64, buf: &mut [u8]) -> io::Result<()> {
         self.open_cached(path)?.read_exact_at(buf, offset)
     }
 
+    fn stream(&self, path: &str) -> io::Result<Box<dyn Read + Send + '_>> {
+        let file = open_regular(&self.full(path))?;
+        Ok(Box::new(io::BufReader::with_capacity(1 << 20, file)))
+    }
+
     fn len(&self, path: &str) -> io::Result<u64> {
-        Ok(fs::metadata(self.full(path))?.len())
+        let m = fs::symlink_metadata(self.full(path))?;
+        if !m.is_file() {
+            return Err(not_regular(describe_type(m.file_type())));
+        }
+        Ok(m.len())
+    }
+
+    fn privacy_warning(&self) -> Option<String> {
+        let mode = fs::metadata(&self.root).ok()?.mode() & 0o7777;
+        if mode & 0o007 == 0 {
+            return None;
+        }
+        let root = self.root.display();
+        let group = if mode & 0o070 != 0 {
+            format!(" (or `chmod -R o-rwx {root}` to keep a backup group's access)")
+        } else {
+            String::new()
+        };
+        Some(format!(
+            "repository {root} is open to all users (mode {mode:o}): anyone on this machine \
+             can read the backed-up files; make it private with `chmod -R go-rwx {root}`{group}"
+        ))
     }
 
     fn will_need(&self, path: &str) {
@@ -357,7 +575,7 @@ impl Storage for LocalStorage {
 
     fn create_dir(&self, dir: &str) -> io::Result<()> {
         let full = self.full(dir);
-        fs::create_dir_all(&full)?;
+        make_dir(&full, self.modes.dir)?;
         sync_dir(full.parent().unwrap_or(&self.root))
     }
 }
@@ -373,9 +591,17 @@ mod tests {
         s.create_dir("index").unwrap();
         s.write("index/a", b"hello").unwrap();
         s.write("index/a", b"hello2").unwrap();
-        assert_eq!(s.read("index/a").unwrap(), b"hello", "write never replaces");
+        assert_eq!(
+            s.read("index/a", 99).unwrap(),
+            b"hello",
+            "write never replaces"
+        );
         s.replace("index/a", b"hello2").unwrap();
-        assert_eq!(s.read("index/a").unwrap(), b"hello2");
+        assert_eq!(s.read("index/a", 99).unwrap(), b"hello2");
+        assert_eq!(
+            s.read("index/a", 5).unwrap_err().kind(),
+            io::ErrorKind::FileTooLarge
+        );
         assert!(s.list(TEMP_DIR).unwrap().is_empty(), "no temp file left");
         assert_eq!(s.list("index").unwrap(), vec!["a".to_string()]);
         assert_eq!(s.len("index/a").unwrap(), 6);
@@ -385,7 +611,56 @@ mod tests {
         assert!(s.read_at("index/a", 5, &mut buf).is_err());
         assert!(s.list("missing").unwrap().is_empty());
         s.remove("index/a").unwrap();
-        assert!(s.read("index/a").is_err());
+        assert!(s.read("index/a", 99).is_err());
+    }
+
+    #[test]
+    fn only_regular_files_are_read_and_new_files_are_private() {
+        let dir = tempfile::tempdir().unwrap();
+        let s = LocalStorage::with_modes(dir.path(), Modes::PRIVATE);
+        s.create_dir("index/sub").unwrap();
+        s.write("index/f", b"x").unwrap();
+        let mode = |p: &str| fs::metadata(dir.path().join(p)).unwrap().mode() & 0o777;
+        assert_eq!(mode("index"), 0o700);
+        assert_eq!(mode("index/sub"), 0o700);
+        assert_eq!(mode("index/f"), 0o600);
+        std::os::unix::fs::symlink("/dev/zero", dir.path().join("index/link")).unwrap();
+        let fifo = dir.path().join("index/fifo");
+        assert!(
+            std::process::Command::new("mkfifo")
+                .arg(&fifo)
+                .status()
+                .unwrap()
+                .success()
+        );
+        for p in ["index/link", "index/fifo", "index/sub"] {
+            assert_eq!(
+                s.read(p, 1 << 20).unwrap_err().kind(),
+                io::ErrorKind::InvalidData,
+                "{p}"
+            );
+            assert_eq!(
+                s.len(p).unwrap_err().kind(),
+                io::ErrorKind::InvalidData,
+                "{p}"
+            );
+            let mut b = [0u8; 4];
+            assert_eq!(
+                s.read_at(p, 0, &mut b).unwrap_err().kind(),
+                io::ErrorKind::InvalidData,
+                "{p}"
+            );
+        }
+        // A sparse giant is refused by its size, before anything is read.
+        let giant = File::create(dir.path().join("index/giant")).unwrap();
+        giant.set_len(200 << 20).unwrap();
+        assert_eq!(
+            s.read("index/giant", 16 << 20).unwrap_err().kind(),
+            io::ErrorKind::FileTooLarge
+        );
+        let g = LocalStorage::with_modes(dir.path(), Modes::GROUP_READABLE);
+        g.write("index/g", b"y").unwrap();
+        assert_eq!(mode("index/g"), 0o640);
     }
 
     #[test]
@@ -398,7 +673,7 @@ mod tests {
         f.append(b"world").unwrap();
         assert!(s.list("data/ab").unwrap().is_empty());
         f.commit("data/ab/x").unwrap();
-        assert_eq!(s.read("data/ab/x").unwrap(), b"hello world");
+        assert_eq!(s.read("data/ab/x", 99).unwrap(), b"hello world");
         assert!(s.list(TEMP_DIR).unwrap().is_empty(), "no temp file left");
 
         let mut dropped = s.create_new("data").unwrap();

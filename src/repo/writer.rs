@@ -2,15 +2,16 @@
 //!
 //! Blobs are deduplicated against the index and against this session, packed by kind (data and
 //! trees go to separate packs so metadata reads stay small) and streamed to storage as they
-//! come; each full pack is made durable before any index file names it. Every [`INDEX_EVERY_PACKS`] packs an index file is
-//! written, so an interrupted backup's data is reused by the next one. After any failed write
+//! come; each full pack is made durable before any index file names it. Every
+//! [`INDEX_EVERY_PACKS`] packs (or [`MAX_BLOBS_PER_INDEX`] blobs) an index file is written, so
+//! an interrupted backup's data is reused by the next one. After any failed write
 //! the writer refuses further work (like redb's `PreviousIo`): its state on disk is unknown.
 
 use std::collections::HashSet;
 
 use crate::error::{Error, Result};
 use crate::format::id::{BlobId, Id, IndexId};
-use crate::format::index::{Index as IndexRecord, IndexedPack};
+use crate::format::index::{Index as IndexRecord, IndexedPack, MAX_BLOBS_PER_INDEX};
 use crate::format::pack::BlobKind;
 
 use super::Repository;
@@ -103,7 +104,7 @@ impl<'r> BlobWriter<'r> {
             self.poisoned = true;
             return Err(e);
         }
-        let full = pack.len() >= target;
+        let full = pack.is_full(target);
         match kind {
             BlobKind::Data => self.stats.data_blobs += 1,
             BlobKind::Tree => self.stats.tree_blobs += 1,
@@ -147,7 +148,10 @@ impl<'r> BlobWriter<'r> {
             len: finished.len,
             blobs: finished.blobs,
         });
-        if self.unindexed.len() >= INDEX_EVERY_PACKS && !self.repack {
+        let blobs: usize = self.unindexed.iter().map(|p| p.blobs.len()).sum();
+        if (self.unindexed.len() >= INDEX_EVERY_PACKS || blobs >= MAX_BLOBS_PER_INDEX)
+            && !self.repack
+        {
             self.write_index()?;
         }
         Ok(())

@@ -14,7 +14,6 @@ use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 
 use crate::error::{Error, Result};
-use crate::format::id::BlobId;
 use crate::format::snapshot::Snapshot;
 use crate::format::tree::{self, Node, NodeKind, Piece, Tree};
 use crate::ingest::Reporter;
@@ -212,8 +211,8 @@ impl Restorer<'_> {
         let result = (|| {
             for piece in content {
                 match piece {
-                    Piece::Data { id, .. } => {
-                        let data = self.repo.read_blob(&BlobId::from(*id))?;
+                    Piece::Data { id, len } => {
+                        let data = self.repo.read_chunk(id, *len)?;
                         f.write_all(&data)
                             .map_err(|e| Error::path_io("writing", path, e))?;
                     }

@@ -282,8 +282,8 @@ impl FaultyStorage {
 }
 
 impl chronofs::repo::storage::Storage for FaultyStorage {
-    fn read(&self, p: &str) -> std::io::Result<Vec<u8>> {
-        self.inner.read(p)
+    fn read(&self, p: &str, limit: u64) -> std::io::Result<Vec<u8>> {
+        self.inner.read(p, limit)
     }
     fn read_at(&self, p: &str, o: u64, b: &mut [u8]) -> std::io::Result<()> {
         self.inner.read_at(p, o, b)
