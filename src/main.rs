@@ -9,6 +9,7 @@ use clap::Parser;
 
 fn main() -> ExitCode {
     let args = cli::Cli::parse();
+    chronofs::sys::raise_open_file_limit();
     match cli::run(args) {
         Ok(code) => ExitCode::from(code),
         Err(err) => {
@@ -19,7 +20,8 @@ fn main() -> ExitCode {
             }) {
                 return ExitCode::SUCCESS;
             }
-            eprintln!("chronofs: error: {err:#}");
+            // Messages name files and snapshots from the repository: never raw to a terminal.
+            eprintln!("chronofs: error: {}", cli::quote::text(&format!("{err:#}")));
             let code = err
                 .chain()
                 .find_map(|c| c.downcast_ref::<chronofs::Error>())

@@ -345,3 +345,22 @@ pub fn terminal_width() -> Option<usize> {
     let r = unsafe { libc::ioctl(libc::STDERR_FILENO, libc::TIOCGWINSZ, &raw mut ws) };
     (r == 0 && ws.ws_col > 0).then_some(usize::from(ws.ws_col))
 }
+
+/// Raises this process's soft limit on open files to its hard limit: a backup or restore of a
+/// deep tree holds one descriptor per directory level (up to
+/// [`MAX_DEPTH`](crate::format::tree::MAX_DEPTH)) besides the files being read. Best effort.
+pub fn raise_open_file_limit() {
+    // SAFETY: an all-zero rlimit is a valid value of this plain C struct.
+    let mut lim: libc::rlimit = unsafe { std::mem::zeroed() };
+    // SAFETY: `lim` is a valid, writable rlimit; getrlimit writes only into it.
+    if unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &raw mut lim) } != 0 {
+        return;
+    }
+    if lim.rlim_cur < lim.rlim_max {
+        lim.rlim_cur = lim.rlim_max;
+        // SAFETY: `lim` is a valid rlimit read above; setrlimit only reads it.
+        unsafe {
+            libc::setrlimit(libc::RLIMIT_NOFILE, &raw const lim);
+        }
+    }
+}

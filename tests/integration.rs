@@ -12,5 +12,6 @@ mod integration {
     mod mount;
     mod privacy;
     mod roundtrip;
+    mod source_trace;
     mod util;
 }

@@ -93,10 +93,7 @@ pub fn run(ctx: &Context, a: &Args) -> Result<u8> {
     let time_ns = a.time.as_deref().map(snapshot::parse_time).transpose()?;
     let (repo, _lock) = ctx.open_locked(LockKind::Shared, "backup")?;
     let parent = match &a.parent {
-        Some(spec) => {
-            let (listed, _) = snapshot::list(&repo)?;
-            ParentChoice::Id(snapshot::resolve(&listed, spec)?.id)
-        }
+        Some(spec) => ParentChoice::Id(super::resolve_snapshot(&repo, spec)?.id),
         None => ParentChoice::Auto,
     };
     let options = BackupOptions {

@@ -4,7 +4,6 @@ use anyhow::Result;
 use chronofs::format::id::{Id, IndexId, TreeId};
 use chronofs::format::index::Index;
 use chronofs::repo::layout;
-use chronofs::snapshot;
 
 use super::Context;
 
@@ -48,8 +47,7 @@ pub fn run(ctx: &Context, a: &Args) -> Result<u8> {
     let value = match a.object {
         Object::Config => serde_json::to_value(repo.config())?,
         Object::Snapshot => {
-            let (listed, _) = snapshot::list(&repo)?;
-            let l = snapshot::resolve(&listed, need_id(a)?)?;
+            let l = super::resolve_snapshot(&repo, need_id(a)?)?;
             serde_json::json!({"id": l.id, "name": l.name, "snapshot": l.snapshot})
         }
         Object::Tree => serde_json::to_value(repo.read_tree(&TreeId(parse_id(need_id(a)?)?))?)?,

@@ -5,7 +5,7 @@ use chronofs::error::exit;
 use chronofs::repo::check;
 use chronofs::repo::lock::LockKind;
 
-use super::Context;
+use super::{Context, quote};
 
 #[derive(clap::Args, Debug)]
 pub struct Args {
@@ -22,14 +22,14 @@ pub fn run(ctx: &Context, a: &Args) -> Result<u8> {
     let report = check::check(&repo, a.read_data)?;
     for h in &report.harmless {
         if !ctx.quiet {
-            println!("harmless: {h}");
+            println!("harmless: {}", quote::text(h));
         }
     }
     for e in &report.errors {
-        println!("error: {e}");
+        println!("error: {}", quote::text(e));
     }
     for f in &report.damaged_files {
-        println!("damaged: {f}");
+        println!("damaged: {}", quote::text(f));
     }
     if !ctx.quiet {
         println!(

@@ -60,14 +60,18 @@ pub fn run(ctx: &Context, a: &Args) -> Result<u8> {
         .with_context(|| format!("source {}", from_path.display()))?;
     to.load_index_strict()
         .with_context(|| format!("destination {}", a.to.display()))?;
-    let (listed, bad) = snapshot::list(&from)?;
-    for e in &bad {
-        eprintln!("chronofs: warning: {e} (not copied)");
+    let listing = snapshot::list(&from)?;
+    let unreadable = listing.unreadable.len();
+    for e in &listing.unreadable {
+        eprintln!(
+            "chronofs: warning: {} (not copied)",
+            super::quote::text(&e.to_string())
+        );
     }
     let chosen: Vec<Listed> = if a.snapshots.is_empty() {
-        listed
+        listing.snapshots
     } else {
-        snapshot::resolve_all(&listed, &a.snapshots)?
+        listing.resolve_all(&a.snapshots)?
     };
     let printer = Printer {
         quiet: ctx.quiet || a.json,
@@ -86,7 +90,7 @@ pub fn run(ctx: &Context, a: &Args) -> Result<u8> {
             ui::secs(report.duration_ns)
         );
     }
-    Ok(if bad.is_empty() {
+    Ok(if unreadable == 0 {
         0
     } else {
         chronofs::error::exit::DAMAGED

@@ -152,12 +152,17 @@ pub fn run(ctx: &Context, a: &Args) -> Result<u8> {
     } else {
         Some(ctx.lock(&repo, LockKind::Exclusive, "forget")?)
     };
-    let (listed, bad) = snapshot::list(&repo)?;
-    for e in &bad {
+    let listing = snapshot::list(&repo)?;
+    for e in &listing.unreadable {
+        let e = super::quote::text(&e.to_string());
         eprintln!("chronofs: warning: {e} (this snapshot is left alone)");
     }
     let groups: Vec<Group> = if a.snapshots.is_empty() {
-        let considered: Vec<Listed> = listed.into_iter().filter(|l| a.considers(l)).collect();
+        let considered: Vec<Listed> = listing
+            .snapshots
+            .into_iter()
+            .filter(|l| a.considers(l))
+            .collect();
         let tz = jiff::tz::TimeZone::system();
         if !a.json && !ctx.quiet {
             println!(
@@ -169,7 +174,8 @@ pub fn run(ctx: &Context, a: &Args) -> Result<u8> {
     } else {
         vec![Group {
             key: forget::GroupKey::default(),
-            snapshots: snapshot::resolve_all(&listed, &a.snapshots)?
+            snapshots: listing
+                .resolve_all(&a.snapshots)?
                 .into_iter()
                 .map(|listed| forget::Planned {
                     listed,
@@ -229,7 +235,7 @@ fn print_plan(ctx: &Context, a: &Args, groups: &[Group]) -> Result<()> {
         return Ok(());
     }
     for g in groups {
-        writeln!(out, "{}:", g.key)?;
+        writeln!(out, "{}:", super::quote::text(&g.key.to_string()))?;
         for p in g.snapshots.iter().rev() {
             writeln!(
                 out,

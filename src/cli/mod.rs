@@ -12,6 +12,7 @@ mod ls;
 mod mount;
 mod progress;
 mod prune;
+pub mod quote;
 mod restore;
 mod snapshots;
 mod ui;
@@ -121,6 +122,19 @@ fn open_at(path: &std::path::Path) -> Result<Repository> {
     Ok(repo)
 }
 
+/// Resolves a snapshot name the user gave (`latest`, a dated name, an id prefix); warns when
+/// `latest` may be wrong because some snapshot files cannot be read.
+fn resolve_snapshot(repo: &Repository, spec: &str) -> Result<chronofs::snapshot::Listed> {
+    let listing = chronofs::snapshot::list(repo)?;
+    if let Some(w) = listing.latest_warning(spec) {
+        eprintln!("chronofs: warning: {w}");
+    }
+    for e in &listing.unreadable {
+        eprintln!("chronofs: warning: {}", quote::text(&e.to_string()));
+    }
+    Ok(listing.resolve(spec)?.clone())
+}
+
 /// Global options every command sees.
 pub struct Context {
     repo: Option<PathBuf>,
@@ -165,7 +179,10 @@ impl Context {
     fn lock(&self, repo: &Repository, kind: LockKind, purpose: &str) -> Result<RepoLock> {
         let lock = RepoLock::acquire(repo, kind, purpose, self.retry_lock)?;
         for stale in &lock.ignored_stale {
-            eprintln!("chronofs: warning: ignoring {stale} (remove it with `chronofs unlock`)");
+            eprintln!(
+                "chronofs: warning: ignoring {} (remove it with `chronofs unlock`)",
+                quote::text(stale)
+            );
         }
         Ok(lock)
     }

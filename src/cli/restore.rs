@@ -21,13 +21,16 @@ pub struct Args {
     /// Replace entries that already exist in the target.
     #[arg(long)]
     overwrite: bool,
+    /// Restore even if the data looks larger than the target's free space (for file systems
+    /// that compress or deduplicate).
+    #[arg(long)]
+    no_space_check: bool,
 }
 
 pub fn run(ctx: &Context, a: &Args) -> Result<u8> {
     let repo = ctx.open()?;
-    let (listed, _) = snapshot::list(&repo)?;
     let (snap_spec, path) = snapshot::split_spec(&a.spec);
-    let snap = snapshot::resolve(&listed, snap_spec)?;
+    let snap = super::resolve_snapshot(&repo, snap_spec)?;
     let reporter = ui::StderrReporter {
         quiet: ctx.quiet,
         clear_line: false,
@@ -35,6 +38,7 @@ pub fn run(ctx: &Context, a: &Args) -> Result<u8> {
     };
     let options = RestoreOptions {
         overwrite: a.overwrite,
+        skip_space_check: a.no_space_check,
     };
     let stats = restore::restore(
         &repo,
@@ -68,6 +72,13 @@ pub fn run(ctx: &Context, a: &Args) -> Result<u8> {
             stats.failed
         );
         return Ok(exit::FATAL);
+    }
+    if stats.refused > 0 {
+        eprintln!(
+            "chronofs: error: {} entries not restored: they exist in the target (use --overwrite)",
+            stats.refused
+        );
+        return Ok(exit::REFUSED);
     }
     Ok(exit::OK)
 }

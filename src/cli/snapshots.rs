@@ -5,7 +5,7 @@ use std::io::Write;
 use anyhow::Result;
 use chronofs::snapshot;
 
-use super::{Context, ui};
+use super::{Context, quote, ui};
 
 #[derive(clap::Args, Debug)]
 pub struct Args {
@@ -16,9 +16,12 @@ pub struct Args {
 
 pub fn run(ctx: &Context, a: &Args) -> Result<u8> {
     let repo = ctx.open()?;
-    let (listed, bad) = snapshot::list(&repo)?;
+    let snapshot::Listing {
+        snapshots: listed,
+        unreadable: bad,
+    } = snapshot::list(&repo)?;
     for e in &bad {
-        eprintln!("chronofs: warning: {e}");
+        eprintln!("chronofs: warning: {}", quote::text(&e.to_string()));
     }
     let mut out = std::io::stdout().lock();
     if a.json {
@@ -41,15 +44,15 @@ pub fn run(ctx: &Context, a: &Args) -> Result<u8> {
         )?;
         for l in &listed {
             let s = &l.snapshot;
-            let paths: Vec<String> = s.paths.iter().map(ToString::to_string).collect();
+            let paths: Vec<String> = s.paths.iter().map(|p| quote::bytes(p.as_bytes())).collect();
             writeln!(
                 out,
                 "{:<8}  {:<28}  {:<16}  {:>10}  {:<12}  {}",
                 l.id.short(),
                 l.name,
-                s.hostname,
+                quote::text(&s.hostname),
                 ui::size(s.summary.total_bytes),
-                s.tags.join(","),
+                quote::text(&s.tags.join(",")),
                 paths.join(" ")
             )?;
         }

@@ -76,8 +76,9 @@ impl StderrReporter {
             let clear = if self.clear_line { "\r\x1b[K" } else { "" };
             writeln!(
                 err,
-                "{clear}chronofs: {kind}: {}: {message}",
-                path.display()
+                "{clear}chronofs: {kind}: {}: {}",
+                super::quote::path(path),
+                super::quote::text(message)
             )
         };
     }

@@ -21,10 +21,13 @@ pub fn run(ctx: &Context, a: &Args) -> Result<u8> {
             let why = r
                 .stale_reason()
                 .map_or_else(String::new, |w| format!(" (stale: {w})"));
-            println!("removed {}{why}", r.describe());
+            println!("removed {}{why}", super::quote::text(&r.describe()));
         }
         for left in lock::list(&repo)? {
-            println!("kept {} (its process may still run)", left.describe());
+            println!(
+                "kept {} (its process may still run)",
+                super::quote::text(&left.describe())
+            );
         }
         println!("removed {} lock(s)", removed.len());
     }

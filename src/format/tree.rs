@@ -14,6 +14,10 @@ use super::id::{ChunkId, TreeId};
 
 pub use super::pack::MAX_CHUNK_LEN;
 
+/// Deepest directory nesting readers restore and writers back up (counting from the
+/// snapshot's root); deeper entries are refused with an error naming them.
+pub const MAX_DEPTH: usize = 1024;
+
 /// The versioned payload of a tree blob.
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
 pub enum TreeBlob {
@@ -159,6 +163,40 @@ impl Node {
     #[must_use]
     pub fn is_dir(&self) -> bool {
         matches!(self.kind, NodeKind::Dir { .. })
+    }
+
+    /// Whether `other` can be another name of the same file (a hardlink): same kind and
+    /// content, mode, owner, size, modification and change time, link count and xattrs.
+    /// Only the name and the access time may differ. Entries that share a source
+    /// `(dev, ino)` but fail this are not one file, whatever their inode numbers say.
+    #[must_use]
+    pub fn same_inode_as(&self, other: &Node) -> bool {
+        self.kind == other.kind
+            && self.mode == other.mode
+            && (self.uid, self.gid) == (other.uid, other.gid)
+            && self.size == other.size
+            && (self.mtime, self.ctime) == (other.mtime, other.ctime)
+            && (self.dev, self.ino, self.nlink) == (other.dev, other.ino, other.nlink)
+            && self.xattrs == other.xattrs
+    }
+
+    /// A digest of everything [`Node::same_inode_as`] compares: two entries of a hardlink
+    /// group have the same identity exactly when they are one file.
+    #[must_use]
+    pub fn inode_identity(&self) -> [u8; 32] {
+        let mut n = self.clone();
+        n.name = ByteString::default();
+        n.atime = Timestamp::default();
+        n.user = None;
+        n.group = None;
+        *blake3::hash(&codec::to_bytes(&n).unwrap_or_default()).as_bytes()
+    }
+
+    /// Whether this entry is a candidate for a hardlink group (a non-directory with more
+    /// than one link).
+    #[must_use]
+    pub fn may_be_hardlinked(&self) -> bool {
+        self.nlink > 1 && !self.is_dir()
     }
 
     /// One-letter type code as in `ls -l`.
@@ -338,6 +376,39 @@ pub(crate) mod tests {
         assert_eq!(Tree::decode(&enc).unwrap(), tree);
         assert!(tree.get(b"f").is_some());
         assert!(tree.get(b"zz").is_none());
+    }
+
+    #[test]
+    fn hardlink_identity_ignores_only_name_and_atime() {
+        let a = node(b"a", NodeKind::File { content: vec![] }, 0);
+        let mut b = a.clone();
+        b.name = ByteString::from("b");
+        b.atime.secs += 5;
+        assert!(a.same_inode_as(&b));
+        assert_eq!(a.inode_identity(), b.inode_identity());
+        let mut variants = Vec::new();
+        let mut c = a.clone();
+        c.kind = NodeKind::File {
+            content: vec![Piece::Hole { len: 4 }],
+        };
+        c.size = 4;
+        variants.push(c);
+        let mut c = a.clone();
+        c.ctime.nanos += 1;
+        variants.push(c);
+        let mut c = a.clone();
+        c.mode = 0o600;
+        variants.push(c);
+        let mut c = a.clone();
+        c.xattrs.push(Xattr {
+            name: ByteString::from("user.x"),
+            value: ByteString::default(),
+        });
+        variants.push(c);
+        for v in variants {
+            assert!(!a.same_inode_as(&v));
+            assert_ne!(a.inode_identity(), v.inode_identity());
+        }
     }
 
     #[test]

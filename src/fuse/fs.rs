@@ -62,20 +62,16 @@ fn snap_root_ino(snap: &super::view::SnapEntry) -> (u64, u64) {
     inodes::derive(&[b"snap", &snap.listed.id.0.0])
 }
 
-/// Inode key of a stored entry: hardlinked non-directories by source device and inode, so all
-/// their names share it; everything else by parent and name.
+/// Inode key of a stored entry: hardlinked non-directories by source device and inode (and
+/// everything that makes them one file), so all their names share it, while entries that
+/// merely claim the same inode but differ get their own; everything else by parent and name.
 fn node_ino(
     snap: &super::view::SnapEntry,
     parent: u64,
     node: &crate::format::tree::Node,
 ) -> (u64, u64) {
-    if node.nlink > 1 && !node.is_dir() {
-        inodes::derive(&[
-            b"hardlink",
-            &snap.listed.id.0.0,
-            &node.dev.to_le_bytes(),
-            &node.ino.to_le_bytes(),
-        ])
+    if node.may_be_hardlinked() {
+        inodes::derive(&[b"hardlink", &snap.listed.id.0.0, &node.inode_identity()])
     } else {
         inodes::derive(&[b"node", &parent.to_le_bytes(), node.name.as_bytes()])
     }

@@ -12,8 +12,8 @@ use crate::format::pack::BlobKind;
 use crate::format::tree::Piece;
 use crate::sys;
 
-use super::pipeline::BlobSink;
 use super::progress::Progress;
+use super::sink::BlobSink;
 
 /// Why content could not be stored.
 #[derive(Debug)]

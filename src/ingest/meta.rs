@@ -1,12 +1,15 @@
 //! Source metadata → tree `Node` fields: stat results, owner names, extended attributes.
+//! Extended attributes are read by a path the caller gets from [`crate::dirfd::DirFd::entry_path`],
+//! which reaches the entry through its open directory however deep it is.
 
 use std::collections::HashMap;
-use std::fs::Metadata;
-use std::os::unix::fs::{FileTypeExt, MetadataExt};
 use std::path::Path;
 
+use rustix::fs::FileType;
+
+use crate::dirfd::Stat;
 use crate::format::bytes::ByteString;
-use crate::format::tree::{Device, Node, NodeKind, Timestamp, Xattr};
+use crate::format::tree::{Device, Node, NodeKind, Xattr};
 use crate::sys;
 
 /// Caches uid/gid → name look-ups for one backup run.
@@ -31,18 +34,11 @@ impl Owners {
     }
 }
 
-fn ts(secs: i64, nanos: i64) -> Timestamp {
-    Timestamp {
-        secs,
-        nanos: u32::try_from(nanos.clamp(0, 999_999_999)).unwrap_or(0),
-    }
-}
-
-/// A node for `name` with the metadata of `meta` and the given kind. `size` is set from the
+/// A node for `name` with the metadata of `st` and the given kind. `size` is set from the
 /// kind (files: their content; symlinks: target length).
 pub fn node(
     name: ByteString,
-    meta: &Metadata,
+    st: &Stat,
     kind: NodeKind,
     xattrs: Vec<Xattr>,
     owners: &mut Owners,
@@ -55,40 +51,35 @@ pub fn node(
     Node {
         name,
         kind,
-        mode: meta.mode() & 0o7777,
-        uid: meta.uid(),
-        gid: meta.gid(),
-        user: owners.user(meta.uid()),
-        group: owners.group(meta.gid()),
+        mode: st.mode & 0o7777,
+        uid: st.uid,
+        gid: st.gid,
+        user: owners.user(st.uid),
+        group: owners.group(st.gid),
         size,
-        mtime: ts(meta.mtime(), meta.mtime_nsec()),
-        atime: ts(meta.atime(), meta.atime_nsec()),
-        ctime: ts(meta.ctime(), meta.ctime_nsec()),
-        dev: meta.dev(),
-        ino: meta.ino(),
-        nlink: meta.nlink(),
+        mtime: st.mtime,
+        atime: st.atime,
+        ctime: st.ctime,
+        dev: st.dev,
+        ino: st.ino,
+        nlink: st.nlink,
         xattrs,
     }
 }
 
 /// The kind of a special file (not file, dir or symlink), or `None` for an unknown type.
 #[must_use]
-pub fn special_kind(meta: &Metadata) -> Option<NodeKind> {
-    let ft = meta.file_type();
+pub fn special_kind(st: &Stat) -> Option<NodeKind> {
     let dev = || Device {
-        major: libc::major(meta.rdev()),
-        minor: libc::minor(meta.rdev()),
+        major: rustix::fs::major(st.rdev),
+        minor: rustix::fs::minor(st.rdev),
     };
-    if ft.is_fifo() {
-        Some(NodeKind::Fifo)
-    } else if ft.is_char_device() {
-        Some(NodeKind::CharDevice(dev()))
-    } else if ft.is_block_device() {
-        Some(NodeKind::BlockDevice(dev()))
-    } else if ft.is_socket() {
-        Some(NodeKind::Socket)
-    } else {
-        None
+    match st.file_type() {
+        FileType::Fifo => Some(NodeKind::Fifo),
+        FileType::CharacterDevice => Some(NodeKind::CharDevice(dev())),
+        FileType::BlockDevice => Some(NodeKind::BlockDevice(dev())),
+        FileType::Socket => Some(NodeKind::Socket),
+        _ => None,
     }
 }
 

@@ -8,10 +8,12 @@
 
 pub mod content;
 pub mod exclude;
+mod files;
 pub mod meta;
 mod pending;
 pub mod pipeline;
 pub mod progress;
+mod sink;
 pub mod walk;
 
 use std::io::Read;

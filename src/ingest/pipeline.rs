@@ -20,19 +20,18 @@
 //! packer's error is the one reported.
 
 use std::collections::HashSet;
-use std::fs::{File, OpenOptions};
-use std::io;
-use std::os::unix::fs::OpenOptionsExt;
-use std::path::{Path, PathBuf};
+use std::ffi::OsString;
+use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{self, Receiver, SyncSender};
 use std::sync::{Arc, Mutex};
 use std::thread;
 
 use crate::chunking::Chunker;
+use crate::dirfd::DirFd;
 use crate::error::{Error, Result};
-use crate::format::id::{BlobId, Id};
-use crate::format::pack::{BlobKind, MAX_BLOB_LEN};
+use crate::format::id::BlobId;
+use crate::format::pack::BlobKind;
 use crate::format::tree::Piece;
 use crate::repo::Repository;
 use crate::repo::blob::{self, PreparedBlob};
@@ -40,6 +39,7 @@ use crate::repo::writer::WriteStats;
 
 use super::content::{self, ContentError, ContentStats};
 use super::progress::Progress;
+use super::sink::BlobSink;
 
 /// Files queued for the readers beyond those being read.
 const JOB_QUEUE: usize = 256;
@@ -76,9 +76,12 @@ pub(super) struct Slot {
     pub entry: usize,
 }
 
-/// A file for a reader.
+/// A file for a reader: entry `name` of the open directory `dir`.
 #[derive(Debug)]
 pub(super) struct FileJob {
+    pub dir: Arc<DirFd>,
+    pub name: OsString,
+    /// For messages only.
     pub path: PathBuf,
     pub slot: Slot,
     /// The size `stat` reported when the walker listed it.
@@ -94,56 +97,6 @@ pub(super) struct FileJob {
 pub(super) struct FileDone {
     pub job: FileJob,
     pub outcome: std::result::Result<(Vec<Piece>, ContentStats), ContentError>,
-}
-
-/// Hands new blobs to the compressors, once per id per run.
-#[derive(Clone)]
-pub(super) struct BlobSink<'a> {
-    repo: &'a Repository,
-    claimed: &'a Mutex<HashSet<BlobId>>,
-    tx: SyncSender<(BlobKind, BlobId, Vec<u8>)>,
-}
-
-impl BlobSink<'_> {
-    /// Stores `raw` (whose id is `id`) unless the repository or this run already has it;
-    /// returns whether it was new.
-    ///
-    /// # Errors
-    /// [`Error::PipelineStopped`] if the packer has stopped (it reports why).
-    pub fn offer(&self, kind: BlobKind, id: BlobId, raw: &[u8]) -> Result<bool> {
-        if self.repo.has_blob(&id) {
-            return Ok(false);
-        }
-        let fresh = self
-            .claimed
-            .lock()
-            .map_err(|_| Error::PipelineStopped)?
-            .insert(id);
-        if !fresh {
-            return Ok(false);
-        }
-        self.tx
-            .send((kind, id, raw.to_vec()))
-            .map_err(|_| Error::PipelineStopped)?;
-        Ok(true)
-    }
-
-    /// Hashes and stores a whole blob (a tree: a directory's listing with its files' chunk
-    /// lists); returns its id.
-    ///
-    /// # Errors
-    /// As [`Self::offer`], and [`Error::InvalidInput`] for a blob over [`MAX_BLOB_LEN`].
-    pub fn store(&self, kind: BlobKind, raw: &[u8]) -> Result<BlobId> {
-        if raw.len() > MAX_BLOB_LEN as usize {
-            return Err(Error::InvalidInput(format!(
-                "a {kind:?} blob of {} bytes exceeds the {MAX_BLOB_LEN}-byte limit of one blob",
-                raw.len()
-            )));
-        }
-        let id = BlobId(Id::hash(raw));
-        self.offer(kind, id, raw)?;
-        Ok(id)
-    }
 }
 
 /// What the walker holds while the pipeline runs.
@@ -191,11 +144,7 @@ pub(super) fn run<T>(
         }
         drop((raw_rx, pack_tx));
 
-        let sink = BlobSink {
-            repo,
-            claimed: &claimed,
-            tx: raw_tx,
-        };
+        let sink = BlobSink::new(repo, &claimed, raw_tx);
         let (job_tx, job_rx) = mpsc::sync_channel::<FileJob>(JOB_QUEUE);
         let job_rx = Arc::new(Mutex::new(job_rx));
         let (done_tx, done_rx) = mpsc::channel::<FileDone>();
@@ -209,7 +158,7 @@ pub(super) fn run<T>(
                         continue; // drain without reading: the backup failed
                     }
                     progress.reading(&job.path);
-                    let outcome = read_file(&job.path, &mut chunker, &sink, progress);
+                    let outcome = read_file(&job, &mut chunker, &sink, progress);
                     if tx.send(FileDone { job, outcome }).is_err() {
                         stop.store(true, Ordering::Relaxed);
                     }
@@ -280,34 +229,13 @@ fn pack_loop(repo: &Repository, rx: &Receiver<(BlobKind, PreparedBlob)>) -> Resu
 
 /// Reads one file into chunks.
 fn read_file(
-    path: &Path,
+    job: &FileJob,
     chunker: &mut Chunker,
     sink: &BlobSink<'_>,
     progress: &Progress,
 ) -> std::result::Result<(Vec<Piece>, ContentStats), ContentError> {
-    let mut file = open_source(path).map_err(ContentError::Source)?;
+    let mut file = job.dir.open_file(&job.name).map_err(ContentError::Source)?;
     let mut stats = ContentStats::default();
     let pieces = content::store_file(&mut file, chunker, sink, &mut stats, progress)?;
     Ok((pieces, stats))
-}
-
-/// Opens a source file for reading without updating its atime where allowed, and without
-/// following a symlink swapped in since it was listed.
-fn open_source(path: &Path) -> io::Result<File> {
-    let open = |flags| OpenOptions::new().read(true).custom_flags(flags).open(path);
-    // O_NONBLOCK: a FIFO swapped in since the listing must not block the open (it has no
-    // effect on reads of regular files).
-    let flags = libc::O_NOFOLLOW | libc::O_NONBLOCK;
-    match open(flags | libc::O_NOATIME) {
-        Err(e) if e.raw_os_error() == Some(libc::EPERM) => open(flags),
-        r => r,
-    }
-    .and_then(|f| {
-        // A FIFO or device swapped in since the listing would block or never end.
-        if f.metadata()?.file_type().is_file() {
-            Ok(f)
-        } else {
-            Err(io::Error::other("is no longer a regular file"))
-        }
-    })
 }

@@ -182,8 +182,9 @@ pub fn prune(repo: &Repository, lock: &RepoLock, options: &PruneOptions) -> Resu
         return Err(refuse_damage(&p.error));
     }
     let old_index_files = repo.index_files();
-    let (snapshots, unreadable) = crate::snapshot::list(repo)?;
-    if let Some(e) = unreadable.first() {
+    let listing = crate::snapshot::list(repo)?;
+    let snapshots = listing.snapshots;
+    if let Some(e) = listing.unreadable.first() {
         return Err(refuse_damage(e));
     }
     let mut report = PruneReport {

@@ -1,30 +1,51 @@
 //! The restore path: writes a snapshot (or a subtree) back to a directory, with every kind of
 //! file and all metadata, and never outside the target.
 //!
-//! Safety: names come from validated trees (no `/`, NUL, `.`, `..`) and are checked again here;
-//! files are created with `O_EXCL | O_NOFOLLOW`, and an existing symlink is never followed into
-//! (a directory entry that is a symlink in the target is refused, not descended into). Existing
-//! files are kept unless `overwrite` is set. A file whose data is damaged is removed and
-//! reported: restore never leaves wrong bytes looking like a restored file.
+//! Safety: names come from validated trees (no `/`, NUL, `.`, `..`) and are checked again here.
+//! Every entry is created relative to its open parent directory ([`DirFd`]): files with
+//! `O_EXCL | O_NOFOLLOW`, directories entered with `O_NOFOLLOW`, so a symlink in the target is
+//! never followed, and trees deeper than `PATH_MAX` restore like any other. Existing entries
+//! are kept unless `overwrite` is set (refusals are counted apart). A file whose data is
+//! damaged is removed and reported: restore never leaves wrong bytes looking like a restored
+//! file, and every chunk is checked against the length the file gives it.
+//!
+//! Bounds: the walk uses an explicit stack, never recursion; nesting deeper than
+//! [`MAX_DEPTH`] is refused; and before writing anything the expansion of the tree is measured
+//! ([`expand`]): more entries than [`MAX_ENTRIES`] is a crafted tree, and more data or entries
+//! than the target has room for is refused, instead of filling the disk.
+
+pub mod expand;
 
 use std::collections::HashMap;
-use std::fs::{self, OpenOptions};
-use std::io::{Seek, SeekFrom, Write};
-use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+use std::ffi::{OsStr, OsString};
+use std::fs;
+use std::io::{self, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
 
+use rustix::fs::FileType;
+
+use crate::dirfd::DirFd;
 use crate::error::{Error, Result};
 use crate::format::snapshot::Snapshot;
-use crate::format::tree::{self, Node, NodeKind, Piece, Tree};
+use crate::format::tree::{self, MAX_DEPTH, Node, NodeKind, Piece, Tree};
 use crate::ingest::Reporter;
 use crate::repo::Repository;
 use crate::sys;
+
+use self::expand::{Expansion, expansion};
+
+/// Most entries one restore creates: more than any file system holds (ext4 stops at 2^32
+/// inodes), so a tree that expands beyond it is crafted or damaged.
+pub const MAX_ENTRIES: u64 = 1 << 32;
 
 /// Restore settings.
 #[derive(Clone, Debug, Default)]
 pub struct RestoreOptions {
     /// Replace existing entries in the target.
     pub overwrite: bool,
+    /// Do not compare the data to restore with the target's free space (for file systems
+    /// that compress or deduplicate).
+    pub skip_space_check: bool,
 }
 
 /// What a restore did.
@@ -40,16 +61,38 @@ pub struct RestoreStats {
     pub bytes: u64,
     /// Entries that could not be restored because repository data is damaged or missing.
     pub damaged: u64,
-    /// Entries that could not be restored for other reasons (existing files, permissions...).
+    /// Entries not restored because something exists under their name (no `--overwrite`).
+    pub refused: u64,
+    /// Entries that could not be restored for other reasons (permissions, a full disk...).
     pub failed: u64,
+}
+
+/// The first name of a hardlinked file: where it is, relative to the target, and what it is.
+struct FirstLink {
+    dir: Vec<OsString>,
+    name: OsString,
+    node: Node,
+}
+
+/// A directory being filled: its entries are written one by one, then its own metadata.
+struct Frame {
+    dir: DirFd,
+    tree: Tree,
+    next: usize,
+    /// Where it is, relative to the target (empty for the target itself).
+    rel: Vec<OsString>,
+    /// Its own entry, applied to it in its parent once its contents are written.
+    node: Option<Node>,
 }
 
 struct Restorer<'a> {
     repo: &'a Repository,
     options: &'a RestoreOptions,
     reporter: &'a dyn Reporter,
+    target: &'a Path,
+    top: DirFd,
     as_root: bool,
-    hardlinks: HashMap<(u64, u64), PathBuf>,
+    hardlinks: HashMap<(u64, u64), FirstLink>,
     stats: RestoreStats,
 }
 
@@ -59,8 +102,9 @@ struct Restorer<'a> {
 /// directory's contents go directly into `target`, a single entry goes to `target/<name>`.
 ///
 /// # Errors
-/// Fatal errors only (target not creatable, root tree unreadable, subpath missing); per-entry
-/// problems are reported and counted in the returned stats.
+/// Fatal errors only (target not creatable, root tree unreadable, subpath missing, a tree that
+/// expands beyond [`MAX_ENTRIES`] or beyond the target's free space); per-entry problems are
+/// reported and counted in the returned stats.
 pub fn restore(
     repo: &Repository,
     snapshot: &Snapshot,
@@ -70,143 +114,309 @@ pub fn restore(
     reporter: &dyn Reporter,
 ) -> Result<RestoreStats> {
     let root = repo.read_tree(&snapshot.root)?;
-    fs::create_dir_all(target).map_err(|e| Error::path_io("creating restore target", target, e))?;
-    let mut r = Restorer {
-        repo,
-        options,
-        reporter,
-        as_root: sys::euid() == 0,
-        hardlinks: HashMap::new(),
-        stats: RestoreStats::default(),
-    };
     let node = match subpath {
         Some(p) => crate::snapshot::find_node(repo, &root, p)?,
         None => None,
     };
-    match node {
-        None => r.tree(&root, target),
+    let (need, label) = match &node {
+        None => (expansion(repo, snapshot.root), snapshot.root.short()),
         Some(n) => match &n.kind {
-            NodeKind::Dir { subtree } => {
-                let t = repo.read_tree(subtree)?;
-                r.tree(&t, target);
-            }
-            _ => r.node(&n, &target.join(n.name.as_path())),
+            NodeKind::Dir { subtree } => (expansion(repo, *subtree), subtree.short()),
+            _ => (Expansion::of_node(n), n.name.lossy()),
         },
+    };
+    if need.entries > MAX_ENTRIES {
+        return Err(Error::corrupt(
+            format!("tree {label}"),
+            format!(
+                "it expands to more than {MAX_ENTRIES} entries (a crafted or damaged \
+                 snapshot); nothing was restored"
+            ),
+        ));
     }
+    fs::create_dir_all(target).map_err(|e| Error::path_io("creating restore target", target, e))?;
+    let top = DirFd::open(target).map_err(|e| Error::path_io("opening", target, e))?;
+    if !options.skip_space_check {
+        check_room(&top, need, target)?;
+    }
+    let mut r = Restorer {
+        repo,
+        options,
+        reporter,
+        target,
+        top,
+        as_root: sys::euid() == 0,
+        hardlinks: HashMap::new(),
+        stats: RestoreStats::default(),
+    };
+    let (tree, single) = match node {
+        None => (root, None),
+        Some(n) => match &n.kind {
+            NodeKind::Dir { subtree } => (repo.read_tree(subtree)?, None),
+            _ => (Tree::default(), Some(n)),
+        },
+    };
+    let top = Frame {
+        dir: r
+            .top
+            .try_clone()
+            .map_err(|e| Error::path_io("opening", target, e))?,
+        tree,
+        next: 0,
+        rel: Vec::new(),
+        node: None,
+    };
+    let mut stack = Vec::new();
+    if let Some(n) = single {
+        let path = target.join(n.name.as_path());
+        stack.extend(r.entry(&top, &n, &path));
+    }
+    stack.insert(0, top);
+    r.walk(stack);
     Ok(r.stats)
+}
+
+/// Refuses a restore that cannot fit: its data or its entries exceed what the target's file
+/// system has free.
+fn check_room(top: &DirFd, need: Expansion, target: &Path) -> Result<()> {
+    let Ok((bytes, inodes)) = top.free_space() else {
+        return Ok(());
+    };
+    let short = if need.bytes > bytes {
+        Some(format!(
+            "it needs {} bytes of data and the file system has {bytes} free",
+            need.bytes
+        ))
+    } else {
+        inodes.filter(|&i| need.entries > i).map(|i| {
+            format!(
+                "it creates {} entries and the file system has {i} inodes free",
+                need.entries
+            )
+        })
+    };
+    match short {
+        Some(why) => Err(Error::path_io(
+            "restoring into",
+            target,
+            io::Error::new(
+                io::ErrorKind::StorageFull,
+                format!(
+                    "not enough room: {why} (give --no-space-check if the file system \
+                     compresses or deduplicates)"
+                ),
+            ),
+        )),
+        None => Ok(()),
+    }
 }
 
 impl Restorer<'_> {
     fn fail(&mut self, path: &Path, e: &Error) {
         if e.is_damage() {
             self.stats.damaged += 1;
+        } else if matches!(e, Error::Refused(_)) {
+            self.stats.refused += 1;
         } else {
             self.stats.failed += 1;
         }
         self.reporter.warning(path, &e.to_string());
     }
 
-    fn tree(&mut self, tree: &Tree, dir: &Path) {
-        for node in &tree.entries {
-            let path = dir.join(node.name.as_path());
-            if let Err(e) = tree::check_name(node.name.as_bytes()) {
-                self.fail(&path, &Error::Refused(format!("refusing entry: {e}")));
+    fn path_of(&self, rel: &[OsString], name: &OsStr) -> PathBuf {
+        let mut p = self.target.to_path_buf();
+        p.extend(rel);
+        p.push(name);
+        p
+    }
+
+    /// Works through the stack of open directories until it is empty.
+    fn walk(&mut self, mut stack: Vec<Frame>) {
+        while let Some(top) = stack.last_mut() {
+            if top.next < top.tree.entries.len() {
+                let node = top.tree.entries[top.next].clone();
+                top.next += 1;
+                let path = self.path_of(&top.rel, node.name.as_os_str());
+                let frame = match stack.last() {
+                    Some(top) => self.entry(top, &node, &path),
+                    None => None,
+                };
+                stack.extend(frame);
                 continue;
             }
-            self.node(node, &path);
+            let Some(done) = stack.pop() else { break };
+            if let (Some(node), Some(parent)) = (&done.node, stack.last()) {
+                let path = self.path_of(&parent.rel, node.name.as_os_str());
+                drop(done.dir);
+                self.metadata(&parent.dir, node, &path);
+            }
         }
     }
 
-    fn node(&mut self, node: &Node, path: &Path) {
-        if let Err(e) = self.try_node(node, path) {
+    /// Restores one entry into `parent`; a directory comes back as a frame to fill.
+    fn entry(&mut self, parent: &Frame, node: &Node, path: &Path) -> Option<Frame> {
+        if let Err(e) = tree::check_name(node.name.as_bytes()) {
+            self.fail(path, &Error::Refused(format!("refusing entry: {e}")));
+            return None;
+        }
+        if parent.rel.len() >= MAX_DEPTH {
+            let e = Error::corrupt(
+                path.display().to_string(),
+                format!("lies more than {MAX_DEPTH} directories deep; not restored"),
+            );
             self.fail(path, &e);
+            return None;
+        }
+        match self.try_entry(parent, node, path) {
+            Ok(frame) => frame,
+            Err(e) => {
+                self.fail(path, &e);
+                None
+            }
         }
     }
 
-    fn try_node(&mut self, node: &Node, path: &Path) -> Result<()> {
-        let existing = fs::symlink_metadata(path).ok();
-        let reuse_dir = node.is_dir() && existing.as_ref().is_some_and(fs::Metadata::is_dir);
-        if let (Some(m), false) = (&existing, reuse_dir) {
+    fn try_entry(&mut self, parent: &Frame, node: &Node, path: &Path) -> Result<Option<Frame>> {
+        let dir = &parent.dir;
+        let name = node.name.as_os_str();
+        let existing = dir.stat(name).ok();
+        let reuse_dir = node.is_dir() && existing.is_some_and(|s| s.is_dir());
+        if existing.is_some() && !reuse_dir {
             if !self.options.overwrite {
                 return Err(Error::Refused(format!(
                     "{} exists; not overwritten (use --overwrite)",
                     path.display()
                 )));
             }
-            let removed = if m.is_dir() {
-                fs::remove_dir_all(path)
-            } else {
-                fs::remove_file(path)
-            };
-            removed.map_err(|e| Error::path_io("removing", path, e))?;
+            dir.remove(name)
+                .map_err(|e| Error::path_io("removing", path, e))?;
         }
         let key = (node.dev, node.ino);
-        if !node.is_dir()
-            && node.nlink > 1
+        if node.may_be_hardlinked()
             && let Some(first) = self.hardlinks.get(&key)
         {
-            fs::hard_link(first, path).map_err(|e| Error::path_io("linking", path, e))?;
-            self.stats.files += 1;
-            return Ok(());
+            if first.node.same_inode_as(node) {
+                self.link(dir, name, key)
+                    .map_err(|e| Error::path_io("linking", path, e))?;
+                self.stats.files += 1;
+                return Ok(None);
+            }
+            let first_path = self.path_of(&first.dir, &first.name);
+            self.reporter.warning(
+                path,
+                &format!(
+                    "shares its source inode with {} but differs from it; restored as a \
+                     separate file",
+                    first_path.display()
+                ),
+            );
         }
         let io = |op: &'static str| move |e| Error::path_io(op, path, e);
         match &node.kind {
             NodeKind::File { content } => {
-                self.file(path, content, node.size)?;
+                self.file(dir, name, content, node.size, path)?;
                 self.stats.files += 1;
             }
             NodeKind::Dir { subtree } => {
                 if !reuse_dir {
-                    fs::create_dir(path).map_err(io("creating directory"))?;
+                    dir.create_dir(name, 0o700)
+                        .map_err(io("creating directory"))?;
                 }
                 self.stats.dirs += 1;
-                match self.repo.read_tree(subtree) {
-                    Ok(t) => self.tree(&t, path),
-                    Err(e) => self.fail(path, &e),
-                }
+                let child = dir.open_dir(name).map_err(io("opening directory"))?;
+                let tree = self.repo.read_tree(subtree).unwrap_or_else(|e| {
+                    self.fail(path, &e);
+                    Tree::default()
+                });
+                let mut rel = parent.rel.clone();
+                rel.push(name.to_os_string());
+                return Ok(Some(Frame {
+                    dir: child,
+                    tree,
+                    next: 0,
+                    rel,
+                    node: Some(node.clone()),
+                }));
             }
             NodeKind::Symlink { target } => {
-                std::os::unix::fs::symlink(target.as_path(), path)
+                dir.symlink(target.as_os_str(), name)
                     .map_err(io("creating symlink"))?;
                 self.stats.others += 1;
             }
-            NodeKind::Fifo => self.special(path, libc::S_IFIFO, node.mode, 0, 0)?,
-            NodeKind::Socket => self.special(path, libc::S_IFSOCK, node.mode, 0, 0)?,
-            NodeKind::CharDevice(d) => {
-                self.special(path, libc::S_IFCHR, node.mode, d.major, d.minor)?
-            }
-            NodeKind::BlockDevice(d) => {
-                self.special(path, libc::S_IFBLK, node.mode, d.major, d.minor)?
-            }
+            NodeKind::Fifo => self.special(dir, name, path, FileType::Fifo, node.mode, 0, 0)?,
+            NodeKind::Socket => self.special(dir, name, path, FileType::Socket, node.mode, 0, 0)?,
+            NodeKind::CharDevice(d) => self.special(
+                dir,
+                name,
+                path,
+                FileType::CharacterDevice,
+                node.mode,
+                d.major,
+                d.minor,
+            )?,
+            NodeKind::BlockDevice(d) => self.special(
+                dir,
+                name,
+                path,
+                FileType::BlockDevice,
+                node.mode,
+                d.major,
+                d.minor,
+            )?,
         }
-        if !node.is_dir() && node.nlink > 1 {
-            self.hardlinks.insert(key, path.to_path_buf());
+        if node.may_be_hardlinked() {
+            self.hardlinks.entry(key).or_insert_with(|| FirstLink {
+                dir: parent.rel.clone(),
+                name: name.to_os_string(),
+                node: node.clone(),
+            });
         }
-        self.metadata(node, path);
-        Ok(())
+        self.metadata(dir, node, path);
+        Ok(None)
     }
 
+    /// Links `name` in `dir` to the first name of hardlink group `key`, reaching that name's
+    /// directory from the target by descriptor.
+    fn link(&self, dir: &DirFd, name: &OsStr, key: (u64, u64)) -> io::Result<()> {
+        let first = self
+            .hardlinks
+            .get(&key)
+            .ok_or_else(|| io::Error::from(io::ErrorKind::NotFound))?;
+        let mut opened: Option<DirFd> = None;
+        for component in &first.dir {
+            let next = opened.as_ref().unwrap_or(&self.top).open_dir(component)?;
+            opened = Some(next);
+        }
+        dir.hard_link(opened.as_ref().unwrap_or(&self.top), &first.name, name)
+    }
+
+    #[allow(clippy::too_many_arguments)]
     fn special(
         &mut self,
+        dir: &DirFd,
+        name: &OsStr,
         path: &Path,
-        ty: libc::mode_t,
+        file_type: FileType,
         mode: u32,
         major: u32,
         minor: u32,
     ) -> Result<()> {
-        sys::mknod(path, ty, mode, major, minor)
+        dir.mknod(name, file_type, mode, major, minor)
             .map_err(|e| Error::path_io("creating special file", path, e))?;
         self.stats.others += 1;
         Ok(())
     }
 
-    fn file(&mut self, path: &Path, content: &[Piece], size: u64) -> Result<()> {
-        let mut f = OpenOptions::new()
-            .write(true)
-            .create_new(true)
-            .custom_flags(libc::O_NOFOLLOW)
-            .mode(0o600)
-            .open(path)
+    fn file(
+        &mut self,
+        dir: &DirFd,
+        name: &OsStr,
+        content: &[Piece],
+        size: u64,
+        path: &Path,
+    ) -> Result<()> {
+        let mut f = dir
+            .create_file(name, 0o600)
             .map_err(|e| Error::path_io("creating", path, e))?;
         let result = (|| {
             for piece in content {
@@ -227,7 +437,7 @@ impl Restorer<'_> {
         })();
         if let Err(e) = result {
             drop(f);
-            let _ = fs::remove_file(path);
+            let _ = dir.remove(name);
             return Err(e);
         }
         self.stats.bytes += size;
@@ -236,26 +446,29 @@ impl Restorer<'_> {
 
     /// Owner, xattrs, mode, times — in that order: chown clears setuid bits, so chmod follows
     /// it; times last, since every other change touches ctime/mtime.
-    fn metadata(&mut self, node: &Node, path: &Path) {
+    fn metadata(&mut self, dir: &DirFd, node: &Node, path: &Path) {
+        let name = node.name.as_os_str();
         let is_link = matches!(node.kind, NodeKind::Symlink { .. });
         if self.as_root
-            && let Err(e) = std::os::unix::fs::lchown(path, Some(node.uid), Some(node.gid))
+            && let Err(e) = dir.chown(name, node.uid, node.gid)
         {
             self.fail(path, &Error::path_io("changing owner of", path, e));
         }
-        for x in &node.xattrs {
-            if let Err(e) = xattr::set(path, x.name.as_os_str(), x.value.as_bytes()) {
-                self.reporter.warning(
-                    path,
-                    &format!("cannot set extended attribute {}: {e}", x.name),
-                );
+        if !node.xattrs.is_empty() {
+            let at = dir.entry_path(name);
+            for x in &node.xattrs {
+                if let Err(e) = xattr::set(&at, x.name.as_os_str(), x.value.as_bytes()) {
+                    self.reporter.warning(
+                        path,
+                        &format!("cannot set extended attribute {}: {e}", x.name),
+                    );
+                }
             }
         }
-        if !is_link && let Err(e) = fs::set_permissions(path, fs::Permissions::from_mode(node.mode))
-        {
+        if !is_link && let Err(e) = dir.chmod(name, node.mode) {
             self.fail(path, &Error::path_io("setting mode of", path, e));
         }
-        if let Err(e) = sys::set_times_nofollow(path, node.atime, node.mtime) {
+        if let Err(e) = dir.set_times(name, node.atime, node.mtime) {
             self.fail(path, &Error::path_io("setting times of", path, e));
         }
     }

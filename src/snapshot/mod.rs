@@ -94,13 +94,83 @@ pub fn name_all(sorted: Vec<(SnapshotId, Snapshot)>) -> Vec<Listed> {
     out
 }
 
-/// All readable snapshots, oldest first, named; plus errors for unreadable snapshot files.
+/// The snapshots of a repository: the readable ones, oldest first and named, and the errors
+/// of the snapshot files that cannot be read.
+#[derive(Debug, Default)]
+pub struct Listing {
+    /// Readable snapshots, oldest first.
+    pub snapshots: Vec<Listed>,
+    /// Why each unreadable snapshot file cannot be read.
+    pub unreadable: Vec<Error>,
+}
+
+impl Listing {
+    /// Resolves `spec` as [`resolve`] does. When nothing matches and some snapshot files
+    /// cannot be read, the snapshot may be one of them: that is damage, not absence.
+    ///
+    /// # Errors
+    /// [`Error::NotFound`], or [`Error::Corrupt`] when unreadable files may hold the answer.
+    pub fn resolve(&self, spec: &str) -> Result<&Listed> {
+        resolve(&self.snapshots, spec).map_err(|e| self.damage_or(e, spec))
+    }
+
+    /// Resolves several specs (as [`Listing::resolve`]); returns the snapshots they name,
+    /// each once, oldest first.
+    ///
+    /// # Errors
+    /// As [`Listing::resolve`], for the first spec that fails.
+    pub fn resolve_all(&self, specs: &[String]) -> Result<Vec<Listed>> {
+        let ids = specs
+            .iter()
+            .map(|spec| self.resolve(spec).map(|l| l.id))
+            .collect::<Result<Vec<SnapshotId>>>()?;
+        Ok(self
+            .snapshots
+            .iter()
+            .filter(|l| ids.contains(&l.id))
+            .cloned()
+            .collect())
+    }
+
+    /// A warning when `spec` is `latest` but some snapshot files cannot be read (a newer
+    /// snapshot may be among them).
+    #[must_use]
+    pub fn latest_warning(&self, spec: &str) -> Option<String> {
+        (spec == "latest" && !self.unreadable.is_empty()).then(|| {
+            format!(
+                "{} snapshot file(s) cannot be read (run `chronofs check`); `latest` is the \
+                 newest readable snapshot",
+                self.unreadable.len()
+            )
+        })
+    }
+
+    fn damage_or(&self, e: Error, spec: &str) -> Error {
+        match (&e, self.unreadable.first()) {
+            (Error::NotFound(_), Some(first)) => Error::corrupt(
+                crate::repo::layout::SNAPSHOT_DIR,
+                format!(
+                    "no readable snapshot matches {spec:?}, and {} snapshot file(s) cannot be \
+                     read ({first})",
+                    self.unreadable.len()
+                ),
+            ),
+            _ => e,
+        }
+    }
+}
+
+/// All snapshots of `repo`: the readable ones, oldest first, named; and the errors of the
+/// unreadable snapshot files.
 ///
 /// # Errors
 /// Failure to list the snapshot directory.
-pub fn list(repo: &Repository) -> Result<(Vec<Listed>, Vec<Error>)> {
-    let (snaps, bad) = repo.snapshots()?;
-    Ok((name_all(snaps), bad))
+pub fn list(repo: &Repository) -> Result<Listing> {
+    let (snaps, unreadable) = repo.snapshots()?;
+    Ok(Listing {
+        snapshots: name_all(snaps),
+        unreadable,
+    })
 }
 
 /// Resolves `latest`, a dated name, or a unique id prefix (at least 4 hex digits).
@@ -135,23 +205,6 @@ pub fn resolve<'a>(listed: &'a [Listed], spec: &str) -> Result<&'a Listed> {
     Err(Error::NotFound(format!(
         "no snapshot matches {spec:?} (use `latest`, a dated name such as 2026-11-22T072100Z, or an id prefix)"
     )))
-}
-
-/// Resolves several specs (as [`resolve`]); returns the snapshots they name, each once,
-/// oldest first.
-///
-/// # Errors
-/// As [`resolve`], for the first spec that fails.
-pub fn resolve_all(listed: &[Listed], specs: &[String]) -> Result<Vec<Listed>> {
-    let ids = specs
-        .iter()
-        .map(|spec| resolve(listed, spec).map(|l| l.id))
-        .collect::<Result<Vec<SnapshotId>>>()?;
-    Ok(listed
-        .iter()
-        .filter(|l| ids.contains(&l.id))
-        .cloned()
-        .collect())
 }
 
 /// Splits `SNAP[:PATH]`.

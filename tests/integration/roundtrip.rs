@@ -150,7 +150,7 @@ fn subtree_and_single_file_restore() {
     assert_eq!(fs::read(t2.join("b.txt")).unwrap(), b"b");
     // Existing files are kept unless --overwrite.
     fs::write(t2.join("b.txt"), b"local change").unwrap();
-    let err = f.fails(&["restore", &spec, "--target", t2.to_str().unwrap()], 1);
+    let err = f.fails(&["restore", &spec, "--target", t2.to_str().unwrap()], 14);
     assert!(err.contains("exists"), "{err}");
     assert_eq!(fs::read(t2.join("b.txt")).unwrap(), b"local change");
     f.ok(&[

@@ -1,15 +1,16 @@
 //! Integrity check: structure (every referenced blob is indexed, every indexed pack exists and
-//! its trailer agrees with the index) and, with `read_data`, every blob's bytes. Damage is
-//! named down to the snapshot and file path it affects. Temp files and unindexed packs left by
-//! interrupted writers are reported as harmless.
+//! its trailer agrees with the index, every claim a tree makes agrees with what it points at:
+//! see [`trees`]) and, with `read_data`, every blob's bytes. Damage is named down to the
+//! snapshot and file path it affects. Temp files and unindexed packs left by interrupted
+//! writers are reported as harmless.
+
+mod trees;
 
 use std::collections::{BTreeSet, HashMap, HashSet};
-use std::path::{Path, PathBuf};
 
 use crate::error::Result;
-use crate::format::id::{BlobId, PackId, TreeId};
+use crate::format::id::{BlobId, PackId};
 use crate::format::pack::PackedBlob;
-use crate::format::tree::{NodeKind, Piece};
 
 use super::index::BlobLocation;
 use super::storage::TEMP_PREFIX;
@@ -53,90 +54,16 @@ pub fn check(repo: &Repository, read_data: bool) -> Result<CheckReport> {
     check_packs(repo, read_data, &mut report, &mut bad_blobs)?;
     find_leftovers(repo, &mut report)?;
 
-    let (snaps, unreadable) = crate::snapshot::list(repo)?;
+    let crate::snapshot::Listing {
+        snapshots: snaps,
+        unreadable,
+    } = crate::snapshot::list(repo)?;
     report
         .errors
         .extend(unreadable.iter().map(ToString::to_string));
     report.snapshots = snaps.len();
-    let mut walker = TreeWalk {
-        repo,
-        bad: &bad_blobs,
-        clean: HashSet::new(),
-        report: &mut report,
-        snapshot: String::new(),
-    };
-    for s in &snaps {
-        walker.snapshot.clone_from(&s.name);
-        walker.walk(s.snapshot.root, Path::new("/"));
-    }
+    trees::check(repo, &snaps, &bad_blobs, &mut report);
     Ok(report)
-}
-
-/// Walks snapshot trees, naming every file whose data is missing or damaged. Trees found
-/// clean are not walked again; trees with damage are walked for every snapshot holding them,
-/// so each affected path is named.
-struct TreeWalk<'a> {
-    repo: &'a Repository,
-    bad: &'a HashSet<BlobId>,
-    clean: HashSet<TreeId>,
-    report: &'a mut CheckReport,
-    snapshot: String,
-}
-
-impl TreeWalk<'_> {
-    /// Returns whether the tree is clean.
-    fn walk(&mut self, tree_id: TreeId, path: &Path) -> bool {
-        if self.clean.contains(&tree_id) {
-            return true;
-        }
-        let tree = match self.repo.read_tree(&tree_id) {
-            Ok(t) => t,
-            Err(e) => {
-                self.report.errors.push(format!(
-                    "snapshot {}: directory {} unreadable: {e}",
-                    self.snapshot,
-                    path.display()
-                ));
-                self.report
-                    .damaged_files
-                    .insert(format!("{}:{}", self.snapshot, path.display()));
-                return false;
-            }
-        };
-        let mut clean = true;
-        for node in &tree.entries {
-            let child: PathBuf = path.join(node.name.as_path());
-            match &node.kind {
-                NodeKind::Dir { subtree } => clean &= self.walk(*subtree, &child),
-                NodeKind::File { content } => clean &= self.file(content, &child),
-                _ => {}
-            }
-        }
-        if clean {
-            self.clean.insert(tree_id);
-        }
-        clean
-    }
-
-    fn file(&mut self, content: &[Piece], path: &Path) -> bool {
-        for p in content {
-            let Piece::Data { id, .. } = p else { continue };
-            let blob = BlobId::from(*id);
-            let missing = !self.repo.has_blob(&blob);
-            if missing || self.bad.contains(&blob) {
-                let label = format!("{}:{}", self.snapshot, path.display());
-                if missing {
-                    self.report.errors.push(format!(
-                        "snapshot {label}: chunk {} is missing from the index",
-                        id.short()
-                    ));
-                }
-                self.report.damaged_files.insert(label);
-                return false;
-            }
-        }
-        true
-    }
 }
 
 fn check_packs(

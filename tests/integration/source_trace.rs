@@ -1,0 +1,186 @@
+//! The source as it is: trees deeper than `PATH_MAX` back up and restore exactly (walked by
+//! file descriptor), and a backup leaves the source's access times alone, so the next
+//! unchanged backup stores nothing new.
+
+use std::ffi::{OsStr, OsString};
+use std::fs;
+use std::io::Read;
+use std::os::unix::fs::MetadataExt;
+use std::path::Path;
+
+use chronofs::dirfd::DirFd;
+
+use super::util::{Fixture, noise, sh};
+
+const LEVELS: usize = 20;
+
+fn long_name(level: usize) -> OsString {
+    OsString::from(format!("{level:02}-{}", "n".repeat(247)))
+}
+
+/// Builds `LEVELS` directories of 250-byte names under `root`, with a file, a symlink, a
+/// hardlink and an xattr at the bottom; returns the logical path of the deepest directory.
+fn build_deep(root: &Path) -> std::path::PathBuf {
+    let mut dir = DirFd::open(root).unwrap();
+    for level in 0..LEVELS {
+        dir.create_dir(&long_name(level), 0o750).unwrap();
+        dir = dir.open_dir(&long_name(level)).unwrap();
+    }
+    let mut f = dir.create_file(OsStr::new("data.bin"), 0o640).unwrap();
+    std::io::Write::write_all(&mut f, &noise(9, 300_000)).unwrap();
+    drop(f);
+    dir.symlink(OsStr::new("data.bin"), OsStr::new("link"))
+        .unwrap();
+    dir.hard_link(&dir, OsStr::new("data.bin"), OsStr::new("hard"))
+        .unwrap();
+    xattr::set(
+        dir.entry_path(OsStr::new("data.bin")),
+        "user.deep",
+        b"value",
+    )
+    .unwrap();
+    dir.path().to_path_buf()
+}
+
+/// Compares two trees through descriptors (their paths are too long for the kernel).
+fn same_deep_tree(a: &DirFd, b: &DirFd) {
+    let mut na = a.names().unwrap();
+    let mut nb = b.names().unwrap();
+    na.sort();
+    nb.sort();
+    assert_eq!(na, nb, "entries of {}", a.path().display());
+    for name in na {
+        let (sa, sb) = (a.stat(&name).unwrap(), b.stat(&name).unwrap());
+        let what = format!("{}", a.path().join(&name).display());
+        assert_eq!(sa.mode, sb.mode, "mode of {what}");
+        assert_eq!((sa.uid, sa.gid), (sb.uid, sb.gid), "owner of {what}");
+        assert_eq!(sa.mtime, sb.mtime, "mtime of {what}");
+        assert_eq!(sa.nlink, sb.nlink, "link count of {what}");
+        let xa = xattr::list(a.entry_path(&name)).unwrap().count();
+        let xb = xattr::list(b.entry_path(&name)).unwrap().count();
+        assert_eq!(xa, xb, "xattrs of {what}");
+        if sa.is_dir() {
+            same_deep_tree(&a.open_dir(&name).unwrap(), &b.open_dir(&name).unwrap());
+        } else if sa.is_symlink() {
+            assert_eq!(a.read_link(&name).unwrap(), b.read_link(&name).unwrap());
+        } else {
+            let read = |d: &DirFd| {
+                let mut v = Vec::new();
+                d.open_file(&name).unwrap().read_to_end(&mut v).unwrap();
+                v
+            };
+            assert!(read(a) == read(b), "content of {what}");
+        }
+    }
+}
+
+#[test]
+fn trees_deeper_than_path_max_back_up_and_restore_exactly() {
+    let f = Fixture::new();
+    let deepest = build_deep(&f.src);
+    assert!(deepest.as_os_str().len() > 5000);
+    f.ok(&["backup", f.src_str()]);
+    f.ok(&["check", "--read-data"]);
+    let listing = f.ok(&["ls", "latest"]);
+    assert!(
+        listing
+            .lines()
+            .any(|l| l.ends_with("/data.bin") && l.len() > 5000),
+        "the deep file is listed by its full path"
+    );
+    let target = f.path("restored");
+    f.ok(&["restore", "latest", "--target", target.to_str().unwrap()]);
+    let restored = f.restored_src(&target);
+    same_deep_tree(
+        &DirFd::open(&f.src).unwrap(),
+        &DirFd::open(&restored).unwrap(),
+    );
+    // The hardlink came back as a link.
+    let mut dir = DirFd::open(&restored).unwrap();
+    for level in 0..LEVELS {
+        dir = dir.open_dir(&long_name(level)).unwrap();
+    }
+    let (a, b) = (
+        dir.stat(OsStr::new("data.bin")).unwrap(),
+        dir.stat(OsStr::new("hard")).unwrap(),
+    );
+    assert_eq!((a.ino, a.nlink), (b.ino, 2));
+    // A restore on top of it refuses every existing entry, and --overwrite replaces them.
+    f.fails(
+        &["restore", "latest", "--target", target.to_str().unwrap()],
+        14,
+    );
+    f.ok(&[
+        "restore",
+        "latest",
+        "--target",
+        target.to_str().unwrap(),
+        "--overwrite",
+    ]);
+}
+
+fn atime(p: &Path) -> (i64, i64) {
+    let m = fs::symlink_metadata(p).unwrap();
+    (m.atime(), m.atime_nsec())
+}
+
+#[test]
+fn a_backup_leaves_access_times_alone_and_an_unchanged_one_adds_nothing() {
+    let f = Fixture::new();
+    fs::create_dir_all(f.src.join("dir/sub")).unwrap();
+    fs::write(f.src.join("dir/file"), b"content").unwrap();
+    std::os::unix::fs::symlink("file", f.src.join("dir/link")).unwrap();
+    let (dir, link, file) = (
+        f.src.join("dir"),
+        f.src.join("dir/link"),
+        f.src.join("dir/file"),
+    );
+    sh(&format!(
+        "touch -a -d 2020-01-01 '{}' '{}' && touch -h -a -d 2020-01-01 '{}'",
+        dir.display(),
+        file.display(),
+        link.display()
+    ));
+    let before = [atime(&dir), atime(&link), atime(&file)];
+    assert_eq!(before[0].0, before[1].0);
+    let summary = |out: &str| -> serde_json::Value {
+        let last = out.lines().last().unwrap();
+        serde_json::from_str(last).unwrap()
+    };
+    let first = summary(&f.ok(&["backup", f.src_str(), "--json"]));
+    assert!(first["summary"]["bytes_added"].as_u64().unwrap() > 0);
+    assert_eq!(
+        [atime(&dir), atime(&link), atime(&file)],
+        before,
+        "access times of a directory, a symlink and a file after a backup"
+    );
+    let size = |p: &Path| -> u64 {
+        let out = std::process::Command::new("du")
+            .args(["-sb"])
+            .arg(p)
+            .output()
+            .unwrap();
+        String::from_utf8_lossy(&out.stdout)
+            .split_whitespace()
+            .next()
+            .unwrap()
+            .parse()
+            .unwrap()
+    };
+    let repo_before = size(&f.repo);
+    let second = summary(&f.ok(&["backup", f.src_str(), "--json"]));
+    assert_eq!(
+        second["summary"]["bytes_added"], 0,
+        "an unchanged backup stores no blob: {second}"
+    );
+    assert_eq!(
+        [atime(&dir), atime(&link), atime(&file)],
+        before,
+        "access times after the second backup"
+    );
+    let grown = size(&f.repo) - repo_before;
+    assert!(
+        grown < 8 << 10,
+        "the second backup added {grown} bytes, more than its snapshot file"
+    );
+}
