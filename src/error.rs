@@ -44,6 +44,13 @@ pub enum Error {
         /// Hex id of the blob.
         id: String,
     },
+    /// A pack the index names is not there (deleted by hand, lost, or pruned by another
+    /// process since the index was loaded).
+    #[error("pack {file} is missing, but the index lists it (repository incomplete or damaged)")]
+    MissingPack {
+        /// Repository-relative path of the pack.
+        file: String,
+    },
     /// A repository file written by a newer chronofs (or using a feature we lack).
     #[error("repository file {file} uses {what}, which this chronofs ({version}) does not support")]
     Unsupported {
@@ -133,7 +140,9 @@ impl Error {
     pub fn exit_code(&self) -> u8 {
         match self {
             Error::NoRepository { .. } => exit::NO_REPOSITORY,
-            Error::Corrupt { .. } | Error::MissingBlob { .. } => exit::DAMAGED,
+            Error::Corrupt { .. } | Error::MissingBlob { .. } | Error::MissingPack { .. } => {
+                exit::DAMAGED
+            }
             Error::NotFound(_) => exit::NOT_FOUND,
             Error::InvalidInput(_) => exit::USAGE,
             Error::Refused(_) | Error::InitRefused { .. } => exit::REFUSED,
@@ -182,7 +191,10 @@ impl Error {
     /// Whether this error means the data read was damaged (as opposed to unavailable).
     #[must_use]
     pub fn is_damage(&self) -> bool {
-        matches!(self, Error::Corrupt { .. } | Error::MissingBlob { .. })
+        matches!(
+            self,
+            Error::Corrupt { .. } | Error::MissingBlob { .. } | Error::MissingPack { .. }
+        )
     }
 }
 

@@ -5,8 +5,10 @@ mod integration {
     mod backup_behaviour;
     mod bad_input;
     mod corruption;
+    mod craft;
     mod crash;
     mod hostile;
+    mod hostile_repos;
     mod ingest;
     mod maintain;
     mod mount;

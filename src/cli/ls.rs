@@ -2,7 +2,8 @@
 //!
 //! Names are printed escaped (see [`quote`](super::quote)); `-0` prints them exactly, each
 //! followed by a NUL byte, and `--json` prints one exact JSON object per entry. The walk keeps
-//! its own stack, so a tree of any depth lists in constant stack space.
+//! its own stack, so a tree of any depth lists in constant stack space, and the tree's
+//! expansion is measured first, so a crafted one that would list forever is refused.
 
 use std::io::Write;
 use std::os::unix::ffi::OsStrExt;
@@ -12,7 +13,7 @@ use anyhow::Result;
 use chronofs::format::bytes::ByteString;
 use chronofs::format::tree::{Node, NodeKind, Tree};
 use chronofs::repo::Repository;
-use chronofs::snapshot;
+use chronofs::snapshot::{self, expand};
 
 use super::{Context, quote};
 
@@ -56,10 +57,14 @@ pub fn run(ctx: &Context, a: &Args) -> Result<u8> {
     };
     let mut out = std::io::BufWriter::new(std::io::stdout().lock());
     match snapshot::find_node(&repo, &root, &start)? {
-        None => walk(&repo, root, Path::new("/"), style, &mut out)?,
+        None => {
+            expand::bounded(&repo, snap.snapshot.root)?;
+            walk(&repo, root, Path::new("/"), style, &mut out)?;
+        }
         Some(node) => {
             print_node(&node, &start, style, &mut out)?;
             if let NodeKind::Dir { subtree } = &node.kind {
+                expand::bounded(&repo, *subtree)?;
                 walk(&repo, repo.read_tree(subtree)?, &start, style, &mut out)?;
             }
         }

@@ -58,7 +58,7 @@ pub fn run(ctx: &Context, a: &Args) -> Result<u8> {
         chronofs::sys::detach_from_terminal();
     }
     let quiet = ctx.quiet;
-    let mut notes = |m: &str| eprintln!("chronofs: note: {m}");
+    let mut warn = |m: &str| eprintln!("chronofs: warning: {}", super::quote::text(m));
     let log = a.log.clone();
     let daemon = a.daemon_child;
     let mp = a.mountpoint.clone();
@@ -84,7 +84,7 @@ pub fn run(ctx: &Context, a: &Args) -> Result<u8> {
             );
         }
     };
-    fuse::serve(&repo, &a.mountpoint, &options, &mut notes, on_ready)
+    fuse::serve(&repo, &a.mountpoint, &options, &mut warn, on_ready)
         .with_context(|| format!("mounting {}", a.mountpoint.display()))?;
     Ok(0)
 }

@@ -58,10 +58,12 @@ impl Default for MountOptions {
 
 /// The signals that end a foreground mount cleanly.
 const STOP_SIGNALS: [i32; 3] = [libc::SIGINT, libc::SIGTERM, libc::SIGHUP];
+/// How long the mount may take to end after one of them before the process exits anyway.
+const STOP_GRACE: Duration = Duration::from_secs(10);
 
 /// Mounts the repository at `repo` on `mountpoint` and serves it until it is unmounted
 /// (`chronofs umount`, `fusermount3 -u`) or the process gets SIGINT, SIGTERM or SIGHUP, which
-/// unmount it. `on_ready` runs once the mount answers requests; `notes` receives messages for
+/// unmount it. `on_ready` runs once the mount answers requests; `warn` receives warnings for
 /// the user (a stale mount that was cleared).
 ///
 /// # Errors
@@ -70,7 +72,7 @@ pub fn serve(
     repo: &Path,
     mountpoint: &Path,
     options: &MountOptions,
-    notes: &mut dyn FnMut(&str),
+    warn: &mut dyn FnMut(&str),
     on_ready: impl FnOnce(),
 ) -> Result<()> {
     // Before any thread starts, so that all of them inherit the mask and only the signal
@@ -81,7 +83,7 @@ pub fn serve(
     let mountpoint = mountpoint::absolute(mountpoint)?;
     match mountpoint::probe(&mountpoint)? {
         MountState::Free => {}
-        MountState::Stale => notes(&mountpoint::clear_stale(&mountpoint)?),
+        MountState::Stale => warn(&mountpoint::clear_stale(&mountpoint)?),
         MountState::Mounted(fstype) => {
             return Err(Error::Mount(format!(
                 "{} is already a mount point ({fstype}); unmount it first with `chronofs umount {}`",
@@ -97,6 +99,7 @@ pub fn serve(
             tree_cache_bytes: (options.cache_bytes / 4).max(4 << 20),
             prefetch_threads: 2,
         },
+        warn,
     )?;
     let mut config = Config::default();
     config.mount_options = vec![
@@ -137,10 +140,18 @@ pub fn serve(
     std::thread::Builder::new()
         .name("chronofs-signals".into())
         .spawn(move || {
-            if sys::wait_for_signal(&STOP_SIGNALS).is_ok() && unmounter.unmount().is_err() {
+            if sys::wait_for_signal(&STOP_SIGNALS).is_err() {
+                return;
+            }
+            if unmounter.unmount().is_err() {
                 // Busy: detach it so the process can end; the kernel finishes when idle.
                 let _ = mountpoint::unmount(&mp, true);
             }
+            // A request stuck in the kernel (a hung disk) would keep the session's threads,
+            // and so the process, alive: a signal to stop is obeyed all the same.
+            std::thread::sleep(STOP_GRACE);
+            state::log("the mount did not end within 10 s of the signal; exiting");
+            std::process::exit(0);
         })
         .map_err(|e| Error::Mount(format!("cannot start the signal thread: {e}")))?;
     drop(state);

@@ -71,42 +71,13 @@ pub enum Inval {
     Inode(u64),
 }
 
-/// Opens once the index has been loaded.
-#[derive(Default)]
-struct Gate {
-    open: Mutex<bool>,
-    cond: Condvar,
-}
-
-impl Gate {
-    fn wait(&self) {
-        let mut open = self
-            .open
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
-        while !*open {
-            open = self
-                .cond
-                .wait(open)
-                .unwrap_or_else(std::sync::PoisonError::into_inner);
-        }
-    }
-
-    fn open(&self) {
-        *self
-            .open
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner) = true;
-        self.cond.notify_all();
-    }
-}
-
 /// Everything the request handlers share.
 pub struct State {
     repo: Arc<Repository>,
-    index_ready: Gate,
     view: RwLock<Arc<View>>,
     snapshots: Mutex<HashMap<SnapshotId, Snapshot>>,
+    /// The snapshot files listed last time, readable or not.
+    listed: Mutex<Vec<SnapshotId>>,
     cookies: Mutex<Cookies>,
     last_refresh: Mutex<Instant>,
     pending: Mutex<Vec<Inval>>,
@@ -136,18 +107,28 @@ pub fn log(msg: &str) {
 }
 
 impl State {
-    /// Opens the repository at `path`, lists its snapshots and starts loading the index in
-    /// the background (requests that need it wait), so the mount is ready at once.
+    /// Opens the repository at `path`, loads its index and lists its snapshots; reading the
+    /// tree packs ahead goes on in the background. `warn` hears of snapshot files that cannot
+    /// be read (they are left out of the mount).
     ///
     /// # Errors
-    /// No repository, damaged config, unreadable snapshot directory.
-    pub fn open(path: &std::path::Path, settings: &Settings) -> Result<Arc<State>> {
+    /// No repository, a damaged config or index file (every read would fail), an unreadable
+    /// snapshot directory, or snapshot files none of which can be read.
+    pub fn open(
+        path: &std::path::Path,
+        settings: &Settings,
+        warn: &mut dyn FnMut(&str),
+    ) -> Result<Arc<State>> {
         let repo = Arc::new(Repository::open_unindexed(path)?);
+        if let Some(w) = repo.privacy_warning() {
+            warn(&w);
+        }
+        repo.load_index_strict()?;
         let state = Arc::new(State {
             repo,
-            index_ready: Gate::default(),
             view: RwLock::new(Arc::new(View::default())),
             snapshots: Mutex::new(HashMap::new()),
+            listed: Mutex::new(Vec::new()),
             cookies: Mutex::new(Cookies::default()),
             last_refresh: Mutex::new(Instant::now()),
             pending: Mutex::new(Vec::new()),
@@ -168,23 +149,31 @@ impl State {
             },
             notifier: OnceLock::new(),
         });
-        state.reload_view(false)?;
+        let unreadable = state.reload_view(false)?;
+        for e in &unreadable {
+            warn(&format!("left out of the mount: {e}"));
+        }
+        if let Some(first) = unreadable.first()
+            && state.view().snaps.is_empty()
+        {
+            return Err(Error::corrupt(
+                crate::repo::layout::SNAPSHOT_DIR,
+                format!(
+                    "none of the {} snapshot files can be read (the first: {first}); run \
+                     `chronofs check`",
+                    unreadable.len()
+                ),
+            ));
+        }
         let weak = Arc::downgrade(&state);
         std::thread::Builder::new()
-            .name("chronofs-index".into())
+            .name("chronofs-readahead".into())
             .spawn(move || {
                 if let Some(s) = weak.upgrade() {
-                    match s.repo.load_index() {
-                        Ok(problems) => problems
-                            .iter()
-                            .for_each(|p| log(&format!("skipping {}: {}", p.file, p.error))),
-                        Err(e) => log(&format!("cannot load the index: {e}")),
-                    }
-                    s.index_ready.open();
                     s.read_ahead_trees();
                 }
             })
-            .map_err(|e| Error::repo_io("starting the index loader for", "index", e))?;
+            .map_err(|e| Error::repo_io("starting the read-ahead of", "index", e))?;
         state.start_prefetchers(settings.prefetch_threads)?;
         Ok(state)
     }
@@ -241,7 +230,6 @@ impl State {
     /// Missing or damaged tree.
     pub fn tree(&self, id: &TreeId) -> Shared<Arc<Tree>> {
         self.trees.get_or_load(*id, || {
-            self.index_ready.wait();
             let bytes = self.repo.read_blob(&BlobId::from(*id))?;
             let tree = Tree::decode(&bytes)
                 .map_err(|e| Error::corrupt(format!("tree {}", id.short()), e.to_string()))?;
@@ -258,7 +246,6 @@ impl State {
     /// Missing or damaged chunk, or one whose length is not `len`.
     pub fn chunk(&self, id: &ChunkId, len: u32) -> Shared<Arc<Vec<u8>>> {
         let chunk = self.chunks.get_or_load(*id, || {
-            self.index_ready.wait();
             let bytes = self.repo.read_chunk(id, len)?;
             let n = bytes.len();
             Ok((Arc::new(bytes), n))
@@ -377,29 +364,36 @@ impl State {
             }
             *last = Instant::now();
         }
-        if let Err(e) = self.reload_view(true) {
-            log(&format!("refreshing the snapshot list: {e}"));
+        match self.reload_view(true) {
+            Ok(unreadable) => unreadable
+                .iter()
+                .for_each(|e| log(&format!("skipping snapshot: {e}"))),
+            Err(e) => log(&format!("refreshing the snapshot list: {e}")),
         }
     }
 
-    /// Rebuilds the view if the set of snapshot files changed. New snapshots become visible
-    /// only after the index files written before them are loaded.
-    fn reload_view(&self, notify: bool) -> Result<bool> {
+    /// Rebuilds the view if the set of snapshot files changed; returns why newly listed
+    /// snapshot files that could not be read were left out. New snapshots become visible only
+    /// after the index files written before them are loaded.
+    fn reload_view(&self, notify: bool) -> Result<Vec<Error>> {
         let mut ids = self.repo.snapshot_ids()?;
         ids.sort();
         let old = self.view();
         let mut old_ids = old.ids();
         old_ids.sort();
-        if ids == old_ids {
-            return Ok(false);
+        // Unreadable files are not in the view: compare with the last listing, so that they
+        // are not read (and reported) again every time.
+        if ids == *lock(&self.listed) {
+            return Ok(Vec::new());
         }
-        if notify && ids.iter().any(|id| old_ids.binary_search(id).is_err()) {
-            self.index_ready.wait();
-            if let Ok(Some(problems)) = self.repo.refresh_index() {
-                problems
-                    .iter()
-                    .for_each(|p| log(&format!("skipping {}: {}", p.file, p.error)));
-            }
+        lock(&self.listed).clone_from(&ids);
+        if notify
+            && ids.iter().any(|id| old_ids.binary_search(id).is_err())
+            && let Ok(Some(problems)) = self.repo.refresh_index()
+        {
+            problems
+                .iter()
+                .for_each(|p| log(&format!("skipping {}: {}", p.file, p.error)));
         }
         let mut known = lock(&self.snapshots);
         known.retain(|id, _| ids.binary_search(id).is_ok());
@@ -427,12 +421,15 @@ impl State {
                 .flat_map(|h| h.join().unwrap_or_default())
                 .collect()
         });
+        let mut unreadable = Vec::new();
         for (id, r) in loaded {
             match r {
                 Ok(s) => {
                     known.insert(id, s);
                 }
-                Err(e) => log(&format!("skipping snapshot {}: {e}", id.short())),
+                // Forgotten between the listing and the read.
+                Err(Error::RepoIo { cause, .. }) if cause.kind() == io::ErrorKind::NotFound => {}
+                Err(e) => unreadable.push(e),
             }
         }
         let mut sorted: Vec<(SnapshotId, Snapshot)> =
@@ -452,7 +449,7 @@ impl State {
             .write()
             .unwrap_or_else(std::sync::PoisonError::into_inner) = view;
         self.wake.notify_all();
-        Ok(true)
+        Ok(unreadable)
     }
 
     /// The refresher thread's loop: poll the snapshot list every `interval`, and pass

@@ -87,8 +87,9 @@ pub fn copy(
                     NodeKind::Dir { subtree } => stack.push(*subtree),
                     NodeKind::File { content } => {
                         for piece in content {
-                            if let Piece::Data { id, .. } = piece {
+                            if let Piece::Data { id, len } = piece {
                                 let blob = BlobId::from(*id);
+                                check_length(from, id, *len)?;
                                 transfer(from, &mut writer, &blob, BlobKind::Data, &mut report)?;
                             }
                         }
@@ -120,6 +121,24 @@ pub fn copy(
     }
     report.duration_ns = u64::try_from(started.elapsed().as_nanos()).unwrap_or(u64::MAX);
     Ok(report)
+}
+
+/// Refuses to copy a snapshot whose file lists a chunk with another length than the chunk's
+/// (the destination would inherit a file that cannot be restored).
+fn check_length(from: &Repository, id: &crate::format::id::ChunkId, len: u32) -> Result<()> {
+    let loc = from.locate(&BlobId::from(*id))?;
+    if loc.raw_len != len {
+        return Err(Error::corrupt(
+            layout::pack_path(&loc.pack),
+            format!(
+                "chunk {} holds {} bytes, but a file lists it as {len} bytes; the snapshot is \
+                 not copied (run `chronofs check`)",
+                id.short(),
+                loc.raw_len
+            ),
+        ));
+    }
+    Ok(())
 }
 
 /// Copies one blob unless the destination has it.

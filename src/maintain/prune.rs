@@ -195,6 +195,13 @@ pub fn prune(repo: &Repository, lock: &RepoLock, options: &PruneOptions) -> Resu
 
     // Plan, with the index held still (no reload can shift positions meanwhile).
     let index = repo.index();
+    let (present, unindexed) = pack_files(repo, &index)?;
+    if let Some((missing, _)) = index.packs().iter().find(|(p, _)| !present.contains(p)) {
+        return Err(refuse_damage(&Error::corrupt(
+            layout::pack_path(missing),
+            "is missing (or not a regular file), but the index lists it",
+        )));
+    }
     let used = usage::mark(repo, &index, &snapshots)?;
     let packs: Vec<(PackId, u64)> = index.packs().to_vec();
     let mut pack_use = vec![PackUse::default(); packs.len()];
@@ -251,7 +258,6 @@ pub fn prune(repo: &Repository, lock: &RepoLock, options: &PruneOptions) -> Resu
     report.packs_deleted = fate.iter().filter(|f| **f == Fate::Delete).count();
     report.packs_repacked = fate.iter().filter(|f| **f == Fate::Repack).count();
     let indexed_bytes: u64 = packs.iter().map(|p| p.1).sum();
-    let unindexed = unindexed_packs(repo, &index)?;
     let unindexed_bytes: u64 = unindexed.iter().map(|(_, len)| len).sum();
     report.bytes_before = indexed_bytes + unindexed_bytes;
     let freed_packs: u64 = packs
@@ -333,17 +339,23 @@ fn refuse_damage(e: &Error) -> Error {
     )
 }
 
-/// Pack files that no loaded index file names, with their lengths.
-fn unindexed_packs(
+/// Pack files with their lengths.
+type PackSizes = Vec<(PackId, u64)>;
+
+/// The pack files present, and those of them that no loaded index file names (with their
+/// lengths).
+fn pack_files(
     repo: &Repository,
     index: &crate::repo::index::Index,
-) -> Result<Vec<(PackId, u64)>> {
+) -> Result<(HashSet<PackId>, PackSizes)> {
+    let mut present = HashSet::new();
     let mut out = Vec::new();
     for dir in layout::pack_dirs() {
         for name in repo.list_ids(&dir)? {
             let Ok(id) = name.parse::<PackId>() else {
                 continue;
             };
+            present.insert(id);
             if !index.has_pack(&id) {
                 let path = layout::pack_path(&id);
                 let len = repo
@@ -354,7 +366,7 @@ fn unindexed_packs(
             }
         }
     }
-    Ok(out)
+    Ok((present, out))
 }
 
 /// Writes the index of the surviving packs: files of at most [`MAX_BLOBS_PER_INDEX`] blobs,

@@ -491,19 +491,13 @@ impl Repository {
     /// Runs `read`; if it fails as an outdated index would make it fail, reloads the index and
     /// runs it once more. A pack that is still missing then is damage.
     fn with_fresh_index<T>(&self, read: impl Fn() -> Result<T>) -> Result<T> {
-        let r = match read() {
+        match read() {
             Err(e) if may_be_outdated(&e) => match self.refresh_index() {
                 Ok(Some(_)) => read(),
                 _ => Err(e),
             },
             r => r,
-        };
-        r.map_err(|e| match e {
-            Error::RepoIo { file, cause, .. } if cause.kind() == io::ErrorKind::NotFound => {
-                Error::corrupt(file, "is missing, but the index lists it")
-            }
-            e => e,
-        })
+        }
     }
 
     /// Reads, decompresses and verifies blob `id` stored at `loc` (no index lookup).
@@ -525,6 +519,7 @@ impl Repository {
                 io::ErrorKind::UnexpectedEof => {
                     Error::corrupt(&path, "pack is shorter than its index says")
                 }
+                io::ErrorKind::NotFound => Error::MissingPack { file: path.clone() },
                 _ => Error::repo_io("reading", &path, e),
             })?;
         Ok((path, stored))
@@ -631,11 +626,7 @@ impl Repository {
 
 /// Whether a read error may come from an index that is older than the repository.
 fn may_be_outdated(e: &Error) -> bool {
-    match e {
-        Error::MissingBlob { .. } => true,
-        Error::RepoIo { cause, .. } => cause.kind() == io::ErrorKind::NotFound,
-        _ => false,
-    }
+    matches!(e, Error::MissingBlob { .. } | Error::MissingPack { .. })
 }
 
 /// Current time in nanoseconds since the Unix epoch.

@@ -11,10 +11,8 @@
 //!
 //! Bounds: the walk uses an explicit stack, never recursion; nesting deeper than
 //! [`MAX_DEPTH`] is refused; and before writing anything the expansion of the tree is measured
-//! ([`expand`]): more entries than [`MAX_ENTRIES`] is a crafted tree, and more data or entries
-//! than the target has room for is refused, instead of filling the disk.
-
-pub mod expand;
+//! ([`expand`]): more entries than [`expand::MAX_ENTRIES`] is a crafted tree, and more data or
+//! entries than the target has room for is refused, instead of filling the disk.
 
 use std::collections::HashMap;
 use std::ffi::{OsStr, OsString};
@@ -32,11 +30,7 @@ use crate::ingest::Reporter;
 use crate::repo::Repository;
 use crate::sys;
 
-use self::expand::{Expansion, expansion};
-
-/// Most entries one restore creates: more than any file system holds (ext4 stops at 2^32
-/// inodes), so a tree that expands beyond it is crafted or damaged.
-pub const MAX_ENTRIES: u64 = 1 << 32;
+use crate::snapshot::expand::{self, Expansion};
 
 /// Restore settings.
 #[derive(Clone, Debug, Default)]
@@ -103,7 +97,7 @@ struct Restorer<'a> {
 ///
 /// # Errors
 /// Fatal errors only (target not creatable, root tree unreadable, subpath missing, a tree that
-/// expands beyond [`MAX_ENTRIES`] or beyond the target's free space); per-entry problems are
+/// expands beyond [`expand::MAX_ENTRIES`] or the target's free space); per-entry problems are
 /// reported and counted in the returned stats.
 pub fn restore(
     repo: &Repository,
@@ -118,22 +112,13 @@ pub fn restore(
         Some(p) => crate::snapshot::find_node(repo, &root, p)?,
         None => None,
     };
-    let (need, label) = match &node {
-        None => (expansion(repo, snapshot.root), snapshot.root.short()),
+    let need = match &node {
+        None => expand::bounded(repo, snapshot.root)?,
         Some(n) => match &n.kind {
-            NodeKind::Dir { subtree } => (expansion(repo, *subtree), subtree.short()),
-            _ => (Expansion::of_node(n), n.name.lossy()),
+            NodeKind::Dir { subtree } => expand::bounded(repo, *subtree)?,
+            _ => Expansion::of_node(n),
         },
     };
-    if need.entries > MAX_ENTRIES {
-        return Err(Error::corrupt(
-            format!("tree {label}"),
-            format!(
-                "it expands to more than {MAX_ENTRIES} entries (a crafted or damaged \
-                 snapshot); nothing was restored"
-            ),
-        ));
-    }
     fs::create_dir_all(target).map_err(|e| Error::path_io("creating restore target", target, e))?;
     let top = DirFd::open(target).map_err(|e| Error::path_io("opening", target, e))?;
     if !options.skip_space_check {

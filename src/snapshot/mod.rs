@@ -6,6 +6,8 @@
 //! several snapshots fall in the same second, the earliest keeps the plain name and the others
 //! get `-<first 8 hex digits of the id>`.
 
+pub mod expand;
+
 use std::path::{Component, Path};
 
 use crate::error::{Error, Result};

@@ -6,7 +6,9 @@
 //! - every piece's chunk is indexed, holds exactly the length the piece gives it, and (with
 //!   `--read-data`) is not among the blobs found damaged;
 //! - every hardlink group (non-directories sharing a source `(dev, ino)` in one snapshot) is
-//!   one file: same content and metadata.
+//!   one file: same content and metadata;
+//! - no snapshot expands to more entries than restore and `ls` accept (a crafted tree that
+//!   points at one subtree again and again).
 //!
 //! Work is linear in the number of distinct trees: each is checked once, on the first path it
 //! is met by ([`Checker::visit`]), and its verdict (damaged? any hardlinks below?) remembered,
@@ -22,6 +24,7 @@ use crate::format::id::{BlobId, TreeId};
 use crate::format::tree::{Node, NodeKind, Piece, Tree};
 use crate::repo::Repository;
 use crate::snapshot::Listed;
+use crate::snapshot::expand::MAX_ENTRIES;
 
 use super::CheckReport;
 
@@ -32,6 +35,8 @@ struct Verdict {
     damaged: bool,
     /// Some entry below may belong to a hardlink group.
     hardlinks: bool,
+    /// Entries it expands to (saturating).
+    entries: u64,
 }
 
 /// Checks the trees of `snapshots`; `bad` are blobs found damaged in their packs.
@@ -49,6 +54,18 @@ pub(super) fn check(
     };
     for s in snapshots {
         checker.visit(s);
+        let entries = checker
+            .verdicts
+            .get(&s.snapshot.root)
+            .map_or(0, |v| v.entries);
+        if entries > MAX_ENTRIES {
+            checker.report.errors.push(format!(
+                "snapshot {}: its trees expand to more than {MAX_ENTRIES} entries (a crafted \
+                 tree that points at the same subtree again and again); it cannot be listed or \
+                 restored",
+                s.name
+            ));
+        }
     }
     for s in snapshots {
         checker.name(s);
@@ -105,7 +122,7 @@ impl Checker<'_> {
                                 id,
                                 Verdict {
                                     damaged: true,
-                                    hardlinks: false,
+                                    ..Verdict::default()
                                 },
                             );
                         }
@@ -125,11 +142,13 @@ impl Checker<'_> {
         let mut v = Verdict::default();
         for node in &tree.entries {
             v.hardlinks |= node.may_be_hardlinked();
+            v.entries = v.entries.saturating_add(1);
             match &node.kind {
                 NodeKind::Dir { subtree } => {
                     let child = self.verdicts.get(subtree).copied().unwrap_or_default();
                     v.damaged |= child.damaged;
                     v.hardlinks |= child.hardlinks;
+                    v.entries = v.entries.saturating_add(child.entries);
                 }
                 NodeKind::File { content } => {
                     if let Some(problem) = self.file_problem(content) {

@@ -1,6 +1,7 @@
-//! How much a tree expands to when restored: entries and data bytes, measured before anything
-//! is written, so a crafted snapshot whose levels point at the same subtree again and again
-//! (2^depth entries from a few KiB of repository) is refused instead of filling the disk.
+//! How much a tree expands to when listed or restored: entries and data bytes, measured
+//! before anything is printed or written, so a crafted snapshot whose levels point at the
+//! same subtree again and again (2^depth entries from a few KiB of repository) is refused
+//! instead of listing forever or filling the disk.
 //!
 //! Each distinct tree is read once and its expansion remembered, so the work is linear in the
 //! number of distinct trees however large the expansion; sums saturate instead of
@@ -8,9 +9,14 @@
 
 use std::collections::HashMap;
 
+use crate::error::{Error, Result};
 use crate::format::id::TreeId;
 use crate::format::tree::{Node, NodeKind, Piece, Tree};
 use crate::repo::Repository;
+
+/// Most entries one snapshot (or subtree) may expand to: more than any file system holds
+/// (ext4 stops at 2^32 inodes), so a tree that expands beyond it is crafted or damaged.
+pub const MAX_ENTRIES: u64 = 1 << 32;
 
 /// What restoring a tree creates.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -44,6 +50,24 @@ impl Expansion {
         };
         Expansion { entries: 1, bytes }
     }
+}
+
+/// The expansion of tree `root`, refused beyond [`MAX_ENTRIES`].
+///
+/// # Errors
+/// [`Error::Corrupt`] naming the tree if it expands to more than [`MAX_ENTRIES`] entries.
+pub fn bounded(repo: &Repository, root: TreeId) -> Result<Expansion> {
+    let e = expansion(repo, root);
+    if e.entries > MAX_ENTRIES {
+        return Err(Error::corrupt(
+            format!("tree {}", root.short()),
+            format!(
+                "it expands to more than {MAX_ENTRIES} entries, which no file system holds (a \
+                 crafted or damaged snapshot)"
+            ),
+        ));
+    }
+    Ok(e)
 }
 
 /// The expansion of tree `root`.

@@ -1,0 +1,668 @@
+//! The hostile-repository suite: repositories crafted per docs/FORMAT.md with one defect
+//! each (see [`super::craft`]), and every command run on each, plus the mount. Each run must
+//! end with the documented exit code, in bounded time (a generous timeout) and bounded memory
+//! (peak RSS read back from the kernel), with a 512 KiB stack (so recursion that grows with
+//! depth would show: the debug build's argument parsing alone needs more than 256 KiB), and
+//! must never yield wrong bytes: every file a restore or the mount gives
+//! back is exactly what was stored, and every file a restore leaves out is reported.
+
+use std::collections::BTreeMap;
+use std::fs;
+use std::io::Read;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use chronofs::format::id::{BlobId, ChunkId, Id};
+use chronofs::format::pack::{BlobKind, Compression};
+use chronofs::format::tree::{NodeKind, Piece};
+
+use super::craft::{Craft, Stored, dir, file, node};
+use super::util::test_tmp;
+
+/// A command that takes longer than this on a repository of a few KiB is hung.
+const TIMEOUT: Duration = Duration::from_secs(60);
+/// Peak memory any command may reach on these repositories (their data is a few MiB at most;
+/// the bound is generous so that it holds on any machine, whatever its core count).
+const MEMORY_BOUND: u64 = 400 << 20;
+
+/// What a run of the binary gave.
+#[derive(Debug)]
+struct Ran {
+    code: i32,
+    stdout: Vec<u8>,
+    stderr: String,
+}
+
+/// Runs `chronofs --repo REPO ARGS` with a 512 KiB stack; fails the test on a timeout or a
+/// peak RSS over [`MEMORY_BOUND`].
+#[allow(clippy::zombie_processes)] // reaped by `try_reap` (wait4), which reads its peak RSS too
+fn run(repo: &Path, args: &[&str]) -> Ran {
+    let mut child = Command::new("sh")
+        .arg("-c")
+        .arg("ulimit -s 512 && exec \"$0\" \"$@\"")
+        .arg(env!("CARGO_BIN_EXE_chronofs"))
+        .arg("--repo")
+        .arg(repo)
+        .args(args)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut out = child.stdout.take().unwrap();
+    let mut err = child.stderr.take().unwrap();
+    let out_reader = std::thread::spawn(move || {
+        let mut v = Vec::new();
+        let _ = out.read_to_end(&mut v);
+        v
+    });
+    let err_reader = std::thread::spawn(move || {
+        let mut s = String::new();
+        let _ = err.read_to_string(&mut s);
+        s
+    });
+    let started = Instant::now();
+    let (code, peak) = loop {
+        if let Some(done) = chronofs::sys::try_reap(child.id()).unwrap() {
+            break done;
+        }
+        if started.elapsed() > TIMEOUT {
+            let _ = child.kill();
+            panic!("chronofs {args:?} hung for {TIMEOUT:?}");
+        }
+        std::thread::sleep(Duration::from_millis(5));
+    };
+    let stderr = err_reader.join().unwrap();
+    assert!(
+        peak < MEMORY_BOUND,
+        "chronofs {args:?} peaked at {} MiB: {stderr}",
+        peak >> 20
+    );
+    assert!(
+        !stderr.contains("panicked") && code != 134 && code < 128,
+        "chronofs {args:?} crashed (exit {code}): {stderr}"
+    );
+    Ran {
+        code,
+        stdout: out_reader.join().unwrap(),
+        stderr,
+    }
+}
+
+/// The files a correct reader gives back, by name under the snapshot's root.
+type Expected = BTreeMap<String, Vec<u8>>;
+
+/// One crafted repository and what each command must answer.
+struct Case {
+    name: &'static str,
+    build: fn(&mut Craft, &Path) -> Expected,
+    /// Exit codes of: snapshots, ls, restore, check, check --read-data, copy, prune, mount.
+    codes: [i32; 8],
+}
+
+const COMMANDS: [&str; 8] = [
+    "snapshots",
+    "ls",
+    "restore",
+    "check",
+    "check --read-data",
+    "copy",
+    "prune",
+    "mount",
+];
+
+fn case_dir(name: &str) -> tempfile::TempDir {
+    tempfile::Builder::new()
+        .prefix(&format!("hostile-{name}-"))
+        .tempdir_in(test_tmp())
+        .unwrap()
+}
+
+/// Runs every command but the mount on `case`; returns the repository and the expected files.
+fn exercise(case: &Case, scratch: &Path) -> (PathBuf, Expected) {
+    let repo = scratch.join("repo");
+    let mut craft = Craft::new(&repo);
+    let expected = (case.build)(&mut craft, &repo);
+    let want = |i: usize, ran: &Ran| {
+        assert_eq!(
+            ran.code, case.codes[i],
+            "{}: `{}` exited {} (stderr: {})",
+            case.name, COMMANDS[i], ran.code, ran.stderr
+        );
+        if ran.code != 0 {
+            assert!(
+                !ran.stderr.trim().is_empty() || !ran.stdout.is_empty(),
+                "{}: `{}` failed without saying why",
+                case.name,
+                COMMANDS[i]
+            );
+        }
+    };
+    let listed = run(&repo, &["snapshots"]);
+    want(0, &listed);
+    let ls = run(&repo, &["ls", "--long", "latest"]);
+    want(1, &ls);
+    for out in [
+        &listed.stdout,
+        &ls.stdout,
+        listed.stderr.as_bytes(),
+        ls.stderr.as_bytes(),
+    ] {
+        assert!(
+            !out.contains(&0x1b),
+            "{}: an escape sequence reached the terminal",
+            case.name
+        );
+    }
+    let target = scratch.join("restored");
+    let restored = run(
+        &repo,
+        &["restore", "latest", "--target", target.to_str().unwrap()],
+    );
+    want(2, &restored);
+    for (name, content) in &expected {
+        match fs::read(target.join(name)) {
+            Ok(got) => assert!(
+                &got == content,
+                "{}: restore wrote wrong bytes for {name}",
+                case.name
+            ),
+            Err(_) if restored.code == 0 => {
+                panic!("{}: restore succeeded without {name}", case.name)
+            }
+            Err(_) => {
+                // Either the restore stopped before writing anything, or it names the file.
+                let fatal = !String::from_utf8_lossy(&restored.stdout).contains("restored ");
+                assert!(
+                    restored.code != 0 && (fatal || restored.stderr.contains(name.as_str())),
+                    "{}: {name} was not restored and not reported: {}",
+                    case.name,
+                    restored.stderr
+                );
+            }
+        }
+    }
+    want(3, &run(&repo, &["check"]));
+    want(4, &run(&repo, &["check", "--read-data"]));
+    let other = scratch.join("other");
+    assert_eq!(run(&other, &["init"]).code, 0);
+    let copied = run(&repo, &["copy", "--to", other.to_str().unwrap()]);
+    want(5, &copied);
+    if copied.code == 0 {
+        // What a copy writes, its destination reads back as stored.
+        let back = scratch.join("from-copy");
+        let r = run(
+            &other,
+            &["restore", "latest", "--target", back.to_str().unwrap()],
+        );
+        for (name, content) in &expected {
+            if let Ok(got) = fs::read(back.join(name)) {
+                assert!(&got == content, "{}: copy changed {name}", case.name);
+            }
+        }
+        let _ = r;
+    }
+    want(6, &run(&repo, &["prune"]));
+    (repo, expected)
+}
+
+#[test]
+fn crafted_repositories_give_errors_never_wrong_bytes() {
+    for case in CASES {
+        let scratch = case_dir(case.name);
+        exercise(case, scratch.path());
+    }
+}
+
+#[test]
+fn crafted_repositories_through_the_mount() {
+    if !super::mount::can_mount("crafted_repositories_through_the_mount") {
+        return;
+    }
+    for case in CASES {
+        let scratch = case_dir(case.name);
+        let (repo, expected) = exercise(case, scratch.path());
+        mount_case(case, &repo, &expected, scratch.path());
+    }
+}
+
+/// Mounts `repo` in the foreground with an 8 MiB cache and reads every expected file from four
+/// threads at once: each read gives the stored bytes or EIO, the daemon stays within its
+/// memory bound, and SIGTERM ends it.
+fn mount_case(case: &Case, repo: &Path, expected: &Expected, scratch: &Path) {
+    let mnt = scratch.join("mnt");
+    fs::create_dir_all(&mnt).unwrap();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_chronofs"))
+        .arg("--repo")
+        .arg(repo)
+        .args([
+            "mount",
+            "--foreground",
+            "--cache-size",
+            "8M",
+            "--threads",
+            "4",
+        ])
+        .arg(&mnt)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let started = Instant::now();
+    let mounted = loop {
+        if is_mounted(&mnt) {
+            break true;
+        }
+        if let Some(st) = child.try_wait().unwrap() {
+            let mut err = String::new();
+            let _ = child.stderr.take().unwrap().read_to_string(&mut err);
+            assert_eq!(
+                st.code(),
+                Some(case.codes[7]),
+                "{}: mount exited {st} ({err})",
+                case.name
+            );
+            assert!(
+                !err.trim().is_empty(),
+                "{}: mount failed silently",
+                case.name
+            );
+            break false;
+        }
+        assert!(
+            started.elapsed() < TIMEOUT,
+            "{}: the mount never became ready",
+            case.name
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    if !mounted {
+        return;
+    }
+    assert_eq!(
+        case.codes[7], 0,
+        "{}: the mount should have failed",
+        case.name
+    );
+    let root = mnt.join("latest");
+    std::thread::scope(|s| {
+        for _ in 0..4 {
+            s.spawn(|| {
+                for (name, content) in expected {
+                    if let Ok(got) = fs::read(root.join(name)) {
+                        assert!(
+                            &got == content,
+                            "{}: the mount served wrong bytes for {name}",
+                            case.name
+                        );
+                    }
+                }
+            });
+        }
+    });
+    let status = fs::read_to_string(format!("/proc/{}/status", child.id())).unwrap();
+    let hwm: u64 = status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmHWM:"))
+        .and_then(|v| v.trim().trim_end_matches(" kB").trim().parse().ok())
+        .unwrap();
+    assert!(
+        hwm << 10 < MEMORY_BOUND,
+        "{}: the mount peaked at {} MiB",
+        case.name,
+        hwm >> 10
+    );
+    let _ = Command::new("kill")
+        .arg("-TERM")
+        .arg(child.id().to_string())
+        .status();
+    let started = Instant::now();
+    while child.try_wait().unwrap().is_none() {
+        assert!(
+            started.elapsed() < Duration::from_secs(30),
+            "{}: the mount ignored SIGTERM",
+            case.name
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    assert!(!is_mounted(&mnt), "{}: still mounted", case.name);
+}
+
+fn is_mounted(p: &Path) -> bool {
+    let info = fs::read_to_string("/proc/self/mountinfo").unwrap();
+    let p = p.to_str().unwrap();
+    info.lines().any(|l| l.split(' ').nth(4) == Some(p))
+}
+
+fn expected(files: &[(&str, &[u8])]) -> Expected {
+    files
+        .iter()
+        .map(|(n, c)| ((*n).to_string(), c.to_vec()))
+        .collect()
+}
+
+/// An honest snapshot of one file `ok`, for cases whose defect lies elsewhere.
+fn honest(c: &mut Craft) -> Expected {
+    let (_, piece) = c.chunk(b"honest content");
+    let root = c.tree(vec![file(b"ok", vec![piece])]);
+    c.snapshot(root);
+    expected(&[("ok", b"honest content")])
+}
+
+fn replace_data_pack(c: &mut Craft, how: impl FnOnce(&Path)) {
+    let w = c.finish();
+    let pack = w.data_pack.unwrap();
+    fs::remove_file(&pack).unwrap();
+    how(&pack);
+}
+
+// 0 snapshots, 1 ls, 2 restore, 3 check, 4 check --read-data, 5 copy, 6 prune, 7 mount.
+const CASES: &[Case] = &[
+    Case {
+        // A file claims 5 bytes of a 9-byte chunk, then a 4-byte one: "I am EEEE" if
+        // trusted.
+        name: "piece-length-lie",
+        build: |c, _| {
+            let (a, _) = c.chunk(b"I am data");
+            let (_, e) = c.chunk(b"EEEE");
+            let (_, okp) = c.chunk(b"fine");
+            let lie = file(b"lie", vec![Piece::Data { id: a, len: 5 }, e]);
+            let root = c.tree(vec![lie, file(b"ok", vec![okp])]);
+            c.snapshot(root);
+            c.finish();
+            expected(&[("lie", b"I am data"), ("ok", b"fine")])
+        },
+        codes: [0, 0, 11, 11, 11, 11, 0, 0],
+    },
+    Case {
+        // Two entries claim one inode (nlink 2) with different content.
+        name: "hardlink-conflict",
+        build: |c, _| {
+            let (_, pa) = c.chunk(b"content of a");
+            let (_, pb) = c.chunk(b"content of b, longer");
+            let mut a = file(b"a", vec![pa]);
+            let mut b = file(b"b", vec![pb]);
+            for n in [&mut a, &mut b] {
+                (n.dev, n.ino, n.nlink) = (7, 42, 2);
+            }
+            let root = c.tree(vec![a, b]);
+            c.snapshot(root);
+            c.finish();
+            expected(&[("a", b"content of a"), ("b", b"content of b, longer")])
+        },
+        codes: [0, 0, 0, 11, 11, 0, 0, 0],
+    },
+    Case {
+        // 3,000 nested directories: deeper than restore accepts, and a recursive walk would
+        // overflow the 512 KiB stack.
+        name: "deep-chain",
+        build: |c, _| {
+            let (_, p) = c.chunk(b"at the bottom");
+            let mut t = c.tree(vec![file(b"leaf", vec![p])]);
+            for _ in 0..3000 {
+                t = c.tree(vec![dir(b"d", t)]);
+            }
+            let (_, okp) = c.chunk(b"at the top");
+            let root = c.tree(vec![dir(b"d", t), file(b"ok", vec![okp])]);
+            c.snapshot(root);
+            c.finish();
+            expected(&[("ok", b"at the top")])
+        },
+        codes: [0, 0, 11, 0, 0, 0, 0, 0],
+    },
+    Case {
+        // 40 levels that each point twice at the same subtree: 2^40 entries from 40 trees.
+        name: "dag-bomb",
+        build: |c, _| {
+            let (_, p) = c.chunk(b"everywhere");
+            let mut t = c.tree(vec![file(b"f", vec![p])]);
+            for _ in 0..40 {
+                t = c.tree(vec![dir(b"a", t), dir(b"b", t)]);
+            }
+            c.snapshot(t);
+            c.finish();
+            Expected::new()
+        },
+        codes: [0, 11, 11, 11, 11, 0, 0, 0],
+    },
+    Case {
+        // The index claims a 512 MiB data chunk (the format caps chunks at 16 MiB).
+        name: "chunk-claims-512-mib",
+        build: |c, _| {
+            let exp = honest(c);
+            c.finish_with(|index| {
+                let blob = &mut index.packs[0].blobs[0];
+                blob.raw_len = 512 << 20;
+                blob.compression = Compression::Zstd;
+            });
+            exp
+        },
+        codes: [11, 11, 11, 11, 11, 11, 11, 11],
+    },
+    Case {
+        // Four 16 MiB zstd bombs (a few KiB each) whose content is not their id.
+        name: "zstd-bombs",
+        build: |c, _| {
+            let bomb = zstd::bulk::compress(&vec![0u8; 16 << 20], 19).unwrap();
+            let mut pieces = Vec::new();
+            for i in 0..4u8 {
+                let id = BlobId(Id::hash(&[i]));
+                c.stored(Stored {
+                    id,
+                    kind: BlobKind::Data,
+                    stored: bomb.clone(),
+                    raw_len: 16 << 20,
+                    compression: Compression::Zstd,
+                });
+                pieces.push(Piece::Data {
+                    id: ChunkId(id.0),
+                    len: 16 << 20,
+                });
+            }
+            let (_, okp) = c.chunk(b"next to the bombs");
+            let root = c.tree(vec![file(b"bomb", pieces), file(b"ok", vec![okp])]);
+            c.snapshot(root);
+            c.finish();
+            expected(&[("bomb", &[]), ("ok", b"next to the bombs")])
+        },
+        codes: [0, 0, 11, 0, 11, 11, 0, 0],
+    },
+    Case {
+        name: "sparse-giant-snapshot-file",
+        build: |c, repo| {
+            let exp = honest(c);
+            c.finish();
+            let giant =
+                fs::File::create(repo.join(format!("snapshots/{}", "ab".repeat(32)))).unwrap();
+            giant.set_len(200 << 20).unwrap();
+            exp
+        },
+        codes: [11, 0, 0, 11, 11, 11, 11, 0],
+    },
+    Case {
+        name: "sparse-giant-index-file",
+        build: |c, repo| {
+            let exp = honest(c);
+            c.finish();
+            let giant = fs::File::create(repo.join(format!("index/{}", "cd".repeat(32)))).unwrap();
+            giant.set_len(200 << 20).unwrap();
+            exp
+        },
+        codes: [11, 11, 11, 11, 11, 11, 11, 11],
+    },
+    Case {
+        name: "pack-is-a-fifo",
+        build: |c, _| {
+            let exp = honest(c);
+            replace_data_pack(c, |p| {
+                assert!(Command::new("mkfifo").arg(p).status().unwrap().success());
+            });
+            exp
+        },
+        codes: [0, 0, 11, 11, 11, 11, 11, 0],
+    },
+    Case {
+        name: "pack-is-a-symlink-to-dev-zero",
+        build: |c, _| {
+            let exp = honest(c);
+            replace_data_pack(c, |p| std::os::unix::fs::symlink("/dev/zero", p).unwrap());
+            exp
+        },
+        codes: [0, 0, 11, 11, 11, 11, 11, 0],
+    },
+    Case {
+        name: "pack-missing",
+        build: |c, _| {
+            let exp = honest(c);
+            replace_data_pack(c, |_| {});
+            exp
+        },
+        codes: [0, 0, 11, 11, 11, 11, 11, 0],
+    },
+    Case {
+        name: "pack-is-a-directory",
+        build: |c, _| {
+            let exp = honest(c);
+            replace_data_pack(c, |p| fs::create_dir(p).unwrap());
+            exp
+        },
+        codes: [0, 0, 11, 11, 11, 11, 11, 0],
+    },
+    Case {
+        name: "pack-truncated",
+        build: |c, _| {
+            let exp = honest(c);
+            let w = c.finish();
+            let pack = w.data_pack.unwrap();
+            let bytes = fs::read(&pack).unwrap();
+            fs::write(&pack, &bytes[..20]).unwrap();
+            exp
+        },
+        codes: [0, 0, 11, 11, 11, 11, 0, 0],
+    },
+    Case {
+        // The footer says the trailer is 4 GiB long.
+        name: "trailer-length-huge",
+        build: |c, _| {
+            let exp = honest(c);
+            let w = c.finish();
+            let pack = w.data_pack.unwrap();
+            let mut bytes = fs::read(&pack).unwrap();
+            let at = bytes.len() - 12;
+            bytes[at..at + 4].copy_from_slice(&u32::MAX.to_le_bytes());
+            fs::write(&pack, &bytes).unwrap();
+            exp
+        },
+        codes: [0, 0, 0, 11, 11, 0, 0, 0],
+    },
+    Case {
+        // The index places a blob past the end of its pack (and says the pack is longer).
+        name: "index-points-past-the-pack",
+        build: |c, _| {
+            let exp = honest(c);
+            c.finish_with(|index| {
+                let p = &mut index.packs[0];
+                p.len += 1 << 20;
+                p.blobs[0].offset += 1 << 19;
+            });
+            exp
+        },
+        codes: [0, 0, 11, 11, 11, 11, 0, 0],
+    },
+    Case {
+        // A snapshot file whose path list claims 2^60 entries (valid envelope and name).
+        name: "count-of-2-to-the-60",
+        build: |c, repo| {
+            honest(c);
+            let w = c.finish();
+            let good = fs::read(&w.snapshots[0]).unwrap();
+            fs::remove_file(&w.snapshots[0]).unwrap();
+            let mut payload = good[56..].to_vec();
+            // Variant 0, time, host, user, then the paths' count: find it after the strings.
+            let paths_at = 1 + varint_len(&payload[1..]) + 1 + 7 + 1 + 4;
+            let huge = [0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x10];
+            payload.splice(paths_at..paths_at + 1, huge);
+            write_envelope(repo, "snapshots", 3, &payload);
+            Expected::new()
+        },
+        codes: [11, 11, 11, 11, 11, 11, 11, 11],
+    },
+    Case {
+        name: "every-snapshot-file-damaged",
+        build: |c, _| {
+            honest(c);
+            let (_, p) = c.chunk(b"second");
+            let root = c.tree(vec![file(b"second", vec![p])]);
+            c.snapshot(root);
+            let w = c.finish();
+            for s in &w.snapshots {
+                let mut b = fs::read(s).unwrap();
+                let last = b.len() - 1;
+                b[last] ^= 1;
+                fs::write(s, b).unwrap();
+            }
+            Expected::new()
+        },
+        codes: [11, 11, 11, 11, 11, 11, 11, 11],
+    },
+    Case {
+        // Names and a host that would drive a terminal if printed raw.
+        name: "escape-sequences-in-names",
+        build: |c, _| {
+            let (_, p) = c.chunk(b"x");
+            let evil = file(b"\x1b]0;pwned\x07\x1b[2J", vec![p]);
+            let mut link = node(
+                b"link\x1b[31m",
+                NodeKind::Symlink {
+                    target: b"\x1b[5m".as_slice().into(),
+                },
+                4,
+            );
+            link.ino = 2;
+            let root = c.tree(vec![evil, link]);
+            let s = c.snapshot(root);
+            s.hostname = "host\x1b[2J".into();
+            s.tags = vec!["tag\x1b[1m".into()];
+            c.finish();
+            expected(&[("\x1b]0;pwned\x07\x1b[2J", b"x")])
+        },
+        codes: [0, 0, 0, 0, 0, 0, 0, 0],
+    },
+    Case {
+        // The index says a tree is 500 MiB; its zstd frame declares a few bytes.
+        name: "tree-claims-500-mib",
+        build: |c, _| {
+            let exp = honest(c);
+            c.finish_with(|index| {
+                let trees = index
+                    .packs
+                    .iter_mut()
+                    .find(|p| p.blobs[0].kind == BlobKind::Tree)
+                    .unwrap();
+                let blob = &mut trees.blobs[0];
+                blob.raw_len = 500 << 20;
+                blob.compression = Compression::Zstd;
+            });
+            exp
+        },
+        codes: [0, 11, 11, 11, 11, 11, 11, 0],
+    },
+];
+
+fn varint_len(b: &[u8]) -> usize {
+    b.iter().position(|x| x & 0x80 == 0).unwrap() + 1
+}
+
+/// Writes `payload` in a valid envelope of `kind` under `dir`, named by its hash.
+fn write_envelope(repo: &Path, dir: &str, kind: u8, payload: &[u8]) {
+    let mut f = b"CHRONOFS".to_vec();
+    f.push(kind);
+    f.extend_from_slice(&1u16.to_le_bytes());
+    f.extend_from_slice(&[0, 0, 0, 0, 0]);
+    f.extend_from_slice(&(payload.len() as u64).to_le_bytes());
+    f.extend_from_slice(Id::hash(payload).0.as_slice());
+    f.extend_from_slice(payload);
+    fs::write(repo.join(dir).join(Id::hash(&f).to_hex()), f).unwrap();
+}
