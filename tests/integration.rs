@@ -7,6 +7,7 @@ mod integration {
     mod corruption;
     mod craft;
     mod crash;
+    mod fuzz;
     mod hostile;
     mod hostile_repos;
     mod ingest;

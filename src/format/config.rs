@@ -4,6 +4,7 @@
 use serde::{Deserialize, Serialize};
 
 use super::FormatError;
+use super::codec::{self, FileKind};
 use super::id::Id;
 
 /// Largest valid config file.
@@ -105,6 +106,24 @@ impl ChunkerParams {
 }
 
 impl Config {
+    /// Encodes into an envelope.
+    ///
+    /// # Errors
+    /// Only on an encoding bug.
+    pub fn encode(&self) -> Result<Vec<u8>, FormatError> {
+        codec::seal(FileKind::Config, &ConfigFile::V1(self.clone()))
+    }
+
+    /// Decodes and validates a config file.
+    ///
+    /// # Errors
+    /// [`FormatError`] describing the problem.
+    pub fn decode(bytes: &[u8]) -> Result<Self, FormatError> {
+        let ConfigFile::V1(config) = codec::open(FileKind::Config, bytes, MAX_CONFIG_LEN)?;
+        config.validate()?;
+        Ok(config)
+    }
+
     /// Checks every field's range.
     ///
     /// # Errors

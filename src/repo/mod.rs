@@ -22,10 +22,8 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, RwLock, RwLockReadGuard};
 
 use crate::error::{Error, Result};
-use crate::format::codec::{self, FileKind};
 use crate::format::config::{
-    ChunkerParams, Config, ConfigFile, DEFAULT_COMPRESSION_LEVEL, DEFAULT_PACK_TARGET,
-    MAX_CONFIG_LEN,
+    ChunkerParams, Config, DEFAULT_COMPRESSION_LEVEL, DEFAULT_PACK_TARGET, MAX_CONFIG_LEN,
 };
 use crate::format::id::{BlobId, ChunkId, Id, IndexId, SnapshotId, TreeId};
 use crate::format::index::{Index as IndexRecord, IndexedPack, MAX_INDEX_LEN};
@@ -149,7 +147,8 @@ impl Repository {
             mkdir(&d)?;
         }
         // The config is written last: a directory without it is not (yet) a repository.
-        let bytes = codec::seal(FileKind::Config, &ConfigFile::V1(config.clone()))
+        let bytes = config
+            .encode()
             .map_err(|e| Error::corrupt(layout::CONFIG, e.to_string()))?;
         storage
             .write(layout::CONFIG, &bytes)
@@ -221,11 +220,8 @@ impl Repository {
             }
             Err(e) => return Err(Error::repo_io("reading", layout::CONFIG, e)),
         };
-        let ConfigFile::V1(config) = codec::open(FileKind::Config, &bytes, MAX_CONFIG_LEN)
-            .map_err(|e| Error::corrupt(layout::CONFIG, e.to_string()))?;
-        config
-            .validate()
-            .map_err(|e| Error::corrupt(layout::CONFIG, e.to_string()))?;
+        let config =
+            Config::decode(&bytes).map_err(|e| Error::corrupt(layout::CONFIG, e.to_string()))?;
         Ok(Repository {
             storage,
             location: location.to_path_buf(),
@@ -408,7 +404,8 @@ impl Repository {
     pub fn set_append_only(&mut self, on: bool) -> Result<()> {
         let mut config = self.config.clone();
         config.append_only = on;
-        let bytes = codec::seal(FileKind::Config, &ConfigFile::V1(config.clone()))
+        let bytes = config
+            .encode()
             .map_err(|e| Error::corrupt(layout::CONFIG, e.to_string()))?;
         self.storage
             .replace(layout::CONFIG, &bytes)

@@ -1,0 +1,408 @@
+//! Fuzzing of every decoder of repository bytes, on the stable toolchain: a mutation fuzzer
+//! seeded with valid encodings of each kind, run for a bounded time (CHRONOFS_FUZZ_SECONDS,
+//! 20 s by default, shared by the targets). Mutations flip bits, set interesting values,
+//! splice in huge LEB128 varints (counts of 2^60), cut, repeat and insert bytes; for files in
+//! an envelope the payload is mutated and the envelope sealed again, so the bytes get past the
+//! checksum and into the decoder proper. Every decoder must return, not panic; a decoded value
+//! must pass its own validation. A failure prints the seed and the input (hex) to reproduce it
+//! (CHRONOFS_FUZZ_SEED).
+
+use std::time::{Duration, Instant};
+
+use chronofs::format::bytes::ByteString;
+use chronofs::format::codec::{self, FileKind};
+use chronofs::format::config::{ChunkerParams, Config};
+use chronofs::format::id::{BlobId, ChunkId, Id, IndexId, PackId, SnapshotId, TreeId};
+use chronofs::format::index::{Index, IndexedPack};
+use chronofs::format::lock::Lock;
+use chronofs::format::pack::{self, BlobKind, Compression, PackedBlob};
+use chronofs::format::snapshot::{Snapshot, Summary};
+use chronofs::format::tree::{Device, Node, NodeKind, Piece, Timestamp, Tree, Xattr};
+use chronofs::repo::blob;
+
+struct Rng(u64);
+
+impl Rng {
+    fn next(&mut self) -> u64 {
+        // splitmix64
+        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+        z ^ (z >> 31)
+    }
+    fn below(&mut self, n: usize) -> usize {
+        (self.next() % n.max(1) as u64) as usize
+    }
+}
+
+/// LEB128 of `v`, as postcard writes lengths and counts.
+fn varint(mut v: u64) -> Vec<u8> {
+    let mut out = Vec::new();
+    loop {
+        let b = (v & 0x7f) as u8;
+        v >>= 7;
+        if v == 0 {
+            out.push(b);
+            return out;
+        }
+        out.push(b | 0x80);
+    }
+}
+
+fn mutate(input: &mut Vec<u8>, rng: &mut Rng) {
+    for _ in 0..=rng.below(4) {
+        let len = input.len();
+        match rng.below(8) {
+            0 if len > 0 => {
+                let i = rng.below(len);
+                input[i] ^= 1 << rng.below(8);
+            }
+            1 if len > 0 => {
+                let i = rng.below(len);
+                input[i] = [0, 1, 0x7f, 0x80, 0xff][rng.below(5)];
+            }
+            2 => {
+                let huge = [1 << 60, u64::MAX, 1 << 32, u64::from(u32::MAX), 1 << 24];
+                let v = varint(huge[rng.below(huge.len())]);
+                let at = rng.below(len + 1);
+                let cut = rng.below(3).min(len - at);
+                input.splice(at..at + cut, v);
+            }
+            3 => input.truncate(rng.below(len + 1)),
+            4 if len > 0 => {
+                let from = rng.below(len);
+                let n = rng.below(len - from).min(64) + 1;
+                let block: Vec<u8> = input[from..from + n].to_vec();
+                let at = rng.below(len + 1);
+                input.splice(at..at, block);
+            }
+            5 if len > 0 => {
+                let from = rng.below(len);
+                let n = rng.below(len - from).min(32) + 1;
+                input.drain(from..from + n);
+            }
+            6 => {
+                let at = rng.below(len + 1);
+                let noise: Vec<u8> = (0..rng.below(16) + 1).map(|_| rng.next() as u8).collect();
+                input.splice(at..at, noise);
+            }
+            _ if len > 8 => {
+                // Overwrite a little-endian length field with a huge value.
+                let at = rng.below(len - 7);
+                input[at..at + 8].copy_from_slice(&(1u64 << (32 + rng.below(31))).to_le_bytes());
+            }
+            _ => input.push(rng.next() as u8),
+        }
+    }
+}
+
+/// Re-seals a mutated payload in a valid envelope of `kind`.
+fn envelope(kind: FileKind, payload: &[u8]) -> Vec<u8> {
+    let mut out = codec::seal(kind, &()).unwrap();
+    out.truncate(codec::HEADER_LEN);
+    out[16..24].copy_from_slice(&(payload.len() as u64).to_le_bytes());
+    out[24..56].copy_from_slice(blake3::hash(payload).as_bytes());
+    out.extend_from_slice(payload);
+    out
+}
+
+fn id(n: u8) -> Id {
+    Id::hash(&[n])
+}
+
+fn sample_node(name: &str, kind: NodeKind, size: u64) -> Node {
+    Node {
+        name: ByteString::from(name),
+        kind,
+        mode: 0o4755,
+        uid: 1000,
+        gid: 100,
+        user: Some("alice".into()),
+        group: None,
+        size,
+        mtime: Timestamp { secs: -3, nanos: 5 },
+        atime: Timestamp::default(),
+        ctime: Timestamp {
+            secs: 1 << 40,
+            nanos: 999_999_999,
+        },
+        dev: 1,
+        ino: 2,
+        nlink: 2,
+        xattrs: vec![Xattr {
+            name: ByteString::from("user.a"),
+            value: ByteString(vec![0, 255]),
+        }],
+    }
+}
+
+fn sample_tree() -> Tree {
+    Tree {
+        entries: vec![
+            sample_node("b", NodeKind::BlockDevice(Device { major: 8, minor: 1 }), 0),
+            sample_node(
+                "d",
+                NodeKind::Dir {
+                    subtree: TreeId(id(1)),
+                },
+                0,
+            ),
+            sample_node(
+                "f",
+                NodeKind::File {
+                    content: vec![
+                        Piece::Data {
+                            id: ChunkId(id(2)),
+                            len: 10,
+                        },
+                        Piece::Hole { len: 1 << 33 },
+                    ],
+                },
+                10 + (1 << 33),
+            ),
+            sample_node(
+                "l",
+                NodeKind::Symlink {
+                    target: ByteString::from("../x"),
+                },
+                4,
+            ),
+            sample_node("p", NodeKind::Fifo, 0),
+        ],
+    }
+}
+
+fn sample_blobs() -> Vec<PackedBlob> {
+    vec![
+        PackedBlob {
+            id: BlobId(id(3)),
+            kind: BlobKind::Data,
+            offset: 16,
+            stored_len: 5,
+            raw_len: 9,
+            compression: Compression::Zstd,
+        },
+        PackedBlob {
+            id: BlobId(id(4)),
+            kind: BlobKind::Data,
+            offset: 21,
+            stored_len: 4,
+            raw_len: 4,
+            compression: Compression::None,
+        },
+    ]
+}
+
+/// One decoder under test: its seeds, whether its bytes live in an envelope (of which kind),
+/// and the call.
+struct Target {
+    name: &'static str,
+    seeds: Vec<Vec<u8>>,
+    envelope: Option<FileKind>,
+    decode: fn(&[u8]),
+}
+
+fn targets() -> Vec<Target> {
+    let snapshot = Snapshot {
+        time_ns: 1_790_000_000_000_000_000,
+        hostname: "host".into(),
+        username: "user".into(),
+        paths: vec![ByteString::from("/home"), ByteString(vec![0xff])],
+        tags: vec!["t".into()],
+        root: TreeId(id(5)),
+        parent: Some(SnapshotId(id(6))),
+        program_version: "1".into(),
+        stdin: false,
+        summary: Summary {
+            files_new: 3,
+            ..Summary::default()
+        },
+    };
+    let index = Index {
+        packs: vec![IndexedPack {
+            id: PackId(id(7)),
+            len: 100,
+            blobs: sample_blobs(),
+        }],
+        supersedes: vec![IndexId(id(8))],
+    };
+    let config = Config {
+        repo_id: id(9),
+        chunker: ChunkerParams::default(),
+        compression_level: 3,
+        pack_target_size: 32 << 20,
+        cipher: "none".into(),
+        append_only: false,
+        created_ns: 0,
+    };
+    let lock = Lock {
+        exclusive: true,
+        hostname: "h".into(),
+        username: "u".into(),
+        pid: 1,
+        process_start: 2,
+        time_ns: 3,
+        purpose: "prune".into(),
+    };
+    let payload = |sealed: Vec<u8>| sealed[codec::HEADER_LEN..].to_vec();
+    let trailer = pack::encode_trailer(&sample_blobs()).unwrap();
+    let blob_seed = {
+        let p = blob::prepare(&b"compressible ".repeat(40), 3);
+        let mut seed = vec![u8::from(p.compression == Compression::Zstd)];
+        seed.extend_from_slice(&p.raw_len.to_le_bytes());
+        seed.extend_from_slice(&p.stored);
+        seed
+    };
+    vec![
+        Target {
+            name: "snapshot",
+            seeds: vec![payload(snapshot.encode().unwrap())],
+            envelope: Some(FileKind::Snapshot),
+            decode: |b| {
+                let _ = Snapshot::decode(b);
+            },
+        },
+        Target {
+            name: "index",
+            seeds: vec![payload(index.encode().unwrap())],
+            envelope: Some(FileKind::Index),
+            decode: |b| {
+                let _ = Index::decode(b);
+            },
+        },
+        Target {
+            name: "config",
+            seeds: vec![payload(config.encode().unwrap())],
+            envelope: Some(FileKind::Config),
+            decode: |b| {
+                if let Ok(c) = Config::decode(b) {
+                    c.validate().unwrap();
+                }
+            },
+        },
+        Target {
+            name: "lock",
+            seeds: vec![payload(lock.encode().unwrap())],
+            envelope: Some(FileKind::Lock),
+            decode: |b| {
+                let _ = Lock::decode(b);
+            },
+        },
+        Target {
+            name: "pack trailer",
+            seeds: vec![payload(
+                trailer[..trailer.len() - pack::PACK_FOOTER_LEN].to_vec(),
+            )],
+            envelope: Some(FileKind::PackTrailer),
+            decode: |b| {
+                let _ = pack::decode_trailer(b, 1 << 20);
+            },
+        },
+        Target {
+            name: "pack framing",
+            seeds: vec![{
+                let mut p = pack::header().to_vec();
+                p.extend_from_slice(&[1, 2, 3, 4, 5, 6, 7, 8, 9]);
+                p.extend_from_slice(&trailer);
+                p
+            }],
+            envelope: None,
+            decode: |b| {
+                let _ = pack::check_header(b);
+                if b.len() >= pack::PACK_FOOTER_LEN
+                    && let Ok(t) =
+                        pack::trailer_len(&b[b.len() - pack::PACK_FOOTER_LEN..], b.len() as u64)
+                {
+                    let end = b.len() - pack::PACK_FOOTER_LEN;
+                    let _ = pack::decode_trailer(&b[end - t..end], (end - t) as u64);
+                }
+            },
+        },
+        Target {
+            name: "tree",
+            seeds: vec![sample_tree().encode().unwrap()],
+            envelope: None,
+            decode: |b| {
+                if let Ok(t) = Tree::decode(b) {
+                    t.validate().unwrap();
+                }
+            },
+        },
+        Target {
+            name: "blob",
+            seeds: vec![blob_seed],
+            envelope: None,
+            decode: |b| {
+                // [compression][raw_len u32][stored…], raw_len within a data chunk's limit.
+                if b.len() < 5 {
+                    return;
+                }
+                let compression = if b[0] & 1 == 1 {
+                    Compression::Zstd
+                } else {
+                    Compression::None
+                };
+                let raw_len =
+                    u32::from_le_bytes([b[1], b[2], b[3], b[4]]) % (pack::MAX_CHUNK_LEN + 1);
+                let id = BlobId(Id::hash(&b[5..]));
+                let _ = blob::unpack(&id, b[5..].to_vec(), raw_len, compression);
+            },
+        },
+    ]
+}
+
+#[test]
+fn every_decoder_survives_mutated_input() {
+    let seconds: u64 = std::env::var("CHRONOFS_FUZZ_SECONDS")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(20);
+    let seed: u64 = std::env::var("CHRONOFS_FUZZ_SEED")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or_else(|| {
+            std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .unwrap()
+                .as_nanos() as u64
+        });
+    let targets = targets();
+    let per_target = Duration::from_secs(seconds) / targets.len() as u32;
+    let mut rng = Rng(seed);
+    let mut total = 0u64;
+    for t in &targets {
+        let started = Instant::now();
+        let mut corpus: Vec<Vec<u8>> = t.seeds.clone();
+        let mut runs = 0u64;
+        while started.elapsed() < per_target || runs < 1000 {
+            let mut input = corpus[rng.below(corpus.len())].clone();
+            mutate(&mut input, &mut rng);
+            let bytes = match t.envelope {
+                Some(kind) if rng.below(8) != 0 => envelope(kind, &input),
+                Some(kind) => {
+                    // Now and then the envelope itself is damaged too.
+                    let mut raw = envelope(kind, &input);
+                    mutate(&mut raw, &mut rng);
+                    raw
+                }
+                None => input.clone(),
+            };
+            let call = std::panic::catch_unwind(|| (t.decode)(&bytes));
+            assert!(
+                call.is_ok(),
+                "decoder `{}` panicked; reproduce with CHRONOFS_FUZZ_SEED={seed}; input: {}",
+                t.name,
+                bytes.iter().map(|b| format!("{b:02x}")).collect::<String>()
+            );
+            // Keep a few inputs that still decode far enough to be interesting.
+            if corpus.len() < 64 && rng.below(16) == 0 {
+                corpus.push(input);
+            }
+            runs += 1;
+        }
+        total += runs;
+        eprintln!("fuzz {}: {runs} inputs", t.name);
+    }
+    eprintln!("fuzz: {total} inputs in {seconds} s (seed {seed})");
+}
