@@ -322,9 +322,22 @@ pub fn limit_malloc_retention(mmap_threshold: usize) {
     }
 }
 
-/// The largest resident set this process has had, in bytes.
+/// The largest resident set this process has had, in bytes: `VmHWM` of `/proc/self/status`,
+/// which starts afresh at `exec`. (`getrusage`'s `ru_maxrss`, the fallback, carries over the
+/// peak of the address space the process had before `exec`: a process started with
+/// `posix_spawn` by a large parent would report the parent's.)
 #[must_use]
 pub fn peak_rss_bytes() -> u64 {
+    let from_proc = std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find_map(|l| l.strip_prefix("VmHWM:"))
+                .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
+        });
+    if let Some(kib) = from_proc {
+        return kib * 1024;
+    }
     // SAFETY: an all-zero rusage is a valid value of this plain C struct.
     let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
     // SAFETY: `usage` is a valid, writable rusage; getrusage writes only into it.
@@ -363,34 +376,4 @@ pub fn raise_open_file_limit() {
             libc::setrlimit(libc::RLIMIT_NOFILE, &raw const lim);
         }
     }
-}
-
-/// Reaps child process `pid` if it has ended, without waiting: its exit code (128 + the
-/// signal number if a signal ended it) and the peak resident set it reached, in bytes. Tests
-/// use it to bound the memory a command takes on hostile input.
-///
-/// # Errors
-/// The OS error of `wait4` (`ECHILD` if `pid` is not an unreaped child).
-pub fn try_reap(pid: u32) -> io::Result<Option<(i32, u64)>> {
-    let pid =
-        libc::pid_t::try_from(pid).map_err(|_| io::Error::from(io::ErrorKind::InvalidInput))?;
-    let mut status: libc::c_int = 0;
-    // SAFETY: an all-zero rusage is a valid value of this plain C struct.
-    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
-    // SAFETY: `status` and `usage` are valid, writable locals that outlive the call; wait4
-    // writes only into them.
-    let r = unsafe { libc::wait4(pid, &raw mut status, libc::WNOHANG, &raw mut usage) };
-    if r < 0 {
-        return Err(io::Error::last_os_error());
-    }
-    if r == 0 {
-        return Ok(None);
-    }
-    let code = if libc::WIFEXITED(status) {
-        libc::WEXITSTATUS(status)
-    } else {
-        128 + libc::WTERMSIG(status)
-    };
-    let peak = u64::try_from(usage.ru_maxrss).unwrap_or(0) * 1024;
-    Ok(Some((code, peak)))
 }

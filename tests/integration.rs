@@ -7,6 +7,7 @@ mod integration {
     mod corruption;
     mod craft;
     mod crash;
+    mod exit_codes;
     mod fuzz;
     mod hostile;
     mod hostile_repos;
@@ -14,6 +15,7 @@ mod integration {
     mod maintain;
     mod mount;
     mod privacy;
+    mod readme_promises;
     mod roundtrip;
     mod source_trace;
     mod util;

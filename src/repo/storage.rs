@@ -306,23 +306,32 @@ impl LocalStorage {
     /// Creates a new temp file in `tmp/` (creating the directory if an older repository lacks
     /// it).
     fn temp_file(&self, name: &str) -> io::Result<(File, PathBuf)> {
-        let n = self.counter.fetch_add(1, Ordering::Relaxed);
         let dir = self.full(TEMP_DIR);
-        let tmp = dir.join(format!("{TEMP_PREFIX}{}-{n}-{name}", std::process::id()));
         let mode = self.modes.file;
-        let open = || {
-            OpenOptions::new()
-                .write(true)
-                .create_new(true)
-                .mode(mode)
-                .open(&tmp)
-        };
-        let file = match open() {
-            Err(e) if e.kind() == io::ErrorKind::NotFound => {
-                make_dir(&dir, self.modes.dir)?;
-                open()?
+        let mut attempts = 0;
+        let (file, tmp) = loop {
+            // A crashed process may have left a file of the same name (same PID after a
+            // reboot, same counter): take the next name then.
+            let n = self.counter.fetch_add(1, Ordering::Relaxed);
+            let tmp = dir.join(format!("{TEMP_PREFIX}{}-{n}-{name}", std::process::id()));
+            let open = || {
+                OpenOptions::new()
+                    .write(true)
+                    .create_new(true)
+                    .mode(mode)
+                    .open(&tmp)
+            };
+            match open() {
+                Ok(f) => break (f, tmp),
+                Err(e) if e.kind() == io::ErrorKind::NotFound => {
+                    make_dir(&dir, self.modes.dir)?;
+                    break (open()?, tmp);
+                }
+                Err(e) if e.kind() == io::ErrorKind::AlreadyExists && attempts < 1000 => {
+                    attempts += 1;
+                }
+                Err(e) => return Err(e),
             }
-            r => r?,
         };
         // The umask may have taken bits away (a group-readable repository under umask 077).
         file.set_permissions(fs::Permissions::from_mode(mode))?;
@@ -661,6 +670,21 @@ mod tests {
         let g = LocalStorage::with_modes(dir.path(), Modes::GROUP_READABLE);
         g.write("index/g", b"y").unwrap();
         assert_eq!(mode("index/g"), 0o640);
+    }
+
+    #[test]
+    fn temp_files_left_by_a_crash_do_not_block_writes() {
+        let dir = tempfile::tempdir().unwrap();
+        let s = LocalStorage::new(dir.path());
+        s.create_dir(TEMP_DIR).unwrap();
+        s.create_dir("index").unwrap();
+        // What a crashed process with this PID left behind.
+        for n in 0..3 {
+            let name = format!("{TEMP_PREFIX}{}-{n}-a", std::process::id());
+            fs::write(dir.path().join(TEMP_DIR).join(name), b"partial").unwrap();
+        }
+        s.write("index/a", b"whole").unwrap();
+        assert_eq!(s.read("index/a", 99).unwrap(), b"whole");
     }
 
     #[test]

@@ -223,8 +223,9 @@ fn incremental_backup_reads_only_changes() {
     );
     // Rewrite one file keeping size and mtime: the new ctime still marks it changed.
     sh(&format!(
-        "cd '{0}' && touch -r f3 /tmp/.chronofs-ref-$$ && echo 'FILE 3' | dd of=f3 conv=notrunc status=none && touch -r /tmp/.chronofs-ref-$$ f3 && rm /tmp/.chronofs-ref-$$",
-        f.src_str()
+        "cd '{0}' && touch -r f3 '{1}' && echo 'FILE 3' | dd of=f3 conv=notrunc status=none && touch -r '{1}' f3",
+        f.src_str(),
+        f.path("mtime-ref").display()
     ));
     fs::write(f.src.join("new"), b"new").unwrap();
     let s3 = summary(&f, &[f.src_str()]);

@@ -54,7 +54,11 @@ fn missing_repository_and_usage_errors() {
     assert!(err.contains("not a chronofs repository"), "{err}");
     // Usage errors exit 2; unknown snapshots 13; init over an existing repo refuses with 14.
     f.fails(&["backup", "--no-such-flag"], 2);
-    let err = f.fails(&["restore", "deadbeef", "--target", "/tmp/x"], 13);
+    let target = f.path("x");
+    let err = f.fails(
+        &["restore", "deadbeef", "--target", target.to_str().unwrap()],
+        13,
+    );
     one_line(&err);
     f.fails(&["init"], 14);
     f.fails(&["backup", "/definitely/not/here"], 1);

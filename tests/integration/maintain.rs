@@ -6,17 +6,19 @@ use std::fs;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-use std::time::{Duration, Instant};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
 
 use chronofs::maintain::prune::{self, MaxUnused, PruneOptions};
 use chronofs::repo::lock::{LockKind, RepoLock};
-use chronofs::repo::storage::LocalStorage;
 use chronofs::repo::{Repository, check};
 use serde_json::Value;
 
 use super::mount::{Mounted, can_mount};
-use super::util::{FaultyStorage, Fixture, assert_same_tree, have_root, noise, sh, test_tmp};
+use super::util::{
+    FaultyStorage, Fixture, RepoState, assert_same_tree, have_root, kill_when, noise, repo_state,
+    sh, test_tmp,
+};
 
 /// Small chunks and 1 MiB packs, so that a few MiB make many packs to delete and repack.
 const SMALL: &[&str] = &[
@@ -326,11 +328,7 @@ fn prune_interrupted_at_every_step_loses_nothing() {
         ));
         let plain = Repository::open(&f.repo).unwrap();
         let lock = RepoLock::acquire(&plain, LockKind::Exclusive, "test", Duration::ZERO).unwrap();
-        let storage = Arc::new(FaultyStorage {
-            inner: LocalStorage::new(&f.repo),
-            ops: AtomicUsize::new(0),
-            fail_at,
-        });
+        let storage = Arc::new(FaultyStorage::new(&f.repo, fail_at));
         let failing = Repository::open_storage(storage.clone(), &f.repo).unwrap();
         let ok = prune::prune(&failing, &lock, &options).is_ok();
         (ok, storage.ops.load(Ordering::SeqCst))
@@ -364,7 +362,7 @@ fn prune_interrupted_at_every_step_loses_nothing() {
 
 /// Process-level: SIGKILL of the real `prune` at many points of a run.
 #[test]
-fn sigkill_during_prune_at_many_points() {
+fn sigkill_during_prune_at_observed_moments() {
     let f = Fixture::with_init(SMALL);
     // More data, so that a prune takes long enough to be interrupted.
     for g in 0..5u64 {
@@ -404,24 +402,47 @@ fn sigkill_during_prune_at_many_points() {
         f.repo.display(),
         pristine.display()
     ));
-    let t0 = Instant::now();
-    f.ok(&["prune", "-q", "--max-unused", "0"]);
-    let full = t0.elapsed();
-    for k in 1..=10u32 {
+    let before = repo_state(&f.repo);
+    type When = Box<dyn Fn(&RepoState) -> bool>;
+    let (old_packs, old_indexes) = (before.packs.clone(), before.indexes.clone());
+    let new_pack = move |st: &RepoState| st.packs.difference(&old_packs).count();
+    let moments: Vec<(&str, When)> = vec![
+        (
+            "a repacked pack being written",
+            Box::new(|st| !st.temps.is_empty()),
+        ),
+        (
+            "the first repacked pack",
+            Box::new(move |st| new_pack(st) >= 1),
+        ),
+        (
+            "the new index file",
+            Box::new(move |st| st.indexes.difference(&old_indexes).count() > 0),
+        ),
+        (
+            "the first old index file deleted",
+            Box::new(move |st| !before.indexes.is_subset(&st.indexes)),
+        ),
+        (
+            "the first unused pack deleted",
+            Box::new({
+                let all = repo_state(&f.repo).packs;
+                move |st| !all.is_subset(&st.packs)
+            }),
+        ),
+    ];
+    for (k, (what, when)) in moments.iter().enumerate() {
         sh(&format!(
             "rm -rf {r} && cp -a {p} {r}",
             r = f.repo.display(),
             p = pristine.display()
         ));
-        let mut child = f
-            .cmd(&["prune", "-q", "--max-unused", "0"])
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap();
-        std::thread::sleep(full * k / 11);
-        let _ = child.kill();
-        let _ = child.wait();
+        kill_when(
+            f.cmd(&["prune", "-q", "--max-unused", "0"]),
+            &f.repo,
+            what,
+            when,
+        );
         let out = f.run(&["check", "--read-data"]);
         assert!(
             out.status.success(),
@@ -467,8 +488,14 @@ fn prune_while_the_mount_reads_every_remaining_snapshot() {
                     let got = mnt.join(name).join(src.strip_prefix("/").unwrap());
                     assert_same_tree(want, &got);
                 }
-                // Make the next round read through the daemon again, not the page cache.
-                let _ = fs::write("/proc/sys/vm/drop_caches", "3");
+                // Make the next round read through the daemon again, not the page cache:
+                // drop the cached pages of the mounted files themselves (nothing machine-wide).
+                for (name, _) in &kept {
+                    sh(&format!(
+                        "find '{}' -type f -exec dd if={{}} iflag=nocache count=0 status=none ';'",
+                        mnt.join(name).display()
+                    ));
+                }
                 rounds += 1;
             }
             rounds
@@ -793,12 +820,23 @@ fn copy_transfers_only_what_is_missing_verifies_and_resumes() {
     };
     g2.ok(&["init", "--pack-size", "1"]);
     let d2 = dest2.to_str().unwrap();
-    let mut child = f.cmd(&["copy", "-q", "--to", d2]).spawn().unwrap();
-    std::thread::sleep(Duration::from_millis(150));
-    let _ = child.kill();
-    let _ = child.wait();
+    let total = src_list.as_array().unwrap().len();
+    let seen = kill_when(
+        f.cmd(&["copy", "-q", "--to", d2]),
+        &dest2,
+        "the first snapshot copied",
+        |st| !st.snapshots.is_empty(),
+    );
+    assert!(
+        seen.snapshots.len() < total,
+        "the kill landed before the end"
+    );
     g2.ok(&["check"]);
-    f.ok(&["copy", "-q", "--to", d2]);
+    let resumed = json(&f.ok(&["copy", "--json", "--to", d2]));
+    assert!(
+        resumed["snapshots_present"].as_u64().unwrap() >= 1,
+        "the second run resumes from what reached the destination: {resumed}"
+    );
     g2.ok(&["check", "--read-data"]);
     assert_eq!(json(&g2.ok(&["snapshots", "--json"])), src_list);
     // Same repository on both sides is refused.

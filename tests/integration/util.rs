@@ -264,8 +264,10 @@ pub fn pack_files(repo: &Path) -> Vec<PathBuf> {
     out
 }
 
-/// Storage that passes everything through until `fail_at` writes and deletes have happened;
-/// from then on each fails, and a write leaves a partial temp file behind, as a crash would.
+/// Storage that passes everything through until `fail_at` write steps have happened; from
+/// then on each fails as a crash would: a write or a streamed file leaves its partial temp file
+/// behind. Steps are every write, replace and delete, and for streamed files (packs, the real
+/// path of a backup) the start, every append and the commit.
 pub struct FaultyStorage {
     pub inner: chronofs::repo::storage::LocalStorage,
     pub ops: std::sync::atomic::AtomicUsize,
@@ -273,11 +275,65 @@ pub struct FaultyStorage {
 }
 
 impl FaultyStorage {
+    pub fn new(repo: &Path, fail_at: usize) -> FaultyStorage {
+        FaultyStorage {
+            inner: chronofs::repo::storage::LocalStorage::new(repo),
+            ops: std::sync::atomic::AtomicUsize::new(0),
+            fail_at,
+        }
+    }
+
     fn step(&self) -> std::io::Result<()> {
         if self.ops.fetch_add(1, std::sync::atomic::Ordering::SeqCst) >= self.fail_at {
             return Err(std::io::Error::other("simulated crash"));
         }
         Ok(())
+    }
+}
+
+/// A streamed file of [`FaultyStorage`]: a failing step abandons it like a crash, which
+/// leaves a partial temp file behind.
+struct FaultyNewFile<'a> {
+    inner: Option<Box<dyn chronofs::repo::storage::NewFile + 'a>>,
+    storage: &'a FaultyStorage,
+    written: usize,
+}
+
+impl FaultyNewFile<'_> {
+    fn crash(&mut self, e: std::io::Error) -> std::io::Error {
+        // Dropping the file deletes its temp file, which a crash never does: leave one like it.
+        self.inner = None;
+        let n = self.storage.ops.load(std::sync::atomic::Ordering::SeqCst);
+        let tmp = self
+            .storage
+            .inner
+            .root()
+            .join(format!("tmp/.tmp-crash-new-{n}"));
+        let _ = fs::write(tmp, vec![0x5a; self.written.min(1 << 20)]);
+        e
+    }
+}
+
+impl chronofs::repo::storage::NewFile for FaultyNewFile<'_> {
+    fn append(&mut self, data: &[u8]) -> std::io::Result<()> {
+        if let Err(e) = self.storage.step() {
+            return Err(self.crash(e));
+        }
+        self.written += data.len();
+        match &mut self.inner {
+            Some(f) => f.append(data),
+            None => Err(std::io::Error::other("simulated crash")),
+        }
+    }
+
+    fn commit(mut self: Box<Self>, path: &str) -> std::io::Result<()> {
+        if let Err(e) = self.storage.step() {
+            return Err(self.crash(e));
+        }
+        match self.inner.take() {
+            Some(f) => f.commit(path),
+            None => Err(std::io::Error::other("simulated crash")),
+        }
     }
 }
 
@@ -314,4 +370,83 @@ impl chronofs::repo::storage::Storage for FaultyStorage {
         self.step()?;
         self.inner.replace(p, data)
     }
+    fn create_new<'a>(
+        &'a self,
+        dir: &str,
+    ) -> std::io::Result<Box<dyn chronofs::repo::storage::NewFile + 'a>> {
+        self.step()?;
+        Ok(Box::new(FaultyNewFile {
+            inner: Some(self.inner.create_new(dir)?),
+            storage: self,
+            written: 0,
+        }))
+    }
+}
+
+/// What a repository holds at one moment, seen from outside.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct RepoState {
+    /// Temporary files (writes in progress, or left by a crash).
+    pub temps: Vec<String>,
+    pub packs: std::collections::BTreeSet<String>,
+    pub indexes: std::collections::BTreeSet<String>,
+    pub snapshots: std::collections::BTreeSet<String>,
+}
+
+fn names_in(dir: &Path) -> Vec<String> {
+    fs::read_dir(dir)
+        .map(|rd| {
+            rd.filter_map(|e| e.ok())
+                .map(|e| e.file_name().to_string_lossy().into_owned())
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// The repository's files now.
+pub fn repo_state(repo: &Path) -> RepoState {
+    let mut st = RepoState {
+        temps: names_in(&repo.join("tmp")),
+        indexes: names_in(&repo.join("index")).into_iter().collect(),
+        snapshots: names_in(&repo.join("snapshots")).into_iter().collect(),
+        ..RepoState::default()
+    };
+    for sub in names_in(&repo.join("data")) {
+        st.packs.extend(names_in(&repo.join("data").join(sub)));
+    }
+    st
+}
+
+/// Starts `cmd`, watches the repository, and SIGKILLs the process the moment `when` holds of
+/// what it sees. Returns that state. Panics if the process ended first: the kill must land in
+/// the middle of the run.
+pub fn kill_when(
+    mut cmd: Command,
+    repo: &Path,
+    what: &str,
+    when: impl Fn(&RepoState) -> bool,
+) -> RepoState {
+    let mut child = cmd
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let seen = loop {
+        let st = repo_state(repo);
+        if when(&st) {
+            let _ = child.kill();
+            break st;
+        }
+        if let Some(status) = child.try_wait().unwrap() {
+            panic!("the process ended ({status}) before {what}");
+        }
+    };
+    let status = child.wait().unwrap();
+    use std::os::unix::process::ExitStatusExt;
+    assert_eq!(
+        status.signal(),
+        Some(libc::SIGKILL),
+        "the process ended ({status}) before the kill at {what}"
+    );
+    seen
 }
