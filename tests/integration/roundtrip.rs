@@ -126,6 +126,23 @@ fn every_kind_of_file_round_trips() {
     assert_same_tree(&f.src, &f.restored_src(&target));
     // The whole-repository check agrees.
     f.ok(&["check", "--read-data"]);
+    // Listings: escaped for people, exact for scripts.
+    let plain = f.ok(&["ls", "latest"]);
+    assert!(
+        plain.contains("caf\\351-latin1") && plain.contains("new\\nline"),
+        "{plain}"
+    );
+    let exact = f.run(&["ls", "-0", "latest"]).stdout;
+    let names: Vec<&[u8]> = exact.split(|b| *b == 0).collect();
+    let src = f.src.as_os_str().as_encoded_bytes();
+    assert!(names.contains(&[src, b"/caf\xe9-latin1"].concat().as_slice()));
+    assert!(names.contains(&[src, b"/new\nline"].concat().as_slice()));
+    let json = f.ok(&["ls", "--json", "latest"]);
+    assert!(
+        json.lines()
+            .any(|l| l.contains("\"hex\":") && l.contains("636166e9")),
+        "{json}"
+    );
     // The 5 GiB hole cost nothing in the repository.
     let repo_size: u64 = walkdir_size(&f.repo);
     assert!(repo_size < 16 << 20, "repository is {repo_size} bytes");
