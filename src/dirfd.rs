@@ -269,19 +269,11 @@ impl DirFd {
     /// # Errors
     /// The OS error.
     pub fn set_atime(&self, name: &OsStr, atime: Timestamp) -> io::Result<()> {
-        let times = Timestamps {
-            last_access: timespec(atime),
-            last_modification: Timespec {
-                tv_sec: 0,
-                tv_nsec: rfs::UTIME_OMIT,
-            },
+        let omit = Timespec {
+            tv_sec: 0,
+            tv_nsec: rfs::UTIME_OMIT,
         };
-        Ok(rfs::utimensat(
-            &self.fd,
-            name,
-            &times,
-            AtFlags::SYMLINK_NOFOLLOW,
-        )?)
+        self.utimens(name, timespec(atime), omit)
     }
 
     /// Sets access and modification times of entry `name` (not following a symlink).
@@ -289,9 +281,13 @@ impl DirFd {
     /// # Errors
     /// The OS error.
     pub fn set_times(&self, name: &OsStr, atime: Timestamp, mtime: Timestamp) -> io::Result<()> {
+        self.utimens(name, timespec(atime), timespec(mtime))
+    }
+
+    fn utimens(&self, name: &OsStr, atime: Timespec, mtime: Timespec) -> io::Result<()> {
         let times = Timestamps {
-            last_access: timespec(atime),
-            last_modification: timespec(mtime),
+            last_access: atime,
+            last_modification: mtime,
         };
         Ok(rfs::utimensat(
             &self.fd,

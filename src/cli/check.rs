@@ -2,7 +2,7 @@
 
 use anyhow::Result;
 use chronofs::error::exit;
-use chronofs::repo::check;
+use chronofs::maintain::check;
 use chronofs::repo::lock::LockKind;
 
 use super::{Context, quote};

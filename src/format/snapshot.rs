@@ -73,6 +73,23 @@ pub struct Summary {
     pub duration_ns: u64,
 }
 
+/// Formats nanoseconds since the epoch as `YYYY-MM-DDTHHMMSSZ` (UTC): a snapshot's dated
+/// name (see docs/FORMAT.md).
+#[must_use]
+pub fn dated_name(time_ns: i64) -> String {
+    match jiff::Timestamp::from_nanosecond(i128::from(time_ns)) {
+        Ok(t) => t.strftime("%Y-%m-%dT%H%M%SZ").to_string(),
+        Err(_) => format!("t{time_ns}"),
+    }
+}
+
+/// Formats nanoseconds since the epoch as RFC 3339 with nanoseconds (UTC), for listings.
+#[must_use]
+pub fn rfc3339(time_ns: i64) -> String {
+    jiff::Timestamp::from_nanosecond(i128::from(time_ns))
+        .map_or_else(|_| time_ns.to_string(), |t| t.to_string())
+}
+
 impl Snapshot {
     /// Encodes into an envelope.
     ///

@@ -25,7 +25,7 @@ use crate::format::id::TreeId;
 use crate::format::tree::{NodeKind, Piece, Tree};
 
 use super::attr::{self, DirFacts};
-use super::inodes::{self, HOSTS, IDS, ROOT, TAGS, Target};
+use super::inodes::{self, HOSTS, IDS, ROOT, TAGS, Target, group_ino};
 use super::state::{State, log};
 use super::view::{
     COOKIE_DOT, COOKIE_DOTDOT, COOKIE_HOSTS, COOKIE_IDS, COOKIE_LATEST, COOKIE_TAGS, View,
@@ -49,13 +49,6 @@ impl ChronoFs {
     pub fn new(state: Arc<State>) -> Self {
         ChronoFs { state }
     }
-}
-
-/// Inode key of `hosts/H` (`parent == HOSTS`) or `tags/T`.
-#[must_use]
-pub fn group_ino(parent: u64, name: &str) -> (u64, u64) {
-    let kind: &[u8] = if parent == HOSTS { b"host" } else { b"tag" };
-    inodes::derive(&[kind, name.as_bytes()])
 }
 
 fn snap_root_ino(snap: &super::view::SnapEntry) -> (u64, u64) {

@@ -49,6 +49,13 @@ pub fn derive(parts: &[&[u8]]) -> (u64, u64) {
     (ino.max(FIRST_DERIVED), u64::from_le_bytes(check))
 }
 
+/// Inode key of `hosts/H` (`parent == HOSTS`) or `tags/T`.
+#[must_use]
+pub fn group_ino(parent: u64, name: &str) -> (u64, u64) {
+    let kind: &[u8] = if parent == HOSTS { b"host" } else { b"tag" };
+    derive(&[kind, name.as_bytes()])
+}
+
 /// What an inode is.
 #[derive(Debug)]
 pub enum Target {

@@ -507,7 +507,7 @@ fn invalidations(old: &View, new: &View) -> Vec<Inval> {
     }
     for (parent, groups) in [(HOSTS, &old.hosts), (TAGS, &old.tags)] {
         for name in groups.keys() {
-            let ino = super::fs::group_ino(parent, name).0;
+            let ino = super::inodes::group_ino(parent, name).0;
             out.push(Inval::Inode(ino));
             out.push(Inval::Entry(ino, "latest".into()));
             let new_groups = if parent == HOSTS {

@@ -20,26 +20,10 @@ use crate::format::id::{BlobId, TreeId};
 use crate::format::tree::{Node, NodeKind, Piece, Timestamp, Tree};
 
 use super::content::{self, ContentError, ContentStats};
+use super::links::{Link, LinkState};
 use super::meta;
-use super::pipeline::{FileDone, FileJob, Slot};
+use super::pipeline::{FileDone, FileJob};
 use super::walk::{Frame, Walker};
-
-/// What identifies one file among the names that share its inode.
-type Version = (u64, Timestamp, Timestamp);
-
-/// Content of a hardlinked file, by (dev, ino): read once, shared by every name.
-pub(super) struct Link {
-    /// Size, mtime and ctime of the first name; a name that differs is another file.
-    version: Version,
-    state: LinkState,
-}
-
-enum LinkState {
-    /// Read (or reused); every further name gets this.
-    Known(Vec<Piece>),
-    /// Being read; these names wait for it (slot, whether the parent had a file there).
-    Reading(Vec<(Slot, bool)>),
-}
 
 impl Walker<'_> {
     /// A regular file: reused from the parent if unchanged, shared with a hardlink already

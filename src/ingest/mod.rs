@@ -9,6 +9,7 @@
 pub mod content;
 pub mod exclude;
 mod files;
+mod links;
 pub mod meta;
 mod pending;
 pub mod pipeline;

@@ -31,7 +31,7 @@ use crate::repo::Repository;
 
 use super::Reporter;
 use super::exclude::Excludes;
-use super::files::Link;
+use super::links::Link;
 use super::meta::{self, Owners};
 use super::pending::PendingDirs;
 use super::pipeline::Lanes;
@@ -115,6 +115,13 @@ pub(super) struct Frame<'s> {
     todo: Todo<'s>,
     /// Its own entry in its parent, added once it is listed (`None` for `/`).
     entry: Option<(OsString, Stat, Vec<Xattr>)>,
+}
+
+impl Frame<'_> {
+    /// Entry `name` of this directory in the parent snapshot.
+    fn parent_node(&self, name: &OsStr) -> Option<&Node> {
+        self.parent.as_ref().and_then(|t| t.get(name.as_bytes()))
+    }
 }
 
 impl<'a> Walker<'a> {
@@ -238,14 +245,10 @@ impl<'a> Walker<'a> {
         spec: &'s SourceSpec,
     ) -> Result<Option<Frame<'s>>> {
         let path = frame.path.join(name);
-        let st = match frame.dir.stat(name) {
-            Ok(st) => st,
-            Err(e) => {
-                self.warn(&path, &e);
-                return Ok(None);
-            }
+        let Some(st) = self.stat_or_warn(&frame.dir, name, &path) else {
+            return Ok(None);
         };
-        let parent_node = frame.parent.as_ref().and_then(|t| t.get(name.as_bytes()));
+        let parent_node = frame.parent_node(name);
         if spec.whole {
             return self.entry(frame, name, &st, parent_node, st.dev);
         }
@@ -280,15 +283,15 @@ impl<'a> Walker<'a> {
         if self.excludes.is_excluded(&path, name) {
             return Ok(None);
         }
-        let st = match frame.dir.stat(name) {
-            Ok(st) => st,
-            Err(e) => {
-                self.warn(&path, &e);
-                return Ok(None);
-            }
+        let Some(st) = self.stat_or_warn(&frame.dir, name, &path) else {
+            return Ok(None);
         };
-        let parent_node = frame.parent.as_ref().and_then(|t| t.get(name.as_bytes()));
-        self.entry(frame, name, &st, parent_node, frame.root_dev)
+        self.entry(frame, name, &st, frame.parent_node(name), frame.root_dev)
+    }
+
+    /// The status of entry `name` of `dir`; a failure is a warning.
+    fn stat_or_warn(&mut self, dir: &DirFd, name: &OsStr, path: &Path) -> Option<Stat> {
+        dir.stat(name).map_err(|e| self.warn(path, &e)).ok()
     }
 
     /// Adds one source entry to `frame`'s directory (unless it is skipped: excluded,

@@ -2,6 +2,7 @@
 //! copies (`copy`). Everything here that deletes takes the exclusive lock and refuses on an
 //! append-only repository.
 
+pub mod check;
 pub mod copy;
 pub mod forget;
 pub mod policy;

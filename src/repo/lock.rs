@@ -78,7 +78,7 @@ pub fn describe(l: &Lock) -> String {
         l.hostname,
         l.pid,
         l.purpose,
-        crate::snapshot::rfc3339(l.time_ns)
+        crate::format::snapshot::rfc3339(l.time_ns)
     )
 }
 

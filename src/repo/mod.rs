@@ -9,7 +9,6 @@
 //! - every blob read is decompressed and re-hashed: damaged data is an error, never wrong bytes.
 
 pub mod blob;
-pub mod check;
 pub mod index;
 pub mod layout;
 pub mod lock;

@@ -27,21 +27,7 @@ pub struct Listed {
     pub snapshot: Snapshot,
 }
 
-/// Formats nanoseconds since the epoch as `YYYY-MM-DDTHHMMSSZ` (UTC).
-#[must_use]
-pub fn dated_name(time_ns: i64) -> String {
-    match jiff::Timestamp::from_nanosecond(i128::from(time_ns)) {
-        Ok(t) => t.strftime("%Y-%m-%dT%H%M%SZ").to_string(),
-        Err(_) => format!("t{time_ns}"),
-    }
-}
-
-/// Formats nanoseconds since the epoch as RFC 3339 with nanoseconds (UTC), for listings.
-#[must_use]
-pub fn rfc3339(time_ns: i64) -> String {
-    jiff::Timestamp::from_nanosecond(i128::from(time_ns))
-        .map_or_else(|_| time_ns.to_string(), |t| t.to_string())
-}
+pub use crate::format::snapshot::{dated_name, rfc3339};
 
 /// Parses a snapshot time given by the user: RFC 3339 with an offset
 /// (`2026-03-01T10:00:00Z`, `2026-03-01T11:00:00+01:00`), a dated name (`2026-03-01T100000Z`),

@@ -12,7 +12,8 @@ use std::sync::Arc;
 use std::sync::atomic::Ordering;
 
 use chronofs::ingest::{self, BackupOptions, Silent};
-use chronofs::repo::{InitOptions, Repository, check};
+use chronofs::maintain::check;
+use chronofs::repo::{InitOptions, Repository};
 use chronofs::restore::{self, RestoreOptions};
 
 use super::util::{

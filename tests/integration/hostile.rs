@@ -8,7 +8,8 @@ use std::fs;
 use std::path::{Path, PathBuf};
 
 use chronofs::ingest::{self, BackupOptions, Reporter, Silent};
-use chronofs::repo::{Repository, check};
+use chronofs::maintain::check;
+use chronofs::repo::Repository;
 use chronofs::restore::{self, RestoreOptions};
 
 use super::util::{noise, test_tmp};

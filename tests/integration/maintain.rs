@@ -9,19 +9,20 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
+use chronofs::maintain::check;
 use chronofs::maintain::prune::{self, MaxUnused, PruneOptions};
+use chronofs::repo::Repository;
 use chronofs::repo::lock::{LockKind, RepoLock};
-use chronofs::repo::{Repository, check};
 use serde_json::Value;
 
 use super::mount::{Mounted, can_mount};
 use super::util::{
-    FaultyStorage, Fixture, RepoState, assert_same_tree, have_root, kill_when, noise, repo_state,
-    sh, test_tmp,
+    FaultyStorage, Fixture, RepoState, assert_same_tree, dir_bytes, have_root, kill_when, noise,
+    repo_state, sh, test_tmp,
 };
 
 /// Small chunks and 1 MiB packs, so that a few MiB make many packs to delete and repack.
-const SMALL: &[&str] = &[
+pub(super) const SMALL: &[&str] = &[
     "--pack-size",
     "1",
     "--chunk-min",
@@ -98,16 +99,6 @@ fn verify_snapshots(f: &Fixture, expected: &BTreeMap<String, PathBuf>) {
         assert_same_tree(want, &f.restored_src(&target));
         fs::remove_dir_all(&target).unwrap();
     }
-}
-
-fn dir_bytes(p: &Path) -> u64 {
-    let out = Command::new("du").args(["-sb"]).arg(p).output().unwrap();
-    String::from_utf8_lossy(&out.stdout)
-        .split_whitespace()
-        .next()
-        .unwrap()
-        .parse()
-        .unwrap()
 }
 
 #[test]

@@ -61,16 +61,7 @@ fn prune_report(f: &Fixture, args: &[&str]) -> serde_json::Value {
 #[test]
 fn prune_max_unused_default_and_size_forms() {
     // 1 MiB packs of small chunks: forgetting half the files leaves many half-used packs.
-    let f = Fixture::with_init(&[
-        "--pack-size",
-        "1",
-        "--chunk-min",
-        "16384",
-        "--chunk-avg",
-        "65536",
-        "--chunk-max",
-        "262144",
-    ]);
+    let f = Fixture::with_init(super::maintain::SMALL);
     for i in 0..24u64 {
         fs::write(f.src.join(format!("f{i}")), noise(i, 200_000)).unwrap();
     }

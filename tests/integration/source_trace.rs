@@ -10,7 +10,7 @@ use std::path::Path;
 
 use chronofs::dirfd::DirFd;
 
-use super::util::{Fixture, noise, sh};
+use super::util::{Fixture, dir_bytes, noise, sh};
 
 const LEVELS: usize = 20;
 
@@ -154,20 +154,7 @@ fn a_backup_leaves_access_times_alone_and_an_unchanged_one_adds_nothing() {
         before,
         "access times of a directory, a symlink and a file after a backup"
     );
-    let size = |p: &Path| -> u64 {
-        let out = std::process::Command::new("du")
-            .args(["-sb"])
-            .arg(p)
-            .output()
-            .unwrap();
-        String::from_utf8_lossy(&out.stdout)
-            .split_whitespace()
-            .next()
-            .unwrap()
-            .parse()
-            .unwrap()
-    };
-    let repo_before = size(&f.repo);
+    let repo_before = dir_bytes(&f.repo);
     let second = summary(&f.ok(&["backup", f.src_str(), "--json"]));
     assert_eq!(
         second["summary"]["bytes_added"], 0,
@@ -178,7 +165,7 @@ fn a_backup_leaves_access_times_alone_and_an_unchanged_one_adds_nothing() {
         before,
         "access times after the second backup"
     );
-    let grown = size(&f.repo) - repo_before;
+    let grown = dir_bytes(&f.repo) - repo_before;
     assert!(
         grown < 8 << 10,
         "the second backup added {grown} bytes, more than its snapshot file"

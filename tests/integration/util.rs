@@ -239,6 +239,17 @@ fn xattrs(p: &Path) -> Vec<(std::ffi::OsString, Vec<u8>)> {
     v
 }
 
+/// Bytes in the files under `p`, as `du -sb` counts them.
+pub fn dir_bytes(p: &Path) -> u64 {
+    let out = Command::new("du").args(["-sb"]).arg(p).output().unwrap();
+    String::from_utf8_lossy(&out.stdout)
+        .split_whitespace()
+        .next()
+        .unwrap()
+        .parse()
+        .unwrap()
+}
+
 /// Runs a shell command, asserting success.
 pub fn sh(cmd: &str) {
     let st = Command::new("sh").arg("-c").arg(cmd).status().unwrap();

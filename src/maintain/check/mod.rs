@@ -12,9 +12,9 @@ use crate::error::Result;
 use crate::format::id::{BlobId, PackId};
 use crate::format::pack::PackedBlob;
 
-use super::index::BlobLocation;
-use super::storage::TEMP_PREFIX;
-use super::{Repository, layout, pack};
+use crate::repo::index::BlobLocation;
+use crate::repo::storage::TEMP_PREFIX;
+use crate::repo::{Repository, layout, pack};
 
 /// Findings of a check.
 #[derive(Debug, Default)]
@@ -139,7 +139,7 @@ fn find_leftovers(repo: &Repository, report: &mut CheckReport) -> Result<()> {
         layout::DATA_DIR.to_string(),
         layout::INDEX_DIR.to_string(),
         layout::SNAPSHOT_DIR.to_string(),
-        super::storage::TEMP_DIR.to_string(),
+        crate::repo::storage::TEMP_DIR.to_string(),
         String::new(),
     ]);
     for dir in dirs {
