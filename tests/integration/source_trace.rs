@@ -171,3 +171,76 @@ fn a_backup_leaves_access_times_alone_and_an_unchanged_one_adds_nothing() {
         "the second backup added {grown} bytes, more than its snapshot file"
     );
 }
+
+/// A reporter that rewrites a file the moment the walk reports the repository directory, which
+/// sorts between two names of that file: the second name then shows the inode changed.
+struct RewriteOnNote(std::path::PathBuf);
+
+impl chronofs::ingest::Reporter for RewriteOnNote {
+    fn warning(&self, _: &Path, _: &str) {}
+    fn note(&self, _: &Path, _: &str) {
+        let mut f = fs::OpenOptions::new().append(true).open(&self.0).unwrap();
+        std::io::Write::write_all(&mut f, b" and more").unwrap();
+    }
+}
+
+#[test]
+fn a_name_whose_inode_changed_since_its_first_name_is_a_file_of_its_own() {
+    let scratch = tempfile::tempdir_in(super::util::test_tmp()).unwrap();
+    let src = scratch.path().join("src");
+    fs::create_dir(&src).unwrap();
+    fs::write(src.join("a"), b"first version").unwrap();
+    fs::hard_link(src.join("a"), src.join("b")).unwrap();
+    // The repository lives between "a" and "b" in the walk's order.
+    let repo_dir = src.join("a-repo");
+    let repo = chronofs::repo::Repository::init(&repo_dir, &chronofs::repo::InitOptions::default())
+        .unwrap();
+    let out = chronofs::ingest::backup(
+        &repo,
+        std::slice::from_ref(&src),
+        &chronofs::ingest::BackupOptions::default(),
+        &RewriteOnNote(src.join("a")),
+    )
+    .unwrap();
+    let root = repo.read_tree(&out.snapshot.root).unwrap();
+    let node = chronofs::snapshot::find_node(&repo, &root, &src)
+        .unwrap()
+        .unwrap();
+    let chronofs::format::tree::NodeKind::Dir { subtree } = node.kind else {
+        panic!("not a directory")
+    };
+    let tree = repo.read_tree(&subtree).unwrap();
+    let (a, b) = (tree.get(b"a").unwrap(), tree.get(b"b").unwrap());
+    // The first name keeps its link count (its content is whatever its reader found, here
+    // already changed); the second is a file of its own.
+    assert_eq!(a.nlink, 2);
+    assert_eq!(
+        (b.nlink, b.size),
+        (1, 22),
+        "the second, changed name: a file of its own"
+    );
+    assert!(!a.same_inode_as(b));
+    let report = chronofs::maintain::check::check(&repo, true).unwrap();
+    assert!(
+        report.is_ok(),
+        "no inconsistent hardlink group: {:?}",
+        report.errors
+    );
+    let target = scratch.path().join("restored");
+    chronofs::restore::restore(
+        &repo,
+        &out.snapshot,
+        None,
+        &target,
+        &chronofs::restore::RestoreOptions::default(),
+        &chronofs::ingest::Silent,
+    )
+    .unwrap();
+    let back = target.join(src.strip_prefix("/").unwrap());
+    assert_eq!(fs::read(back.join("b")).unwrap(), b"first version and more");
+    let (ra, rb) = (
+        fs::metadata(back.join("a")).unwrap(),
+        fs::metadata(back.join("b")).unwrap(),
+    );
+    assert_ne!(ra.ino(), rb.ino(), "restored as two files, not linked");
+}
