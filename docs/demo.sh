@@ -9,6 +9,7 @@ if ! command -v cargo >/dev/null; then
     echo "cargo not found: install Rust first (https://rustup.rs), then rerun." >&2
     exit 1
 fi
+bash docs/packages.sh demo
 cargo build --release --locked --quiet
 bin="$PWD/target/release/chronofs"
 

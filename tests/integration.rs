@@ -14,8 +14,10 @@ mod integration {
     mod ingest;
     mod maintain;
     mod mount;
+    mod operations;
     mod privacy;
     mod readme_promises;
+    mod recipes;
     mod roundtrip;
     mod source_trace;
     mod util;

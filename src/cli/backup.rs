@@ -12,7 +12,7 @@ use chronofs::repo::Repository;
 use chronofs::repo::lock::LockKind;
 use chronofs::snapshot;
 
-use super::{Context, progress, ui};
+use super::{Context, hooks, progress, ui};
 
 #[derive(clap::Args, Debug)]
 pub struct Args {
@@ -65,6 +65,15 @@ pub struct Args {
     /// (2026-03-01 10:00:00).
     #[arg(long, value_name = "TIME")]
     time: Option<String>,
+    /// Run this shell command before the backup (freeze a file system, take an LVM or btrfs
+    /// snapshot); if it fails, nothing is backed up.
+    #[arg(long, value_name = "CMD")]
+    pre_exec: Option<String>,
+    /// Run this shell command after the backup, whether it worked or not; it finds the
+    /// outcome in CHRONOFS_BACKUP_STATUS (success, partial or failed),
+    /// CHRONOFS_BACKUP_EXIT_CODE, CHRONOFS_SNAPSHOT_ID and CHRONOFS_BACKUP_ERROR.
+    #[arg(long, value_name = "CMD")]
+    post_exec: Option<String>,
 }
 
 /// Reads a child's stdout and fails at EOF if the child exited unsuccessfully, so a failed
@@ -88,6 +97,60 @@ impl Read for ChildReader {
 }
 
 pub fn run(ctx: &Context, a: &Args) -> Result<u8> {
+    let common = vec![
+        (
+            "CHRONOFS_REPO",
+            ctx.repo_path()?.to_string_lossy().into_owned(),
+        ),
+        (
+            "CHRONOFS_BACKUP_PATHS",
+            a.paths
+                .iter()
+                .map(|p| p.to_string_lossy().into_owned())
+                .collect::<Vec<_>>()
+                .join("\n"),
+        ),
+    ];
+    let result = match &a.pre_exec {
+        Some(cmd) => hooks::run("pre-exec", cmd, &common).and_then(|()| backup(ctx, a)),
+        None => backup(ctx, a),
+    };
+    let Some(post) = &a.post_exec else {
+        return result.map(|(code, _)| code);
+    };
+    let outcome = match &result {
+        Ok((code, id)) => hooks::Outcome {
+            status: if *code == exit::PARTIAL {
+                "partial"
+            } else {
+                "success"
+            },
+            exit_code: *code,
+            snapshot: Some(id.to_hex()),
+            error: None,
+        },
+        Err(e) => hooks::Outcome {
+            status: "failed",
+            exit_code: e
+                .chain()
+                .find_map(|c| c.downcast_ref::<chronofs::Error>())
+                .map_or(exit::FATAL, chronofs::Error::exit_code),
+            snapshot: None,
+            error: Some(format!("{e:#}")),
+        },
+    };
+    let posted = hooks::run("post-exec", post, &hooks::post_env(&common, &outcome));
+    match (result, posted) {
+        (Err(e), _) => Err(e),
+        (Ok(_), Err(e)) => {
+            Err(e.context("the snapshot was written, but the post-exec hook failed"))
+        }
+        (Ok((code, _)), Ok(())) => Ok(code),
+    }
+}
+
+/// The backup itself: its exit code and the snapshot written.
+fn backup(ctx: &Context, a: &Args) -> Result<(u8, chronofs::format::id::SnapshotId)> {
     // Chunk buffers pass between threads; without this, per-thread arenas keep ~30 MiB more.
     chronofs::sys::limit_malloc_retention(256 << 10);
     let time_ns = a.time.as_deref().map(snapshot::parse_time).transpose()?;
@@ -125,11 +188,12 @@ pub fn run(ctx: &Context, a: &Args) -> Result<u8> {
     }
     let outcome = outcome?;
     report(ctx, a, &outcome)?;
-    Ok(if outcome.snapshot.summary.errors > 0 {
+    let code = if outcome.snapshot.summary.errors > 0 {
         exit::PARTIAL
     } else {
         exit::OK
-    })
+    };
+    Ok((code, outcome.id))
 }
 
 fn run_backup(

@@ -1,8 +1,15 @@
 //! `chronofs check`: verify repository integrity and name what is damaged.
+//!
+//! `--read-data-subset` is the restore drill that fits in a night: `N/M` reads part N of M
+//! (packs split by id), `P%` reads the next of the ceil(100/P) parts each run, remembering
+//! which in the local cache directory (`~/.cache/chronofs/REPO-ID/`), so that M runs read
+//! the whole repository whatever the schedule.
+
+use std::path::PathBuf;
 
 use anyhow::Result;
 use chronofs::error::exit;
-use chronofs::maintain::check;
+use chronofs::maintain::check::{self, ReadData};
 use chronofs::repo::lock::LockKind;
 
 use super::{Context, quote};
@@ -10,8 +17,49 @@ use super::{Context, quote};
 #[derive(clap::Args, Debug)]
 pub struct Args {
     /// Also read every pack, decompress every blob and verify its hash.
-    #[arg(long)]
+    #[arg(long, conflicts_with = "read_data_subset")]
     read_data: bool,
+    /// Read only a part of the packs: `N/M` (part N of M), or `P%` (the next of 100/P parts,
+    /// rotating from run to run, so that the whole repository is read over 100/P runs).
+    #[arg(long, value_name = "N/M|P%", value_parser = parse_subset)]
+    read_data_subset: Option<Subset>,
+}
+
+/// A `--read-data-subset` as given.
+#[derive(Clone, Copy, Debug)]
+pub enum Subset {
+    /// Part `n` of `of`.
+    Part(u64, u64),
+    /// The next of `of` parts.
+    Rotating(u64),
+}
+
+fn parse_subset(s: &str) -> Result<Subset, String> {
+    let bad = || format!("{s:?}: use N/M (part N of M, 1 <= N <= M) or P% (0 < P <= 100)");
+    if let Some(p) = s.strip_suffix('%') {
+        let p: f64 = p.trim().parse().map_err(|_| bad())?;
+        if !(p > 0.0 && p <= 100.0) {
+            return Err(bad());
+        }
+        return Ok(Subset::Rotating((100.0 / p).ceil() as u64));
+    }
+    let (n, m) = s.split_once('/').ok_or_else(bad)?;
+    let (n, m): (u64, u64) = (
+        n.trim().parse().map_err(|_| bad())?,
+        m.trim().parse().map_err(|_| bad())?,
+    );
+    if n == 0 || m == 0 || n > m {
+        return Err(bad());
+    }
+    Ok(Subset::Part(n, m))
+}
+
+/// Where the rotation of `P%` subsets is remembered for repository `id`.
+fn rotation_file(id: &str) -> Option<PathBuf> {
+    let base = std::env::var_os("XDG_CACHE_HOME")
+        .map(PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cache")))?;
+    Some(base.join("chronofs").join(id).join("read-data-subset"))
 }
 
 pub fn run(ctx: &Context, a: &Args) -> Result<u8> {
@@ -19,7 +67,39 @@ pub fn run(ctx: &Context, a: &Args) -> Result<u8> {
     let repo = ctx.open_unindexed()?;
     // A shared lock: a concurrent prune would make data look missing.
     let _lock = ctx.lock(&repo, LockKind::Shared, "check")?;
-    let report = check::check(&repo, a.read_data)?;
+    let rotation = rotation_file(&repo.config().repo_id.to_hex());
+    let read = match a.read_data_subset {
+        None if a.read_data => ReadData::All,
+        None => ReadData::No,
+        Some(Subset::Part(n, of)) => ReadData::Part { n, of },
+        Some(Subset::Rotating(of)) => {
+            let done: u64 = rotation
+                .as_ref()
+                .and_then(|f| std::fs::read_to_string(f).ok())
+                .and_then(|s| s.trim().parse().ok())
+                .unwrap_or(0);
+            ReadData::Part {
+                n: done % of + 1,
+                of,
+            }
+        }
+    };
+    let report = check::check_with(&repo, read)?;
+    if let (Some(Subset::Rotating(_)), Some(file), ReadData::Part { n, .. }) =
+        (a.read_data_subset, &rotation, read)
+    {
+        let saved = file
+            .parent()
+            .map(std::fs::create_dir_all)
+            .transpose()
+            .and_then(|_| std::fs::write(file, format!("{n}\n")));
+        if let Err(e) = saved {
+            eprintln!(
+                "chronofs: warning: cannot remember the next subset in {}: {e}",
+                quote::path(file)
+            );
+        }
+    }
     for h in &report.harmless {
         if !ctx.quiet {
             println!("harmless: {}", quote::text(h));
@@ -32,15 +112,18 @@ pub fn run(ctx: &Context, a: &Args) -> Result<u8> {
         println!("damaged: {}", quote::text(f));
     }
     if !ctx.quiet {
+        let read_what = match read {
+            ReadData::No => String::new(),
+            ReadData::All => format!(", read {} blobs", report.blobs_read),
+            ReadData::Part { n, of } => format!(
+                ", read part {n}/{of}: {} packs, {} blobs",
+                report.packs_read, report.blobs_read
+            ),
+        };
         println!(
-            "checked {} snapshots, {} packs{}: {}",
+            "checked {} snapshots, {} packs{read_what}: {}",
             report.snapshots,
             report.packs,
-            if a.read_data {
-                format!(", read {} blobs", report.blobs_read)
-            } else {
-                String::new()
-            },
             if report.is_ok() {
                 "no errors".to_string()
             } else {

@@ -64,6 +64,10 @@ pub struct Args {
     /// Only consider snapshots that have all of these tags. Repeatable (any list matches).
     #[arg(long, value_name = "TAG[,TAG...]")]
     tag: Vec<String>,
+    /// Only consider snapshots of exactly these source paths (absolute; the stdin name for a
+    /// stream). Repeatable: give every path of the snapshots meant.
+    #[arg(long, value_name = "PATH")]
+    path: Vec<std::path::PathBuf>,
     /// Apply the policy separately to each group of snapshots sharing these fields: a
     /// comma-separated subset of host, paths, tags; "" for one group.
     #[arg(long, value_name = "FIELDS", default_value = "host,paths")]
@@ -121,7 +125,19 @@ impl Args {
     /// Whether the `--host`/`--tag` filters let `l` be considered.
     fn considers(&self, l: &Listed) -> bool {
         let s = &l.snapshot;
+        let paths = || {
+            let mut want: Vec<&[u8]> = self
+                .path
+                .iter()
+                .map(|p| std::os::unix::ffi::OsStrExt::as_bytes(p.as_os_str()))
+                .collect();
+            let mut have: Vec<&[u8]> = s.paths.iter().map(|p| p.as_bytes()).collect();
+            want.sort_unstable();
+            have.sort_unstable();
+            want == have
+        };
         (self.host.is_empty() || self.host.contains(&s.hostname))
+            && (self.path.is_empty() || paths())
             && (self.tag.is_empty()
                 || tag_lists(&self.tag)
                     .iter()

@@ -7,7 +7,10 @@ mod cat;
 mod check;
 mod copy;
 mod forget;
+mod generate;
+mod hooks;
 mod init;
+mod job;
 mod ls;
 mod mount;
 mod progress;
@@ -15,9 +18,11 @@ mod prune;
 pub mod quote;
 mod restore;
 mod snapshots;
+mod status;
 mod ui;
 mod umount;
 mod unlock;
+mod verify;
 
 use std::path::PathBuf;
 
@@ -29,7 +34,16 @@ use chronofs::repo::lock::{LockKind, RepoLock};
 
 /// chronofs: deduplicated, crash-safe backups you can mount and browse by date.
 #[derive(Parser, Debug)]
-#[command(name = "chronofs", version, about, long_about = None, propagate_version = true)]
+#[command(
+    name = "chronofs",
+    version,
+    about,
+    long_about = "chronofs keeps backups in a repository of deduplicated, compressed chunks. Every \
+                  snapshot restores on its own and costs only what changed; `chronofs mount` shows \
+                  every snapshot as a dated directory.",
+    after_long_help = EXIT_CODES,
+    propagate_version = true
+)]
 pub struct Cli {
     /// Repository directory.
     #[arg(
@@ -53,6 +67,26 @@ pub struct Cli {
     #[command(subcommand)]
     pub command: Command,
 }
+
+/// The exit codes, for `--help` and the man page (the README has the same table).
+const EXIT_CODES: &str = "\
+Exit codes:
+  0   success
+  1   fatal error (I/O failure, missing source path, failed stdin producer, restore problems)
+  2   command-line usage error, or a bad pattern or parameter
+  3   backup finished, but some source files could not be read
+  10  no repository at the given path
+  11  repository data is damaged
+  12  the repository is locked by another process
+  13  the named snapshot or path does not exist
+  14  refused to protect data (init on a non-empty directory, restore onto existing files \
+      without --overwrite, forget or prune on an append-only repository)
+  15  disk full
+  16  mounting or unmounting failed
+`chronofs status` answers as monitoring tools expect instead: 0 healthy, 1 late, 2 unreadable.
+
+Environment: CHRONOFS_REPO names the repository when --repo is not given.
+See also: chronofs-job(5), and docs/FORMAT.md for the repository format.";
 
 /// The commands.
 #[derive(Subcommand, Debug)]
@@ -85,6 +119,15 @@ pub enum Command {
     Unlock(unlock::Args),
     /// Show or set append-only mode (forget and prune refuse while it is on).
     AppendOnly(append_only::Args),
+    /// Is the newest backup of every host recent enough? (exit 0 yes, 1 no, 2 unreadable)
+    Status(status::Args),
+    /// Restore drill: restore a snapshot to a scratch directory and compare it with the snapshot.
+    Verify(verify::Args),
+    /// Run a backup job described by /etc/chronofs/NAME.conf (see chronofs-job(5)).
+    Job(job::Args),
+    /// Write the man pages or the shell completions (for packaging).
+    #[command(hide = true)]
+    Generate(generate::Args),
 }
 
 /// Runs the parsed command; returns the process exit code.
@@ -109,6 +152,10 @@ pub fn run(cli: Cli) -> Result<u8> {
         Command::Copy(a) => copy::run(&ctx, &a),
         Command::Unlock(a) => unlock::run(&ctx, &a),
         Command::AppendOnly(a) => append_only::run(&ctx, &a),
+        Command::Status(a) => status::run(&ctx, &a),
+        Command::Verify(a) => verify::run(&ctx, &a),
+        Command::Generate(a) => generate::run(&a),
+        Command::Job(a) => job::run(&ctx, &a),
     }
 }
 

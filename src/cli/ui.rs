@@ -51,6 +51,23 @@ pub fn parse_count(s: &str) -> Result<u32, String> {
     }
 }
 
+/// A duration in ns as people read it: `45s`, `12m 5s`, `19h 12m`, `3d 4h`.
+pub fn secs_human(ns: i64) -> String {
+    let sign = if ns < 0 { "-" } else { "" };
+    let s = ns.unsigned_abs() / 1_000_000_000;
+    let (d, h, m, sec) = (s / 86_400, s / 3600 % 24, s / 60 % 60, s % 60);
+    let text = if d > 0 {
+        format!("{d}d {h}h")
+    } else if h > 0 {
+        format!("{h}h {m}m")
+    } else if m > 0 {
+        format!("{m}m {sec}s")
+    } else {
+        format!("{sec}s")
+    };
+    format!("{sign}{text}")
+}
+
 /// Seconds with millisecond precision.
 pub fn secs(ns: u64) -> String {
     format!("{:.3}s", ns as f64 / 1e9)

@@ -114,6 +114,14 @@ pub struct Group {
     pub snapshots: Vec<Planned>,
 }
 
+impl GroupKey {
+    /// The key of snapshot `l` when grouping `by`.
+    #[must_use]
+    pub fn of(l: &Listed, by: GroupBy) -> GroupKey {
+        key_of(l, by)
+    }
+}
+
 fn key_of(l: &Listed, by: GroupBy) -> GroupKey {
     let s = &l.snapshot;
     GroupKey {

@@ -7,6 +7,7 @@ pub mod copy;
 pub mod forget;
 pub mod policy;
 pub mod prune;
+pub mod status;
 mod usage;
 
 use crate::error::{Error, Result};

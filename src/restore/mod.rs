@@ -14,6 +14,8 @@
 //! ([`expand`]): more entries than [`expand::MAX_ENTRIES`] is a crafted tree, and more data or
 //! entries than the target has room for is refused, instead of filling the disk.
 
+pub mod verify;
+
 use std::collections::HashMap;
 use std::ffi::{OsStr, OsString};
 use std::fs;

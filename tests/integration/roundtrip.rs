@@ -109,6 +109,23 @@ pub(super) fn build_everything(src: &Path) {
     ));
 }
 
+/// A small tree of the common kinds of entry: files, an empty file, a subdirectory, a
+/// symlink, a hardlink, a FIFO, a sparse file and an xattr.
+pub(super) fn build_small(src: &Path) {
+    let p = |s: &str| src.join(s);
+    fs::write(p("plain"), b"plain text\n").unwrap();
+    fs::write(p("empty"), b"").unwrap();
+    fs::create_dir(p("dir")).unwrap();
+    fs::write(p("dir/noise"), noise(4, 200_000)).unwrap();
+    symlink("plain", p("link")).unwrap();
+    fs::hard_link(p("plain"), p("dir/hard")).unwrap();
+    sh(&format!("mkfifo '{}'", p("fifo").display()));
+    sh(&format!(
+        "truncate -s 10M '{0}' && printf end >> '{0}' && setfattr -n user.note -v x '{0}'",
+        p("sparse").display()
+    ));
+}
+
 /// Runs as any user: non-UTF-8 names, symlinks, hardlinks, sparse files, FIFOs, sockets,
 /// every mode bit, `user.*` xattrs, ACLs and nanosecond times. As root (which CI requires),
 /// device nodes and foreign owners are in the tree too.

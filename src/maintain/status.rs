@@ -1,0 +1,107 @@
+//! RPO monitoring: for each group of snapshots (same host and source paths, as `forget` groups
+//! them), how old the newest snapshot is, what its run did, and whether it is within the age
+//! the operator allows. Read-only; takes no lock.
+
+use serde::Serialize;
+
+use crate::error::Result;
+use crate::format::snapshot::Summary;
+use crate::repo::Repository;
+use crate::snapshot::{self, Listed};
+
+use super::forget::{GroupBy, GroupKey};
+
+/// The state of one group.
+#[derive(Clone, Debug, Serialize)]
+pub struct GroupStatus {
+    /// Host and source paths.
+    pub key: GroupKey,
+    /// Snapshots in the group.
+    pub snapshots: usize,
+    /// The newest snapshot's dated name and id.
+    pub newest: String,
+    /// Its full id.
+    pub newest_id: String,
+    /// Its time, ns since the epoch.
+    pub newest_time_ns: i64,
+    /// How old it is, in ns (negative for a snapshot dated in the future).
+    pub age_ns: i64,
+    /// What its run did.
+    pub summary: Summary,
+    /// Older than the allowed age.
+    pub late: bool,
+}
+
+/// The state of a repository.
+#[derive(Clone, Debug, Serialize)]
+pub struct Status {
+    /// Every group, by key.
+    pub groups: Vec<GroupStatus>,
+    /// Bytes of the pack files the index names.
+    pub repository_bytes: u64,
+    /// Snapshot files that cannot be read (the newest of a group may be among them).
+    pub unreadable: Vec<String>,
+    /// The allowed age, ns.
+    pub max_age_ns: i64,
+    /// When the status was taken, ns since the epoch.
+    pub now_ns: i64,
+}
+
+impl Status {
+    /// Whether every group's newest snapshot is within the allowed age, and every snapshot
+    /// file could be read.
+    #[must_use]
+    pub fn healthy(&self) -> bool {
+        self.unreadable.is_empty() && !self.groups.iter().any(|g| g.late)
+    }
+}
+
+/// The status of `repo` (its index loaded) at `now_ns`, each group's newest snapshot allowed
+/// to be `max_age_ns` old; only groups of host `host` if given.
+///
+/// # Errors
+/// Failure to list the snapshot directory.
+pub fn status(
+    repo: &Repository,
+    max_age_ns: i64,
+    now_ns: i64,
+    host: Option<&str>,
+) -> Result<Status> {
+    let listing = snapshot::list(repo)?;
+    let mut groups: std::collections::BTreeMap<GroupKey, Vec<&Listed>> = Default::default();
+    for l in listing
+        .snapshots
+        .iter()
+        .filter(|l| host.is_none_or(|h| l.snapshot.hostname == h))
+    {
+        groups
+            .entry(GroupKey::of(l, GroupBy::default()))
+            .or_default()
+            .push(l);
+    }
+    let groups = groups
+        .into_iter()
+        .filter_map(|(key, members)| {
+            let newest = *members.iter().max_by_key(|l| l.snapshot.time_ns)?;
+            let age_ns = now_ns.saturating_sub(newest.snapshot.time_ns);
+            Some(GroupStatus {
+                key,
+                snapshots: members.len(),
+                newest: newest.name.clone(),
+                newest_id: newest.id.to_hex(),
+                newest_time_ns: newest.snapshot.time_ns,
+                age_ns,
+                summary: newest.snapshot.summary.clone(),
+                late: age_ns > max_age_ns,
+            })
+        })
+        .collect();
+    let repository_bytes = repo.index().packs().iter().map(|(_, len)| len).sum();
+    Ok(Status {
+        groups,
+        repository_bytes,
+        unreadable: listing.unreadable.iter().map(ToString::to_string).collect(),
+        max_age_ns,
+        now_ns,
+    })
+}
