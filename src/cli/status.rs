@@ -125,11 +125,14 @@ fn header(out: &mut String, name: &str, help: &str) {
     out.push_str(&format!("# HELP {name} {help}\n# TYPE {name} gauge\n"));
 }
 
+/// A per-group metric: name, help text, and how to read it off a group.
+type GroupMetric<'a> = (&'a str, &'a str, &'a dyn Fn(&status::GroupStatus) -> f64);
+
 /// node_exporter textfile metrics for `st`.
 fn metrics(location: &Path, st: &Status) -> String {
     let repo = label(&location.to_string_lossy());
     let mut out = String::new();
-    let per_group: [(&str, &str, &dyn Fn(&status::GroupStatus) -> f64); 7] = [
+    let per_group: [GroupMetric<'_>; 7] = [
         (
             "chronofs_last_snapshot_timestamp_seconds",
             "Time of the newest snapshot of a host and its source paths.",
