@@ -3,7 +3,7 @@
 
 BENCH_DIR=${BENCH_DIR:-/var/tmp/chronofs-bench}
 DATA=$BENCH_DIR/data
-export RESTIC_PASSWORD=bench
+export RESTIC_PASSWORD=bench CHRONOFS_PASSWORD=bench
 export BORG_UNKNOWN_UNENCRYPTED_REPO_ACCESS_IS_OK=yes BORG_RELOCATED_REPO_ACCESS_IS_OK=yes
 
 [ "$(id -u)" -eq 0 ] || { echo "run as root (needs drop_caches)" >&2; exit 1; }

@@ -19,6 +19,7 @@ cd "$(dirname "$0")/.."
 OUT=$BENCH_DIR/results-mount.txt
 export RESTIC_REPOSITORY=$BENCH_DIR/restic-repo BORG_REPO=$BENCH_DIR/borg-repo
 CHRONOFS_REPO=$BENCH_DIR/chronofs-repo
+CHRONOFS_PLAIN=$BENCH_DIR/chronofs-plain-repo
 
 install_peers
 cargo build --release --locked --quiet
@@ -29,15 +30,17 @@ TREE_SIZE=$(du -sh --apparent-size "$DATA/tree" | cut -f1)
 MAN_FILES=$(find "$DATA/man" -type f | wc -l)
 
 # ---- repositories ---------------------------------------------------------------------------
-if [ ! -f "$BENCH_DIR/.repos-complete" ]; then
-    rm -rf "$CHRONOFS_REPO" "$RESTIC_REPOSITORY" "$BORG_REPO"
+if [ ! -f "$BENCH_DIR/.repos-complete-v2" ]; then
+    rm -rf "$CHRONOFS_REPO" "$CHRONOFS_PLAIN" "$RESTIC_REPOSITORY" "$BORG_REPO"
     "$CHRONOFS" -r "$CHRONOFS_REPO" init -q
     "$CHRONOFS" -r "$CHRONOFS_REPO" backup -q "$DATA"
+    "$CHRONOFS" -r "$CHRONOFS_PLAIN" init -q --encryption none
+    "$CHRONOFS" -r "$CHRONOFS_PLAIN" backup -q "$DATA"
     restic init -q
     restic backup -q "$DATA"
     borg init --encryption none
     borg create "::bench" "$DATA"
-    touch "$BENCH_DIR/.repos-complete"
+    touch "$BENCH_DIR/.repos-complete-v2"
 fi
 
 MNT=$BENCH_DIR/mnt
@@ -47,7 +50,7 @@ MOUNT_PID=""
 # root of the data inside each tool's mount
 inside() {
     case $1 in
-        chronofs) echo "$MNT/latest$DATA" ;;
+        chronofs*) echo "$MNT/latest$DATA" ;;
         restic) echo "$MNT/snapshots/latest$DATA" ;;
         borg) echo "$MNT/bench${DATA}" ;;
         local) echo "$DATA" ;;
@@ -58,6 +61,8 @@ start_mount() { # tool -> sets MOUNT_PID and READY (seconds until the data direc
     local t0; t0=$(now)
     case $1 in
         chronofs) "$CHRONOFS" -r "$CHRONOFS_REPO" mount -q "$MNT"
+                  MOUNT_PID=$(pgrep -f -- "mount $MNT --daemon-child" | head -1 || true) ;;
+        chronofs-plain) "$CHRONOFS" -r "$CHRONOFS_PLAIN" mount -q "$MNT"
                   MOUNT_PID=$(pgrep -f -- "mount $MNT --daemon-child" | head -1 || true) ;;
         restic) restic mount -q "$MNT" >/dev/null 2>&1 & MOUNT_PID=$! ;;
         borg) borg mount -f "$BORG_REPO" "$MNT" >/dev/null 2>&1 & MOUNT_PID=$! ;;
@@ -70,7 +75,7 @@ start_mount() { # tool -> sets MOUNT_PID and READY (seconds until the data direc
 
 stop_mount() {
     [ "$1" = local ] && return
-    if [ "$1" = chronofs ]; then "$CHRONOFS" umount "$MNT"; else fusermount3 -u "$MNT" 2>/dev/null || fusermount -u "$MNT" 2>/dev/null || umount "$MNT"; fi
+    if [ "${1%-plain}" = chronofs ]; then "$CHRONOFS" umount "$MNT"; else fusermount3 -u "$MNT" 2>/dev/null || fusermount -u "$MNT" 2>/dev/null || umount "$MNT"; fi
     [ -n "$MOUNT_PID" ] && while kill -0 "$MOUNT_PID" 2>/dev/null; do sleep 0.05; done
     MOUNT_PID=""
 }
@@ -99,7 +104,7 @@ workload() { # tool name -> seconds
 # since a shared VM's noise only ever adds time.
 REPS=${REPS:-2}
 declare -A R
-for tool in local chronofs restic borg; do
+for tool in local chronofs chronofs-plain restic borg; do
     peak_rss_kb=0
     ready=()
     for w in cat cp tar lsR; do
@@ -166,4 +171,7 @@ best_peer() { # workload -> smaller of restic/borg
     echo "ready (mount command to first ls of the data, median of all mounts): chronofs ${R[chronofs,ready]}s, restic ${R[restic,ready]}s, borg ${R[borg,ready]}s"
     echo "ready with 1,000 snapshots (chronofs, median of 5): ${R[chronofs,ready1000]}s"
     echo "peak RSS of the mount process: chronofs ${R[chronofs,rss]} MiB, restic ${R[restic,rss]} MiB, borg ${R[borg,rss]} MiB"
+    echo "encryption cost (chronofs encrypted vs --encryption none): $(for w in cat cp tar lsR; do
+        printf '%s %ss vs %ss (%s%%); ' "$w" "${R[chronofs,$w]}" "${R[chronofs-plain,$w]}" \
+            "$(calc %+.1f "(${R[chronofs,$w]} / ${R[chronofs-plain,$w]} - 1) * 100")"; done)"
 } | tee "$OUT"

@@ -13,7 +13,9 @@
 #              overwrites in it
 #   restore    the latest snapshot into an empty directory (next to `cp -a` of the source)
 # Also: bytes added by the changed backup (as each tool reports it), repository size, and each
-# run's peak RSS (GNU time's %M). borg runs with --encryption none; restic always encrypts.
+# run's peak RSS (GNU time's %M). borg runs with --encryption none; restic always encrypts;
+# chronofs runs twice, encrypted (the default) and as chronofs-plain (`init --encryption
+# none`), and the table ends with what encryption costs it.
 # Output: a table on stdout and in $BENCH_DIR/results-backup.txt.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -21,7 +23,7 @@ cd "$(dirname "$0")/.."
 OUT=$BENCH_DIR/results-backup.txt
 SRC=$BENCH_DIR/src
 WORK=$BENCH_DIR/backup-bench
-TOOLS=(chronofs restic borg)
+TOOLS=(chronofs chronofs-plain restic borg)
 
 install_peers
 command -v /usr/bin/time >/dev/null || apt-get install -y -qq time >/dev/null
@@ -34,6 +36,9 @@ mkdir -p "$WORK"
 cp -a "$DATA" "$SRC"
 export RESTIC_REPOSITORY=$WORK/restic-repo BORG_REPO=$WORK/borg-repo
 CREPO=$WORK/chronofs-repo
+CREPO_PLAIN=$WORK/chronofs-plain-repo
+# The repository of a chronofs variant.
+crepo() { if [ "$1" = chronofs ]; then echo "$CREPO"; else echo "$CREPO_PLAIN"; fi; }
 
 declare -A T RSS ADDED
 BORG_N=0
@@ -47,8 +52,8 @@ phase() {
     esac
     local t0; t0=$(now)
     case $tool,$ph in
-    chronofs,restore) /usr/bin/time -f %M -o "$WORK/rss" "$CHRONOFS" -r "$CREPO" restore latest --target "$WORK/restore" -q > "$log" ;;
-    chronofs,*) /usr/bin/time -f %M -o "$WORK/rss" "$CHRONOFS" -r "$CREPO" backup --json --no-progress "$SRC" > "$log" ;;
+    chronofs*,restore) /usr/bin/time -f %M -o "$WORK/rss" "$CHRONOFS" -r "$(crepo "$tool")" restore latest --target "$WORK/restore" -q > "$log" ;;
+    chronofs*,*) /usr/bin/time -f %M -o "$WORK/rss" "$CHRONOFS" -r "$(crepo "$tool")" backup --json --no-progress "$SRC" > "$log" ;;
     restic,restore) /usr/bin/time -f %M -o "$WORK/rss" restic restore latest --target "$WORK/restore" -q > "$log" ;;
     restic,*) /usr/bin/time -f %M -o "$WORK/rss" restic backup --json "$SRC" > "$log" ;;
     borg,restore) (cd "$WORK/restore" && /usr/bin/time -f %M -o "$WORK/rss" borg extract "::b$BORG_N") > "$log" ;;
@@ -57,7 +62,7 @@ phase() {
     T[$tool,$ph]=$(elapsed "$t0")
     RSS[$tool,$ph]=$(( $(tail -1 "$WORK/rss") / 1024 ))
     case $tool in
-    chronofs) ADDED[$tool,$ph]=$(tail -1 "$log" | python3 -c 'import json,sys; print(json.load(sys.stdin)["summary"]["bytes_added"])' 2>/dev/null || echo 0) ;;
+    chronofs*) ADDED[$tool,$ph]=$(tail -1 "$log" | python3 -c 'import json,sys; print(json.load(sys.stdin)["summary"]["bytes_added"])' 2>/dev/null || echo 0) ;;
     restic) ADDED[$tool,$ph]=$(grep '"message_type":"summary"' "$log" | python3 -c 'import json,sys; print(json.load(sys.stdin)["data_added"])' 2>/dev/null || echo 0) ;;
     borg) ADDED[$tool,$ph]=$(python3 -c 'import json,sys; print(json.load(sys.stdin)["archive"]["stats"]["deduplicated_size"])' < "$log" 2>/dev/null || echo 0) ;;
     esac
@@ -65,6 +70,7 @@ phase() {
 }
 
 "$CHRONOFS" -r "$CREPO" init -q
+"$CHRONOFS" -r "$CREPO_PLAIN" init -q --encryption none
 restic init -q
 borg init --encryption none
 
@@ -82,6 +88,7 @@ t0=$(now); ls -lR "$SRC" > /dev/null; T[local,lsR]=$(elapsed "$t0")
 
 declare -A SIZE
 SIZE[chronofs]=$(du -sb "$CREPO" | cut -f1)
+SIZE[chronofs-plain]=$(du -sb "$CREPO_PLAIN" | cut -f1)
 SIZE[restic]=$(du -sb "$RESTIC_REPOSITORY" | cut -f1)
 SIZE[borg]=$(du -sb "$BORG_REPO" | cut -f1)
 
@@ -109,5 +116,12 @@ ratio() { # phase key
     for ph in first unchanged changed restore; do
         echo "peak RSS $ph (MiB): chronofs ${RSS[chronofs,$ph]}, restic ${RSS[restic,$ph]}, borg ${RSS[borg,$ph]}"
     done
+    echo
+    echo "encryption cost (chronofs encrypted vs --encryption none, same data, same run):"
+    for ph in first unchanged changed restore; do
+        printf '  %-10s %9ss vs %9ss: %s%%\n' "$ph" "${T[chronofs,$ph]}" "${T[chronofs-plain,$ph]}" \
+            "$(calc %+.1f "(${T[chronofs,$ph]} / ${T[chronofs-plain,$ph]} - 1) * 100")"
+    done
+    echo "  repository size (MiB): $(mib "${SIZE[chronofs]}") vs $(mib "${SIZE[chronofs-plain]}")"
 } | tee "$OUT"
 rm -rf "$SRC" "$WORK"

@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# The README's demo: build chronofs, create a repository, back up a sample directory twice
+# The README's demo: build chronofs, create an encrypted repository (the passphrase comes
+# from CHRONOFS_PASSWORD, so nothing asks), back up a sample directory twice
 # (a change in between), list the snapshots by date, mount the repository and `ls` across the
 # dated directories, copy a file out with cp, and restore.
 set -euo pipefail
@@ -15,13 +16,16 @@ bin="$PWD/target/release/chronofs"
 
 work=$(mktemp -d /tmp/chronofs-demo.XXXXXX)
 export CHRONOFS_REPO="$work/repo"
+# A demo passphrase; for real backups use a long one, and --password-file or a prompt.
+export CHRONOFS_PASSWORD="demo passphrase, not for real backups"
 sample="$work/sample"
 mkdir -p "$sample"
 cp -r /usr/share/doc/. "$sample/doc" 2>/dev/null || true
 seq 1 100000 > "$sample/numbers.txt"
 truncate -s 1G "$sample/sparse-disk.img"
 
-echo "== chronofs init";              "$bin" init
+echo "== chronofs init (encrypted)";  "$bin" init
+echo "== key list";                   "$bin" key list
 echo "== first backup";               "$bin" backup "$sample"
 sleep 1
 echo "more" >> "$sample/numbers.txt"

@@ -44,9 +44,10 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
                 id: PackId(Id::hash(&made.to_be_bytes())),
                 len: 16 + per_pack * 1_000_000 + 4096,
                 blobs,
+                session: 0,
             });
         }
-        let bytes = index.encode()?;
+        let bytes = index.encode(&chronofs::format::codec::Plain)?;
         repo.storage()
             .write(&layout::index_path(&IndexId(Id::hash(&bytes))), &bytes)?;
     }

@@ -103,6 +103,13 @@ pub enum Error {
     /// Another process holds a conflicting repository lock (or ours was lost).
     #[error("{0}")]
     Locked(String),
+    /// No key opens the repository: wrong passphrase, no passphrase given, missing or
+    /// damaged key files.
+    #[error("{0}")]
+    Key(String),
+    /// The operation needs a full key, and the repository was opened with a backup-only key.
+    #[error("{0} needs a full key: this backup-only key can add snapshots but read nothing")]
+    BackupOnly(String),
     /// A worker thread could not be started.
     #[error("cannot start a thread: {0}")]
     Thread(String),
@@ -132,6 +139,10 @@ pub mod exit {
     pub const NO_SPACE: u8 = 15;
     /// Mounting or unmounting failed.
     pub const MOUNT: u8 = 16;
+    /// No key opens the repository (wrong passphrase, no passphrase, missing key files).
+    pub const KEY: u8 = 17;
+    /// The operation needs a full key; the repository was opened with a backup-only key.
+    pub const BACKUP_ONLY: u8 = 18;
 }
 
 impl Error {
@@ -148,6 +159,8 @@ impl Error {
             Error::Refused(_) | Error::InitRefused { .. } => exit::REFUSED,
             Error::Mount(_) => exit::MOUNT,
             Error::Locked(_) => exit::LOCKED,
+            Error::Key(_) => exit::KEY,
+            Error::BackupOnly(_) => exit::BACKUP_ONLY,
             Error::RepoIo { cause, .. } | Error::PathIo { cause, .. } if is_no_space(cause) => {
                 exit::NO_SPACE
             }

@@ -1,5 +1,6 @@
 //! chronofs: a versioned backup filesystem.
 pub mod chunking;
+pub mod crypto;
 pub mod dirfd;
 pub mod error;
 pub mod format;

@@ -7,6 +7,7 @@ mod integration {
     mod corruption;
     mod craft;
     mod crash;
+    mod encryption;
     mod exit_codes;
     mod fuzz;
     mod hostile;

@@ -46,6 +46,9 @@ _chronofs() {
             chronofs,job)
                 cmd="chronofs__subcmd__job"
                 ;;
+            chronofs,key)
+                cmd="chronofs__subcmd__key"
+                ;;
             chronofs,ls)
                 cmd="chronofs__subcmd__ls"
                 ;;
@@ -103,6 +106,9 @@ _chronofs() {
             chronofs__subcmd__help,job)
                 cmd="chronofs__subcmd__help__subcmd__job"
                 ;;
+            chronofs__subcmd__help,key)
+                cmd="chronofs__subcmd__help__subcmd__key"
+                ;;
             chronofs__subcmd__help,ls)
                 cmd="chronofs__subcmd__help__subcmd__ls"
                 ;;
@@ -145,6 +151,18 @@ _chronofs() {
             chronofs__subcmd__help__subcmd__job,verify)
                 cmd="chronofs__subcmd__help__subcmd__job__subcmd__verify"
                 ;;
+            chronofs__subcmd__help__subcmd__key,add)
+                cmd="chronofs__subcmd__help__subcmd__key__subcmd__add"
+                ;;
+            chronofs__subcmd__help__subcmd__key,list)
+                cmd="chronofs__subcmd__help__subcmd__key__subcmd__list"
+                ;;
+            chronofs__subcmd__help__subcmd__key,passwd)
+                cmd="chronofs__subcmd__help__subcmd__key__subcmd__passwd"
+                ;;
+            chronofs__subcmd__help__subcmd__key,remove)
+                cmd="chronofs__subcmd__help__subcmd__key__subcmd__remove"
+                ;;
             chronofs__subcmd__job,help)
                 cmd="chronofs__subcmd__job__subcmd__help"
                 ;;
@@ -181,6 +199,36 @@ _chronofs() {
             chronofs__subcmd__job__subcmd__help,verify)
                 cmd="chronofs__subcmd__job__subcmd__help__subcmd__verify"
                 ;;
+            chronofs__subcmd__key,add)
+                cmd="chronofs__subcmd__key__subcmd__add"
+                ;;
+            chronofs__subcmd__key,help)
+                cmd="chronofs__subcmd__key__subcmd__help"
+                ;;
+            chronofs__subcmd__key,list)
+                cmd="chronofs__subcmd__key__subcmd__list"
+                ;;
+            chronofs__subcmd__key,passwd)
+                cmd="chronofs__subcmd__key__subcmd__passwd"
+                ;;
+            chronofs__subcmd__key,remove)
+                cmd="chronofs__subcmd__key__subcmd__remove"
+                ;;
+            chronofs__subcmd__key__subcmd__help,add)
+                cmd="chronofs__subcmd__key__subcmd__help__subcmd__add"
+                ;;
+            chronofs__subcmd__key__subcmd__help,help)
+                cmd="chronofs__subcmd__key__subcmd__help__subcmd__help"
+                ;;
+            chronofs__subcmd__key__subcmd__help,list)
+                cmd="chronofs__subcmd__key__subcmd__help__subcmd__list"
+                ;;
+            chronofs__subcmd__key__subcmd__help,passwd)
+                cmd="chronofs__subcmd__key__subcmd__help__subcmd__passwd"
+                ;;
+            chronofs__subcmd__key__subcmd__help,remove)
+                cmd="chronofs__subcmd__key__subcmd__help__subcmd__remove"
+                ;;
             *)
                 ;;
         esac
@@ -188,7 +236,7 @@ _chronofs() {
 
     case "${cmd}" in
         chronofs)
-            opts="-r -q -h -V --repo --quiet --retry-lock --help --version init backup snapshots ls restore check cat mount umount forget prune copy unlock append-only status verify job generate help"
+            opts="-r -q -h -V --repo --quiet --retry-lock --password-file --password-command --help --version init backup snapshots ls restore check cat mount umount forget prune copy unlock append-only status verify job key generate help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 1 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -206,6 +254,14 @@ _chronofs() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
+                --password-file)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --password-command)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 *)
                     COMPREPLY=()
                     ;;
@@ -214,7 +270,7 @@ _chronofs() {
             return 0
             ;;
         chronofs__subcmd__append__subcmd__only)
-            opts="-r -q -h -V --repo --quiet --retry-lock --help --version on off status"
+            opts="-r -q -h -V --repo --quiet --retry-lock --password-file --password-command --help --version on off status"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -232,6 +288,14 @@ _chronofs() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
+                --password-file)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --password-command)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 *)
                     COMPREPLY=()
                     ;;
@@ -240,7 +304,7 @@ _chronofs() {
             return 0
             ;;
         chronofs__subcmd__backup)
-            opts="-x -r -q -h -V --exclude --exclude-file --one-file-system --tag --host --parent --force --stdin --stdin-from-command --stdin-name --json --read-concurrency --no-progress --time --pre-exec --post-exec --repo --quiet --retry-lock --help --version"
+            opts="-x -r -q -h -V --exclude --exclude-file --one-file-system --tag --host --parent --force --stdin --stdin-from-command --stdin-name --json --read-concurrency --no-progress --time --pre-exec --post-exec --repo --quiet --retry-lock --password-file --password-command --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -298,6 +362,14 @@ _chronofs() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
+                --password-file)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --password-command)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 *)
                     COMPREPLY=()
                     ;;
@@ -306,7 +378,7 @@ _chronofs() {
             return 0
             ;;
         chronofs__subcmd__cat)
-            opts="-r -q -h -V --repo --quiet --retry-lock --help --version config snapshot tree index"
+            opts="-r -q -h -V --repo --quiet --retry-lock --password-file --password-command --help --version config snapshot tree index"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -324,6 +396,14 @@ _chronofs() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
+                --password-file)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --password-command)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 *)
                     COMPREPLY=()
                     ;;
@@ -332,7 +412,7 @@ _chronofs() {
             return 0
             ;;
         chronofs__subcmd__check)
-            opts="-r -q -h -V --read-data --read-data-subset --repo --quiet --retry-lock --help --version"
+            opts="-r -q -h -V --read-data --read-data-subset --repo --quiet --retry-lock --password-file --password-command --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -354,6 +434,14 @@ _chronofs() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
+                --password-file)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --password-command)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 *)
                     COMPREPLY=()
                     ;;
@@ -362,7 +450,7 @@ _chronofs() {
             return 0
             ;;
         chronofs__subcmd__copy)
-            opts="-r -q -h -V --from --to --json --repo --quiet --retry-lock --help --version"
+            opts="-r -q -h -V --from --to --json --to-password-file --to-password-command --repo --quiet --retry-lock --password-file --password-command --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -373,6 +461,14 @@ _chronofs() {
                     return 0
                     ;;
                 --to)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --to-password-file)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --to-password-command)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
@@ -388,6 +484,14 @@ _chronofs() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
+                --password-file)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --password-command)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 *)
                     COMPREPLY=()
                     ;;
@@ -396,7 +500,7 @@ _chronofs() {
             return 0
             ;;
         chronofs__subcmd__forget)
-            opts="-l -H -d -w -m -y -n -r -q -h -V --keep-last --keep-hourly --keep-daily --keep-weekly --keep-monthly --keep-yearly --keep-within --keep-within-hourly --keep-within-daily --keep-within-weekly --keep-within-monthly --keep-within-yearly --keep-tag --host --tag --path --group-by --dry-run --prune --max-unused --json --repo --quiet --retry-lock --help --version"
+            opts="-l -H -d -w -m -y -n -r -q -h -V --keep-last --keep-hourly --keep-daily --keep-weekly --keep-monthly --keep-yearly --keep-within --keep-within-hourly --keep-within-daily --keep-within-weekly --keep-within-monthly --keep-within-yearly --keep-tag --host --tag --path --group-by --dry-run --prune --max-unused --json --repo --quiet --retry-lock --password-file --password-command --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -510,6 +614,14 @@ _chronofs() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
+                --password-file)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --password-command)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 *)
                     COMPREPLY=()
                     ;;
@@ -518,7 +630,7 @@ _chronofs() {
             return 0
             ;;
         chronofs__subcmd__generate)
-            opts="-r -q -h -V --repo --quiet --retry-lock --help --version man completions"
+            opts="-r -q -h -V --repo --quiet --retry-lock --password-file --password-command --help --version man completions"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -536,6 +648,14 @@ _chronofs() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
+                --password-file)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --password-command)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 *)
                     COMPREPLY=()
                     ;;
@@ -544,7 +664,7 @@ _chronofs() {
             return 0
             ;;
         chronofs__subcmd__help)
-            opts="init backup snapshots ls restore check cat mount umount forget prune copy unlock append-only status verify job generate help"
+            opts="init backup snapshots ls restore check cat mount umount forget prune copy unlock append-only status verify job key generate help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -767,6 +887,76 @@ _chronofs() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
+        chronofs__subcmd__help__subcmd__key)
+            opts="list add remove passwd"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        chronofs__subcmd__help__subcmd__key__subcmd__add)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        chronofs__subcmd__help__subcmd__key__subcmd__list)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        chronofs__subcmd__help__subcmd__key__subcmd__passwd)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        chronofs__subcmd__help__subcmd__key__subcmd__remove)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
         chronofs__subcmd__help__subcmd__ls)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
@@ -894,7 +1084,7 @@ _chronofs() {
             return 0
             ;;
         chronofs__subcmd__init)
-            opts="-r -q -h -V --compression-level --chunk-min --chunk-avg --chunk-max --pack-size --append-only --group-readable --repo --quiet --retry-lock --help --version"
+            opts="-r -q -h -V --compression-level --chunk-min --chunk-avg --chunk-max --pack-size --append-only --group-readable --encryption --copy-settings-from --from-password-file --from-password-command --kdf-memory --kdf-time --repo --quiet --retry-lock --password-file --password-command --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -920,6 +1110,30 @@ _chronofs() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
+                --encryption)
+                    COMPREPLY=($(compgen -W "aes256gcmsiv none" -- "${cur}"))
+                    return 0
+                    ;;
+                --copy-settings-from)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --from-password-file)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --from-password-command)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --kdf-memory)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --kdf-time)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 --repo)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
@@ -932,6 +1146,14 @@ _chronofs() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
+                --password-file)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --password-command)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 *)
                     COMPREPLY=()
                     ;;
@@ -940,7 +1162,7 @@ _chronofs() {
             return 0
             ;;
         chronofs__subcmd__job)
-            opts="-r -q -h -V --config-dir --repo --quiet --retry-lock --help --version run verify mount schedule show help"
+            opts="-r -q -h -V --config-dir --repo --quiet --retry-lock --password-file --password-command --help --version run verify mount schedule show help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -959,6 +1181,14 @@ _chronofs() {
                     return 0
                     ;;
                 --retry-lock)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --password-file)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --password-command)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
@@ -1068,7 +1298,7 @@ _chronofs() {
             return 0
             ;;
         chronofs__subcmd__job__subcmd__mount)
-            opts="-r -q -h -V --config-dir --repo --quiet --retry-lock --help --version"
+            opts="-r -q -h -V --config-dir --repo --quiet --retry-lock --password-file --password-command --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -1087,6 +1317,14 @@ _chronofs() {
                     return 0
                     ;;
                 --retry-lock)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --password-file)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --password-command)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
@@ -1098,7 +1336,7 @@ _chronofs() {
             return 0
             ;;
         chronofs__subcmd__job__subcmd__run)
-            opts="-r -q -h -V --config-dir --repo --quiet --retry-lock --help --version"
+            opts="-r -q -h -V --config-dir --repo --quiet --retry-lock --password-file --password-command --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -1120,6 +1358,14 @@ _chronofs() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
+                --password-file)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --password-command)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 *)
                     COMPREPLY=()
                     ;;
@@ -1128,7 +1374,7 @@ _chronofs() {
             return 0
             ;;
         chronofs__subcmd__job__subcmd__schedule)
-            opts="-r -q -h -V --systemd-dir --config-dir --repo --quiet --retry-lock --help --version"
+            opts="-r -q -h -V --systemd-dir --config-dir --repo --quiet --retry-lock --password-file --password-command --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -1154,6 +1400,14 @@ _chronofs() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
+                --password-file)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --password-command)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 *)
                     COMPREPLY=()
                     ;;
@@ -1162,7 +1416,7 @@ _chronofs() {
             return 0
             ;;
         chronofs__subcmd__job__subcmd__show)
-            opts="-r -q -h -V --config-dir --repo --quiet --retry-lock --help --version"
+            opts="-r -q -h -V --config-dir --repo --quiet --retry-lock --password-file --password-command --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -1181,6 +1435,14 @@ _chronofs() {
                     return 0
                     ;;
                 --retry-lock)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --password-file)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --password-command)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
@@ -1192,7 +1454,7 @@ _chronofs() {
             return 0
             ;;
         chronofs__subcmd__job__subcmd__verify)
-            opts="-r -q -h -V --config-dir --repo --quiet --retry-lock --help --version"
+            opts="-r -q -h -V --config-dir --repo --quiet --retry-lock --password-file --password-command --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -1214,6 +1476,14 @@ _chronofs() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
+                --password-file)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --password-command)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 *)
                     COMPREPLY=()
                     ;;
@@ -1221,8 +1491,8 @@ _chronofs() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
-        chronofs__subcmd__ls)
-            opts="-l -0 -r -q -h -V --long --null --json --repo --quiet --retry-lock --help --version"
+        chronofs__subcmd__key)
+            opts="-r -q -h -V --repo --quiet --retry-lock --password-file --password-command --help --version list add remove passwd help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -1240,6 +1510,292 @@ _chronofs() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
+                --password-file)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --password-command)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        chronofs__subcmd__key__subcmd__add)
+            opts="-r -q -h -V --backup-only --new-password-file --kdf-memory --kdf-time --repo --quiet --retry-lock --password-file --password-command --help --version"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --new-password-file)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --kdf-memory)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --kdf-time)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --repo)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                -r)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --retry-lock)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --password-file)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --password-command)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        chronofs__subcmd__key__subcmd__help)
+            opts="list add remove passwd help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        chronofs__subcmd__key__subcmd__help__subcmd__add)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        chronofs__subcmd__key__subcmd__help__subcmd__help)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        chronofs__subcmd__key__subcmd__help__subcmd__list)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        chronofs__subcmd__key__subcmd__help__subcmd__passwd)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        chronofs__subcmd__key__subcmd__help__subcmd__remove)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        chronofs__subcmd__key__subcmd__list)
+            opts="-r -q -h -V --json --repo --quiet --retry-lock --password-file --password-command --help --version"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --repo)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                -r)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --retry-lock)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --password-file)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --password-command)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        chronofs__subcmd__key__subcmd__passwd)
+            opts="-r -q -h -V --new-password-file --kdf-memory --kdf-time --repo --quiet --retry-lock --password-file --password-command --help --version"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --new-password-file)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --kdf-memory)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --kdf-time)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --repo)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                -r)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --retry-lock)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --password-file)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --password-command)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        chronofs__subcmd__key__subcmd__remove)
+            opts="-r -q -h -V --repo --quiet --retry-lock --password-file --password-command --help --version"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --repo)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                -r)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --retry-lock)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --password-file)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --password-command)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        chronofs__subcmd__ls)
+            opts="-l -0 -r -q -h -V --long --null --json --repo --quiet --retry-lock --password-file --password-command --help --version"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --repo)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                -r)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --retry-lock)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --password-file)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --password-command)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 *)
                     COMPREPLY=()
                     ;;
@@ -1248,7 +1804,7 @@ _chronofs() {
             return 0
             ;;
         chronofs__subcmd__mount)
-            opts="-f -r -q -h -V --foreground --allow-other --cache-size --threads --log --daemon-child --repo --quiet --retry-lock --help --version"
+            opts="-f -r -q -h -V --foreground --allow-other --cache-size --threads --log --daemon-child --repo --quiet --retry-lock --password-file --password-command --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -1278,6 +1834,14 @@ _chronofs() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
+                --password-file)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --password-command)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 *)
                     COMPREPLY=()
                     ;;
@@ -1286,7 +1850,7 @@ _chronofs() {
             return 0
             ;;
         chronofs__subcmd__prune)
-            opts="-n -r -q -h -V --max-unused --dry-run --json --repo --quiet --retry-lock --help --version"
+            opts="-n -r -q -h -V --max-unused --dry-run --json --repo --quiet --retry-lock --password-file --password-command --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -1308,6 +1872,14 @@ _chronofs() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
+                --password-file)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --password-command)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 *)
                     COMPREPLY=()
                     ;;
@@ -1316,7 +1888,7 @@ _chronofs() {
             return 0
             ;;
         chronofs__subcmd__restore)
-            opts="-t -r -q -h -V --target --overwrite --no-space-check --repo --quiet --retry-lock --help --version"
+            opts="-t -r -q -h -V --target --overwrite --no-space-check --repo --quiet --retry-lock --password-file --password-command --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -1342,6 +1914,14 @@ _chronofs() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
+                --password-file)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --password-command)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 *)
                     COMPREPLY=()
                     ;;
@@ -1350,7 +1930,7 @@ _chronofs() {
             return 0
             ;;
         chronofs__subcmd__snapshots)
-            opts="-r -q -h -V --json --repo --quiet --retry-lock --help --version"
+            opts="-r -q -h -V --json --repo --quiet --retry-lock --password-file --password-command --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -1368,6 +1948,14 @@ _chronofs() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
+                --password-file)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --password-command)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 *)
                     COMPREPLY=()
                     ;;
@@ -1376,7 +1964,7 @@ _chronofs() {
             return 0
             ;;
         chronofs__subcmd__status)
-            opts="-r -q -h -V --max-age --host --json --prometheus --repo --quiet --retry-lock --help --version"
+            opts="-r -q -h -V --max-age --host --json --prometheus --repo --quiet --retry-lock --password-file --password-command --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -1406,6 +1994,14 @@ _chronofs() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
+                --password-file)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --password-command)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 *)
                     COMPREPLY=()
                     ;;
@@ -1414,7 +2010,7 @@ _chronofs() {
             return 0
             ;;
         chronofs__subcmd__umount)
-            opts="-l -r -q -h -V --lazy --repo --quiet --retry-lock --help --version"
+            opts="-l -r -q -h -V --lazy --repo --quiet --retry-lock --password-file --password-command --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -1429,6 +2025,14 @@ _chronofs() {
                     return 0
                     ;;
                 --retry-lock)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --password-file)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --password-command)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
@@ -1440,7 +2044,7 @@ _chronofs() {
             return 0
             ;;
         chronofs__subcmd__unlock)
-            opts="-r -q -h -V --remove-all --repo --quiet --retry-lock --help --version"
+            opts="-r -q -h -V --remove-all --repo --quiet --retry-lock --password-file --password-command --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -1458,6 +2062,14 @@ _chronofs() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
+                --password-file)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --password-command)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 *)
                     COMPREPLY=()
                     ;;
@@ -1466,7 +2078,7 @@ _chronofs() {
             return 0
             ;;
         chronofs__subcmd__verify)
-            opts="-r -q -h -V --scratch --keep --json --repo --quiet --retry-lock --help --version"
+            opts="-r -q -h -V --scratch --keep --json --repo --quiet --retry-lock --password-file --password-command --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -1485,6 +2097,14 @@ _chronofs() {
                     return 0
                     ;;
                 --retry-lock)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --password-file)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --password-command)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;

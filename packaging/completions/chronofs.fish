@@ -1,6 +1,6 @@
 # Print an optspec for argparse to handle cmd's options that are independent of any subcommand.
 function __fish_chronofs_global_optspecs
-    string join \n r/repo= q/quiet retry-lock= h/help V/version
+    string join \n r/repo= q/quiet retry-lock= password-file= password-command= h/help V/version
 end
 
 function __fish_chronofs_needs_command
@@ -26,6 +26,8 @@ end
 
 complete -c chronofs -n "__fish_chronofs_needs_command" -s r -l repo -d 'Repository directory' -r -F
 complete -c chronofs -n "__fish_chronofs_needs_command" -l retry-lock -d 'If the repository is locked by another process, keep trying this long (e.g. `30s`, `10m`, `1h`) before giving up' -r
+complete -c chronofs -n "__fish_chronofs_needs_command" -l password-file -d 'Read the repository\'s passphrase from FILE (also CHRONOFS_PASSWORD_FILE). Without it, --password-command, or CHRONOFS_PASSWORD, chronofs asks on the terminal' -r -F
+complete -c chronofs -n "__fish_chronofs_needs_command" -l password-command -d 'Run CMD (with `sh -c`) and use what it prints as the passphrase (also CHRONOFS_PASSWORD_COMMAND), e.g. `pass show backup`' -r
 complete -c chronofs -n "__fish_chronofs_needs_command" -s q -l quiet -d 'Print only errors and warnings'
 complete -c chronofs -n "__fish_chronofs_needs_command" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c chronofs -n "__fish_chronofs_needs_command" -s V -l version -d 'Print version'
@@ -46,6 +48,7 @@ complete -c chronofs -n "__fish_chronofs_needs_command" -f -a "append-only" -d '
 complete -c chronofs -n "__fish_chronofs_needs_command" -f -a "status" -d 'Is the newest backup of every host recent enough? (exit 0 yes, 1 no, 2 unreadable)'
 complete -c chronofs -n "__fish_chronofs_needs_command" -f -a "verify" -d 'Restore drill: restore a snapshot to a scratch directory and compare it with the snapshot'
 complete -c chronofs -n "__fish_chronofs_needs_command" -f -a "job" -d 'Run a backup job described by /etc/chronofs/NAME.conf (see chronofs-job(5))'
+complete -c chronofs -n "__fish_chronofs_needs_command" -f -a "key" -d 'Manage the passphrases (key files) of an encrypted repository'
 complete -c chronofs -n "__fish_chronofs_needs_command" -f -a "generate" -d 'Write the man pages or the shell completions (for packaging)'
 complete -c chronofs -n "__fish_chronofs_needs_command" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
 complete -c chronofs -n "__fish_chronofs_using_subcommand init" -l compression-level -d 'zstd compression level for stored data (0 = no compression, 1-19)' -r
@@ -53,12 +56,21 @@ complete -c chronofs -n "__fish_chronofs_using_subcommand init" -l chunk-min -d 
 complete -c chronofs -n "__fish_chronofs_using_subcommand init" -l chunk-avg -d 'Average chunk size in bytes' -r
 complete -c chronofs -n "__fish_chronofs_using_subcommand init" -l chunk-max -d 'Maximum chunk size in bytes' -r
 complete -c chronofs -n "__fish_chronofs_using_subcommand init" -l pack-size -d 'Target pack file size in MiB' -r
+complete -c chronofs -n "__fish_chronofs_using_subcommand init" -l encryption -d 'Encrypt everything stored (the passphrase comes from CHRONOFS_PASSWORD, --password-file, --password-command, or is asked twice). `none` stores the backups in the clear' -r -f -a "aes256gcmsiv\t'AES-256-GCM-SIV with keyed ids, sessions sealed to an X-Wing key (format version 2)'
+none\t'None: anyone who can read the repository reads the backups (format version 1)'"
+complete -c chronofs -n "__fish_chronofs_using_subcommand init" -l copy-settings-from -d 'Take the chunker parameters and the id key of this encrypted repository, so that copies between the two keep their ids and deduplicate (its passphrase: the --from-password-* options, CHRONOFS_FROM_PASSWORD, or the new one)' -r -F
+complete -c chronofs -n "__fish_chronofs_using_subcommand init" -l from-password-file -d 'Read the --copy-settings-from repository\'s passphrase from FILE' -r -F
+complete -c chronofs -n "__fish_chronofs_using_subcommand init" -l from-password-command -d 'Run CMD (with `sh -c`) for the --copy-settings-from repository\'s passphrase' -r
+complete -c chronofs -n "__fish_chronofs_using_subcommand init" -l kdf-memory -d 'Argon2id memory per guess (default 128M). Lower it only for tests or tiny machines' -r
+complete -c chronofs -n "__fish_chronofs_using_subcommand init" -l kdf-time -d 'Argon2id passes (default 3)' -r
 complete -c chronofs -n "__fish_chronofs_using_subcommand init" -s r -l repo -d 'Repository directory' -r -F
 complete -c chronofs -n "__fish_chronofs_using_subcommand init" -l retry-lock -d 'If the repository is locked by another process, keep trying this long (e.g. `30s`, `10m`, `1h`) before giving up' -r
+complete -c chronofs -n "__fish_chronofs_using_subcommand init" -l password-file -d 'Read the repository\'s passphrase from FILE (also CHRONOFS_PASSWORD_FILE). Without it, --password-command, or CHRONOFS_PASSWORD, chronofs asks on the terminal' -r -F
+complete -c chronofs -n "__fish_chronofs_using_subcommand init" -l password-command -d 'Run CMD (with `sh -c`) and use what it prints as the passphrase (also CHRONOFS_PASSWORD_COMMAND), e.g. `pass show backup`' -r
 complete -c chronofs -n "__fish_chronofs_using_subcommand init" -l append-only -d 'Make the repository append-only: forget and prune refuse (see README)'
 complete -c chronofs -n "__fish_chronofs_using_subcommand init" -l group-readable -d 'Let the repository directory\'s group read the backups (directories 0750, files 0640), for a deliberate backup group; by default only the owner can (0700, 0600)'
 complete -c chronofs -n "__fish_chronofs_using_subcommand init" -s q -l quiet -d 'Print only errors and warnings'
-complete -c chronofs -n "__fish_chronofs_using_subcommand init" -s h -l help -d 'Print help'
+complete -c chronofs -n "__fish_chronofs_using_subcommand init" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c chronofs -n "__fish_chronofs_using_subcommand init" -s V -l version -d 'Print version'
 complete -c chronofs -n "__fish_chronofs_using_subcommand backup" -l exclude -d 'Exclude entries matching GLOB (a pattern with `/` matches the absolute path, one without matches names at any depth). Repeatable' -r
 complete -c chronofs -n "__fish_chronofs_using_subcommand backup" -l exclude-file -d 'Read exclude patterns from FILE, one per line. Repeatable' -r -F
@@ -72,6 +84,8 @@ complete -c chronofs -n "__fish_chronofs_using_subcommand backup" -l pre-exec -d
 complete -c chronofs -n "__fish_chronofs_using_subcommand backup" -l post-exec -d 'Run this shell command after the backup, whether it worked or not; it finds the outcome in CHRONOFS_BACKUP_STATUS (success, partial or failed), CHRONOFS_BACKUP_EXIT_CODE, CHRONOFS_SNAPSHOT_ID and CHRONOFS_BACKUP_ERROR' -r
 complete -c chronofs -n "__fish_chronofs_using_subcommand backup" -s r -l repo -d 'Repository directory' -r -F
 complete -c chronofs -n "__fish_chronofs_using_subcommand backup" -l retry-lock -d 'If the repository is locked by another process, keep trying this long (e.g. `30s`, `10m`, `1h`) before giving up' -r
+complete -c chronofs -n "__fish_chronofs_using_subcommand backup" -l password-file -d 'Read the repository\'s passphrase from FILE (also CHRONOFS_PASSWORD_FILE). Without it, --password-command, or CHRONOFS_PASSWORD, chronofs asks on the terminal' -r -F
+complete -c chronofs -n "__fish_chronofs_using_subcommand backup" -l password-command -d 'Run CMD (with `sh -c`) and use what it prints as the passphrase (also CHRONOFS_PASSWORD_COMMAND), e.g. `pass show backup`' -r
 complete -c chronofs -n "__fish_chronofs_using_subcommand backup" -s x -l one-file-system -d 'Do not cross file system boundaries (mount points are kept as empty directories)'
 complete -c chronofs -n "__fish_chronofs_using_subcommand backup" -l force -d 'Re-read every file, even those unchanged since the parent snapshot'
 complete -c chronofs -n "__fish_chronofs_using_subcommand backup" -l stdin -d 'Back up standard input as one file (needs --stdin-name)'
@@ -83,12 +97,16 @@ complete -c chronofs -n "__fish_chronofs_using_subcommand backup" -s h -l help -
 complete -c chronofs -n "__fish_chronofs_using_subcommand backup" -s V -l version -d 'Print version'
 complete -c chronofs -n "__fish_chronofs_using_subcommand snapshots" -s r -l repo -d 'Repository directory' -r -F
 complete -c chronofs -n "__fish_chronofs_using_subcommand snapshots" -l retry-lock -d 'If the repository is locked by another process, keep trying this long (e.g. `30s`, `10m`, `1h`) before giving up' -r
+complete -c chronofs -n "__fish_chronofs_using_subcommand snapshots" -l password-file -d 'Read the repository\'s passphrase from FILE (also CHRONOFS_PASSWORD_FILE). Without it, --password-command, or CHRONOFS_PASSWORD, chronofs asks on the terminal' -r -F
+complete -c chronofs -n "__fish_chronofs_using_subcommand snapshots" -l password-command -d 'Run CMD (with `sh -c`) and use what it prints as the passphrase (also CHRONOFS_PASSWORD_COMMAND), e.g. `pass show backup`' -r
 complete -c chronofs -n "__fish_chronofs_using_subcommand snapshots" -l json -d 'Print a JSON array instead of a table'
 complete -c chronofs -n "__fish_chronofs_using_subcommand snapshots" -s q -l quiet -d 'Print only errors and warnings'
 complete -c chronofs -n "__fish_chronofs_using_subcommand snapshots" -s h -l help -d 'Print help'
 complete -c chronofs -n "__fish_chronofs_using_subcommand snapshots" -s V -l version -d 'Print version'
 complete -c chronofs -n "__fish_chronofs_using_subcommand ls" -s r -l repo -d 'Repository directory' -r -F
 complete -c chronofs -n "__fish_chronofs_using_subcommand ls" -l retry-lock -d 'If the repository is locked by another process, keep trying this long (e.g. `30s`, `10m`, `1h`) before giving up' -r
+complete -c chronofs -n "__fish_chronofs_using_subcommand ls" -l password-file -d 'Read the repository\'s passphrase from FILE (also CHRONOFS_PASSWORD_FILE). Without it, --password-command, or CHRONOFS_PASSWORD, chronofs asks on the terminal' -r -F
+complete -c chronofs -n "__fish_chronofs_using_subcommand ls" -l password-command -d 'Run CMD (with `sh -c`) and use what it prints as the passphrase (also CHRONOFS_PASSWORD_COMMAND), e.g. `pass show backup`' -r
 complete -c chronofs -n "__fish_chronofs_using_subcommand ls" -s l -l long -d 'Show type, mode, owner, size and modification time'
 complete -c chronofs -n "__fish_chronofs_using_subcommand ls" -s 0 -l null -d 'Print each path exactly as stored, followed by a NUL byte (for `xargs -0`)'
 complete -c chronofs -n "__fish_chronofs_using_subcommand ls" -l json -d 'Print one JSON object per entry (path, type, mode, owner, size, times, link target)'
@@ -98,6 +116,8 @@ complete -c chronofs -n "__fish_chronofs_using_subcommand ls" -s V -l version -d
 complete -c chronofs -n "__fish_chronofs_using_subcommand restore" -s t -l target -d 'Directory to restore into (created if missing). Sources appear under it by their absolute path; with SNAP:PATH, PATH\'s contents go directly into it' -r -F
 complete -c chronofs -n "__fish_chronofs_using_subcommand restore" -s r -l repo -d 'Repository directory' -r -F
 complete -c chronofs -n "__fish_chronofs_using_subcommand restore" -l retry-lock -d 'If the repository is locked by another process, keep trying this long (e.g. `30s`, `10m`, `1h`) before giving up' -r
+complete -c chronofs -n "__fish_chronofs_using_subcommand restore" -l password-file -d 'Read the repository\'s passphrase from FILE (also CHRONOFS_PASSWORD_FILE). Without it, --password-command, or CHRONOFS_PASSWORD, chronofs asks on the terminal' -r -F
+complete -c chronofs -n "__fish_chronofs_using_subcommand restore" -l password-command -d 'Run CMD (with `sh -c`) and use what it prints as the passphrase (also CHRONOFS_PASSWORD_COMMAND), e.g. `pass show backup`' -r
 complete -c chronofs -n "__fish_chronofs_using_subcommand restore" -l overwrite -d 'Replace entries that already exist in the target'
 complete -c chronofs -n "__fish_chronofs_using_subcommand restore" -l no-space-check -d 'Restore even if the data looks larger than the target\'s free space (for file systems that compress or deduplicate)'
 complete -c chronofs -n "__fish_chronofs_using_subcommand restore" -s q -l quiet -d 'Print only errors and warnings'
@@ -106,12 +126,16 @@ complete -c chronofs -n "__fish_chronofs_using_subcommand restore" -s V -l versi
 complete -c chronofs -n "__fish_chronofs_using_subcommand check" -l read-data-subset -d 'Read only a part of the packs: `N/M` (part N of M), or `P%` (the next of 100/P parts, rotating from run to run, so that the whole repository is read over 100/P runs)' -r
 complete -c chronofs -n "__fish_chronofs_using_subcommand check" -s r -l repo -d 'Repository directory' -r -F
 complete -c chronofs -n "__fish_chronofs_using_subcommand check" -l retry-lock -d 'If the repository is locked by another process, keep trying this long (e.g. `30s`, `10m`, `1h`) before giving up' -r
+complete -c chronofs -n "__fish_chronofs_using_subcommand check" -l password-file -d 'Read the repository\'s passphrase from FILE (also CHRONOFS_PASSWORD_FILE). Without it, --password-command, or CHRONOFS_PASSWORD, chronofs asks on the terminal' -r -F
+complete -c chronofs -n "__fish_chronofs_using_subcommand check" -l password-command -d 'Run CMD (with `sh -c`) and use what it prints as the passphrase (also CHRONOFS_PASSWORD_COMMAND), e.g. `pass show backup`' -r
 complete -c chronofs -n "__fish_chronofs_using_subcommand check" -l read-data -d 'Also read every pack, decompress every blob and verify its hash'
 complete -c chronofs -n "__fish_chronofs_using_subcommand check" -s q -l quiet -d 'Print only errors and warnings'
 complete -c chronofs -n "__fish_chronofs_using_subcommand check" -s h -l help -d 'Print help'
 complete -c chronofs -n "__fish_chronofs_using_subcommand check" -s V -l version -d 'Print version'
 complete -c chronofs -n "__fish_chronofs_using_subcommand cat" -s r -l repo -d 'Repository directory' -r -F
 complete -c chronofs -n "__fish_chronofs_using_subcommand cat" -l retry-lock -d 'If the repository is locked by another process, keep trying this long (e.g. `30s`, `10m`, `1h`) before giving up' -r
+complete -c chronofs -n "__fish_chronofs_using_subcommand cat" -l password-file -d 'Read the repository\'s passphrase from FILE (also CHRONOFS_PASSWORD_FILE). Without it, --password-command, or CHRONOFS_PASSWORD, chronofs asks on the terminal' -r -F
+complete -c chronofs -n "__fish_chronofs_using_subcommand cat" -l password-command -d 'Run CMD (with `sh -c`) and use what it prints as the passphrase (also CHRONOFS_PASSWORD_COMMAND), e.g. `pass show backup`' -r
 complete -c chronofs -n "__fish_chronofs_using_subcommand cat" -s q -l quiet -d 'Print only errors and warnings'
 complete -c chronofs -n "__fish_chronofs_using_subcommand cat" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c chronofs -n "__fish_chronofs_using_subcommand cat" -s V -l version -d 'Print version'
@@ -120,6 +144,8 @@ complete -c chronofs -n "__fish_chronofs_using_subcommand mount" -l threads -d '
 complete -c chronofs -n "__fish_chronofs_using_subcommand mount" -l log -d 'Where the background process writes errors it meets (default: discarded)' -r -F
 complete -c chronofs -n "__fish_chronofs_using_subcommand mount" -s r -l repo -d 'Repository directory' -r -F
 complete -c chronofs -n "__fish_chronofs_using_subcommand mount" -l retry-lock -d 'If the repository is locked by another process, keep trying this long (e.g. `30s`, `10m`, `1h`) before giving up' -r
+complete -c chronofs -n "__fish_chronofs_using_subcommand mount" -l password-file -d 'Read the repository\'s passphrase from FILE (also CHRONOFS_PASSWORD_FILE). Without it, --password-command, or CHRONOFS_PASSWORD, chronofs asks on the terminal' -r -F
+complete -c chronofs -n "__fish_chronofs_using_subcommand mount" -l password-command -d 'Run CMD (with `sh -c`) and use what it prints as the passphrase (also CHRONOFS_PASSWORD_COMMAND), e.g. `pass show backup`' -r
 complete -c chronofs -n "__fish_chronofs_using_subcommand mount" -s f -l foreground -d 'Stay in the foreground; Ctrl-C or SIGTERM unmounts and exits'
 complete -c chronofs -n "__fish_chronofs_using_subcommand mount" -l allow-other -d 'Let other users in too (the stored modes and owners still decide what they may read; non-root users need `user_allow_other` in /etc/fuse.conf)'
 complete -c chronofs -n "__fish_chronofs_using_subcommand mount" -l daemon-child -d 'Internal: this is the background process started by `mount`'
@@ -128,6 +154,8 @@ complete -c chronofs -n "__fish_chronofs_using_subcommand mount" -s h -l help -d
 complete -c chronofs -n "__fish_chronofs_using_subcommand mount" -s V -l version -d 'Print version'
 complete -c chronofs -n "__fish_chronofs_using_subcommand umount" -s r -l repo -d 'Repository directory' -r -F
 complete -c chronofs -n "__fish_chronofs_using_subcommand umount" -l retry-lock -d 'If the repository is locked by another process, keep trying this long (e.g. `30s`, `10m`, `1h`) before giving up' -r
+complete -c chronofs -n "__fish_chronofs_using_subcommand umount" -l password-file -d 'Read the repository\'s passphrase from FILE (also CHRONOFS_PASSWORD_FILE). Without it, --password-command, or CHRONOFS_PASSWORD, chronofs asks on the terminal' -r -F
+complete -c chronofs -n "__fish_chronofs_using_subcommand umount" -l password-command -d 'Run CMD (with `sh -c`) and use what it prints as the passphrase (also CHRONOFS_PASSWORD_COMMAND), e.g. `pass show backup`' -r
 complete -c chronofs -n "__fish_chronofs_using_subcommand umount" -s l -l lazy -d 'Detach now even if busy; the kernel finishes once the last file is closed'
 complete -c chronofs -n "__fish_chronofs_using_subcommand umount" -s q -l quiet -d 'Print only errors and warnings'
 complete -c chronofs -n "__fish_chronofs_using_subcommand umount" -s h -l help -d 'Print help'
@@ -152,6 +180,8 @@ complete -c chronofs -n "__fish_chronofs_using_subcommand forget" -l group-by -d
 complete -c chronofs -n "__fish_chronofs_using_subcommand forget" -l max-unused -d 'With --prune: see `chronofs prune --max-unused`' -r
 complete -c chronofs -n "__fish_chronofs_using_subcommand forget" -s r -l repo -d 'Repository directory' -r -F
 complete -c chronofs -n "__fish_chronofs_using_subcommand forget" -l retry-lock -d 'If the repository is locked by another process, keep trying this long (e.g. `30s`, `10m`, `1h`) before giving up' -r
+complete -c chronofs -n "__fish_chronofs_using_subcommand forget" -l password-file -d 'Read the repository\'s passphrase from FILE (also CHRONOFS_PASSWORD_FILE). Without it, --password-command, or CHRONOFS_PASSWORD, chronofs asks on the terminal' -r -F
+complete -c chronofs -n "__fish_chronofs_using_subcommand forget" -l password-command -d 'Run CMD (with `sh -c`) and use what it prints as the passphrase (also CHRONOFS_PASSWORD_COMMAND), e.g. `pass show backup`' -r
 complete -c chronofs -n "__fish_chronofs_using_subcommand forget" -s n -l dry-run -d 'Only show what would be kept and removed, and why'
 complete -c chronofs -n "__fish_chronofs_using_subcommand forget" -l prune -d 'Run prune afterwards (under the same lock) to reclaim the space'
 complete -c chronofs -n "__fish_chronofs_using_subcommand forget" -l json -d 'Print JSON'
@@ -161,6 +191,8 @@ complete -c chronofs -n "__fish_chronofs_using_subcommand forget" -s V -l versio
 complete -c chronofs -n "__fish_chronofs_using_subcommand prune" -l max-unused -d 'Unused data to tolerate in partly used packs before repacking them: a share of the repository (10%), a size (500M, 2G), or `unlimited` (never repack)' -r
 complete -c chronofs -n "__fish_chronofs_using_subcommand prune" -s r -l repo -d 'Repository directory' -r -F
 complete -c chronofs -n "__fish_chronofs_using_subcommand prune" -l retry-lock -d 'If the repository is locked by another process, keep trying this long (e.g. `30s`, `10m`, `1h`) before giving up' -r
+complete -c chronofs -n "__fish_chronofs_using_subcommand prune" -l password-file -d 'Read the repository\'s passphrase from FILE (also CHRONOFS_PASSWORD_FILE). Without it, --password-command, or CHRONOFS_PASSWORD, chronofs asks on the terminal' -r -F
+complete -c chronofs -n "__fish_chronofs_using_subcommand prune" -l password-command -d 'Run CMD (with `sh -c`) and use what it prints as the passphrase (also CHRONOFS_PASSWORD_COMMAND), e.g. `pass show backup`' -r
 complete -c chronofs -n "__fish_chronofs_using_subcommand prune" -s n -l dry-run -d 'Only report what would be deleted and repacked'
 complete -c chronofs -n "__fish_chronofs_using_subcommand prune" -l json -d 'Print the report as JSON'
 complete -c chronofs -n "__fish_chronofs_using_subcommand prune" -s q -l quiet -d 'Print only errors and warnings'
@@ -168,20 +200,28 @@ complete -c chronofs -n "__fish_chronofs_using_subcommand prune" -s h -l help -d
 complete -c chronofs -n "__fish_chronofs_using_subcommand prune" -s V -l version -d 'Print version'
 complete -c chronofs -n "__fish_chronofs_using_subcommand copy" -l from -d 'Source repository (default: --repo)' -r -F
 complete -c chronofs -n "__fish_chronofs_using_subcommand copy" -l to -d 'Destination repository (created first with `chronofs init`)' -r -F
+complete -c chronofs -n "__fish_chronofs_using_subcommand copy" -l to-password-file -d 'Read the destination\'s passphrase from FILE (also CHRONOFS_TO_PASSWORD_FILE; or set CHRONOFS_TO_PASSWORD). Without any, the source\'s passphrase is used (or, for a plaintext source, the usual --password-* options and CHRONOFS_PASSWORD)' -r -F
+complete -c chronofs -n "__fish_chronofs_using_subcommand copy" -l to-password-command -d 'Run CMD (with `sh -c`) for the destination\'s passphrase' -r
 complete -c chronofs -n "__fish_chronofs_using_subcommand copy" -s r -l repo -d 'Repository directory' -r -F
 complete -c chronofs -n "__fish_chronofs_using_subcommand copy" -l retry-lock -d 'If the repository is locked by another process, keep trying this long (e.g. `30s`, `10m`, `1h`) before giving up' -r
+complete -c chronofs -n "__fish_chronofs_using_subcommand copy" -l password-file -d 'Read the repository\'s passphrase from FILE (also CHRONOFS_PASSWORD_FILE). Without it, --password-command, or CHRONOFS_PASSWORD, chronofs asks on the terminal' -r -F
+complete -c chronofs -n "__fish_chronofs_using_subcommand copy" -l password-command -d 'Run CMD (with `sh -c`) and use what it prints as the passphrase (also CHRONOFS_PASSWORD_COMMAND), e.g. `pass show backup`' -r
 complete -c chronofs -n "__fish_chronofs_using_subcommand copy" -l json -d 'Print the report as JSON'
 complete -c chronofs -n "__fish_chronofs_using_subcommand copy" -s q -l quiet -d 'Print only errors and warnings'
 complete -c chronofs -n "__fish_chronofs_using_subcommand copy" -s h -l help -d 'Print help'
 complete -c chronofs -n "__fish_chronofs_using_subcommand copy" -s V -l version -d 'Print version'
 complete -c chronofs -n "__fish_chronofs_using_subcommand unlock" -s r -l repo -d 'Repository directory' -r -F
 complete -c chronofs -n "__fish_chronofs_using_subcommand unlock" -l retry-lock -d 'If the repository is locked by another process, keep trying this long (e.g. `30s`, `10m`, `1h`) before giving up' -r
+complete -c chronofs -n "__fish_chronofs_using_subcommand unlock" -l password-file -d 'Read the repository\'s passphrase from FILE (also CHRONOFS_PASSWORD_FILE). Without it, --password-command, or CHRONOFS_PASSWORD, chronofs asks on the terminal' -r -F
+complete -c chronofs -n "__fish_chronofs_using_subcommand unlock" -l password-command -d 'Run CMD (with `sh -c`) and use what it prints as the passphrase (also CHRONOFS_PASSWORD_COMMAND), e.g. `pass show backup`' -r
 complete -c chronofs -n "__fish_chronofs_using_subcommand unlock" -l remove-all -d 'Remove every lock, also those of processes that may still run (only when you know they do not)'
 complete -c chronofs -n "__fish_chronofs_using_subcommand unlock" -s q -l quiet -d 'Print only errors and warnings'
 complete -c chronofs -n "__fish_chronofs_using_subcommand unlock" -s h -l help -d 'Print help'
 complete -c chronofs -n "__fish_chronofs_using_subcommand unlock" -s V -l version -d 'Print version'
 complete -c chronofs -n "__fish_chronofs_using_subcommand append-only" -s r -l repo -d 'Repository directory' -r -F
 complete -c chronofs -n "__fish_chronofs_using_subcommand append-only" -l retry-lock -d 'If the repository is locked by another process, keep trying this long (e.g. `30s`, `10m`, `1h`) before giving up' -r
+complete -c chronofs -n "__fish_chronofs_using_subcommand append-only" -l password-file -d 'Read the repository\'s passphrase from FILE (also CHRONOFS_PASSWORD_FILE). Without it, --password-command, or CHRONOFS_PASSWORD, chronofs asks on the terminal' -r -F
+complete -c chronofs -n "__fish_chronofs_using_subcommand append-only" -l password-command -d 'Run CMD (with `sh -c`) and use what it prints as the passphrase (also CHRONOFS_PASSWORD_COMMAND), e.g. `pass show backup`' -r
 complete -c chronofs -n "__fish_chronofs_using_subcommand append-only" -s q -l quiet -d 'Print only errors and warnings'
 complete -c chronofs -n "__fish_chronofs_using_subcommand append-only" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c chronofs -n "__fish_chronofs_using_subcommand append-only" -s V -l version -d 'Print version'
@@ -190,6 +230,8 @@ complete -c chronofs -n "__fish_chronofs_using_subcommand status" -l host -d 'On
 complete -c chronofs -n "__fish_chronofs_using_subcommand status" -l prometheus -d 'Also write node_exporter textfile metrics to FILE (replaced atomically; written even when the repository cannot be read, with chronofs_repository_readable 0)' -r -F
 complete -c chronofs -n "__fish_chronofs_using_subcommand status" -s r -l repo -d 'Repository directory' -r -F
 complete -c chronofs -n "__fish_chronofs_using_subcommand status" -l retry-lock -d 'If the repository is locked by another process, keep trying this long (e.g. `30s`, `10m`, `1h`) before giving up' -r
+complete -c chronofs -n "__fish_chronofs_using_subcommand status" -l password-file -d 'Read the repository\'s passphrase from FILE (also CHRONOFS_PASSWORD_FILE). Without it, --password-command, or CHRONOFS_PASSWORD, chronofs asks on the terminal' -r -F
+complete -c chronofs -n "__fish_chronofs_using_subcommand status" -l password-command -d 'Run CMD (with `sh -c`) and use what it prints as the passphrase (also CHRONOFS_PASSWORD_COMMAND), e.g. `pass show backup`' -r
 complete -c chronofs -n "__fish_chronofs_using_subcommand status" -l json -d 'Print the status as JSON'
 complete -c chronofs -n "__fish_chronofs_using_subcommand status" -s q -l quiet -d 'Print only errors and warnings'
 complete -c chronofs -n "__fish_chronofs_using_subcommand status" -s h -l help -d 'Print help'
@@ -197,6 +239,8 @@ complete -c chronofs -n "__fish_chronofs_using_subcommand status" -s V -l versio
 complete -c chronofs -n "__fish_chronofs_using_subcommand verify" -l scratch -d 'Where to restore (a new directory is made inside it; default: the temp directory)' -r -F
 complete -c chronofs -n "__fish_chronofs_using_subcommand verify" -s r -l repo -d 'Repository directory' -r -F
 complete -c chronofs -n "__fish_chronofs_using_subcommand verify" -l retry-lock -d 'If the repository is locked by another process, keep trying this long (e.g. `30s`, `10m`, `1h`) before giving up' -r
+complete -c chronofs -n "__fish_chronofs_using_subcommand verify" -l password-file -d 'Read the repository\'s passphrase from FILE (also CHRONOFS_PASSWORD_FILE). Without it, --password-command, or CHRONOFS_PASSWORD, chronofs asks on the terminal' -r -F
+complete -c chronofs -n "__fish_chronofs_using_subcommand verify" -l password-command -d 'Run CMD (with `sh -c`) and use what it prints as the passphrase (also CHRONOFS_PASSWORD_COMMAND), e.g. `pass show backup`' -r
 complete -c chronofs -n "__fish_chronofs_using_subcommand verify" -l keep -d 'Leave the restored copy in place'
 complete -c chronofs -n "__fish_chronofs_using_subcommand verify" -l json -d 'Print the report as JSON'
 complete -c chronofs -n "__fish_chronofs_using_subcommand verify" -s q -l quiet -d 'Print only errors and warnings'
@@ -205,6 +249,8 @@ complete -c chronofs -n "__fish_chronofs_using_subcommand verify" -s V -l versio
 complete -c chronofs -n "__fish_chronofs_using_subcommand job; and not __fish_seen_subcommand_from run verify mount schedule show help" -l config-dir -d 'Where job files are (also CHRONOFS_CONFIG_DIR)' -r -F
 complete -c chronofs -n "__fish_chronofs_using_subcommand job; and not __fish_seen_subcommand_from run verify mount schedule show help" -s r -l repo -d 'Repository directory' -r -F
 complete -c chronofs -n "__fish_chronofs_using_subcommand job; and not __fish_seen_subcommand_from run verify mount schedule show help" -l retry-lock -d 'If the repository is locked by another process, keep trying this long (e.g. `30s`, `10m`, `1h`) before giving up' -r
+complete -c chronofs -n "__fish_chronofs_using_subcommand job; and not __fish_seen_subcommand_from run verify mount schedule show help" -l password-file -d 'Read the repository\'s passphrase from FILE (also CHRONOFS_PASSWORD_FILE). Without it, --password-command, or CHRONOFS_PASSWORD, chronofs asks on the terminal' -r -F
+complete -c chronofs -n "__fish_chronofs_using_subcommand job; and not __fish_seen_subcommand_from run verify mount schedule show help" -l password-command -d 'Run CMD (with `sh -c`) and use what it prints as the passphrase (also CHRONOFS_PASSWORD_COMMAND), e.g. `pass show backup`' -r
 complete -c chronofs -n "__fish_chronofs_using_subcommand job; and not __fish_seen_subcommand_from run verify mount schedule show help" -s q -l quiet -d 'Print only errors and warnings'
 complete -c chronofs -n "__fish_chronofs_using_subcommand job; and not __fish_seen_subcommand_from run verify mount schedule show help" -s h -l help -d 'Print help'
 complete -c chronofs -n "__fish_chronofs_using_subcommand job; and not __fish_seen_subcommand_from run verify mount schedule show help" -s V -l version -d 'Print version'
@@ -217,18 +263,24 @@ complete -c chronofs -n "__fish_chronofs_using_subcommand job; and not __fish_se
 complete -c chronofs -n "__fish_chronofs_using_subcommand job; and __fish_seen_subcommand_from run" -l config-dir -d 'Where job files are (also CHRONOFS_CONFIG_DIR)' -r -F
 complete -c chronofs -n "__fish_chronofs_using_subcommand job; and __fish_seen_subcommand_from run" -s r -l repo -d 'Repository directory' -r -F
 complete -c chronofs -n "__fish_chronofs_using_subcommand job; and __fish_seen_subcommand_from run" -l retry-lock -d 'If the repository is locked by another process, keep trying this long (e.g. `30s`, `10m`, `1h`) before giving up' -r
+complete -c chronofs -n "__fish_chronofs_using_subcommand job; and __fish_seen_subcommand_from run" -l password-file -d 'Read the repository\'s passphrase from FILE (also CHRONOFS_PASSWORD_FILE). Without it, --password-command, or CHRONOFS_PASSWORD, chronofs asks on the terminal' -r -F
+complete -c chronofs -n "__fish_chronofs_using_subcommand job; and __fish_seen_subcommand_from run" -l password-command -d 'Run CMD (with `sh -c`) and use what it prints as the passphrase (also CHRONOFS_PASSWORD_COMMAND), e.g. `pass show backup`' -r
 complete -c chronofs -n "__fish_chronofs_using_subcommand job; and __fish_seen_subcommand_from run" -s q -l quiet -d 'Print only errors and warnings'
 complete -c chronofs -n "__fish_chronofs_using_subcommand job; and __fish_seen_subcommand_from run" -s h -l help -d 'Print help'
 complete -c chronofs -n "__fish_chronofs_using_subcommand job; and __fish_seen_subcommand_from run" -s V -l version -d 'Print version'
 complete -c chronofs -n "__fish_chronofs_using_subcommand job; and __fish_seen_subcommand_from verify" -l config-dir -d 'Where job files are (also CHRONOFS_CONFIG_DIR)' -r -F
 complete -c chronofs -n "__fish_chronofs_using_subcommand job; and __fish_seen_subcommand_from verify" -s r -l repo -d 'Repository directory' -r -F
 complete -c chronofs -n "__fish_chronofs_using_subcommand job; and __fish_seen_subcommand_from verify" -l retry-lock -d 'If the repository is locked by another process, keep trying this long (e.g. `30s`, `10m`, `1h`) before giving up' -r
+complete -c chronofs -n "__fish_chronofs_using_subcommand job; and __fish_seen_subcommand_from verify" -l password-file -d 'Read the repository\'s passphrase from FILE (also CHRONOFS_PASSWORD_FILE). Without it, --password-command, or CHRONOFS_PASSWORD, chronofs asks on the terminal' -r -F
+complete -c chronofs -n "__fish_chronofs_using_subcommand job; and __fish_seen_subcommand_from verify" -l password-command -d 'Run CMD (with `sh -c`) and use what it prints as the passphrase (also CHRONOFS_PASSWORD_COMMAND), e.g. `pass show backup`' -r
 complete -c chronofs -n "__fish_chronofs_using_subcommand job; and __fish_seen_subcommand_from verify" -s q -l quiet -d 'Print only errors and warnings'
 complete -c chronofs -n "__fish_chronofs_using_subcommand job; and __fish_seen_subcommand_from verify" -s h -l help -d 'Print help'
 complete -c chronofs -n "__fish_chronofs_using_subcommand job; and __fish_seen_subcommand_from verify" -s V -l version -d 'Print version'
 complete -c chronofs -n "__fish_chronofs_using_subcommand job; and __fish_seen_subcommand_from mount" -l config-dir -d 'Where job files are (also CHRONOFS_CONFIG_DIR)' -r -F
 complete -c chronofs -n "__fish_chronofs_using_subcommand job; and __fish_seen_subcommand_from mount" -s r -l repo -d 'Repository directory' -r -F
 complete -c chronofs -n "__fish_chronofs_using_subcommand job; and __fish_seen_subcommand_from mount" -l retry-lock -d 'If the repository is locked by another process, keep trying this long (e.g. `30s`, `10m`, `1h`) before giving up' -r
+complete -c chronofs -n "__fish_chronofs_using_subcommand job; and __fish_seen_subcommand_from mount" -l password-file -d 'Read the repository\'s passphrase from FILE (also CHRONOFS_PASSWORD_FILE). Without it, --password-command, or CHRONOFS_PASSWORD, chronofs asks on the terminal' -r -F
+complete -c chronofs -n "__fish_chronofs_using_subcommand job; and __fish_seen_subcommand_from mount" -l password-command -d 'Run CMD (with `sh -c`) and use what it prints as the passphrase (also CHRONOFS_PASSWORD_COMMAND), e.g. `pass show backup`' -r
 complete -c chronofs -n "__fish_chronofs_using_subcommand job; and __fish_seen_subcommand_from mount" -s q -l quiet -d 'Print only errors and warnings'
 complete -c chronofs -n "__fish_chronofs_using_subcommand job; and __fish_seen_subcommand_from mount" -s h -l help -d 'Print help'
 complete -c chronofs -n "__fish_chronofs_using_subcommand job; and __fish_seen_subcommand_from mount" -s V -l version -d 'Print version'
@@ -236,12 +288,16 @@ complete -c chronofs -n "__fish_chronofs_using_subcommand job; and __fish_seen_s
 complete -c chronofs -n "__fish_chronofs_using_subcommand job; and __fish_seen_subcommand_from schedule" -l config-dir -d 'Where job files are (also CHRONOFS_CONFIG_DIR)' -r -F
 complete -c chronofs -n "__fish_chronofs_using_subcommand job; and __fish_seen_subcommand_from schedule" -s r -l repo -d 'Repository directory' -r -F
 complete -c chronofs -n "__fish_chronofs_using_subcommand job; and __fish_seen_subcommand_from schedule" -l retry-lock -d 'If the repository is locked by another process, keep trying this long (e.g. `30s`, `10m`, `1h`) before giving up' -r
+complete -c chronofs -n "__fish_chronofs_using_subcommand job; and __fish_seen_subcommand_from schedule" -l password-file -d 'Read the repository\'s passphrase from FILE (also CHRONOFS_PASSWORD_FILE). Without it, --password-command, or CHRONOFS_PASSWORD, chronofs asks on the terminal' -r -F
+complete -c chronofs -n "__fish_chronofs_using_subcommand job; and __fish_seen_subcommand_from schedule" -l password-command -d 'Run CMD (with `sh -c`) and use what it prints as the passphrase (also CHRONOFS_PASSWORD_COMMAND), e.g. `pass show backup`' -r
 complete -c chronofs -n "__fish_chronofs_using_subcommand job; and __fish_seen_subcommand_from schedule" -s q -l quiet -d 'Print only errors and warnings'
 complete -c chronofs -n "__fish_chronofs_using_subcommand job; and __fish_seen_subcommand_from schedule" -s h -l help -d 'Print help'
 complete -c chronofs -n "__fish_chronofs_using_subcommand job; and __fish_seen_subcommand_from schedule" -s V -l version -d 'Print version'
 complete -c chronofs -n "__fish_chronofs_using_subcommand job; and __fish_seen_subcommand_from show" -l config-dir -d 'Where job files are (also CHRONOFS_CONFIG_DIR)' -r -F
 complete -c chronofs -n "__fish_chronofs_using_subcommand job; and __fish_seen_subcommand_from show" -s r -l repo -d 'Repository directory' -r -F
 complete -c chronofs -n "__fish_chronofs_using_subcommand job; and __fish_seen_subcommand_from show" -l retry-lock -d 'If the repository is locked by another process, keep trying this long (e.g. `30s`, `10m`, `1h`) before giving up' -r
+complete -c chronofs -n "__fish_chronofs_using_subcommand job; and __fish_seen_subcommand_from show" -l password-file -d 'Read the repository\'s passphrase from FILE (also CHRONOFS_PASSWORD_FILE). Without it, --password-command, or CHRONOFS_PASSWORD, chronofs asks on the terminal' -r -F
+complete -c chronofs -n "__fish_chronofs_using_subcommand job; and __fish_seen_subcommand_from show" -l password-command -d 'Run CMD (with `sh -c`) and use what it prints as the passphrase (also CHRONOFS_PASSWORD_COMMAND), e.g. `pass show backup`' -r
 complete -c chronofs -n "__fish_chronofs_using_subcommand job; and __fish_seen_subcommand_from show" -s q -l quiet -d 'Print only errors and warnings'
 complete -c chronofs -n "__fish_chronofs_using_subcommand job; and __fish_seen_subcommand_from show" -s h -l help -d 'Print help'
 complete -c chronofs -n "__fish_chronofs_using_subcommand job; and __fish_seen_subcommand_from show" -s V -l version -d 'Print version'
@@ -251,32 +307,92 @@ complete -c chronofs -n "__fish_chronofs_using_subcommand job; and __fish_seen_s
 complete -c chronofs -n "__fish_chronofs_using_subcommand job; and __fish_seen_subcommand_from help" -f -a "schedule" -d 'Write the job\'s schedule as drop-ins of its timers (then `systemctl daemon-reload` and `systemctl enable --now chronofs-backup@NAME.timer chronofs-verify@NAME.timer`)'
 complete -c chronofs -n "__fish_chronofs_using_subcommand job; and __fish_seen_subcommand_from help" -f -a "show" -d 'Check a job file and print the commands it runs'
 complete -c chronofs -n "__fish_chronofs_using_subcommand job; and __fish_seen_subcommand_from help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c chronofs -n "__fish_chronofs_using_subcommand key; and not __fish_seen_subcommand_from list add remove passwd help" -s r -l repo -d 'Repository directory' -r -F
+complete -c chronofs -n "__fish_chronofs_using_subcommand key; and not __fish_seen_subcommand_from list add remove passwd help" -l retry-lock -d 'If the repository is locked by another process, keep trying this long (e.g. `30s`, `10m`, `1h`) before giving up' -r
+complete -c chronofs -n "__fish_chronofs_using_subcommand key; and not __fish_seen_subcommand_from list add remove passwd help" -l password-file -d 'Read the repository\'s passphrase from FILE (also CHRONOFS_PASSWORD_FILE). Without it, --password-command, or CHRONOFS_PASSWORD, chronofs asks on the terminal' -r -F
+complete -c chronofs -n "__fish_chronofs_using_subcommand key; and not __fish_seen_subcommand_from list add remove passwd help" -l password-command -d 'Run CMD (with `sh -c`) and use what it prints as the passphrase (also CHRONOFS_PASSWORD_COMMAND), e.g. `pass show backup`' -r
+complete -c chronofs -n "__fish_chronofs_using_subcommand key; and not __fish_seen_subcommand_from list add remove passwd help" -s q -l quiet -d 'Print only errors and warnings'
+complete -c chronofs -n "__fish_chronofs_using_subcommand key; and not __fish_seen_subcommand_from list add remove passwd help" -s h -l help -d 'Print help'
+complete -c chronofs -n "__fish_chronofs_using_subcommand key; and not __fish_seen_subcommand_from list add remove passwd help" -s V -l version -d 'Print version'
+complete -c chronofs -n "__fish_chronofs_using_subcommand key; and not __fish_seen_subcommand_from list add remove passwd help" -f -a "list" -d 'List the key files: id, kind, who made them and when'
+complete -c chronofs -n "__fish_chronofs_using_subcommand key; and not __fish_seen_subcommand_from list add remove passwd help" -f -a "add" -d 'Add a passphrase (a new key file)'
+complete -c chronofs -n "__fish_chronofs_using_subcommand key; and not __fish_seen_subcommand_from list add remove passwd help" -f -a "remove" -d 'Remove a key file (not the one in use, nor the last full key)'
+complete -c chronofs -n "__fish_chronofs_using_subcommand key; and not __fish_seen_subcommand_from list add remove passwd help" -f -a "passwd" -d 'Change the passphrase of the key in use'
+complete -c chronofs -n "__fish_chronofs_using_subcommand key; and not __fish_seen_subcommand_from list add remove passwd help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c chronofs -n "__fish_chronofs_using_subcommand key; and __fish_seen_subcommand_from list" -s r -l repo -d 'Repository directory' -r -F
+complete -c chronofs -n "__fish_chronofs_using_subcommand key; and __fish_seen_subcommand_from list" -l retry-lock -d 'If the repository is locked by another process, keep trying this long (e.g. `30s`, `10m`, `1h`) before giving up' -r
+complete -c chronofs -n "__fish_chronofs_using_subcommand key; and __fish_seen_subcommand_from list" -l password-file -d 'Read the repository\'s passphrase from FILE (also CHRONOFS_PASSWORD_FILE). Without it, --password-command, or CHRONOFS_PASSWORD, chronofs asks on the terminal' -r -F
+complete -c chronofs -n "__fish_chronofs_using_subcommand key; and __fish_seen_subcommand_from list" -l password-command -d 'Run CMD (with `sh -c`) and use what it prints as the passphrase (also CHRONOFS_PASSWORD_COMMAND), e.g. `pass show backup`' -r
+complete -c chronofs -n "__fish_chronofs_using_subcommand key; and __fish_seen_subcommand_from list" -l json -d 'Print as JSON'
+complete -c chronofs -n "__fish_chronofs_using_subcommand key; and __fish_seen_subcommand_from list" -s q -l quiet -d 'Print only errors and warnings'
+complete -c chronofs -n "__fish_chronofs_using_subcommand key; and __fish_seen_subcommand_from list" -s h -l help -d 'Print help'
+complete -c chronofs -n "__fish_chronofs_using_subcommand key; and __fish_seen_subcommand_from list" -s V -l version -d 'Print version'
+complete -c chronofs -n "__fish_chronofs_using_subcommand key; and __fish_seen_subcommand_from add" -l new-password-file -d 'Read the new passphrase from FILE (otherwise it is asked twice on the terminal)' -r -F
+complete -c chronofs -n "__fish_chronofs_using_subcommand key; and __fish_seen_subcommand_from add" -l kdf-memory -d 'Argon2id memory per guess (default 128M). Lower it only for tests or tiny machines' -r
+complete -c chronofs -n "__fish_chronofs_using_subcommand key; and __fish_seen_subcommand_from add" -l kdf-time -d 'Argon2id passes (default 3)' -r
+complete -c chronofs -n "__fish_chronofs_using_subcommand key; and __fish_seen_subcommand_from add" -s r -l repo -d 'Repository directory' -r -F
+complete -c chronofs -n "__fish_chronofs_using_subcommand key; and __fish_seen_subcommand_from add" -l retry-lock -d 'If the repository is locked by another process, keep trying this long (e.g. `30s`, `10m`, `1h`) before giving up' -r
+complete -c chronofs -n "__fish_chronofs_using_subcommand key; and __fish_seen_subcommand_from add" -l password-file -d 'Read the repository\'s passphrase from FILE (also CHRONOFS_PASSWORD_FILE). Without it, --password-command, or CHRONOFS_PASSWORD, chronofs asks on the terminal' -r -F
+complete -c chronofs -n "__fish_chronofs_using_subcommand key; and __fish_seen_subcommand_from add" -l password-command -d 'Run CMD (with `sh -c`) and use what it prints as the passphrase (also CHRONOFS_PASSWORD_COMMAND), e.g. `pass show backup`' -r
+complete -c chronofs -n "__fish_chronofs_using_subcommand key; and __fish_seen_subcommand_from add" -l backup-only -d 'A backup-only key: it can add snapshots (with full deduplication) but cannot read any file, tree or snapshot, its own included'
+complete -c chronofs -n "__fish_chronofs_using_subcommand key; and __fish_seen_subcommand_from add" -s q -l quiet -d 'Print only errors and warnings'
+complete -c chronofs -n "__fish_chronofs_using_subcommand key; and __fish_seen_subcommand_from add" -s h -l help -d 'Print help'
+complete -c chronofs -n "__fish_chronofs_using_subcommand key; and __fish_seen_subcommand_from add" -s V -l version -d 'Print version'
+complete -c chronofs -n "__fish_chronofs_using_subcommand key; and __fish_seen_subcommand_from remove" -s r -l repo -d 'Repository directory' -r -F
+complete -c chronofs -n "__fish_chronofs_using_subcommand key; and __fish_seen_subcommand_from remove" -l retry-lock -d 'If the repository is locked by another process, keep trying this long (e.g. `30s`, `10m`, `1h`) before giving up' -r
+complete -c chronofs -n "__fish_chronofs_using_subcommand key; and __fish_seen_subcommand_from remove" -l password-file -d 'Read the repository\'s passphrase from FILE (also CHRONOFS_PASSWORD_FILE). Without it, --password-command, or CHRONOFS_PASSWORD, chronofs asks on the terminal' -r -F
+complete -c chronofs -n "__fish_chronofs_using_subcommand key; and __fish_seen_subcommand_from remove" -l password-command -d 'Run CMD (with `sh -c`) and use what it prints as the passphrase (also CHRONOFS_PASSWORD_COMMAND), e.g. `pass show backup`' -r
+complete -c chronofs -n "__fish_chronofs_using_subcommand key; and __fish_seen_subcommand_from remove" -s q -l quiet -d 'Print only errors and warnings'
+complete -c chronofs -n "__fish_chronofs_using_subcommand key; and __fish_seen_subcommand_from remove" -s h -l help -d 'Print help'
+complete -c chronofs -n "__fish_chronofs_using_subcommand key; and __fish_seen_subcommand_from remove" -s V -l version -d 'Print version'
+complete -c chronofs -n "__fish_chronofs_using_subcommand key; and __fish_seen_subcommand_from passwd" -l new-password-file -d 'Read the new passphrase from FILE (otherwise it is asked twice on the terminal)' -r -F
+complete -c chronofs -n "__fish_chronofs_using_subcommand key; and __fish_seen_subcommand_from passwd" -l kdf-memory -d 'Argon2id memory per guess (default 128M). Lower it only for tests or tiny machines' -r
+complete -c chronofs -n "__fish_chronofs_using_subcommand key; and __fish_seen_subcommand_from passwd" -l kdf-time -d 'Argon2id passes (default 3)' -r
+complete -c chronofs -n "__fish_chronofs_using_subcommand key; and __fish_seen_subcommand_from passwd" -s r -l repo -d 'Repository directory' -r -F
+complete -c chronofs -n "__fish_chronofs_using_subcommand key; and __fish_seen_subcommand_from passwd" -l retry-lock -d 'If the repository is locked by another process, keep trying this long (e.g. `30s`, `10m`, `1h`) before giving up' -r
+complete -c chronofs -n "__fish_chronofs_using_subcommand key; and __fish_seen_subcommand_from passwd" -l password-file -d 'Read the repository\'s passphrase from FILE (also CHRONOFS_PASSWORD_FILE). Without it, --password-command, or CHRONOFS_PASSWORD, chronofs asks on the terminal' -r -F
+complete -c chronofs -n "__fish_chronofs_using_subcommand key; and __fish_seen_subcommand_from passwd" -l password-command -d 'Run CMD (with `sh -c`) and use what it prints as the passphrase (also CHRONOFS_PASSWORD_COMMAND), e.g. `pass show backup`' -r
+complete -c chronofs -n "__fish_chronofs_using_subcommand key; and __fish_seen_subcommand_from passwd" -s q -l quiet -d 'Print only errors and warnings'
+complete -c chronofs -n "__fish_chronofs_using_subcommand key; and __fish_seen_subcommand_from passwd" -s h -l help -d 'Print help'
+complete -c chronofs -n "__fish_chronofs_using_subcommand key; and __fish_seen_subcommand_from passwd" -s V -l version -d 'Print version'
+complete -c chronofs -n "__fish_chronofs_using_subcommand key; and __fish_seen_subcommand_from help" -f -a "list" -d 'List the key files: id, kind, who made them and when'
+complete -c chronofs -n "__fish_chronofs_using_subcommand key; and __fish_seen_subcommand_from help" -f -a "add" -d 'Add a passphrase (a new key file)'
+complete -c chronofs -n "__fish_chronofs_using_subcommand key; and __fish_seen_subcommand_from help" -f -a "remove" -d 'Remove a key file (not the one in use, nor the last full key)'
+complete -c chronofs -n "__fish_chronofs_using_subcommand key; and __fish_seen_subcommand_from help" -f -a "passwd" -d 'Change the passphrase of the key in use'
+complete -c chronofs -n "__fish_chronofs_using_subcommand key; and __fish_seen_subcommand_from help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
 complete -c chronofs -n "__fish_chronofs_using_subcommand generate" -s r -l repo -d 'Repository directory' -r -F
 complete -c chronofs -n "__fish_chronofs_using_subcommand generate" -l retry-lock -d 'If the repository is locked by another process, keep trying this long (e.g. `30s`, `10m`, `1h`) before giving up' -r
+complete -c chronofs -n "__fish_chronofs_using_subcommand generate" -l password-file -d 'Read the repository\'s passphrase from FILE (also CHRONOFS_PASSWORD_FILE). Without it, --password-command, or CHRONOFS_PASSWORD, chronofs asks on the terminal' -r -F
+complete -c chronofs -n "__fish_chronofs_using_subcommand generate" -l password-command -d 'Run CMD (with `sh -c`) and use what it prints as the passphrase (also CHRONOFS_PASSWORD_COMMAND), e.g. `pass show backup`' -r
 complete -c chronofs -n "__fish_chronofs_using_subcommand generate" -s q -l quiet -d 'Print only errors and warnings'
 complete -c chronofs -n "__fish_chronofs_using_subcommand generate" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c chronofs -n "__fish_chronofs_using_subcommand generate" -s V -l version -d 'Print version'
-complete -c chronofs -n "__fish_chronofs_using_subcommand help; and not __fish_seen_subcommand_from init backup snapshots ls restore check cat mount umount forget prune copy unlock append-only status verify job generate help" -f -a "init" -d 'Create a new, empty repository'
-complete -c chronofs -n "__fish_chronofs_using_subcommand help; and not __fish_seen_subcommand_from init backup snapshots ls restore check cat mount umount forget prune copy unlock append-only status verify job generate help" -f -a "backup" -d 'Back up files and directories (or standard input) as a new snapshot'
-complete -c chronofs -n "__fish_chronofs_using_subcommand help; and not __fish_seen_subcommand_from init backup snapshots ls restore check cat mount umount forget prune copy unlock append-only status verify job generate help" -f -a "snapshots" -d 'List snapshots'
-complete -c chronofs -n "__fish_chronofs_using_subcommand help; and not __fish_seen_subcommand_from init backup snapshots ls restore check cat mount umount forget prune copy unlock append-only status verify job generate help" -f -a "ls" -d 'List the files in a snapshot'
-complete -c chronofs -n "__fish_chronofs_using_subcommand help; and not __fish_seen_subcommand_from init backup snapshots ls restore check cat mount umount forget prune copy unlock append-only status verify job generate help" -f -a "restore" -d 'Restore a snapshot, or a path inside one, to a directory'
-complete -c chronofs -n "__fish_chronofs_using_subcommand help; and not __fish_seen_subcommand_from init backup snapshots ls restore check cat mount umount forget prune copy unlock append-only status verify job generate help" -f -a "check" -d 'Verify the repository\'s integrity'
-complete -c chronofs -n "__fish_chronofs_using_subcommand help; and not __fish_seen_subcommand_from init backup snapshots ls restore check cat mount umount forget prune copy unlock append-only status verify job generate help" -f -a "cat" -d 'Print a repository object as JSON (for debugging)'
-complete -c chronofs -n "__fish_chronofs_using_subcommand help; and not __fish_seen_subcommand_from init backup snapshots ls restore check cat mount umount forget prune copy unlock append-only status verify job generate help" -f -a "mount" -d 'Mount the repository read-only: every snapshot a dated directory'
-complete -c chronofs -n "__fish_chronofs_using_subcommand help; and not __fish_seen_subcommand_from init backup snapshots ls restore check cat mount umount forget prune copy unlock append-only status verify job generate help" -f -a "umount" -d 'Unmount a mounted repository'
-complete -c chronofs -n "__fish_chronofs_using_subcommand help; and not __fish_seen_subcommand_from init backup snapshots ls restore check cat mount umount forget prune copy unlock append-only status verify job generate help" -f -a "forget" -d 'Remove snapshots by a retention policy (--keep-daily 7 ...) or by name'
-complete -c chronofs -n "__fish_chronofs_using_subcommand help; and not __fish_seen_subcommand_from init backup snapshots ls restore check cat mount umount forget prune copy unlock append-only status verify job generate help" -f -a "prune" -d 'Delete data no snapshot references, reclaiming space'
-complete -c chronofs -n "__fish_chronofs_using_subcommand help; and not __fish_seen_subcommand_from init backup snapshots ls restore check cat mount umount forget prune copy unlock append-only status verify job generate help" -f -a "copy" -d 'Copy snapshots to another repository (only the data it lacks)'
-complete -c chronofs -n "__fish_chronofs_using_subcommand help; and not __fish_seen_subcommand_from init backup snapshots ls restore check cat mount umount forget prune copy unlock append-only status verify job generate help" -f -a "unlock" -d 'Remove stale locks left by processes that are gone'
-complete -c chronofs -n "__fish_chronofs_using_subcommand help; and not __fish_seen_subcommand_from init backup snapshots ls restore check cat mount umount forget prune copy unlock append-only status verify job generate help" -f -a "append-only" -d 'Show or set append-only mode (forget and prune refuse while it is on)'
-complete -c chronofs -n "__fish_chronofs_using_subcommand help; and not __fish_seen_subcommand_from init backup snapshots ls restore check cat mount umount forget prune copy unlock append-only status verify job generate help" -f -a "status" -d 'Is the newest backup of every host recent enough? (exit 0 yes, 1 no, 2 unreadable)'
-complete -c chronofs -n "__fish_chronofs_using_subcommand help; and not __fish_seen_subcommand_from init backup snapshots ls restore check cat mount umount forget prune copy unlock append-only status verify job generate help" -f -a "verify" -d 'Restore drill: restore a snapshot to a scratch directory and compare it with the snapshot'
-complete -c chronofs -n "__fish_chronofs_using_subcommand help; and not __fish_seen_subcommand_from init backup snapshots ls restore check cat mount umount forget prune copy unlock append-only status verify job generate help" -f -a "job" -d 'Run a backup job described by /etc/chronofs/NAME.conf (see chronofs-job(5))'
-complete -c chronofs -n "__fish_chronofs_using_subcommand help; and not __fish_seen_subcommand_from init backup snapshots ls restore check cat mount umount forget prune copy unlock append-only status verify job generate help" -f -a "generate" -d 'Write the man pages or the shell completions (for packaging)'
-complete -c chronofs -n "__fish_chronofs_using_subcommand help; and not __fish_seen_subcommand_from init backup snapshots ls restore check cat mount umount forget prune copy unlock append-only status verify job generate help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c chronofs -n "__fish_chronofs_using_subcommand help; and not __fish_seen_subcommand_from init backup snapshots ls restore check cat mount umount forget prune copy unlock append-only status verify job key generate help" -f -a "init" -d 'Create a new, empty repository'
+complete -c chronofs -n "__fish_chronofs_using_subcommand help; and not __fish_seen_subcommand_from init backup snapshots ls restore check cat mount umount forget prune copy unlock append-only status verify job key generate help" -f -a "backup" -d 'Back up files and directories (or standard input) as a new snapshot'
+complete -c chronofs -n "__fish_chronofs_using_subcommand help; and not __fish_seen_subcommand_from init backup snapshots ls restore check cat mount umount forget prune copy unlock append-only status verify job key generate help" -f -a "snapshots" -d 'List snapshots'
+complete -c chronofs -n "__fish_chronofs_using_subcommand help; and not __fish_seen_subcommand_from init backup snapshots ls restore check cat mount umount forget prune copy unlock append-only status verify job key generate help" -f -a "ls" -d 'List the files in a snapshot'
+complete -c chronofs -n "__fish_chronofs_using_subcommand help; and not __fish_seen_subcommand_from init backup snapshots ls restore check cat mount umount forget prune copy unlock append-only status verify job key generate help" -f -a "restore" -d 'Restore a snapshot, or a path inside one, to a directory'
+complete -c chronofs -n "__fish_chronofs_using_subcommand help; and not __fish_seen_subcommand_from init backup snapshots ls restore check cat mount umount forget prune copy unlock append-only status verify job key generate help" -f -a "check" -d 'Verify the repository\'s integrity'
+complete -c chronofs -n "__fish_chronofs_using_subcommand help; and not __fish_seen_subcommand_from init backup snapshots ls restore check cat mount umount forget prune copy unlock append-only status verify job key generate help" -f -a "cat" -d 'Print a repository object as JSON (for debugging)'
+complete -c chronofs -n "__fish_chronofs_using_subcommand help; and not __fish_seen_subcommand_from init backup snapshots ls restore check cat mount umount forget prune copy unlock append-only status verify job key generate help" -f -a "mount" -d 'Mount the repository read-only: every snapshot a dated directory'
+complete -c chronofs -n "__fish_chronofs_using_subcommand help; and not __fish_seen_subcommand_from init backup snapshots ls restore check cat mount umount forget prune copy unlock append-only status verify job key generate help" -f -a "umount" -d 'Unmount a mounted repository'
+complete -c chronofs -n "__fish_chronofs_using_subcommand help; and not __fish_seen_subcommand_from init backup snapshots ls restore check cat mount umount forget prune copy unlock append-only status verify job key generate help" -f -a "forget" -d 'Remove snapshots by a retention policy (--keep-daily 7 ...) or by name'
+complete -c chronofs -n "__fish_chronofs_using_subcommand help; and not __fish_seen_subcommand_from init backup snapshots ls restore check cat mount umount forget prune copy unlock append-only status verify job key generate help" -f -a "prune" -d 'Delete data no snapshot references, reclaiming space'
+complete -c chronofs -n "__fish_chronofs_using_subcommand help; and not __fish_seen_subcommand_from init backup snapshots ls restore check cat mount umount forget prune copy unlock append-only status verify job key generate help" -f -a "copy" -d 'Copy snapshots to another repository (only the data it lacks)'
+complete -c chronofs -n "__fish_chronofs_using_subcommand help; and not __fish_seen_subcommand_from init backup snapshots ls restore check cat mount umount forget prune copy unlock append-only status verify job key generate help" -f -a "unlock" -d 'Remove stale locks left by processes that are gone'
+complete -c chronofs -n "__fish_chronofs_using_subcommand help; and not __fish_seen_subcommand_from init backup snapshots ls restore check cat mount umount forget prune copy unlock append-only status verify job key generate help" -f -a "append-only" -d 'Show or set append-only mode (forget and prune refuse while it is on)'
+complete -c chronofs -n "__fish_chronofs_using_subcommand help; and not __fish_seen_subcommand_from init backup snapshots ls restore check cat mount umount forget prune copy unlock append-only status verify job key generate help" -f -a "status" -d 'Is the newest backup of every host recent enough? (exit 0 yes, 1 no, 2 unreadable)'
+complete -c chronofs -n "__fish_chronofs_using_subcommand help; and not __fish_seen_subcommand_from init backup snapshots ls restore check cat mount umount forget prune copy unlock append-only status verify job key generate help" -f -a "verify" -d 'Restore drill: restore a snapshot to a scratch directory and compare it with the snapshot'
+complete -c chronofs -n "__fish_chronofs_using_subcommand help; and not __fish_seen_subcommand_from init backup snapshots ls restore check cat mount umount forget prune copy unlock append-only status verify job key generate help" -f -a "job" -d 'Run a backup job described by /etc/chronofs/NAME.conf (see chronofs-job(5))'
+complete -c chronofs -n "__fish_chronofs_using_subcommand help; and not __fish_seen_subcommand_from init backup snapshots ls restore check cat mount umount forget prune copy unlock append-only status verify job key generate help" -f -a "key" -d 'Manage the passphrases (key files) of an encrypted repository'
+complete -c chronofs -n "__fish_chronofs_using_subcommand help; and not __fish_seen_subcommand_from init backup snapshots ls restore check cat mount umount forget prune copy unlock append-only status verify job key generate help" -f -a "generate" -d 'Write the man pages or the shell completions (for packaging)'
+complete -c chronofs -n "__fish_chronofs_using_subcommand help; and not __fish_seen_subcommand_from init backup snapshots ls restore check cat mount umount forget prune copy unlock append-only status verify job key generate help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
 complete -c chronofs -n "__fish_chronofs_using_subcommand help; and __fish_seen_subcommand_from job" -f -a "run" -d 'Back up, apply the retention policy, and update the monitoring metrics'
 complete -c chronofs -n "__fish_chronofs_using_subcommand help; and __fish_seen_subcommand_from job" -f -a "verify" -d 'The restore drill: check a rotating part of the data, and restore and compare the newest snapshot'
 complete -c chronofs -n "__fish_chronofs_using_subcommand help; and __fish_seen_subcommand_from job" -f -a "mount" -d 'Mount the job\'s repository at its mount point, in the foreground'
 complete -c chronofs -n "__fish_chronofs_using_subcommand help; and __fish_seen_subcommand_from job" -f -a "schedule" -d 'Write the job\'s schedule as drop-ins of its timers (then `systemctl daemon-reload` and `systemctl enable --now chronofs-backup@NAME.timer chronofs-verify@NAME.timer`)'
 complete -c chronofs -n "__fish_chronofs_using_subcommand help; and __fish_seen_subcommand_from job" -f -a "show" -d 'Check a job file and print the commands it runs'
+complete -c chronofs -n "__fish_chronofs_using_subcommand help; and __fish_seen_subcommand_from key" -f -a "list" -d 'List the key files: id, kind, who made them and when'
+complete -c chronofs -n "__fish_chronofs_using_subcommand help; and __fish_seen_subcommand_from key" -f -a "add" -d 'Add a passphrase (a new key file)'
+complete -c chronofs -n "__fish_chronofs_using_subcommand help; and __fish_seen_subcommand_from key" -f -a "remove" -d 'Remove a key file (not the one in use, nor the last full key)'
+complete -c chronofs -n "__fish_chronofs_using_subcommand help; and __fish_seen_subcommand_from key" -f -a "passwd" -d 'Change the passphrase of the key in use'

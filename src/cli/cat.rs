@@ -59,7 +59,7 @@ pub fn run(ctx: &Context, a: &Args) -> Result<u8> {
                 .read(&path, chronofs::format::index::MAX_INDEX_LEN as u64)
                 .map_err(|e| chronofs::Error::repo_io("reading", &path, e))?;
             serde_json::to_value(
-                Index::decode(&bytes)
+                Index::decode(&bytes, repo.scheme()?.payload())
                     .map_err(|e| chronofs::Error::corrupt(&path, e.to_string()))?,
             )?
         }

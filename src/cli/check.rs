@@ -56,10 +56,11 @@ fn parse_subset(s: &str) -> Result<Subset, String> {
 
 /// Where the rotation of `P%` subsets is remembered for repository `id`.
 fn rotation_file(id: &str) -> Option<PathBuf> {
-    let base = std::env::var_os("XDG_CACHE_HOME")
-        .map(PathBuf::from)
-        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cache")))?;
-    Some(base.join("chronofs").join(id).join("read-data-subset"))
+    Some(
+        chronofs::repo::cache::base_dir()?
+            .join(id)
+            .join("read-data-subset"),
+    )
 }
 
 pub fn run(ctx: &Context, a: &Args) -> Result<u8> {

@@ -5,7 +5,7 @@ use chronofs::maintain::copy::{self, CopyObserver};
 use chronofs::repo::lock::LockKind;
 use chronofs::snapshot::{self, Listed};
 
-use super::{Context, ui};
+use super::{Context, password, ui};
 
 #[derive(clap::Args, Debug)]
 pub struct Args {
@@ -21,6 +21,14 @@ pub struct Args {
     /// Print the report as JSON.
     #[arg(long)]
     json: bool,
+    /// Read the destination's passphrase from FILE (also CHRONOFS_TO_PASSWORD_FILE; or set
+    /// CHRONOFS_TO_PASSWORD). Without any, the source's passphrase is used (or, for a
+    /// plaintext source, the usual --password-* options and CHRONOFS_PASSWORD).
+    #[arg(long, value_name = "FILE", env = "CHRONOFS_TO_PASSWORD_FILE")]
+    to_password_file: Option<std::path::PathBuf>,
+    /// Run CMD (with `sh -c`) for the destination's passphrase.
+    #[arg(long, value_name = "CMD", env = "CHRONOFS_TO_PASSWORD_COMMAND")]
+    to_password_command: Option<String>,
 }
 
 struct Printer {
@@ -45,9 +53,27 @@ pub fn run(ctx: &Context, a: &Args) -> Result<u8> {
         Some(p) => p,
         None => ctx.repo_path()?,
     };
-    let from =
-        super::open_at(from_path).with_context(|| format!("source {}", from_path.display()))?;
-    let to = super::open_at(&a.to).with_context(|| format!("destination {}", a.to.display()))?;
+    let mut source_pass = None;
+    let from = super::open_with(from_path, |_| {
+        let p = ctx.password_source(from_path).get()?;
+        source_pass = Some(p.clone());
+        Ok(p)
+    })
+    .with_context(|| format!("source {}", from_path.display()))?;
+    let to_source = password::Source {
+        file: a.to_password_file.clone(),
+        command: a.to_password_command.clone(),
+        env: "CHRONOFS_TO_PASSWORD",
+        label: a.to.display().to_string(),
+    };
+    let to = super::open_with(&a.to, |_| match source_pass.take() {
+        _ if to_source.given() => to_source.get(),
+        Some(p) => Ok(p),
+        // The source is not encrypted: the destination's passphrase comes from the usual
+        // sources (CHRONOFS_PASSWORD, --password-file, ...).
+        None => ctx.password_source(&a.to).get(),
+    })
+    .with_context(|| format!("destination {}", a.to.display()))?;
     if from.config().repo_id == to.config().repo_id {
         anyhow::bail!(chronofs::Error::InvalidInput(
             "--from and --to are the same repository".into()

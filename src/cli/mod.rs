@@ -11,8 +11,10 @@ mod generate;
 mod hooks;
 mod init;
 mod job;
+mod key;
 mod ls;
 mod mount;
+mod password;
 mod progress;
 mod prune;
 pub mod quote;
@@ -64,6 +66,9 @@ pub struct Cli {
     #[arg(long, global = true, value_name = "DURATION", value_parser = ui::parse_wait, default_value = "0s")]
     pub retry_lock: std::time::Duration,
 
+    #[command(flatten)]
+    pub password: password::Args,
+
     #[command(subcommand)]
     pub command: Command,
 }
@@ -83,9 +88,13 @@ Exit codes:
       without --overwrite, forget or prune on an append-only repository)
   15  disk full
   16  mounting or unmounting failed
+  17  no key opens the repository (wrong passphrase, none given, missing key files)
+  18  the operation needs a full key (the repository was opened with a backup-only key)
 `chronofs status` answers as monitoring tools expect instead: 0 healthy, 1 late, 2 unreadable.
 
-Environment: CHRONOFS_REPO names the repository when --repo is not given.
+Environment: CHRONOFS_REPO names the repository when --repo is not given; CHRONOFS_PASSWORD
+holds the passphrase of an encrypted repository (or use --password-file, --password-command,
+or answer the prompt).
 See also: chronofs-job(5), and docs/FORMAT.md for the repository format.";
 
 /// The commands.
@@ -125,6 +134,8 @@ pub enum Command {
     Verify(verify::Args),
     /// Run a backup job described by /etc/chronofs/NAME.conf (see chronofs-job(5)).
     Job(job::Args),
+    /// Manage the passphrases (key files) of an encrypted repository.
+    Key(key::Args),
     /// Write the man pages or the shell completions (for packaging).
     #[command(hide = true)]
     Generate(generate::Args),
@@ -136,6 +147,7 @@ pub fn run(cli: Cli) -> Result<u8> {
         repo: cli.repo,
         quiet: cli.quiet,
         retry_lock: cli.retry_lock,
+        password: cli.password,
     };
     match cli.command {
         Command::Init(a) => init::run(&ctx, &a),
@@ -156,15 +168,28 @@ pub fn run(cli: Cli) -> Result<u8> {
         Command::Verify(a) => verify::run(&ctx, &a),
         Command::Generate(a) => generate::run(&a),
         Command::Job(a) => job::run(&ctx, &a),
+        Command::Key(a) => key::run(&ctx, &a),
     }
 }
 
-/// Opens the repository at `path` without loading its index; warns once if others can read
-/// it.
-fn open_at(path: &std::path::Path) -> Result<Repository> {
-    let repo = Repository::open_unindexed(path)?;
+/// Opens the repository at `path` without loading its index, unlocking it with the
+/// passphrase from `source` if it is encrypted; warns once if others can read it.
+fn open_at(path: &std::path::Path, source: &password::Source) -> Result<Repository> {
+    open_with(path, |_| source.get())
+}
+
+/// As [`open_at`], with the passphrase from `pass` (asked only for an encrypted repository).
+fn open_with(
+    path: &std::path::Path,
+    pass: impl FnOnce(&Repository) -> Result<password::Passphrase>,
+) -> Result<Repository> {
+    let mut repo = Repository::open_unindexed(path)?;
     if let Some(w) = repo.privacy_warning() {
         eprintln!("chronofs: warning: {w}");
+    }
+    if repo.encrypted() {
+        let p = pass(&repo)?;
+        repo.unlock(&p)?;
     }
     Ok(repo)
 }
@@ -187,6 +212,7 @@ pub struct Context {
     repo: Option<PathBuf>,
     quiet: bool,
     retry_lock: std::time::Duration,
+    password: password::Args,
 }
 
 impl Context {
@@ -206,9 +232,16 @@ impl Context {
         Ok(repo)
     }
 
-    /// Opens the repository without loading its index; warns once if others can read it.
+    /// Opens (and unlocks) the repository without loading its index; warns once if others
+    /// can read it.
     fn open_unindexed(&self) -> Result<Repository> {
-        open_at(self.repo_path()?)
+        let path = self.repo_path()?;
+        open_at(path, &self.password_source(path))
+    }
+
+    /// Where the passphrase of the repository at `path` comes from.
+    fn password_source(&self, path: &std::path::Path) -> password::Source {
+        self.password.source(path)
     }
 
     /// Opens the repository, locks it, and only then loads its index: a writer must

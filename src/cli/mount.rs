@@ -54,6 +54,8 @@ pub fn run(ctx: &Context, a: &Args) -> Result<u8> {
         allow_other: a.allow_other,
         ..MountOptions::default()
     };
+    // Opened (and unlocked) before the background process leaves the terminal.
+    let repository = ctx.open_unindexed()?;
     if a.daemon_child {
         chronofs::sys::detach_from_terminal();
     }
@@ -84,13 +86,21 @@ pub fn run(ctx: &Context, a: &Args) -> Result<u8> {
             );
         }
     };
-    fuse::serve(&repo, &a.mountpoint, &options, &mut warn, on_ready)
+    fuse::serve(repository, &a.mountpoint, &options, &mut warn, on_ready)
         .with_context(|| format!("mounting {}", a.mountpoint.display()))?;
     Ok(0)
 }
 
 /// Starts `chronofs mount --daemon-child …` and waits until it is ready or has failed.
 fn start_background(ctx: &Context, a: &Args, repo: &std::path::Path) -> Result<u8> {
+    // An encrypted repository's passphrase is found here, where a terminal may ask for it,
+    // and handed to the background process on its standard input.
+    let mut pass = None;
+    super::open_with(repo, |_| {
+        let p = ctx.password_source(repo).get()?;
+        pass = Some(p.clone());
+        Ok(p)
+    })?;
     let exe = std::env::current_exe().context("finding the chronofs executable")?;
     let abs = |p: &std::path::Path| std::path::absolute(p).unwrap_or_else(|_| p.to_path_buf());
     let mut cmd = Command::new(exe);
@@ -109,12 +119,23 @@ fn start_background(ctx: &Context, a: &Args, repo: &std::path::Path) -> Result<u
     if let Some(l) = &a.log {
         cmd.arg("--log").arg(abs(l));
     }
+    if pass.is_some() {
+        cmd.arg("--password-file").arg("/dev/stdin");
+    }
     let mut child = cmd
-        .stdin(Stdio::null())
+        .stdin(if pass.is_some() {
+            Stdio::piped()
+        } else {
+            Stdio::null()
+        })
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
         .context("starting the background mount process")?;
+    if let (Some(p), Some(mut stdin)) = (&pass, child.stdin.take()) {
+        // The child reads it to the end: write it and close the pipe.
+        let _ = stdin.write_all(p);
+    }
     let mut line = String::new();
     if let Some(out) = child.stdout.take() {
         let _ = BufReader::new(out).read_line(&mut line);

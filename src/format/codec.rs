@@ -5,13 +5,19 @@
 //!      0     8  magic "CHRONOFS"
 //!      8     1  file kind (FileKind)
 //!      9     2  format version, u16 little-endian
-//!     11     1  cipher (0 = none)
+//!     11     1  cipher (0 = none, 1 = AES-256-GCM-SIV; see [`PayloadCipher`])
 //!     12     1  payload compression (0 = none)
 //!     13     3  reserved, zero
 //!     16     8  payload length in bytes, u64 little-endian
 //!     24    32  blake3 of the payload bytes as stored
-//!     56     …  payload: postcard encoding of the kind's versioned enum
+//!     56     …  payload: postcard encoding of the kind's versioned enum, as the cipher
+//!               stores it (plain, or sealed: see docs/FORMAT.md, "Encryption")
 //! ```
+//!
+//! The format fixes the layout; the cipher that seals and opens payloads is handed in as a
+//! [`PayloadCipher`] (the crypto layer implements the encrypted one), so no key ever reaches
+//! this module. A reader accepts only the cipher its repository uses: a plaintext file put into
+//! an encrypted repository is rejected like any other damage.
 //!
 //! Decoding is bounded: the declared length must equal the bytes present and stay under the
 //! caller's limit, the checksum must match before postcard sees a byte, and postcard only
@@ -41,37 +47,120 @@ pub enum FileKind {
     PackTrailer = 4,
     /// A lock file under `locks/`.
     Lock = 5,
+    /// A key file under `keys/` (always plaintext: it holds the wrapped master key).
+    Key = 6,
 }
 
-/// The cipher named in every envelope. Only `None` exists today; an encrypted repository will
-/// add a variant here and in the config without changing the layout.
+/// The cipher byte of an envelope.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 #[repr(u8)]
 pub enum Cipher {
-    /// Plaintext.
+    /// Plaintext (format version 1).
     None = 0,
+    /// AES-256-GCM-SIV (format version 2); see docs/FORMAT.md, "Encryption".
+    Aes256GcmSiv = 1,
 }
 
-/// Encodes `value` with postcard inside an envelope of kind `kind`.
+/// Length of the header fields an encrypted payload is bound to (magic, kind, version,
+/// cipher, compression, reserved): the associated data of every sealed envelope payload.
+pub const BOUND_HEADER_LEN: usize = 16;
+
+/// Seals and opens envelope payloads and blobs. The format module defines where the bytes go;
+/// an implementation decides what they are. [`Plain`] stores them as they are.
+pub trait PayloadCipher: Send + Sync {
+    /// The cipher byte written into envelopes, which readers require.
+    fn cipher(&self) -> Cipher;
+    /// Turns the postcard payload of an envelope of `kind` into its stored form; `header` is
+    /// the envelope's first [`BOUND_HEADER_LEN`] bytes.
+    ///
+    /// # Errors
+    /// A failure of the cipher (no key to seal with).
+    fn seal_payload(
+        &self,
+        kind: FileKind,
+        header: &[u8],
+        payload: Vec<u8>,
+    ) -> Result<Vec<u8>, FormatError>;
+    /// The inverse of [`Self::seal_payload`].
+    ///
+    /// # Errors
+    /// The stored payload is not authentic, or this key may not open it.
+    fn open_payload(
+        &self,
+        kind: FileKind,
+        header: &[u8],
+        stored: &[u8],
+    ) -> Result<Vec<u8>, FormatError>;
+    /// How many bytes a stored blob has beyond its (possibly compressed) bytes.
+    fn blob_overhead(&self) -> u32;
+}
+
+/// The plaintext cipher of format version 1.
+pub struct Plain;
+
+impl PayloadCipher for Plain {
+    fn cipher(&self) -> Cipher {
+        Cipher::None
+    }
+    fn seal_payload(
+        &self,
+        _: FileKind,
+        _: &[u8],
+        payload: Vec<u8>,
+    ) -> Result<Vec<u8>, FormatError> {
+        Ok(payload)
+    }
+    fn open_payload(&self, _: FileKind, _: &[u8], stored: &[u8]) -> Result<Vec<u8>, FormatError> {
+        Ok(stored.to_vec())
+    }
+    fn blob_overhead(&self) -> u32 {
+        0
+    }
+}
+
+/// The format version an envelope sealed by `cipher` carries.
+#[must_use]
+pub fn version_of(cipher: Cipher) -> u16 {
+    match cipher {
+        Cipher::None => 1,
+        Cipher::Aes256GcmSiv => FORMAT_VERSION,
+    }
+}
+
+/// Encodes `value` with postcard inside a plaintext envelope of kind `kind`.
 ///
 /// # Errors
 /// Only if serialization fails, which for our types means a bug.
 pub fn seal<T: Serialize>(kind: FileKind, value: &T) -> Result<Vec<u8>, FormatError> {
-    let payload = to_bytes(value)?;
+    seal_with(kind, value, &Plain)
+}
+
+/// Encodes `value` inside an envelope of kind `kind`, its payload sealed by `cipher`.
+///
+/// # Errors
+/// Serialization (a bug) or cipher failures.
+pub fn seal_with<T: Serialize>(
+    kind: FileKind,
+    value: &T,
+    cipher: &dyn PayloadCipher,
+) -> Result<Vec<u8>, FormatError> {
+    let mut header = Vec::with_capacity(BOUND_HEADER_LEN);
+    header.extend_from_slice(ENVELOPE_MAGIC);
+    header.push(kind as u8);
+    header.extend_from_slice(&version_of(cipher.cipher()).to_le_bytes());
+    header.push(cipher.cipher() as u8);
+    header.push(0); // payload compression: none
+    header.extend_from_slice(&[0, 0, 0]);
+    let payload = cipher.seal_payload(kind, &header, to_bytes(value)?)?;
     let mut out = Vec::with_capacity(HEADER_LEN + payload.len());
-    out.extend_from_slice(ENVELOPE_MAGIC);
-    out.push(kind as u8);
-    out.extend_from_slice(&FORMAT_VERSION.to_le_bytes());
-    out.push(Cipher::None as u8);
-    out.push(0); // payload compression: none
-    out.extend_from_slice(&[0, 0, 0]);
+    out.extend_from_slice(&header);
     out.extend_from_slice(&(payload.len() as u64).to_le_bytes());
     out.extend_from_slice(blake3::hash(&payload).as_bytes());
     out.extend_from_slice(&payload);
     Ok(out)
 }
 
-/// Checks the envelope of `bytes` and decodes its payload as `T`.
+/// Checks the plaintext envelope of `bytes` and decodes its payload as `T`.
 ///
 /// `max_len` bounds the whole file; anything larger is rejected before decoding.
 ///
@@ -81,6 +170,19 @@ pub fn open<T: DeserializeOwned>(
     kind: FileKind,
     bytes: &[u8],
     max_len: usize,
+) -> Result<T, FormatError> {
+    open_with(kind, bytes, max_len, &Plain)
+}
+
+/// Checks the envelope of `bytes`, which must be sealed by `cipher`, and decodes its payload.
+///
+/// # Errors
+/// [`FormatError`] describing the first problem found.
+pub fn open_with<T: DeserializeOwned>(
+    kind: FileKind,
+    bytes: &[u8],
+    max_len: usize,
+    cipher: &dyn PayloadCipher,
 ) -> Result<T, FormatError> {
     if bytes.len() > max_len {
         return Err(FormatError::TooLarge {
@@ -107,8 +209,15 @@ pub fn open<T: DeserializeOwned>(
     if version == 0 || version > FORMAT_VERSION {
         return Err(FormatError::Version(version));
     }
-    if bytes[11] != Cipher::None as u8 {
-        return Err(FormatError::Unsupported(format!("cipher {}", bytes[11])));
+    let expected = cipher.cipher();
+    if bytes[11] != expected as u8 || version != version_of(expected) {
+        return Err(FormatError::Unsupported(format!(
+            "cipher {} in a format version {version} file, where this repository uses cipher {} \
+             (version {})",
+            bytes[11],
+            expected as u8,
+            version_of(expected)
+        )));
     }
     if bytes[12] != 0 {
         return Err(FormatError::Unsupported(format!(
@@ -131,7 +240,8 @@ pub fn open<T: DeserializeOwned>(
     if blake3::hash(payload).as_bytes() != &bytes[24..56] {
         return Err(FormatError::Checksum);
     }
-    from_bytes(payload)
+    let plain = cipher.open_payload(kind, &bytes[..BOUND_HEADER_LEN], payload)?;
+    from_bytes(&plain)
 }
 
 /// Postcard-encodes `value` (no envelope): used for tree blobs, whose id is their hash.

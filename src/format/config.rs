@@ -28,7 +28,7 @@ pub struct Config {
     pub compression_level: i32,
     /// Writers close a pack once it reaches this many bytes.
     pub pack_target_size: u32,
-    /// Cipher for blobs and files; only `"none"` exists today.
+    /// `"none"` (format version 1) or `"aes256gcmsiv-xwing"` (version 2, encrypted).
     pub cipher: String,
     /// Append-only repositories refuse to delete or rewrite files.
     pub append_only: bool,
@@ -47,7 +47,8 @@ pub struct ChunkerParams {
     pub max_size: u32,
     /// FastCDC normalization level (0–3).
     pub normalization: u8,
-    /// Gear table seed (0 = the published table).
+    /// Gear table seed (0 = the published table). An encrypted repository writes 0 here and
+    /// seeds the table from its id key instead.
     pub seed: u64,
 }
 
@@ -106,6 +107,12 @@ impl ChunkerParams {
 }
 
 impl Config {
+    /// Whether the repository is encrypted (format version 2).
+    #[must_use]
+    pub fn encrypted(&self) -> bool {
+        self.cipher == super::crypto::CIPHER_NAME
+    }
+
     /// Encodes into an envelope.
     ///
     /// # Errors
@@ -143,7 +150,7 @@ impl Config {
                 self.pack_target_size
             )));
         }
-        if self.cipher != "none" {
+        if self.cipher != super::crypto::CIPHER_NONE && self.cipher != super::crypto::CIPHER_NAME {
             return Err(FormatError::Unsupported(format!(
                 "cipher {:?}",
                 self.cipher

@@ -5,7 +5,7 @@
 use serde::{Deserialize, Serialize};
 
 use super::FormatError;
-use super::codec::{self, FileKind};
+use super::codec::{self, FileKind, PayloadCipher};
 
 /// Largest lock file accepted.
 pub const MAX_LOCK_LEN: usize = 64 * 1024;
@@ -38,20 +38,20 @@ pub struct Lock {
 }
 
 impl Lock {
-    /// Encodes into an envelope.
+    /// Encodes into an envelope sealed by `cipher`.
     ///
     /// # Errors
     /// Only on an encoding bug.
-    pub fn encode(&self) -> Result<Vec<u8>, FormatError> {
-        codec::seal(FileKind::Lock, &LockFile::V1(self.clone()))
+    pub fn encode(&self, cipher: &dyn PayloadCipher) -> Result<Vec<u8>, FormatError> {
+        codec::seal_with(FileKind::Lock, &LockFile::V1(self.clone()), cipher)
     }
 
-    /// Decodes a lock file.
+    /// Decodes a lock file of a repository that uses `cipher`.
     ///
     /// # Errors
     /// [`FormatError`] describing the problem.
-    pub fn decode(bytes: &[u8]) -> Result<Self, FormatError> {
-        let LockFile::V1(l) = codec::open(FileKind::Lock, bytes, MAX_LOCK_LEN)?;
+    pub fn decode(bytes: &[u8], cipher: &dyn PayloadCipher) -> Result<Self, FormatError> {
+        let LockFile::V1(l) = codec::open_with(FileKind::Lock, bytes, MAX_LOCK_LEN, cipher)?;
         Ok(l)
     }
 }
@@ -59,6 +59,7 @@ impl Lock {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::format::codec::Plain;
 
     #[test]
     fn round_trip() {
@@ -71,7 +72,7 @@ mod tests {
             time_ns: 1,
             purpose: "prune".into(),
         };
-        assert_eq!(Lock::decode(&l.encode().unwrap()).unwrap(), l);
-        assert!(Lock::decode(b"junk").is_err());
+        assert_eq!(Lock::decode(&l.encode(&Plain).unwrap(), &Plain).unwrap(), l);
+        assert!(Lock::decode(b"junk", &Plain).is_err());
     }
 }

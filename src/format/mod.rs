@@ -6,7 +6,8 @@
 //! - `data/XX/<pack id>`: pack files ([`pack`]) of compressed blobs: data chunks and trees;
 //! - `index/<id>`: [`index::IndexFile`]s mapping blob ids to pack locations;
 //! - `snapshots/<id>`: [`snapshot::Snapshot`]s, each naming a root [`tree::Tree`];
-//! - `locks/<id>`: [`lock::Lock`]s held by running commands.
+//! - `locks/<id>`: [`lock::Lock`]s held by running commands;
+//! - `keys/<id>`: [`keyfile::KeyFile`]s of an encrypted repository ([`crypto`] has its layout).
 //!
 //! Every persisted record is a versioned enum (`…File::V1(…)`); new versions are added at the
 //! end so older data stays readable.
@@ -14,15 +15,17 @@
 pub mod bytes;
 pub mod codec;
 pub mod config;
+pub mod crypto;
 pub mod id;
 pub mod index;
+pub mod keyfile;
 pub mod lock;
 pub mod pack;
 pub mod snapshot;
 pub mod tree;
 
-/// The newest format version this program writes and reads.
-pub const FORMAT_VERSION: u16 = 1;
+/// The newest format version this program writes and reads: 1 is plaintext, 2 encrypted.
+pub const FORMAT_VERSION: u16 = 2;
 
 /// A decoding or validation failure. The caller adds which file it was.
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
@@ -39,7 +42,7 @@ pub enum FormatError {
         found: u8,
     },
     /// Written by a newer (or broken) program.
-    #[error("format version {0} is not supported (this program reads version 1)")]
+    #[error("format version {0} is not supported (this program reads versions 1 and 2)")]
     Version(u16),
     /// A feature (cipher, compression) this program does not implement.
     #[error("unsupported {0}")]
@@ -67,4 +70,10 @@ pub enum FormatError {
     /// The record decoded but breaks a rule of the format.
     #[error("invalid: {0}")]
     Invalid(String),
+    /// Authenticated decryption failed: the bytes were changed, or belong elsewhere.
+    #[error("does not decrypt: {0} (damaged, or not written for this repository)")]
+    Unauthentic(String),
+    /// Content sealed to the repository's full key, opened with a backup-only key.
+    #[error("cannot be read with a backup-only key (it only adds snapshots)")]
+    BackupOnly,
 }

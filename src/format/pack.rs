@@ -6,8 +6,10 @@
 //!      0             8  magic "CHRONOPK"
 //!      8             2  format version, u16 LE
 //!     10             6  reserved, zero
-//!     16             …  blobs, each stored as-is or zstd-compressed (see PackedBlob)
-//!      T             …  trailer: envelope (kind PackTrailer) of PackTrailer::V1
+//!     16             …  blobs, each stored as-is or zstd-compressed (see PackedBlob), and
+//!                       in an encrypted repository sealed (nonce, ciphertext, tag)
+//!      T             …  trailer: envelope (kind PackTrailer) of PackTrailer::V1 (plain) or
+//!                       V2 (encrypted, with the session key its blobs are sealed with)
 //!  len-12            4  trailer length in bytes, u32 LE
 //!  len-8             8  magic "CPACKEND"
 //! ```
@@ -15,7 +17,8 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::codec::{self, FileKind};
+use super::codec::{self, Cipher, FileKind, PayloadCipher};
+use super::crypto::SessionKey;
 use super::id::BlobId;
 use super::{FORMAT_VERSION, FormatError};
 
@@ -49,7 +52,8 @@ pub enum BlobKind {
 }
 
 /// How a blob is stored. Invariant: `Zstd` blobs are strictly smaller than their raw length
-/// (writers store incompressible data raw), `None` blobs are exactly their raw length.
+/// (writers store incompressible data raw), `None` blobs are exactly their raw length; in an
+/// encrypted repository, plus the cipher's overhead.
 #[derive(Clone, Copy, Debug, Serialize, Deserialize, PartialEq, Eq, Hash)]
 pub enum Compression {
     /// Stored raw.
@@ -87,14 +91,17 @@ impl BlobKind {
 }
 
 impl PackedBlob {
-    /// Checks the per-blob invariants.
+    /// Checks the per-blob invariants; `overhead` is what the repository's cipher adds to
+    /// every stored blob.
     ///
     /// # Errors
     /// [`FormatError::Invalid`] describing the violation.
-    pub fn validate(&self) -> Result<(), FormatError> {
-        let ok = match self.compression {
-            Compression::None => self.stored_len == self.raw_len,
-            Compression::Zstd => self.stored_len < self.raw_len,
+    pub fn validate(&self, overhead: u32) -> Result<(), FormatError> {
+        let inner = self.stored_len.checked_sub(overhead);
+        let ok = match (self.compression, inner) {
+            (_, None) => false,
+            (Compression::None, Some(n)) => n == self.raw_len,
+            (Compression::Zstd, Some(n)) => n > 0 && n < self.raw_len,
         };
         if !ok || self.raw_len == 0 || self.raw_len > self.kind.max_len() {
             return Err(FormatError::Invalid(format!(
@@ -115,28 +122,67 @@ impl PackedBlob {
     }
 }
 
+/// The associated data of a sealed blob: it binds the stored bytes to the blob's kind and id,
+/// so that no stored blob can stand in for another.
+#[must_use]
+pub fn blob_aad(kind: BlobKind, id: &BlobId) -> [u8; 46] {
+    let mut aad = [0u8; 46];
+    aad[..13].copy_from_slice(b"chronofs blob");
+    aad[13] = match kind {
+        BlobKind::Data => 0,
+        BlobKind::Tree => 1,
+    };
+    aad[14..].copy_from_slice(&id.0.0);
+    aad
+}
+
 /// The versioned trailer payload.
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
 pub enum PackTrailer {
     /// Format version 1: blobs in file order.
     V1(Vec<PackedBlob>),
+    /// Format version 2 (encrypted): the session key the blobs are sealed with, and the
+    /// blobs in file order.
+    V2 {
+        /// The writer's session key.
+        session: SessionKey,
+        /// Blobs in file order.
+        blobs: Vec<PackedBlob>,
+    },
 }
 
-/// The 16-byte pack header.
+/// The 16-byte header of a pack whose blobs `cipher` seals.
 #[must_use]
-pub fn header() -> [u8; PACK_HEADER_LEN] {
+pub fn header(cipher: Cipher) -> [u8; PACK_HEADER_LEN] {
     let mut h = [0u8; PACK_HEADER_LEN];
     h[..8].copy_from_slice(PACK_MAGIC);
-    h[8..10].copy_from_slice(&FORMAT_VERSION.to_le_bytes());
+    h[8..10].copy_from_slice(&codec::version_of(cipher).to_le_bytes());
     h
 }
 
-/// Trailer and footer bytes to append after the blobs.
+/// Trailer and footer bytes to append after the blobs; `session` is the session key of an
+/// encrypted pack (`None` in a plaintext repository).
 ///
 /// # Errors
-/// Only on an encoding bug.
-pub fn encode_trailer(blobs: &[PackedBlob]) -> Result<Vec<u8>, FormatError> {
-    let mut out = codec::seal(FileKind::PackTrailer, &PackTrailer::V1(blobs.to_vec()))?;
+/// Only on an encoding bug, or a session key where none belongs (or the reverse).
+pub fn encode_trailer(
+    blobs: &[PackedBlob],
+    session: Option<&SessionKey>,
+    cipher: &dyn PayloadCipher,
+) -> Result<Vec<u8>, FormatError> {
+    let record = match (cipher.cipher(), session) {
+        (Cipher::None, None) => PackTrailer::V1(blobs.to_vec()),
+        (Cipher::Aes256GcmSiv, Some(s)) => PackTrailer::V2 {
+            session: s.clone(),
+            blobs: blobs.to_vec(),
+        },
+        _ => {
+            return Err(FormatError::Encode(
+                "session key and cipher disagree".into(),
+            ));
+        }
+    };
+    let mut out = codec::seal_with(FileKind::PackTrailer, &record, cipher)?;
     let len = u32::try_from(out.len())
         .map_err(|_| FormatError::Encode("pack trailer over 4 GiB".into()))?;
     out.extend_from_slice(&len.to_le_bytes());
@@ -182,16 +228,35 @@ pub fn trailer_len(footer: &[u8], pack_len: u64) -> Result<usize, FormatError> {
     Ok(len)
 }
 
+/// A decoded trailer: the session key of an encrypted pack, and its blobs.
+pub type Trailer = (Option<SessionKey>, Vec<PackedBlob>);
+
 /// Decodes and validates a trailer: every blob lies inside the blob area, in order, without
 /// overlap. `trailer_start` is the offset where the trailer begins.
 ///
 /// # Errors
 /// [`FormatError`] naming the first problem.
-pub fn decode_trailer(bytes: &[u8], trailer_start: u64) -> Result<Vec<PackedBlob>, FormatError> {
-    let PackTrailer::V1(blobs) = codec::open(FileKind::PackTrailer, bytes, MAX_TRAILER_LEN)?;
+pub fn decode_trailer(
+    bytes: &[u8],
+    trailer_start: u64,
+    cipher: &dyn PayloadCipher,
+) -> Result<Trailer, FormatError> {
+    let (session, blobs) =
+        match codec::open_with(FileKind::PackTrailer, bytes, MAX_TRAILER_LEN, cipher)? {
+            PackTrailer::V1(blobs) if cipher.cipher() == Cipher::None => (None, blobs),
+            PackTrailer::V2 { session, blobs } if cipher.cipher() != Cipher::None => {
+                session.validate()?;
+                (Some(session), blobs)
+            }
+            _ => {
+                return Err(FormatError::Invalid(
+                    "trailer version does not match the repository's cipher".into(),
+                ));
+            }
+        };
     let mut pos = PACK_HEADER_LEN as u64;
     for b in &blobs {
-        b.validate()?;
+        b.validate(cipher.blob_overhead())?;
         if u64::from(b.offset) < pos || b.end() > trailer_start {
             return Err(FormatError::Invalid(format!(
                 "blob {} at {}..{} overlaps or lies outside the blob area {pos}..{trailer_start}",
@@ -202,12 +267,13 @@ pub fn decode_trailer(bytes: &[u8], trailer_start: u64) -> Result<Vec<PackedBlob
         }
         pos = b.end();
     }
-    Ok(blobs)
+    Ok((session, blobs))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::format::codec::Plain;
     use crate::format::id::Id;
 
     fn blob(offset: u32, len: u32) -> PackedBlob {
@@ -224,31 +290,46 @@ mod tests {
     #[test]
     fn trailer_round_trip_and_overlap_rejected() {
         let blobs = vec![blob(16, 10), blob(26, 5)];
-        let t = encode_trailer(&blobs).unwrap();
+        let t = encode_trailer(&blobs, None, &Plain).unwrap();
         let pack_len = 31 + t.len() as u64;
         let tl = trailer_len(&t[t.len() - PACK_FOOTER_LEN..], pack_len).unwrap();
         assert_eq!(tl, t.len() - PACK_FOOTER_LEN);
-        assert_eq!(decode_trailer(&t[..tl], 31).unwrap(), blobs);
+        assert_eq!(decode_trailer(&t[..tl], 31, &Plain).unwrap(), (None, blobs));
         // Second blob overlapping the first.
-        let bad = encode_trailer(&[blob(16, 10), blob(20, 5)]).unwrap();
-        assert!(decode_trailer(&bad[..bad.len() - PACK_FOOTER_LEN], 31).is_err());
+        let bad = encode_trailer(&[blob(16, 10), blob(20, 5)], None, &Plain).unwrap();
+        assert!(decode_trailer(&bad[..bad.len() - PACK_FOOTER_LEN], 31, &Plain).is_err());
         // Blob past the trailer start.
-        assert!(decode_trailer(&t[..tl], 20).is_err());
+        assert!(decode_trailer(&t[..tl], 20, &Plain).is_err());
     }
 
     #[test]
     fn compression_invariant_and_kind_limits() {
         let mut b = blob(16, 10);
         b.compression = Compression::Zstd;
-        assert!(b.validate().is_err());
+        assert!(b.validate(0).is_err());
         b.raw_len = 11;
-        b.validate().unwrap();
+        b.validate(0).unwrap();
+        assert!(
+            b.validate(40).is_err(),
+            "shorter than the cipher's overhead"
+        );
+        b.stored_len = 50;
+        b.validate(40).unwrap();
+        b.stored_len = 10;
         b.raw_len = MAX_CHUNK_LEN + 1;
-        assert!(b.validate().is_err(), "a data chunk over 16 MiB");
+        assert!(b.validate(0).is_err(), "a data chunk over 16 MiB");
         b.kind = BlobKind::Tree;
-        b.validate().unwrap();
+        b.validate(0).unwrap();
         b.raw_len = MAX_BLOB_LEN + 1;
-        assert!(b.validate().is_err());
+        assert!(b.validate(0).is_err());
+    }
+
+    #[test]
+    fn blob_aad_binds_kind_and_id() {
+        let a = BlobId(Id::hash(b"a"));
+        let b = BlobId(Id::hash(b"b"));
+        assert_ne!(blob_aad(BlobKind::Data, &a), blob_aad(BlobKind::Tree, &a));
+        assert_ne!(blob_aad(BlobKind::Data, &a), blob_aad(BlobKind::Data, &b));
     }
 
     #[test]

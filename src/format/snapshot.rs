@@ -6,7 +6,7 @@ use serde::{Deserialize, Serialize};
 
 use super::FormatError;
 use super::bytes::ByteString;
-use super::codec::{self, FileKind};
+use super::codec::{self, FileKind, PayloadCipher};
 use super::id::{SnapshotId, TreeId};
 
 /// Largest snapshot file accepted.
@@ -91,20 +91,21 @@ pub fn rfc3339(time_ns: i64) -> String {
 }
 
 impl Snapshot {
-    /// Encodes into an envelope.
+    /// Encodes into an envelope sealed by `cipher`.
     ///
     /// # Errors
     /// Only on an encoding bug.
-    pub fn encode(&self) -> Result<Vec<u8>, FormatError> {
-        codec::seal(FileKind::Snapshot, &SnapshotFile::V1(self.clone()))
+    pub fn encode(&self, cipher: &dyn PayloadCipher) -> Result<Vec<u8>, FormatError> {
+        codec::seal_with(FileKind::Snapshot, &SnapshotFile::V1(self.clone()), cipher)
     }
 
     /// Decodes a snapshot file.
     ///
     /// # Errors
     /// [`FormatError`] describing the problem.
-    pub fn decode(bytes: &[u8]) -> Result<Self, FormatError> {
-        let SnapshotFile::V1(s) = codec::open(FileKind::Snapshot, bytes, MAX_SNAPSHOT_LEN)?;
+    pub fn decode(bytes: &[u8], cipher: &dyn PayloadCipher) -> Result<Self, FormatError> {
+        let SnapshotFile::V1(s) =
+            codec::open_with(FileKind::Snapshot, bytes, MAX_SNAPSHOT_LEN, cipher)?;
         Ok(s)
     }
 }
@@ -112,6 +113,7 @@ impl Snapshot {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::format::codec::Plain;
     use crate::format::id::Id;
 
     #[test]
@@ -131,6 +133,9 @@ mod tests {
                 ..Summary::default()
             },
         };
-        assert_eq!(Snapshot::decode(&s.encode().unwrap()).unwrap(), s);
+        assert_eq!(
+            Snapshot::decode(&s.encode(&Plain).unwrap(), &Plain).unwrap(),
+            s
+        );
     }
 }

@@ -27,6 +27,7 @@ use std::time::Duration;
 use fuser::{Config, MountOption, Session, SessionACL};
 
 use crate::error::{Error, Result};
+use crate::repo::Repository;
 use crate::sys;
 
 use self::mountpoint::MountState;
@@ -61,7 +62,7 @@ const STOP_SIGNALS: [i32; 3] = [libc::SIGINT, libc::SIGTERM, libc::SIGHUP];
 /// How long the mount may take to end after one of them before the process exits anyway.
 const STOP_GRACE: Duration = Duration::from_secs(10);
 
-/// Mounts the repository at `repo` on `mountpoint` and serves it until it is unmounted
+/// Mounts `repo` (opened and unlocked) on `mountpoint` and serves it until it is unmounted
 /// (`chronofs umount`, `fusermount3 -u`) or the process gets SIGINT, SIGTERM or SIGHUP, which
 /// unmount it. `on_ready` runs once the mount answers requests; `warn` receives warnings for
 /// the user (a stale mount that was cleared).
@@ -69,7 +70,7 @@ const STOP_GRACE: Duration = Duration::from_secs(10);
 /// # Errors
 /// No repository, mount point missing or in use, FUSE unavailable.
 pub fn serve(
-    repo: &Path,
+    repo: Repository,
     mountpoint: &Path,
     options: &MountOptions,
     warn: &mut dyn FnMut(&str),

@@ -107,22 +107,20 @@ pub fn log(msg: &str) {
 }
 
 impl State {
-    /// Opens the repository at `path`, loads its index and lists its snapshots; reading the
-    /// tree packs ahead goes on in the background. `warn` hears of snapshot files that cannot
-    /// be read (they are left out of the mount).
+    /// Serves `repo` (opened, and unlocked if encrypted): loads its index and lists its
+    /// snapshots; reading the tree packs ahead goes on in the background. `warn` hears of
+    /// snapshot files that cannot be read (they are left out of the mount).
     ///
     /// # Errors
-    /// No repository, a damaged config or index file (every read would fail), an unreadable
+    /// A damaged index file (every read would fail), a backup-only key, an unreadable
     /// snapshot directory, or snapshot files none of which can be read.
     pub fn open(
-        path: &std::path::Path,
+        repo: Repository,
         settings: &Settings,
         warn: &mut dyn FnMut(&str),
     ) -> Result<Arc<State>> {
-        let repo = Arc::new(Repository::open_unindexed(path)?);
-        if let Some(w) = repo.privacy_warning() {
-            warn(&w);
-        }
+        repo.require_full_key("mounting")?;
+        let repo = Arc::new(repo);
         repo.load_index_strict()?;
         let state = Arc::new(State {
             repo,

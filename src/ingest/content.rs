@@ -7,7 +7,7 @@ use std::io::{self, Read, Seek, SeekFrom};
 
 use crate::chunking::Chunker;
 use crate::error::Error;
-use crate::format::id::{BlobId, ChunkId, Id};
+use crate::format::id::ChunkId;
 use crate::format::pack::BlobKind;
 use crate::format::tree::Piece;
 use crate::sys;
@@ -56,15 +56,15 @@ pub(super) fn store_stream<R: Read>(
             .map_err(|_| ContentError::Source(io::Error::other("chunk too large")))?;
         stats.bytes_read += u64::from(len);
         progress.read(u64::from(len));
-        let id = Id::hash(data);
+        let id = sink.id(data);
         if sink
-            .offer(BlobKind::Data, BlobId(id), data)
+            .offer(BlobKind::Data, id, data)
             .map_err(ContentError::Repo)?
         {
             stats.chunks_new += 1;
         }
         pieces.push(Piece::Data {
-            id: ChunkId(id),
+            id: ChunkId(id.0),
             len,
         });
         Ok::<(), ContentError>(())

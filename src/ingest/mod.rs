@@ -127,7 +127,12 @@ pub fn backup(
             let p = &s.summary;
             let files = p.files_new + p.files_changed + p.files_unchanged;
             options.progress.expect(files, p.total_bytes);
-            Some(repo.read_tree(&s.root)?)
+            match repo.read_tree(&s.root) {
+                Ok(t) => Some(t),
+                // A backup-only host whose cache lost the tree reads every file again.
+                Err(Error::BackupOnly(_)) => None,
+                Err(e) => return Err(e),
+            }
         }
         None => None,
     };
@@ -250,7 +255,7 @@ fn select_parent(
         ParentChoice::None => Ok(None),
         ParentChoice::Id(id) => Ok(Some((*id, repo.load_snapshot(id)?))),
         ParentChoice::Auto => {
-            let (snaps, _) = repo.snapshots()?;
+            let snaps = repo.parent_candidates()?;
             Ok(snaps
                 .into_iter()
                 .rev()

@@ -28,6 +28,7 @@ use std::sync::{Arc, Mutex};
 use std::thread;
 
 use crate::chunking::Chunker;
+use crate::crypto::Scheme;
 use crate::dirfd::DirFd;
 use crate::error::{Error, Result};
 use crate::format::id::BlobId;
@@ -125,9 +126,10 @@ pub(super) fn run<T>(
     let claimed = Mutex::new(HashSet::new());
     let stop = AtomicBool::new(false);
     let level = repo.config().compression_level;
-    let params = repo.config().chunker;
+    let params = repo.chunker_params()?;
+    let scheme = repo.scheme()?;
     thread::scope(|s| {
-        let (pack_tx, pack_rx) = mpsc::sync_channel::<(BlobKind, PreparedBlob)>(PACK_QUEUE);
+        let (pack_tx, pack_rx) = mpsc::sync_channel::<(BlobKind, Sealed)>(PACK_QUEUE);
         let packer = thread::Builder::new()
             .name("packer".into())
             .spawn_scoped(s, move || pack_loop(repo, &pack_rx))
@@ -139,12 +141,12 @@ pub(super) fn run<T>(
         for i in 0..compressors {
             let (rx, tx) = (Arc::clone(&raw_rx), pack_tx.clone());
             spawn(s, format!("compress-{i}"), move || {
-                compress_loop(&rx, &tx, level)
+                compress_loop(&rx, &tx, level, scheme)
             })?;
         }
         drop((raw_rx, pack_tx));
 
-        let sink = BlobSink::new(repo, &claimed, raw_tx);
+        let sink = BlobSink::new(repo, scheme, &claimed, raw_tx);
         let (job_tx, job_rx) = mpsc::sync_channel::<FileJob>(JOB_QUEUE);
         let job_rx = Arc::new(Mutex::new(job_rx));
         let (done_tx, done_rx) = mpsc::channel::<FileDone>();
@@ -204,24 +206,32 @@ fn next_job(rx: &Mutex<Receiver<FileJob>>) -> Option<FileJob> {
     rx.lock().ok()?.recv().ok()
 }
 
+/// A compressed (and, in an encrypted repository, sealed) blob, or why sealing failed.
+type Sealed = std::result::Result<PreparedBlob, crate::format::FormatError>;
+
 fn compress_loop(
     rx: &Mutex<Receiver<(BlobKind, BlobId, Vec<u8>)>>,
-    tx: &SyncSender<(BlobKind, PreparedBlob)>,
+    tx: &SyncSender<(BlobKind, Sealed)>,
     level: i32,
+    scheme: &Scheme,
 ) {
     loop {
         let Some((kind, id, raw)) = rx.lock().ok().and_then(|r| r.recv().ok()) else {
             return;
         };
-        if tx.send((kind, blob::compress(id, &raw, level))).is_err() {
+        if tx
+            .send((kind, blob::compress(scheme, kind, id, &raw, level)))
+            .is_err()
+        {
             return; // the packer failed and reports why
         }
     }
 }
 
-fn pack_loop(repo: &Repository, rx: &Receiver<(BlobKind, PreparedBlob)>) -> Result<WriteStats> {
-    let mut writer = repo.writer();
+fn pack_loop(repo: &Repository, rx: &Receiver<(BlobKind, Sealed)>) -> Result<WriteStats> {
+    let mut writer = repo.writer()?;
     for (kind, blob) in rx {
+        let blob = blob.map_err(|e| Error::corrupt("<new pack>", e.to_string()))?;
         writer.add_prepared(kind, blob)?;
     }
     writer.finish()

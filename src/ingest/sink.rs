@@ -6,8 +6,9 @@ use std::collections::HashSet;
 use std::sync::Mutex;
 use std::sync::mpsc::SyncSender;
 
+use crate::crypto::Scheme;
 use crate::error::{Error, Result};
-use crate::format::id::{BlobId, Id};
+use crate::format::id::BlobId;
 use crate::format::pack::{BlobKind, MAX_BLOB_LEN};
 use crate::repo::Repository;
 
@@ -15,6 +16,7 @@ use crate::repo::Repository;
 #[derive(Clone)]
 pub(super) struct BlobSink<'a> {
     repo: &'a Repository,
+    scheme: &'a Scheme,
     claimed: &'a Mutex<HashSet<BlobId>>,
     tx: SyncSender<(BlobKind, BlobId, Vec<u8>)>,
 }
@@ -24,10 +26,22 @@ impl<'a> BlobSink<'a> {
     /// handed on.
     pub fn new(
         repo: &'a Repository,
+        scheme: &'a Scheme,
         claimed: &'a Mutex<HashSet<BlobId>>,
         tx: SyncSender<(BlobKind, BlobId, Vec<u8>)>,
     ) -> Self {
-        BlobSink { repo, claimed, tx }
+        BlobSink {
+            repo,
+            scheme,
+            claimed,
+            tx,
+        }
+    }
+
+    /// The id of a blob of bytes `raw` (keyed in an encrypted repository).
+    #[must_use]
+    pub fn id(&self, raw: &[u8]) -> BlobId {
+        self.scheme.blob_id(raw)
     }
 
     /// Stores `raw` (whose id is `id`) unless the repository or this run already has it;
@@ -65,8 +79,11 @@ impl<'a> BlobSink<'a> {
                 raw.len()
             )));
         }
-        let id = BlobId(Id::hash(raw));
+        let id = self.id(raw);
         self.offer(kind, id, raw)?;
+        if kind == BlobKind::Tree {
+            self.repo.cache_tree(&crate::format::id::TreeId(id.0), raw);
+        }
         Ok(id)
     }
 }

@@ -9,19 +9,30 @@
 //! it, and only then write the snapshot file, byte for byte the source's, so that time, host,
 //! paths, tags and id are kept. Running it again copies nothing; after a crash, the next run
 //! reuses whatever reached the destination's index.
+//!
+//! When either repository is encrypted, every blob is opened with the source's key and sealed
+//! again in the destination's session, and the snapshot is sealed again, which gives it a new
+//! file and id there; it counts as present when the destination has a snapshot of the same
+//! time, host and paths. If the two compute the same blob ids (the destination was made with
+//! `init --copy-settings-from`), blobs keep their ids, stored sizes and deduplication with
+//! what the destination backed up itself. Otherwise (plaintext to encrypted, or unrelated
+//! keys) every chunk gets the destination's id and every tree is rewritten bottom-up with the
+//! new ids, once per distinct tree.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::time::Instant;
 
 use serde::Serialize;
 
+use crate::crypto::Scheme;
 use crate::error::{Error, Result};
 use crate::format::id::{BlobId, Id, TreeId};
 use crate::format::index::IndexedPack;
 use crate::format::pack::BlobKind;
-use crate::format::snapshot::MAX_SNAPSHOT_LEN;
-use crate::format::tree::{NodeKind, Piece};
-use crate::repo::{Repository, layout, pack};
+use crate::format::snapshot::{MAX_SNAPSHOT_LEN, Snapshot};
+use crate::format::tree::{NodeKind, Piece, Tree};
+use crate::repo::writer::BlobWriter;
+use crate::repo::{Repository, blob, layout, pack};
 use crate::snapshot::Listed;
 
 /// What a copy did.
@@ -65,16 +76,39 @@ pub fn copy(
     let started = Instant::now();
     let mut report = CopyReport::default();
     let mut walked: HashSet<TreeId> = HashSet::new();
+    let plain = matches!(
+        (from.scheme()?, to.scheme()?),
+        (Scheme::Plain, Scheme::Plain)
+    );
+    // Ids in the destination of blobs whose ids differ there (`None`: ids are the same).
+    let mut translated: Option<HashMap<BlobId, BlobId>> =
+        (!same_ids(from.scheme()?, to.scheme()?)).then(HashMap::new);
+    // Re-sealed snapshots get new ids: recognise them by what they describe.
+    let mut present_elsewhere: HashSet<Vec<u8>> = HashSet::new();
+    if !plain {
+        to.require_full_key(
+            "copying into an encrypted repository (to see which snapshots it has)",
+        )?;
+        present_elsewhere = to.snapshots()?.0.iter().map(|(_, s)| identity(s)).collect();
+    }
     for s in snapshots {
         let path = layout::snapshot_path(&s.id);
-        let present = to.storage().len(&path).is_ok();
+        let present =
+            to.storage().len(&path).is_ok() || present_elsewhere.contains(&identity(&s.snapshot));
         observer.snapshot(s, present);
         if present {
             report.snapshots_present += 1;
             continue;
         }
-        let mut writer = to.writer();
+        let mut writer = to.writer()?;
+        let mut snapshot = s.snapshot.clone();
+        if let Some(map) = translated.as_mut() {
+            snapshot.root = translate(from, to, &mut writer, snapshot.root, map, &mut report)?;
+        }
         let mut stack = vec![s.snapshot.root];
+        if translated.is_some() {
+            stack.clear();
+        }
         while let Some(tree_id) = stack.pop() {
             if !walked.insert(tree_id) {
                 continue;
@@ -103,6 +137,13 @@ pub fn copy(
             verify_pack(to, p)?;
             report.packs_verified += 1;
         }
+        if !plain {
+            let id = to.save_snapshot(&snapshot)?;
+            to.load_snapshot(&id)?;
+            present_elsewhere.insert(identity(&snapshot));
+            report.snapshots_copied += 1;
+            continue;
+        }
         let bytes = from
             .storage()
             .read(&path, MAX_SNAPSHOT_LEN as u64)
@@ -121,6 +162,126 @@ pub fn copy(
     }
     report.duration_ns = u64::try_from(started.elapsed().as_nanos()).unwrap_or(u64::MAX);
     Ok(report)
+}
+
+/// Whether blobs keep their ids from `a` to `b`.
+fn same_ids(a: &Scheme, b: &Scheme) -> bool {
+    match (a, b) {
+        (Scheme::Plain, Scheme::Plain) => true,
+        (Scheme::Encrypted(a), Scheme::Encrypted(b)) => a.same_ids(b),
+        _ => false,
+    }
+}
+
+/// What a snapshot describes, whatever file it is sealed in and whatever its ids are.
+fn identity(s: &Snapshot) -> Vec<u8> {
+    let mut key = Vec::new();
+    key.extend_from_slice(&s.time_ns.to_le_bytes());
+    for part in std::iter::once(s.hostname.as_bytes()).chain(s.paths.iter().map(|p| p.as_bytes())) {
+        key.extend_from_slice(&(part.len() as u64).to_le_bytes());
+        key.extend_from_slice(part);
+    }
+    key
+}
+
+/// Copies the tree `root` and everything below it into a repository that computes other blob
+/// ids: chunks are read, given their destination id and stored; trees are rewritten with the
+/// new ids of their children (depth-first with an explicit stack, each distinct tree once,
+/// `map` remembering every id already translated). Returns the new root's id.
+fn translate(
+    from: &Repository,
+    to: &Repository,
+    writer: &mut BlobWriter<'_>,
+    root: TreeId,
+    map: &mut HashMap<BlobId, BlobId>,
+    report: &mut CopyReport,
+) -> Result<TreeId> {
+    let level = to.config().compression_level;
+    let scheme = to.scheme()?;
+    let mut store = |writer: &mut BlobWriter<'_>, kind: BlobKind, raw: &[u8]| -> Result<BlobId> {
+        let id = scheme.blob_id(raw);
+        if !writer.contains(&id) {
+            let prepared = blob::compress(scheme, kind, id, raw, level)
+                .map_err(|e| Error::corrupt("<new pack>", e.to_string()))?;
+            let stored = prepared.stored.len() as u64;
+            if writer.add_prepared(kind, prepared)? {
+                report.blobs_copied += 1;
+                report.bytes_copied += stored;
+            }
+        }
+        Ok(id)
+    };
+    // Frames: a tree read but not yet rewritten, waiting for its subtrees.
+    let mut stack: Vec<(TreeId, Option<Tree>)> = vec![(root, None)];
+    // Trees read and waiting: ids are hashes of contents, so a tree cannot contain itself,
+    // but a walk must not depend on that.
+    let mut open: HashSet<TreeId> = HashSet::new();
+    while let Some((id, tree)) = stack.pop() {
+        if map.contains_key(&BlobId::from(id)) {
+            continue;
+        }
+        let Some(mut tree) = tree else {
+            if !open.insert(id) {
+                return Err(Error::corrupt(
+                    format!("tree {}", id.short()),
+                    "it contains itself",
+                ));
+            }
+            let tree = from.read_tree(&id)?;
+            let pending: Vec<TreeId> = tree
+                .entries
+                .iter()
+                .filter_map(|n| match &n.kind {
+                    NodeKind::Dir { subtree } if !map.contains_key(&BlobId::from(*subtree)) => {
+                        Some(*subtree)
+                    }
+                    _ => None,
+                })
+                .collect();
+            stack.push((id, Some(tree)));
+            stack.extend(pending.into_iter().map(|t| (t, None)));
+            continue;
+        };
+        for node in &mut tree.entries {
+            match &mut node.kind {
+                NodeKind::Dir { subtree } => {
+                    let new = map.get(&BlobId::from(*subtree)).ok_or_else(|| {
+                        Error::corrupt(
+                            format!("tree {}", id.short()),
+                            "a subtree was not copied (a tree that contains itself?)",
+                        )
+                    })?;
+                    *subtree = TreeId(new.0);
+                }
+                NodeKind::File { content } => {
+                    for piece in content.iter_mut() {
+                        if let Piece::Data { id: chunk, len } = piece {
+                            let old = BlobId::from(*chunk);
+                            let new = match map.get(&old) {
+                                Some(n) => *n,
+                                None => {
+                                    let raw = from.read_chunk(chunk, *len)?;
+                                    let n = store(writer, BlobKind::Data, &raw)?;
+                                    map.insert(old, n);
+                                    n
+                                }
+                            };
+                            *chunk = crate::format::id::ChunkId(new.0);
+                        }
+                    }
+                }
+                _ => {}
+            }
+        }
+        let bytes = tree
+            .encode()
+            .map_err(|e| Error::corrupt(format!("tree {}", id.short()), e.to_string()))?;
+        let new = store(writer, BlobKind::Tree, &bytes)?;
+        map.insert(BlobId::from(id), new);
+    }
+    map.get(&BlobId::from(root))
+        .map(|n| TreeId(n.0))
+        .ok_or_else(|| Error::corrupt(format!("tree {}", root.short()), "not copied"))
 }
 
 /// Refuses to copy a snapshot whose file lists a chunk with another length than the chunk's
@@ -153,7 +314,7 @@ fn transfer(
         return Ok(());
     }
     let loc = from.locate(id)?;
-    let prepared = from.read_stored(id, &loc)?;
+    let prepared = from.read_stored(id, &loc, writer.scheme())?;
     let stored = prepared.stored.len() as u64;
     if writer.add_prepared(kind, prepared)? {
         report.blobs_copied += 1;
@@ -165,7 +326,7 @@ fn transfer(
 /// Reads a pack back from the destination: its hash, its trailer, and every blob in it.
 fn verify_pack(to: &Repository, p: &IndexedPack) -> Result<()> {
     let path = layout::pack_path(&p.id);
-    let scan = pack::scan(to.storage(), &path, &p.id)?;
+    let scan = pack::scan(to.storage(), &path, &p.id, to.scheme()?)?;
     if !scan.hash_ok || scan.len != p.len {
         return Err(Error::corrupt(
             &path,

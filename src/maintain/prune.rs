@@ -23,9 +23,11 @@ use std::time::Instant;
 use serde::Serialize;
 
 use crate::error::{Error, Result};
+use crate::format::crypto::SessionKey;
 use crate::format::id::{Id, IndexId, PackId};
-use crate::format::index::{Index as IndexRecord, IndexedPack, MAX_BLOBS_PER_INDEX};
+use crate::format::index::{IndexedPack, MAX_BLOBS_PER_INDEX};
 use crate::format::pack::PackedBlob;
+use crate::repo::index::{Index, RecordBuilder};
 use crate::repo::lock::RepoLock;
 use crate::repo::storage::{TEMP_DIR, TEMP_PREFIX};
 use crate::repo::{Repository, layout};
@@ -275,15 +277,16 @@ pub fn prune(repo: &Repository, lock: &RepoLock, options: &PruneOptions) -> Resu
     }
 
     // 1. Repack: copy the used blobs of partly used packs into new, durable packs.
-    let mut writer = repo.repack_writer();
+    let mut writer = repo.repack_writer()?;
     for pos in 0..index.len() {
         let Some((id, loc, number)) = index.at(pos) else {
             continue;
         };
         if fate[number] == Fate::Repack && used.is_used(pos) {
-            writer.add_prepared(loc.kind, repo.read_stored(&id, &loc)?)?;
+            writer.add_prepared(loc.kind, repo.read_stored(&id, &loc, writer.scheme())?)?;
         }
     }
+    let new_session = writer.session().cloned();
     let (new_packs, _) = writer.finish_packs()?;
     report.packs_written = new_packs.len();
     // A new pack can be byte-identical to a leftover of an interrupted prune (same blobs in
@@ -296,7 +299,13 @@ pub fn prune(repo: &Repository, lock: &RepoLock, options: &PruneOptions) -> Resu
     let rewrite = report.packs_deleted + report.packs_repacked > 0;
     if rewrite {
         lock.ensure_held()?;
-        write_index(repo, &index, &fate, new_packs, &old_index_files)?;
+        write_index(
+            repo,
+            &index,
+            &fate,
+            (new_packs, new_session.as_ref()),
+            &old_index_files,
+        )?;
         report.index_files_replaced = old_index_files.len();
     }
     drop(index);
@@ -374,9 +383,9 @@ fn pack_files(
 /// use the old files (and the new ones, which only repeat surviving packs or name new ones).
 fn write_index(
     repo: &Repository,
-    index: &crate::repo::index::Index,
+    index: &Index,
     fate: &[Fate],
-    new_packs: Vec<IndexedPack>,
+    (new_packs, new_session): (Vec<IndexedPack>, Option<&SessionKey>),
     old_files: &[String],
 ) -> Result<()> {
     // Positions of the surviving packs' blobs, grouped by pack, in file order.
@@ -391,28 +400,32 @@ fn write_index(
     };
     order.sort_unstable_by_key(key);
     let packs = index.packs();
-    let mut batch: Vec<IndexedPack> = Vec::new();
-    let mut batch_blobs = 0;
+    let mut batch = RecordBuilder::default();
     let mut current = None;
+    let mut pending: Option<(IndexedPack, usize)> = None;
     for pos in order {
         let Some((id, loc, number)) = index.at(pos as usize) else {
             continue;
         };
         if current != Some(number) {
             // A pack's blobs never straddle two files.
-            if batch_blobs >= MAX_BLOBS_PER_INDEX {
-                write_index_file(repo, std::mem::take(&mut batch), Vec::new())?;
-                batch_blobs = 0;
+            flush_pack(&mut batch, &mut pending, index)?;
+            if batch.blob_count() >= MAX_BLOBS_PER_INDEX {
+                repo.write_index_record(&batch.take(Vec::new()))?;
             }
             let (id, len) = packs[number];
-            batch.push(IndexedPack {
-                id,
-                len,
-                blobs: Vec::new(),
-            });
+            pending = Some((
+                IndexedPack {
+                    id,
+                    len,
+                    blobs: Vec::new(),
+                    session: 0,
+                },
+                number,
+            ));
             current = Some(number);
         }
-        if let Some(pack) = batch.last_mut() {
+        if let Some((pack, _)) = pending.as_mut() {
             pack.blobs.push(PackedBlob {
                 id,
                 kind: loc.kind,
@@ -421,30 +434,30 @@ fn write_index(
                 raw_len: loc.raw_len,
                 compression: loc.compression,
             });
-            batch_blobs += 1;
         }
     }
-    batch.extend(new_packs);
+    flush_pack(&mut batch, &mut pending, index)?;
+    for p in new_packs {
+        batch.push(p, new_session);
+    }
     let supersedes = old_files
         .iter()
         .filter_map(|n| n.parse::<Id>().ok().map(IndexId))
         .collect();
-    write_index_file(repo, batch, supersedes)
+    repo.write_index_record(&batch.take(supersedes)).map(drop)
 }
 
-fn write_index_file(
-    repo: &Repository,
-    packs: Vec<IndexedPack>,
-    supersedes: Vec<IndexId>,
+/// Moves the pack being collected into the batch, with its session key.
+fn flush_pack(
+    batch: &mut RecordBuilder,
+    pending: &mut Option<(IndexedPack, usize)>,
+    index: &Index,
 ) -> Result<()> {
-    let record = IndexRecord { packs, supersedes };
-    let bytes = record
-        .encode()
-        .map_err(|e| Error::corrupt("<new index>", e.to_string()))?;
-    let path = layout::index_path(&IndexId(Id::hash(&bytes)));
-    repo.storage()
-        .write(&path, &bytes)
-        .map_err(|e| Error::repo_io("writing", path, e))
+    if let Some((pack, number)) = pending.take() {
+        let session = index.session_of_number(number);
+        batch.push(pack, session.as_deref());
+    }
+    Ok(())
 }
 
 /// Deletes temp files left by interrupted writes (no writer runs: we hold the exclusive lock).

@@ -2,12 +2,15 @@
 //!
 //! Entries live in one `Vec` sorted by id and are found by binary search; there is no per-entry
 //! heap allocation and no hash-table overhead. Each entry packs the pack number (28 bits), the
-//! blob kind and the compression into one `u32`; pack ids are stored once in a side table.
+//! blob kind and the compression into one `u32`; pack ids are stored once in a side table, and
+//! in an encrypted repository each pack's session key once per session.
 
 use std::collections::HashMap;
+use std::sync::Arc;
 
+use crate::format::crypto::SessionKey;
 use crate::format::id::{BlobId, Id, PackId};
-use crate::format::index::IndexedPack;
+use crate::format::index::{Index as IndexRecord, IndexedPack};
 use crate::format::pack::{BlobKind, Compression, PackedBlob};
 
 const PACK_MASK: u32 = (1 << 28) - 1;
@@ -50,8 +53,14 @@ pub struct Index {
     entries: Vec<Entry>,
     packs: Vec<(PackId, u64)>,
     pack_numbers: HashMap<PackId, u32>,
+    /// Per pack (by number), its session's number in `sessions` (`NO_SESSION`: plaintext).
+    pack_sessions: Vec<u32>,
+    sessions: Vec<Arc<SessionKey>>,
+    session_numbers: HashMap<Arc<SessionKey>, u32>,
     sorted: bool,
 }
+
+const NO_SESSION: u32 = u32::MAX;
 
 impl Index {
     /// An empty index.
@@ -63,14 +72,26 @@ impl Index {
         }
     }
 
-    /// Adds a pack's blobs. Call [`Self::finalize`] before lookups after a batch of adds.
-    pub fn add_pack(&mut self, pack: &IndexedPack) {
+    /// Adds a pack's blobs, sealed in `session` (`None` in a plaintext repository). Call
+    /// [`Self::finalize`] before lookups after a batch of adds.
+    pub fn add_pack(&mut self, pack: &IndexedPack, session: Option<&SessionKey>) {
         if self.pack_numbers.contains_key(&pack.id) {
             return;
         }
         let number = u32::try_from(self.packs.len()).unwrap_or(u32::MAX) & PACK_MASK;
         self.packs.push((pack.id, pack.len));
         self.pack_numbers.insert(pack.id, number);
+        let session = session.map_or(NO_SESSION, |s| {
+            if let Some(&n) = self.session_numbers.get(s) {
+                return n;
+            }
+            let n = u32::try_from(self.sessions.len()).unwrap_or(NO_SESSION - 1);
+            let s = Arc::new(s.clone());
+            self.sessions.push(Arc::clone(&s));
+            self.session_numbers.insert(s, n);
+            n
+        });
+        self.pack_sessions.push(session);
         self.entries
             .extend(pack.blobs.iter().map(|b| entry(number, b)));
         self.sorted = false;
@@ -175,10 +196,77 @@ impl Index {
         self.pack_numbers.contains_key(pack)
     }
 
+    /// The session key `pack`'s blobs are sealed with (`None`: plaintext, or not indexed).
+    #[must_use]
+    pub fn pack_session(&self, pack: &PackId) -> Option<Arc<SessionKey>> {
+        let n = *self.pack_numbers.get(pack)?;
+        self.session_of_number(n as usize)
+    }
+
+    /// The session key of the pack numbered `number` (see [`Self::at`]).
+    #[must_use]
+    pub fn session_of_number(&self, number: usize) -> Option<Arc<SessionKey>> {
+        let s = *self.pack_sessions.get(number)?;
+        self.sessions.get(s as usize).cloned()
+    }
+
     /// Every blob id with its location (for check and debugging).
     pub fn iter(&self) -> impl Iterator<Item = (BlobId, BlobLocation)> + '_ {
         (0..self.entries.len()).filter_map(|i| self.at(i).map(|(id, loc, _)| (id, loc)))
     }
+}
+
+/// Collects packs with their session keys into index files, each session key stored once per
+/// file.
+#[derive(Debug, Default)]
+pub struct RecordBuilder {
+    record: IndexRecord,
+    numbers: HashMap<SessionKey, u32>,
+}
+
+impl RecordBuilder {
+    /// Adds a pack sealed in `session` (`None`: plaintext).
+    pub fn push(&mut self, mut pack: IndexedPack, session: Option<&SessionKey>) {
+        pack.session = match session {
+            None => 0,
+            Some(s) => match self.numbers.get(s) {
+                Some(&n) => n,
+                None => {
+                    let n = u32::try_from(self.record.sessions.len()).unwrap_or(u32::MAX);
+                    self.record.sessions.push(s.clone());
+                    self.numbers.insert(s.clone(), n);
+                    n
+                }
+            },
+        };
+        self.record.packs.push(pack);
+    }
+
+    /// The packs so far.
+    #[must_use]
+    pub fn packs(&self) -> &[IndexedPack] {
+        &self.record.packs
+    }
+
+    /// Blobs in the packs so far.
+    #[must_use]
+    pub fn blob_count(&self) -> usize {
+        self.record.packs.iter().map(|p| p.blobs.len()).sum()
+    }
+
+    /// The index file's record, replacing `supersedes`; the builder starts over.
+    pub fn take(&mut self, supersedes: Vec<crate::format::id::IndexId>) -> IndexRecord {
+        self.numbers.clear();
+        let mut record = std::mem::take(&mut self.record);
+        record.supersedes = supersedes;
+        record
+    }
+}
+
+/// The session key a pack of `record` names.
+#[must_use]
+pub fn session_in<'a>(record: &'a IndexRecord, pack: &IndexedPack) -> Option<&'a SessionKey> {
+    record.sessions.get(pack.session as usize)
 }
 
 fn entry(number: u32, b: &PackedBlob) -> Entry {
@@ -229,15 +317,20 @@ mod tests {
                 mk(1, BlobKind::Data, Compression::None),
                 mk(2, BlobKind::Tree, Compression::Zstd),
             ],
+            session: 0,
         };
         let p2 = IndexedPack {
             id: PackId(Id::hash(b"2")),
             len: 100,
             blobs: vec![mk(3, BlobKind::Data, Compression::Zstd)],
+            session: 0,
         };
-        idx.add_pack(&p1);
-        idx.add_pack(&p2);
-        idx.add_pack(&p1);
+        let s = SessionKey(vec![1; 1120]);
+        idx.add_pack(&p1, None);
+        idx.add_pack(&p2, Some(&s));
+        idx.add_pack(&p1, Some(&s));
+        assert!(idx.pack_session(&p1.id).is_none());
+        assert_eq!(idx.pack_session(&p2.id).as_deref(), Some(&s));
         idx.finalize();
         assert_eq!(idx.len(), 3);
         let l = idx

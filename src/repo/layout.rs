@@ -6,6 +6,7 @@
 //! index/<index id>       index files
 //! snapshots/<snap id>    snapshot files
 //! locks/                 lock files
+//! keys/                  key files (encrypted repositories)
 //! tmp/                   files being written (renamed into place when complete)
 //! ```
 
@@ -21,6 +22,8 @@ pub const INDEX_DIR: &str = "index";
 pub const SNAPSHOT_DIR: &str = "snapshots";
 /// Directory of lock files.
 pub const LOCK_DIR: &str = "locks";
+/// Directory of key files (encrypted repositories only).
+pub const KEY_DIR: &str = "keys";
 
 /// Path of a pack file.
 #[must_use]

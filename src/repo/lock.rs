@@ -20,6 +20,7 @@ use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
+use crate::crypto::Scheme;
 use crate::error::{Error, Result};
 use crate::format::id::Id;
 use crate::format::lock::{Lock, MAX_LOCK_LEN};
@@ -118,7 +119,9 @@ pub fn list(repo: &Repository) -> Result<Vec<FoundLock>> {
     for name in repo.list_ids(layout::LOCK_DIR)? {
         let file = format!("{}/{name}", layout::LOCK_DIR);
         let lock = match repo.storage().read(&file, MAX_LOCK_LEN as u64) {
-            Ok(b) => Lock::decode(&b).map_err(|e| Error::corrupt(&file, e.to_string())),
+            Ok(b) => repo.scheme().and_then(|scheme| {
+                Lock::decode(&b, scheme.payload()).map_err(|e| Error::corrupt(&file, e.to_string()))
+            }),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
             Err(e) => Err(Error::repo_io("reading", &file, e)),
         };
@@ -156,6 +159,7 @@ pub struct RepoLock {
 
 struct Held {
     storage: Arc<dyn Storage>,
+    scheme: Scheme,
     lock: Lock,
     file: Mutex<String>,
     refreshed: Mutex<Instant>,
@@ -166,10 +170,10 @@ fn guard<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 }
 
 /// Writes `lock` (with the current time) and returns its path.
-fn write_lock(storage: &dyn Storage, lock: &mut Lock) -> Result<String> {
+fn write_lock(storage: &dyn Storage, scheme: &Scheme, lock: &mut Lock) -> Result<String> {
     lock.time_ns = now_ns();
     let bytes = lock
-        .encode()
+        .encode(scheme.payload())
         .map_err(|e| Error::corrupt("<new lock>", e.to_string()))?;
     let file = format!("{}/{}", layout::LOCK_DIR, Id::hash(&bytes).to_hex());
     storage
@@ -204,7 +208,7 @@ impl RepoLock {
         };
         let mut pause = Duration::from_millis(50);
         loop {
-            let file = write_lock(repo.storage(), &mut lock)?;
+            let file = write_lock(repo.storage(), repo.scheme()?, &mut lock)?;
             let mut conflict = None;
             let mut ignored_stale = Vec::new();
             let others = match list(repo) {
@@ -229,7 +233,13 @@ impl RepoLock {
                 }
             }
             let Some(holder) = conflict else {
-                return Ok(RepoLock::start(repo, lock, file, ignored_stale));
+                return Ok(RepoLock::start(
+                    repo,
+                    repo.scheme()?.clone(),
+                    lock,
+                    file,
+                    ignored_stale,
+                ));
             };
             let _ = repo.storage().remove(&file);
             let now = Instant::now();
@@ -245,9 +255,16 @@ impl RepoLock {
         }
     }
 
-    fn start(repo: &Repository, lock: Lock, file: String, ignored_stale: Vec<String>) -> Self {
+    fn start(
+        repo: &Repository,
+        scheme: Scheme,
+        lock: Lock,
+        file: String,
+        ignored_stale: Vec<String>,
+    ) -> Self {
         let held = Arc::new(Held {
             storage: repo.storage_arc(),
+            scheme,
             lock,
             file: Mutex::new(file),
             refreshed: Mutex::new(Instant::now()),
@@ -295,7 +312,7 @@ impl Held {
     /// Writes a fresh lock file, then removes the previous one.
     fn refresh(&self) {
         let mut lock = self.lock.clone();
-        if let Ok(new) = write_lock(&*self.storage, &mut lock) {
+        if let Ok(new) = write_lock(&*self.storage, &self.scheme, &mut lock) {
             let old = std::mem::replace(&mut *guard(&self.file), new);
             *guard(&self.refreshed) = Instant::now();
             let _ = self.storage.remove(&old);

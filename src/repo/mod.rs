@@ -9,7 +9,9 @@
 //! - every blob read is decompressed and re-hashed: damaged data is an error, never wrong bytes.
 
 pub mod blob;
+pub mod cache;
 pub mod index;
+pub mod keys;
 pub mod layout;
 pub mod lock;
 pub mod pack;
@@ -20,10 +22,12 @@ use std::io;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, RwLock, RwLockReadGuard};
 
+use crate::crypto::{Crypto, Scheme};
 use crate::error::{Error, Result};
 use crate::format::config::{
     ChunkerParams, Config, DEFAULT_COMPRESSION_LEVEL, DEFAULT_PACK_TARGET, MAX_CONFIG_LEN,
 };
+use crate::format::crypto::{CIPHER_NAME, CIPHER_NONE, MasterKey, SessionKey};
 use crate::format::id::{BlobId, ChunkId, Id, IndexId, SnapshotId, TreeId};
 use crate::format::index::{Index as IndexRecord, IndexedPack, MAX_INDEX_LEN};
 use crate::format::snapshot::{MAX_SNAPSHOT_LEN, Snapshot};
@@ -38,7 +42,6 @@ use self::writer::BlobWriter;
 pub type SnapshotListing = (Vec<(SnapshotId, Snapshot)>, Vec<Error>);
 
 /// Parameters chosen at `init`.
-#[derive(Clone, Debug)]
 pub struct InitOptions {
     /// Chunker parameters.
     pub chunker: ChunkerParams,
@@ -51,6 +54,8 @@ pub struct InitOptions {
     /// Let the repository directory's group read it (for a deliberate backup group); by
     /// default only the owner can.
     pub group_readable: bool,
+    /// Encrypt (format version 2) with this first key; `None` makes a plaintext repository.
+    pub encryption: Option<keys::NewKey>,
 }
 
 impl Default for InitOptions {
@@ -61,6 +66,7 @@ impl Default for InitOptions {
             pack_target_size: DEFAULT_PACK_TARGET,
             append_only: false,
             group_readable: false,
+            encryption: None,
         }
     }
 }
@@ -70,6 +76,12 @@ pub struct Repository {
     storage: Arc<dyn Storage>,
     location: PathBuf,
     config: Config,
+    /// What objects are sealed with; `None` while an encrypted repository is not unlocked.
+    scheme: Option<Scheme>,
+    /// The unlocked master key and the key file it came from (encrypted repositories).
+    key: Option<(MasterKey, String)>,
+    /// With a backup-only key: the host's own snapshots and trees, for change detection.
+    cache: Option<cache::LocalCache>,
     index: RwLock<Index>,
     /// Names of the index files the in-memory index was built from.
     index_files: std::sync::Mutex<Vec<String>>,
@@ -117,10 +129,23 @@ impl Repository {
         }
         let config = Config {
             repo_id: random_id(),
-            chunker: options.chunker,
+            chunker: ChunkerParams {
+                // An encrypted repository seeds the gear table from its id key.
+                seed: if options.encryption.is_some() {
+                    0
+                } else {
+                    options.chunker.seed
+                },
+                ..options.chunker
+            },
             compression_level: options.compression_level,
             pack_target_size: options.pack_target_size,
-            cipher: "none".into(),
+            cipher: if options.encryption.is_some() {
+                CIPHER_NAME
+            } else {
+                CIPHER_NONE
+            }
+            .into(),
             append_only: options.append_only,
             created_ns: now_ns(),
         };
@@ -145,20 +170,138 @@ impl Repository {
         for d in layout::pack_dirs() {
             mkdir(&d)?;
         }
-        // The config is written last: a directory without it is not (yet) a repository.
-        let bytes = config
-            .encode()
-            .map_err(|e| Error::corrupt(layout::CONFIG, e.to_string()))?;
-        storage
-            .write(layout::CONFIG, &bytes)
-            .map_err(|e| Error::repo_io("writing", layout::CONFIG, e))?;
-        Ok(Repository {
+        if options.encryption.is_some() {
+            mkdir(layout::KEY_DIR)?;
+        }
+        let mut repo = Repository {
             storage,
             location: path.to_path_buf(),
             config,
+            scheme: None,
+            key: None,
+            cache: None,
             index: RwLock::new(Index::new()),
             index_files: std::sync::Mutex::new(Vec::new()),
+        };
+        match &options.encryption {
+            None => repo.scheme = Some(Scheme::Plain),
+            Some(new) => {
+                let master = keys::first_master_key(new)?;
+                let id = keys::write_key_file(&repo, &master, new)?;
+                repo.set_key(master, id)?;
+            }
+        }
+        // The config is written last: a directory without it is not (yet) a repository.
+        let bytes = repo
+            .config
+            .encode()
+            .map_err(|e| Error::corrupt(layout::CONFIG, e.to_string()))?;
+        repo.storage
+            .write(layout::CONFIG, &bytes)
+            .map_err(|e| Error::repo_io("writing", layout::CONFIG, e))?;
+        Ok(repo)
+    }
+
+    /// Whether the repository is encrypted (format version 2).
+    #[must_use]
+    pub fn encrypted(&self) -> bool {
+        self.config.encrypted()
+    }
+
+    /// Whether the repository was opened with a backup-only key.
+    #[must_use]
+    pub fn backup_only(&self) -> bool {
+        self.scheme
+            .as_ref()
+            .and_then(Scheme::crypto)
+            .is_some_and(|c| c.backup_only())
+    }
+
+    /// What the repository's objects are sealed with.
+    ///
+    /// # Errors
+    /// [`Error::Key`] for an encrypted repository that was not unlocked.
+    pub fn scheme(&self) -> Result<&Scheme> {
+        self.scheme.as_ref().ok_or_else(|| {
+            Error::Key(format!(
+                "the repository at {} is encrypted and no key was unlocked",
+                self.location.display()
+            ))
         })
+    }
+
+    /// Fails with [`Error::BackupOnly`] when the repository was opened with a backup-only key
+    /// (`what` names the operation).
+    ///
+    /// # Errors
+    /// As described.
+    pub fn require_full_key(&self, what: &str) -> Result<()> {
+        if self.backup_only() {
+            return Err(Error::BackupOnly(what.into()));
+        }
+        Ok(())
+    }
+
+    /// Makes `master` (from key file `key_id`) the repository's key.
+    fn set_key(&mut self, master: MasterKey, key_id: String) -> Result<()> {
+        let crypto = Crypto::new(&master)
+            .map_err(|e| Error::corrupt(format!("{}/{key_id}", layout::KEY_DIR), e.to_string()))?;
+        if crypto.backup_only() {
+            // Without a cache every backup reads every file again; it still works.
+            self.cache = cache::LocalCache::open(&self.config.repo_id).ok();
+        }
+        self.scheme = Some(Scheme::Encrypted(Arc::new(crypto)));
+        self.key = Some((master, key_id));
+        Ok(())
+    }
+
+    /// The local cache of a backup-only host (`None` with a full key).
+    #[must_use]
+    pub fn local_cache(&self) -> Option<&cache::LocalCache> {
+        self.cache.as_ref()
+    }
+
+    /// Keeps a tree this backup wrote or reused in the backup-only cache (a no-op with a full
+    /// key). A failure only costs reading the files again next time.
+    pub fn cache_tree(&self, id: &TreeId, raw: &[u8]) {
+        if let Some(c) = &self.cache {
+            let _ = c.put_tree(id, raw);
+        }
+    }
+
+    /// The snapshots a backup may take as its parent: every snapshot, or with a backup-only
+    /// key the ones this host wrote and keeps in its cache.
+    ///
+    /// # Errors
+    /// As [`Self::snapshots`].
+    pub fn parent_candidates(&self) -> Result<Vec<(SnapshotId, Snapshot)>> {
+        if self.backup_only() {
+            return Ok(self
+                .cache
+                .as_ref()
+                .map(cache::LocalCache::snapshots)
+                .unwrap_or_default());
+        }
+        Ok(self.snapshots()?.0)
+    }
+
+    /// The unlocked master key and the name of its key file.
+    #[must_use]
+    pub fn master_key(&self) -> Option<(&MasterKey, &str)> {
+        self.key.as_ref().map(|(k, id)| (k, id.as_str()))
+    }
+
+    /// The chunker parameters writers use: the config's, with the gear seed derived from the
+    /// id key in an encrypted repository.
+    ///
+    /// # Errors
+    /// [`Error::Key`] if an encrypted repository was not unlocked.
+    pub fn chunker_params(&self) -> Result<ChunkerParams> {
+        let mut p = self.config.chunker;
+        if let Some(c) = self.scheme()?.crypto() {
+            p.seed = c.chunker_seed();
+        }
+        Ok(p)
     }
 
     /// Opens the repository in directory `path` and loads its index.
@@ -221,13 +364,44 @@ impl Repository {
         };
         let config =
             Config::decode(&bytes).map_err(|e| Error::corrupt(layout::CONFIG, e.to_string()))?;
-        Ok(Repository {
+        let repo = Repository {
             storage,
             location: location.to_path_buf(),
+            scheme: (!config.encrypted()).then_some(Scheme::Plain),
             config,
+            key: None,
+            cache: None,
             index: RwLock::new(Index::new()),
             index_files: std::sync::Mutex::new(Vec::new()),
-        })
+        };
+        if !repo.encrypted()
+            && !repo
+                .list_ids(layout::KEY_DIR)
+                .unwrap_or_default()
+                .is_empty()
+        {
+            return Err(Error::corrupt(
+                layout::CONFIG,
+                "it says the repository is not encrypted, but keys/ holds key files (was the \
+                 config replaced?)",
+            ));
+        }
+        Ok(repo)
+    }
+
+    /// Unlocks an encrypted repository with `passphrase`, trying every key file; returns the
+    /// name of the key file that opened. A plaintext repository needs no unlocking.
+    ///
+    /// # Errors
+    /// [`Error::Key`] when no key file opens with the passphrase (or there are none);
+    /// [`Error::Corrupt`] for a damaged key file that nothing else opened.
+    pub fn unlock(&mut self, passphrase: &[u8]) -> Result<Option<String>> {
+        if !self.encrypted() {
+            return Ok(None);
+        }
+        let (master, id) = keys::open(self, passphrase)?;
+        self.set_key(master, id.clone())?;
+        Ok(Some(id))
     }
 
     /// (Re)loads every index file. Damaged index files are returned as problems and skipped.
@@ -279,10 +453,12 @@ impl Repository {
             for name in &names {
                 let name = name.clone();
                 let file = format!("{}/{name}", layout::INDEX_DIR);
+                let scheme = self.scheme()?;
                 match self
                     .read_verified(&file, &name, MAX_INDEX_LEN)
                     .and_then(|b| {
-                        IndexRecord::decode(&b).map_err(|e| Error::corrupt(&file, e.to_string()))
+                        IndexRecord::decode(&b, scheme.payload())
+                            .map_err(|e| Error::corrupt(&file, e.to_string()))
                     }) {
                     Ok(r) => records.push((name, r)),
                     Err(Error::RepoIo { cause, .. })
@@ -307,7 +483,9 @@ impl Repository {
         let mut index = Index::new();
         for (name, r) in &records {
             if !superseded.contains(name) {
-                r.packs.iter().for_each(|p| index.add_pack(p));
+                for p in &r.packs {
+                    index.add_pack(p, index::session_in(r, p));
+                }
             }
         }
         index.finalize();
@@ -426,13 +604,29 @@ impl Repository {
         self.index().contains(id)
     }
 
-    pub(crate) fn add_to_index(&self, packs: &[IndexedPack]) {
+    pub(crate) fn add_to_index(&self, packs: &[IndexedPack], session: Option<&SessionKey>) {
         let mut index = self
             .index
             .write()
             .unwrap_or_else(std::sync::PoisonError::into_inner);
-        packs.iter().for_each(|p| index.add_pack(p));
+        packs.iter().for_each(|p| index.add_pack(p, session));
         index.finalize();
+    }
+
+    /// Writes an index file (sealed in an encrypted repository) under its id.
+    ///
+    /// # Errors
+    /// I/O errors naming the file.
+    pub fn write_index_record(&self, record: &IndexRecord) -> Result<IndexId> {
+        let bytes = record
+            .encode(self.scheme()?.payload())
+            .map_err(|e| Error::corrupt("<new index>", e.to_string()))?;
+        let id = IndexId(Id::hash(&bytes));
+        let path = layout::index_path(&id);
+        self.storage
+            .write(&path, &bytes)
+            .map_err(|e| Error::repo_io("writing", path, e))?;
+        Ok(id)
     }
 
     /// Where a blob is stored.
@@ -501,8 +695,16 @@ impl Repository {
     /// # Errors
     /// I/O errors, or [`Error::Corrupt`] naming the pack.
     pub fn read_blob_at(&self, id: &BlobId, loc: &BlobLocation) -> Result<Vec<u8>> {
+        self.require_full_key("reading backed-up data")?;
         let (path, stored) = self.read_stored_bytes(loc)?;
-        blob::unpack(id, stored, loc.raw_len, loc.compression).map_err(|m| Error::corrupt(path, m))
+        let session = self.index().pack_session(&loc.pack);
+        let at = blob::At {
+            kind: loc.kind,
+            session: session.as_deref(),
+            raw_len: loc.raw_len,
+            compression: loc.compression,
+        };
+        blob::unpack(self.scheme()?, id, stored, &at).map_err(|m| Error::corrupt(path, m))
     }
 
     /// The stored bytes at `loc`, with the pack's path for messages.
@@ -521,15 +723,43 @@ impl Repository {
         Ok((path, stored))
     }
 
-    /// Reads blob `id`'s stored bytes at `loc` and verifies them (decompressed and re-hashed),
-    /// ready to be written to another pack or repository as they are.
+    /// Reads blob `id` at `loc`, verifies it, and prepares it for a pack sealed by `to` (the
+    /// scheme of this or another repository with the same ids): a plaintext blob is kept as
+    /// stored, a sealed one is opened and sealed again in `to`'s session, its compression kept.
     ///
     /// # Errors
     /// As [`Self::read_blob_at`].
-    pub fn read_stored(&self, id: &BlobId, loc: &BlobLocation) -> Result<PreparedBlob> {
+    pub fn read_stored(
+        &self,
+        id: &BlobId,
+        loc: &BlobLocation,
+        to: &Scheme,
+    ) -> Result<PreparedBlob> {
+        self.require_full_key("copying backed-up data")?;
         let (path, stored) = self.read_stored_bytes(loc)?;
-        blob::unpack(id, stored.clone(), loc.raw_len, loc.compression)
-            .map_err(|m| Error::corrupt(&path, m))?;
+        let session = self.index().pack_session(&loc.pack);
+        let scheme = self.scheme()?;
+        let corrupt = |m: String| Error::corrupt(&path, m);
+        let at = blob::At {
+            kind: loc.kind,
+            session: session.as_deref(),
+            raw_len: loc.raw_len,
+            compression: loc.compression,
+        };
+        let stored = match (scheme, to) {
+            (Scheme::Plain, Scheme::Plain) => {
+                blob::unpack(scheme, id, stored.clone(), &at).map_err(corrupt)?;
+                stored
+            }
+            _ => {
+                let inner = scheme
+                    .open_blob(loc.kind, id, session.as_deref(), stored)
+                    .map_err(|e| corrupt(e.to_string()))?;
+                blob::decode(scheme, id, inner.clone(), &at).map_err(corrupt)?;
+                to.seal_blob(loc.kind, id, inner)
+                    .map_err(|e| corrupt(e.to_string()))?
+            }
+        };
         Ok(PreparedBlob {
             id: *id,
             stored,
@@ -543,21 +773,45 @@ impl Repository {
     /// # Errors
     /// As [`Repository::read_blob`], plus decoding errors.
     pub fn read_tree(&self, id: &TreeId) -> Result<Tree> {
-        let bytes = self.read_blob(&BlobId::from(*id))?;
+        let bytes = if self.backup_only() {
+            self.cached_tree(id)?
+        } else {
+            self.read_blob(&BlobId::from(*id))?
+        };
         Tree::decode(&bytes)
             .map_err(|e| Error::corrupt(format!("tree {}", id.short()), e.to_string()))
     }
 
+    /// A tree from the backup-only cache, checked against its id.
+    fn cached_tree(&self, id: &TreeId) -> Result<Vec<u8>> {
+        let bytes = self
+            .cache
+            .as_ref()
+            .and_then(|c| c.tree(id).ok())
+            .ok_or_else(|| Error::BackupOnly(format!("reading tree {}", id.short())))?;
+        if self.scheme()?.blob_id(&bytes) != BlobId::from(*id) {
+            return Err(Error::BackupOnly(format!(
+                "reading tree {} (the cached copy is damaged)",
+                id.short()
+            )));
+        }
+        Ok(bytes)
+    }
+
     /// Starts adding blobs.
-    #[must_use]
-    pub fn writer(&self) -> BlobWriter<'_> {
+    ///
+    /// # Errors
+    /// An encrypted repository that was not unlocked, or no random numbers for its session.
+    pub fn writer(&self) -> Result<BlobWriter<'_>> {
         BlobWriter::new(self)
     }
 
     /// Starts rewriting blobs that are already indexed into new packs (prune's repacking):
     /// no deduplication against the index, and no index files written.
-    #[must_use]
-    pub fn repack_writer(&self) -> BlobWriter<'_> {
+    ///
+    /// # Errors
+    /// As [`Self::writer`].
+    pub fn repack_writer(&self) -> Result<BlobWriter<'_>> {
         BlobWriter::for_repack(self)
     }
 
@@ -578,9 +832,11 @@ impl Repository {
     /// # Errors
     /// I/O errors or [`Error::Corrupt`] naming the file.
     pub fn load_snapshot(&self, id: &SnapshotId) -> Result<Snapshot> {
+        self.require_full_key("reading snapshots")?;
         let file = layout::snapshot_path(id);
         let bytes = self.read_verified(&file, &id.to_hex(), MAX_SNAPSHOT_LEN)?;
-        Snapshot::decode(&bytes).map_err(|e| Error::corrupt(file, e.to_string()))
+        Snapshot::decode(&bytes, self.scheme()?.payload())
+            .map_err(|e| Error::corrupt(file, e.to_string()))
     }
 
     /// All readable snapshots, oldest first, plus the errors for unreadable ones.
@@ -588,6 +844,7 @@ impl Repository {
     /// # Errors
     /// Failure to list the snapshot directory.
     pub fn snapshots(&self) -> Result<SnapshotListing> {
+        self.require_full_key("listing snapshots")?;
         let mut good = Vec::new();
         let mut bad = Vec::new();
         for id in self.snapshot_ids()? {
@@ -609,13 +866,18 @@ impl Repository {
     /// I/O errors.
     pub fn save_snapshot(&self, snapshot: &Snapshot) -> Result<SnapshotId> {
         let bytes = snapshot
-            .encode()
+            .encode(self.scheme()?.payload())
             .map_err(|e| Error::corrupt("<new snapshot>", e.to_string()))?;
         let id = SnapshotId(Id::hash(&bytes));
         let path = layout::snapshot_path(&id);
         self.storage
             .write(&path, &bytes)
             .map_err(|e| Error::repo_io("writing", path, e))?;
+        if let Some(c) = &self.cache
+            && c.put_snapshot(&id, snapshot).is_ok()
+        {
+            let _ = c.retain_newest();
+        }
         Ok(id)
     }
 }

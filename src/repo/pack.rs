@@ -1,6 +1,8 @@
 //! Building pack files in memory and reading their trailers back.
 
+use crate::crypto::Scheme;
 use crate::error::{Error, Result};
+use crate::format::crypto::SessionKey;
 use crate::format::id::{Id, PackId};
 use crate::format::pack::{self, BlobKind, PackedBlob};
 
@@ -15,6 +17,8 @@ use super::storage::{NewFile, Storage};
 pub struct PackWriter<'s> {
     kind: BlobKind,
     storage: &'s dyn Storage,
+    scheme: &'s Scheme,
+    session: Option<SessionKey>,
     file: Option<Box<dyn NewFile + 's>>,
     hasher: blake3::Hasher,
     len: u64,
@@ -36,12 +40,20 @@ pub struct FinishedPack {
 const NEW_PACK: &str = "data/<new pack>";
 
 impl<'s> PackWriter<'s> {
-    /// An empty pack for blobs of `kind`, to be written to `storage`.
+    /// An empty pack for blobs of `kind`, to be written to `storage`; blobs come sealed by
+    /// `scheme` in `session` (`None` in a plaintext repository).
     #[must_use]
-    pub fn new(kind: BlobKind, storage: &'s dyn Storage) -> Self {
+    pub fn new(
+        kind: BlobKind,
+        storage: &'s dyn Storage,
+        scheme: &'s Scheme,
+        session: Option<SessionKey>,
+    ) -> Self {
         PackWriter {
             kind,
             storage,
+            scheme,
+            session,
             file: None,
             hasher: blake3::Hasher::new(),
             len: pack::PACK_HEADER_LEN as u64,
@@ -82,7 +94,7 @@ impl<'s> PackWriter<'s> {
                     .storage
                     .create_new(crate::repo::layout::DATA_DIR)
                     .map_err(|e| Error::repo_io("creating", NEW_PACK, e))?;
-                let header = pack::header();
+                let header = pack::header(self.scheme.payload().cipher());
                 f.append(&header)
                     .map_err(|e| Error::repo_io("writing", NEW_PACK, e))?;
                 self.hasher.update(&header);
@@ -121,8 +133,8 @@ impl<'s> PackWriter<'s> {
     /// Storage write failures (the pack is then absent).
     pub fn finish(&mut self) -> Result<FinishedPack> {
         let blobs = std::mem::take(&mut self.blobs);
-        let trailer =
-            pack::encode_trailer(&blobs).map_err(|e| Error::corrupt(NEW_PACK, e.to_string()))?;
+        let trailer = pack::encode_trailer(&blobs, self.session.as_ref(), self.scheme.payload())
+            .map_err(|e| Error::corrupt(NEW_PACK, e.to_string()))?;
         self.append(&trailer)?;
         let len = self.len + trailer.len() as u64;
         let id = PackId(Id(*self.hasher.finalize().as_bytes()));
@@ -138,11 +150,14 @@ impl<'s> PackWriter<'s> {
     }
 }
 
-/// Reads and validates the trailer of the pack at `path`, returning its length and blobs.
+/// A pack's length, the session key its blobs are sealed with, and its blobs.
+pub type PackListing = (u64, Option<SessionKey>, Vec<PackedBlob>);
+
+/// Reads and validates the trailer of the pack at `path` in a repository sealed by `scheme`.
 ///
 /// # Errors
 /// I/O errors, or [`Error::Corrupt`] naming the pack.
-pub fn read_trailer(storage: &dyn Storage, path: &str) -> Result<(u64, Vec<PackedBlob>)> {
+pub fn read_trailer(storage: &dyn Storage, path: &str, scheme: &Scheme) -> Result<PackListing> {
     let len = storage
         .len(path)
         .map_err(|e| Error::repo_io("reading", path, e))?;
@@ -169,8 +184,9 @@ pub fn read_trailer(storage: &dyn Storage, path: &str) -> Result<(u64, Vec<Packe
     storage
         .read_at(path, start, &mut trailer)
         .map_err(|e| Error::repo_io("reading", path, e))?;
-    let blobs = pack::decode_trailer(&trailer, start).map_err(corrupt)?;
-    Ok((len, blobs))
+    let (session, blobs) =
+        pack::decode_trailer(&trailer, start, scheme.payload()).map_err(corrupt)?;
+    Ok((len, session, blobs))
 }
 
 /// What reading a whole pack found.
@@ -187,15 +203,15 @@ pub struct PackScan {
 }
 
 /// Reads the pack at `path` once, front to back: hashes every byte against `id`, and
-/// decompresses and re-hashes every blob its trailer lists (used by `check --read-data` and
-/// by `copy`'s read-back). Memory: the trailer and one blob at a time, whatever the size of
-/// the file.
+/// decrypts, decompresses and re-hashes every blob its trailer lists (used by
+/// `check --read-data` and by `copy`'s read-back). Memory: the trailer and one blob at a time,
+/// whatever the size of the file.
 ///
 /// # Errors
 /// I/O errors, or [`Error::Corrupt`] naming the pack if its framing is damaged or it ends
 /// early.
-pub fn scan(storage: &dyn Storage, path: &str, id: &PackId) -> Result<PackScan> {
-    let (len, blobs) = read_trailer(storage, path)?;
+pub fn scan(storage: &dyn Storage, path: &str, id: &PackId, scheme: &Scheme) -> Result<PackScan> {
+    let (len, session, blobs) = read_trailer(storage, path, scheme)?;
     let io = |e: std::io::Error| match e.kind() {
         std::io::ErrorKind::UnexpectedEof => Error::corrupt(path, "pack ended while being read"),
         _ => Error::repo_io("reading", path, e),
@@ -209,7 +225,13 @@ pub fn scan(storage: &dyn Storage, path: &str, id: &PackId) -> Result<PackScan> 
         let mut stored = vec![0u8; b.stored_len as usize];
         reader.read_exact(&mut stored).map_err(io)?;
         hasher.update(&stored);
-        if let Err(msg) = super::blob::unpack(&b.id, stored, b.raw_len, b.compression) {
+        let at = super::blob::At {
+            kind: b.kind,
+            session: session.as_ref(),
+            raw_len: b.raw_len,
+            compression: b.compression,
+        };
+        if let Err(msg) = super::blob::unpack(scheme, &b.id, stored, &at) {
             damaged.push((b.id, msg));
         }
         pos = b.end();
@@ -249,9 +271,10 @@ mod tests {
         for d in crate::repo::layout::pack_dirs() {
             s.create_dir(&d).unwrap();
         }
-        let mut w = PackWriter::new(BlobKind::Data, &s);
+        let scheme = Scheme::Plain;
+        let mut w = PackWriter::new(BlobKind::Data, &s, &scheme, None);
         let blobs: Vec<_> = (0..5)
-            .map(|i| prepare(&vec![i as u8; 1000 * (i + 1)], 3))
+            .map(|i| prepare(&scheme, BlobKind::Data, &vec![i as u8; 1000 * (i + 1)], 3).unwrap())
             .collect();
         for b in &blobs {
             w.add(b).unwrap();
@@ -268,24 +291,30 @@ mod tests {
         assert_eq!(bytes.len() as u64, p.len);
         assert!(s.list("data").unwrap().is_empty(), "no temp file left");
         s.write("p", &bytes).unwrap();
-        let (len, trailer) = read_trailer(&s, "p").unwrap();
+        let (len, _, trailer) = read_trailer(&s, "p", &scheme).unwrap();
         assert_eq!(len, bytes.len() as u64);
         assert_eq!(trailer, p.blobs);
-        let scanned = scan(&s, &path, &p.id).unwrap();
+        let scanned = scan(&s, &path, &p.id, &scheme).unwrap();
         assert!(scanned.hash_ok && scanned.damaged.is_empty());
         assert_eq!((scanned.len, scanned.blobs), (p.len, p.blobs.clone()));
         for (i, b) in trailer.iter().enumerate() {
             let stored = bytes[b.offset as usize..b.end() as usize].to_vec();
-            let raw = unpack(&b.id, stored, b.raw_len, b.compression).unwrap();
+            let at = super::super::blob::At {
+                kind: b.kind,
+                session: None,
+                raw_len: b.raw_len,
+                compression: b.compression,
+            };
+            let raw = unpack(&scheme, &b.id, stored, &at).unwrap();
             assert_eq!(raw, vec![i as u8; 1000 * (i + 1)]);
         }
         // Truncated pack is an error naming the file, not a panic.
         for cut in [0, 10, 27, bytes.len() / 2, bytes.len() - 1] {
             let name = format!("t{cut}");
             s.write(&name, &bytes[..cut]).unwrap();
-            let err = read_trailer(&s, &name).unwrap_err();
+            let err = read_trailer(&s, &name, &scheme).unwrap_err();
             assert!(err.to_string().contains(&name), "{err}");
-            assert!(scan(&s, &name, &p.id).is_err());
+            assert!(scan(&s, &name, &p.id, &scheme).is_err());
         }
     }
 }

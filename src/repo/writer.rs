@@ -10,13 +10,14 @@
 use std::collections::HashSet;
 
 use crate::error::{Error, Result};
-use crate::format::id::{BlobId, Id, IndexId};
-use crate::format::index::{Index as IndexRecord, IndexedPack, MAX_BLOBS_PER_INDEX};
+use crate::format::crypto::SessionKey;
+use crate::format::id::BlobId;
+use crate::format::index::{IndexedPack, MAX_BLOBS_PER_INDEX};
 use crate::format::pack::BlobKind;
 
 use super::Repository;
 use super::blob::PreparedBlob;
-use super::layout;
+use super::index::RecordBuilder;
 use super::pack::PackWriter;
 
 /// How many packs go into one index file.
@@ -43,7 +44,9 @@ pub struct BlobWriter<'r> {
     data: PackWriter<'r>,
     tree: PackWriter<'r>,
     pending: HashSet<BlobId>,
-    unindexed: Vec<IndexedPack>,
+    /// The session key the packs are sealed with (`None`: plaintext).
+    session: Option<SessionKey>,
+    unindexed: RecordBuilder,
     written: Vec<IndexedPack>,
     stats: WriteStats,
     poisoned: bool,
@@ -52,25 +55,55 @@ pub struct BlobWriter<'r> {
 }
 
 impl<'r> BlobWriter<'r> {
-    pub(super) fn new(repo: &'r Repository) -> Self {
-        BlobWriter {
+    pub(super) fn new(repo: &'r Repository) -> Result<Self> {
+        let session = repo
+            .scheme()?
+            .writer_session()
+            .map_err(|e| Error::corrupt("<new pack>", e.to_string()))?;
+        Ok(BlobWriter {
             repo,
-            data: PackWriter::new(BlobKind::Data, repo.storage()),
-            tree: PackWriter::new(BlobKind::Tree, repo.storage()),
+            data: PackWriter::new(
+                BlobKind::Data,
+                repo.storage(),
+                repo.scheme()?,
+                session.clone(),
+            ),
+            tree: PackWriter::new(
+                BlobKind::Tree,
+                repo.storage(),
+                repo.scheme()?,
+                session.clone(),
+            ),
             pending: HashSet::new(),
-            unindexed: Vec::new(),
+            session,
+            unindexed: RecordBuilder::default(),
             written: Vec::new(),
             stats: WriteStats::default(),
             poisoned: false,
             repack: false,
-        }
+        })
     }
 
-    pub(super) fn for_repack(repo: &'r Repository) -> Self {
-        BlobWriter {
+    pub(super) fn for_repack(repo: &'r Repository) -> Result<Self> {
+        Ok(BlobWriter {
             repack: true,
-            ..Self::new(repo)
-        }
+            ..Self::new(repo)?
+        })
+    }
+
+    /// What this writer's blobs must be sealed with.
+    #[must_use]
+    pub fn scheme(&self) -> &'r crate::crypto::Scheme {
+        self.repo
+            .scheme
+            .as_ref()
+            .unwrap_or(&crate::crypto::Scheme::Plain)
+    }
+
+    /// The session key this writer's packs are sealed with (`None`: plaintext).
+    #[must_use]
+    pub fn session(&self) -> Option<&SessionKey> {
+        self.session.as_ref()
     }
 
     /// Whether the repository or this session already has `id`.
@@ -143,13 +176,17 @@ impl<'r> BlobWriter<'r> {
             }
         };
         self.stats.packs += 1;
-        self.unindexed.push(IndexedPack {
-            id: finished.id,
-            len: finished.len,
-            blobs: finished.blobs,
-        });
-        let blobs: usize = self.unindexed.iter().map(|p| p.blobs.len()).sum();
-        if (self.unindexed.len() >= INDEX_EVERY_PACKS || blobs >= MAX_BLOBS_PER_INDEX)
+        self.unindexed.push(
+            IndexedPack {
+                id: finished.id,
+                len: finished.len,
+                blobs: finished.blobs,
+                session: 0,
+            },
+            self.session.as_ref(),
+        );
+        if (self.unindexed.packs().len() >= INDEX_EVERY_PACKS
+            || self.unindexed.blob_count() >= MAX_BLOBS_PER_INDEX)
             && !self.repack
         {
             self.write_index()?;
@@ -158,20 +195,13 @@ impl<'r> BlobWriter<'r> {
     }
 
     fn write_index(&mut self) -> Result<()> {
-        if self.unindexed.is_empty() {
+        if self.unindexed.packs().is_empty() {
             return Ok(());
         }
-        let record = IndexRecord {
-            packs: std::mem::take(&mut self.unindexed),
-            supersedes: vec![],
-        };
-        let bytes = record
-            .encode()
-            .map_err(|e| Error::corrupt("<new index>", e.to_string()))?;
-        let path = layout::index_path(&IndexId(Id::hash(&bytes)));
-        if let Err(e) = self.repo.storage().write(&path, &bytes) {
+        let record = self.unindexed.take(vec![]);
+        if let Err(e) = self.repo.write_index_record(&record) {
             self.poisoned = true;
-            return Err(Error::repo_io("writing", path, e));
+            return Err(e);
         }
         self.written.extend(record.packs);
         Ok(())
@@ -193,7 +223,7 @@ impl<'r> BlobWriter<'r> {
     pub fn finish_listing(mut self) -> Result<(WriteStats, Vec<IndexedPack>)> {
         self.flush_all()?;
         self.write_index()?;
-        self.repo.add_to_index(&self.written);
+        self.repo.add_to_index(&self.written, self.session.as_ref());
         Ok((self.stats, self.written))
     }
 
@@ -204,7 +234,7 @@ impl<'r> BlobWriter<'r> {
     /// Repository write failures.
     pub fn finish_packs(mut self) -> Result<(Vec<IndexedPack>, WriteStats)> {
         self.flush_all()?;
-        Ok((std::mem::take(&mut self.unindexed), self.stats))
+        Ok((self.unindexed.take(vec![]).packs, self.stats))
     }
 
     /// Makes both open packs durable.

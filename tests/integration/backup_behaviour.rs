@@ -68,7 +68,7 @@ fn excludes_and_repository_inside_source() {
         .unwrap();
     assert!(out.status.success());
     fs::write(outer.src.join("file"), b"f").unwrap();
-    let out = std::process::Command::new(env!("CARGO_BIN_EXE_chronofs"))
+    let out = super::util::bin()
         .args([
             "--repo",
             repo_inside.to_str().unwrap(),
@@ -83,7 +83,7 @@ fn excludes_and_repository_inside_source() {
         String::from_utf8_lossy(&out.stderr)
     );
     assert!(String::from_utf8_lossy(&out.stderr).contains("repository itself"));
-    let ls = std::process::Command::new(env!("CARGO_BIN_EXE_chronofs"))
+    let ls = super::util::bin()
         .args(["--repo", repo_inside.to_str().unwrap(), "ls", "latest"])
         .output()
         .unwrap();
@@ -110,6 +110,7 @@ fn unreadable_files_warn_and_exit_3() {
     }
     let mut cmd = if as_root {
         let mut c = std::process::Command::new("setpriv");
+        c.env("CHRONOFS_PASSWORD", super::util::PASSWORD);
         c.args([
             "--reuid=65534",
             "--regid=65534",
@@ -118,7 +119,7 @@ fn unreadable_files_warn_and_exit_3() {
         ]);
         c
     } else {
-        std::process::Command::new(env!("CARGO_BIN_EXE_chronofs"))
+        super::util::bin()
     };
     let out = cmd
         .args([

@@ -31,7 +31,7 @@ fn missing_repository_and_usage_errors() {
         .unwrap();
     // --repo from the fixture points at a real repo; use a missing one instead.
     assert!(out.status.success());
-    let out = std::process::Command::new(env!("CARGO_BIN_EXE_chronofs"))
+    let out = super::util::bin()
         .args(["--repo", missing.to_str().unwrap(), "snapshots"])
         .output()
         .unwrap();
@@ -44,7 +44,7 @@ fn missing_repository_and_usage_errors() {
     one_line(&err);
     // A directory that is not a repository.
     let err = String::from_utf8_lossy(
-        &std::process::Command::new(env!("CARGO_BIN_EXE_chronofs"))
+        &super::util::bin()
             .args(["--repo", f.src_str(), "snapshots"])
             .output()
             .unwrap()
@@ -147,7 +147,7 @@ fn full_disk_fails_cleanly_and_loses_nothing() {
     let _guard = Unmount(small.clone());
     let repo = small.join("repo");
     let run = |args: &[&str]| {
-        std::process::Command::new(env!("CARGO_BIN_EXE_chronofs"))
+        super::util::bin()
             .arg("--repo")
             .arg(&repo)
             .args(args)

@@ -7,7 +7,9 @@
 use std::fs;
 use std::path::{Path, PathBuf};
 
+use chronofs::crypto::Scheme;
 use chronofs::format::bytes::ByteString;
+use chronofs::format::codec::{Cipher, Plain};
 use chronofs::format::id::{BlobId, ChunkId, Id, IndexId, PackId, SnapshotId, TreeId};
 use chronofs::format::index::{Index, IndexedPack};
 use chronofs::format::pack::{self, BlobKind, Compression, PackedBlob};
@@ -95,7 +97,7 @@ impl Craft {
 
     /// Adds a data chunk holding `raw`; returns its id and the piece that names it honestly.
     pub fn chunk(&mut self, raw: &[u8]) -> (ChunkId, Piece) {
-        let p = prepare(raw, 3);
+        let p = prepare(&Scheme::Plain, BlobKind::Data, raw, 3).unwrap();
         let id = ChunkId(p.id.0);
         self.stored(Stored {
             id: p.id,
@@ -121,7 +123,7 @@ impl Craft {
     /// Adds a tree of `entries` as given (unsorted, duplicated, lying: as the test wants).
     pub fn tree(&mut self, entries: Vec<Node>) -> TreeId {
         let bytes = Tree { entries }.encode().unwrap();
-        let p = prepare(&bytes, 3);
+        let p = prepare(&Scheme::Plain, BlobKind::Tree, &bytes, 3).unwrap();
         self.stored(Stored {
             id: p.id,
             kind: BlobKind::Tree,
@@ -157,7 +159,7 @@ impl Craft {
         let data_pack = self.write_pack(BlobKind::Data, &mut index);
         let tree_pack = self.write_pack(BlobKind::Tree, &mut index);
         edit(&mut index);
-        let bytes = index.encode().unwrap();
+        let bytes = index.encode(&Plain).unwrap();
         let index_path = self
             .repo
             .join(layout::index_path(&IndexId(Id::hash(&bytes))));
@@ -166,7 +168,7 @@ impl Craft {
             .snapshots
             .iter()
             .map(|s| {
-                let bytes = s.encode().unwrap();
+                let bytes = s.encode(&Plain).unwrap();
                 let p = self
                     .repo
                     .join(layout::snapshot_path(&SnapshotId(Id::hash(&bytes))));
@@ -192,7 +194,7 @@ impl Craft {
         if blobs.is_empty() {
             return None;
         }
-        let mut bytes = pack::header().to_vec();
+        let mut bytes = pack::header(Cipher::None).to_vec();
         let mut listed = Vec::new();
         for b in blobs {
             listed.push(PackedBlob {
@@ -205,7 +207,7 @@ impl Craft {
             });
             bytes.extend_from_slice(&b.stored);
         }
-        bytes.extend_from_slice(&pack::encode_trailer(&listed).unwrap());
+        bytes.extend_from_slice(&pack::encode_trailer(&listed, None, &Plain).unwrap());
         let id = PackId(Id::hash(&bytes));
         let path = self.repo.join(layout::pack_path(&id));
         fs::write(&path, &bytes).unwrap();
@@ -213,6 +215,7 @@ impl Craft {
             id,
             len: bytes.len() as u64,
             blobs: listed,
+            session: 0,
         });
         Some(path)
     }

@@ -12,7 +12,7 @@ use super::craft::{Craft, file};
 use super::util::{Fixture, noise};
 
 fn bin() -> Command {
-    Command::new(env!("CARGO_BIN_EXE_chronofs"))
+    super::util::bin()
 }
 
 fn code(cmd: &mut Command) -> (i32, String) {

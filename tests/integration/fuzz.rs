@@ -9,11 +9,16 @@
 
 use std::time::{Duration, Instant};
 
+use std::sync::OnceLock;
+
+use chronofs::crypto::{Crypto, Scheme};
 use chronofs::format::bytes::ByteString;
-use chronofs::format::codec::{self, FileKind};
+use chronofs::format::codec::{self, Cipher, FileKind, PayloadCipher, Plain};
 use chronofs::format::config::{ChunkerParams, Config};
+use chronofs::format::crypto::{KEM_CIPHERTEXT_LEN, MasterKey, SessionKey};
 use chronofs::format::id::{BlobId, ChunkId, Id, IndexId, PackId, SnapshotId, TreeId};
 use chronofs::format::index::{Index, IndexedPack};
+use chronofs::format::keyfile::{Kdf, KeyFile};
 use chronofs::format::lock::Lock;
 use chronofs::format::pack::{self, BlobKind, Compression, PackedBlob};
 use chronofs::format::snapshot::{Snapshot, Summary};
@@ -97,14 +102,35 @@ fn mutate(input: &mut Vec<u8>, rng: &mut Rng) {
     }
 }
 
-/// Re-seals a mutated payload in a valid envelope of `kind`.
-fn envelope(kind: FileKind, payload: &[u8]) -> Vec<u8> {
-    let mut out = codec::seal(kind, &()).unwrap();
+/// The key the encrypted targets are sealed with.
+fn key() -> &'static Crypto {
+    static KEY: OnceLock<Crypto> = OnceLock::new();
+    KEY.get_or_init(|| Crypto::new(&chronofs::crypto::generate_master_key().unwrap()).unwrap())
+}
+
+/// Re-seals a mutated payload in a valid envelope of `kind`, sealed by `cipher`: so mutations
+/// of an encrypted file's plaintext reach the decoder behind the authentication.
+fn envelope(kind: FileKind, payload: &[u8], cipher: &dyn PayloadCipher) -> Vec<u8> {
+    let mut out = codec::seal_with(kind, &(), cipher).unwrap();
     out.truncate(codec::HEADER_LEN);
-    out[16..24].copy_from_slice(&(payload.len() as u64).to_le_bytes());
-    out[24..56].copy_from_slice(blake3::hash(payload).as_bytes());
-    out.extend_from_slice(payload);
+    let stored = cipher
+        .seal_payload(kind, &out[..codec::BOUND_HEADER_LEN], payload.to_vec())
+        .unwrap();
+    out[16..24].copy_from_slice(&(stored.len() as u64).to_le_bytes());
+    out[24..56].copy_from_slice(blake3::hash(&stored).as_bytes());
+    out.extend_from_slice(&stored);
     out
+}
+
+/// The plaintext payload of an envelope `cipher` sealed.
+fn opened(kind: FileKind, sealed: &[u8], cipher: &dyn PayloadCipher) -> Vec<u8> {
+    cipher
+        .open_payload(
+            kind,
+            &sealed[..codec::BOUND_HEADER_LEN],
+            &sealed[codec::HEADER_LEN..],
+        )
+        .unwrap()
 }
 
 fn id(n: u8) -> Id {
@@ -173,6 +199,18 @@ fn sample_tree() -> Tree {
     }
 }
 
+/// [`sample_blobs`] as an encrypted repository stores them (plus the cipher's overhead).
+fn sealed_blobs() -> Vec<PackedBlob> {
+    let mut blobs = sample_blobs();
+    let mut offset = 16;
+    for b in &mut blobs {
+        b.stored_len += chronofs::format::crypto::BLOB_OVERHEAD;
+        b.offset = offset;
+        offset += b.stored_len;
+    }
+    blobs
+}
+
 fn sample_blobs() -> Vec<PackedBlob> {
     vec![
         PackedBlob {
@@ -200,6 +238,8 @@ struct Target {
     name: &'static str,
     seeds: Vec<Vec<u8>>,
     envelope: Option<FileKind>,
+    /// Sealed with [`key`] (format version 2) rather than plaintext.
+    sealed: bool,
     decode: fn(&[u8]),
 }
 
@@ -224,8 +264,34 @@ fn targets() -> Vec<Target> {
             id: PackId(id(7)),
             len: 100,
             blobs: sample_blobs(),
+            session: 0,
         }],
         supersedes: vec![IndexId(id(8))],
+        sessions: vec![],
+    };
+    let session = SessionKey(vec![7; KEM_CIPHERTEXT_LEN]);
+    let index_v2 = Index {
+        sessions: vec![session.clone()],
+        packs: vec![IndexedPack {
+            blobs: sealed_blobs(),
+            ..index.packs[0].clone()
+        }],
+        ..index.clone()
+    };
+    let master = chronofs::crypto::generate_master_key().unwrap();
+    let key_file = KeyFile {
+        created_ns: 1,
+        hostname: "h".into(),
+        username: "u".into(),
+        backup_only: false,
+        kdf: Kdf {
+            memory_kib: 64,
+            time: 1,
+            lanes: 1,
+        },
+        salt: [1; 32],
+        nonce: [2; 12],
+        wrapped: vec![3; 1400],
     };
     let config = Config {
         repo_id: id(9),
@@ -246,9 +312,16 @@ fn targets() -> Vec<Target> {
         purpose: "prune".into(),
     };
     let payload = |sealed: Vec<u8>| sealed[codec::HEADER_LEN..].to_vec();
-    let trailer = pack::encode_trailer(&sample_blobs()).unwrap();
+    let trailer = pack::encode_trailer(&sample_blobs(), None, &Plain).unwrap();
+    let trailer_v2 = pack::encode_trailer(&sealed_blobs(), Some(&session), key()).unwrap();
     let blob_seed = {
-        let p = blob::prepare(&b"compressible ".repeat(40), 3);
+        let p = blob::prepare(
+            &Scheme::Plain,
+            BlobKind::Data,
+            &b"compressible ".repeat(40),
+            3,
+        )
+        .unwrap();
         let mut seed = vec![u8::from(p.compression == Compression::Zstd)];
         seed.extend_from_slice(&p.raw_len.to_le_bytes());
         seed.extend_from_slice(&p.stored);
@@ -257,24 +330,73 @@ fn targets() -> Vec<Target> {
     vec![
         Target {
             name: "snapshot",
-            seeds: vec![payload(snapshot.encode().unwrap())],
+            seeds: vec![payload(snapshot.encode(&Plain).unwrap())],
             envelope: Some(FileKind::Snapshot),
+            sealed: false,
             decode: |b| {
-                let _ = Snapshot::decode(b);
+                let _ = Snapshot::decode(b, &Plain);
+            },
+        },
+        Target {
+            name: "snapshot (encrypted)",
+            seeds: vec![opened(
+                FileKind::Snapshot,
+                &snapshot.encode(key()).unwrap(),
+                key(),
+            )],
+            envelope: Some(FileKind::Snapshot),
+            sealed: true,
+            decode: |b| {
+                let _ = Snapshot::decode(b, key());
             },
         },
         Target {
             name: "index",
-            seeds: vec![payload(index.encode().unwrap())],
+            seeds: vec![payload(index.encode(&Plain).unwrap())],
             envelope: Some(FileKind::Index),
+            sealed: false,
             decode: |b| {
-                let _ = Index::decode(b);
+                let _ = Index::decode(b, &Plain);
+            },
+        },
+        Target {
+            name: "index (encrypted)",
+            seeds: vec![opened(
+                FileKind::Index,
+                &index_v2.encode(key()).unwrap(),
+                key(),
+            )],
+            envelope: Some(FileKind::Index),
+            sealed: true,
+            decode: |b| {
+                let _ = Index::decode(b, key());
+            },
+        },
+        Target {
+            name: "key file",
+            seeds: vec![payload(key_file.encode().unwrap())],
+            envelope: Some(FileKind::Key),
+            sealed: false,
+            decode: |b| {
+                let _ = KeyFile::decode(b);
+            },
+        },
+        Target {
+            name: "master key",
+            seeds: vec![master.encode().unwrap()],
+            envelope: None,
+            sealed: false,
+            decode: |b| {
+                if let Ok(k) = MasterKey::decode(b) {
+                    let _ = Crypto::new(&k);
+                }
             },
         },
         Target {
             name: "config",
             seeds: vec![payload(config.encode().unwrap())],
             envelope: Some(FileKind::Config),
+            sealed: false,
             decode: |b| {
                 if let Ok(c) = Config::decode(b) {
                     c.validate().unwrap();
@@ -283,10 +405,11 @@ fn targets() -> Vec<Target> {
         },
         Target {
             name: "lock",
-            seeds: vec![payload(lock.encode().unwrap())],
+            seeds: vec![payload(lock.encode(&Plain).unwrap())],
             envelope: Some(FileKind::Lock),
+            sealed: false,
             decode: |b| {
-                let _ = Lock::decode(b);
+                let _ = Lock::decode(b, &Plain);
             },
         },
         Target {
@@ -295,19 +418,34 @@ fn targets() -> Vec<Target> {
                 trailer[..trailer.len() - pack::PACK_FOOTER_LEN].to_vec(),
             )],
             envelope: Some(FileKind::PackTrailer),
+            sealed: false,
             decode: |b| {
-                let _ = pack::decode_trailer(b, 1 << 20);
+                let _ = pack::decode_trailer(b, 1 << 20, &Plain);
+            },
+        },
+        Target {
+            name: "pack trailer (encrypted)",
+            seeds: vec![opened(
+                FileKind::PackTrailer,
+                &trailer_v2[..trailer_v2.len() - pack::PACK_FOOTER_LEN],
+                key(),
+            )],
+            envelope: Some(FileKind::PackTrailer),
+            sealed: true,
+            decode: |b| {
+                let _ = pack::decode_trailer(b, 1 << 20, key());
             },
         },
         Target {
             name: "pack framing",
             seeds: vec![{
-                let mut p = pack::header().to_vec();
+                let mut p = pack::header(Cipher::None).to_vec();
                 p.extend_from_slice(&[1, 2, 3, 4, 5, 6, 7, 8, 9]);
                 p.extend_from_slice(&trailer);
                 p
             }],
             envelope: None,
+            sealed: false,
             decode: |b| {
                 let _ = pack::check_header(b);
                 if b.len() >= pack::PACK_FOOTER_LEN
@@ -315,7 +453,7 @@ fn targets() -> Vec<Target> {
                         pack::trailer_len(&b[b.len() - pack::PACK_FOOTER_LEN..], b.len() as u64)
                 {
                     let end = b.len() - pack::PACK_FOOTER_LEN;
-                    let _ = pack::decode_trailer(&b[end - t..end], (end - t) as u64);
+                    let _ = pack::decode_trailer(&b[end - t..end], (end - t) as u64, &Plain);
                 }
             },
         },
@@ -323,6 +461,7 @@ fn targets() -> Vec<Target> {
             name: "tree",
             seeds: vec![sample_tree().encode().unwrap()],
             envelope: None,
+            sealed: false,
             decode: |b| {
                 if let Ok(t) = Tree::decode(b) {
                     t.validate().unwrap();
@@ -333,6 +472,7 @@ fn targets() -> Vec<Target> {
             name: "blob",
             seeds: vec![blob_seed],
             envelope: None,
+            sealed: false,
             decode: |b| {
                 // [compression][raw_len u32][stored…], raw_len within a data chunk's limit.
                 if b.len() < 5 {
@@ -346,7 +486,13 @@ fn targets() -> Vec<Target> {
                 let raw_len =
                     u32::from_le_bytes([b[1], b[2], b[3], b[4]]) % (pack::MAX_CHUNK_LEN + 1);
                 let id = BlobId(Id::hash(&b[5..]));
-                let _ = blob::unpack(&id, b[5..].to_vec(), raw_len, compression);
+                let at = blob::At {
+                    kind: BlobKind::Data,
+                    session: None,
+                    raw_len,
+                    compression,
+                };
+                let _ = blob::unpack(&Scheme::Plain, &id, b[5..].to_vec(), &at);
             },
         },
     ]
@@ -378,11 +524,12 @@ fn every_decoder_survives_mutated_input() {
         while started.elapsed() < per_target || runs < 1000 {
             let mut input = corpus[rng.below(corpus.len())].clone();
             mutate(&mut input, &mut rng);
+            let cipher: &dyn PayloadCipher = if t.sealed { key() } else { &Plain };
             let bytes = match t.envelope {
-                Some(kind) if rng.below(8) != 0 => envelope(kind, &input),
+                Some(kind) if rng.below(8) != 0 => envelope(kind, &input, cipher),
                 Some(kind) => {
                     // Now and then the envelope itself is damaged too.
-                    let mut raw = envelope(kind, &input);
+                    let mut raw = envelope(kind, &input, cipher);
                     mutate(&mut raw, &mut rng);
                     raw
                 }

@@ -11,7 +11,6 @@ use std::time::Duration;
 
 use chronofs::maintain::check;
 use chronofs::maintain::prune::{self, MaxUnused, PruneOptions};
-use chronofs::repo::Repository;
 use chronofs::repo::lock::{LockKind, RepoLock};
 use serde_json::Value;
 
@@ -87,12 +86,14 @@ fn generations(f: &Fixture, n: u64) -> BTreeMap<String, PathBuf> {
     expected
 }
 
-/// Restores every listed snapshot and compares it with its expected source.
+/// Restores every listed snapshot and compares it with its expected source (`expected` is
+/// keyed by snapshot id, or by dated name where ids differ, as in a copy with its own key).
 fn verify_snapshots(f: &Fixture, expected: &BTreeMap<String, PathBuf>) {
     let listed = listing(f);
-    for (id, _) in &listed {
+    for (id, name) in &listed {
         let want = expected
             .get(id)
+            .or_else(|| expected.get(name))
             .unwrap_or_else(|| panic!("unexpected snapshot {id}"));
         let target = f.path(&format!("verify-{}", &id[..8]));
         f.ok(&["restore", id, "--target", target.to_str().unwrap()]);
@@ -317,10 +318,10 @@ fn prune_interrupted_at_every_step_loses_nothing() {
             r = f.repo.display(),
             p = pristine.display()
         ));
-        let plain = Repository::open(&f.repo).unwrap();
+        let plain = super::util::open_repo(&f.repo);
         let lock = RepoLock::acquire(&plain, LockKind::Exclusive, "test", Duration::ZERO).unwrap();
         let storage = Arc::new(FaultyStorage::new(&f.repo, fail_at));
-        let failing = Repository::open_storage(storage.clone(), &f.repo).unwrap();
+        let failing = super::util::open_on(storage.clone(), &f.repo);
         let ok = prune::prune(&failing, &lock, &options).is_ok();
         (ok, storage.ops.load(Ordering::SeqCst))
     };
@@ -333,7 +334,7 @@ fn prune_interrupted_at_every_step_loses_nothing() {
     for fail_at in 0..total {
         let (ok, _) = run(fail_at);
         assert!(!ok, "fail_at {fail_at}");
-        let repo = Repository::open(&f.repo).unwrap();
+        let repo = super::util::open_repo(&f.repo);
         let report = check::check(&repo, true).unwrap();
         assert!(report.is_ok(), "fail_at {fail_at}: {:?}", report.errors);
         verify_snapshots(&f, &remaining);
@@ -603,7 +604,7 @@ fn locks_conflict_name_their_holder_and_stale_ones_are_reported_and_removed() {
     assert!(fs::read_dir(&lock_dir).unwrap().next().is_none());
 
     // Locks of another host: live unless too old.
-    let repo = Repository::open(&f.repo).unwrap();
+    let repo = super::util::open_repo(&f.repo);
     let write_lock = |host: &str, age_s: i64| {
         let l = chronofs::format::lock::Lock {
             exclusive: true,
@@ -614,7 +615,7 @@ fn locks_conflict_name_their_holder_and_stale_ones_are_reported_and_removed() {
             time_ns: chronofs::repo::now_ns() - age_s * 1_000_000_000,
             purpose: "prune".into(),
         };
-        let bytes = l.encode().unwrap();
+        let bytes = l.encode(repo.scheme().unwrap().payload()).unwrap();
         let name = format!("locks/{}", chronofs::format::id::Id::hash(&bytes).to_hex());
         repo.storage().write(&name, &bytes).unwrap();
     };
@@ -789,18 +790,33 @@ fn copy_transfers_only_what_is_missing_verifies_and_resumes() {
         (r["snapshots_copied"].as_u64(), r["blobs_copied"].as_u64()),
         (Some(0), Some(0))
     );
-    // Same ids, times, hosts, paths and tags.
+    // Same names, times, hosts, paths, tags and summaries. The destination has its own key,
+    // so every id there is its own: snapshot ids and root trees differ.
     let src_list = json(&f.ok(&["snapshots", "--json"]));
     let dst_list = json(&g.ok(&["snapshots", "--json"]));
-    assert_eq!(src_list, dst_list);
-    g.ok(&["check", "--read-data"]);
-    verify_snapshots(
-        &g,
-        &expected
-            .into_iter()
-            .chain([(by_time[4].0.clone(), f.src.clone())])
-            .collect(),
+    let without_ids = |v: &serde_json::Value| {
+        let mut v = v.clone();
+        for s in v.as_array_mut().unwrap() {
+            let o = s.as_object_mut().unwrap();
+            o.remove("id");
+            let snap = o["snapshot"].as_object_mut().unwrap();
+            snap.remove("root");
+            snap.remove("parent");
+        }
+        v
+    };
+    assert_eq!(without_ids(&src_list), without_ids(&dst_list));
+    assert_ne!(
+        src_list[0]["snapshot"]["root"], dst_list[0]["snapshot"]["root"],
+        "ids are keyed per repository"
     );
+    g.ok(&["check", "--read-data"]);
+    let by_name: BTreeMap<String, PathBuf> = by_time
+        .iter()
+        .filter_map(|(id, name)| expected.get(id).map(|p| (name.clone(), p.clone())))
+        .chain([(by_time[4].1.clone(), f.src.clone())])
+        .collect();
+    verify_snapshots(&g, &by_name);
 
     // Resumable: kill a copy to a fresh destination midway, then run it again.
     let dest2 = f.path("offsite2");
@@ -829,7 +845,10 @@ fn copy_transfers_only_what_is_missing_verifies_and_resumes() {
         "the second run resumes from what reached the destination: {resumed}"
     );
     g2.ok(&["check", "--read-data"]);
-    assert_eq!(json(&g2.ok(&["snapshots", "--json"])), src_list);
+    assert_eq!(
+        without_ids(&json(&g2.ok(&["snapshots", "--json"]))),
+        without_ids(&src_list)
+    );
     // Same repository on both sides is refused.
     f.fails(&["copy", "--to", f.repo.to_str().unwrap()], 2);
 }

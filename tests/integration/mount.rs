@@ -33,7 +33,7 @@ impl Mounted {
 
 impl Drop for Mounted {
     fn drop(&mut self) {
-        let _ = Command::new(env!("CARGO_BIN_EXE_chronofs"))
+        let _ = super::util::bin()
             .arg("umount")
             .arg("--lazy")
             .arg(&self.path)

@@ -10,7 +10,7 @@ use std::process::Command;
 use super::util::{Fixture, noise, pack_files};
 
 fn bin() -> Command {
-    Command::new(env!("CARGO_BIN_EXE_chronofs"))
+    super::util::bin()
 }
 
 /// The files of `dir`, with their contents.

@@ -30,6 +30,7 @@ fn mode(p: &Path) -> u32 {
 /// Runs chronofs under `umask`.
 fn with_umask(f: &Fixture, umask: &str, args: &str) -> std::process::Output {
     Command::new("sh")
+        .env("CHRONOFS_PASSWORD", super::util::PASSWORD)
         .arg("-c")
         .arg(format!(
             "umask {umask} && exec '{}' --repo '{}' {args}",
@@ -62,7 +63,7 @@ fn repositories_are_private_whatever_the_umask() {
     let f = Fixture::new();
     fs::remove_dir_all(&f.repo).unwrap();
     fs::write(f.src.join("a"), noise(1, 100_000)).unwrap();
-    let out = with_umask(&f, "000", "init");
+    let out = with_umask(&f, "000", "init --kdf-memory 64K --kdf-time 1");
     assert!(
         out.status.success(),
         "{}",
@@ -103,7 +104,11 @@ fn group_readable_repositories_are_readable_by_the_group_only() {
     let f = Fixture::new();
     fs::remove_dir_all(&f.repo).unwrap();
     fs::write(f.src.join("a"), b"x").unwrap();
-    let out = with_umask(&f, "077", "init --group-readable");
+    let out = with_umask(
+        &f,
+        "077",
+        "init --group-readable --kdf-memory 64K --kdf-time 1",
+    );
     assert!(
         out.status.success(),
         "{}",

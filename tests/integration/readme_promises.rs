@@ -8,7 +8,6 @@ use std::io;
 use std::os::unix::fs::FileExt;
 use std::sync::Arc;
 
-use chronofs::repo::Repository;
 use chronofs::repo::storage::{LocalStorage, NewFile, Storage};
 
 use super::mount::{Mounted, can_mount};
@@ -169,14 +168,14 @@ fn copy_reads_back_and_catches_a_byte_changed_on_the_way() {
     fs::write(f.src.join("data"), noise(3, 400_000)).unwrap();
     f.ok(&["backup", f.src_str()]);
     let dest = f.path("offsite");
-    let out = std::process::Command::new(env!("CARGO_BIN_EXE_chronofs"))
+    let out = super::util::bin()
         .args(["--repo", dest.to_str().unwrap(), "init"])
+        .args(super::util::CHEAP_KDF)
         .output()
         .unwrap();
     assert!(out.status.success());
-    let from = Repository::open(&f.repo).unwrap();
-    let to =
-        Repository::open_storage(Arc::new(FlipOnWrite(LocalStorage::new(&dest))), &dest).unwrap();
+    let from = super::util::open_repo(&f.repo);
+    let to = super::util::open_on(Arc::new(FlipOnWrite(LocalStorage::new(&dest))), &dest);
     to.load_index_strict().unwrap();
     let listing = chronofs::snapshot::list(&from).unwrap();
     let err = chronofs::maintain::copy::copy(&from, &to, &listing.snapshots, &()).unwrap_err();

@@ -40,12 +40,15 @@ impl Fixture {
         self.dir.path().join(p)
     }
 
+    /// The binary on this fixture's repository, with the test passphrase in the environment.
+    /// `init` makes an encrypted repository whose key is cheap to derive (the suite runs
+    /// thousands of commands; the default cost is tested on its own).
     pub fn cmd(&self, args: &[&str]) -> Command {
-        let mut c = Command::new(env!("CARGO_BIN_EXE_chronofs"));
-        c.arg("--repo")
-            .arg(&self.repo)
-            .args(args)
-            .stdin(Stdio::null());
+        let mut c = bin();
+        c.arg("--repo").arg(&self.repo).args(args);
+        if args.first() == Some(&"init") {
+            c.args(CHEAP_KDF);
+        }
         c
     }
 
@@ -86,6 +89,38 @@ impl Fixture {
     pub fn restored_src(&self, target: &Path) -> PathBuf {
         target.join(self.src.strip_prefix("/").unwrap())
     }
+}
+
+/// The passphrase of every test repository.
+pub const PASSWORD: &str = "correct horse battery staple";
+/// Argon2id options that make a key in a millisecond (tests only).
+pub const CHEAP_KDF: [&str; 4] = ["--kdf-memory", "64K", "--kdf-time", "1"];
+
+/// The chronofs binary, with the test passphrase in its environment and no standard input.
+pub fn bin() -> Command {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_chronofs"));
+    c.env("CHRONOFS_PASSWORD", PASSWORD).stdin(Stdio::null());
+    c
+}
+
+/// Opens (and unlocks with [`PASSWORD`]) the repository at `path`, index loaded.
+pub fn open_repo(path: &Path) -> chronofs::repo::Repository {
+    let repo = open_on(
+        std::sync::Arc::new(chronofs::repo::storage::LocalStorage::new(path)),
+        path,
+    );
+    repo.load_index_strict().unwrap();
+    repo
+}
+
+/// Opens (and unlocks) the repository at `path` through `storage`, without its index.
+pub fn open_on(
+    storage: std::sync::Arc<dyn chronofs::repo::storage::Storage>,
+    path: &Path,
+) -> chronofs::repo::Repository {
+    let mut repo = chronofs::repo::Repository::open_storage(storage, path).unwrap();
+    repo.unlock(PASSWORD.as_bytes()).unwrap();
+    repo
 }
 
 /// Temp directory on a disk file system (not tmpfs) so sparse files and xattrs behave like

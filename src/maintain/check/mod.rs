@@ -95,6 +95,7 @@ pub fn check(repo: &Repository, read_data: bool) -> Result<CheckReport> {
 /// # Errors
 /// Only when a directory cannot be listed; damage is reported in the [`CheckReport`].
 pub fn check_with(repo: &Repository, read: ReadData) -> Result<CheckReport> {
+    repo.require_full_key("checking the repository")?;
     let mut report = CheckReport::default();
     for p in repo.load_index()? {
         report.errors.push(p.error.to_string());
@@ -126,13 +127,14 @@ fn check_packs(
         by_pack.entry(loc.pack).or_default().push((id, loc));
     }
     let packs: Vec<(PackId, u64)> = repo.index().packs().to_vec();
+    let scheme = repo.scheme()?;
     report.packs = packs.len();
     for (pack_id, len) in packs {
         let path = layout::pack_path(&pack_id);
         let indexed = by_pack.remove(&pack_id).unwrap_or_default();
         let trailer = if read.reads(&pack_id) {
             report.packs_read += 1;
-            pack::scan(repo.storage(), &path, &pack_id).map(|scan| {
+            pack::scan(repo.storage(), &path, &pack_id, scheme).map(|scan| {
                 if !scan.hash_ok {
                     report.errors.push(format!(
                         "pack {path}: contents do not match the file name's hash"
@@ -146,7 +148,7 @@ fn check_packs(
                 (scan.len, scan.blobs)
             })
         } else {
-            pack::read_trailer(repo.storage(), &path)
+            pack::read_trailer(repo.storage(), &path, scheme).map(|(len, _, blobs)| (len, blobs))
         };
         match trailer {
             Err(e) => {

@@ -1,0 +1,121 @@
+//! Key files (`keys/<id>`): the repository's master key wrapped by a key derived from one
+//! passphrase with Argon2id. A plaintext envelope (kind 6), since it must be read before
+//! anything can be decrypted; its KDF parameters are bounded so a hostile key file cannot make
+//! a reader allocate or compute without limit.
+
+use serde::{Deserialize, Serialize};
+
+use super::FormatError;
+use super::codec::{self, FileKind};
+use super::crypto::{KEY_LEN, NONCE_LEN};
+
+/// Largest key file accepted.
+pub const MAX_KEY_FILE_LEN: usize = 64 * 1024;
+/// Most Argon2 memory a key file may ask for (KiB): 1 GiB.
+pub const MAX_KDF_MEMORY_KIB: u32 = 1024 * 1024;
+/// Most Argon2 passes a key file may ask for.
+pub const MAX_KDF_TIME: u32 = 64;
+/// Most Argon2 lanes a key file may ask for.
+pub const MAX_KDF_LANES: u32 = 64;
+
+/// The versioned payload of a key file.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
+pub enum KeyFileRecord {
+    /// Format version 2.
+    V1(KeyFile),
+}
+
+/// Argon2id (version 0x13) parameters.
+#[derive(Clone, Copy, Debug, Serialize, Deserialize, PartialEq, Eq)]
+pub struct Kdf {
+    /// Memory in KiB.
+    pub memory_kib: u32,
+    /// Passes.
+    pub time: u32,
+    /// Lanes.
+    pub lanes: u32,
+}
+
+/// One key file.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
+pub struct KeyFile {
+    /// When the key was made, ns since the Unix epoch.
+    pub created_ns: i64,
+    /// Host name where it was made.
+    pub hostname: String,
+    /// User who made it.
+    pub username: String,
+    /// A backup-only key: it can add snapshots but read no content.
+    pub backup_only: bool,
+    /// The passphrase's key derivation.
+    pub kdf: Kdf,
+    /// Argon2 salt.
+    pub salt: [u8; KEY_LEN],
+    /// AES-256-GCM-SIV nonce of `wrapped`.
+    pub nonce: [u8; NONCE_LEN],
+    /// The sealed [`super::crypto::MasterKey`] record (associated data:
+    /// [`super::crypto::key_aad`]).
+    pub wrapped: Vec<u8>,
+}
+
+impl KeyFile {
+    /// Encodes into a plaintext envelope.
+    ///
+    /// # Errors
+    /// Only on an encoding bug.
+    pub fn encode(&self) -> Result<Vec<u8>, FormatError> {
+        codec::seal(FileKind::Key, &KeyFileRecord::V1(self.clone()))
+    }
+
+    /// Decodes a key file and checks its KDF parameters are within bounds.
+    ///
+    /// # Errors
+    /// [`FormatError`] describing the problem.
+    pub fn decode(bytes: &[u8]) -> Result<Self, FormatError> {
+        let KeyFileRecord::V1(k) = codec::open(FileKind::Key, bytes, MAX_KEY_FILE_LEN)?;
+        let Kdf {
+            memory_kib,
+            time,
+            lanes,
+        } = k.kdf;
+        if !(8..=MAX_KDF_MEMORY_KIB).contains(&memory_kib)
+            || !(1..=MAX_KDF_TIME).contains(&time)
+            || !(1..=MAX_KDF_LANES).contains(&lanes)
+            || memory_kib < 8 * lanes
+        {
+            return Err(FormatError::Invalid(format!(
+                "Argon2id parameters out of bounds: {memory_kib} KiB, {time} passes, {lanes} lanes"
+            )));
+        }
+        Ok(k)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn round_trip_and_bounds() {
+        let mut k = KeyFile {
+            created_ns: 1,
+            hostname: "h".into(),
+            username: "u".into(),
+            backup_only: false,
+            kdf: Kdf {
+                memory_kib: 65536,
+                time: 3,
+                lanes: 1,
+            },
+            salt: [7; KEY_LEN],
+            nonce: [8; NONCE_LEN],
+            wrapped: vec![9; 100],
+        };
+        assert_eq!(KeyFile::decode(&k.encode().unwrap()).unwrap(), k);
+        k.kdf.memory_kib = u32::MAX;
+        assert!(KeyFile::decode(&k.encode().unwrap()).is_err());
+        k.kdf.memory_kib = 65536;
+        k.kdf.time = 0;
+        assert!(KeyFile::decode(&k.encode().unwrap()).is_err());
+    }
+}
