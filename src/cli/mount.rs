@@ -94,13 +94,13 @@ pub fn run(ctx: &Context, a: &Args) -> Result<u8> {
 /// Starts `chronofs mount --daemon-child …` and waits until it is ready or has failed.
 fn start_background(ctx: &Context, a: &Args, repo: &std::path::Path) -> Result<u8> {
     // An encrypted repository's passphrase is found here, where a terminal may ask for it,
-    // and handed to the background process on its standard input.
-    let mut pass = None;
-    super::open_with(repo, |_| {
-        let p = ctx.password_source(repo).get()?;
-        pass = Some(p.clone());
-        Ok(p)
-    })?;
+    // and handed to the background process on its standard input; that process unlocks the
+    // repository (once) and reports a wrong passphrase like any other failure.
+    let pass = if chronofs::repo::Repository::open_unindexed(repo)?.encrypted() {
+        Some(ctx.password_source(repo).get()?)
+    } else {
+        None
+    };
     let exe = std::env::current_exe().context("finding the chronofs executable")?;
     let abs = |p: &std::path::Path| std::path::absolute(p).unwrap_or_else(|_| p.to_path_buf());
     let mut cmd = Command::new(exe);
