@@ -143,6 +143,29 @@ pub mod exit {
     pub const KEY: u8 = 17;
     /// The operation needs a full key; the repository was opened with a backup-only key.
     pub const BACKUP_ONLY: u8 = 18;
+    /// The repository's remote storage could not be reached or refused the request (network,
+    /// server errors after retries, access denied, missing bucket, wrong region).
+    pub const STORAGE: u8 = 19;
+}
+
+/// The cause inside an [`io::Error`] from a remote store that could not be reached or refused
+/// a request; it gives such failures their own exit code ([`exit::STORAGE`]).
+#[derive(Debug)]
+pub struct StorageUnavailable(pub String);
+
+impl std::fmt::Display for StorageUnavailable {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for StorageUnavailable {}
+
+/// Whether `e` is a remote store's failure (see [`StorageUnavailable`]).
+#[must_use]
+pub fn is_storage_unavailable(e: &io::Error) -> bool {
+    e.get_ref()
+        .is_some_and(|inner| inner.is::<StorageUnavailable>())
 }
 
 impl Error {
@@ -164,6 +187,7 @@ impl Error {
             Error::RepoIo { cause, .. } | Error::PathIo { cause, .. } if is_no_space(cause) => {
                 exit::NO_SPACE
             }
+            Error::RepoIo { cause, .. } if is_storage_unavailable(cause) => exit::STORAGE,
             _ => exit::FATAL,
         }
     }

@@ -10,5 +10,6 @@ pub mod maintain;
 pub mod repo;
 pub mod restore;
 pub mod snapshot;
+pub mod storage;
 pub mod sys;
 pub use error::{Error, Result};

@@ -20,6 +20,7 @@ mod integration {
     mod readme_promises;
     mod recipes;
     mod roundtrip;
+    mod s3;
     mod source_trace;
     mod util;
 }

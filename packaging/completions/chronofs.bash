@@ -236,7 +236,7 @@ _chronofs() {
 
     case "${cmd}" in
         chronofs)
-            opts="-r -q -h -V --repo --quiet --retry-lock --password-file --password-command --help --version init backup snapshots ls restore check cat mount umount forget prune copy unlock append-only status verify job key generate help"
+            opts="-r -q -h -V --repo --quiet --retry-lock --cache-dir --no-cache --password-file --password-command --help --version init backup snapshots ls restore check cat mount umount forget prune copy unlock append-only status verify job key generate help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 1 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -251,6 +251,10 @@ _chronofs() {
                     return 0
                     ;;
                 --retry-lock)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --cache-dir)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
@@ -270,7 +274,7 @@ _chronofs() {
             return 0
             ;;
         chronofs__subcmd__append__subcmd__only)
-            opts="-r -q -h -V --repo --quiet --retry-lock --password-file --password-command --help --version on off status"
+            opts="-r -q -h -V --repo --quiet --retry-lock --cache-dir --no-cache --password-file --password-command --help --version on off status"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -285,6 +289,10 @@ _chronofs() {
                     return 0
                     ;;
                 --retry-lock)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --cache-dir)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
@@ -304,7 +312,7 @@ _chronofs() {
             return 0
             ;;
         chronofs__subcmd__backup)
-            opts="-x -r -q -h -V --exclude --exclude-file --one-file-system --tag --host --parent --force --stdin --stdin-from-command --stdin-name --json --read-concurrency --no-progress --time --pre-exec --post-exec --repo --quiet --retry-lock --password-file --password-command --help --version"
+            opts="-x -r -q -h -V --exclude --exclude-file --one-file-system --tag --host --parent --force --stdin --stdin-from-command --stdin-name --json --read-concurrency --no-progress --time --pre-exec --post-exec --repo --quiet --retry-lock --cache-dir --no-cache --password-file --password-command --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -362,6 +370,10 @@ _chronofs() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
+                --cache-dir)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 --password-file)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
@@ -378,7 +390,7 @@ _chronofs() {
             return 0
             ;;
         chronofs__subcmd__cat)
-            opts="-r -q -h -V --repo --quiet --retry-lock --password-file --password-command --help --version config snapshot tree index"
+            opts="-r -q -h -V --repo --quiet --retry-lock --cache-dir --no-cache --password-file --password-command --help --version config snapshot tree index"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -393,6 +405,10 @@ _chronofs() {
                     return 0
                     ;;
                 --retry-lock)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --cache-dir)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
@@ -412,7 +428,7 @@ _chronofs() {
             return 0
             ;;
         chronofs__subcmd__check)
-            opts="-r -q -h -V --read-data --read-data-subset --repo --quiet --retry-lock --password-file --password-command --help --version"
+            opts="-r -q -h -V --read-data --read-data-subset --repo --quiet --retry-lock --cache-dir --no-cache --password-file --password-command --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -434,6 +450,10 @@ _chronofs() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
+                --cache-dir)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 --password-file)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
@@ -450,7 +470,7 @@ _chronofs() {
             return 0
             ;;
         chronofs__subcmd__copy)
-            opts="-r -q -h -V --from --to --json --to-password-file --to-password-command --repo --quiet --retry-lock --password-file --password-command --help --version"
+            opts="-r -q -h -V --from --to --json --to-password-file --to-password-command --repo --quiet --retry-lock --cache-dir --no-cache --password-file --password-command --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -484,6 +504,10 @@ _chronofs() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
+                --cache-dir)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 --password-file)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
@@ -500,7 +524,7 @@ _chronofs() {
             return 0
             ;;
         chronofs__subcmd__forget)
-            opts="-l -H -d -w -m -y -n -r -q -h -V --keep-last --keep-hourly --keep-daily --keep-weekly --keep-monthly --keep-yearly --keep-within --keep-within-hourly --keep-within-daily --keep-within-weekly --keep-within-monthly --keep-within-yearly --keep-tag --host --tag --path --group-by --dry-run --prune --max-unused --json --repo --quiet --retry-lock --password-file --password-command --help --version"
+            opts="-l -H -d -w -m -y -n -r -q -h -V --keep-last --keep-hourly --keep-daily --keep-weekly --keep-monthly --keep-yearly --keep-within --keep-within-hourly --keep-within-daily --keep-within-weekly --keep-within-monthly --keep-within-yearly --keep-tag --host --tag --path --group-by --dry-run --prune --max-unused --json --repo --quiet --retry-lock --cache-dir --no-cache --password-file --password-command --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -614,6 +638,10 @@ _chronofs() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
+                --cache-dir)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 --password-file)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
@@ -630,7 +658,7 @@ _chronofs() {
             return 0
             ;;
         chronofs__subcmd__generate)
-            opts="-r -q -h -V --repo --quiet --retry-lock --password-file --password-command --help --version man completions"
+            opts="-r -q -h -V --repo --quiet --retry-lock --cache-dir --no-cache --password-file --password-command --help --version man completions"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -645,6 +673,10 @@ _chronofs() {
                     return 0
                     ;;
                 --retry-lock)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --cache-dir)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
@@ -1084,7 +1116,7 @@ _chronofs() {
             return 0
             ;;
         chronofs__subcmd__init)
-            opts="-r -q -h -V --compression-level --chunk-min --chunk-avg --chunk-max --pack-size --append-only --group-readable --encryption --copy-settings-from --from-password-file --from-password-command --kdf-memory --kdf-time --repo --quiet --retry-lock --password-file --password-command --help --version"
+            opts="-r -q -h -V --compression-level --chunk-min --chunk-avg --chunk-max --pack-size --append-only --group-readable --encryption --copy-settings-from --from-password-file --from-password-command --kdf-memory --kdf-time --repo --quiet --retry-lock --cache-dir --no-cache --password-file --password-command --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -1146,6 +1178,10 @@ _chronofs() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
+                --cache-dir)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 --password-file)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
@@ -1162,7 +1198,7 @@ _chronofs() {
             return 0
             ;;
         chronofs__subcmd__job)
-            opts="-r -q -h -V --config-dir --repo --quiet --retry-lock --password-file --password-command --help --version run verify mount schedule show help"
+            opts="-r -q -h -V --config-dir --repo --quiet --retry-lock --cache-dir --no-cache --password-file --password-command --help --version run verify mount schedule show help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -1181,6 +1217,10 @@ _chronofs() {
                     return 0
                     ;;
                 --retry-lock)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --cache-dir)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
@@ -1298,7 +1338,7 @@ _chronofs() {
             return 0
             ;;
         chronofs__subcmd__job__subcmd__mount)
-            opts="-r -q -h -V --config-dir --repo --quiet --retry-lock --password-file --password-command --help --version"
+            opts="-r -q -h -V --config-dir --repo --quiet --retry-lock --cache-dir --no-cache --password-file --password-command --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -1317,6 +1357,10 @@ _chronofs() {
                     return 0
                     ;;
                 --retry-lock)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --cache-dir)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
@@ -1336,7 +1380,7 @@ _chronofs() {
             return 0
             ;;
         chronofs__subcmd__job__subcmd__run)
-            opts="-r -q -h -V --config-dir --repo --quiet --retry-lock --password-file --password-command --help --version"
+            opts="-r -q -h -V --config-dir --repo --quiet --retry-lock --cache-dir --no-cache --password-file --password-command --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -1358,6 +1402,10 @@ _chronofs() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
+                --cache-dir)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 --password-file)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
@@ -1374,7 +1422,7 @@ _chronofs() {
             return 0
             ;;
         chronofs__subcmd__job__subcmd__schedule)
-            opts="-r -q -h -V --systemd-dir --config-dir --repo --quiet --retry-lock --password-file --password-command --help --version"
+            opts="-r -q -h -V --systemd-dir --config-dir --repo --quiet --retry-lock --cache-dir --no-cache --password-file --password-command --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -1400,6 +1448,10 @@ _chronofs() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
+                --cache-dir)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 --password-file)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
@@ -1416,7 +1468,7 @@ _chronofs() {
             return 0
             ;;
         chronofs__subcmd__job__subcmd__show)
-            opts="-r -q -h -V --config-dir --repo --quiet --retry-lock --password-file --password-command --help --version"
+            opts="-r -q -h -V --config-dir --repo --quiet --retry-lock --cache-dir --no-cache --password-file --password-command --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -1435,6 +1487,10 @@ _chronofs() {
                     return 0
                     ;;
                 --retry-lock)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --cache-dir)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
@@ -1454,7 +1510,7 @@ _chronofs() {
             return 0
             ;;
         chronofs__subcmd__job__subcmd__verify)
-            opts="-r -q -h -V --config-dir --repo --quiet --retry-lock --password-file --password-command --help --version"
+            opts="-r -q -h -V --config-dir --repo --quiet --retry-lock --cache-dir --no-cache --password-file --password-command --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -1476,6 +1532,10 @@ _chronofs() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
+                --cache-dir)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 --password-file)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
@@ -1492,7 +1552,7 @@ _chronofs() {
             return 0
             ;;
         chronofs__subcmd__key)
-            opts="-r -q -h -V --repo --quiet --retry-lock --password-file --password-command --help --version list add remove passwd help"
+            opts="-r -q -h -V --repo --quiet --retry-lock --cache-dir --no-cache --password-file --password-command --help --version list add remove passwd help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -1507,6 +1567,10 @@ _chronofs() {
                     return 0
                     ;;
                 --retry-lock)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --cache-dir)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
@@ -1526,7 +1590,7 @@ _chronofs() {
             return 0
             ;;
         chronofs__subcmd__key__subcmd__add)
-            opts="-r -q -h -V --backup-only --new-password-file --kdf-memory --kdf-time --repo --quiet --retry-lock --password-file --password-command --help --version"
+            opts="-r -q -h -V --backup-only --new-password-file --kdf-memory --kdf-time --repo --quiet --retry-lock --cache-dir --no-cache --password-file --password-command --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -1553,6 +1617,10 @@ _chronofs() {
                     return 0
                     ;;
                 --retry-lock)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --cache-dir)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
@@ -1656,7 +1724,7 @@ _chronofs() {
             return 0
             ;;
         chronofs__subcmd__key__subcmd__list)
-            opts="-r -q -h -V --json --repo --quiet --retry-lock --password-file --password-command --help --version"
+            opts="-r -q -h -V --json --repo --quiet --retry-lock --cache-dir --no-cache --password-file --password-command --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -1671,6 +1739,10 @@ _chronofs() {
                     return 0
                     ;;
                 --retry-lock)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --cache-dir)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
@@ -1690,7 +1762,7 @@ _chronofs() {
             return 0
             ;;
         chronofs__subcmd__key__subcmd__passwd)
-            opts="-r -q -h -V --new-password-file --kdf-memory --kdf-time --repo --quiet --retry-lock --password-file --password-command --help --version"
+            opts="-r -q -h -V --new-password-file --kdf-memory --kdf-time --repo --quiet --retry-lock --cache-dir --no-cache --password-file --password-command --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -1720,6 +1792,10 @@ _chronofs() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
+                --cache-dir)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 --password-file)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
@@ -1736,7 +1812,7 @@ _chronofs() {
             return 0
             ;;
         chronofs__subcmd__key__subcmd__remove)
-            opts="-r -q -h -V --repo --quiet --retry-lock --password-file --password-command --help --version"
+            opts="-r -q -h -V --repo --quiet --retry-lock --cache-dir --no-cache --password-file --password-command --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -1751,6 +1827,10 @@ _chronofs() {
                     return 0
                     ;;
                 --retry-lock)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --cache-dir)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
@@ -1770,7 +1850,7 @@ _chronofs() {
             return 0
             ;;
         chronofs__subcmd__ls)
-            opts="-l -0 -r -q -h -V --long --null --json --repo --quiet --retry-lock --password-file --password-command --help --version"
+            opts="-l -0 -r -q -h -V --long --null --json --repo --quiet --retry-lock --cache-dir --no-cache --password-file --password-command --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -1785,6 +1865,10 @@ _chronofs() {
                     return 0
                     ;;
                 --retry-lock)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --cache-dir)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
@@ -1804,7 +1888,7 @@ _chronofs() {
             return 0
             ;;
         chronofs__subcmd__mount)
-            opts="-f -r -q -h -V --foreground --allow-other --cache-size --threads --log --daemon-child --repo --quiet --retry-lock --password-file --password-command --help --version"
+            opts="-f -r -q -h -V --foreground --allow-other --cache-size --threads --log --daemon-child --repo --quiet --retry-lock --cache-dir --no-cache --password-file --password-command --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -1834,6 +1918,10 @@ _chronofs() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
+                --cache-dir)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 --password-file)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
@@ -1850,7 +1938,7 @@ _chronofs() {
             return 0
             ;;
         chronofs__subcmd__prune)
-            opts="-n -r -q -h -V --max-unused --dry-run --json --repo --quiet --retry-lock --password-file --password-command --help --version"
+            opts="-n -r -q -h -V --max-unused --dry-run --json --repo --quiet --retry-lock --cache-dir --no-cache --password-file --password-command --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -1872,6 +1960,10 @@ _chronofs() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
+                --cache-dir)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 --password-file)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
@@ -1888,7 +1980,7 @@ _chronofs() {
             return 0
             ;;
         chronofs__subcmd__restore)
-            opts="-t -r -q -h -V --target --overwrite --no-space-check --repo --quiet --retry-lock --password-file --password-command --help --version"
+            opts="-t -r -q -h -V --target --overwrite --no-space-check --repo --quiet --retry-lock --cache-dir --no-cache --password-file --password-command --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -1914,6 +2006,10 @@ _chronofs() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
+                --cache-dir)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 --password-file)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
@@ -1930,7 +2026,7 @@ _chronofs() {
             return 0
             ;;
         chronofs__subcmd__snapshots)
-            opts="-r -q -h -V --json --repo --quiet --retry-lock --password-file --password-command --help --version"
+            opts="-r -q -h -V --json --repo --quiet --retry-lock --cache-dir --no-cache --password-file --password-command --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -1945,6 +2041,10 @@ _chronofs() {
                     return 0
                     ;;
                 --retry-lock)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --cache-dir)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
@@ -1964,7 +2064,7 @@ _chronofs() {
             return 0
             ;;
         chronofs__subcmd__status)
-            opts="-r -q -h -V --max-age --host --json --prometheus --repo --quiet --retry-lock --password-file --password-command --help --version"
+            opts="-r -q -h -V --max-age --host --json --prometheus --repo --quiet --retry-lock --cache-dir --no-cache --password-file --password-command --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -1994,6 +2094,10 @@ _chronofs() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
+                --cache-dir)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 --password-file)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
@@ -2010,7 +2114,7 @@ _chronofs() {
             return 0
             ;;
         chronofs__subcmd__umount)
-            opts="-l -r -q -h -V --lazy --repo --quiet --retry-lock --password-file --password-command --help --version"
+            opts="-l -r -q -h -V --lazy --repo --quiet --retry-lock --cache-dir --no-cache --password-file --password-command --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -2025,6 +2129,10 @@ _chronofs() {
                     return 0
                     ;;
                 --retry-lock)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --cache-dir)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
@@ -2044,7 +2152,7 @@ _chronofs() {
             return 0
             ;;
         chronofs__subcmd__unlock)
-            opts="-r -q -h -V --remove-all --repo --quiet --retry-lock --password-file --password-command --help --version"
+            opts="-r -q -h -V --remove-all --repo --quiet --retry-lock --cache-dir --no-cache --password-file --password-command --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -2059,6 +2167,10 @@ _chronofs() {
                     return 0
                     ;;
                 --retry-lock)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --cache-dir)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
@@ -2078,7 +2190,7 @@ _chronofs() {
             return 0
             ;;
         chronofs__subcmd__verify)
-            opts="-r -q -h -V --scratch --keep --json --repo --quiet --retry-lock --password-file --password-command --help --version"
+            opts="-r -q -h -V --scratch --keep --json --repo --quiet --retry-lock --cache-dir --no-cache --password-file --password-command --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -2097,6 +2209,10 @@ _chronofs() {
                     return 0
                     ;;
                 --retry-lock)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --cache-dir)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;

@@ -1,6 +1,6 @@
 # Print an optspec for argparse to handle cmd's options that are independent of any subcommand.
 function __fish_chronofs_global_optspecs
-    string join \n r/repo= q/quiet retry-lock= password-file= password-command= h/help V/version
+    string join \n r/repo= q/quiet retry-lock= cache-dir= no-cache password-file= password-command= h/help V/version
 end
 
 function __fish_chronofs_needs_command
@@ -24,11 +24,13 @@ function __fish_chronofs_using_subcommand
     contains -- $cmd[1] $argv
 end
 
-complete -c chronofs -n "__fish_chronofs_needs_command" -s r -l repo -d 'Repository directory' -r -F
+complete -c chronofs -n "__fish_chronofs_needs_command" -s r -l repo -d 'Repository: a directory, or s3:http[s]://HOST[:PORT]/BUCKET[/PREFIX] for a bucket of an S3-compatible object store (credentials from AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY, AWS_DEFAULT_REGION or ~/.aws/credentials)' -r
 complete -c chronofs -n "__fish_chronofs_needs_command" -l retry-lock -d 'If the repository is locked by another process, keep trying this long (e.g. `30s`, `10m`, `1h`) before giving up' -r
+complete -c chronofs -n "__fish_chronofs_needs_command" -l cache-dir -d 'Keep the index and snapshot files of object-storage repositories here (default ~/.cache/chronofs, or $XDG_CACHE_HOME/chronofs; one directory per repository, at most 2 GiB, every entry checked against its name when read)' -r -F
 complete -c chronofs -n "__fish_chronofs_needs_command" -l password-file -d 'Read the repository\'s passphrase from FILE (also CHRONOFS_PASSWORD_FILE). Without it, --password-command, or CHRONOFS_PASSWORD, chronofs asks on the terminal' -r -F
 complete -c chronofs -n "__fish_chronofs_needs_command" -l password-command -d 'Run CMD (with `sh -c`) and use what it prints as the passphrase (also CHRONOFS_PASSWORD_COMMAND), e.g. `pass show backup`' -r
 complete -c chronofs -n "__fish_chronofs_needs_command" -s q -l quiet -d 'Print only errors and warnings'
+complete -c chronofs -n "__fish_chronofs_needs_command" -l no-cache -d 'Do not cache anything of an object-storage repository on local disk'
 complete -c chronofs -n "__fish_chronofs_needs_command" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c chronofs -n "__fish_chronofs_needs_command" -s V -l version -d 'Print version'
 complete -c chronofs -n "__fish_chronofs_needs_command" -f -a "init" -d 'Create a new, empty repository'
@@ -58,18 +60,20 @@ complete -c chronofs -n "__fish_chronofs_using_subcommand init" -l chunk-max -d 
 complete -c chronofs -n "__fish_chronofs_using_subcommand init" -l pack-size -d 'Target pack file size in MiB' -r
 complete -c chronofs -n "__fish_chronofs_using_subcommand init" -l encryption -d 'Encrypt everything stored (the passphrase comes from CHRONOFS_PASSWORD, --password-file, --password-command, or is asked twice). `none` stores the backups in the clear' -r -f -a "aes256gcmsiv\t'AES-256-GCM-SIV with keyed ids, sessions sealed to an X-Wing key (format version 2)'
 none\t'None: anyone who can read the repository reads the backups (format version 1)'"
-complete -c chronofs -n "__fish_chronofs_using_subcommand init" -l copy-settings-from -d 'Take the chunker parameters and the id key of this encrypted repository, so that copies between the two keep their ids and deduplicate (its passphrase: the --from-password-* options, CHRONOFS_FROM_PASSWORD, or the new one)' -r -F
+complete -c chronofs -n "__fish_chronofs_using_subcommand init" -l copy-settings-from -d 'Take the chunker parameters and the id key of this encrypted repository, so that copies between the two keep their ids and deduplicate (its passphrase: the --from-password-* options, CHRONOFS_FROM_PASSWORD, or the new one)' -r
 complete -c chronofs -n "__fish_chronofs_using_subcommand init" -l from-password-file -d 'Read the --copy-settings-from repository\'s passphrase from FILE' -r -F
 complete -c chronofs -n "__fish_chronofs_using_subcommand init" -l from-password-command -d 'Run CMD (with `sh -c`) for the --copy-settings-from repository\'s passphrase' -r
 complete -c chronofs -n "__fish_chronofs_using_subcommand init" -l kdf-memory -d 'Argon2id memory per guess (default 128M). Lower it only for tests or tiny machines' -r
 complete -c chronofs -n "__fish_chronofs_using_subcommand init" -l kdf-time -d 'Argon2id passes (default 3)' -r
-complete -c chronofs -n "__fish_chronofs_using_subcommand init" -s r -l repo -d 'Repository directory' -r -F
+complete -c chronofs -n "__fish_chronofs_using_subcommand init" -s r -l repo -d 'Repository: a directory, or s3:http[s]://HOST[:PORT]/BUCKET[/PREFIX] for a bucket of an S3-compatible object store (credentials from AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY, AWS_DEFAULT_REGION or ~/.aws/credentials)' -r
 complete -c chronofs -n "__fish_chronofs_using_subcommand init" -l retry-lock -d 'If the repository is locked by another process, keep trying this long (e.g. `30s`, `10m`, `1h`) before giving up' -r
+complete -c chronofs -n "__fish_chronofs_using_subcommand init" -l cache-dir -d 'Keep the index and snapshot files of object-storage repositories here (default ~/.cache/chronofs, or $XDG_CACHE_HOME/chronofs; one directory per repository, at most 2 GiB, every entry checked against its name when read)' -r -F
 complete -c chronofs -n "__fish_chronofs_using_subcommand init" -l password-file -d 'Read the repository\'s passphrase from FILE (also CHRONOFS_PASSWORD_FILE). Without it, --password-command, or CHRONOFS_PASSWORD, chronofs asks on the terminal' -r -F
 complete -c chronofs -n "__fish_chronofs_using_subcommand init" -l password-command -d 'Run CMD (with `sh -c`) and use what it prints as the passphrase (also CHRONOFS_PASSWORD_COMMAND), e.g. `pass show backup`' -r
 complete -c chronofs -n "__fish_chronofs_using_subcommand init" -l append-only -d 'Make the repository append-only: forget and prune refuse (see README)'
 complete -c chronofs -n "__fish_chronofs_using_subcommand init" -l group-readable -d 'Let the repository directory\'s group read the backups (directories 0750, files 0640), for a deliberate backup group; by default only the owner can (0700, 0600)'
 complete -c chronofs -n "__fish_chronofs_using_subcommand init" -s q -l quiet -d 'Print only errors and warnings'
+complete -c chronofs -n "__fish_chronofs_using_subcommand init" -l no-cache -d 'Do not cache anything of an object-storage repository on local disk'
 complete -c chronofs -n "__fish_chronofs_using_subcommand init" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c chronofs -n "__fish_chronofs_using_subcommand init" -s V -l version -d 'Print version'
 complete -c chronofs -n "__fish_chronofs_using_subcommand backup" -l exclude -d 'Exclude entries matching GLOB (a pattern with `/` matches the absolute path, one without matches names at any depth). Repeatable' -r
@@ -82,8 +86,9 @@ complete -c chronofs -n "__fish_chronofs_using_subcommand backup" -l read-concur
 complete -c chronofs -n "__fish_chronofs_using_subcommand backup" -l time -d 'Record this time as the snapshot\'s time instead of now (importing old backups): RFC 3339 (2026-03-01T10:00:00Z), a dated name (2026-03-01T100000Z), or a local time (2026-03-01 10:00:00)' -r
 complete -c chronofs -n "__fish_chronofs_using_subcommand backup" -l pre-exec -d 'Run this shell command before the backup (freeze a file system, take an LVM or btrfs snapshot); if it fails, nothing is backed up' -r
 complete -c chronofs -n "__fish_chronofs_using_subcommand backup" -l post-exec -d 'Run this shell command after the backup, whether it worked or not; it finds the outcome in CHRONOFS_BACKUP_STATUS (success, partial or failed), CHRONOFS_BACKUP_EXIT_CODE, CHRONOFS_SNAPSHOT_ID and CHRONOFS_BACKUP_ERROR' -r
-complete -c chronofs -n "__fish_chronofs_using_subcommand backup" -s r -l repo -d 'Repository directory' -r -F
+complete -c chronofs -n "__fish_chronofs_using_subcommand backup" -s r -l repo -d 'Repository: a directory, or s3:http[s]://HOST[:PORT]/BUCKET[/PREFIX] for a bucket of an S3-compatible object store (credentials from AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY, AWS_DEFAULT_REGION or ~/.aws/credentials)' -r
 complete -c chronofs -n "__fish_chronofs_using_subcommand backup" -l retry-lock -d 'If the repository is locked by another process, keep trying this long (e.g. `30s`, `10m`, `1h`) before giving up' -r
+complete -c chronofs -n "__fish_chronofs_using_subcommand backup" -l cache-dir -d 'Keep the index and snapshot files of object-storage repositories here (default ~/.cache/chronofs, or $XDG_CACHE_HOME/chronofs; one directory per repository, at most 2 GiB, every entry checked against its name when read)' -r -F
 complete -c chronofs -n "__fish_chronofs_using_subcommand backup" -l password-file -d 'Read the repository\'s passphrase from FILE (also CHRONOFS_PASSWORD_FILE). Without it, --password-command, or CHRONOFS_PASSWORD, chronofs asks on the terminal' -r -F
 complete -c chronofs -n "__fish_chronofs_using_subcommand backup" -l password-command -d 'Run CMD (with `sh -c`) and use what it prints as the passphrase (also CHRONOFS_PASSWORD_COMMAND), e.g. `pass show backup`' -r
 complete -c chronofs -n "__fish_chronofs_using_subcommand backup" -s x -l one-file-system -d 'Do not cross file system boundaries (mount points are kept as empty directories)'
@@ -93,71 +98,86 @@ complete -c chronofs -n "__fish_chronofs_using_subcommand backup" -l stdin-from-
 complete -c chronofs -n "__fish_chronofs_using_subcommand backup" -l json -d 'Print progress (a status object per second) and the summary as JSON lines on stdout, and warnings as JSON objects on stderr'
 complete -c chronofs -n "__fish_chronofs_using_subcommand backup" -l no-progress -d 'Do not show the progress line (it is shown only when stderr is a terminal)'
 complete -c chronofs -n "__fish_chronofs_using_subcommand backup" -s q -l quiet -d 'Print only errors and warnings'
+complete -c chronofs -n "__fish_chronofs_using_subcommand backup" -l no-cache -d 'Do not cache anything of an object-storage repository on local disk'
 complete -c chronofs -n "__fish_chronofs_using_subcommand backup" -s h -l help -d 'Print help'
 complete -c chronofs -n "__fish_chronofs_using_subcommand backup" -s V -l version -d 'Print version'
-complete -c chronofs -n "__fish_chronofs_using_subcommand snapshots" -s r -l repo -d 'Repository directory' -r -F
+complete -c chronofs -n "__fish_chronofs_using_subcommand snapshots" -s r -l repo -d 'Repository: a directory, or s3:http[s]://HOST[:PORT]/BUCKET[/PREFIX] for a bucket of an S3-compatible object store (credentials from AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY, AWS_DEFAULT_REGION or ~/.aws/credentials)' -r
 complete -c chronofs -n "__fish_chronofs_using_subcommand snapshots" -l retry-lock -d 'If the repository is locked by another process, keep trying this long (e.g. `30s`, `10m`, `1h`) before giving up' -r
+complete -c chronofs -n "__fish_chronofs_using_subcommand snapshots" -l cache-dir -d 'Keep the index and snapshot files of object-storage repositories here (default ~/.cache/chronofs, or $XDG_CACHE_HOME/chronofs; one directory per repository, at most 2 GiB, every entry checked against its name when read)' -r -F
 complete -c chronofs -n "__fish_chronofs_using_subcommand snapshots" -l password-file -d 'Read the repository\'s passphrase from FILE (also CHRONOFS_PASSWORD_FILE). Without it, --password-command, or CHRONOFS_PASSWORD, chronofs asks on the terminal' -r -F
 complete -c chronofs -n "__fish_chronofs_using_subcommand snapshots" -l password-command -d 'Run CMD (with `sh -c`) and use what it prints as the passphrase (also CHRONOFS_PASSWORD_COMMAND), e.g. `pass show backup`' -r
 complete -c chronofs -n "__fish_chronofs_using_subcommand snapshots" -l json -d 'Print a JSON array instead of a table'
 complete -c chronofs -n "__fish_chronofs_using_subcommand snapshots" -s q -l quiet -d 'Print only errors and warnings'
+complete -c chronofs -n "__fish_chronofs_using_subcommand snapshots" -l no-cache -d 'Do not cache anything of an object-storage repository on local disk'
 complete -c chronofs -n "__fish_chronofs_using_subcommand snapshots" -s h -l help -d 'Print help'
 complete -c chronofs -n "__fish_chronofs_using_subcommand snapshots" -s V -l version -d 'Print version'
-complete -c chronofs -n "__fish_chronofs_using_subcommand ls" -s r -l repo -d 'Repository directory' -r -F
+complete -c chronofs -n "__fish_chronofs_using_subcommand ls" -s r -l repo -d 'Repository: a directory, or s3:http[s]://HOST[:PORT]/BUCKET[/PREFIX] for a bucket of an S3-compatible object store (credentials from AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY, AWS_DEFAULT_REGION or ~/.aws/credentials)' -r
 complete -c chronofs -n "__fish_chronofs_using_subcommand ls" -l retry-lock -d 'If the repository is locked by another process, keep trying this long (e.g. `30s`, `10m`, `1h`) before giving up' -r
+complete -c chronofs -n "__fish_chronofs_using_subcommand ls" -l cache-dir -d 'Keep the index and snapshot files of object-storage repositories here (default ~/.cache/chronofs, or $XDG_CACHE_HOME/chronofs; one directory per repository, at most 2 GiB, every entry checked against its name when read)' -r -F
 complete -c chronofs -n "__fish_chronofs_using_subcommand ls" -l password-file -d 'Read the repository\'s passphrase from FILE (also CHRONOFS_PASSWORD_FILE). Without it, --password-command, or CHRONOFS_PASSWORD, chronofs asks on the terminal' -r -F
 complete -c chronofs -n "__fish_chronofs_using_subcommand ls" -l password-command -d 'Run CMD (with `sh -c`) and use what it prints as the passphrase (also CHRONOFS_PASSWORD_COMMAND), e.g. `pass show backup`' -r
 complete -c chronofs -n "__fish_chronofs_using_subcommand ls" -s l -l long -d 'Show type, mode, owner, size and modification time'
 complete -c chronofs -n "__fish_chronofs_using_subcommand ls" -s 0 -l null -d 'Print each path exactly as stored, followed by a NUL byte (for `xargs -0`)'
 complete -c chronofs -n "__fish_chronofs_using_subcommand ls" -l json -d 'Print one JSON object per entry (path, type, mode, owner, size, times, link target)'
 complete -c chronofs -n "__fish_chronofs_using_subcommand ls" -s q -l quiet -d 'Print only errors and warnings'
+complete -c chronofs -n "__fish_chronofs_using_subcommand ls" -l no-cache -d 'Do not cache anything of an object-storage repository on local disk'
 complete -c chronofs -n "__fish_chronofs_using_subcommand ls" -s h -l help -d 'Print help'
 complete -c chronofs -n "__fish_chronofs_using_subcommand ls" -s V -l version -d 'Print version'
 complete -c chronofs -n "__fish_chronofs_using_subcommand restore" -s t -l target -d 'Directory to restore into (created if missing). Sources appear under it by their absolute path; with SNAP:PATH, PATH\'s contents go directly into it' -r -F
-complete -c chronofs -n "__fish_chronofs_using_subcommand restore" -s r -l repo -d 'Repository directory' -r -F
+complete -c chronofs -n "__fish_chronofs_using_subcommand restore" -s r -l repo -d 'Repository: a directory, or s3:http[s]://HOST[:PORT]/BUCKET[/PREFIX] for a bucket of an S3-compatible object store (credentials from AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY, AWS_DEFAULT_REGION or ~/.aws/credentials)' -r
 complete -c chronofs -n "__fish_chronofs_using_subcommand restore" -l retry-lock -d 'If the repository is locked by another process, keep trying this long (e.g. `30s`, `10m`, `1h`) before giving up' -r
+complete -c chronofs -n "__fish_chronofs_using_subcommand restore" -l cache-dir -d 'Keep the index and snapshot files of object-storage repositories here (default ~/.cache/chronofs, or $XDG_CACHE_HOME/chronofs; one directory per repository, at most 2 GiB, every entry checked against its name when read)' -r -F
 complete -c chronofs -n "__fish_chronofs_using_subcommand restore" -l password-file -d 'Read the repository\'s passphrase from FILE (also CHRONOFS_PASSWORD_FILE). Without it, --password-command, or CHRONOFS_PASSWORD, chronofs asks on the terminal' -r -F
 complete -c chronofs -n "__fish_chronofs_using_subcommand restore" -l password-command -d 'Run CMD (with `sh -c`) and use what it prints as the passphrase (also CHRONOFS_PASSWORD_COMMAND), e.g. `pass show backup`' -r
 complete -c chronofs -n "__fish_chronofs_using_subcommand restore" -l overwrite -d 'Replace entries that already exist in the target'
 complete -c chronofs -n "__fish_chronofs_using_subcommand restore" -l no-space-check -d 'Restore even if the data looks larger than the target\'s free space (for file systems that compress or deduplicate)'
 complete -c chronofs -n "__fish_chronofs_using_subcommand restore" -s q -l quiet -d 'Print only errors and warnings'
+complete -c chronofs -n "__fish_chronofs_using_subcommand restore" -l no-cache -d 'Do not cache anything of an object-storage repository on local disk'
 complete -c chronofs -n "__fish_chronofs_using_subcommand restore" -s h -l help -d 'Print help'
 complete -c chronofs -n "__fish_chronofs_using_subcommand restore" -s V -l version -d 'Print version'
 complete -c chronofs -n "__fish_chronofs_using_subcommand check" -l read-data-subset -d 'Read only a part of the packs: `N/M` (part N of M), or `P%` (the next of 100/P parts, rotating from run to run, so that the whole repository is read over 100/P runs)' -r
-complete -c chronofs -n "__fish_chronofs_using_subcommand check" -s r -l repo -d 'Repository directory' -r -F
+complete -c chronofs -n "__fish_chronofs_using_subcommand check" -s r -l repo -d 'Repository: a directory, or s3:http[s]://HOST[:PORT]/BUCKET[/PREFIX] for a bucket of an S3-compatible object store (credentials from AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY, AWS_DEFAULT_REGION or ~/.aws/credentials)' -r
 complete -c chronofs -n "__fish_chronofs_using_subcommand check" -l retry-lock -d 'If the repository is locked by another process, keep trying this long (e.g. `30s`, `10m`, `1h`) before giving up' -r
+complete -c chronofs -n "__fish_chronofs_using_subcommand check" -l cache-dir -d 'Keep the index and snapshot files of object-storage repositories here (default ~/.cache/chronofs, or $XDG_CACHE_HOME/chronofs; one directory per repository, at most 2 GiB, every entry checked against its name when read)' -r -F
 complete -c chronofs -n "__fish_chronofs_using_subcommand check" -l password-file -d 'Read the repository\'s passphrase from FILE (also CHRONOFS_PASSWORD_FILE). Without it, --password-command, or CHRONOFS_PASSWORD, chronofs asks on the terminal' -r -F
 complete -c chronofs -n "__fish_chronofs_using_subcommand check" -l password-command -d 'Run CMD (with `sh -c`) and use what it prints as the passphrase (also CHRONOFS_PASSWORD_COMMAND), e.g. `pass show backup`' -r
 complete -c chronofs -n "__fish_chronofs_using_subcommand check" -l read-data -d 'Also read every pack, decompress every blob and verify its hash'
 complete -c chronofs -n "__fish_chronofs_using_subcommand check" -s q -l quiet -d 'Print only errors and warnings'
+complete -c chronofs -n "__fish_chronofs_using_subcommand check" -l no-cache -d 'Do not cache anything of an object-storage repository on local disk'
 complete -c chronofs -n "__fish_chronofs_using_subcommand check" -s h -l help -d 'Print help'
 complete -c chronofs -n "__fish_chronofs_using_subcommand check" -s V -l version -d 'Print version'
-complete -c chronofs -n "__fish_chronofs_using_subcommand cat" -s r -l repo -d 'Repository directory' -r -F
+complete -c chronofs -n "__fish_chronofs_using_subcommand cat" -s r -l repo -d 'Repository: a directory, or s3:http[s]://HOST[:PORT]/BUCKET[/PREFIX] for a bucket of an S3-compatible object store (credentials from AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY, AWS_DEFAULT_REGION or ~/.aws/credentials)' -r
 complete -c chronofs -n "__fish_chronofs_using_subcommand cat" -l retry-lock -d 'If the repository is locked by another process, keep trying this long (e.g. `30s`, `10m`, `1h`) before giving up' -r
+complete -c chronofs -n "__fish_chronofs_using_subcommand cat" -l cache-dir -d 'Keep the index and snapshot files of object-storage repositories here (default ~/.cache/chronofs, or $XDG_CACHE_HOME/chronofs; one directory per repository, at most 2 GiB, every entry checked against its name when read)' -r -F
 complete -c chronofs -n "__fish_chronofs_using_subcommand cat" -l password-file -d 'Read the repository\'s passphrase from FILE (also CHRONOFS_PASSWORD_FILE). Without it, --password-command, or CHRONOFS_PASSWORD, chronofs asks on the terminal' -r -F
 complete -c chronofs -n "__fish_chronofs_using_subcommand cat" -l password-command -d 'Run CMD (with `sh -c`) and use what it prints as the passphrase (also CHRONOFS_PASSWORD_COMMAND), e.g. `pass show backup`' -r
 complete -c chronofs -n "__fish_chronofs_using_subcommand cat" -s q -l quiet -d 'Print only errors and warnings'
+complete -c chronofs -n "__fish_chronofs_using_subcommand cat" -l no-cache -d 'Do not cache anything of an object-storage repository on local disk'
 complete -c chronofs -n "__fish_chronofs_using_subcommand cat" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c chronofs -n "__fish_chronofs_using_subcommand cat" -s V -l version -d 'Print version'
 complete -c chronofs -n "__fish_chronofs_using_subcommand mount" -l cache-size -d 'Memory for decompressed file data, e.g. 64M or 1G' -r
 complete -c chronofs -n "__fish_chronofs_using_subcommand mount" -l threads -d 'Threads serving requests' -r
 complete -c chronofs -n "__fish_chronofs_using_subcommand mount" -l log -d 'Where the background process writes errors it meets (default: discarded)' -r -F
-complete -c chronofs -n "__fish_chronofs_using_subcommand mount" -s r -l repo -d 'Repository directory' -r -F
+complete -c chronofs -n "__fish_chronofs_using_subcommand mount" -s r -l repo -d 'Repository: a directory, or s3:http[s]://HOST[:PORT]/BUCKET[/PREFIX] for a bucket of an S3-compatible object store (credentials from AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY, AWS_DEFAULT_REGION or ~/.aws/credentials)' -r
 complete -c chronofs -n "__fish_chronofs_using_subcommand mount" -l retry-lock -d 'If the repository is locked by another process, keep trying this long (e.g. `30s`, `10m`, `1h`) before giving up' -r
+complete -c chronofs -n "__fish_chronofs_using_subcommand mount" -l cache-dir -d 'Keep the index and snapshot files of object-storage repositories here (default ~/.cache/chronofs, or $XDG_CACHE_HOME/chronofs; one directory per repository, at most 2 GiB, every entry checked against its name when read)' -r -F
 complete -c chronofs -n "__fish_chronofs_using_subcommand mount" -l password-file -d 'Read the repository\'s passphrase from FILE (also CHRONOFS_PASSWORD_FILE). Without it, --password-command, or CHRONOFS_PASSWORD, chronofs asks on the terminal' -r -F
 complete -c chronofs -n "__fish_chronofs_using_subcommand mount" -l password-command -d 'Run CMD (with `sh -c`) and use what it prints as the passphrase (also CHRONOFS_PASSWORD_COMMAND), e.g. `pass show backup`' -r
 complete -c chronofs -n "__fish_chronofs_using_subcommand mount" -s f -l foreground -d 'Stay in the foreground; Ctrl-C or SIGTERM unmounts and exits'
 complete -c chronofs -n "__fish_chronofs_using_subcommand mount" -l allow-other -d 'Let other users in too (the stored modes and owners still decide what they may read; non-root users need `user_allow_other` in /etc/fuse.conf)'
 complete -c chronofs -n "__fish_chronofs_using_subcommand mount" -l daemon-child -d 'Internal: this is the background process started by `mount`'
 complete -c chronofs -n "__fish_chronofs_using_subcommand mount" -s q -l quiet -d 'Print only errors and warnings'
+complete -c chronofs -n "__fish_chronofs_using_subcommand mount" -l no-cache -d 'Do not cache anything of an object-storage repository on local disk'
 complete -c chronofs -n "__fish_chronofs_using_subcommand mount" -s h -l help -d 'Print help'
 complete -c chronofs -n "__fish_chronofs_using_subcommand mount" -s V -l version -d 'Print version'
-complete -c chronofs -n "__fish_chronofs_using_subcommand umount" -s r -l repo -d 'Repository directory' -r -F
+complete -c chronofs -n "__fish_chronofs_using_subcommand umount" -s r -l repo -d 'Repository: a directory, or s3:http[s]://HOST[:PORT]/BUCKET[/PREFIX] for a bucket of an S3-compatible object store (credentials from AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY, AWS_DEFAULT_REGION or ~/.aws/credentials)' -r
 complete -c chronofs -n "__fish_chronofs_using_subcommand umount" -l retry-lock -d 'If the repository is locked by another process, keep trying this long (e.g. `30s`, `10m`, `1h`) before giving up' -r
+complete -c chronofs -n "__fish_chronofs_using_subcommand umount" -l cache-dir -d 'Keep the index and snapshot files of object-storage repositories here (default ~/.cache/chronofs, or $XDG_CACHE_HOME/chronofs; one directory per repository, at most 2 GiB, every entry checked against its name when read)' -r -F
 complete -c chronofs -n "__fish_chronofs_using_subcommand umount" -l password-file -d 'Read the repository\'s passphrase from FILE (also CHRONOFS_PASSWORD_FILE). Without it, --password-command, or CHRONOFS_PASSWORD, chronofs asks on the terminal' -r -F
 complete -c chronofs -n "__fish_chronofs_using_subcommand umount" -l password-command -d 'Run CMD (with `sh -c`) and use what it prints as the passphrase (also CHRONOFS_PASSWORD_COMMAND), e.g. `pass show backup`' -r
 complete -c chronofs -n "__fish_chronofs_using_subcommand umount" -s l -l lazy -d 'Detach now even if busy; the kernel finishes once the last file is closed'
 complete -c chronofs -n "__fish_chronofs_using_subcommand umount" -s q -l quiet -d 'Print only errors and warnings'
+complete -c chronofs -n "__fish_chronofs_using_subcommand umount" -l no-cache -d 'Do not cache anything of an object-storage repository on local disk'
 complete -c chronofs -n "__fish_chronofs_using_subcommand umount" -s h -l help -d 'Print help'
 complete -c chronofs -n "__fish_chronofs_using_subcommand umount" -s V -l version -d 'Print version'
 complete -c chronofs -n "__fish_chronofs_using_subcommand forget" -s l -l keep-last -d 'Keep the N newest snapshots (`unlimited` keeps all)' -r
@@ -178,80 +198,96 @@ complete -c chronofs -n "__fish_chronofs_using_subcommand forget" -l tag -d 'Onl
 complete -c chronofs -n "__fish_chronofs_using_subcommand forget" -l path -d 'Only consider snapshots of exactly these source paths (absolute; the stdin name for a stream). Repeatable: give every path of the snapshots meant' -r -F
 complete -c chronofs -n "__fish_chronofs_using_subcommand forget" -l group-by -d 'Apply the policy separately to each group of snapshots sharing these fields: a comma-separated subset of host, paths, tags; "" for one group' -r
 complete -c chronofs -n "__fish_chronofs_using_subcommand forget" -l max-unused -d 'With --prune: see `chronofs prune --max-unused`' -r
-complete -c chronofs -n "__fish_chronofs_using_subcommand forget" -s r -l repo -d 'Repository directory' -r -F
+complete -c chronofs -n "__fish_chronofs_using_subcommand forget" -s r -l repo -d 'Repository: a directory, or s3:http[s]://HOST[:PORT]/BUCKET[/PREFIX] for a bucket of an S3-compatible object store (credentials from AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY, AWS_DEFAULT_REGION or ~/.aws/credentials)' -r
 complete -c chronofs -n "__fish_chronofs_using_subcommand forget" -l retry-lock -d 'If the repository is locked by another process, keep trying this long (e.g. `30s`, `10m`, `1h`) before giving up' -r
+complete -c chronofs -n "__fish_chronofs_using_subcommand forget" -l cache-dir -d 'Keep the index and snapshot files of object-storage repositories here (default ~/.cache/chronofs, or $XDG_CACHE_HOME/chronofs; one directory per repository, at most 2 GiB, every entry checked against its name when read)' -r -F
 complete -c chronofs -n "__fish_chronofs_using_subcommand forget" -l password-file -d 'Read the repository\'s passphrase from FILE (also CHRONOFS_PASSWORD_FILE). Without it, --password-command, or CHRONOFS_PASSWORD, chronofs asks on the terminal' -r -F
 complete -c chronofs -n "__fish_chronofs_using_subcommand forget" -l password-command -d 'Run CMD (with `sh -c`) and use what it prints as the passphrase (also CHRONOFS_PASSWORD_COMMAND), e.g. `pass show backup`' -r
 complete -c chronofs -n "__fish_chronofs_using_subcommand forget" -s n -l dry-run -d 'Only show what would be kept and removed, and why'
 complete -c chronofs -n "__fish_chronofs_using_subcommand forget" -l prune -d 'Run prune afterwards (under the same lock) to reclaim the space'
 complete -c chronofs -n "__fish_chronofs_using_subcommand forget" -l json -d 'Print JSON'
 complete -c chronofs -n "__fish_chronofs_using_subcommand forget" -s q -l quiet -d 'Print only errors and warnings'
+complete -c chronofs -n "__fish_chronofs_using_subcommand forget" -l no-cache -d 'Do not cache anything of an object-storage repository on local disk'
 complete -c chronofs -n "__fish_chronofs_using_subcommand forget" -s h -l help -d 'Print help'
 complete -c chronofs -n "__fish_chronofs_using_subcommand forget" -s V -l version -d 'Print version'
 complete -c chronofs -n "__fish_chronofs_using_subcommand prune" -l max-unused -d 'Unused data to tolerate in partly used packs before repacking them: a share of the repository (10%), a size (500M, 2G), or `unlimited` (never repack)' -r
-complete -c chronofs -n "__fish_chronofs_using_subcommand prune" -s r -l repo -d 'Repository directory' -r -F
+complete -c chronofs -n "__fish_chronofs_using_subcommand prune" -s r -l repo -d 'Repository: a directory, or s3:http[s]://HOST[:PORT]/BUCKET[/PREFIX] for a bucket of an S3-compatible object store (credentials from AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY, AWS_DEFAULT_REGION or ~/.aws/credentials)' -r
 complete -c chronofs -n "__fish_chronofs_using_subcommand prune" -l retry-lock -d 'If the repository is locked by another process, keep trying this long (e.g. `30s`, `10m`, `1h`) before giving up' -r
+complete -c chronofs -n "__fish_chronofs_using_subcommand prune" -l cache-dir -d 'Keep the index and snapshot files of object-storage repositories here (default ~/.cache/chronofs, or $XDG_CACHE_HOME/chronofs; one directory per repository, at most 2 GiB, every entry checked against its name when read)' -r -F
 complete -c chronofs -n "__fish_chronofs_using_subcommand prune" -l password-file -d 'Read the repository\'s passphrase from FILE (also CHRONOFS_PASSWORD_FILE). Without it, --password-command, or CHRONOFS_PASSWORD, chronofs asks on the terminal' -r -F
 complete -c chronofs -n "__fish_chronofs_using_subcommand prune" -l password-command -d 'Run CMD (with `sh -c`) and use what it prints as the passphrase (also CHRONOFS_PASSWORD_COMMAND), e.g. `pass show backup`' -r
 complete -c chronofs -n "__fish_chronofs_using_subcommand prune" -s n -l dry-run -d 'Only report what would be deleted and repacked'
 complete -c chronofs -n "__fish_chronofs_using_subcommand prune" -l json -d 'Print the report as JSON'
 complete -c chronofs -n "__fish_chronofs_using_subcommand prune" -s q -l quiet -d 'Print only errors and warnings'
+complete -c chronofs -n "__fish_chronofs_using_subcommand prune" -l no-cache -d 'Do not cache anything of an object-storage repository on local disk'
 complete -c chronofs -n "__fish_chronofs_using_subcommand prune" -s h -l help -d 'Print help'
 complete -c chronofs -n "__fish_chronofs_using_subcommand prune" -s V -l version -d 'Print version'
-complete -c chronofs -n "__fish_chronofs_using_subcommand copy" -l from -d 'Source repository (default: --repo)' -r -F
-complete -c chronofs -n "__fish_chronofs_using_subcommand copy" -l to -d 'Destination repository (created first with `chronofs init`)' -r -F
+complete -c chronofs -n "__fish_chronofs_using_subcommand copy" -l from -d 'Source repository (default: --repo)' -r
+complete -c chronofs -n "__fish_chronofs_using_subcommand copy" -l to -d 'Destination repository, a directory or an s3: location (created first with `chronofs init`)' -r
 complete -c chronofs -n "__fish_chronofs_using_subcommand copy" -l to-password-file -d 'Read the destination\'s passphrase from FILE (also CHRONOFS_TO_PASSWORD_FILE; or set CHRONOFS_TO_PASSWORD). Without any, the source\'s passphrase is used (or, for a plaintext source, the usual --password-* options and CHRONOFS_PASSWORD)' -r -F
 complete -c chronofs -n "__fish_chronofs_using_subcommand copy" -l to-password-command -d 'Run CMD (with `sh -c`) for the destination\'s passphrase' -r
-complete -c chronofs -n "__fish_chronofs_using_subcommand copy" -s r -l repo -d 'Repository directory' -r -F
+complete -c chronofs -n "__fish_chronofs_using_subcommand copy" -s r -l repo -d 'Repository: a directory, or s3:http[s]://HOST[:PORT]/BUCKET[/PREFIX] for a bucket of an S3-compatible object store (credentials from AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY, AWS_DEFAULT_REGION or ~/.aws/credentials)' -r
 complete -c chronofs -n "__fish_chronofs_using_subcommand copy" -l retry-lock -d 'If the repository is locked by another process, keep trying this long (e.g. `30s`, `10m`, `1h`) before giving up' -r
+complete -c chronofs -n "__fish_chronofs_using_subcommand copy" -l cache-dir -d 'Keep the index and snapshot files of object-storage repositories here (default ~/.cache/chronofs, or $XDG_CACHE_HOME/chronofs; one directory per repository, at most 2 GiB, every entry checked against its name when read)' -r -F
 complete -c chronofs -n "__fish_chronofs_using_subcommand copy" -l password-file -d 'Read the repository\'s passphrase from FILE (also CHRONOFS_PASSWORD_FILE). Without it, --password-command, or CHRONOFS_PASSWORD, chronofs asks on the terminal' -r -F
 complete -c chronofs -n "__fish_chronofs_using_subcommand copy" -l password-command -d 'Run CMD (with `sh -c`) and use what it prints as the passphrase (also CHRONOFS_PASSWORD_COMMAND), e.g. `pass show backup`' -r
 complete -c chronofs -n "__fish_chronofs_using_subcommand copy" -l json -d 'Print the report as JSON'
 complete -c chronofs -n "__fish_chronofs_using_subcommand copy" -s q -l quiet -d 'Print only errors and warnings'
+complete -c chronofs -n "__fish_chronofs_using_subcommand copy" -l no-cache -d 'Do not cache anything of an object-storage repository on local disk'
 complete -c chronofs -n "__fish_chronofs_using_subcommand copy" -s h -l help -d 'Print help'
 complete -c chronofs -n "__fish_chronofs_using_subcommand copy" -s V -l version -d 'Print version'
-complete -c chronofs -n "__fish_chronofs_using_subcommand unlock" -s r -l repo -d 'Repository directory' -r -F
+complete -c chronofs -n "__fish_chronofs_using_subcommand unlock" -s r -l repo -d 'Repository: a directory, or s3:http[s]://HOST[:PORT]/BUCKET[/PREFIX] for a bucket of an S3-compatible object store (credentials from AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY, AWS_DEFAULT_REGION or ~/.aws/credentials)' -r
 complete -c chronofs -n "__fish_chronofs_using_subcommand unlock" -l retry-lock -d 'If the repository is locked by another process, keep trying this long (e.g. `30s`, `10m`, `1h`) before giving up' -r
+complete -c chronofs -n "__fish_chronofs_using_subcommand unlock" -l cache-dir -d 'Keep the index and snapshot files of object-storage repositories here (default ~/.cache/chronofs, or $XDG_CACHE_HOME/chronofs; one directory per repository, at most 2 GiB, every entry checked against its name when read)' -r -F
 complete -c chronofs -n "__fish_chronofs_using_subcommand unlock" -l password-file -d 'Read the repository\'s passphrase from FILE (also CHRONOFS_PASSWORD_FILE). Without it, --password-command, or CHRONOFS_PASSWORD, chronofs asks on the terminal' -r -F
 complete -c chronofs -n "__fish_chronofs_using_subcommand unlock" -l password-command -d 'Run CMD (with `sh -c`) and use what it prints as the passphrase (also CHRONOFS_PASSWORD_COMMAND), e.g. `pass show backup`' -r
 complete -c chronofs -n "__fish_chronofs_using_subcommand unlock" -l remove-all -d 'Remove every lock, also those of processes that may still run (only when you know they do not)'
 complete -c chronofs -n "__fish_chronofs_using_subcommand unlock" -s q -l quiet -d 'Print only errors and warnings'
+complete -c chronofs -n "__fish_chronofs_using_subcommand unlock" -l no-cache -d 'Do not cache anything of an object-storage repository on local disk'
 complete -c chronofs -n "__fish_chronofs_using_subcommand unlock" -s h -l help -d 'Print help'
 complete -c chronofs -n "__fish_chronofs_using_subcommand unlock" -s V -l version -d 'Print version'
-complete -c chronofs -n "__fish_chronofs_using_subcommand append-only" -s r -l repo -d 'Repository directory' -r -F
+complete -c chronofs -n "__fish_chronofs_using_subcommand append-only" -s r -l repo -d 'Repository: a directory, or s3:http[s]://HOST[:PORT]/BUCKET[/PREFIX] for a bucket of an S3-compatible object store (credentials from AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY, AWS_DEFAULT_REGION or ~/.aws/credentials)' -r
 complete -c chronofs -n "__fish_chronofs_using_subcommand append-only" -l retry-lock -d 'If the repository is locked by another process, keep trying this long (e.g. `30s`, `10m`, `1h`) before giving up' -r
+complete -c chronofs -n "__fish_chronofs_using_subcommand append-only" -l cache-dir -d 'Keep the index and snapshot files of object-storage repositories here (default ~/.cache/chronofs, or $XDG_CACHE_HOME/chronofs; one directory per repository, at most 2 GiB, every entry checked against its name when read)' -r -F
 complete -c chronofs -n "__fish_chronofs_using_subcommand append-only" -l password-file -d 'Read the repository\'s passphrase from FILE (also CHRONOFS_PASSWORD_FILE). Without it, --password-command, or CHRONOFS_PASSWORD, chronofs asks on the terminal' -r -F
 complete -c chronofs -n "__fish_chronofs_using_subcommand append-only" -l password-command -d 'Run CMD (with `sh -c`) and use what it prints as the passphrase (also CHRONOFS_PASSWORD_COMMAND), e.g. `pass show backup`' -r
 complete -c chronofs -n "__fish_chronofs_using_subcommand append-only" -s q -l quiet -d 'Print only errors and warnings'
+complete -c chronofs -n "__fish_chronofs_using_subcommand append-only" -l no-cache -d 'Do not cache anything of an object-storage repository on local disk'
 complete -c chronofs -n "__fish_chronofs_using_subcommand append-only" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c chronofs -n "__fish_chronofs_using_subcommand append-only" -s V -l version -d 'Print version'
 complete -c chronofs -n "__fish_chronofs_using_subcommand status" -l max-age -d 'How old the newest snapshot of each host and source paths may be: 26h, 2d, 90m, 1h30m' -r
 complete -c chronofs -n "__fish_chronofs_using_subcommand status" -l host -d 'Only the snapshots of this host' -r
 complete -c chronofs -n "__fish_chronofs_using_subcommand status" -l prometheus -d 'Also write node_exporter textfile metrics to FILE (replaced atomically; written even when the repository cannot be read, with chronofs_repository_readable 0)' -r -F
-complete -c chronofs -n "__fish_chronofs_using_subcommand status" -s r -l repo -d 'Repository directory' -r -F
+complete -c chronofs -n "__fish_chronofs_using_subcommand status" -s r -l repo -d 'Repository: a directory, or s3:http[s]://HOST[:PORT]/BUCKET[/PREFIX] for a bucket of an S3-compatible object store (credentials from AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY, AWS_DEFAULT_REGION or ~/.aws/credentials)' -r
 complete -c chronofs -n "__fish_chronofs_using_subcommand status" -l retry-lock -d 'If the repository is locked by another process, keep trying this long (e.g. `30s`, `10m`, `1h`) before giving up' -r
+complete -c chronofs -n "__fish_chronofs_using_subcommand status" -l cache-dir -d 'Keep the index and snapshot files of object-storage repositories here (default ~/.cache/chronofs, or $XDG_CACHE_HOME/chronofs; one directory per repository, at most 2 GiB, every entry checked against its name when read)' -r -F
 complete -c chronofs -n "__fish_chronofs_using_subcommand status" -l password-file -d 'Read the repository\'s passphrase from FILE (also CHRONOFS_PASSWORD_FILE). Without it, --password-command, or CHRONOFS_PASSWORD, chronofs asks on the terminal' -r -F
 complete -c chronofs -n "__fish_chronofs_using_subcommand status" -l password-command -d 'Run CMD (with `sh -c`) and use what it prints as the passphrase (also CHRONOFS_PASSWORD_COMMAND), e.g. `pass show backup`' -r
 complete -c chronofs -n "__fish_chronofs_using_subcommand status" -l json -d 'Print the status as JSON'
 complete -c chronofs -n "__fish_chronofs_using_subcommand status" -s q -l quiet -d 'Print only errors and warnings'
+complete -c chronofs -n "__fish_chronofs_using_subcommand status" -l no-cache -d 'Do not cache anything of an object-storage repository on local disk'
 complete -c chronofs -n "__fish_chronofs_using_subcommand status" -s h -l help -d 'Print help'
 complete -c chronofs -n "__fish_chronofs_using_subcommand status" -s V -l version -d 'Print version'
 complete -c chronofs -n "__fish_chronofs_using_subcommand verify" -l scratch -d 'Where to restore (a new directory is made inside it; default: the temp directory)' -r -F
-complete -c chronofs -n "__fish_chronofs_using_subcommand verify" -s r -l repo -d 'Repository directory' -r -F
+complete -c chronofs -n "__fish_chronofs_using_subcommand verify" -s r -l repo -d 'Repository: a directory, or s3:http[s]://HOST[:PORT]/BUCKET[/PREFIX] for a bucket of an S3-compatible object store (credentials from AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY, AWS_DEFAULT_REGION or ~/.aws/credentials)' -r
 complete -c chronofs -n "__fish_chronofs_using_subcommand verify" -l retry-lock -d 'If the repository is locked by another process, keep trying this long (e.g. `30s`, `10m`, `1h`) before giving up' -r
+complete -c chronofs -n "__fish_chronofs_using_subcommand verify" -l cache-dir -d 'Keep the index and snapshot files of object-storage repositories here (default ~/.cache/chronofs, or $XDG_CACHE_HOME/chronofs; one directory per repository, at most 2 GiB, every entry checked against its name when read)' -r -F
 complete -c chronofs -n "__fish_chronofs_using_subcommand verify" -l password-file -d 'Read the repository\'s passphrase from FILE (also CHRONOFS_PASSWORD_FILE). Without it, --password-command, or CHRONOFS_PASSWORD, chronofs asks on the terminal' -r -F
 complete -c chronofs -n "__fish_chronofs_using_subcommand verify" -l password-command -d 'Run CMD (with `sh -c`) and use what it prints as the passphrase (also CHRONOFS_PASSWORD_COMMAND), e.g. `pass show backup`' -r
 complete -c chronofs -n "__fish_chronofs_using_subcommand verify" -l keep -d 'Leave the restored copy in place'
 complete -c chronofs -n "__fish_chronofs_using_subcommand verify" -l json -d 'Print the report as JSON'
 complete -c chronofs -n "__fish_chronofs_using_subcommand verify" -s q -l quiet -d 'Print only errors and warnings'
+complete -c chronofs -n "__fish_chronofs_using_subcommand verify" -l no-cache -d 'Do not cache anything of an object-storage repository on local disk'
 complete -c chronofs -n "__fish_chronofs_using_subcommand verify" -s h -l help -d 'Print help'
 complete -c chronofs -n "__fish_chronofs_using_subcommand verify" -s V -l version -d 'Print version'
 complete -c chronofs -n "__fish_chronofs_using_subcommand job; and not __fish_seen_subcommand_from run verify mount schedule show help" -l config-dir -d 'Where job files are (also CHRONOFS_CONFIG_DIR)' -r -F
-complete -c chronofs -n "__fish_chronofs_using_subcommand job; and not __fish_seen_subcommand_from run verify mount schedule show help" -s r -l repo -d 'Repository directory' -r -F
+complete -c chronofs -n "__fish_chronofs_using_subcommand job; and not __fish_seen_subcommand_from run verify mount schedule show help" -s r -l repo -d 'Repository: a directory, or s3:http[s]://HOST[:PORT]/BUCKET[/PREFIX] for a bucket of an S3-compatible object store (credentials from AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY, AWS_DEFAULT_REGION or ~/.aws/credentials)' -r
 complete -c chronofs -n "__fish_chronofs_using_subcommand job; and not __fish_seen_subcommand_from run verify mount schedule show help" -l retry-lock -d 'If the repository is locked by another process, keep trying this long (e.g. `30s`, `10m`, `1h`) before giving up' -r
+complete -c chronofs -n "__fish_chronofs_using_subcommand job; and not __fish_seen_subcommand_from run verify mount schedule show help" -l cache-dir -d 'Keep the index and snapshot files of object-storage repositories here (default ~/.cache/chronofs, or $XDG_CACHE_HOME/chronofs; one directory per repository, at most 2 GiB, every entry checked against its name when read)' -r -F
 complete -c chronofs -n "__fish_chronofs_using_subcommand job; and not __fish_seen_subcommand_from run verify mount schedule show help" -l password-file -d 'Read the repository\'s passphrase from FILE (also CHRONOFS_PASSWORD_FILE). Without it, --password-command, or CHRONOFS_PASSWORD, chronofs asks on the terminal' -r -F
 complete -c chronofs -n "__fish_chronofs_using_subcommand job; and not __fish_seen_subcommand_from run verify mount schedule show help" -l password-command -d 'Run CMD (with `sh -c`) and use what it prints as the passphrase (also CHRONOFS_PASSWORD_COMMAND), e.g. `pass show backup`' -r
 complete -c chronofs -n "__fish_chronofs_using_subcommand job; and not __fish_seen_subcommand_from run verify mount schedule show help" -s q -l quiet -d 'Print only errors and warnings'
+complete -c chronofs -n "__fish_chronofs_using_subcommand job; and not __fish_seen_subcommand_from run verify mount schedule show help" -l no-cache -d 'Do not cache anything of an object-storage repository on local disk'
 complete -c chronofs -n "__fish_chronofs_using_subcommand job; and not __fish_seen_subcommand_from run verify mount schedule show help" -s h -l help -d 'Print help'
 complete -c chronofs -n "__fish_chronofs_using_subcommand job; and not __fish_seen_subcommand_from run verify mount schedule show help" -s V -l version -d 'Print version'
 complete -c chronofs -n "__fish_chronofs_using_subcommand job; and not __fish_seen_subcommand_from run verify mount schedule show help" -f -a "run" -d 'Back up, apply the retention policy, and update the monitoring metrics'
@@ -261,44 +297,54 @@ complete -c chronofs -n "__fish_chronofs_using_subcommand job; and not __fish_se
 complete -c chronofs -n "__fish_chronofs_using_subcommand job; and not __fish_seen_subcommand_from run verify mount schedule show help" -f -a "show" -d 'Check a job file and print the commands it runs'
 complete -c chronofs -n "__fish_chronofs_using_subcommand job; and not __fish_seen_subcommand_from run verify mount schedule show help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
 complete -c chronofs -n "__fish_chronofs_using_subcommand job; and __fish_seen_subcommand_from run" -l config-dir -d 'Where job files are (also CHRONOFS_CONFIG_DIR)' -r -F
-complete -c chronofs -n "__fish_chronofs_using_subcommand job; and __fish_seen_subcommand_from run" -s r -l repo -d 'Repository directory' -r -F
+complete -c chronofs -n "__fish_chronofs_using_subcommand job; and __fish_seen_subcommand_from run" -s r -l repo -d 'Repository: a directory, or s3:http[s]://HOST[:PORT]/BUCKET[/PREFIX] for a bucket of an S3-compatible object store (credentials from AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY, AWS_DEFAULT_REGION or ~/.aws/credentials)' -r
 complete -c chronofs -n "__fish_chronofs_using_subcommand job; and __fish_seen_subcommand_from run" -l retry-lock -d 'If the repository is locked by another process, keep trying this long (e.g. `30s`, `10m`, `1h`) before giving up' -r
+complete -c chronofs -n "__fish_chronofs_using_subcommand job; and __fish_seen_subcommand_from run" -l cache-dir -d 'Keep the index and snapshot files of object-storage repositories here (default ~/.cache/chronofs, or $XDG_CACHE_HOME/chronofs; one directory per repository, at most 2 GiB, every entry checked against its name when read)' -r -F
 complete -c chronofs -n "__fish_chronofs_using_subcommand job; and __fish_seen_subcommand_from run" -l password-file -d 'Read the repository\'s passphrase from FILE (also CHRONOFS_PASSWORD_FILE). Without it, --password-command, or CHRONOFS_PASSWORD, chronofs asks on the terminal' -r -F
 complete -c chronofs -n "__fish_chronofs_using_subcommand job; and __fish_seen_subcommand_from run" -l password-command -d 'Run CMD (with `sh -c`) and use what it prints as the passphrase (also CHRONOFS_PASSWORD_COMMAND), e.g. `pass show backup`' -r
 complete -c chronofs -n "__fish_chronofs_using_subcommand job; and __fish_seen_subcommand_from run" -s q -l quiet -d 'Print only errors and warnings'
+complete -c chronofs -n "__fish_chronofs_using_subcommand job; and __fish_seen_subcommand_from run" -l no-cache -d 'Do not cache anything of an object-storage repository on local disk'
 complete -c chronofs -n "__fish_chronofs_using_subcommand job; and __fish_seen_subcommand_from run" -s h -l help -d 'Print help'
 complete -c chronofs -n "__fish_chronofs_using_subcommand job; and __fish_seen_subcommand_from run" -s V -l version -d 'Print version'
 complete -c chronofs -n "__fish_chronofs_using_subcommand job; and __fish_seen_subcommand_from verify" -l config-dir -d 'Where job files are (also CHRONOFS_CONFIG_DIR)' -r -F
-complete -c chronofs -n "__fish_chronofs_using_subcommand job; and __fish_seen_subcommand_from verify" -s r -l repo -d 'Repository directory' -r -F
+complete -c chronofs -n "__fish_chronofs_using_subcommand job; and __fish_seen_subcommand_from verify" -s r -l repo -d 'Repository: a directory, or s3:http[s]://HOST[:PORT]/BUCKET[/PREFIX] for a bucket of an S3-compatible object store (credentials from AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY, AWS_DEFAULT_REGION or ~/.aws/credentials)' -r
 complete -c chronofs -n "__fish_chronofs_using_subcommand job; and __fish_seen_subcommand_from verify" -l retry-lock -d 'If the repository is locked by another process, keep trying this long (e.g. `30s`, `10m`, `1h`) before giving up' -r
+complete -c chronofs -n "__fish_chronofs_using_subcommand job; and __fish_seen_subcommand_from verify" -l cache-dir -d 'Keep the index and snapshot files of object-storage repositories here (default ~/.cache/chronofs, or $XDG_CACHE_HOME/chronofs; one directory per repository, at most 2 GiB, every entry checked against its name when read)' -r -F
 complete -c chronofs -n "__fish_chronofs_using_subcommand job; and __fish_seen_subcommand_from verify" -l password-file -d 'Read the repository\'s passphrase from FILE (also CHRONOFS_PASSWORD_FILE). Without it, --password-command, or CHRONOFS_PASSWORD, chronofs asks on the terminal' -r -F
 complete -c chronofs -n "__fish_chronofs_using_subcommand job; and __fish_seen_subcommand_from verify" -l password-command -d 'Run CMD (with `sh -c`) and use what it prints as the passphrase (also CHRONOFS_PASSWORD_COMMAND), e.g. `pass show backup`' -r
 complete -c chronofs -n "__fish_chronofs_using_subcommand job; and __fish_seen_subcommand_from verify" -s q -l quiet -d 'Print only errors and warnings'
+complete -c chronofs -n "__fish_chronofs_using_subcommand job; and __fish_seen_subcommand_from verify" -l no-cache -d 'Do not cache anything of an object-storage repository on local disk'
 complete -c chronofs -n "__fish_chronofs_using_subcommand job; and __fish_seen_subcommand_from verify" -s h -l help -d 'Print help'
 complete -c chronofs -n "__fish_chronofs_using_subcommand job; and __fish_seen_subcommand_from verify" -s V -l version -d 'Print version'
 complete -c chronofs -n "__fish_chronofs_using_subcommand job; and __fish_seen_subcommand_from mount" -l config-dir -d 'Where job files are (also CHRONOFS_CONFIG_DIR)' -r -F
-complete -c chronofs -n "__fish_chronofs_using_subcommand job; and __fish_seen_subcommand_from mount" -s r -l repo -d 'Repository directory' -r -F
+complete -c chronofs -n "__fish_chronofs_using_subcommand job; and __fish_seen_subcommand_from mount" -s r -l repo -d 'Repository: a directory, or s3:http[s]://HOST[:PORT]/BUCKET[/PREFIX] for a bucket of an S3-compatible object store (credentials from AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY, AWS_DEFAULT_REGION or ~/.aws/credentials)' -r
 complete -c chronofs -n "__fish_chronofs_using_subcommand job; and __fish_seen_subcommand_from mount" -l retry-lock -d 'If the repository is locked by another process, keep trying this long (e.g. `30s`, `10m`, `1h`) before giving up' -r
+complete -c chronofs -n "__fish_chronofs_using_subcommand job; and __fish_seen_subcommand_from mount" -l cache-dir -d 'Keep the index and snapshot files of object-storage repositories here (default ~/.cache/chronofs, or $XDG_CACHE_HOME/chronofs; one directory per repository, at most 2 GiB, every entry checked against its name when read)' -r -F
 complete -c chronofs -n "__fish_chronofs_using_subcommand job; and __fish_seen_subcommand_from mount" -l password-file -d 'Read the repository\'s passphrase from FILE (also CHRONOFS_PASSWORD_FILE). Without it, --password-command, or CHRONOFS_PASSWORD, chronofs asks on the terminal' -r -F
 complete -c chronofs -n "__fish_chronofs_using_subcommand job; and __fish_seen_subcommand_from mount" -l password-command -d 'Run CMD (with `sh -c`) and use what it prints as the passphrase (also CHRONOFS_PASSWORD_COMMAND), e.g. `pass show backup`' -r
 complete -c chronofs -n "__fish_chronofs_using_subcommand job; and __fish_seen_subcommand_from mount" -s q -l quiet -d 'Print only errors and warnings'
+complete -c chronofs -n "__fish_chronofs_using_subcommand job; and __fish_seen_subcommand_from mount" -l no-cache -d 'Do not cache anything of an object-storage repository on local disk'
 complete -c chronofs -n "__fish_chronofs_using_subcommand job; and __fish_seen_subcommand_from mount" -s h -l help -d 'Print help'
 complete -c chronofs -n "__fish_chronofs_using_subcommand job; and __fish_seen_subcommand_from mount" -s V -l version -d 'Print version'
 complete -c chronofs -n "__fish_chronofs_using_subcommand job; and __fish_seen_subcommand_from schedule" -l systemd-dir -d 'Where the drop-in directories go' -r -F
 complete -c chronofs -n "__fish_chronofs_using_subcommand job; and __fish_seen_subcommand_from schedule" -l config-dir -d 'Where job files are (also CHRONOFS_CONFIG_DIR)' -r -F
-complete -c chronofs -n "__fish_chronofs_using_subcommand job; and __fish_seen_subcommand_from schedule" -s r -l repo -d 'Repository directory' -r -F
+complete -c chronofs -n "__fish_chronofs_using_subcommand job; and __fish_seen_subcommand_from schedule" -s r -l repo -d 'Repository: a directory, or s3:http[s]://HOST[:PORT]/BUCKET[/PREFIX] for a bucket of an S3-compatible object store (credentials from AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY, AWS_DEFAULT_REGION or ~/.aws/credentials)' -r
 complete -c chronofs -n "__fish_chronofs_using_subcommand job; and __fish_seen_subcommand_from schedule" -l retry-lock -d 'If the repository is locked by another process, keep trying this long (e.g. `30s`, `10m`, `1h`) before giving up' -r
+complete -c chronofs -n "__fish_chronofs_using_subcommand job; and __fish_seen_subcommand_from schedule" -l cache-dir -d 'Keep the index and snapshot files of object-storage repositories here (default ~/.cache/chronofs, or $XDG_CACHE_HOME/chronofs; one directory per repository, at most 2 GiB, every entry checked against its name when read)' -r -F
 complete -c chronofs -n "__fish_chronofs_using_subcommand job; and __fish_seen_subcommand_from schedule" -l password-file -d 'Read the repository\'s passphrase from FILE (also CHRONOFS_PASSWORD_FILE). Without it, --password-command, or CHRONOFS_PASSWORD, chronofs asks on the terminal' -r -F
 complete -c chronofs -n "__fish_chronofs_using_subcommand job; and __fish_seen_subcommand_from schedule" -l password-command -d 'Run CMD (with `sh -c`) and use what it prints as the passphrase (also CHRONOFS_PASSWORD_COMMAND), e.g. `pass show backup`' -r
 complete -c chronofs -n "__fish_chronofs_using_subcommand job; and __fish_seen_subcommand_from schedule" -s q -l quiet -d 'Print only errors and warnings'
+complete -c chronofs -n "__fish_chronofs_using_subcommand job; and __fish_seen_subcommand_from schedule" -l no-cache -d 'Do not cache anything of an object-storage repository on local disk'
 complete -c chronofs -n "__fish_chronofs_using_subcommand job; and __fish_seen_subcommand_from schedule" -s h -l help -d 'Print help'
 complete -c chronofs -n "__fish_chronofs_using_subcommand job; and __fish_seen_subcommand_from schedule" -s V -l version -d 'Print version'
 complete -c chronofs -n "__fish_chronofs_using_subcommand job; and __fish_seen_subcommand_from show" -l config-dir -d 'Where job files are (also CHRONOFS_CONFIG_DIR)' -r -F
-complete -c chronofs -n "__fish_chronofs_using_subcommand job; and __fish_seen_subcommand_from show" -s r -l repo -d 'Repository directory' -r -F
+complete -c chronofs -n "__fish_chronofs_using_subcommand job; and __fish_seen_subcommand_from show" -s r -l repo -d 'Repository: a directory, or s3:http[s]://HOST[:PORT]/BUCKET[/PREFIX] for a bucket of an S3-compatible object store (credentials from AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY, AWS_DEFAULT_REGION or ~/.aws/credentials)' -r
 complete -c chronofs -n "__fish_chronofs_using_subcommand job; and __fish_seen_subcommand_from show" -l retry-lock -d 'If the repository is locked by another process, keep trying this long (e.g. `30s`, `10m`, `1h`) before giving up' -r
+complete -c chronofs -n "__fish_chronofs_using_subcommand job; and __fish_seen_subcommand_from show" -l cache-dir -d 'Keep the index and snapshot files of object-storage repositories here (default ~/.cache/chronofs, or $XDG_CACHE_HOME/chronofs; one directory per repository, at most 2 GiB, every entry checked against its name when read)' -r -F
 complete -c chronofs -n "__fish_chronofs_using_subcommand job; and __fish_seen_subcommand_from show" -l password-file -d 'Read the repository\'s passphrase from FILE (also CHRONOFS_PASSWORD_FILE). Without it, --password-command, or CHRONOFS_PASSWORD, chronofs asks on the terminal' -r -F
 complete -c chronofs -n "__fish_chronofs_using_subcommand job; and __fish_seen_subcommand_from show" -l password-command -d 'Run CMD (with `sh -c`) and use what it prints as the passphrase (also CHRONOFS_PASSWORD_COMMAND), e.g. `pass show backup`' -r
 complete -c chronofs -n "__fish_chronofs_using_subcommand job; and __fish_seen_subcommand_from show" -s q -l quiet -d 'Print only errors and warnings'
+complete -c chronofs -n "__fish_chronofs_using_subcommand job; and __fish_seen_subcommand_from show" -l no-cache -d 'Do not cache anything of an object-storage repository on local disk'
 complete -c chronofs -n "__fish_chronofs_using_subcommand job; and __fish_seen_subcommand_from show" -s h -l help -d 'Print help'
 complete -c chronofs -n "__fish_chronofs_using_subcommand job; and __fish_seen_subcommand_from show" -s V -l version -d 'Print version'
 complete -c chronofs -n "__fish_chronofs_using_subcommand job; and __fish_seen_subcommand_from help" -f -a "run" -d 'Back up, apply the retention policy, and update the monitoring metrics'
@@ -307,11 +353,13 @@ complete -c chronofs -n "__fish_chronofs_using_subcommand job; and __fish_seen_s
 complete -c chronofs -n "__fish_chronofs_using_subcommand job; and __fish_seen_subcommand_from help" -f -a "schedule" -d 'Write the job\'s schedule as drop-ins of its timers (then `systemctl daemon-reload` and `systemctl enable --now chronofs-backup@NAME.timer chronofs-verify@NAME.timer`)'
 complete -c chronofs -n "__fish_chronofs_using_subcommand job; and __fish_seen_subcommand_from help" -f -a "show" -d 'Check a job file and print the commands it runs'
 complete -c chronofs -n "__fish_chronofs_using_subcommand job; and __fish_seen_subcommand_from help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
-complete -c chronofs -n "__fish_chronofs_using_subcommand key; and not __fish_seen_subcommand_from list add remove passwd help" -s r -l repo -d 'Repository directory' -r -F
+complete -c chronofs -n "__fish_chronofs_using_subcommand key; and not __fish_seen_subcommand_from list add remove passwd help" -s r -l repo -d 'Repository: a directory, or s3:http[s]://HOST[:PORT]/BUCKET[/PREFIX] for a bucket of an S3-compatible object store (credentials from AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY, AWS_DEFAULT_REGION or ~/.aws/credentials)' -r
 complete -c chronofs -n "__fish_chronofs_using_subcommand key; and not __fish_seen_subcommand_from list add remove passwd help" -l retry-lock -d 'If the repository is locked by another process, keep trying this long (e.g. `30s`, `10m`, `1h`) before giving up' -r
+complete -c chronofs -n "__fish_chronofs_using_subcommand key; and not __fish_seen_subcommand_from list add remove passwd help" -l cache-dir -d 'Keep the index and snapshot files of object-storage repositories here (default ~/.cache/chronofs, or $XDG_CACHE_HOME/chronofs; one directory per repository, at most 2 GiB, every entry checked against its name when read)' -r -F
 complete -c chronofs -n "__fish_chronofs_using_subcommand key; and not __fish_seen_subcommand_from list add remove passwd help" -l password-file -d 'Read the repository\'s passphrase from FILE (also CHRONOFS_PASSWORD_FILE). Without it, --password-command, or CHRONOFS_PASSWORD, chronofs asks on the terminal' -r -F
 complete -c chronofs -n "__fish_chronofs_using_subcommand key; and not __fish_seen_subcommand_from list add remove passwd help" -l password-command -d 'Run CMD (with `sh -c`) and use what it prints as the passphrase (also CHRONOFS_PASSWORD_COMMAND), e.g. `pass show backup`' -r
 complete -c chronofs -n "__fish_chronofs_using_subcommand key; and not __fish_seen_subcommand_from list add remove passwd help" -s q -l quiet -d 'Print only errors and warnings'
+complete -c chronofs -n "__fish_chronofs_using_subcommand key; and not __fish_seen_subcommand_from list add remove passwd help" -l no-cache -d 'Do not cache anything of an object-storage repository on local disk'
 complete -c chronofs -n "__fish_chronofs_using_subcommand key; and not __fish_seen_subcommand_from list add remove passwd help" -s h -l help -d 'Print help'
 complete -c chronofs -n "__fish_chronofs_using_subcommand key; and not __fish_seen_subcommand_from list add remove passwd help" -s V -l version -d 'Print version'
 complete -c chronofs -n "__fish_chronofs_using_subcommand key; and not __fish_seen_subcommand_from list add remove passwd help" -f -a "list" -d 'List the key files: id, kind, who made them and when'
@@ -319,40 +367,48 @@ complete -c chronofs -n "__fish_chronofs_using_subcommand key; and not __fish_se
 complete -c chronofs -n "__fish_chronofs_using_subcommand key; and not __fish_seen_subcommand_from list add remove passwd help" -f -a "remove" -d 'Remove a key file (not the one in use, nor the last full key)'
 complete -c chronofs -n "__fish_chronofs_using_subcommand key; and not __fish_seen_subcommand_from list add remove passwd help" -f -a "passwd" -d 'Change the passphrase of the key in use'
 complete -c chronofs -n "__fish_chronofs_using_subcommand key; and not __fish_seen_subcommand_from list add remove passwd help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
-complete -c chronofs -n "__fish_chronofs_using_subcommand key; and __fish_seen_subcommand_from list" -s r -l repo -d 'Repository directory' -r -F
+complete -c chronofs -n "__fish_chronofs_using_subcommand key; and __fish_seen_subcommand_from list" -s r -l repo -d 'Repository: a directory, or s3:http[s]://HOST[:PORT]/BUCKET[/PREFIX] for a bucket of an S3-compatible object store (credentials from AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY, AWS_DEFAULT_REGION or ~/.aws/credentials)' -r
 complete -c chronofs -n "__fish_chronofs_using_subcommand key; and __fish_seen_subcommand_from list" -l retry-lock -d 'If the repository is locked by another process, keep trying this long (e.g. `30s`, `10m`, `1h`) before giving up' -r
+complete -c chronofs -n "__fish_chronofs_using_subcommand key; and __fish_seen_subcommand_from list" -l cache-dir -d 'Keep the index and snapshot files of object-storage repositories here (default ~/.cache/chronofs, or $XDG_CACHE_HOME/chronofs; one directory per repository, at most 2 GiB, every entry checked against its name when read)' -r -F
 complete -c chronofs -n "__fish_chronofs_using_subcommand key; and __fish_seen_subcommand_from list" -l password-file -d 'Read the repository\'s passphrase from FILE (also CHRONOFS_PASSWORD_FILE). Without it, --password-command, or CHRONOFS_PASSWORD, chronofs asks on the terminal' -r -F
 complete -c chronofs -n "__fish_chronofs_using_subcommand key; and __fish_seen_subcommand_from list" -l password-command -d 'Run CMD (with `sh -c`) and use what it prints as the passphrase (also CHRONOFS_PASSWORD_COMMAND), e.g. `pass show backup`' -r
 complete -c chronofs -n "__fish_chronofs_using_subcommand key; and __fish_seen_subcommand_from list" -l json -d 'Print as JSON'
 complete -c chronofs -n "__fish_chronofs_using_subcommand key; and __fish_seen_subcommand_from list" -s q -l quiet -d 'Print only errors and warnings'
+complete -c chronofs -n "__fish_chronofs_using_subcommand key; and __fish_seen_subcommand_from list" -l no-cache -d 'Do not cache anything of an object-storage repository on local disk'
 complete -c chronofs -n "__fish_chronofs_using_subcommand key; and __fish_seen_subcommand_from list" -s h -l help -d 'Print help'
 complete -c chronofs -n "__fish_chronofs_using_subcommand key; and __fish_seen_subcommand_from list" -s V -l version -d 'Print version'
 complete -c chronofs -n "__fish_chronofs_using_subcommand key; and __fish_seen_subcommand_from add" -l new-password-file -d 'Read the new passphrase from FILE (otherwise it is asked twice on the terminal)' -r -F
 complete -c chronofs -n "__fish_chronofs_using_subcommand key; and __fish_seen_subcommand_from add" -l kdf-memory -d 'Argon2id memory per guess (default 128M). Lower it only for tests or tiny machines' -r
 complete -c chronofs -n "__fish_chronofs_using_subcommand key; and __fish_seen_subcommand_from add" -l kdf-time -d 'Argon2id passes (default 3)' -r
-complete -c chronofs -n "__fish_chronofs_using_subcommand key; and __fish_seen_subcommand_from add" -s r -l repo -d 'Repository directory' -r -F
+complete -c chronofs -n "__fish_chronofs_using_subcommand key; and __fish_seen_subcommand_from add" -s r -l repo -d 'Repository: a directory, or s3:http[s]://HOST[:PORT]/BUCKET[/PREFIX] for a bucket of an S3-compatible object store (credentials from AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY, AWS_DEFAULT_REGION or ~/.aws/credentials)' -r
 complete -c chronofs -n "__fish_chronofs_using_subcommand key; and __fish_seen_subcommand_from add" -l retry-lock -d 'If the repository is locked by another process, keep trying this long (e.g. `30s`, `10m`, `1h`) before giving up' -r
+complete -c chronofs -n "__fish_chronofs_using_subcommand key; and __fish_seen_subcommand_from add" -l cache-dir -d 'Keep the index and snapshot files of object-storage repositories here (default ~/.cache/chronofs, or $XDG_CACHE_HOME/chronofs; one directory per repository, at most 2 GiB, every entry checked against its name when read)' -r -F
 complete -c chronofs -n "__fish_chronofs_using_subcommand key; and __fish_seen_subcommand_from add" -l password-file -d 'Read the repository\'s passphrase from FILE (also CHRONOFS_PASSWORD_FILE). Without it, --password-command, or CHRONOFS_PASSWORD, chronofs asks on the terminal' -r -F
 complete -c chronofs -n "__fish_chronofs_using_subcommand key; and __fish_seen_subcommand_from add" -l password-command -d 'Run CMD (with `sh -c`) and use what it prints as the passphrase (also CHRONOFS_PASSWORD_COMMAND), e.g. `pass show backup`' -r
 complete -c chronofs -n "__fish_chronofs_using_subcommand key; and __fish_seen_subcommand_from add" -l backup-only -d 'A backup-only key: it can add snapshots (with full deduplication) but cannot read any file, tree or snapshot, its own included'
 complete -c chronofs -n "__fish_chronofs_using_subcommand key; and __fish_seen_subcommand_from add" -s q -l quiet -d 'Print only errors and warnings'
+complete -c chronofs -n "__fish_chronofs_using_subcommand key; and __fish_seen_subcommand_from add" -l no-cache -d 'Do not cache anything of an object-storage repository on local disk'
 complete -c chronofs -n "__fish_chronofs_using_subcommand key; and __fish_seen_subcommand_from add" -s h -l help -d 'Print help'
 complete -c chronofs -n "__fish_chronofs_using_subcommand key; and __fish_seen_subcommand_from add" -s V -l version -d 'Print version'
-complete -c chronofs -n "__fish_chronofs_using_subcommand key; and __fish_seen_subcommand_from remove" -s r -l repo -d 'Repository directory' -r -F
+complete -c chronofs -n "__fish_chronofs_using_subcommand key; and __fish_seen_subcommand_from remove" -s r -l repo -d 'Repository: a directory, or s3:http[s]://HOST[:PORT]/BUCKET[/PREFIX] for a bucket of an S3-compatible object store (credentials from AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY, AWS_DEFAULT_REGION or ~/.aws/credentials)' -r
 complete -c chronofs -n "__fish_chronofs_using_subcommand key; and __fish_seen_subcommand_from remove" -l retry-lock -d 'If the repository is locked by another process, keep trying this long (e.g. `30s`, `10m`, `1h`) before giving up' -r
+complete -c chronofs -n "__fish_chronofs_using_subcommand key; and __fish_seen_subcommand_from remove" -l cache-dir -d 'Keep the index and snapshot files of object-storage repositories here (default ~/.cache/chronofs, or $XDG_CACHE_HOME/chronofs; one directory per repository, at most 2 GiB, every entry checked against its name when read)' -r -F
 complete -c chronofs -n "__fish_chronofs_using_subcommand key; and __fish_seen_subcommand_from remove" -l password-file -d 'Read the repository\'s passphrase from FILE (also CHRONOFS_PASSWORD_FILE). Without it, --password-command, or CHRONOFS_PASSWORD, chronofs asks on the terminal' -r -F
 complete -c chronofs -n "__fish_chronofs_using_subcommand key; and __fish_seen_subcommand_from remove" -l password-command -d 'Run CMD (with `sh -c`) and use what it prints as the passphrase (also CHRONOFS_PASSWORD_COMMAND), e.g. `pass show backup`' -r
 complete -c chronofs -n "__fish_chronofs_using_subcommand key; and __fish_seen_subcommand_from remove" -s q -l quiet -d 'Print only errors and warnings'
+complete -c chronofs -n "__fish_chronofs_using_subcommand key; and __fish_seen_subcommand_from remove" -l no-cache -d 'Do not cache anything of an object-storage repository on local disk'
 complete -c chronofs -n "__fish_chronofs_using_subcommand key; and __fish_seen_subcommand_from remove" -s h -l help -d 'Print help'
 complete -c chronofs -n "__fish_chronofs_using_subcommand key; and __fish_seen_subcommand_from remove" -s V -l version -d 'Print version'
 complete -c chronofs -n "__fish_chronofs_using_subcommand key; and __fish_seen_subcommand_from passwd" -l new-password-file -d 'Read the new passphrase from FILE (otherwise it is asked twice on the terminal)' -r -F
 complete -c chronofs -n "__fish_chronofs_using_subcommand key; and __fish_seen_subcommand_from passwd" -l kdf-memory -d 'Argon2id memory per guess (default 128M). Lower it only for tests or tiny machines' -r
 complete -c chronofs -n "__fish_chronofs_using_subcommand key; and __fish_seen_subcommand_from passwd" -l kdf-time -d 'Argon2id passes (default 3)' -r
-complete -c chronofs -n "__fish_chronofs_using_subcommand key; and __fish_seen_subcommand_from passwd" -s r -l repo -d 'Repository directory' -r -F
+complete -c chronofs -n "__fish_chronofs_using_subcommand key; and __fish_seen_subcommand_from passwd" -s r -l repo -d 'Repository: a directory, or s3:http[s]://HOST[:PORT]/BUCKET[/PREFIX] for a bucket of an S3-compatible object store (credentials from AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY, AWS_DEFAULT_REGION or ~/.aws/credentials)' -r
 complete -c chronofs -n "__fish_chronofs_using_subcommand key; and __fish_seen_subcommand_from passwd" -l retry-lock -d 'If the repository is locked by another process, keep trying this long (e.g. `30s`, `10m`, `1h`) before giving up' -r
+complete -c chronofs -n "__fish_chronofs_using_subcommand key; and __fish_seen_subcommand_from passwd" -l cache-dir -d 'Keep the index and snapshot files of object-storage repositories here (default ~/.cache/chronofs, or $XDG_CACHE_HOME/chronofs; one directory per repository, at most 2 GiB, every entry checked against its name when read)' -r -F
 complete -c chronofs -n "__fish_chronofs_using_subcommand key; and __fish_seen_subcommand_from passwd" -l password-file -d 'Read the repository\'s passphrase from FILE (also CHRONOFS_PASSWORD_FILE). Without it, --password-command, or CHRONOFS_PASSWORD, chronofs asks on the terminal' -r -F
 complete -c chronofs -n "__fish_chronofs_using_subcommand key; and __fish_seen_subcommand_from passwd" -l password-command -d 'Run CMD (with `sh -c`) and use what it prints as the passphrase (also CHRONOFS_PASSWORD_COMMAND), e.g. `pass show backup`' -r
 complete -c chronofs -n "__fish_chronofs_using_subcommand key; and __fish_seen_subcommand_from passwd" -s q -l quiet -d 'Print only errors and warnings'
+complete -c chronofs -n "__fish_chronofs_using_subcommand key; and __fish_seen_subcommand_from passwd" -l no-cache -d 'Do not cache anything of an object-storage repository on local disk'
 complete -c chronofs -n "__fish_chronofs_using_subcommand key; and __fish_seen_subcommand_from passwd" -s h -l help -d 'Print help'
 complete -c chronofs -n "__fish_chronofs_using_subcommand key; and __fish_seen_subcommand_from passwd" -s V -l version -d 'Print version'
 complete -c chronofs -n "__fish_chronofs_using_subcommand key; and __fish_seen_subcommand_from help" -f -a "list" -d 'List the key files: id, kind, who made them and when'
@@ -360,11 +416,13 @@ complete -c chronofs -n "__fish_chronofs_using_subcommand key; and __fish_seen_s
 complete -c chronofs -n "__fish_chronofs_using_subcommand key; and __fish_seen_subcommand_from help" -f -a "remove" -d 'Remove a key file (not the one in use, nor the last full key)'
 complete -c chronofs -n "__fish_chronofs_using_subcommand key; and __fish_seen_subcommand_from help" -f -a "passwd" -d 'Change the passphrase of the key in use'
 complete -c chronofs -n "__fish_chronofs_using_subcommand key; and __fish_seen_subcommand_from help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
-complete -c chronofs -n "__fish_chronofs_using_subcommand generate" -s r -l repo -d 'Repository directory' -r -F
+complete -c chronofs -n "__fish_chronofs_using_subcommand generate" -s r -l repo -d 'Repository: a directory, or s3:http[s]://HOST[:PORT]/BUCKET[/PREFIX] for a bucket of an S3-compatible object store (credentials from AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY, AWS_DEFAULT_REGION or ~/.aws/credentials)' -r
 complete -c chronofs -n "__fish_chronofs_using_subcommand generate" -l retry-lock -d 'If the repository is locked by another process, keep trying this long (e.g. `30s`, `10m`, `1h`) before giving up' -r
+complete -c chronofs -n "__fish_chronofs_using_subcommand generate" -l cache-dir -d 'Keep the index and snapshot files of object-storage repositories here (default ~/.cache/chronofs, or $XDG_CACHE_HOME/chronofs; one directory per repository, at most 2 GiB, every entry checked against its name when read)' -r -F
 complete -c chronofs -n "__fish_chronofs_using_subcommand generate" -l password-file -d 'Read the repository\'s passphrase from FILE (also CHRONOFS_PASSWORD_FILE). Without it, --password-command, or CHRONOFS_PASSWORD, chronofs asks on the terminal' -r -F
 complete -c chronofs -n "__fish_chronofs_using_subcommand generate" -l password-command -d 'Run CMD (with `sh -c`) and use what it prints as the passphrase (also CHRONOFS_PASSWORD_COMMAND), e.g. `pass show backup`' -r
 complete -c chronofs -n "__fish_chronofs_using_subcommand generate" -s q -l quiet -d 'Print only errors and warnings'
+complete -c chronofs -n "__fish_chronofs_using_subcommand generate" -l no-cache -d 'Do not cache anything of an object-storage repository on local disk'
 complete -c chronofs -n "__fish_chronofs_using_subcommand generate" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c chronofs -n "__fish_chronofs_using_subcommand generate" -s V -l version -d 'Print version'
 complete -c chronofs -n "__fish_chronofs_using_subcommand help; and not __fish_seen_subcommand_from init backup snapshots ls restore check cat mount umount forget prune copy unlock append-only status verify job key generate help" -f -a "init" -d 'Create a new, empty repository'

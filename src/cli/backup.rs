@@ -98,10 +98,7 @@ impl Read for ChildReader {
 
 pub fn run(ctx: &Context, a: &Args) -> Result<u8> {
     let common = vec![
-        (
-            "CHRONOFS_REPO",
-            ctx.repo_path()?.to_string_lossy().into_owned(),
-        ),
+        ("CHRONOFS_REPO", ctx.repo_path()?.to_string()),
         (
             "CHRONOFS_BACKUP_PATHS",
             a.paths
@@ -187,7 +184,7 @@ fn backup(ctx: &Context, a: &Args) -> Result<(u8, chronofs::format::id::Snapshot
         d.finish();
     }
     let outcome = outcome?;
-    report(ctx, a, &outcome)?;
+    report(ctx, a, &outcome, repo.storage().traffic())?;
     let code = if outcome.snapshot.summary.errors > 0 {
         exit::PARTIAL
     } else {
@@ -240,7 +237,12 @@ fn run_backup(
     Ok(outcome)
 }
 
-fn report(ctx: &Context, a: &Args, o: &BackupOutcome) -> Result<()> {
+fn report(
+    ctx: &Context,
+    a: &Args,
+    o: &BackupOutcome,
+    traffic: Option<chronofs::storage::Traffic>,
+) -> Result<()> {
     let s = &o.snapshot.summary;
     let name = snapshot::dated_name(o.snapshot.time_ns);
     if a.json {
@@ -251,6 +253,7 @@ fn report(ctx: &Context, a: &Args, o: &BackupOutcome) -> Result<()> {
             "parent": o.snapshot.parent,
             "summary": s,
             "peak_rss_bytes": chronofs::sys::peak_rss_bytes(),
+            "storage_traffic": traffic,
         });
         println!("{v}");
     } else if !ctx.quiet {
@@ -275,6 +278,9 @@ fn report(ctx: &Context, a: &Args, o: &BackupOutcome) -> Result<()> {
             ),
             ui::size(chronofs::sys::peak_rss_bytes())
         );
+        if let Some(t) = traffic {
+            println!("object storage: {}", t.summary());
+        }
     }
     if s.errors > 0 {
         eprintln!(

@@ -4,6 +4,7 @@ use anyhow::{Context as _, Result};
 use chronofs::maintain::copy::{self, CopyObserver};
 use chronofs::repo::lock::LockKind;
 use chronofs::snapshot::{self, Listed};
+use chronofs::storage::location::Location;
 
 use super::{Context, password, ui};
 
@@ -13,11 +14,12 @@ pub struct Args {
     #[arg(value_name = "SNAP")]
     snapshots: Vec<String>,
     /// Source repository (default: --repo).
-    #[arg(long, value_name = "DIR")]
-    from: Option<std::path::PathBuf>,
-    /// Destination repository (created first with `chronofs init`).
-    #[arg(long, value_name = "DIR")]
-    to: std::path::PathBuf,
+    #[arg(long, value_name = "REPO")]
+    from: Option<Location>,
+    /// Destination repository, a directory or an s3: location (created first with
+    /// `chronofs init`).
+    #[arg(long, value_name = "REPO")]
+    to: Location,
     /// Print the report as JSON.
     #[arg(long)]
     json: bool,
@@ -64,7 +66,7 @@ pub fn run(ctx: &Context, a: &Args) -> Result<u8> {
         file: a.to_password_file.clone(),
         command: a.to_password_command.clone(),
         env: "CHRONOFS_TO_PASSWORD",
-        label: a.to.display().to_string(),
+        label: a.to.to_string(),
     };
     let to = super::open_with(&a.to, |_| match source_pass.take() {
         _ if to_source.given() => to_source.get(),

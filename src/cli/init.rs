@@ -4,6 +4,7 @@ use anyhow::{Context as _, Result};
 use chronofs::format::config::{ChunkerParams, DEFAULT_COMPRESSION_LEVEL, DEFAULT_PACK_TARGET};
 use chronofs::repo::keys::NewKey;
 use chronofs::repo::{InitOptions, Repository};
+use chronofs::storage::location::Location;
 use zeroize::Zeroizing;
 
 use super::{Context, key::KdfArgs, password};
@@ -54,8 +55,8 @@ pub struct Args {
     /// Take the chunker parameters and the id key of this encrypted repository, so that
     /// copies between the two keep their ids and deduplicate (its passphrase: the
     /// --from-password-* options, CHRONOFS_FROM_PASSWORD, or the new one).
-    #[arg(long, value_name = "DIR")]
-    copy_settings_from: Option<std::path::PathBuf>,
+    #[arg(long, value_name = "REPO")]
+    copy_settings_from: Option<Location>,
     /// Read the --copy-settings-from repository's passphrase from FILE.
     #[arg(long, value_name = "FILE", env = "CHRONOFS_FROM_PASSWORD_FILE")]
     from_password_file: Option<std::path::PathBuf>,
@@ -105,7 +106,7 @@ pub fn run(ctx: &Context, a: &Args) -> Result<u8> {
                     file: a.from_password_file.clone(),
                     command: a.from_password_command.clone(),
                     env: "CHRONOFS_FROM_PASSWORD",
-                    label: other.display().to_string(),
+                    label: other.to_string(),
                 };
                 let new_pass = new.passphrase.clone();
                 let from = super::open_with(other, |_| {
@@ -137,7 +138,7 @@ pub fn run(ctx: &Context, a: &Args) -> Result<u8> {
         encryption,
     };
     let repo =
-        Repository::init(path, &options).with_context(|| format!("init {}", path.display()))?;
+        Repository::init_at(path, &options).with_context(|| format!("init {}", path.display()))?;
     if !ctx.quiet {
         println!(
             "created {} chronofs repository {} at {}",

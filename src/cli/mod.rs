@@ -26,13 +26,12 @@ mod umount;
 mod unlock;
 mod verify;
 
-use std::path::PathBuf;
-
 use anyhow::Result;
 use clap::{Parser, Subcommand};
 
 use chronofs::repo::Repository;
 use chronofs::repo::lock::{LockKind, RepoLock};
+use chronofs::storage::location::Location;
 
 /// chronofs: deduplicated, crash-safe backups you can mount and browse by date.
 #[derive(Parser, Debug)]
@@ -47,15 +46,17 @@ use chronofs::repo::lock::{LockKind, RepoLock};
     propagate_version = true
 )]
 pub struct Cli {
-    /// Repository directory.
+    /// Repository: a directory, or s3:http[s]://HOST[:PORT]/BUCKET[/PREFIX] for a bucket of an
+    /// S3-compatible object store (credentials from AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY,
+    /// AWS_DEFAULT_REGION or ~/.aws/credentials).
     #[arg(
         short = 'r',
         long = "repo",
         env = "CHRONOFS_REPO",
         global = true,
-        value_name = "DIR"
+        value_name = "REPO"
     )]
-    pub repo: Option<PathBuf>,
+    pub repo: Option<Location>,
 
     /// Print only errors and warnings.
     #[arg(short, long, global = true)]
@@ -65,6 +66,16 @@ pub struct Cli {
     /// `10m`, `1h`) before giving up.
     #[arg(long, global = true, value_name = "DURATION", value_parser = ui::parse_wait, default_value = "0s")]
     pub retry_lock: std::time::Duration,
+
+    /// Keep the index and snapshot files of object-storage repositories here (default
+    /// ~/.cache/chronofs, or $XDG_CACHE_HOME/chronofs; one directory per repository, at most
+    /// 2 GiB, every entry checked against its name when read).
+    #[arg(long, global = true, env = "CHRONOFS_CACHE_DIR", value_name = "DIR")]
+    pub cache_dir: Option<std::path::PathBuf>,
+
+    /// Do not cache anything of an object-storage repository on local disk.
+    #[arg(long, global = true)]
+    pub no_cache: bool,
 
     #[command(flatten)]
     pub password: password::Args,
@@ -90,11 +101,15 @@ Exit codes:
   16  mounting or unmounting failed
   17  no key opens the repository (wrong passphrase, none given, missing key files)
   18  the operation needs a full key (the repository was opened with a backup-only key)
+  19  the repository's object storage could not be reached or refused the request
 `chronofs status` answers as monitoring tools expect instead: 0 healthy, 1 late, 2 unreadable.
 
 Environment: CHRONOFS_REPO names the repository when --repo is not given; CHRONOFS_PASSWORD
 holds the passphrase of an encrypted repository (or use --password-file, --password-command,
-or answer the prompt).
+or answer the prompt). For an s3: repository, AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY and
+AWS_DEFAULT_REGION (or the profile AWS_PROFILE of ~/.aws/credentials) give the credentials;
+CHRONOFS_S3_RETRIES (default 8), CHRONOFS_S3_TIMEOUT (stall timeout in seconds, default 60),
+CHRONOFS_S3_CONNECTIONS (default 8) and CHRONOFS_S3_ADDRESSING (path or virtual) tune it.
 See also: chronofs-job(5), and docs/FORMAT.md for the repository format.";
 
 /// The commands.
@@ -143,6 +158,14 @@ pub enum Command {
 
 /// Runs the parsed command; returns the process exit code.
 pub fn run(cli: Cli) -> Result<u8> {
+    let cache = if cli.no_cache {
+        None
+    } else {
+        cli.cache_dir
+            .clone()
+            .or_else(chronofs::storage::disk_cache::default_root)
+    };
+    let _ = CACHE_ROOT.set(cache);
     let ctx = Context {
         repo: cli.repo,
         quiet: cli.quiet,
@@ -172,18 +195,26 @@ pub fn run(cli: Cli) -> Result<u8> {
     }
 }
 
+/// Where remote repositories keep their local cache (`None`: no cache), set once by [`run`].
+static CACHE_ROOT: std::sync::OnceLock<Option<std::path::PathBuf>> = std::sync::OnceLock::new();
+
 /// Opens the repository at `path` without loading its index, unlocking it with the
 /// passphrase from `source` if it is encrypted; warns once if others can read it.
-fn open_at(path: &std::path::Path, source: &password::Source) -> Result<Repository> {
+fn open_at(path: &Location, source: &password::Source) -> Result<Repository> {
     open_with(path, |_| source.get())
 }
 
 /// As [`open_at`], with the passphrase from `pass` (asked only for an encrypted repository).
 fn open_with(
-    path: &std::path::Path,
+    path: &Location,
     pass: impl FnOnce(&Repository) -> Result<password::Passphrase>,
 ) -> Result<Repository> {
-    let mut repo = Repository::open_unindexed(path)?;
+    let mut repo = Repository::open_unindexed_at(path)?;
+    if let Some(Some(root)) = CACHE_ROOT.get()
+        && let Err(e) = repo.attach_disk_cache(root)
+    {
+        eprintln!("chronofs: warning: no local cache: {e}");
+    }
     if let Some(w) = repo.privacy_warning() {
         eprintln!("chronofs: warning: {w}");
     }
@@ -209,7 +240,7 @@ fn resolve_snapshot(repo: &Repository, spec: &str) -> Result<chronofs::snapshot:
 
 /// Global options every command sees.
 pub struct Context {
-    repo: Option<PathBuf>,
+    repo: Option<Location>,
     quiet: bool,
     retry_lock: std::time::Duration,
     password: password::Args,
@@ -217,7 +248,7 @@ pub struct Context {
 
 impl Context {
     /// The repository path from `--repo` or `CHRONOFS_REPO`.
-    fn repo_path(&self) -> Result<&PathBuf> {
+    fn repo_path(&self) -> Result<&Location> {
         self.repo.as_ref().ok_or_else(|| {
             anyhow::Error::new(chronofs::Error::InvalidInput(
                 "no repository given: use --repo DIR or set CHRONOFS_REPO".into(),
@@ -240,7 +271,7 @@ impl Context {
     }
 
     /// Where the passphrase of the repository at `path` comes from.
-    fn password_source(&self, path: &std::path::Path) -> password::Source {
+    fn password_source(&self, path: &Location) -> password::Source {
         self.password.source(path)
     }
 

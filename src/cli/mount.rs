@@ -11,6 +11,7 @@ use std::process::{Command, Stdio};
 
 use anyhow::{Context as _, Result};
 use chronofs::fuse::{self, MountOptions};
+use chronofs::storage::location::Location;
 
 use super::{Context, ui};
 
@@ -92,11 +93,11 @@ pub fn run(ctx: &Context, a: &Args) -> Result<u8> {
 }
 
 /// Starts `chronofs mount --daemon-child …` and waits until it is ready or has failed.
-fn start_background(ctx: &Context, a: &Args, repo: &std::path::Path) -> Result<u8> {
+fn start_background(ctx: &Context, a: &Args, repo: &Location) -> Result<u8> {
     // An encrypted repository's passphrase is found here, where a terminal may ask for it,
     // and handed to the background process on its standard input; that process unlocks the
     // repository (once) and reports a wrong passphrase like any other failure.
-    let pass = if chronofs::repo::Repository::open_unindexed(repo)?.encrypted() {
+    let pass = if chronofs::repo::Repository::open_unindexed_at(repo)?.encrypted() {
         Some(ctx.password_source(repo).get()?)
     } else {
         None
@@ -104,8 +105,12 @@ fn start_background(ctx: &Context, a: &Args, repo: &std::path::Path) -> Result<u
     let exe = std::env::current_exe().context("finding the chronofs executable")?;
     let abs = |p: &std::path::Path| std::path::absolute(p).unwrap_or_else(|_| p.to_path_buf());
     let mut cmd = Command::new(exe);
+    let repo_arg: std::ffi::OsString = match repo.local() {
+        Some(p) => abs(p).into_os_string(),
+        None => repo.to_string().into(),
+    };
     cmd.arg("--repo")
-        .arg(abs(repo))
+        .arg(repo_arg)
         .arg("mount")
         .arg(abs(&a.mountpoint))
         .arg("--daemon-child")

@@ -55,12 +55,12 @@ pub struct Args {
 impl Args {
     /// The source these options describe.
     #[must_use]
-    pub fn source(&self, repo: &Path) -> Source {
+    pub fn source(&self, repo: &impl std::fmt::Display) -> Source {
         Source {
             file: self.password_file.clone(),
             command: self.password_command.clone(),
             env: "CHRONOFS_PASSWORD",
-            label: repo.display().to_string(),
+            label: repo.to_string(),
         }
     }
 }

@@ -9,6 +9,7 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context as _, Result};
 use chronofs::maintain::status::{self, Status};
 use chronofs::repo::now_ns;
+use chronofs::storage::location::Location;
 
 use super::{Context, quote, ui};
 
@@ -81,11 +82,11 @@ pub fn run(ctx: &Context, a: &Args) -> Result<u8> {
     Ok(if st.healthy() { code::OK } else { code::LATE })
 }
 
-fn print_table(location: &Path, st: &Status) {
+fn print_table(location: &Location, st: &Status) {
     let max_age = ui::secs_human(st.max_age_ns);
     println!(
         "repository {}: {}, {} snapshot group(s), newest of each at most {max_age} old",
-        quote::path(location),
+        quote::text(&location.to_string()),
         ui::size(st.repository_bytes),
         st.groups.len()
     );
@@ -129,8 +130,8 @@ fn header(out: &mut String, name: &str, help: &str) {
 type GroupMetric<'a> = (&'a str, &'a str, &'a dyn Fn(&status::GroupStatus) -> f64);
 
 /// node_exporter textfile metrics for `st`.
-fn metrics(location: &Path, st: &Status) -> String {
-    let repo = label(&location.to_string_lossy());
+fn metrics(location: &Location, st: &Status) -> String {
+    let repo = label(&location.to_string());
     let mut out = String::new();
     let per_group: [GroupMetric<'_>; 7] = [
         (
@@ -216,8 +217,8 @@ fn readable_metric(repo: &str, readable: bool) -> String {
     out
 }
 
-fn unreadable_metrics(location: &Path) -> String {
-    readable_metric(&label(&location.to_string_lossy()), false)
+fn unreadable_metrics(location: &Location) -> String {
+    readable_metric(&label(&location.to_string()), false)
 }
 
 /// Replaces `file` with `text` atomically: a temp file in the same directory (whose name

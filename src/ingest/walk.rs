@@ -132,9 +132,10 @@ impl<'a> Walker<'a> {
         reporter: &'a dyn Reporter,
         progress: &'a Progress,
     ) -> Self {
-        let repo_ident = DirFd::open(repo.location())
-            .and_then(|d| d.stat_self())
-            .ok()
+        let repo_ident = repo
+            .location()
+            .local()
+            .and_then(|dir| DirFd::open(dir).and_then(|d| d.stat_self()).ok())
             .map(|st| (st.dev, st.ino));
         Walker {
             repo,

@@ -29,8 +29,8 @@ use crate::format::index::{IndexedPack, MAX_BLOBS_PER_INDEX};
 use crate::format::pack::PackedBlob;
 use crate::repo::index::{Index, RecordBuilder};
 use crate::repo::lock::RepoLock;
-use crate::repo::storage::{TEMP_DIR, TEMP_PREFIX};
 use crate::repo::{Repository, layout};
+use crate::storage::{TEMP_DIR, TEMP_PREFIX};
 
 use super::usage;
 

@@ -24,10 +24,7 @@ use crate::format::tree::{NodeKind, Tree};
 /// `$XDG_CACHE_HOME/chronofs`, or `~/.cache/chronofs`.
 #[must_use]
 pub fn base_dir() -> Option<PathBuf> {
-    std::env::var_os("XDG_CACHE_HOME")
-        .map(PathBuf::from)
-        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cache")))
-        .map(|b| b.join("chronofs"))
+    crate::storage::disk_cache::default_root()
 }
 
 /// What makes snapshots one group: host, source paths, and whether they came from stdin.

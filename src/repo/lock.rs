@@ -25,8 +25,8 @@ use crate::error::{Error, Result};
 use crate::format::id::Id;
 use crate::format::lock::{Lock, MAX_LOCK_LEN};
 
-use super::storage::Storage;
 use super::{Repository, layout, now_ns};
+use crate::storage::Storage;
 
 /// A lock not refreshed for this long is stale.
 pub const STALE_AFTER: Duration = Duration::from_secs(30 * 60);

@@ -15,11 +15,11 @@ pub mod keys;
 pub mod layout;
 pub mod lock;
 pub mod pack;
-pub mod storage;
+
 pub mod writer;
 
 use std::io;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::{Arc, RwLock, RwLockReadGuard};
 
 use crate::crypto::{Crypto, Scheme};
@@ -35,8 +35,10 @@ use crate::format::tree::Tree;
 
 use self::blob::PreparedBlob;
 use self::index::{BlobLocation, Index};
-use self::storage::{LocalStorage, Modes, Storage};
 use self::writer::BlobWriter;
+use crate::storage::location::Location;
+use crate::storage::s3::S3Storage;
+use crate::storage::{self, LocalStorage, Modes, Storage};
 
 /// Readable snapshots (oldest first) and the errors of unreadable snapshot files.
 pub type SnapshotListing = (Vec<(SnapshotId, Snapshot)>, Vec<Error>);
@@ -74,7 +76,7 @@ impl Default for InitOptions {
 /// An open repository with its index loaded.
 pub struct Repository {
     storage: Arc<dyn Storage>,
-    location: PathBuf,
+    location: Location,
     config: Config,
     /// What objects are sealed with; `None` while an encrypted repository is not unlocked.
     scheme: Option<Scheme>,
@@ -100,33 +102,64 @@ impl Repository {
     /// Creates a new repository in directory `path` (created if missing, must be empty).
     ///
     /// # Errors
-    /// [`Error::InitRefused`] if `path` is not an empty directory; I/O errors.
+    /// As [`Repository::init_at`].
     pub fn init(path: &Path, options: &InitOptions) -> Result<Repository> {
+        Self::init_at(&Location::from(path), options)
+    }
+
+    /// Creates a new repository at `location`: a directory (created if missing, must be
+    /// empty) or a bucket prefix (must hold no object; the bucket must exist).
+    ///
+    /// # Errors
+    /// [`Error::InitRefused`] if the place is not empty; I/O errors.
+    pub fn init_at(location: &Location, options: &InitOptions) -> Result<Repository> {
         let refuse = |reason: String| Error::InitRefused {
-            path: path.to_path_buf(),
+            path: location.as_path_buf(),
             reason,
         };
-        match std::fs::read_dir(path) {
-            Ok(mut rd) => {
-                if path.join(layout::CONFIG).exists() {
-                    return Err(refuse("a repository already exists there".into()));
+        let storage: Arc<dyn Storage> = match location {
+            Location::Local(path) => {
+                let modes = if options.group_readable {
+                    Modes::GROUP_READABLE
+                } else {
+                    Modes::PRIVATE
+                };
+                match std::fs::read_dir(path) {
+                    Ok(mut rd) => {
+                        if path.join(layout::CONFIG).exists() {
+                            return Err(refuse("a repository already exists there".into()));
+                        }
+                        if rd.next().is_some() {
+                            return Err(refuse("the directory is not empty".into()));
+                        }
+                    }
+                    Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+                    Err(e) => return Err(Error::path_io("reading", path, e)),
                 }
-                if rd.next().is_some() {
-                    return Err(refuse("the directory is not empty".into()));
+                storage::make_root(path, modes).map_err(|e| Error::path_io("creating", path, e))?;
+                if let Some(parent) = path.parent() {
+                    let _ = storage::sync_dir(parent);
                 }
+                Arc::new(LocalStorage::with_modes(path, modes))
             }
-            Err(e) if e.kind() == io::ErrorKind::NotFound => {}
-            Err(e) => return Err(Error::path_io("reading", path, e)),
-        }
-        let modes = if options.group_readable {
-            Modes::GROUP_READABLE
-        } else {
-            Modes::PRIVATE
+            Location::S3(s3) => {
+                let remote = S3Storage::open(s3)?;
+                let empty = remote
+                    .is_empty()
+                    .map_err(|e| Error::repo_io("listing", location.to_string(), e))?;
+                if !empty {
+                    return Err(refuse(
+                        if remote.len(layout::CONFIG).is_ok() {
+                            "a repository already exists there"
+                        } else {
+                            "objects already exist under that prefix"
+                        }
+                        .into(),
+                    ));
+                }
+                crate::storage::location::remote_cached(remote)
+            }
         };
-        storage::make_root(path, modes).map_err(|e| Error::path_io("creating", path, e))?;
-        if let Some(parent) = path.parent() {
-            let _ = storage::sync_dir(parent);
-        }
         let config = Config {
             repo_id: random_id(),
             chunker: ChunkerParams {
@@ -152,7 +185,6 @@ impl Repository {
         config
             .validate()
             .map_err(|e| Error::InvalidInput(e.to_string()))?;
-        let storage: Arc<dyn Storage> = Arc::new(LocalStorage::with_modes(path, modes));
         let mkdir = |d: &str| {
             storage
                 .create_dir(d)
@@ -175,7 +207,7 @@ impl Repository {
         }
         let mut repo = Repository {
             storage,
-            location: path.to_path_buf(),
+            location: location.clone(),
             config,
             scheme: None,
             key: None,
@@ -307,10 +339,18 @@ impl Repository {
     /// Opens the repository in directory `path` and loads its index.
     ///
     /// # Errors
+    /// As [`Repository::open_at`].
+    pub fn open(path: &Path) -> Result<Repository> {
+        Self::open_at(&Location::from(path))
+    }
+
+    /// Opens the repository at `location` and loads its index.
+    ///
+    /// # Errors
     /// [`Error::NoRepository`] if there is none; [`Error::Corrupt`] for a damaged config or
     /// index file.
-    pub fn open(path: &Path) -> Result<Repository> {
-        let repo = Self::open_unindexed(path)?;
+    pub fn open_at(location: &Location) -> Result<Repository> {
+        let repo = Self::open_unindexed_at(location)?;
         repo.load_index_strict()?;
         Ok(repo)
     }
@@ -331,6 +371,18 @@ impl Repository {
     /// # Errors
     /// As [`Repository::open`].
     pub fn open_unindexed(path: &Path) -> Result<Repository> {
+        Self::open_unindexed_at(&Location::from(path))
+    }
+
+    /// Opens the repository at `location` and reads its config, without loading the index.
+    ///
+    /// # Errors
+    /// As [`Repository::open_at`].
+    pub fn open_unindexed_at(location: &Location) -> Result<Repository> {
+        if let Some(remote) = location.open_remote()? {
+            return Self::open_storage(remote, location.clone());
+        }
+        let path = location.local().unwrap_or_else(|| Path::new(""));
         let no_repo = |reason: &str| Error::NoRepository {
             path: path.to_path_buf(),
             reason: reason.into(),
@@ -343,19 +395,23 @@ impl Repository {
             }
             Err(e) => return Err(Error::path_io("opening repository", path, e)),
         }
-        Self::open_storage(Arc::new(LocalStorage::new(path)), path)
+        Self::open_storage(Arc::new(LocalStorage::new(path)), location.clone())
     }
 
     /// Opens a repository on any storage (tests use this with fault-injecting storage).
     ///
     /// # Errors
     /// As [`Repository::open`].
-    pub fn open_storage(storage: Arc<dyn Storage>, location: &Path) -> Result<Repository> {
+    pub fn open_storage(
+        storage: Arc<dyn Storage>,
+        location: impl Into<Location>,
+    ) -> Result<Repository> {
+        let location = location.into();
         let bytes = match storage.read(layout::CONFIG, MAX_CONFIG_LEN as u64) {
             Ok(b) => b,
             Err(e) if e.kind() == io::ErrorKind::NotFound => {
                 return Err(Error::NoRepository {
-                    path: location.to_path_buf(),
+                    path: location.as_path_buf(),
                     reason: "no config file (not a chronofs repository; run `chronofs init`)"
                         .into(),
                 });
@@ -366,7 +422,7 @@ impl Repository {
             Config::decode(&bytes).map_err(|e| Error::corrupt(layout::CONFIG, e.to_string()))?;
         let repo = Repository {
             storage,
-            location: location.to_path_buf(),
+            location,
             scheme: (!config.encrypted()).then_some(Scheme::Plain),
             config,
             key: None,
@@ -555,6 +611,27 @@ impl Repository {
         }
     }
 
+    /// Keeps the index and snapshot files of a remote repository in a local cache under
+    /// `root` (one directory per repository id), so later commands fetch only what is new. A
+    /// local repository needs none; a cache that cannot be made is skipped with `Err`.
+    ///
+    /// # Errors
+    /// When the cache directory cannot be created.
+    pub fn attach_disk_cache(&mut self, root: &Path) -> Result<()> {
+        if self.location.local().is_some() {
+            return Ok(());
+        }
+        let dir = root.join(self.config.repo_id.to_hex()).join("remote");
+        let cached = storage::disk_cache::DiskCache::new(
+            Arc::clone(&self.storage),
+            &dir,
+            storage::disk_cache::DEFAULT_LIMIT,
+        )
+        .map_err(|e| Error::path_io("creating the cache", &dir, e))?;
+        self.storage = Arc::new(cached);
+        Ok(())
+    }
+
     /// A shared handle on the storage backend (for threads that outlive a borrow).
     #[must_use]
     pub fn storage_arc(&self) -> Arc<dyn Storage> {
@@ -563,7 +640,7 @@ impl Repository {
 
     /// Where the repository is (for messages).
     #[must_use]
-    pub fn location(&self) -> &Path {
+    pub fn location(&self) -> &Location {
         &self.location
     }
 

@@ -9,7 +9,7 @@ use crate::format::pack::{self, BlobKind, PackedBlob};
 use super::blob::PreparedBlob;
 use std::io::Read as _;
 
-use super::storage::{NewFile, Storage};
+use crate::storage::{NewFile, Storage};
 
 /// Streams blobs of one kind into a new pack file: each blob goes to storage as it is added
 /// (no pack-sized buffer in memory), the pack's id is hashed along the way, and
@@ -262,7 +262,7 @@ fn hash_through(
 mod tests {
     use super::*;
     use crate::repo::blob::{prepare, unpack};
-    use crate::repo::storage::LocalStorage;
+    use crate::storage::LocalStorage;
 
     #[test]
     fn written_pack_describes_itself() {

@@ -436,6 +436,7 @@ fn copies_between_keys_and_from_plaintext_restore_exactly() {
         dir: tempfile::tempdir_in(test_tmp()).unwrap(),
         repo: enc.clone(),
         src: plain.src.clone(),
+        env: Vec::new(),
     };
     e.ok(&["check", "--read-data"]);
     let t = e.path("t");
@@ -468,6 +469,7 @@ fn copies_between_keys_and_from_plaintext_restore_exactly() {
         dir: tempfile::tempdir_in(test_tmp()).unwrap(),
         repo: twin.clone(),
         src: plain.src.clone(),
+        env: Vec::new(),
     };
     let root = |f: &Fixture| -> serde_json::Value {
         let v: serde_json::Value =

@@ -763,6 +763,7 @@ fn copy_transfers_only_what_is_missing_verifies_and_resumes() {
         dir: tempfile::tempdir_in(test_tmp()).unwrap(),
         repo: dest.clone(),
         src: f.src.clone(),
+        env: Vec::new(),
     };
     g.ok(&["init", "--append-only", "--compression-level", "1"]);
     let d = dest.to_str().unwrap();
@@ -824,6 +825,7 @@ fn copy_transfers_only_what_is_missing_verifies_and_resumes() {
         dir: tempfile::tempdir_in(test_tmp()).unwrap(),
         repo: dest2.clone(),
         src: f.src.clone(),
+        env: Vec::new(),
     };
     g2.ok(&["init", "--pack-size", "1"]);
     let d2 = dest2.to_str().unwrap();

@@ -8,7 +8,7 @@ use std::io;
 use std::os::unix::fs::FileExt;
 use std::sync::Arc;
 
-use chronofs::repo::storage::{LocalStorage, NewFile, Storage};
+use chronofs::storage::{LocalStorage, NewFile, Storage};
 
 use super::mount::{Mounted, can_mount};
 use super::util::{Fixture, have_root, noise, repo_state, sh};

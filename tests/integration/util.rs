@@ -10,8 +10,11 @@ use std::process::{Command, Output, Stdio};
 
 pub struct Fixture {
     pub dir: tempfile::TempDir,
+    /// The repository: a directory, or an `s3:` location (a path holding that text).
     pub repo: PathBuf,
     pub src: PathBuf,
+    /// Environment for every command (an S3 server's credentials).
+    pub env: Vec<(String, String)>,
 }
 
 impl Fixture {
@@ -22,14 +25,25 @@ impl Fixture {
 
     /// As [`Fixture::new`], passing `init_args` to `chronofs init`.
     pub fn with_init(init_args: &[&str]) -> Fixture {
+        Self::at(None, Vec::new(), init_args)
+    }
+
+    /// A fixture whose repository is at `repo` (default: `repo/` in its directory), commands
+    /// run with `env`, initialised with `init_args`.
+    pub fn at(repo: Option<&str>, env: Vec<(String, String)>, init_args: &[&str]) -> Fixture {
         let dir = tempfile::Builder::new()
             .prefix("chronofs-test-")
             .tempdir_in(test_tmp())
             .unwrap();
-        let repo = dir.path().join("repo");
+        let repo = repo.map_or_else(|| dir.path().join("repo"), PathBuf::from);
         let src = dir.path().join("src");
         fs::create_dir(&src).unwrap();
-        let f = Fixture { dir, repo, src };
+        let f = Fixture {
+            dir,
+            repo,
+            src,
+            env,
+        };
         let mut args = vec!["init"];
         args.extend_from_slice(init_args);
         f.ok(&args);
@@ -45,6 +59,7 @@ impl Fixture {
     /// thousands of commands; the default cost is tested on its own).
     pub fn cmd(&self, args: &[&str]) -> Command {
         let mut c = bin();
+        c.envs(self.env.iter().map(|(k, v)| (k, v)));
         c.arg("--repo").arg(&self.repo).args(args);
         if args.first() == Some(&"init") {
             c.args(CHEAP_KDF);
@@ -106,7 +121,7 @@ pub fn bin() -> Command {
 /// Opens (and unlocks with [`PASSWORD`]) the repository at `path`, index loaded.
 pub fn open_repo(path: &Path) -> chronofs::repo::Repository {
     let repo = open_on(
-        std::sync::Arc::new(chronofs::repo::storage::LocalStorage::new(path)),
+        std::sync::Arc::new(chronofs::storage::LocalStorage::new(path)),
         path,
     );
     repo.load_index_strict().unwrap();
@@ -115,7 +130,7 @@ pub fn open_repo(path: &Path) -> chronofs::repo::Repository {
 
 /// Opens (and unlocks) the repository at `path` through `storage`, without its index.
 pub fn open_on(
-    storage: std::sync::Arc<dyn chronofs::repo::storage::Storage>,
+    storage: std::sync::Arc<dyn chronofs::storage::Storage>,
     path: &Path,
 ) -> chronofs::repo::Repository {
     let mut repo = chronofs::repo::Repository::open_storage(storage, path).unwrap();
@@ -315,7 +330,7 @@ pub fn pack_files(repo: &Path) -> Vec<PathBuf> {
 /// behind. Steps are every write, replace and delete, and for streamed files (packs, the real
 /// path of a backup) the start, every append and the commit.
 pub struct FaultyStorage {
-    pub inner: chronofs::repo::storage::LocalStorage,
+    pub inner: chronofs::storage::LocalStorage,
     pub ops: std::sync::atomic::AtomicUsize,
     pub fail_at: usize,
 }
@@ -323,7 +338,7 @@ pub struct FaultyStorage {
 impl FaultyStorage {
     pub fn new(repo: &Path, fail_at: usize) -> FaultyStorage {
         FaultyStorage {
-            inner: chronofs::repo::storage::LocalStorage::new(repo),
+            inner: chronofs::storage::LocalStorage::new(repo),
             ops: std::sync::atomic::AtomicUsize::new(0),
             fail_at,
         }
@@ -340,7 +355,7 @@ impl FaultyStorage {
 /// A streamed file of [`FaultyStorage`]: a failing step abandons it like a crash, which
 /// leaves a partial temp file behind.
 struct FaultyNewFile<'a> {
-    inner: Option<Box<dyn chronofs::repo::storage::NewFile + 'a>>,
+    inner: Option<Box<dyn chronofs::storage::NewFile + 'a>>,
     storage: &'a FaultyStorage,
     written: usize,
 }
@@ -360,7 +375,7 @@ impl FaultyNewFile<'_> {
     }
 }
 
-impl chronofs::repo::storage::NewFile for FaultyNewFile<'_> {
+impl chronofs::storage::NewFile for FaultyNewFile<'_> {
     fn append(&mut self, data: &[u8]) -> std::io::Result<()> {
         if let Err(e) = self.storage.step() {
             return Err(self.crash(e));
@@ -383,7 +398,7 @@ impl chronofs::repo::storage::NewFile for FaultyNewFile<'_> {
     }
 }
 
-impl chronofs::repo::storage::Storage for FaultyStorage {
+impl chronofs::storage::Storage for FaultyStorage {
     fn read(&self, p: &str, limit: u64) -> std::io::Result<Vec<u8>> {
         self.inner.read(p, limit)
     }
@@ -419,7 +434,7 @@ impl chronofs::repo::storage::Storage for FaultyStorage {
     fn create_new<'a>(
         &'a self,
         dir: &str,
-    ) -> std::io::Result<Box<dyn chronofs::repo::storage::NewFile + 'a>> {
+    ) -> std::io::Result<Box<dyn chronofs::storage::NewFile + 'a>> {
         self.step()?;
         Ok(Box::new(FaultyNewFile {
             inner: Some(self.inner.create_new(dir)?),

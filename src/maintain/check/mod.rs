@@ -13,8 +13,8 @@ use crate::format::id::{BlobId, PackId};
 use crate::format::pack::PackedBlob;
 
 use crate::repo::index::BlobLocation;
-use crate::repo::storage::TEMP_PREFIX;
 use crate::repo::{Repository, layout, pack};
+use crate::storage::TEMP_PREFIX;
 
 /// Findings of a check.
 #[derive(Debug, Default)]
@@ -191,7 +191,7 @@ fn find_leftovers(repo: &Repository, report: &mut CheckReport) -> Result<()> {
         layout::DATA_DIR.to_string(),
         layout::INDEX_DIR.to_string(),
         layout::SNAPSHOT_DIR.to_string(),
-        crate::repo::storage::TEMP_DIR.to_string(),
+        crate::storage::TEMP_DIR.to_string(),
         String::new(),
     ]);
     for dir in dirs {

@@ -1,0 +1,175 @@
+//! [`BlockCache`]: ranged reads of a remote backend in aligned blocks, kept in a byte-bounded
+//! LRU, so that reading the blobs of a pack one after another (a restore, a directory walk, a
+//! file read through the mount) costs one request per block instead of one per blob, and the
+//! next blobs are already there (read-ahead).
+//!
+//! Packs are written once and never change under their name, so a cached block can only hold
+//! the bytes the name promises; every blob read from it is still verified by the repository
+//! (hash or AEAD tag), so a damaged block gives an error, never wrong bytes. Everything but
+//! ranged reads passes straight through to the wrapped backend.
+
+use std::io;
+use std::num::NonZeroUsize;
+use std::sync::{Arc, Mutex};
+
+use lru::LruCache;
+
+use super::{NewFile, Storage, Traffic};
+
+/// Size of a cached block (and of the ranged requests behind it).
+pub const BLOCK: u64 = 4 << 20;
+
+/// Cached blocks by file and block number.
+type Blocks = LruCache<(String, u64), Arc<Vec<u8>>>;
+
+/// A backend whose ranged reads go through a cache of aligned blocks.
+pub struct BlockCache<S> {
+    inner: S,
+    blocks: Mutex<Blocks>,
+}
+
+impl<S: std::fmt::Debug> std::fmt::Debug for BlockCache<S> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("BlockCache")
+            .field("inner", &self.inner)
+            .finish_non_exhaustive()
+    }
+}
+
+impl<S: Storage> BlockCache<S> {
+    /// Wraps `inner`, keeping at most `capacity_bytes` of blocks.
+    pub fn new(inner: S, capacity_bytes: u64) -> Self {
+        let blocks = usize::try_from((capacity_bytes / BLOCK).max(1)).unwrap_or(1);
+        BlockCache {
+            inner,
+            blocks: Mutex::new(LruCache::new(
+                NonZeroUsize::new(blocks).unwrap_or(NonZeroUsize::MIN),
+            )),
+        }
+    }
+
+    /// The wrapped backend.
+    pub fn inner(&self) -> &S {
+        &self.inner
+    }
+
+    fn cache(&self) -> std::sync::MutexGuard<'_, Blocks> {
+        self.blocks
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// Block `index` of `path`: cached, or read (shorter at the end of the file).
+    fn block(&self, path: &str, index: u64) -> io::Result<Arc<Vec<u8>>> {
+        let key = (path.to_string(), index);
+        if let Some(b) = self.cache().get(&key) {
+            return Ok(Arc::clone(b));
+        }
+        let mut buf = vec![0u8; BLOCK as usize];
+        let n = self.inner.read_up_to(path, index * BLOCK, &mut buf)?;
+        buf.truncate(n);
+        let block = Arc::new(buf);
+        self.cache().put(key, Arc::clone(&block));
+        Ok(block)
+    }
+}
+
+impl<S: Storage> Storage for BlockCache<S> {
+    fn read(&self, path: &str, limit: u64) -> io::Result<Vec<u8>> {
+        self.inner.read(path, limit)
+    }
+
+    fn read_at(&self, path: &str, offset: u64, buf: &mut [u8]) -> io::Result<()> {
+        let mut done = 0usize;
+        while done < buf.len() {
+            let pos = offset + done as u64;
+            let block = self.block(path, pos / BLOCK)?;
+            let within = usize::try_from(pos % BLOCK).unwrap_or(usize::MAX);
+            let available = block.len().saturating_sub(within);
+            if available == 0 {
+                return Err(io::Error::new(
+                    io::ErrorKind::UnexpectedEof,
+                    format!("{path} ends before byte {}", offset + buf.len() as u64),
+                ));
+            }
+            let n = available.min(buf.len() - done);
+            buf[done..done + n].copy_from_slice(&block[within..within + n]);
+            done += n;
+        }
+        Ok(())
+    }
+
+    fn read_up_to(&self, path: &str, offset: u64, buf: &mut [u8]) -> io::Result<usize> {
+        self.inner.read_up_to(path, offset, buf)
+    }
+
+    fn len(&self, path: &str) -> io::Result<u64> {
+        self.inner.len(path)
+    }
+
+    fn privacy_warning(&self) -> Option<String> {
+        self.inner.privacy_warning()
+    }
+
+    fn write(&self, path: &str, data: &[u8]) -> io::Result<()> {
+        self.inner.write(path, data)
+    }
+
+    fn replace(&self, path: &str, data: &[u8]) -> io::Result<()> {
+        self.inner.replace(path, data)
+    }
+
+    fn create_new<'a>(&'a self, dir: &str) -> io::Result<Box<dyn NewFile + 'a>> {
+        self.inner.create_new(dir)
+    }
+
+    fn list(&self, dir: &str) -> io::Result<Vec<String>> {
+        self.inner.list(dir)
+    }
+
+    fn remove(&self, path: &str) -> io::Result<()> {
+        self.cache().clear();
+        self.inner.remove(path)
+    }
+
+    fn create_dir(&self, dir: &str) -> io::Result<()> {
+        self.inner.create_dir(dir)
+    }
+
+    fn traffic(&self) -> Option<Traffic> {
+        self.inner.traffic()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::storage::LocalStorage;
+
+    #[test]
+    fn reads_across_blocks_match_and_stop_at_the_end() {
+        let dir = tempfile::tempdir().unwrap();
+        let local = LocalStorage::new(dir.path());
+        local.create_dir("data").unwrap();
+        let bytes: Vec<u8> = (0..(BLOCK * 2 + 1000)).map(|i| (i % 251) as u8).collect();
+        local.write("data/p", &bytes).unwrap();
+        let c = BlockCache::new(local, BLOCK * 2);
+        for (off, len) in [
+            (0u64, 10usize),
+            (BLOCK - 5, 10),
+            (BLOCK * 2 + 990, 10),
+            (1, 8_000_000),
+        ] {
+            let mut buf = vec![0u8; len];
+            c.read_at("data/p", off, &mut buf).unwrap();
+            assert_eq!(buf, bytes[off as usize..off as usize + len]);
+        }
+        let mut buf = vec![0u8; 20];
+        assert_eq!(
+            c.read_at("data/p", BLOCK * 2 + 990, &mut buf)
+                .unwrap_err()
+                .kind(),
+            io::ErrorKind::UnexpectedEof
+        );
+    }
+}

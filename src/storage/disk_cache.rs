@@ -1,0 +1,256 @@
+//! [`DiskCache`]: the index and snapshot files of a remote repository kept on local disk, so
+//! that `snapshots`, `ls`, a mount and an unchanged re-backup read next to nothing from the
+//! server but the listings.
+//!
+//! Every repository file but `config` is named by the blake3 of its bytes and never changes,
+//! so a cached copy is checked against its name each time it is read: a damaged or planted
+//! entry is dropped and fetched again, never believed. Files this process writes are cached as
+//! they are written; a listing drops cached files the server no longer has (after a prune);
+//! the cache is kept under its byte limit by dropping the least recently used files when
+//! opened. The directory is private (0700, files 0600), under
+//! `$XDG_CACHE_HOME/chronofs/` or `~/.cache/chronofs/` by default, one per repository id.
+
+use std::fs;
+use std::io::{self, Write};
+use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use super::{NewFile, Storage, Traffic};
+
+/// The repository directories whose files are cached.
+const CACHED_DIRS: [&str; 2] = ["index", "snapshots"];
+
+/// Default size bound of one repository's cache.
+pub const DEFAULT_LIMIT: u64 = 2 << 30;
+
+/// A backend whose index and snapshot files are also kept in a local directory.
+pub struct DiskCache {
+    inner: Arc<dyn Storage>,
+    dir: PathBuf,
+    counter: AtomicU64,
+    hits: AtomicU64,
+}
+
+impl std::fmt::Debug for DiskCache {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("DiskCache")
+            .field("dir", &self.dir)
+            .finish_non_exhaustive()
+    }
+}
+
+/// The directory under which caches live: `$XDG_CACHE_HOME/chronofs` or `~/.cache/chronofs`.
+#[must_use]
+pub fn default_root() -> Option<PathBuf> {
+    std::env::var_os("XDG_CACHE_HOME")
+        .filter(|v| !v.is_empty())
+        .map(PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cache")))
+        .map(|d| d.join("chronofs"))
+}
+
+/// Whether `path` is a cached kind of file; returns its name (the hex hash of its bytes).
+fn cached_name(path: &str) -> Option<&str> {
+    let (dir, name) = path.split_once('/')?;
+    (CACHED_DIRS.contains(&dir) && name.len() == 64 && name.bytes().all(|b| b.is_ascii_hexdigit()))
+        .then_some(name)
+}
+
+impl DiskCache {
+    /// Wraps `inner`, caching in `dir` (created private if missing), trimmed to `limit` bytes.
+    ///
+    /// # Errors
+    /// When `dir` cannot be created.
+    pub fn new(inner: Arc<dyn Storage>, dir: &Path, limit: u64) -> io::Result<DiskCache> {
+        for d in CACHED_DIRS {
+            fs::DirBuilder::new()
+                .recursive(true)
+                .mode(0o700)
+                .create(dir.join(d))?;
+        }
+        let cache = DiskCache {
+            inner,
+            dir: dir.to_path_buf(),
+            counter: AtomicU64::new(0),
+            hits: AtomicU64::new(0),
+        };
+        cache.trim(limit);
+        Ok(cache)
+    }
+
+    /// Reads answered from the cache so far.
+    pub fn hits(&self) -> u64 {
+        self.hits.load(Ordering::Relaxed)
+    }
+
+    /// A cached copy of `path` that matches its name and fits `limit`.
+    fn lookup(&self, path: &str, name: &str, limit: u64) -> Option<Vec<u8>> {
+        let file = self.dir.join(path);
+        let bytes = fs::read(&file).ok()?;
+        if bytes.len() as u64 > limit || blake3::hash(&bytes).to_hex().as_str() != name {
+            let _ = fs::remove_file(&file);
+            return None;
+        }
+        self.hits.fetch_add(1, Ordering::Relaxed);
+        Some(bytes)
+    }
+
+    /// Keeps a copy (atomically: a temp file renamed into place). Failures only cost a
+    /// download next time.
+    fn store(&self, path: &str, bytes: &[u8]) {
+        let target = self.dir.join(path);
+        let n = self.counter.fetch_add(1, Ordering::Relaxed);
+        let tmp = self.dir.join(format!(".tmp-{}-{n}", std::process::id()));
+        let ok = fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(0o600)
+            .open(&tmp)
+            .and_then(|mut f| f.write_all(bytes))
+            .and_then(|()| fs::rename(&tmp, &target));
+        if ok.is_err() {
+            let _ = fs::remove_file(&tmp);
+        }
+    }
+
+    /// Drops the least recently modified files until the cache holds at most `limit` bytes.
+    fn trim(&self, limit: u64) {
+        let mut files = Vec::new();
+        for d in CACHED_DIRS {
+            let Ok(rd) = fs::read_dir(self.dir.join(d)) else {
+                continue;
+            };
+            for e in rd.flatten() {
+                if let Ok(m) = e.metadata() {
+                    files.push((m.modified().ok(), m.len(), e.path()));
+                }
+            }
+        }
+        let mut total: u64 = files.iter().map(|f| f.1).sum();
+        files.sort();
+        for (_, len, path) in files {
+            if total <= limit {
+                break;
+            }
+            if fs::remove_file(&path).is_ok() {
+                total -= len;
+            }
+        }
+    }
+}
+
+impl Storage for DiskCache {
+    fn read(&self, path: &str, limit: u64) -> io::Result<Vec<u8>> {
+        let Some(name) = cached_name(path) else {
+            return self.inner.read(path, limit);
+        };
+        if let Some(bytes) = self.lookup(path, name, limit) {
+            return Ok(bytes);
+        }
+        let bytes = self.inner.read(path, limit)?;
+        if blake3::hash(&bytes).to_hex().as_str() == name {
+            self.store(path, &bytes);
+        }
+        Ok(bytes)
+    }
+
+    fn read_at(&self, path: &str, offset: u64, buf: &mut [u8]) -> io::Result<()> {
+        self.inner.read_at(path, offset, buf)
+    }
+
+    fn read_up_to(&self, path: &str, offset: u64, buf: &mut [u8]) -> io::Result<usize> {
+        self.inner.read_up_to(path, offset, buf)
+    }
+
+    fn len(&self, path: &str) -> io::Result<u64> {
+        self.inner.len(path)
+    }
+
+    fn privacy_warning(&self) -> Option<String> {
+        self.inner.privacy_warning()
+    }
+
+    fn write(&self, path: &str, data: &[u8]) -> io::Result<()> {
+        self.inner.write(path, data)?;
+        if cached_name(path).is_some() {
+            self.store(path, data);
+        }
+        Ok(())
+    }
+
+    fn replace(&self, path: &str, data: &[u8]) -> io::Result<()> {
+        self.inner.replace(path, data)
+    }
+
+    fn create_new<'a>(&'a self, dir: &str) -> io::Result<Box<dyn NewFile + 'a>> {
+        self.inner.create_new(dir)
+    }
+
+    fn list(&self, dir: &str) -> io::Result<Vec<String>> {
+        let names = self.inner.list(dir)?;
+        if CACHED_DIRS.contains(&dir)
+            && let Ok(rd) = fs::read_dir(self.dir.join(dir))
+        {
+            // What the server no longer has (a prune removed it) leaves the cache too.
+            for e in rd.flatten() {
+                let name = e.file_name().to_string_lossy().into_owned();
+                if names.binary_search(&name).is_err() {
+                    let _ = fs::remove_file(e.path());
+                }
+            }
+        }
+        Ok(names)
+    }
+
+    fn remove(&self, path: &str) -> io::Result<()> {
+        if cached_name(path).is_some() {
+            let _ = fs::remove_file(self.dir.join(path));
+        }
+        self.inner.remove(path)
+    }
+
+    fn create_dir(&self, dir: &str) -> io::Result<()> {
+        self.inner.create_dir(dir)
+    }
+
+    fn traffic(&self) -> Option<Traffic> {
+        self.inner.traffic()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::storage::LocalStorage;
+
+    #[test]
+    fn serves_verified_copies_and_forgets_removed_files() {
+        let remote_dir = tempfile::tempdir().unwrap();
+        let cache_dir = tempfile::tempdir().unwrap();
+        let remote = Arc::new(LocalStorage::new(remote_dir.path()));
+        remote.create_dir("index").unwrap();
+        let bytes = b"an index file".to_vec();
+        let name = format!("index/{}", blake3::hash(&bytes).to_hex());
+        remote.write(&name, &bytes).unwrap();
+        let c = DiskCache::new(remote.clone(), cache_dir.path(), DEFAULT_LIMIT).unwrap();
+        assert_eq!(c.read(&name, 100).unwrap(), bytes);
+        assert_eq!(c.hits(), 0);
+        assert_eq!(c.read(&name, 100).unwrap(), bytes);
+        assert_eq!(c.hits(), 1, "the second read comes from the cache");
+        // A damaged cached copy is dropped and fetched again.
+        fs::write(cache_dir.path().join(&name), b"planted").unwrap();
+        assert_eq!(c.read(&name, 100).unwrap(), bytes);
+        assert_eq!(c.hits(), 1);
+        // The server lost it (a prune): the listing drops it from the cache.
+        remote.remove(&name).unwrap();
+        assert!(c.list("index").unwrap().is_empty());
+        assert!(!cache_dir.path().join(&name).exists());
+        // A size limit of zero empties the cache on open.
+        c.write(&name, &bytes).unwrap();
+        assert!(cache_dir.path().join(&name).exists());
+        let _ = DiskCache::new(remote, cache_dir.path(), 0).unwrap();
+        assert!(!cache_dir.path().join(&name).exists());
+    }
+}

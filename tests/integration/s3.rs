@@ -1,0 +1,374 @@
+//! Repositories on object storage, against a real S3 server: Garage, started by the project's
+//! own `tests/s3/server.sh` (built once per machine by `tests/s3/server.sh install`, which the
+//! README's test command runs). These tests never skip: without the server they fail and say
+//! how to install it.
+
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use super::mount::{Mounted, can_mount};
+use super::roundtrip::build_everything;
+use super::util::{Fixture, assert_same_tree, dir_bytes, noise, test_tmp};
+
+/// A Garage server (one node or a cluster) with its data in a temp directory, stopped on drop.
+pub(super) struct Server {
+    dir: tempfile::TempDir,
+    /// The variables `server.sh start` printed.
+    pub env: Vec<(String, String)>,
+}
+
+fn script() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/s3/server.sh")
+}
+
+impl Server {
+    pub(super) fn start(nodes: u32) -> Server {
+        let garage = std::env::var("CHRONOFS_GARAGE").unwrap_or_else(|_| {
+            let root = std::env::var("CHRONOFS_GARAGE_ROOT")
+                .unwrap_or_else(|_| "/var/cache/chronofs-test/garage".into());
+            format!("{root}/bin/garage")
+        });
+        assert!(
+            Path::new(&garage).exists(),
+            "the S3 test server is not installed at {garage}: run `bash tests/s3/server.sh install` \
+             (the README's test command does)"
+        );
+        let dir = tempfile::Builder::new()
+            .prefix("chronofs-s3-")
+            .tempdir_in(test_tmp())
+            .unwrap();
+        let out = Command::new("bash")
+            .arg(script())
+            .arg("start")
+            .arg(dir.path())
+            .args(["--nodes", &nodes.to_string()])
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "server.sh start failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let env = String::from_utf8_lossy(&out.stdout)
+            .lines()
+            .filter_map(|l| l.strip_prefix("export "))
+            .filter_map(|l| l.split_once('='))
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect::<Vec<_>>();
+        assert!(
+            env.iter().any(|(k, _)| k == "CHRONOFS_S3_TEST_REPO"),
+            "server.sh printed no repository: {env:?}"
+        );
+        Server { dir, env }
+    }
+
+    fn var(&self, name: &str) -> String {
+        self.env
+            .iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.clone())
+            .unwrap_or_default()
+    }
+
+    /// An `s3:` location in the test bucket under `prefix`.
+    pub(super) fn repo(&self, prefix: &str) -> String {
+        format!(
+            "s3:{}/chronofs-test/{prefix}",
+            self.var("CHRONOFS_S3_ENDPOINT")
+        )
+    }
+
+    /// The environment for chronofs, with few retries so failures show quickly.
+    pub(super) fn client_env(&self, retries: u32) -> Vec<(String, String)> {
+        let mut env = self.env.clone();
+        env.push(("CHRONOFS_S3_RETRIES".into(), retries.to_string()));
+        env
+    }
+
+    fn node(&self, what: &str, i: u32) {
+        let ok = Command::new("bash")
+            .arg(script())
+            .arg(what)
+            .arg(self.dir.path())
+            .arg(i.to_string())
+            .status()
+            .unwrap()
+            .success();
+        assert!(ok, "server.sh {what} {i}");
+    }
+
+    /// Bytes node `i` stores.
+    pub(super) fn stored_bytes(&self, i: u32) -> u64 {
+        dir_bytes(&self.dir.path().join(format!("node{i}/data")))
+    }
+
+    pub(super) fn kill_node(&self, i: u32) {
+        self.node("kill-node", i);
+    }
+
+    pub(super) fn start_node(&self, i: u32) {
+        self.node("start-node", i);
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = Command::new("bash")
+            .arg(script())
+            .arg("stop")
+            .arg(self.dir.path())
+            .status();
+    }
+}
+
+/// A fixture whose repository is `prefix` in the server's bucket.
+fn s3_fixture(server: &Server, prefix: &str, init: &[&str]) -> Fixture {
+    let mut env = server.client_env(8);
+    env.push((
+        "CHRONOFS_CACHE_DIR".into(),
+        server
+            .dir
+            .path()
+            .join(format!("cache-{prefix}"))
+            .display()
+            .to_string(),
+    ));
+    Fixture::at(Some(&server.repo(prefix)), env, init)
+}
+
+/// The `storage_traffic` object of a `backup --json` summary.
+fn traffic(json: &str) -> serde_json::Value {
+    let line = json
+        .lines()
+        .rev()
+        .find(|l| l.contains("\"summary\""))
+        .unwrap_or_else(|| panic!("no summary in {json}"));
+    let v: serde_json::Value = serde_json::from_str(line).unwrap();
+    v["storage_traffic"].clone()
+}
+
+#[test]
+fn every_command_works_on_an_s3_repository() {
+    let server = Server::start(1);
+    let f = s3_fixture(&server, "main", &[]);
+    build_everything(&f.src);
+    fs::write(f.src.join("big.bin"), noise(7, 3_000_000)).unwrap();
+
+    let first = f.ok(&["backup", "--json", f.src_str()]);
+    let t = traffic(&first);
+    assert!(t["put"].as_u64().unwrap() >= 3, "{t}");
+    // An unchanged re-backup uploads only its snapshot (and lock objects).
+    let again = f.ok(&["backup", "--json", f.src_str()]);
+    let t = traffic(&again);
+    assert!(t["put"].as_u64().unwrap() <= 4, "unchanged re-backup: {t}");
+    assert!(
+        t["bytes_up"].as_u64().unwrap() < 64 * 1024,
+        "unchanged re-backup uploaded {t}"
+    );
+    // ... and reads next to nothing: index and snapshots come from the local cache, trees in
+    // a few blocks.
+    assert!(t["get"].as_u64().unwrap() <= 8, "unchanged re-backup: {t}");
+    assert!(
+        t["bytes_down"].as_u64().unwrap() < 1 << 20,
+        "unchanged re-backup downloaded {t}"
+    );
+    let snaps = f.ok(&["snapshots"]);
+    assert_eq!(
+        snaps.lines().filter(|l| l.contains("Z")).count(),
+        2,
+        "{snaps}"
+    );
+    let listing = f.ok(&["ls", "latest", f.src_str()]);
+    assert!(listing.contains("big.bin"), "{listing}");
+
+    // Restore is the source, field by field.
+    let target = f.path("restored");
+    f.ok(&["restore", "latest", "--target", target.to_str().unwrap()]);
+    assert_same_tree(&f.src, &f.restored_src(&target));
+    f.ok(&["check", "--read-data"]);
+
+    // The mount shows the same tree.
+    assert!(can_mount("every_command_works_on_an_s3_repository"));
+    {
+        let m = Mounted::new(&f, &[]);
+        let inside = m.path.join("latest").join(f.src.strip_prefix("/").unwrap());
+        assert_same_tree(&f.src, &inside);
+    }
+
+    // Off-site workflow: local → S3 and S3 → local, byte for byte.
+    let local = f.path("local-repo");
+    let local_s = local.to_str().unwrap();
+    let local_f = Fixture::at(Some(local_s), server.client_env(8), &[]);
+    f.ok(&["copy", "--to", local_s]);
+    let back = f.path("from-local");
+    local_f.ok(&["restore", "latest", "--target", back.to_str().unwrap()]);
+    assert_same_tree(&f.src, &f.restored_src(&back));
+    let other = s3_fixture(&server, "offsite", &[]);
+    local_f.ok(&["copy", "--to", &server.repo("offsite")]);
+    let offsite = f.path("from-offsite");
+    other.ok(&["restore", "latest", "--target", offsite.to_str().unwrap()]);
+    assert_same_tree(&f.src, &f.restored_src(&offsite));
+
+    // stdin backups, forget and prune.
+    let mut child = f
+        .cmd(&["backup", "--stdin", "--stdin-name", "dump.sql"])
+        .stdin(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::io::Write::write_all(&mut child.stdin.take().unwrap(), &noise(3, 500_000)).unwrap();
+    assert!(child.wait().unwrap().success());
+    f.ok(&["forget", "--keep-last", "1", "--prune"]);
+    // One snapshot of the tree and one of stdin stay (each is its own group).
+    assert_eq!(
+        f.ok(&["snapshots"])
+            .lines()
+            .filter(|l| l.contains("Z"))
+            .count(),
+        2
+    );
+    f.ok(&["check", "--read-data"]);
+    let listing = f.ok(&["ls", "latest"]);
+    assert!(listing.contains("dump.sql"), "{listing}");
+}
+
+#[test]
+fn s3_failures_are_clear_and_write_nothing() {
+    let server = Server::start(1);
+    let f = s3_fixture(&server, "errs", &[]);
+    fs::write(f.src.join("a"), b"data").unwrap();
+    f.ok(&["backup", f.src_str()]);
+    let run = |env: Vec<(String, String)>, repo: &str, args: &[&str]| {
+        let g = Fixture {
+            dir: tempfile::tempdir_in(test_tmp()).unwrap(),
+            repo: PathBuf::from(repo),
+            src: f.src.clone(),
+            env,
+        };
+        let out = g.run(args);
+        (
+            out.status.code(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    };
+    let with = |k: &str, v: &str| {
+        let mut env = server.client_env(1);
+        env.retain(|(name, _)| name != k);
+        env.push((k.into(), v.into()));
+        env
+    };
+
+    // Wrong secret: access denied, exit 19, nothing written.
+    let (code, err) = run(
+        with(
+            "AWS_SECRET_ACCESS_KEY",
+            "0000000000000000000000000000000000000000000000000000000000000000",
+        ),
+        &server.repo("errs"),
+        &["backup", f.src_str()],
+    );
+    assert_eq!(code, Some(19), "{err}");
+    assert!(
+        err.contains("access denied") || err.contains("403"),
+        "{err}"
+    );
+    assert_eq!(err.trim().lines().count(), 1, "one line: {err}");
+
+    // A bucket that does not exist.
+    let endpoint = server.var("CHRONOFS_S3_ENDPOINT");
+    let (code, err) = run(
+        server.client_env(1),
+        &format!("s3:{endpoint}/no-such-bucket/x"),
+        &["init"],
+    );
+    assert_eq!(code, Some(19), "{err}");
+    assert!(
+        err.contains("no-such-bucket") && err.contains("does not exist"),
+        "{err}"
+    );
+
+    // Nothing listening at the endpoint.
+    let (code, err) = run(
+        server.client_env(1),
+        "s3:http://127.0.0.1:9/chronofs-test/x",
+        &["snapshots"],
+    );
+    assert_eq!(code, Some(19), "{err}");
+    assert!(err.contains("cannot connect"), "{err}");
+
+    // No credentials at all.
+    let bare: Vec<(String, String)> = vec![
+        ("AWS_ACCESS_KEY_ID".into(), String::new()),
+        ("AWS_SECRET_ACCESS_KEY".into(), String::new()),
+        ("HOME".into(), "/nonexistent".into()),
+    ];
+    let (code, err) = run(bare, &server.repo("errs"), &["snapshots"]);
+    assert_eq!(code, Some(2), "{err}");
+    assert!(err.contains("no S3 credentials"), "{err}");
+
+    // init refuses a prefix that holds a repository.
+    let (code, err) = run(server.client_env(1), &server.repo("errs"), &["init"]);
+    assert_eq!(code, Some(14), "{err}");
+    assert!(err.contains("already exists"), "{err}");
+
+    // The repository is as it was: one snapshot, clean.
+    assert_eq!(
+        f.ok(&["snapshots"])
+            .lines()
+            .filter(|l| l.contains("Z"))
+            .count(),
+        1
+    );
+    f.ok(&["check", "--read-data"]);
+}
+
+#[test]
+fn server_killed_during_a_backup_loses_nothing() {
+    let server = Server::start(1);
+    let f = Fixture::at(
+        Some(&server.repo("kill")),
+        server.client_env(2),
+        &["--pack-size", "1"],
+    );
+    fs::write(f.src.join("first"), noise(1, 1_000_000)).unwrap();
+    f.ok(&["backup", f.src_str()]);
+    let before = f.ok(&["snapshots", "--json"]);
+    for i in 0..40 {
+        fs::write(f.src.join(format!("f{i}")), noise(100 + i, 1_500_000)).unwrap();
+    }
+    let mut child = f
+        .cmd(&["backup", f.src_str()])
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Kill the server once part of the backup has reached it.
+    let stored = server.stored_bytes(1);
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    while server.stored_bytes(1) < stored + 8_000_000 {
+        assert!(
+            child.try_wait().unwrap().is_none(),
+            "the backup ended before the kill"
+        );
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the backup made no progress"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(5));
+    }
+    server.kill_node(1);
+    let out = child.wait_with_output().unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    // With the server gone and two retries, the backup fails and says why.
+    assert_eq!(out.status.code(), Some(19), "{err}");
+    assert!(err.contains("127.0.0.1"), "names the server: {err}");
+    server.start_node(1);
+    // Every earlier snapshot is intact, the repository is clean, and a re-run completes.
+    let after = f.ok(&["snapshots", "--json"]);
+    assert!(after.contains(before.trim().trim_start_matches('[').trim_end_matches(']')));
+    f.ok(&["check", "--read-data"]);
+    f.ok(&["backup", f.src_str()]);
+    f.ok(&["check", "--read-data"]);
+    let target = f.path("restored");
+    f.ok(&["restore", "latest", "--target", target.to_str().unwrap()]);
+    assert_same_tree(&f.src, &f.restored_src(&target));
+}
