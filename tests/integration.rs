@@ -21,6 +21,7 @@ mod integration {
     mod recipes;
     mod roundtrip;
     mod s3;
+    mod s3_faults;
     mod source_trace;
     mod util;
 }

@@ -31,6 +31,15 @@ impl Fixture {
     /// A fixture whose repository is at `repo` (default: `repo/` in its directory), commands
     /// run with `env`, initialised with `init_args`.
     pub fn at(repo: Option<&str>, env: Vec<(String, String)>, init_args: &[&str]) -> Fixture {
+        let f = Self::attach(repo, env);
+        let mut args = vec!["init"];
+        args.extend_from_slice(init_args);
+        f.ok(&args);
+        f
+    }
+
+    /// A fixture on the existing repository at `repo` (not initialised).
+    pub fn attach(repo: Option<&str>, env: Vec<(String, String)>) -> Fixture {
         let dir = tempfile::Builder::new()
             .prefix("chronofs-test-")
             .tempdir_in(test_tmp())
@@ -38,16 +47,12 @@ impl Fixture {
         let repo = repo.map_or_else(|| dir.path().join("repo"), PathBuf::from);
         let src = dir.path().join("src");
         fs::create_dir(&src).unwrap();
-        let f = Fixture {
+        Fixture {
             dir,
             repo,
             src,
             env,
-        };
-        let mut args = vec!["init"];
-        args.extend_from_slice(init_args);
-        f.ok(&args);
-        f
+        }
     }
 
     pub fn path(&self, p: &str) -> PathBuf {

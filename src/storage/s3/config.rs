@@ -131,7 +131,8 @@ pub struct Settings {
     pub region: String,
     /// Addressing style.
     pub addressing: Addressing,
-    /// Parallel connections (`CHRONOFS_S3_CONNECTIONS`, default 8).
+    /// Connections kept open (`CHRONOFS_S3_CONNECTIONS`, default 8); half of them upload
+    /// packs in parallel.
     pub connections: usize,
     /// Retries of a failed request (`CHRONOFS_S3_RETRIES`, default 8).
     pub retries: u32,

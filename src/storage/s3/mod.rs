@@ -20,20 +20,42 @@
 
 pub mod client;
 pub mod config;
+pub mod upload;
 
 use std::io::{self, Read};
+use std::sync::Arc;
 
 pub use config::{S3Location, Settings};
 
 use crate::error::Result;
-use crate::storage::{Storage, Traffic, too_large};
+use crate::storage::{NewFile, Storage, Traffic, too_large};
 
 use self::client::{Client, Kind, refusal};
+use self::upload::{Put, Uploads};
 
 /// A repository in a bucket.
-#[derive(Debug)]
 pub struct S3Storage {
-    client: Client,
+    client: Arc<Client>,
+    uploads: Uploads,
+    put: Put,
+}
+
+impl std::fmt::Debug for S3Storage {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("S3Storage")
+            .field("client", &self.client)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Whether `path` is a pack (uploaded in the background, ahead of what depends on it).
+fn is_pack(path: &str) -> bool {
+    path.starts_with("data/")
+}
+
+/// Whether `path` is a lock (written at once, never waiting for uploads).
+fn is_lock(path: &str) -> bool {
+    path.starts_with("locks/")
 }
 
 /// The most keys one LIST page may return; S3 caps it at 1000.
@@ -46,8 +68,14 @@ impl S3Storage {
     /// [`crate::Error::InvalidInput`] for missing credentials or a bad endpoint.
     pub fn open(location: &S3Location) -> Result<S3Storage> {
         let settings = Settings::from_env(location)?;
+        let client = Arc::new(Client::new(location, &settings)?);
+        let uploader = Arc::clone(&client);
+        let put: Put =
+            Arc::new(move |path: &str, data: &[u8]| put_object(&uploader, path, data, true));
         Ok(S3Storage {
-            client: Client::new(location, &settings)?,
+            uploads: Uploads::new((settings.connections / 2).max(1), Arc::clone(&put)),
+            client,
+            put,
         })
     }
 
@@ -128,30 +156,48 @@ impl S3Storage {
             },
         )
     }
+}
 
-    /// One PUT.
-    fn put(&self, path: &str, data: &[u8], if_absent: bool) -> io::Result<()> {
-        let key = self.key(path);
-        let url = self.client.object_url(Kind::Put, &key);
-        self.client.execute(
-            Kind::Put,
-            &key,
-            // 412: the object exists and the server kept it, as asked.
-            &[412],
-            |agent| {
-                let mut req = agent.put(&url);
-                if if_absent {
-                    req = req.header("If-None-Match", "*");
-                }
-                req.send(data)
-            },
-            |status, _| {
-                if status != 412 {
-                    self.client.count_up(data.len() as u64);
-                }
-                Ok(())
-            },
-        )
+/// One PUT of `data` as `path` (with `If-None-Match: *` when `if_absent`).
+fn put_object(client: &Client, path: &str, data: &[u8], if_absent: bool) -> io::Result<()> {
+    let key = client.location().key(path);
+    let url = client.object_url(Kind::Put, &key);
+    client.execute(
+        Kind::Put,
+        &key,
+        // 412: the object exists and the server kept it, as asked.
+        &[412],
+        |agent| {
+            let mut req = agent.put(&url);
+            if if_absent {
+                req = req.header("If-None-Match", "*");
+            }
+            req.send(data)
+        },
+        |status, _| {
+            if status != 412 {
+                client.count_up(data.len() as u64);
+            }
+            Ok(())
+        },
+    )
+}
+
+/// A pack being written: collected in memory, queued for upload at commit.
+struct S3NewFile<'a> {
+    storage: &'a S3Storage,
+    data: Vec<u8>,
+}
+
+impl NewFile for S3NewFile<'_> {
+    fn append(&mut self, data: &[u8]) -> io::Result<()> {
+        self.data.extend_from_slice(data);
+        Ok(())
+    }
+
+    fn commit(self: Box<Self>, path: &str) -> io::Result<()> {
+        let storage = self.storage;
+        storage.uploads.submit(path, self.data, &storage.put)
     }
 }
 
@@ -192,6 +238,7 @@ fn content_length(resp: &client::Response) -> Option<u64> {
 
 impl Storage for S3Storage {
     fn read(&self, path: &str, limit: u64) -> io::Result<Vec<u8>> {
+        self.uploads.wait_for(path);
         let key = self.key(path);
         let url = self.client.object_url(Kind::Get, &key);
         self.client.execute(
@@ -226,6 +273,7 @@ impl Storage for S3Storage {
     }
 
     fn read_at(&self, path: &str, offset: u64, buf: &mut [u8]) -> io::Result<()> {
+        self.uploads.wait_for(path);
         let n = self.get_range(path, offset, buf)?;
         if n < buf.len() {
             return Err(io::Error::new(
@@ -237,10 +285,12 @@ impl Storage for S3Storage {
     }
 
     fn read_up_to(&self, path: &str, offset: u64, buf: &mut [u8]) -> io::Result<usize> {
+        self.uploads.wait_for(path);
         self.get_range(path, offset, buf)
     }
 
     fn len(&self, path: &str) -> io::Result<u64> {
+        self.uploads.wait_for(path);
         let key = self.key(path);
         let url = self.client.object_url(Kind::Head, &key);
         self.client.execute(
@@ -260,14 +310,29 @@ impl Storage for S3Storage {
     }
 
     fn write(&self, path: &str, data: &[u8]) -> io::Result<()> {
-        self.put(path, data, true)
+        if !is_pack(path) && !is_lock(path) {
+            self.uploads.barrier()?;
+        }
+        put_object(&self.client, path, data, true)
     }
 
     fn replace(&self, path: &str, data: &[u8]) -> io::Result<()> {
-        self.put(path, data, false)
+        self.uploads.barrier()?;
+        put_object(&self.client, path, data, false)
+    }
+
+    fn create_new<'a>(&'a self, _dir: &str) -> io::Result<Box<dyn NewFile + 'a>> {
+        Ok(Box::new(S3NewFile {
+            storage: self,
+            data: Vec::new(),
+        }))
     }
 
     fn list(&self, dir: &str) -> io::Result<Vec<String>> {
+        if dir.starts_with("data") {
+            // A listing of packs (check, prune) includes every pack this process wrote.
+            self.uploads.barrier()?;
+        }
         let prefix = format!("{}/", self.key(dir));
         let mut names = Vec::new();
         let mut token: Option<String> = None;
@@ -300,6 +365,9 @@ impl Storage for S3Storage {
     }
 
     fn remove(&self, path: &str) -> io::Result<()> {
+        if !is_lock(path) {
+            self.uploads.barrier()?;
+        }
         let key = self.key(path);
         let url = self.client.object_url(Kind::Delete, &key);
         self.client.execute(
