@@ -30,6 +30,7 @@ use crate::format::config::{
 use crate::format::crypto::{CIPHER_NAME, CIPHER_NONE, MasterKey, SessionKey};
 use crate::format::id::{BlobId, ChunkId, Id, IndexId, SnapshotId, TreeId};
 use crate::format::index::{Index as IndexRecord, IndexedPack, MAX_INDEX_LEN};
+use crate::format::pack::BlobKind;
 use crate::format::snapshot::{MAX_SNAPSHOT_LEN, Snapshot};
 use crate::format::tree::Tree;
 
@@ -84,6 +85,8 @@ pub struct Repository {
     key: Option<(MasterKey, String)>,
     /// With a backup-only key: the host's own snapshots and trees, for change detection.
     cache: Option<cache::LocalCache>,
+    /// Tree blobs of a remote repository kept on local disk.
+    tree_cache: Option<storage::disk_cache::BlobCache>,
     index: RwLock<Index>,
     /// Names of the index files the in-memory index was built from.
     index_files: std::sync::Mutex<Vec<String>>,
@@ -212,6 +215,7 @@ impl Repository {
             scheme: None,
             key: None,
             cache: None,
+            tree_cache: None,
             index: RwLock::new(Index::new()),
             index_files: std::sync::Mutex::new(Vec::new()),
         };
@@ -427,6 +431,7 @@ impl Repository {
             config,
             key: None,
             cache: None,
+            tree_cache: None,
             index: RwLock::new(Index::new()),
             index_files: std::sync::Mutex::new(Vec::new()),
         };
@@ -628,6 +633,7 @@ impl Repository {
             storage::disk_cache::DEFAULT_LIMIT,
         )
         .map_err(|e| Error::path_io("creating the cache", &dir, e))?;
+        self.tree_cache = storage::disk_cache::BlobCache::new(&dir).ok();
         self.storage = Arc::new(cached);
         Ok(())
     }
@@ -773,7 +779,6 @@ impl Repository {
     /// I/O errors, or [`Error::Corrupt`] naming the pack.
     pub fn read_blob_at(&self, id: &BlobId, loc: &BlobLocation) -> Result<Vec<u8>> {
         self.require_full_key("reading backed-up data")?;
-        let (path, stored) = self.read_stored_bytes(loc)?;
         let session = self.index().pack_session(&loc.pack);
         let at = blob::At {
             kind: loc.kind,
@@ -781,7 +786,27 @@ impl Repository {
             raw_len: loc.raw_len,
             compression: loc.compression,
         };
-        blob::unpack(self.scheme()?, id, stored, &at).map_err(|m| Error::corrupt(path, m))
+        let tree_cache = self
+            .tree_cache
+            .as_ref()
+            .filter(|_| loc.kind == BlobKind::Tree);
+        let hex = id.to_hex();
+        if let Some(c) = tree_cache
+            && let Some(stored) = c.get(&hex, loc.stored_len as usize)
+        {
+            match blob::unpack(self.scheme()?, id, stored, &at) {
+                Ok(raw) => return Ok(raw),
+                Err(_) => c.forget(&hex),
+            }
+        }
+        let (path, stored) = self.read_stored_bytes(loc)?;
+        let keep = tree_cache.map(|_| stored.clone());
+        let raw =
+            blob::unpack(self.scheme()?, id, stored, &at).map_err(|m| Error::corrupt(path, m))?;
+        if let (Some(c), Some(stored)) = (tree_cache, keep) {
+            c.put(&hex, &stored);
+        }
+        Ok(raw)
     }
 
     /// The stored bytes at `loc`, with the pack's path for messages.

@@ -22,6 +22,9 @@ use super::{NewFile, Storage, Traffic};
 /// The repository directories whose files are cached.
 const CACHED_DIRS: [&str; 2] = ["index", "snapshots"];
 
+/// Directory of cached tree blobs (see [`BlobCache`]), trimmed with the rest.
+const TREE_DIR: &str = "trees";
+
 /// Default size bound of one repository's cache.
 pub const DEFAULT_LIMIT: u64 = 2 << 30;
 
@@ -64,7 +67,7 @@ impl DiskCache {
     /// # Errors
     /// When `dir` cannot be created.
     pub fn new(inner: Arc<dyn Storage>, dir: &Path, limit: u64) -> io::Result<DiskCache> {
-        for d in CACHED_DIRS {
+        for d in CACHED_DIRS.iter().chain(&[TREE_DIR]) {
             fs::DirBuilder::new()
                 .recursive(true)
                 .mode(0o700)
@@ -118,7 +121,7 @@ impl DiskCache {
     /// Drops the least recently modified files until the cache holds at most `limit` bytes.
     fn trim(&self, limit: u64) {
         let mut files = Vec::new();
-        for d in CACHED_DIRS {
+        for d in CACHED_DIRS.iter().chain(&[TREE_DIR]) {
             let Ok(rd) = fs::read_dir(self.dir.join(d)) else {
                 continue;
             };
@@ -138,6 +141,67 @@ impl DiskCache {
                 total -= len;
             }
         }
+    }
+}
+
+/// Tree blobs of a remote repository as stored (sealed when the repository is encrypted), by
+/// blob id, beside the cached files: a walk of a snapshot's directories (`ls`, a mount, change
+/// detection) then reads no pack from the server twice. The repository opens and verifies
+/// every cached blob like one read from a pack, and drops one that fails.
+#[derive(Debug)]
+pub struct BlobCache {
+    dir: PathBuf,
+    counter: AtomicU64,
+}
+
+impl BlobCache {
+    /// The tree cache beside a [`DiskCache`] in `dir` (created private if missing).
+    ///
+    /// # Errors
+    /// When the directory cannot be created.
+    pub fn new(dir: &Path) -> io::Result<BlobCache> {
+        let dir = dir.join(TREE_DIR);
+        fs::DirBuilder::new()
+            .recursive(true)
+            .mode(0o700)
+            .create(&dir)?;
+        Ok(BlobCache {
+            dir,
+            counter: AtomicU64::new(0),
+        })
+    }
+
+    /// The stored bytes of blob `hex`, if cached with exactly `len` bytes.
+    #[must_use]
+    pub fn get(&self, hex: &str, len: usize) -> Option<Vec<u8>> {
+        let f = fs::File::open(self.dir.join(hex)).ok()?;
+        if f.metadata().ok()?.len() != len as u64 {
+            return None;
+        }
+        let mut bytes = Vec::with_capacity(len);
+        std::io::Read::read_to_end(&mut std::io::Read::take(f, len as u64), &mut bytes).ok()?;
+        (bytes.len() == len).then_some(bytes)
+    }
+
+    /// Keeps the stored bytes of blob `hex` (failures only cost a download next time).
+    pub fn put(&self, hex: &str, bytes: &[u8]) {
+        let n = self.counter.fetch_add(1, Ordering::Relaxed);
+        let tmp = self.dir.join(format!(".tmp-{}-{n}", std::process::id()));
+        let ok = fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(0o600)
+            .open(&tmp)
+            .and_then(|mut f| f.write_all(bytes))
+            .and_then(|()| fs::rename(&tmp, self.dir.join(hex)));
+        if ok.is_err() {
+            let _ = fs::remove_file(&tmp);
+        }
+    }
+
+    /// Drops a cached blob that failed verification.
+    pub fn forget(&self, hex: &str) {
+        let _ = fs::remove_file(self.dir.join(hex));
     }
 }
 
