@@ -42,7 +42,7 @@ requests() {
     curl -s "http://127.0.0.1:$ADMIN/metrics" \
         | awk '/^api_s3_request_counter/ {n += $NF} END {printf "%d", n}'
 }
-lo_bytes() { awk '$1 == "lo:" {print $2 + $10}' /proc/net/dev; }
+lo_bytes() { awk '$1 == "lo:" {printf "%.0f", $2 + $10}' /proc/net/dev; }
 
 declare -A T REQ BYTES
 phase() {

@@ -51,6 +51,7 @@ echo "== cp a file out of the first snapshot"
 cp -a "$mnt/$first/$sample/numbers.txt" "$work/copied-numbers.txt"
 cmp "$work/copied-numbers.txt" "$work/restored/numbers.txt" && echo "identical to the restore"
 echo "== hosts/, tags/, ids/ and latest"; ls "$mnt/hosts"/* "$mnt/ids"; readlink "$mnt/latest"
+echo "== at/TIME: the newest snapshot at or before any time (here: now)"; readlink "$mnt/at/0s"
 echo "== chronofs umount $mnt";      "$bin" umount "$mnt"
 trap - EXIT
 echo "== demo repository at $CHRONOFS_REPO (remove $work when done)"

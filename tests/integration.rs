@@ -10,6 +10,7 @@ mod integration {
     mod encryption;
     mod exit_codes;
     mod fuzz;
+    mod history;
     mod hostile;
     mod hostile_repos;
     mod ingest;

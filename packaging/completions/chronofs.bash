@@ -31,6 +31,12 @@ _chronofs() {
             chronofs,copy)
                 cmd="chronofs__subcmd__copy"
                 ;;
+            chronofs,diff)
+                cmd="chronofs__subcmd__diff"
+                ;;
+            chronofs,find)
+                cmd="chronofs__subcmd__find"
+                ;;
             chronofs,forget)
                 cmd="chronofs__subcmd__forget"
                 ;;
@@ -76,6 +82,9 @@ _chronofs() {
             chronofs,verify)
                 cmd="chronofs__subcmd__verify"
                 ;;
+            chronofs,versions)
+                cmd="chronofs__subcmd__versions"
+                ;;
             chronofs__subcmd__help,append-only)
                 cmd="chronofs__subcmd__help__subcmd__append__subcmd__only"
                 ;;
@@ -90,6 +99,12 @@ _chronofs() {
                 ;;
             chronofs__subcmd__help,copy)
                 cmd="chronofs__subcmd__help__subcmd__copy"
+                ;;
+            chronofs__subcmd__help,diff)
+                cmd="chronofs__subcmd__help__subcmd__diff"
+                ;;
+            chronofs__subcmd__help,find)
+                cmd="chronofs__subcmd__help__subcmd__find"
                 ;;
             chronofs__subcmd__help,forget)
                 cmd="chronofs__subcmd__help__subcmd__forget"
@@ -135,6 +150,9 @@ _chronofs() {
                 ;;
             chronofs__subcmd__help,verify)
                 cmd="chronofs__subcmd__help__subcmd__verify"
+                ;;
+            chronofs__subcmd__help,versions)
+                cmd="chronofs__subcmd__help__subcmd__versions"
                 ;;
             chronofs__subcmd__help__subcmd__job,mount)
                 cmd="chronofs__subcmd__help__subcmd__job__subcmd__mount"
@@ -236,7 +254,7 @@ _chronofs() {
 
     case "${cmd}" in
         chronofs)
-            opts="-r -q -h -V --repo --quiet --retry-lock --cache-dir --no-cache --password-file --password-command --help --version init backup snapshots ls restore check cat mount umount forget prune copy unlock append-only status verify job key generate help"
+            opts="-r -q -h -V --repo --quiet --retry-lock --cache-dir --no-cache --password-file --password-command --help --version init backup snapshots ls diff versions find restore check cat mount umount forget prune copy unlock append-only status verify job key generate help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 1 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -523,6 +541,90 @@ _chronofs() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
+        chronofs__subcmd__diff)
+            opts="-r -q -h -V --json --repo --quiet --retry-lock --cache-dir --no-cache --password-file --password-command --help --version"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --repo)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                -r)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --retry-lock)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --cache-dir)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --password-file)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --password-command)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        chronofs__subcmd__find)
+            opts="-r -q -h -V --snapshot --host --json --repo --quiet --retry-lock --cache-dir --no-cache --password-file --password-command --help --version"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --snapshot)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --host)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --repo)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                -r)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --retry-lock)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --cache-dir)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --password-file)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --password-command)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
         chronofs__subcmd__forget)
             opts="-l -H -d -w -m -y -n -r -q -h -V --keep-last --keep-hourly --keep-daily --keep-weekly --keep-monthly --keep-yearly --keep-within --keep-within-hourly --keep-within-daily --keep-within-weekly --keep-within-monthly --keep-within-yearly --keep-tag --host --tag --path --group-by --dry-run --prune --max-unused --json --repo --quiet --retry-lock --cache-dir --no-cache --password-file --password-command --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
@@ -696,7 +798,7 @@ _chronofs() {
             return 0
             ;;
         chronofs__subcmd__help)
-            opts="init backup snapshots ls restore check cat mount umount forget prune copy unlock append-only status verify job key generate help"
+            opts="init backup snapshots ls diff versions find restore check cat mount umount forget prune copy unlock append-only status verify job key generate help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -766,6 +868,34 @@ _chronofs() {
             return 0
             ;;
         chronofs__subcmd__help__subcmd__copy)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        chronofs__subcmd__help__subcmd__diff)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        chronofs__subcmd__help__subcmd__find)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
@@ -1102,6 +1232,20 @@ _chronofs() {
             return 0
             ;;
         chronofs__subcmd__help__subcmd__verify)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        chronofs__subcmd__help__subcmd__versions)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
@@ -2197,6 +2341,48 @@ _chronofs() {
             fi
             case "${prev}" in
                 --scratch)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --repo)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                -r)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --retry-lock)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --cache-dir)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --password-file)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --password-command)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        chronofs__subcmd__versions)
+            opts="-r -q -h -V --host --json --repo --quiet --retry-lock --cache-dir --no-cache --password-file --password-command --help --version"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --host)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;

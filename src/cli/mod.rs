@@ -6,6 +6,8 @@ mod backup;
 mod cat;
 mod check;
 mod copy;
+mod diff;
+mod find;
 mod forget;
 mod generate;
 mod hooks;
@@ -25,6 +27,7 @@ mod ui;
 mod umount;
 mod unlock;
 mod verify;
+mod versions;
 
 use anyhow::Result;
 use clap::{Parser, Subcommand};
@@ -123,6 +126,12 @@ pub enum Command {
     Snapshots(snapshots::Args),
     /// List the files in a snapshot.
     Ls(ls::Args),
+    /// Show what changed between two snapshots.
+    Diff(diff::Args),
+    /// Show the versions of one path across snapshots.
+    Versions(versions::Args),
+    /// Find paths matching a pattern across snapshots.
+    Find(find::Args),
     /// Restore a snapshot, or a path inside one, to a directory.
     Restore(restore::Args),
     /// Verify the repository's integrity.
@@ -177,6 +186,9 @@ pub fn run(cli: Cli) -> Result<u8> {
         Command::Backup(a) => backup::run(&ctx, &a),
         Command::Snapshots(a) => snapshots::run(&ctx, &a),
         Command::Ls(a) => ls::run(&ctx, &a),
+        Command::Diff(a) => diff::run(&ctx, &a),
+        Command::Versions(a) => versions::run(&ctx, &a),
+        Command::Find(a) => find::run(&ctx, &a),
         Command::Restore(a) => restore::run(&ctx, &a),
         Command::Check(a) => check::run(&ctx, &a),
         Command::Cat(a) => cat::run(&ctx, &a),

@@ -25,10 +25,11 @@ use crate::format::id::TreeId;
 use crate::format::tree::{NodeKind, Piece, Tree};
 
 use super::attr::{self, DirFacts};
-use super::inodes::{self, HOSTS, IDS, ROOT, TAGS, Target, group_ino};
+use super::inodes::{self, AT, HOSTS, IDS, ROOT, TAGS, Target, group_ino};
 use super::state::{State, log};
 use super::view::{
-    COOKIE_DOT, COOKIE_DOTDOT, COOKIE_HOSTS, COOKIE_IDS, COOKIE_LATEST, COOKIE_TAGS, View,
+    COOKIE_AT, COOKIE_DOT, COOKIE_DOTDOT, COOKIE_HOSTS, COOKIE_IDS, COOKIE_LATEST, COOKIE_TAGS,
+    View,
 };
 
 /// TTL of everything inside a snapshot: snapshots never change.
@@ -84,6 +85,11 @@ enum Dir {
     Root,
     Groups(u64),
     Ids,
+    /// `at/` (all snapshots) or `hosts/H/at/` (that host's).
+    At {
+        ino: u64,
+        host: Option<String>,
+    },
     Group {
         parent: u64,
         ino: u64,
@@ -111,6 +117,12 @@ impl ChronoFs {
             ROOT => return Ok(Dir::Root),
             HOSTS | TAGS => return Ok(Dir::Groups(ino)),
             IDS => return Ok(Dir::Ids),
+            AT => {
+                return Ok(Dir::At {
+                    ino: AT,
+                    host: None,
+                });
+            }
             _ => {}
         }
         let t = self.state.table.get(ino).ok_or(Errno::ENOENT)?;
@@ -124,6 +136,10 @@ impl ChronoFs {
                 parent: TAGS,
                 ino,
                 name: n.clone(),
+            }),
+            Target::AtDir(h) => Ok(Dir::At {
+                ino,
+                host: Some(h.clone()),
             }),
             Target::SnapRoot(s) => Ok(Dir::Tree {
                 snap: Arc::clone(s),
@@ -202,6 +218,9 @@ impl ChronoFs {
                 let n = name_str?;
                 let view = self.state.view();
                 let group = Self::group(&view, *parent, g).ok_or(Errno::ENOENT)?;
+                if n == "at" && *parent == HOSTS {
+                    return Ok(at_dir_item(g));
+                }
                 let mut members = view.members(group);
                 let s = if n == "latest" {
                     members.last()
@@ -215,6 +234,19 @@ impl ChronoFs {
                     format!("../../{}", s.name()),
                     s.time_ns(),
                 ))
+            }
+            Dir::At { ino, host } => {
+                let n = name_str?;
+                let view = self.state.view();
+                let s = match host {
+                    None => super::at::resolve(view.snaps.iter(), n),
+                    Some(h) => view
+                        .hosts
+                        .get(h)
+                        .and_then(|g| super::at::resolve(view.members(g), n)),
+                }
+                .ok_or(Errno::ENOENT)?;
+                Ok(link_item(*ino, n, super::at::link_target(s), s.time_ns()))
             }
             Dir::Tree {
                 snap, ino, tree, ..
@@ -238,7 +270,8 @@ impl ChronoFs {
         emit: &mut dyn FnMut(u64, &OsStr, Item) -> bool,
     ) {
         let parent = match dir {
-            Dir::Root | Dir::Groups(_) | Dir::Ids => ROOT,
+            Dir::Root | Dir::Groups(_) | Dir::Ids | Dir::At { host: None, .. } => ROOT,
+            Dir::At { host: Some(h), .. } => group_ino(HOSTS, h).0,
             Dir::Group { parent, .. } => *parent,
             Dir::Tree { parent, .. } => *parent,
         };
@@ -298,6 +331,7 @@ impl ChronoFs {
                     "ids".into(),
                     Item::Fixed(IDS, FileType::Directory),
                 ));
+                items.push((COOKIE_AT, "at".into(), Item::Fixed(AT, FileType::Directory)));
                 for s in &view.snaps {
                     items.push((
                         s.cookie,
@@ -328,7 +362,24 @@ impl ChronoFs {
                     items.push((s.cookie, id, item));
                 }
             }
+            Dir::At { ino, host } => {
+                let members: Vec<&Arc<super::view::SnapEntry>> = match host {
+                    None => view.snaps.iter().collect(),
+                    Some(h) => view
+                        .hosts
+                        .get(h)
+                        .map(|g| view.members(g).collect())
+                        .unwrap_or_default(),
+                };
+                for s in members {
+                    let item = link_item(*ino, s.name(), super::at::link_target(s), s.time_ns());
+                    items.push((s.cookie, s.name().into(), item));
+                }
+            }
             Dir::Group { parent, ino, name } => {
+                if *parent == HOSTS {
+                    items.push((COOKIE_AT, "at".into(), at_dir_item(name)));
+                }
                 if let Some(g) = Self::group(&view, *parent, name) {
                     if let Some(l) = view.members(g).last() {
                         let item =
@@ -369,11 +420,11 @@ impl ChronoFs {
         match ino {
             ROOT => {
                 let n = view.snaps.len();
-                return Ok((top(n + 5, n + 4), TOP_TTL));
+                return Ok((top(n + 6, n + 5), TOP_TTL));
             }
             HOSTS => return Ok((top(view.hosts.len() + 2, view.hosts.len()), TOP_TTL)),
             TAGS => return Ok((top(view.tags.len() + 2, view.tags.len()), TOP_TTL)),
-            IDS => return Ok((top(2, view.snaps.len()), TOP_TTL)),
+            IDS | AT => return Ok((top(2, view.snaps.len()), TOP_TTL)),
             _ => {}
         }
         let owned;
@@ -393,11 +444,22 @@ impl ChronoFs {
                 };
                 let g = Self::group(&view, parent, name).ok_or(Errno::ENOENT)?;
                 let newest = view.members(g).last().map_or(0, |s| s.time_ns());
-                let n = g.members.len() as u64 + 1;
-                (attr::virtual_dir(ino, newest, 2, n, owner), TOP_TTL)
+                // Members and `latest`, and for a host its `at/` directory.
+                let (n, nlink) = if parent == HOSTS {
+                    (g.members.len() as u64 + 2, 3)
+                } else {
+                    (g.members.len() as u64 + 1, 2)
+                };
+                (attr::virtual_dir(ino, newest, nlink, n, owner), TOP_TTL)
             }
             Target::Link { target, time_ns } => {
                 (attr::virtual_link(ino, target, *time_ns, owner), TOP_TTL)
+            }
+            Target::AtDir(host) => {
+                let g = view.hosts.get(host).ok_or(Errno::ENOENT)?;
+                let newest = view.members(g).last().map_or(0, |s| s.time_ns());
+                let n = g.members.len() as u64;
+                (attr::virtual_dir(ino, newest, 2, n, owner), TOP_TTL)
             }
             Target::SnapRoot(s) => {
                 let facts = root_facts(&s.listed.snapshot)
@@ -424,7 +486,9 @@ impl ChronoFs {
         match item {
             Item::Fixed(_, k) => *k,
             Item::Derived(_, t) => match t {
-                Target::HostDir(_) | Target::TagDir(_) | Target::SnapRoot(_) => FileType::Directory,
+                Target::HostDir(_) | Target::TagDir(_) | Target::AtDir(_) | Target::SnapRoot(_) => {
+                    FileType::Directory
+                }
                 Target::Link { .. } => FileType::Symlink,
                 Target::Node { .. } => t.node().map_or(FileType::RegularFile, attr::kind_of),
             },
@@ -552,6 +616,7 @@ fn top_child(view: &View, name: &str) -> Option<Item> {
         "hosts" => Some(Item::Fixed(HOSTS, FileType::Directory)),
         "tags" => Some(Item::Fixed(TAGS, FileType::Directory)),
         "ids" => Some(Item::Fixed(IDS, FileType::Directory)),
+        "at" => Some(Item::Fixed(AT, FileType::Directory)),
         "latest" => view
             .latest()
             .map(|l| link_item(ROOT, "latest", l.name().into(), l.time_ns())),
@@ -559,6 +624,14 @@ fn top_child(view: &View, name: &str) -> Option<Item> {
             .by_name(name)
             .map(|s| Item::Derived(snap_root_ino(s), Target::SnapRoot(Arc::clone(s)))),
     }
+}
+
+/// `hosts/HOST/at`.
+fn at_dir_item(host: &str) -> Item {
+    Item::Derived(
+        inodes::derive(&[b"at", host.as_bytes()]),
+        Target::AtDir(host.into()),
+    )
 }
 
 fn link_item(dir: u64, name: &str, target: String, time_ns: i64) -> Item {

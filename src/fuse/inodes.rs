@@ -27,6 +27,8 @@ pub const TAGS: u64 = 3;
 pub const IDS: u64 = 4;
 /// The `latest` symlink.
 pub const LATEST: u64 = 5;
+/// `at/`.
+pub const AT: u64 = 6;
 /// Derived numbers are at least this.
 pub const FIRST_DERIVED: u64 = 1 << 16;
 
@@ -63,6 +65,8 @@ pub enum Target {
     HostDir(String),
     /// `tags/T`.
     TagDir(String),
+    /// `hosts/H/at`.
+    AtDir(String),
     /// A symlink in `hosts/H`, `tags/T` or `ids/` pointing at a dated directory.
     Link {
         /// The symlink's target.

@@ -11,6 +11,7 @@
 //!
 //! [`serve`] mounts and serves until unmounted or signalled.
 
+pub mod at;
 pub mod attr;
 pub mod cache;
 pub mod filemap;

@@ -24,6 +24,8 @@ pub const COOKIE_HOSTS: u64 = 4;
 pub const COOKIE_TAGS: u64 = 5;
 /// `ids`
 pub const COOKIE_IDS: u64 = 6;
+/// `at`
+pub const COOKIE_AT: u64 = 7;
 /// First cookie handed out for snapshots, hosts and tags.
 pub const FIRST_DYNAMIC: u64 = 16;
 

@@ -6,7 +6,10 @@
 //! several snapshots fall in the same second, the earliest keeps the plain name and the others
 //! get `-<first 8 hex digits of the id>`.
 
+pub mod diff;
 pub mod expand;
+pub mod history;
+pub mod point_in_time;
 
 use std::path::{Component, Path};
 

@@ -95,13 +95,13 @@ fn mounted_snapshot_is_the_source_and_copies_out_exactly() {
 
     // Layout: dated directory, latest, hosts, tags, ids.
     let top = names(&m.path);
-    assert_eq!(top.len(), 5, "{top:?}");
+    assert_eq!(top.len(), 6, "{top:?}");
     let dated = top[0].clone();
     assert!(
         dated.len() == 18 && dated.ends_with('Z') && !dated.contains(':'),
         "{dated}"
     );
-    assert_eq!(&top[1..], ["hosts", "ids", "latest", "tags"]);
+    assert_eq!(&top[1..], ["at", "hosts", "ids", "latest", "tags"]);
     assert_eq!(
         fs::read_link(m.path.join("latest")).unwrap(),
         Path::new(&dated)
@@ -109,7 +109,7 @@ fn mounted_snapshot_is_the_source_and_copies_out_exactly() {
     assert_eq!(names(&m.path.join("hosts")), ["alpha"]);
     assert_eq!(
         names(&m.path.join("hosts/alpha")),
-        [dated.as_str(), "latest"]
+        [dated.as_str(), "at", "latest"]
     );
     assert_eq!(
         names(&m.path.join("tags/nightly")),
@@ -319,7 +319,7 @@ fn new_snapshots_appear_and_forgotten_ones_vanish_while_mounted() {
     fs::write(f.src.join("b.txt"), b"second").unwrap();
     f.ok(&["backup", f.src_str(), "--tag", "later"]);
     eventually("the new snapshot appears in the root", || {
-        names(&m.path).len() == 6
+        names(&m.path).len() == 7
     });
     let second = names(&m.path)[1].clone();
     assert_eq!(
@@ -344,7 +344,7 @@ fn new_snapshots_appear_and_forgotten_ones_vanish_while_mounted() {
     }
     fs::remove_file(first_file.expect("first snapshot file")).unwrap();
     eventually("the forgotten snapshot disappears", || {
-        !m.path.join(&first).exists() && names(&m.path).len() == 5
+        !m.path.join(&first).exists() && names(&m.path).len() == 6
     });
     let mut buf = vec![0u8; 5 << 20];
     open.read_exact_at(&mut buf, 0).unwrap();
@@ -531,7 +531,7 @@ fn killed_mount_process_does_not_block_the_next_mount() {
         .spawn()
         .unwrap();
     eventually("the foreground mount is ready", || {
-        fs::read_dir(&mnt).map(|d| d.count() == 5).unwrap_or(false)
+        fs::read_dir(&mnt).map(|d| d.count() == 6).unwrap_or(false)
     });
     child.kill().unwrap(); // SIGKILL
     child.wait().unwrap();
@@ -557,7 +557,7 @@ fn killed_mount_process_does_not_block_the_next_mount() {
         .spawn()
         .unwrap();
     eventually("the foreground mount is ready", || {
-        fs::read_dir(&mnt).map(|d| d.count() == 5).unwrap_or(false)
+        fs::read_dir(&mnt).map(|d| d.count() == 6).unwrap_or(false)
     });
     sh(&format!("kill -TERM {}", child.id()));
     let status = child.wait().unwrap();

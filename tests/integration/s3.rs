@@ -274,6 +274,15 @@ fn s3_failures_are_clear_and_write_nothing() {
     );
     assert_eq!(err.trim().lines().count(), 1, "one line: {err}");
 
+    // A region the server does not serve.
+    let (code, err) = run(
+        with("AWS_DEFAULT_REGION", "mars-north-1"),
+        &server.repo("errs"),
+        &["snapshots"],
+    );
+    assert_eq!(code, Some(19), "{err}");
+    assert!(err.contains("region"), "{err}");
+
     // A bucket that does not exist.
     let endpoint = server.var("CHRONOFS_S3_ENDPOINT");
     let (code, err) = run(
@@ -367,6 +376,52 @@ fn server_killed_during_a_backup_loses_nothing() {
     assert!(after.contains(before.trim().trim_start_matches('[').trim_end_matches(']')));
     f.ok(&["check", "--read-data"]);
     f.ok(&["backup", f.src_str()]);
+    f.ok(&["check", "--read-data"]);
+    let target = f.path("restored");
+    f.ok(&["restore", "latest", "--target", target.to_str().unwrap()]);
+    assert_same_tree(&f.src, &f.restored_src(&target));
+}
+
+#[test]
+fn a_backup_and_a_prune_at_once_on_s3_lose_nothing() {
+    let server = Server::start(1);
+    let f = s3_fixture(&server, "concurrent", &["--pack-size", "1"]);
+    for i in 0..6 {
+        fs::write(f.src.join(format!("old{i}")), noise(900 + i, 700_000)).unwrap();
+    }
+    f.ok(&["backup", f.src_str()]);
+    fs::remove_file(f.src.join("old0")).unwrap();
+    f.ok(&["backup", f.src_str()]);
+    for i in 0..20 {
+        fs::write(f.src.join(format!("new{i}")), noise(950 + i, 1_000_000)).unwrap();
+    }
+    // Both wait for the other's lock instead of failing; whichever goes first, nothing the
+    // other needs may vanish.
+    let backup = f
+        .cmd(&["backup", "--retry-lock", "2m", f.src_str()])
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let prune = f
+        .cmd(&[
+            "forget",
+            "--keep-last",
+            "1",
+            "--prune",
+            "--retry-lock",
+            "2m",
+        ])
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    for (what, child) in [("backup", backup), ("prune", prune)] {
+        let out = child.wait_with_output().unwrap();
+        assert!(
+            out.status.success(),
+            "{what}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
     f.ok(&["check", "--read-data"]);
     let target = f.path("restored");
     f.ok(&["restore", "latest", "--target", target.to_str().unwrap()]);
