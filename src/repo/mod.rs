@@ -638,6 +638,16 @@ impl Repository {
         Ok(())
     }
 
+    /// Keeps a tree blob this process writes in the local tree cache of a remote repository
+    /// (a no-op otherwise), so the next command does not download it. A blob whose pack never
+    /// lands is never asked for, and one sealed in another session fails verification and is
+    /// fetched instead.
+    pub fn remember_tree_blob(&self, id: &BlobId, stored: &[u8]) {
+        if let Some(c) = &self.tree_cache {
+            c.put(&id.to_hex(), stored);
+        }
+    }
+
     /// A shared handle on the storage backend (for threads that outlive a borrow).
     #[must_use]
     pub fn storage_arc(&self) -> Arc<dyn Storage> {

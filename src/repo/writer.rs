@@ -138,6 +138,9 @@ impl<'r> BlobWriter<'r> {
             return Err(e);
         }
         let full = pack.is_full(target);
+        if kind == BlobKind::Tree {
+            self.repo.remember_tree_blob(&blob.id, &blob.stored);
+        }
         match kind {
             BlobKind::Data => self.stats.data_blobs += 1,
             BlobKind::Tree => self.stats.tree_blobs += 1,

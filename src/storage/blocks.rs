@@ -8,9 +8,10 @@
 //! (hash or AEAD tag), so a damaged block gives an error, never wrong bytes. Everything but
 //! ranged reads passes straight through to the wrapped backend.
 
+use std::collections::HashMap;
 use std::io;
 use std::num::NonZeroUsize;
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Condvar, Mutex};
 
 use lru::LruCache;
 
@@ -22,10 +23,23 @@ pub const BLOCK: u64 = 4 << 20;
 /// Cached blocks by file and block number.
 type Blocks = LruCache<(String, u64), Arc<Vec<u8>>>;
 
+/// The outcome of one block read, shared with the readers that waited for it.
+type Outcome = Result<Arc<Vec<u8>>, (io::ErrorKind, String)>;
+
+/// A block being read: the first reader fetches, later ones wait (single flight), so
+/// readers racing through the same pack (a restore's workers, the mount's prefetchers)
+/// never fetch a block twice.
+#[derive(Default)]
+struct Flight {
+    outcome: Mutex<Option<Outcome>>,
+    done: Condvar,
+}
+
 /// A backend whose ranged reads go through a cache of aligned blocks.
 pub struct BlockCache<S> {
     inner: S,
     blocks: Mutex<Blocks>,
+    flights: Mutex<HashMap<(String, u64), Arc<Flight>>>,
 }
 
 impl<S: std::fmt::Debug> std::fmt::Debug for BlockCache<S> {
@@ -45,6 +59,7 @@ impl<S: Storage> BlockCache<S> {
             blocks: Mutex::new(LruCache::new(
                 NonZeroUsize::new(blocks).unwrap_or(NonZeroUsize::MIN),
             )),
+            flights: Mutex::new(HashMap::new()),
         }
     }
 
@@ -59,18 +74,65 @@ impl<S: Storage> BlockCache<S> {
             .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
-    /// Block `index` of `path`: cached, or read (shorter at the end of the file).
+    /// Block `index` of `path`: cached, being read by another thread (then waited for), or
+    /// read here (shorter at the end of the file).
     fn block(&self, path: &str, index: u64) -> io::Result<Arc<Vec<u8>>> {
         let key = (path.to_string(), index);
         if let Some(b) = self.cache().get(&key) {
             return Ok(Arc::clone(b));
         }
+        let (flight, leader) = {
+            let mut flights = self
+                .flights
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
+            match flights.get(&key) {
+                Some(f) => (Arc::clone(f), false),
+                None => {
+                    let f = Arc::new(Flight::default());
+                    flights.insert(key.clone(), Arc::clone(&f));
+                    (f, true)
+                }
+            }
+        };
+        if !leader {
+            let mut outcome = flight
+                .outcome
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
+            while outcome.is_none() {
+                outcome = flight
+                    .done
+                    .wait(outcome)
+                    .unwrap_or_else(std::sync::PoisonError::into_inner);
+            }
+            return match outcome.as_ref() {
+                Some(Ok(b)) => Ok(Arc::clone(b)),
+                Some(Err((kind, msg))) => Err(io::Error::new(*kind, msg.clone())),
+                None => Err(io::Error::other("block read vanished")),
+            };
+        }
         let mut buf = vec![0u8; BLOCK as usize];
-        let n = self.inner.read_up_to(path, index * BLOCK, &mut buf)?;
-        buf.truncate(n);
-        let block = Arc::new(buf);
-        self.cache().put(key, Arc::clone(&block));
-        Ok(block)
+        let read = self.inner.read_up_to(path, index * BLOCK, &mut buf);
+        let result = read.map(|n| {
+            buf.truncate(n);
+            let block = Arc::new(buf);
+            self.cache().put(key.clone(), Arc::clone(&block));
+            block
+        });
+        *flight
+            .outcome
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = Some(match &result {
+            Ok(b) => Ok(Arc::clone(b)),
+            Err(e) => Err((e.kind(), e.to_string())),
+        });
+        flight.done.notify_all();
+        self.flights
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .remove(&key);
+        result
     }
 }
 
