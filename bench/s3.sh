@@ -11,7 +11,8 @@
 #   restore    the latest snapshot into an empty directory
 #   cat        cat of big.img (1 GiB) through each tool's FUSE mount (mount time excluded)
 # For each phase: wall time, S3 requests the server counted (Garage's api_s3_request_counter)
-# and bytes over loopback (both directions, /proc/net/dev; nothing else talks on lo meanwhile).
+# and bytes over loopback (received on lo, which counts each byte once, in either direction;
+# nothing else talks on lo meanwhile).
 # Output: a table on stdout and in $BENCH_DIR/results-s3.txt.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -42,7 +43,7 @@ requests() {
     curl -s "http://127.0.0.1:$ADMIN/metrics" \
         | awk '/^api_s3_request_counter/ {n += $NF} END {printf "%d", n}'
 }
-lo_bytes() { awk '$1 == "lo:" {printf "%.0f", $2 + $10}' /proc/net/dev; }
+lo_bytes() { awk '$1 == "lo:" {printf "%.0f", $2}' /proc/net/dev; }
 
 declare -A T REQ BYTES
 phase() {
@@ -102,6 +103,6 @@ mib() { calc %.1f "$1 / 1048576"; }
             "$(calc %.2f "${T[restic,$ph]} / ${T[chronofs,$ph]}")" "${REQ[chronofs,$ph]}" "${REQ[restic,$ph]}" \
             "$(mib "${BYTES[chronofs,$ph]}")" "$(mib "${BYTES[restic,$ph]}")"
     done
-    echo "ratio = restic time / chronofs time (higher is better for chronofs); MiB = loopback bytes, both directions"
+    echo "ratio = restic time / chronofs time (higher is better for chronofs); MiB = bytes over loopback (up and down)"
 } | tee "$OUT"
 rm -rf "$WORK"

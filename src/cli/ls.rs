@@ -152,7 +152,7 @@ fn ns(t: chronofs::format::tree::Timestamp) -> i64 {
         .saturating_add(i64::from(t.nanos))
 }
 
-fn type_name(node: &Node) -> &'static str {
+pub(super) fn type_name(node: &Node) -> &'static str {
     match node.kind {
         NodeKind::File { .. } => "file",
         NodeKind::Dir { .. } => "dir",

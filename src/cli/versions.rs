@@ -92,7 +92,7 @@ pub fn run(ctx: &Context, a: &Args) -> Result<u8> {
                 "path": ByteString::from(a.path.as_path()),
                 "first": first.name,
                 "time": snapshot::rfc3339(first.snapshot.time_ns),
-                "type": type_name(&v.node),
+                "type": super::ls::type_name(&v.node),
                 "size": v.node.size,
                 "content": content_id(&v.node),
                 "mtime_ns": i128::from(v.node.mtime.secs) * 1_000_000_000 + i128::from(v.node.mtime.nanos),
@@ -112,16 +112,4 @@ pub fn run(ctx: &Context, a: &Args) -> Result<u8> {
     }
     out.flush()?;
     Ok(0)
-}
-
-fn type_name(n: &Node) -> &'static str {
-    match n.kind {
-        NodeKind::File { .. } => "file",
-        NodeKind::Dir { .. } => "dir",
-        NodeKind::Symlink { .. } => "symlink",
-        NodeKind::Fifo => "fifo",
-        NodeKind::CharDevice(_) => "chardev",
-        NodeKind::BlockDevice(_) => "blockdev",
-        NodeKind::Socket => "socket",
-    }
 }

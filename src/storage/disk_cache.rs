@@ -54,6 +54,23 @@ pub fn default_root() -> Option<PathBuf> {
         .map(|d| d.join("chronofs"))
 }
 
+/// Writes `bytes` to `target` atomically (a private temp file in `dir`, renamed into place).
+/// A failure only costs a download next time, so it is not reported.
+fn keep(dir: &Path, target: &Path, bytes: &[u8], counter: &AtomicU64) {
+    let n = counter.fetch_add(1, Ordering::Relaxed);
+    let tmp = dir.join(format!(".tmp-{}-{n}", std::process::id()));
+    let ok = fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(&tmp)
+        .and_then(|mut f| f.write_all(bytes))
+        .and_then(|()| fs::rename(&tmp, target));
+    if ok.is_err() {
+        let _ = fs::remove_file(&tmp);
+    }
+}
+
 /// Whether `path` is a cached kind of file; returns its name (the hex hash of its bytes).
 fn cached_name(path: &str) -> Option<&str> {
     let (dir, name) = path.split_once('/')?;
@@ -103,19 +120,7 @@ impl DiskCache {
     /// Keeps a copy (atomically: a temp file renamed into place). Failures only cost a
     /// download next time.
     fn store(&self, path: &str, bytes: &[u8]) {
-        let target = self.dir.join(path);
-        let n = self.counter.fetch_add(1, Ordering::Relaxed);
-        let tmp = self.dir.join(format!(".tmp-{}-{n}", std::process::id()));
-        let ok = fs::OpenOptions::new()
-            .write(true)
-            .create_new(true)
-            .mode(0o600)
-            .open(&tmp)
-            .and_then(|mut f| f.write_all(bytes))
-            .and_then(|()| fs::rename(&tmp, &target));
-        if ok.is_err() {
-            let _ = fs::remove_file(&tmp);
-        }
+        keep(&self.dir, &self.dir.join(path), bytes, &self.counter);
     }
 
     /// Drops the least recently modified files until the cache holds at most `limit` bytes.
@@ -185,18 +190,7 @@ impl BlobCache {
 
     /// Keeps the stored bytes of blob `hex` (failures only cost a download next time).
     pub fn put(&self, hex: &str, bytes: &[u8]) {
-        let n = self.counter.fetch_add(1, Ordering::Relaxed);
-        let tmp = self.dir.join(format!(".tmp-{}-{n}", std::process::id()));
-        let ok = fs::OpenOptions::new()
-            .write(true)
-            .create_new(true)
-            .mode(0o600)
-            .open(&tmp)
-            .and_then(|mut f| f.write_all(bytes))
-            .and_then(|()| fs::rename(&tmp, self.dir.join(hex)));
-        if ok.is_err() {
-            let _ = fs::remove_file(&tmp);
-        }
+        keep(&self.dir, &self.dir.join(hex), bytes, &self.counter);
     }
 
     /// Drops a cached blob that failed verification.

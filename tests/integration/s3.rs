@@ -103,6 +103,23 @@ impl Server {
         dir_bytes(&self.dir.path().join(format!("node{i}/data")))
     }
 
+    /// Waits until node `i` stores `more` bytes than now, while `child` (a backup) runs.
+    pub(super) fn wait_until_stored(&self, i: u32, more: u64, child: &mut std::process::Child) {
+        let stored = self.stored_bytes(i);
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+        while self.stored_bytes(i) < stored + more {
+            assert!(
+                child.try_wait().unwrap().is_none(),
+                "the backup ended before the kill"
+            );
+            assert!(
+                std::time::Instant::now() < deadline,
+                "the backup made no progress"
+            );
+            std::thread::sleep(std::time::Duration::from_millis(5));
+        }
+    }
+
     pub(super) fn kill_node(&self, i: u32) {
         self.node("kill-node", i);
     }
@@ -351,19 +368,7 @@ fn server_killed_during_a_backup_loses_nothing() {
         .spawn()
         .unwrap();
     // Kill the server once part of the backup has reached it.
-    let stored = server.stored_bytes(1);
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
-    while server.stored_bytes(1) < stored + 8_000_000 {
-        assert!(
-            child.try_wait().unwrap().is_none(),
-            "the backup ended before the kill"
-        );
-        assert!(
-            std::time::Instant::now() < deadline,
-            "the backup made no progress"
-        );
-        std::thread::sleep(std::time::Duration::from_millis(5));
-    }
+    server.wait_until_stored(1, 8_000_000, &mut child);
     server.kill_node(1);
     let out = child.wait_with_output().unwrap();
     let err = String::from_utf8_lossy(&out.stderr);

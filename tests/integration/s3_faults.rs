@@ -196,19 +196,7 @@ fn a_three_node_cluster_loses_a_node_during_a_backup_and_nothing_else() {
         .spawn()
         .unwrap();
     let mut child = child;
-    let stored = server.stored_bytes(1);
-    let deadline = std::time::Instant::now() + Duration::from_secs(60);
-    while server.stored_bytes(1) < stored + 5_000_000 {
-        assert!(
-            child.try_wait().unwrap().is_none(),
-            "the backup ended before the kill"
-        );
-        assert!(
-            std::time::Instant::now() < deadline,
-            "the backup made no progress"
-        );
-        thread::sleep(Duration::from_millis(5));
-    }
+    server.wait_until_stored(1, 5_000_000, &mut child);
     // Node 3 dies; node 1 (the endpoint) and node 2 still make a quorum.
     server.kill_node(3);
     let out = child.wait_with_output().unwrap();
