@@ -63,11 +63,6 @@ impl<S: Storage> BlockCache<S> {
         }
     }
 
-    /// The wrapped backend.
-    pub fn inner(&self) -> &S {
-        &self.inner
-    }
-
     fn cache(&self) -> std::sync::MutexGuard<'_, Blocks> {
         self.blocks
             .lock()

@@ -7,9 +7,9 @@ use std::sync::Arc;
 
 use crate::error::{Error, Result};
 
+use super::Storage;
 use super::blocks::BlockCache;
 use super::s3::{S3Location, S3Storage};
-use super::{LocalStorage, Storage};
 
 /// The scheme prefix of an object-storage location.
 pub const S3_PREFIX: &str = "s3:";
@@ -69,13 +69,6 @@ impl Location {
             Location::Local(_) => Ok(None),
             Location::S3(s) => Ok(Some(remote_cached(S3Storage::open(s)?))),
         }
-    }
-
-    /// Local storage for a local location (without any checks).
-    #[must_use]
-    pub fn local_storage(&self) -> Option<Arc<dyn Storage>> {
-        self.local()
-            .map(|p| Arc::new(LocalStorage::new(p)) as Arc<dyn Storage>)
     }
 }
 
