@@ -154,6 +154,14 @@ fn s3_fixture(server: &Server, prefix: &str, init: &[&str]) -> Fixture {
     Fixture::at(Some(&server.repo(prefix)), env, init)
 }
 
+/// How many snapshots `snapshots` lists.
+fn snapshot_count(f: &Fixture) -> usize {
+    f.ok(&["snapshots"])
+        .lines()
+        .filter(|l| l.contains("Z"))
+        .count()
+}
+
 /// The `storage_traffic` object of a `backup --json` summary.
 fn traffic(json: &str) -> serde_json::Value {
     let line = json
@@ -237,13 +245,7 @@ fn every_command_works_on_an_s3_repository() {
     assert!(child.wait().unwrap().success());
     f.ok(&["forget", "--keep-last", "1", "--prune"]);
     // One snapshot of the tree and one of stdin stay (each is its own group).
-    assert_eq!(
-        f.ok(&["snapshots"])
-            .lines()
-            .filter(|l| l.contains("Z"))
-            .count(),
-        2
-    );
+    assert_eq!(snapshot_count(&f), 2);
     f.ok(&["check", "--read-data"]);
     let listing = f.ok(&["ls", "latest"]);
     assert!(listing.contains("dump.sql"), "{listing}");
@@ -338,13 +340,7 @@ fn s3_failures_are_clear_and_write_nothing() {
     assert!(err.contains("already exists"), "{err}");
 
     // The repository is as it was: one snapshot, clean.
-    assert_eq!(
-        f.ok(&["snapshots"])
-            .lines()
-            .filter(|l| l.contains("Z"))
-            .count(),
-        1
-    );
+    assert_eq!(snapshot_count(&f), 1);
     f.ok(&["check", "--read-data"]);
 }
 

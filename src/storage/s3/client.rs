@@ -236,11 +236,10 @@ impl Client {
             };
             match outcome {
                 Attempt::Done(v) => return Ok(v),
-                Attempt::Transient(e) if attempt < self.retries => {
+                Attempt::Transient(_) if attempt < self.retries => {
                     self.counters.retries.fetch_add(1, Ordering::Relaxed);
                     std::thread::sleep(backoff(attempt));
                     attempt += 1;
-                    let _ = e;
                 }
                 Attempt::Transient(e) => {
                     return Err(unavailable(
