@@ -10,6 +10,7 @@
 #   unchanged  the same tree again
 #   restore    the latest snapshot into an empty directory
 #   cat        cat of big.img (1 GiB) through each tool's FUSE mount (mount time excluded)
+#   ready      mount of a repository of 100 snapshots, warm cache, until ls shows them all
 # For each phase: wall time, S3 requests the server counted (Garage's api_s3_request_counter)
 # and bytes over loopback (received on lo, which counts each byte once, in either direction;
 # nothing else talks on lo meanwhile).
@@ -90,6 +91,51 @@ for ph in first unchanged restore cat; do
     for tool in "${TOOLS[@]}"; do phase "$tool" "$ph"; done
 done
 
+# Mount readiness on a repository of 100 snapshots with a warm cache: a small tree (200 files,
+# one changed before each backup) backed up 100 times into its own prefix, the cache warmed by
+# one listing, then the time from starting the mount until `ls` of the mount shows all 100
+# snapshots, and the requests that took.
+SMALL=$WORK/small
+mkdir -p "$SMALL"
+for i in $(seq 1 200); do head -c 4096 /dev/urandom > "$SMALL/f$i"; done
+MANY=s3:$CHRONOFS_S3_ENDPOINT/chronofs-test/many
+export RESTIC_MANY=s3:$CHRONOFS_S3_ENDPOINT/chronofs-test/restic-many
+"$CHRONOFS" -r "$MANY" init -q
+restic -r "$RESTIC_MANY" init -q --cache-dir "$RESTIC_CACHE"
+for i in $(seq 1 100); do
+    date +%s%N > "$SMALL/f$(( i % 200 + 1 ))"
+    "$CHRONOFS" -r "$MANY" backup -q "$SMALL"
+    restic -r "$RESTIC_MANY" backup -q --cache-dir "$RESTIC_CACHE" "$SMALL"
+done
+ready() {
+    local tool=$1 mnt=$WORK/mnt-ready r0 t0 n=0
+    mkdir -p "$mnt"
+    case $tool in
+    chronofs) "$CHRONOFS" -r "$MANY" snapshots -q > /dev/null ;;
+    restic) restic -r "$RESTIC_MANY" snapshots -q --cache-dir "$RESTIC_CACHE" > /dev/null ;;
+    esac
+    r0=$(requests); t0=$(now)
+    case $tool in
+    chronofs) "$CHRONOFS" -r "$MANY" mount -q "$mnt" ;;
+    restic) restic -r "$RESTIC_MANY" mount --cache-dir "$RESTIC_CACHE" "$mnt" > /dev/null 2>&1 & ;;
+    esac
+    for _ in $(seq 1 3000); do
+        case $tool in
+        chronofs) n=$(ls "$mnt" 2>/dev/null | grep -c '^20' || true) ;;
+        restic) n=$(ls "$mnt/snapshots" 2>/dev/null | grep -c '^20' || true) ;;
+        esac
+        [ "$n" -ge 100 ] && break
+        sleep 0.01
+    done
+    [ "$n" -ge 100 ] || { echo "$tool mount showed $n of 100 snapshots" >&2; exit 1; }
+    T[$tool,ready]=$(elapsed "$t0")
+    REQ[$tool,ready]=$(( $(requests) - r0 ))
+    fusermount3 -u "$mnt" 2>/dev/null || umount -l "$mnt" 2>/dev/null || true
+    wait 2>/dev/null || true
+    echo "$tool ready: ${T[$tool,ready]}s, ${REQ[$tool,ready]} requests" >&2
+}
+for tool in "${TOOLS[@]}"; do ready "$tool"; done
+
 mib() { calc %.1f "$1 / 1048576"; }
 {
     echo "# chronofs object-storage benchmark, $(date -u +%Y-%m-%dT%H:%M:%SZ)"
@@ -103,6 +149,9 @@ mib() { calc %.1f "$1 / 1048576"; }
             "$(calc %.2f "${T[restic,$ph]} / ${T[chronofs,$ph]}")" "${REQ[chronofs,$ph]}" "${REQ[restic,$ph]}" \
             "$(mib "${BYTES[chronofs,$ph]}")" "$(mib "${BYTES[restic,$ph]}")"
     done
+    printf '%-10s %9ss %9ss %8sx %10s %10s\n' ready "${T[chronofs,ready]}" "${T[restic,ready]}" \
+        "$(calc %.2f "${T[restic,ready]} / ${T[chronofs,ready]}")" "${REQ[chronofs,ready]}" "${REQ[restic,ready]}"
     echo "ratio = restic time / chronofs time (higher is better for chronofs); MiB = bytes over loopback (up and down)"
+    echo "ready = from starting the mount until ls shows all 100 snapshots of a second repository, cache warm"
 } | tee "$OUT"
 rm -rf "$WORK"

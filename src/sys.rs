@@ -359,6 +359,17 @@ pub fn terminal_width() -> Option<usize> {
     (r == 0 && ws.ws_col > 0).then_some(usize::from(ws.ws_col))
 }
 
+/// This process's soft limit on open files (1024 if it cannot be read).
+pub fn open_file_limit() -> u64 {
+    // SAFETY: an all-zero rlimit is a valid value of this plain C struct.
+    let mut lim: libc::rlimit = unsafe { std::mem::zeroed() };
+    // SAFETY: `lim` is a valid, writable rlimit; getrlimit writes only into it.
+    if unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &raw mut lim) } != 0 {
+        return 1024;
+    }
+    lim.rlim_cur
+}
+
 /// Raises this process's soft limit on open files to its hard limit: a backup or restore of a
 /// deep tree holds one descriptor per directory level (up to
 /// [`MAX_DEPTH`](crate::format::tree::MAX_DEPTH)) besides the files being read. Best effort.

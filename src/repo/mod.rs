@@ -28,7 +28,7 @@ use crate::format::config::{
     ChunkerParams, Config, DEFAULT_COMPRESSION_LEVEL, DEFAULT_PACK_TARGET, MAX_CONFIG_LEN,
 };
 use crate::format::crypto::{CIPHER_NAME, CIPHER_NONE, MasterKey, SessionKey};
-use crate::format::id::{BlobId, ChunkId, Id, IndexId, SnapshotId, TreeId};
+use crate::format::id::{BlobId, ChunkId, Id, IndexId, PackId, SnapshotId, TreeId};
 use crate::format::index::{Index as IndexRecord, IndexedPack, MAX_INDEX_LEN};
 use crate::format::pack::BlobKind;
 use crate::format::snapshot::{MAX_SNAPSHOT_LEN, Snapshot};
@@ -789,13 +789,6 @@ impl Repository {
     /// I/O errors, or [`Error::Corrupt`] naming the pack.
     pub fn read_blob_at(&self, id: &BlobId, loc: &BlobLocation) -> Result<Vec<u8>> {
         self.require_full_key("reading backed-up data")?;
-        let session = self.index().pack_session(&loc.pack);
-        let at = blob::At {
-            kind: loc.kind,
-            session: session.as_deref(),
-            raw_len: loc.raw_len,
-            compression: loc.compression,
-        };
         let tree_cache = self
             .tree_cache
             .as_ref()
@@ -804,19 +797,66 @@ impl Repository {
         if let Some(c) = tree_cache
             && let Some(stored) = c.get(&hex, loc.stored_len as usize)
         {
-            match blob::unpack(self.scheme()?, id, stored, &at) {
+            match self.unpack_blob(id, loc, stored) {
                 Ok(raw) => return Ok(raw),
                 Err(_) => c.forget(&hex),
             }
         }
-        let (path, stored) = self.read_stored_bytes(loc)?;
+        let (_, stored) = self.read_stored_bytes(loc)?;
         let keep = tree_cache.map(|_| stored.clone());
-        let raw =
-            blob::unpack(self.scheme()?, id, stored, &at).map_err(|m| Error::corrupt(path, m))?;
+        let raw = self.unpack_blob(id, loc, stored)?;
         if let (Some(c), Some(stored)) = (tree_cache, keep) {
             c.put(&hex, &stored);
         }
         Ok(raw)
+    }
+
+    /// Reads `len` bytes of `pack` from `offset` in one request, past the block cache: a
+    /// reader that plans its reads per pack (the restore) fetches each span once and needs
+    /// no blocks kept around it.
+    ///
+    /// # Errors
+    /// [`Error::MissingPack`], [`Error::Corrupt`] if the pack ends early, other I/O errors.
+    pub fn read_pack_span(&self, pack: &PackId, offset: u64, len: usize) -> Result<Vec<u8>> {
+        let path = layout::pack_path(pack);
+        let mut buf = vec![0u8; len];
+        let mut done = 0;
+        while done < len {
+            match self
+                .storage
+                .read_up_to(&path, offset + done as u64, &mut buf[done..])
+            {
+                Ok(0) => break,
+                Ok(n) => done += n,
+                Err(e) if e.kind() == io::ErrorKind::UnexpectedEof => break,
+                Err(e) if e.kind() == io::ErrorKind::NotFound => {
+                    return Err(Error::MissingPack { file: path });
+                }
+                Err(e) => return Err(Error::repo_io("reading", &path, e)),
+            }
+        }
+        if done < len {
+            return Err(Error::corrupt(&path, "pack is shorter than its index says"));
+        }
+        Ok(buf)
+    }
+
+    /// Opens, decodes and verifies blob `id` from `stored`, the bytes found at `loc`.
+    ///
+    /// # Errors
+    /// A backup-only key, or [`Error::Corrupt`] naming the pack when the bytes are not the
+    /// blob.
+    pub fn unpack_blob(&self, id: &BlobId, loc: &BlobLocation, stored: Vec<u8>) -> Result<Vec<u8>> {
+        self.require_full_key("reading backed-up data")?;
+        let session = self.index().pack_session(&loc.pack);
+        let at = blob::At {
+            kind: loc.kind,
+            session: session.as_deref(),
+            raw_len: loc.raw_len,
+            compression: loc.compression,
+        };
+        blob::unpack(self.scheme()?, id, stored, &at)
+            .map_err(|m| Error::corrupt(layout::pack_path(&loc.pack), m))
     }
 
     /// The stored bytes at `loc`, with the pack's path for messages.

@@ -14,13 +14,15 @@
 //! ([`expand`]): more entries than [`expand::MAX_ENTRIES`] is a crafted tree, and more data or
 //! entries than the target has room for is refused, instead of filling the disk.
 
+mod data;
 pub mod verify;
 
 use std::collections::HashMap;
 use std::ffi::{OsStr, OsString};
 use std::fs;
-use std::io::{self, Seek, SeekFrom, Write};
+use std::io;
 use std::path::{Path, PathBuf};
+use std::rc::Rc;
 
 use rustix::fs::FileType;
 
@@ -33,6 +35,9 @@ use crate::repo::Repository;
 use crate::sys;
 
 use crate::snapshot::expand::{self, Expansion};
+use crate::storage::location::Location;
+
+use self::data::{Batch, Queued, Reads};
 
 /// Restore settings.
 #[derive(Clone, Debug, Default)]
@@ -72,7 +77,7 @@ struct FirstLink {
 
 /// A directory being filled: its entries are written one by one, then its own metadata.
 struct Frame {
-    dir: DirFd,
+    dir: Rc<DirFd>,
     tree: Tree,
     next: usize,
     /// Where it is, relative to the target (empty for the target itself).
@@ -89,6 +94,8 @@ struct Restorer<'a> {
     top: DirFd,
     as_root: bool,
     hardlinks: HashMap<(u64, u64), FirstLink>,
+    /// Files created and waiting for their data.
+    batch: Batch,
     stats: RestoreStats,
 }
 
@@ -134,6 +141,7 @@ pub fn restore(
         top,
         as_root: sys::euid() == 0,
         hardlinks: HashMap::new(),
+        batch: Batch::new(reads_for(repo)),
         stats: RestoreStats::default(),
     };
     let (tree, single) = match node {
@@ -144,10 +152,11 @@ pub fn restore(
         },
     };
     let top = Frame {
-        dir: r
-            .top
-            .try_clone()
-            .map_err(|e| Error::path_io("opening", target, e))?,
+        dir: Rc::new(
+            r.top
+                .try_clone()
+                .map_err(|e| Error::path_io("opening", target, e))?,
+        ),
         tree,
         next: 0,
         rel: Vec::new(),
@@ -160,7 +169,31 @@ pub fn restore(
     }
     stack.insert(0, top);
     r.walk(stack);
+    r.write_batch();
     Ok(r.stats)
+}
+
+/// How a restore from `repo` reads its data: a remote repository with more requests in
+/// flight and gaps read through (a request costs more than a few hundred KiB), a local one
+/// with a worker per core (decompressing and verifying) and only adjacent chunks merged.
+/// Queued files are held open, two descriptors at most each (the file and its directory).
+fn reads_for(repo: &Repository) -> Reads {
+    let max_files = usize::try_from(sys::open_file_limit().saturating_sub(256) / 2)
+        .unwrap_or(usize::MAX)
+        .clamp(16, 16_384);
+    let cores = std::thread::available_parallelism().map_or(1, std::num::NonZero::get);
+    match repo.location() {
+        Location::Local(_) => Reads {
+            workers: cores.min(4),
+            max_gap: 0,
+            max_files,
+        },
+        Location::S3(_) => Reads {
+            workers: 6,
+            max_gap: 1 << 20,
+            max_files,
+        },
+    }
 }
 
 /// Refuses a restore that cannot fit: its data or its entries exceed what the target's file
@@ -229,6 +262,9 @@ impl Restorer<'_> {
                     None => None,
                 };
                 stack.extend(frame);
+                if self.batch.is_full() {
+                    self.write_batch();
+                }
                 continue;
             }
             let Some(done) = stack.pop() else { break };
@@ -279,6 +315,10 @@ impl Restorer<'_> {
                 .map_err(|e| Error::path_io("removing", path, e))?;
         }
         let key = (node.dev, node.ino);
+        if node.may_be_hardlinked() && self.batch.holds(key) {
+            // The first name's data is still to come; write it before linking to it.
+            self.write_batch();
+        }
         if node.may_be_hardlinked()
             && let Some(first) = self.hardlinks.get(&key)
         {
@@ -301,8 +341,12 @@ impl Restorer<'_> {
         let io = |op: &'static str| move |e| Error::path_io(op, path, e);
         match &node.kind {
             NodeKind::File { content } => {
-                self.file(dir, name, content, node.size, path)?;
+                if self.file(&parent.dir, node, content, path)? {
+                    self.first_link(parent, node);
+                    return Ok(None);
+                }
                 self.stats.files += 1;
+                self.stats.bytes += node.size;
             }
             NodeKind::Dir { subtree } => {
                 if !reuse_dir {
@@ -318,7 +362,7 @@ impl Restorer<'_> {
                 let mut rel = parent.rel.clone();
                 rel.push(name.to_os_string());
                 return Ok(Some(Frame {
-                    dir: child,
+                    dir: Rc::new(child),
                     tree,
                     next: 0,
                     rel,
@@ -351,15 +395,22 @@ impl Restorer<'_> {
                 d.minor,
             )?,
         }
-        if node.may_be_hardlinked() {
-            self.hardlinks.entry(key).or_insert_with(|| FirstLink {
-                dir: parent.rel.clone(),
-                name: name.to_os_string(),
-                node: node.clone(),
-            });
-        }
+        self.first_link(parent, node);
         self.metadata(dir, node, path);
         Ok(None)
+    }
+
+    /// Remembers `node`, just created in `parent`, as the first name of its hardlink group.
+    fn first_link(&mut self, parent: &Frame, node: &Node) {
+        if node.may_be_hardlinked() {
+            self.hardlinks
+                .entry((node.dev, node.ino))
+                .or_insert_with(|| FirstLink {
+                    dir: parent.rel.clone(),
+                    name: node.name.as_os_str().to_os_string(),
+                    node: node.clone(),
+                });
+        }
     }
 
     /// Links `name` in `dir` to the first name of hardlink group `key`, reaching that name's
@@ -394,41 +445,68 @@ impl Restorer<'_> {
         Ok(())
     }
 
+    /// Creates regular file `node` in `dir`. One without data is finished here (`false`);
+    /// one with data is queued for the batch (`true`), which writes it, sizes it and sets its
+    /// metadata.
     fn file(
         &mut self,
-        dir: &DirFd,
-        name: &OsStr,
+        dir: &Rc<DirFd>,
+        node: &Node,
         content: &[Piece],
-        size: u64,
         path: &Path,
-    ) -> Result<()> {
-        let mut f = dir
+    ) -> Result<bool> {
+        let name = node.name.as_os_str();
+        let f = dir
             .create_file(name, 0o600)
             .map_err(|e| Error::path_io("creating", path, e))?;
-        let result = (|| {
-            for piece in content {
-                match piece {
-                    Piece::Data { id, len } => {
-                        let data = self.repo.read_chunk(id, *len)?;
-                        f.write_all(&data)
-                            .map_err(|e| Error::path_io("writing", path, e))?;
-                    }
-                    Piece::Hole { len } => {
-                        f.seek(SeekFrom::Current(i64::try_from(*len).unwrap_or(i64::MAX)))
-                            .map_err(|e| Error::path_io("seeking", path, e))?;
-                    }
-                }
+        if !content.iter().any(|p| matches!(p, Piece::Data { .. })) {
+            if let Err(e) = f.set_len(node.size) {
+                drop(f);
+                let _ = dir.remove(name);
+                return Err(Error::path_io("sizing", path, e));
             }
-            f.set_len(size)
-                .map_err(|e| Error::path_io("sizing", path, e))
-        })();
-        if let Err(e) = result {
-            drop(f);
+            return Ok(false);
+        }
+        let queued = Queued {
+            dir: Rc::clone(dir),
+            name: name.to_os_string(),
+            node: node.clone(),
+        };
+        if let Err(e) = self.batch.push(f, path.to_path_buf(), queued, content) {
             let _ = dir.remove(name);
             return Err(e);
         }
-        self.stats.bytes += size;
-        Ok(())
+        Ok(true)
+    }
+
+    /// Writes the data of the queued files, then sizes each and sets its metadata; a file
+    /// whose data could not be written is removed (and later names of its hardlink group are
+    /// restored on their own).
+    fn write_batch(&mut self) {
+        if self.batch.is_empty() {
+            return;
+        }
+        for (q, path, outcome) in self.batch.write(self.repo) {
+            match outcome {
+                Ok(()) => {
+                    self.stats.files += 1;
+                    self.stats.bytes += q.node.size;
+                    self.metadata(&q.dir, &q.node, &path);
+                }
+                Err(e) => {
+                    let _ = q.dir.remove(&q.name);
+                    let key = (q.node.dev, q.node.ino);
+                    if self
+                        .hardlinks
+                        .get(&key)
+                        .is_some_and(|f| f.node.same_inode_as(&q.node))
+                    {
+                        self.hardlinks.remove(&key);
+                    }
+                    self.fail(&path, &e);
+                }
+            }
+        }
     }
 
     /// Owner, xattrs, mode, times — in that order: chown clears setuid bits, so chmod follows

@@ -236,3 +236,59 @@ fn multiple_sources_appear_under_their_absolute_paths() {
     assert_eq!(fs::read(root.join("two/x/2")).unwrap(), b"2");
     assert_same_tree(&one, &root.join("one"));
 }
+
+/// The restore writes file data in batches, pack by pack. With a low open-file limit the
+/// batches hold 22 files, so this tree crosses many batch boundaries: hardlink groups whose
+/// names fall in different batches, chunks shared by many files, read-only files in a
+/// read-only directory, a sparse file, empty files and files larger than a chunk.
+#[test]
+fn restore_in_small_batches_keeps_links_shared_chunks_and_modes() {
+    let f = Fixture::new();
+    let shared = noise(7, 300_000);
+    for d in 0..5 {
+        let dir = f.src.join(format!("d{d}"));
+        fs::create_dir_all(&dir).unwrap();
+        for i in 0..40 {
+            let p = dir.join(format!("f{i:02}"));
+            match i % 5 {
+                0 => fs::write(&p, &shared).unwrap(),
+                1 => fs::write(&p, b"").unwrap(),
+                _ => fs::write(&p, noise(d * 100 + i, 1000 + 3000 * i as usize)).unwrap(),
+            }
+        }
+        // One name of each group here, the other in the next directory (another batch).
+        if d > 0 {
+            fs::hard_link(f.src.join(format!("d{}/f07", d - 1)), dir.join("link")).unwrap();
+        }
+    }
+    fs::write(f.src.join("d4/big"), noise(99, 5 << 20)).unwrap();
+    let sparse = fs::File::create(f.src.join("d4/sparse")).unwrap();
+    sparse.set_len(64 << 20).unwrap();
+    std::os::unix::fs::FileExt::write_all_at(&sparse, b"middle", 32 << 20).unwrap();
+    drop(sparse);
+    for i in 0..40 {
+        let p = f.src.join(format!("d3/f{i:02}"));
+        fs::set_permissions(&p, fs::Permissions::from_mode(0o444)).unwrap();
+    }
+    fs::set_permissions(f.src.join("d3"), fs::Permissions::from_mode(0o555)).unwrap();
+    f.ok(&["backup", f.src_str()]);
+
+    let target = f.path("restore");
+    let c = f.cmd(&["restore", "latest", "--target", target.to_str().unwrap()]);
+    let out = std::process::Command::new("sh")
+        .args(["-c", "ulimit -n 300 && exec \"$@\"", "sh"])
+        .arg(c.get_program())
+        .args(c.get_args())
+        .envs(c.get_envs().filter_map(|(k, v)| v.map(|v| (k, v))))
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_same_tree(&f.src, &f.restored_src(&target));
+    for d in [&f.src, &f.restored_src(&target)] {
+        fs::set_permissions(d.join("d3"), fs::Permissions::from_mode(0o755)).unwrap();
+    }
+}

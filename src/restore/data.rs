@@ -1,0 +1,446 @@
+//! File data for the restore, written in pack order.
+//!
+//! The walk creates each regular file empty and queues it here with its pieces. A [`Batch`]
+//! of queued files is then written pack by pack: every chunk the batch needs is located,
+//! the chunks are sorted by pack and offset, neighbours are merged into spans (one request
+//! each, at most [`MAX_SPAN`] bytes, gaps up to the reader's limit read through), and worker
+//! threads read the spans, verify each blob and write it to every file offset that wants it.
+//! So each stored byte is fetched about once, whatever order the backup put chunks in, and a
+//! chunk shared by many files is read once per batch. This is what makes a restore from
+//! object storage cost about the bytes it restores.
+//!
+//! A chunk that is not where the index says (a prune that ran since it was loaded), or whose
+//! span cannot be read, is read again on its own through [`Repository::read_chunk`], which
+//! reloads the index; what still fails marks its files damaged, and the restorer removes
+//! them. The index entry's length must match the piece's, as in `read_chunk`.
+
+use std::collections::HashSet;
+use std::ffi::OsString;
+use std::fs::File;
+use std::os::unix::fs::FileExt;
+use std::path::PathBuf;
+use std::rc::Rc;
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use crate::dirfd::DirFd;
+use crate::error::{Error, Result};
+use crate::format::id::{BlobId, ChunkId};
+use crate::format::tree::{Node, Piece};
+use crate::repo::Repository;
+use crate::repo::index::BlobLocation;
+
+/// Longest span read in one request.
+pub const MAX_SPAN: u64 = 16 << 20;
+
+/// Most pieces queued in one batch (about 48 bytes each).
+const MAX_PIECES: usize = 1 << 20;
+
+/// How the data is read.
+#[derive(Clone, Copy, Debug)]
+pub struct Reads {
+    /// Threads reading and writing spans.
+    pub workers: usize,
+    /// Unneeded bytes between two chunks of a pack read through rather than split into two
+    /// requests.
+    pub max_gap: u64,
+    /// Files held open (queued) at once.
+    pub max_files: usize,
+}
+
+/// A queued file: where it is, and what it becomes once its data is written.
+pub struct Queued {
+    /// Its directory, open.
+    pub dir: Rc<DirFd>,
+    /// Its name there.
+    pub name: OsString,
+    /// Its entry (size and metadata).
+    pub node: Node,
+}
+
+/// One piece of data to write: chunk `id` of `len` bytes at offset `at` of file `file`.
+struct Job {
+    file: usize,
+    at: u64,
+    id: ChunkId,
+    len: u32,
+}
+
+/// A chunk to read from a pack, and the jobs it serves.
+struct Wanted {
+    loc: BlobLocation,
+    id: BlobId,
+    jobs: Vec<usize>,
+}
+
+/// Neighbouring wanted chunks of one pack, read in one request.
+struct Span {
+    start: u64,
+    end: u64,
+    wanted: std::ops::Range<usize>,
+}
+
+/// An open file to write to, and its path for messages.
+struct Target {
+    file: File,
+    path: PathBuf,
+}
+
+/// Files waiting for their data.
+pub struct Batch {
+    reads: Reads,
+    files: Vec<Target>,
+    queued: Vec<Queued>,
+    jobs: Vec<Job>,
+    /// Source inodes of queued files that may be hardlinked.
+    inodes: HashSet<(u64, u64)>,
+}
+
+impl Batch {
+    /// An empty batch.
+    pub fn new(reads: Reads) -> Self {
+        Batch {
+            reads,
+            files: Vec::new(),
+            queued: Vec::new(),
+            jobs: Vec::new(),
+            inodes: HashSet::new(),
+        }
+    }
+
+    /// Queues `file` (created empty at `path`) to receive `content`.
+    ///
+    /// # Errors
+    /// Pieces whose offsets overflow (a crafted tree); nothing is queued then.
+    pub fn push(
+        &mut self,
+        file: File,
+        path: PathBuf,
+        queued: Queued,
+        content: &[Piece],
+    ) -> Result<()> {
+        let index = self.files.len();
+        let mut at = 0u64;
+        let mut jobs = Vec::new();
+        for piece in content {
+            let len = match piece {
+                Piece::Data { id, len } => {
+                    jobs.push(Job {
+                        file: index,
+                        at,
+                        id: *id,
+                        len: *len,
+                    });
+                    u64::from(*len)
+                }
+                Piece::Hole { len } => *len,
+            };
+            at = at.checked_add(len).ok_or_else(|| {
+                Error::corrupt(
+                    path.display().to_string(),
+                    "file pieces add up to more than 2^64 bytes",
+                )
+            })?;
+        }
+        self.jobs.append(&mut jobs);
+        if queued.node.may_be_hardlinked() {
+            self.inodes.insert((queued.node.dev, queued.node.ino));
+        }
+        self.files.push(Target { file, path });
+        self.queued.push(queued);
+        Ok(())
+    }
+
+    /// Whether a queued file is source inode `key`.
+    pub fn holds(&self, key: (u64, u64)) -> bool {
+        self.inodes.contains(&key)
+    }
+
+    /// Whether it is time to write the batch.
+    pub fn is_full(&self) -> bool {
+        self.files.len() >= self.reads.max_files || self.jobs.len() >= MAX_PIECES
+    }
+
+    /// Whether nothing is queued.
+    pub fn is_empty(&self) -> bool {
+        self.files.is_empty()
+    }
+
+    /// Writes the data of every queued file, sizes it (the tail may be a hole) and empties
+    /// the batch: each file comes back closed, with its path and the first error its data
+    /// met.
+    pub fn write(&mut self, repo: &Repository) -> Vec<(Queued, PathBuf, Result<()>)> {
+        let jobs = std::mem::take(&mut self.jobs);
+        let files = std::mem::take(&mut self.files);
+        let outcome: Vec<Mutex<Option<Error>>> = files.iter().map(|_| Mutex::new(None)).collect();
+        let (wanted, alone) = locate(repo, &jobs);
+        let spans = spans(&wanted, self.reads.max_gap);
+        let writer = Writer {
+            repo,
+            jobs: &jobs,
+            files: &files,
+            outcome: &outcome,
+        };
+        let next = AtomicUsize::new(0);
+        let workers = self.reads.workers.clamp(1, spans.len().max(1));
+        std::thread::scope(|s| {
+            for _ in 0..workers {
+                s.spawn(|| {
+                    loop {
+                        let i = next.fetch_add(1, Ordering::Relaxed);
+                        let Some(span) = spans.get(i) else { break };
+                        writer.span(span, &wanted);
+                    }
+                });
+            }
+        });
+        for job in alone {
+            writer.alone(job);
+        }
+        self.inodes.clear();
+        std::mem::take(&mut self.queued)
+            .into_iter()
+            .zip(files)
+            .zip(outcome)
+            .map(|((q, t), o)| {
+                let written = match o
+                    .into_inner()
+                    .unwrap_or_else(std::sync::PoisonError::into_inner)
+                {
+                    Some(e) => Err(e),
+                    None => t
+                        .file
+                        .set_len(q.node.size)
+                        .map_err(|e| Error::path_io("sizing", &t.path, e)),
+                };
+                (q, t.path, written)
+            })
+            .collect()
+    }
+}
+
+/// Finds where each job's chunk is: wanted chunks sorted by pack and offset (one entry per
+/// stored blob, however many jobs want it), and the jobs whose chunk the index does not
+/// place as the piece says (left to [`Repository::read_chunk`] and its reload).
+fn locate(repo: &Repository, jobs: &[Job]) -> (Vec<Wanted>, Vec<usize>) {
+    let mut found: Vec<(BlobLocation, BlobId, usize)> = Vec::with_capacity(jobs.len());
+    let mut alone = Vec::new();
+    {
+        let index = repo.index();
+        for (i, job) in jobs.iter().enumerate() {
+            let id = BlobId::from(job.id);
+            match index.lookup(&id) {
+                Some(loc) if loc.raw_len == job.len => found.push((loc, id, i)),
+                _ => alone.push(i),
+            }
+        }
+    }
+    found.sort_by_key(|(loc, _, _)| (loc.pack, loc.offset));
+    let mut wanted: Vec<Wanted> = Vec::new();
+    for (loc, id, job) in found {
+        match wanted.last_mut() {
+            Some(w) if w.loc.pack == loc.pack && w.loc.offset == loc.offset && w.id == id => {
+                w.jobs.push(job);
+            }
+            _ => wanted.push(Wanted {
+                loc,
+                id,
+                jobs: vec![job],
+            }),
+        }
+    }
+    (wanted, alone)
+}
+
+/// Groups sorted wanted chunks into spans: same pack, gaps of at most `max_gap`, at most
+/// [`MAX_SPAN`] bytes (a single larger chunk is a span of its own).
+fn spans(wanted: &[Wanted], max_gap: u64) -> Vec<Span> {
+    let mut spans: Vec<Span> = Vec::new();
+    for (i, w) in wanted.iter().enumerate() {
+        let start = u64::from(w.loc.offset);
+        let end = start + u64::from(w.loc.stored_len);
+        if let Some(last) = spans.last_mut() {
+            let same_pack = wanted[last.wanted.start].loc.pack == w.loc.pack;
+            if same_pack
+                && start >= last.start
+                && start <= last.end + max_gap
+                && end.max(last.end) - last.start <= MAX_SPAN
+            {
+                last.end = last.end.max(end);
+                last.wanted.end = i + 1;
+                continue;
+            }
+        }
+        spans.push(Span {
+            start,
+            end,
+            wanted: i..i + 1,
+        });
+    }
+    spans
+}
+
+/// What the workers share.
+struct Writer<'a> {
+    repo: &'a Repository,
+    jobs: &'a [Job],
+    files: &'a [Target],
+    outcome: &'a [Mutex<Option<Error>>],
+}
+
+impl Writer<'_> {
+    /// Reads one span and writes each of its chunks where it is wanted; if the span cannot be
+    /// read, each of its chunks is read on its own.
+    fn span(&self, span: &Span, wanted: &[Wanted]) {
+        let chunks = &wanted[span.wanted.clone()];
+        if chunks
+            .iter()
+            .flat_map(|w| &w.jobs)
+            .all(|&j| self.failed(self.jobs[j].file))
+        {
+            return;
+        }
+        let len = usize::try_from(span.end - span.start).unwrap_or(usize::MAX);
+        let bytes = match self
+            .repo
+            .read_pack_span(&chunks[0].loc.pack, span.start, len)
+        {
+            Ok(b) => b,
+            Err(_) => {
+                for j in chunks.iter().flat_map(|w| &w.jobs) {
+                    self.alone(*j);
+                }
+                return;
+            }
+        };
+        for w in chunks {
+            let from = usize::try_from(u64::from(w.loc.offset) - span.start).unwrap_or(0);
+            let to = from + w.loc.stored_len as usize;
+            let stored = bytes.get(from..to).map(<[u8]>::to_vec).unwrap_or_default();
+            match self.repo.unpack_blob(&w.id, &w.loc, stored) {
+                Ok(data) => {
+                    for &j in &w.jobs {
+                        self.put(j, &data);
+                    }
+                }
+                Err(e) => {
+                    for &j in &w.jobs {
+                        self.set_failed(self.jobs[j].file, copy_error(&e));
+                    }
+                }
+            }
+        }
+    }
+
+    /// Reads job `j`'s chunk by itself (reloading the index if it seems outdated) and writes
+    /// it.
+    fn alone(&self, j: usize) {
+        let job = &self.jobs[j];
+        if self.failed(job.file) {
+            return;
+        }
+        match self.repo.read_chunk(&job.id, job.len) {
+            Ok(data) => self.put(j, &data),
+            Err(e) => self.set_failed(job.file, e),
+        }
+    }
+
+    fn put(&self, j: usize, data: &[u8]) {
+        let job = &self.jobs[j];
+        if self.failed(job.file) {
+            return;
+        }
+        let target = &self.files[job.file];
+        if let Err(e) = target.file.write_all_at(data, job.at) {
+            self.set_failed(job.file, Error::path_io("writing", &target.path, e));
+        }
+    }
+
+    fn failed(&self, file: usize) -> bool {
+        self.outcome[file].lock().map_or(true, |o| o.is_some())
+    }
+
+    fn set_failed(&self, file: usize, e: Error) {
+        if let Ok(mut o) = self.outcome[file].lock()
+            && o.is_none()
+        {
+            *o = Some(e);
+        }
+    }
+}
+
+/// A copy of `e` for each file a damaged chunk belongs to (the restorer reports and counts
+/// each, as damage when it is damage).
+fn copy_error(e: &Error) -> Error {
+    match e {
+        Error::Corrupt { file, reason } => Error::corrupt(file.clone(), reason.clone()),
+        Error::MissingPack { file } => Error::MissingPack { file: file.clone() },
+        Error::MissingBlob { id } => Error::MissingBlob { id: id.clone() },
+        // Opening a blob fails otherwise only for want of a (full) key.
+        other => Error::Key(other.to_string()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::format::id::{Id, PackId};
+    use crate::format::pack::BlobKind;
+    use crate::format::pack::Compression;
+
+    fn wanted(pack: u8, offset: u32, stored_len: u32) -> Wanted {
+        Wanted {
+            loc: BlobLocation {
+                pack: PackId(Id([pack; 32])),
+                kind: BlobKind::Data,
+                offset,
+                stored_len,
+                raw_len: stored_len,
+                compression: Compression::None,
+            },
+            id: BlobId(Id([0; 32])),
+            jobs: vec![0],
+        }
+    }
+
+    fn shape(spans: &[Span]) -> Vec<(u64, u64, usize, usize)> {
+        spans
+            .iter()
+            .map(|s| (s.start, s.end, s.wanted.start, s.wanted.end))
+            .collect()
+    }
+
+    #[test]
+    fn neighbours_merge_within_the_gap_and_packs_never_mix() {
+        let w = [
+            wanted(1, 0, 100),
+            wanted(1, 100, 50),
+            wanted(1, 400, 10),
+            wanted(2, 410, 10),
+        ];
+        assert_eq!(
+            shape(&spans(&w, 0)),
+            [(0, 150, 0, 2), (400, 410, 2, 3), (410, 420, 3, 4)]
+        );
+        assert_eq!(shape(&spans(&w, 250)), [(0, 410, 0, 3), (410, 420, 3, 4)]);
+    }
+
+    #[test]
+    fn spans_stay_under_the_limit_unless_one_chunk_is_larger() {
+        let big = u32::try_from(MAX_SPAN).unwrap();
+        let w = [
+            wanted(1, 0, big / 2),
+            wanted(1, big / 2, big / 2),
+            wanted(1, big, 1),
+            wanted(1, big + 1, big + 5),
+        ];
+        assert_eq!(
+            shape(&spans(&w, 1 << 20)),
+            [
+                (0, MAX_SPAN, 0, 2),
+                (MAX_SPAN, MAX_SPAN + 1, 2, 3),
+                (MAX_SPAN + 1, 2 * MAX_SPAN + 6, 3, 4)
+            ]
+        );
+    }
+}
