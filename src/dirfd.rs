@@ -321,6 +321,23 @@ impl DirFd {
         )?))
     }
 
+    /// Opens existing regular file `name` for writing, without following a symlink and
+    /// without blocking on a FIFO swapped in under its name.
+    ///
+    /// # Errors
+    /// The OS error, or `InvalidData` if it is not a regular file.
+    pub fn open_file_for_writing(&self, name: &OsStr) -> io::Result<File> {
+        let flags = OFlags::WRONLY | OFlags::NOFOLLOW | OFlags::NONBLOCK | OFlags::CLOEXEC;
+        let file = File::from(rfs::openat(&self.fd, name, flags, Mode::empty())?);
+        if !file.metadata()?.file_type().is_file() {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidData,
+                "is not a regular file",
+            ));
+        }
+        Ok(file)
+    }
+
     /// Creates symlink `name` pointing at `target`.
     ///
     /// # Errors

@@ -12,4 +12,5 @@ pub mod restore;
 pub mod snapshot;
 pub mod storage;
 pub mod sys;
+pub mod vfs;
 pub use error::{Error, Result};

@@ -25,4 +25,5 @@ mod integration {
     mod s3_faults;
     mod source_trace;
     mod util;
+    mod vfs;
 }

@@ -1,25 +1,13 @@
-//! The FUSE view: a repository mounted read-only, every snapshot a dated directory.
+//! The FUSE mount: a repository mounted read-only, every snapshot a dated directory.
 //!
-//! - [`view`]: the top level (dated directories, `latest`, `hosts/`, `tags/`, `ids/`) as data;
-//! - [`inodes`]: derived inode numbers and the table of inodes the kernel holds;
-//! - [`filemap`]: offsets to chunks, and `SEEK_DATA`/`SEEK_HOLE`;
-//! - [`cache`]: the byte-bounded, single-flight chunk and tree caches;
-//! - [`state`]: repository access, caches, refresh of the snapshot list;
-//! - [`attr`]: stored metadata as `stat` reports it;
-//! - [`fs`]: the request handlers;
+//! What the mount shows is [`crate::vfs`]'s; here are only the parts that talk to the kernel:
+//! - [`fs`]: the request handlers, translating to and from the virtual tree;
 //! - [`mountpoint`]: mount point state, stale mounts, unmounting.
 //!
 //! [`serve`] mounts and serves until unmounted or signalled.
 
-pub mod at;
-pub mod attr;
-pub mod cache;
-pub mod filemap;
 pub mod fs;
-pub mod inodes;
 pub mod mountpoint;
-pub mod state;
-pub mod view;
 
 use std::path::Path;
 use std::sync::Arc;
@@ -31,8 +19,10 @@ use crate::error::{Error, Result};
 use crate::repo::Repository;
 use crate::sys;
 
+use crate::vfs::Vfs;
+use crate::vfs::state::{self, Settings, State};
+
 use self::mountpoint::MountState;
-use self::state::{Settings, State};
 
 /// How a mount is set up.
 #[derive(Clone, Debug)]
@@ -120,14 +110,14 @@ pub fn serve(
     };
     config.n_threads = Some(options.threads.max(1));
     config.clone_fd = true;
-    let mut session = Session::new(fs::ChronoFs::new(Arc::clone(&state)), &mountpoint, &config)
-        .map_err(|e| {
-            Error::Mount(format!(
-                "cannot mount on {}: {e} (is the fuse3 package installed and /dev/fuse present?)",
-                mountpoint.display()
-            ))
-        })?;
-    state.set_notifier(session.notifier());
+    let vfs = Vfs::new(Arc::clone(&state));
+    let mut session = Session::new(fs::ChronoFs::new(vfs), &mountpoint, &config).map_err(|e| {
+        Error::Mount(format!(
+            "cannot mount on {}: {e} (is the fuse3 package installed and /dev/fuse present?)",
+            mountpoint.display()
+        ))
+    })?;
+    state.set_notifier(Box::new(fs::Notifier(session.notifier())));
     raise_readahead(&mountpoint);
 
     let weak = Arc::downgrade(&state);

@@ -1,7 +1,7 @@
 //! File data for the restore, written in pack order.
 //!
-//! The walk creates each regular file empty and queues it here with its pieces. A [`Batch`]
-//! of queued files is then written pack by pack: every chunk the batch needs is located,
+//! The walk creates each regular file empty (and closes it) and queues it here with its
+//! pieces. A [`Batch`] of queued files is then written pack by pack: every chunk the batch needs is located,
 //! the chunks are sorted by pack and offset, neighbours are merged into spans (one request
 //! each, at most [`MAX_SPAN`] bytes, gaps up to the reader's limit read through), and worker
 //! threads read the spans, verify each blob and write it to every file offset that wants it.
@@ -13,15 +13,20 @@
 //! span cannot be read, is read again on its own through [`Repository::read_chunk`], which
 //! reloads the index; what still fails marks its files damaged, and the restorer removes
 //! them. The index entry's length must match the piece's, as in `read_chunk`.
+//!
+//! Files are not held open while queued: a worker opens a file by name in its (open) parent
+//! directory when it writes to it, without following symlinks, and checks that it is still
+//! the inode the walk created. So a batch is bounded by memory (files, pieces), and by open
+//! descriptors only through the directories it holds.
 
 use std::collections::HashSet;
 use std::ffi::OsString;
 use std::fs::File;
-use std::os::unix::fs::FileExt;
+use std::io;
+use std::os::unix::fs::{FileExt, MetadataExt};
 use std::path::PathBuf;
-use std::rc::Rc;
-use std::sync::Mutex;
 use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
 
 use crate::dirfd::DirFd;
 use crate::error::{Error, Result};
@@ -36,6 +41,9 @@ pub const MAX_SPAN: u64 = 16 << 20;
 /// Most pieces queued in one batch (about 48 bytes each).
 const MAX_PIECES: usize = 1 << 20;
 
+/// Most files queued in one batch (a few hundred bytes each).
+const MAX_FILES: usize = 100_000;
+
 /// How the data is read.
 #[derive(Clone, Copy, Debug)]
 pub struct Reads {
@@ -44,18 +52,58 @@ pub struct Reads {
     /// Unneeded bytes between two chunks of a pack read through rather than split into two
     /// requests.
     pub max_gap: u64,
-    /// Files held open (queued) at once.
-    pub max_files: usize,
+    /// Directories held open by queued files at once.
+    pub max_dirs: usize,
 }
 
 /// A queued file: where it is, and what it becomes once its data is written.
 pub struct Queued {
     /// Its directory, open.
-    pub dir: Rc<DirFd>,
+    pub dir: Arc<DirFd>,
     /// Its name there.
     pub name: OsString,
+    /// Its path, for messages.
+    pub path: PathBuf,
     /// Its entry (size and metadata).
     pub node: Node,
+    /// The inode the walk created (device, inode number).
+    created: (u64, u64),
+}
+
+impl Queued {
+    /// Queues `file`, just created as `name` in `dir`.
+    ///
+    /// # Errors
+    /// `fstat` failing on it.
+    pub fn new(
+        dir: &Arc<DirFd>,
+        name: OsString,
+        path: PathBuf,
+        node: Node,
+        file: &File,
+    ) -> io::Result<Queued> {
+        let m = file.metadata()?;
+        Ok(Queued {
+            dir: Arc::clone(dir),
+            name,
+            path,
+            node,
+            created: (m.dev(), m.ino()),
+        })
+    }
+
+    /// Opens the file for writing again: by name, without following a symlink, and only if
+    /// it is still the inode the walk created.
+    fn open(&self) -> io::Result<File> {
+        let f = self.dir.open_file_for_writing(&self.name)?;
+        let m = f.metadata()?;
+        if (m.dev(), m.ino()) != self.created {
+            return Err(io::Error::other(
+                "was replaced by another file while the restore ran",
+            ));
+        }
+        Ok(f)
+    }
 }
 
 /// One piece of data to write: chunk `id` of `len` bytes at offset `at` of file `file`.
@@ -80,20 +128,23 @@ struct Span {
     wanted: std::ops::Range<usize>,
 }
 
-/// An open file to write to, and its path for messages.
-struct Target {
-    file: File,
-    path: PathBuf,
-}
-
 /// Files waiting for their data.
 pub struct Batch {
     reads: Reads,
-    files: Vec<Target>,
     queued: Vec<Queued>,
     jobs: Vec<Job>,
     /// Source inodes of queued files that may be hardlinked.
     inodes: HashSet<(u64, u64)>,
+    /// Directories the queued files hold (counted once per run of files in the same one).
+    dirs: usize,
+}
+
+/// A queued file, with the outcome of writing its data.
+pub struct Written {
+    /// The file.
+    pub queued: Queued,
+    /// The first error its data met, if any.
+    pub outcome: Result<()>,
 }
 
 impl Batch {
@@ -101,25 +152,19 @@ impl Batch {
     pub fn new(reads: Reads) -> Self {
         Batch {
             reads,
-            files: Vec::new(),
             queued: Vec::new(),
             jobs: Vec::new(),
             inodes: HashSet::new(),
+            dirs: 0,
         }
     }
 
-    /// Queues `file` (created empty at `path`) to receive `content`.
+    /// Queues a file (created empty) to receive `content`.
     ///
     /// # Errors
     /// Pieces whose offsets overflow (a crafted tree); nothing is queued then.
-    pub fn push(
-        &mut self,
-        file: File,
-        path: PathBuf,
-        queued: Queued,
-        content: &[Piece],
-    ) -> Result<()> {
-        let index = self.files.len();
+    pub fn push(&mut self, queued: Queued, content: &[Piece]) -> Result<()> {
+        let index = self.queued.len();
         let mut at = 0u64;
         let mut jobs = Vec::new();
         for piece in content {
@@ -137,7 +182,7 @@ impl Batch {
             };
             at = at.checked_add(len).ok_or_else(|| {
                 Error::corrupt(
-                    path.display().to_string(),
+                    queued.path.display().to_string(),
                     "file pieces add up to more than 2^64 bytes",
                 )
             })?;
@@ -146,7 +191,13 @@ impl Batch {
         if queued.node.may_be_hardlinked() {
             self.inodes.insert((queued.node.dev, queued.node.ino));
         }
-        self.files.push(Target { file, path });
+        if self
+            .queued
+            .last()
+            .is_none_or(|last| !Arc::ptr_eq(&last.dir, &queued.dir))
+        {
+            self.dirs += 1;
+        }
         self.queued.push(queued);
         Ok(())
     }
@@ -158,27 +209,30 @@ impl Batch {
 
     /// Whether it is time to write the batch.
     pub fn is_full(&self) -> bool {
-        self.files.len() >= self.reads.max_files || self.jobs.len() >= MAX_PIECES
+        self.queued.len() >= MAX_FILES
+            || self.jobs.len() >= MAX_PIECES
+            || self.dirs >= self.reads.max_dirs
     }
 
     /// Whether nothing is queued.
     pub fn is_empty(&self) -> bool {
-        self.files.is_empty()
+        self.queued.is_empty()
     }
 
     /// Writes the data of every queued file, sizes it (the tail may be a hole) and empties
-    /// the batch: each file comes back closed, with its path and the first error its data
-    /// met.
-    pub fn write(&mut self, repo: &Repository) -> Vec<(Queued, PathBuf, Result<()>)> {
+    /// the batch: each file comes back with the first error its data met.
+    pub fn write(&mut self, repo: &Repository) -> Vec<Written> {
         let jobs = std::mem::take(&mut self.jobs);
-        let files = std::mem::take(&mut self.files);
-        let outcome: Vec<Mutex<Option<Error>>> = files.iter().map(|_| Mutex::new(None)).collect();
+        let queued = std::mem::take(&mut self.queued);
+        self.inodes.clear();
+        self.dirs = 0;
+        let outcome: Vec<Mutex<Option<Error>>> = queued.iter().map(|_| Mutex::new(None)).collect();
         let (wanted, alone) = locate(repo, &jobs);
         let spans = spans(&wanted, self.reads.max_gap);
         let writer = Writer {
             repo,
             jobs: &jobs,
-            files: &files,
+            files: &queued,
             outcome: &outcome,
         };
         let next = AtomicUsize::new(0);
@@ -186,38 +240,42 @@ impl Batch {
         std::thread::scope(|s| {
             for _ in 0..workers {
                 s.spawn(|| {
+                    let mut open = None;
                     loop {
                         let i = next.fetch_add(1, Ordering::Relaxed);
                         let Some(span) = spans.get(i) else { break };
-                        writer.span(span, &wanted);
+                        writer.span(span, &wanted, &mut open);
                     }
                 });
             }
         });
+        let mut open = None;
         for job in alone {
-            writer.alone(job);
+            writer.alone(job, &mut open);
         }
-        self.inodes.clear();
-        std::mem::take(&mut self.queued)
+        drop(open);
+        queued
             .into_iter()
-            .zip(files)
             .zip(outcome)
-            .map(|((q, t), o)| {
-                let written = match o
+            .map(|(q, o)| {
+                let outcome = match o
                     .into_inner()
                     .unwrap_or_else(std::sync::PoisonError::into_inner)
                 {
                     Some(e) => Err(e),
-                    None => t
-                        .file
-                        .set_len(q.node.size)
-                        .map_err(|e| Error::path_io("sizing", &t.path, e)),
+                    None => q
+                        .open()
+                        .and_then(|f| f.set_len(q.node.size))
+                        .map_err(|e| Error::path_io("sizing", &q.path, e)),
                 };
-                (q, t.path, written)
+                Written { queued: q, outcome }
             })
             .collect()
     }
 }
+
+/// The file a worker last wrote to, kept open for its next chunk.
+type Open = Option<(usize, File)>;
 
 /// Finds where each job's chunk is: wanted chunks sorted by pack and offset (one entry per
 /// stored blob, however many jobs want it), and the jobs whose chunk the index does not
@@ -284,14 +342,14 @@ fn spans(wanted: &[Wanted], max_gap: u64) -> Vec<Span> {
 struct Writer<'a> {
     repo: &'a Repository,
     jobs: &'a [Job],
-    files: &'a [Target],
+    files: &'a [Queued],
     outcome: &'a [Mutex<Option<Error>>],
 }
 
 impl Writer<'_> {
     /// Reads one span and writes each of its chunks where it is wanted; if the span cannot be
     /// read, each of its chunks is read on its own.
-    fn span(&self, span: &Span, wanted: &[Wanted]) {
+    fn span(&self, span: &Span, wanted: &[Wanted], open: &mut Open) {
         let chunks = &wanted[span.wanted.clone()];
         if chunks
             .iter()
@@ -308,7 +366,7 @@ impl Writer<'_> {
             Ok(b) => b,
             Err(_) => {
                 for j in chunks.iter().flat_map(|w| &w.jobs) {
-                    self.alone(*j);
+                    self.alone(*j, open);
                 }
                 return;
             }
@@ -320,7 +378,7 @@ impl Writer<'_> {
             match self.repo.unpack_blob(&w.id, &w.loc, stored) {
                 Ok(data) => {
                     for &j in &w.jobs {
-                        self.put(j, &data);
+                        self.put(j, &data, open);
                     }
                 }
                 Err(e) => {
@@ -334,24 +392,36 @@ impl Writer<'_> {
 
     /// Reads job `j`'s chunk by itself (reloading the index if it seems outdated) and writes
     /// it.
-    fn alone(&self, j: usize) {
+    fn alone(&self, j: usize, open: &mut Open) {
         let job = &self.jobs[j];
         if self.failed(job.file) {
             return;
         }
         match self.repo.read_chunk(&job.id, job.len) {
-            Ok(data) => self.put(j, &data),
+            Ok(data) => self.put(j, &data, open),
             Err(e) => self.set_failed(job.file, e),
         }
     }
 
-    fn put(&self, j: usize, data: &[u8]) {
+    /// Writes `data` where job `j` wants it, through the worker's open file.
+    fn put(&self, j: usize, data: &[u8], open: &mut Open) {
         let job = &self.jobs[j];
         if self.failed(job.file) {
             return;
         }
         let target = &self.files[job.file];
-        if let Err(e) = target.file.write_all_at(data, job.at) {
+        if open.as_ref().is_none_or(|(i, _)| *i != job.file) {
+            *open = None;
+            match target.open() {
+                Ok(f) => *open = Some((job.file, f)),
+                Err(e) => {
+                    return self.set_failed(job.file, Error::path_io("opening", &target.path, e));
+                }
+            }
+        }
+        if let Some((_, f)) = open
+            && let Err(e) = f.write_all_at(data, job.at)
+        {
             self.set_failed(job.file, Error::path_io("writing", &target.path, e));
         }
     }

@@ -22,7 +22,7 @@ use std::ffi::{OsStr, OsString};
 use std::fs;
 use std::io;
 use std::path::{Path, PathBuf};
-use std::rc::Rc;
+use std::sync::Arc;
 
 use rustix::fs::FileType;
 
@@ -37,7 +37,7 @@ use crate::sys;
 use crate::snapshot::expand::{self, Expansion};
 use crate::storage::location::Location;
 
-use self::data::{Batch, Queued, Reads};
+use self::data::{Batch, Queued, Reads, Written};
 
 /// Restore settings.
 #[derive(Clone, Debug, Default)]
@@ -77,7 +77,7 @@ struct FirstLink {
 
 /// A directory being filled: its entries are written one by one, then its own metadata.
 struct Frame {
-    dir: Rc<DirFd>,
+    dir: Arc<DirFd>,
     tree: Tree,
     next: usize,
     /// Where it is, relative to the target (empty for the target itself).
@@ -96,6 +96,9 @@ struct Restorer<'a> {
     hardlinks: HashMap<(u64, u64), FirstLink>,
     /// Files created and waiting for their data.
     batch: Batch,
+    /// Directories whose metadata waits for the batch (their chmod could bar the writes,
+    /// and removing a damaged file would change their times).
+    late_dirs: Vec<(Arc<DirFd>, Node, PathBuf)>,
     stats: RestoreStats,
 }
 
@@ -142,6 +145,7 @@ pub fn restore(
         as_root: sys::euid() == 0,
         hardlinks: HashMap::new(),
         batch: Batch::new(reads_for(repo)),
+        late_dirs: Vec::new(),
         stats: RestoreStats::default(),
     };
     let (tree, single) = match node {
@@ -152,7 +156,7 @@ pub fn restore(
         },
     };
     let top = Frame {
-        dir: Rc::new(
+        dir: Arc::new(
             r.top
                 .try_clone()
                 .map_err(|e| Error::path_io("opening", target, e))?,
@@ -176,22 +180,22 @@ pub fn restore(
 /// How a restore from `repo` reads its data: a remote repository with more requests in
 /// flight and gaps read through (a request costs more than a few hundred KiB), a local one
 /// with a worker per core (decompressing and verifying) and only adjacent chunks merged.
-/// Queued files are held open, two descriptors at most each (the file and its directory).
+/// Queued files hold their directories open: at most half the descriptors left.
 fn reads_for(repo: &Repository) -> Reads {
-    let max_files = usize::try_from(sys::open_file_limit().saturating_sub(256) / 2)
+    let max_dirs = usize::try_from(sys::open_file_limit().saturating_sub(256) / 2)
         .unwrap_or(usize::MAX)
-        .clamp(16, 16_384);
+        .clamp(16, 65_536);
     let cores = std::thread::available_parallelism().map_or(1, std::num::NonZero::get);
     match repo.location() {
         Location::Local(_) => Reads {
             workers: cores.min(4),
             max_gap: 0,
-            max_files,
+            max_dirs,
         },
         Location::S3(_) => Reads {
             workers: 6,
             max_gap: 1 << 20,
-            max_files,
+            max_dirs,
         },
     }
 }
@@ -268,10 +272,14 @@ impl Restorer<'_> {
                 continue;
             }
             let Some(done) = stack.pop() else { break };
-            if let (Some(node), Some(parent)) = (&done.node, stack.last()) {
+            if let (Some(node), Some(parent)) = (done.node, stack.last()) {
                 let path = self.path_of(&parent.rel, node.name.as_os_str());
                 drop(done.dir);
-                self.metadata(&parent.dir, node, &path);
+                if self.batch.is_empty() {
+                    self.metadata(&parent.dir, &node, &path);
+                } else {
+                    self.late_dirs.push((Arc::clone(&parent.dir), node, path));
+                }
             }
         }
     }
@@ -362,7 +370,7 @@ impl Restorer<'_> {
                 let mut rel = parent.rel.clone();
                 rel.push(name.to_os_string());
                 return Ok(Some(Frame {
-                    dir: Rc::new(child),
+                    dir: Arc::new(child),
                     tree,
                     next: 0,
                     rel,
@@ -450,7 +458,7 @@ impl Restorer<'_> {
     /// metadata.
     fn file(
         &mut self,
-        dir: &Rc<DirFd>,
+        dir: &Arc<DirFd>,
         node: &Node,
         content: &[Piece],
         path: &Path,
@@ -467,12 +475,16 @@ impl Restorer<'_> {
             }
             return Ok(false);
         }
-        let queued = Queued {
-            dir: Rc::clone(dir),
-            name: name.to_os_string(),
-            node: node.clone(),
-        };
-        if let Err(e) = self.batch.push(f, path.to_path_buf(), queued, content) {
+        let queued = Queued::new(
+            dir,
+            name.to_os_string(),
+            path.to_path_buf(),
+            node.clone(),
+            &f,
+        )
+        .map_err(|e| Error::path_io("creating", path, e));
+        drop(f);
+        if let Err(e) = queued.and_then(|q| self.batch.push(q, content)) {
             let _ = dir.remove(name);
             return Err(e);
         }
@@ -486,12 +498,12 @@ impl Restorer<'_> {
         if self.batch.is_empty() {
             return;
         }
-        for (q, path, outcome) in self.batch.write(self.repo) {
+        for Written { queued: q, outcome } in self.batch.write(self.repo) {
             match outcome {
                 Ok(()) => {
                     self.stats.files += 1;
                     self.stats.bytes += q.node.size;
-                    self.metadata(&q.dir, &q.node, &path);
+                    self.metadata(&q.dir, &q.node, &q.path);
                 }
                 Err(e) => {
                     let _ = q.dir.remove(&q.name);
@@ -503,9 +515,12 @@ impl Restorer<'_> {
                     {
                         self.hardlinks.remove(&key);
                     }
-                    self.fail(&path, &e);
+                    self.fail(&q.path, &e);
                 }
             }
+        }
+        for (dir, node, path) in std::mem::take(&mut self.late_dirs) {
+            self.metadata(&dir, &node, &path);
         }
     }
 

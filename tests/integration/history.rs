@@ -272,3 +272,78 @@ fn at_paths_in_the_mount_find_the_snapshot_of_any_time() {
         b"kept all along"
     );
 }
+
+/// The names in directory `p`, sorted.
+fn sorted_names(p: &std::path::Path) -> Vec<String> {
+    let mut v: Vec<String> = fs::read_dir(p)
+        .unwrap_or_else(|e| panic!("{}: {e}", p.display()))
+        .map(|e| e.unwrap().file_name().into_string().unwrap())
+        .collect();
+    v.sort();
+    v
+}
+
+#[test]
+fn versions_in_the_mount_list_each_version_once_and_deleted_files_too() {
+    if !super::mount::can_mount(
+        "versions_in_the_mount_list_each_version_once_and_deleted_files_too",
+    ) {
+        return;
+    }
+    let f = history();
+    let m = super::mount::Mounted::new(&f, &[]);
+    let rel = f.src.strip_prefix("/").unwrap().to_path_buf();
+    let v = m.path.join("versions").join(&rel);
+    // The union of all snapshots' names: notes.txt is gone from the newest, still here.
+    assert_eq!(
+        sorted_names(&v),
+        ["dir", "keep.txt", "notes.txt", "renamed.txt"]
+    );
+    // notes.txt: three versions, by the dated name of their first snapshot, as the CLI says.
+    assert_eq!(
+        sorted_names(&v.join("notes.txt")),
+        [NAMES[0], NAMES[1], NAMES[3]]
+    );
+    let cli: Vec<String> = f
+        .ok(&["versions", &format!("{}/notes.txt", f.src_str())])
+        .lines()
+        .map(|l| l.split_whitespace().next().unwrap().to_string())
+        .collect();
+    assert_eq!(sorted_names(&v.join("notes.txt")), cli);
+    let texts: [&[u8]; 3] = [b"first version", b"second, longer version", b"third"];
+    for (name, text) in [NAMES[0], NAMES[1], NAMES[3]].iter().zip(texts) {
+        let p = v.join("notes.txt").join(name);
+        assert_eq!(fs::read(&p).unwrap(), text, "{}", p.display());
+        assert_eq!(fs::metadata(&p).unwrap().len(), text.len() as u64);
+    }
+    // Plain tools copy a version out.
+    let out = f.path("restored-notes.txt");
+    let status = std::process::Command::new("cp")
+        .arg(v.join("notes.txt").join(NAMES[1]))
+        .arg(&out)
+        .status()
+        .unwrap();
+    assert!(status.success());
+    assert_eq!(fs::read(&out).unwrap(), b"second, longer version");
+    // A metadata-only change is no new version; a renamed file starts its own history.
+    assert_eq!(sorted_names(&v.join("keep.txt")), [NAMES[0]]);
+    assert_eq!(sorted_names(&v.join("renamed.txt")), [NAMES[4]]);
+    // Directories mirror the union below them.
+    assert_eq!(sorted_names(&v.join("dir")), ["a"]);
+    assert_eq!(sorted_names(&v.join("dir/a")), [NAMES[0]]);
+    for missing in [
+        "never.txt",
+        "notes.txt/2026-11-22T020000Z",
+        "notes.txt/garbage",
+    ] {
+        assert_eq!(
+            fs::symlink_metadata(v.join(missing))
+                .unwrap_err()
+                .raw_os_error(),
+            Some(libc::ENOENT),
+            "{missing}"
+        );
+    }
+    // Nothing can be written there.
+    assert!(fs::write(v.join("notes.txt/new"), b"x").is_err());
+}

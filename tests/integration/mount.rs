@@ -10,6 +10,10 @@ use std::time::{Duration, Instant};
 use super::roundtrip::build_everything;
 use super::util::{Fixture, assert_same_tree, have_root, noise, pack_files, sh};
 
+/// Entries of the mount's root besides the dated directories: latest, hosts, tags, ids, at,
+/// versions.
+pub(super) const FIXED_ROOT_ENTRIES: usize = 6;
+
 /// A mounted repository, unmounted on drop (also when the test fails).
 pub(super) struct Mounted {
     pub(super) path: PathBuf,
@@ -93,15 +97,18 @@ fn mounted_snapshot_is_the_source_and_copies_out_exactly() {
     f.ok(&["backup", f.src_str(), "--tag", "nightly", "--host", "alpha"]);
     let m = Mounted::new(&f, &[]);
 
-    // Layout: dated directory, latest, hosts, tags, ids.
+    // Layout: dated directory, latest, hosts, tags, ids, at, versions.
     let top = names(&m.path);
-    assert_eq!(top.len(), 6, "{top:?}");
+    assert_eq!(top.len(), 1 + FIXED_ROOT_ENTRIES, "{top:?}");
     let dated = top[0].clone();
     assert!(
         dated.len() == 18 && dated.ends_with('Z') && !dated.contains(':'),
         "{dated}"
     );
-    assert_eq!(&top[1..], ["at", "hosts", "ids", "latest", "tags"]);
+    assert_eq!(
+        &top[1..],
+        ["at", "hosts", "ids", "latest", "tags", "versions"]
+    );
     assert_eq!(
         fs::read_link(m.path.join("latest")).unwrap(),
         Path::new(&dated)
@@ -319,7 +326,7 @@ fn new_snapshots_appear_and_forgotten_ones_vanish_while_mounted() {
     fs::write(f.src.join("b.txt"), b"second").unwrap();
     f.ok(&["backup", f.src_str(), "--tag", "later"]);
     eventually("the new snapshot appears in the root", || {
-        names(&m.path).len() == 7
+        names(&m.path).len() == 2 + FIXED_ROOT_ENTRIES
     });
     let second = names(&m.path)[1].clone();
     assert_eq!(
@@ -344,7 +351,7 @@ fn new_snapshots_appear_and_forgotten_ones_vanish_while_mounted() {
     }
     fs::remove_file(first_file.expect("first snapshot file")).unwrap();
     eventually("the forgotten snapshot disappears", || {
-        !m.path.join(&first).exists() && names(&m.path).len() == 6
+        !m.path.join(&first).exists() && names(&m.path).len() == 1 + FIXED_ROOT_ENTRIES
     });
     let mut buf = vec![0u8; 5 << 20];
     open.read_exact_at(&mut buf, 0).unwrap();
@@ -531,7 +538,9 @@ fn killed_mount_process_does_not_block_the_next_mount() {
         .spawn()
         .unwrap();
     eventually("the foreground mount is ready", || {
-        fs::read_dir(&mnt).map(|d| d.count() == 6).unwrap_or(false)
+        fs::read_dir(&mnt)
+            .map(|d| d.count() == 1 + FIXED_ROOT_ENTRIES)
+            .unwrap_or(false)
     });
     child.kill().unwrap(); // SIGKILL
     child.wait().unwrap();
@@ -557,7 +566,9 @@ fn killed_mount_process_does_not_block_the_next_mount() {
         .spawn()
         .unwrap();
     eventually("the foreground mount is ready", || {
-        fs::read_dir(&mnt).map(|d| d.count() == 6).unwrap_or(false)
+        fs::read_dir(&mnt)
+            .map(|d| d.count() == 1 + FIXED_ROOT_ENTRIES)
+            .unwrap_or(false)
     });
     sh(&format!("kill -TERM {}", child.id()));
     let status = child.wait().unwrap();

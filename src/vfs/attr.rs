@@ -1,9 +1,8 @@
-//! `stat` as the mount reports it: stored metadata turned into FUSE attributes, and the
-//! attributes of the synthetic top-level entries.
+//! `stat` as the mount reports it: stored metadata turned into attributes, and the attributes
+//! of the synthetic entries. [`Attr`] and [`Kind`] are this crate's own; the FUSE adapter
+//! translates them.
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
-
-use fuser::{FileAttr, FileType, INodeNo};
 
 use crate::format::tree::{Node, NodeKind, Timestamp};
 use crate::sys;
@@ -33,22 +32,68 @@ pub fn time_from_ns(ns: i64) -> SystemTime {
     })
 }
 
-fn file_type(node: &Node) -> FileType {
-    match node.kind {
-        NodeKind::File { .. } => FileType::RegularFile,
-        NodeKind::Dir { .. } => FileType::Directory,
-        NodeKind::Symlink { .. } => FileType::Symlink,
-        NodeKind::Fifo => FileType::NamedPipe,
-        NodeKind::CharDevice(_) => FileType::CharDevice,
-        NodeKind::BlockDevice(_) => FileType::BlockDevice,
-        NodeKind::Socket => FileType::Socket,
-    }
+/// What an entry is, as `readdir` and `stat` report it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Kind {
+    /// A regular file.
+    File,
+    /// A directory.
+    Dir,
+    /// A symbolic link.
+    Symlink,
+    /// A named pipe.
+    Fifo,
+    /// A character device.
+    CharDevice,
+    /// A block device.
+    BlockDevice,
+    /// A Unix socket.
+    Socket,
 }
 
-/// The kind of a stored entry as readdir reports it.
+/// What `stat` says about an entry of the mount.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Attr {
+    /// Inode number.
+    pub ino: u64,
+    /// Size in bytes (for directories: entries + 2).
+    pub size: u64,
+    /// 512-byte blocks the data takes in the repository.
+    pub blocks: u64,
+    /// Access time.
+    pub atime: SystemTime,
+    /// Modification time.
+    pub mtime: SystemTime,
+    /// Change time.
+    pub ctime: SystemTime,
+    /// What it is.
+    pub kind: Kind,
+    /// Permission bits (with setuid, setgid, sticky).
+    pub perm: u16,
+    /// Link count.
+    pub nlink: u32,
+    /// Owner.
+    pub uid: u32,
+    /// Group.
+    pub gid: u32,
+    /// Device number of a device node.
+    pub rdev: u32,
+    /// Preferred I/O size.
+    pub blksize: u32,
+}
+
+/// The kind of a stored entry.
 #[must_use]
-pub fn kind_of(node: &Node) -> FileType {
-    file_type(node)
+pub fn kind_of(node: &Node) -> Kind {
+    match node.kind {
+        NodeKind::File { .. } => Kind::File,
+        NodeKind::Dir { .. } => Kind::Dir,
+        NodeKind::Symlink { .. } => Kind::Symlink,
+        NodeKind::Fifo => Kind::Fifo,
+        NodeKind::CharDevice(_) => Kind::CharDevice,
+        NodeKind::BlockDevice(_) => Kind::BlockDevice,
+        NodeKind::Socket => Kind::Socket,
+    }
 }
 
 /// Directory facts that come from the directory's own tree, not from its entry.
@@ -62,7 +107,7 @@ pub struct DirFacts {
 
 /// Attributes of a stored entry. `dir` must be given for directories.
 #[must_use]
-pub fn node_attr(ino: u64, node: &Node, dir: Option<DirFacts>) -> FileAttr {
+pub fn node_attr(ino: u64, node: &Node, dir: Option<DirFacts>) -> Attr {
     let (size, blocks, nlink, rdev) = match &node.kind {
         NodeKind::File { content } => (
             node.size,
@@ -83,22 +128,20 @@ pub fn node_attr(ino: u64, node: &Node, dir: Option<DirFacts>) -> FileAttr {
         }
         NodeKind::Fifo | NodeKind::Socket => (0, 0, nlink_of(node), 0),
     };
-    FileAttr {
-        ino: INodeNo(ino),
+    Attr {
+        ino,
         size,
         blocks,
         atime: system_time(node.atime),
         mtime: system_time(node.mtime),
         ctime: system_time(node.ctime),
-        crtime: system_time(node.mtime),
-        kind: file_type(node),
+        kind: kind_of(node),
         perm: u16::try_from(node.mode & 0o7777).unwrap_or(0),
         nlink,
         uid: node.uid,
         gid: node.gid,
         rdev,
         blksize: BLOCK_SIZE,
-        flags: 0,
     }
 }
 
@@ -117,32 +160,30 @@ pub struct Owner {
 
 /// Attributes of a synthetic, read-only directory (`r-xr-xr-x`).
 #[must_use]
-pub fn virtual_dir(ino: u64, time_ns: i64, nlink: u32, entries: u64, owner: Owner) -> FileAttr {
+pub fn virtual_dir(ino: u64, time_ns: i64, nlink: u32, entries: u64, owner: Owner) -> Attr {
     let t = time_from_ns(time_ns);
-    FileAttr {
-        ino: INodeNo(ino),
+    Attr {
+        ino,
         size: entries + 2,
         blocks: 0,
         atime: t,
         mtime: t,
         ctime: t,
-        crtime: t,
-        kind: FileType::Directory,
+        kind: Kind::Dir,
         perm: 0o555,
         nlink,
         uid: owner.uid,
         gid: owner.gid,
         rdev: 0,
         blksize: BLOCK_SIZE,
-        flags: 0,
     }
 }
 
 /// Attributes of a synthetic symlink (`latest`, `hosts/H/…`, `ids/…`).
 #[must_use]
-pub fn virtual_link(ino: u64, target: &str, time_ns: i64, owner: Owner) -> FileAttr {
+pub fn virtual_link(ino: u64, target: &str, time_ns: i64, owner: Owner) -> Attr {
     let mut a = virtual_dir(ino, time_ns, 1, 0, owner);
-    a.kind = FileType::Symlink;
+    a.kind = Kind::Symlink;
     a.perm = 0o777;
     a.size = target.len() as u64;
     a

@@ -29,6 +29,8 @@ pub const IDS: u64 = 4;
 pub const LATEST: u64 = 5;
 /// `at/`.
 pub const AT: u64 = 6;
+/// `versions/`.
+pub const VERSIONS: u64 = 7;
 /// Derived numbers are at least this.
 pub const FIRST_DERIVED: u64 = 1 << 16;
 
@@ -67,6 +69,8 @@ pub enum Target {
     TagDir(String),
     /// `hosts/H/at`.
     AtDir(String),
+    /// `versions/PATH`, by the components of PATH.
+    Versions(Arc<Vec<Vec<u8>>>),
     /// A symlink in `hosts/H`, `tags/T` or `ids/` pointing at a dated directory.
     Link {
         /// The symlink's target.

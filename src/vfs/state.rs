@@ -10,7 +10,6 @@ use std::sync::mpsc::{SyncSender, TrySendError};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, OnceLock, RwLock};
 use std::time::{Duration, Instant};
 
-use fuser::Notifier;
 use lru::LruCache;
 
 use crate::error::{Error, Result};
@@ -48,7 +47,7 @@ pub struct Settings {
 }
 
 /// A file being read through the mount (the kernel opens files without telling us, see
-/// `fs.rs`; this is kept per inode).
+/// the FUSE adapter; this is kept per inode).
 #[derive(Debug)]
 pub struct OpenFile {
     /// Where its bytes are.
@@ -91,7 +90,16 @@ pub struct State {
     prefetch: OnceLock<SyncSender<(ChunkId, u32)>>,
     /// Owner of the synthetic entries.
     pub owner: Owner,
-    notifier: OnceLock<Notifier>,
+    notifier: OnceLock<Box<dyn Invalidate>>,
+}
+
+/// Tells the kernel to drop a cached entry or inode (the FUSE session's notifier).
+pub trait Invalidate: Send + Sync {
+    /// Drops `inval` from the kernel's caches.
+    ///
+    /// # Errors
+    /// `NotFound` if the kernel had nothing cached; anything else means the session is gone.
+    fn invalidate(&self, inval: &Inval) -> io::Result<()>;
 }
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -201,7 +209,7 @@ impl State {
     }
 
     /// Gives the state the channel for cache invalidations, once the session exists.
-    pub fn set_notifier(&self, n: Notifier) {
+    pub fn set_notifier(&self, n: Box<dyn Invalidate>) {
         let _ = self.notifier.set(n);
     }
 
@@ -468,13 +476,7 @@ impl State {
             let pending: Vec<Inval> = std::mem::take(&mut *lock(&s.pending));
             if let Some(n) = s.notifier.get() {
                 for inv in pending {
-                    let r = match &inv {
-                        Inval::Entry(parent, name) => {
-                            n.inval_entry(fuser::INodeNo(*parent), std::ffi::OsStr::new(name))
-                        }
-                        Inval::Inode(ino) => n.inval_inode(fuser::INodeNo(*ino), 0, 0),
-                    };
-                    if let Err(e) = r
+                    if let Err(e) = n.invalidate(&inv)
                         && e.kind() != io::ErrorKind::NotFound
                     {
                         // ENOENT: the kernel had nothing cached. Anything else means the

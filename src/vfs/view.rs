@@ -1,5 +1,5 @@
 //! The mount's top level as data: which dated directories, `latest`, `hosts/`, `tags/` and
-//! `ids/` entries exist for a given list of snapshots.
+//! `ids/` entries exist for a given list of snapshots (`at/` and `versions/` are always there).
 //!
 //! The root changes while mounted (backups land, snapshots are forgotten), so every entry gets a
 //! directory cookie that never changes for as long as the mount lives ([`Cookies`]):
@@ -26,6 +26,8 @@ pub const COOKIE_TAGS: u64 = 5;
 pub const COOKIE_IDS: u64 = 6;
 /// `at`
 pub const COOKIE_AT: u64 = 7;
+/// `versions`
+pub const COOKIE_VERSIONS: u64 = 8;
 /// First cookie handed out for snapshots, hosts and tags.
 pub const FIRST_DYNAMIC: u64 = 16;
 

@@ -1,0 +1,128 @@
+//! Attributes of any inode of the tree, and how long the kernel may keep them: the fixed
+//! directories and groups from the current view (short-lived), snapshot contents from their
+//! stored metadata (long-lived: snapshots never change).
+
+use std::collections::BTreeSet;
+use std::path::Component;
+use std::time::Duration;
+
+use crate::format::snapshot::Snapshot;
+use crate::format::tree::NodeKind;
+
+use super::attr::{self, Attr, DirFacts};
+use super::dirs::group;
+use super::inodes::{AT, HOSTS, IDS, ROOT, TAGS, Target, VERSIONS};
+use super::{Errno, SNAPSHOT_TTL, TOP_TTL, Vfs};
+
+/// Entries of the root besides the snapshots: `latest`, `hosts`, `tags`, `ids`, `at`,
+/// `versions`.
+const ROOT_FIXED: usize = 6;
+
+impl Vfs {
+    /// Attributes and TTL of inode `ino`, which is `target` if the caller has it at hand.
+    pub(super) fn attr_of(
+        &self,
+        ino: u64,
+        target: Option<&Target>,
+    ) -> Result<(Attr, Duration), Errno> {
+        let owner = self.state.owner;
+        let view = self.state.view();
+        let newest = view.newest_ns();
+        let top = |nlink: usize, entries: usize| {
+            attr::virtual_dir(
+                ino,
+                newest,
+                u32::try_from(nlink).unwrap_or(u32::MAX),
+                entries as u64,
+                owner,
+            )
+        };
+        match ino {
+            ROOT => {
+                let n = view.snaps.len();
+                // Subdirectories: the snapshots, hosts, tags, ids, at and versions.
+                return Ok((top(n + ROOT_FIXED + 1, n + ROOT_FIXED), TOP_TTL));
+            }
+            HOSTS => return Ok((top(view.hosts.len() + 2, view.hosts.len()), TOP_TTL)),
+            TAGS => return Ok((top(view.tags.len() + 2, view.tags.len()), TOP_TTL)),
+            IDS | AT => return Ok((top(2, view.snaps.len()), TOP_TTL)),
+            VERSIONS => return Ok((top(2, 0), TOP_TTL)),
+            _ => {}
+        }
+        let owned;
+        let target = match target {
+            Some(t) => t,
+            None => {
+                owned = self.state.table.get(ino).ok_or(Errno::ENOENT)?;
+                &owned
+            }
+        };
+        Ok(match target {
+            Target::HostDir(name) | Target::TagDir(name) => {
+                let parent = if matches!(target, Target::HostDir(_)) {
+                    HOSTS
+                } else {
+                    TAGS
+                };
+                let g = group(&view, parent, name).ok_or(Errno::ENOENT)?;
+                let newest = view.members(g).last().map_or(0, |s| s.time_ns());
+                // Members and `latest`, and for a host its `at/` directory.
+                let (n, nlink) = if parent == HOSTS {
+                    (g.members.len() as u64 + 2, 3)
+                } else {
+                    (g.members.len() as u64 + 1, 2)
+                };
+                (attr::virtual_dir(ino, newest, nlink, n, owner), TOP_TTL)
+            }
+            Target::Link { target, time_ns } => {
+                (attr::virtual_link(ino, target, *time_ns, owner), TOP_TTL)
+            }
+            Target::AtDir(host) => {
+                let g = view.hosts.get(host).ok_or(Errno::ENOENT)?;
+                let newest = view.members(g).last().map_or(0, |s| s.time_ns());
+                let n = g.members.len() as u64;
+                (attr::virtual_dir(ino, newest, 2, n, owner), TOP_TTL)
+            }
+            Target::Versions(_) => (attr::virtual_dir(ino, newest, 2, 0, owner), TOP_TTL),
+            Target::SnapRoot(s) => {
+                let facts = root_facts(&s.listed.snapshot)
+                    .unwrap_or_else(|| self.state.dir_facts(&s.listed.snapshot.root));
+                let a = attr::virtual_dir(ino, s.time_ns(), facts.nlink, facts.entries, owner);
+                (a, SNAPSHOT_TTL)
+            }
+            Target::Node { .. } => {
+                let node = target.node().ok_or(Errno::EIO)?;
+                let facts: Option<DirFacts> = match &node.kind {
+                    NodeKind::Dir { subtree } => Some(self.state.dir_facts(subtree)),
+                    _ => None,
+                };
+                (attr::node_attr(ino, node, facts), SNAPSHOT_TTL)
+            }
+        })
+    }
+}
+
+/// `nlink` and entry count of a snapshot's root directory from the snapshot record alone:
+/// its entries are the first components of the source paths (all directories), or the stdin
+/// file. Listing the top level of a mount of 1,000 snapshots then reads no tree (and does
+/// not wait for the index). `None` when a source path is `/` itself.
+fn root_facts(snap: &Snapshot) -> Option<DirFacts> {
+    if snap.stdin {
+        return Some(DirFacts {
+            nlink: 2,
+            entries: 1,
+        });
+    }
+    let mut firsts = BTreeSet::new();
+    for p in &snap.paths {
+        let first = p.as_path().components().find_map(|c| match c {
+            Component::Normal(n) => Some(n),
+            _ => None,
+        })?;
+        firsts.insert(first);
+    }
+    Some(DirFacts {
+        nlink: u32::try_from(firsts.len() + 2).unwrap_or(u32::MAX),
+        entries: firsts.len() as u64,
+    })
+}
