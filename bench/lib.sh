@@ -44,3 +44,17 @@ build_data() {
     done
     touch "$DATA/.complete"
 }
+
+# A repository of 1,000 snapshots of a small directory whose one file changes every time
+# (built once): $MANY, of $BENCH_DIR/small. Needs $CHRONOFS.
+MANY=$BENCH_DIR/chronofs-1000
+build_many() {
+    [ -f "$MANY/.complete" ] && return
+    rm -rf "$MANY" "$BENCH_DIR/small"; mkdir -p "$BENCH_DIR/small"
+    "$CHRONOFS" -r "$MANY" init -q
+    for i in $(seq 1 1000); do
+        echo "$i" > "$BENCH_DIR/small/counter"
+        "$CHRONOFS" -r "$MANY" backup -q "$BENCH_DIR/small"
+    done
+    touch "$MANY/.complete"
+}

@@ -127,16 +127,7 @@ done
 rm -rf "$BENCH_DIR/cp-out"
 
 # chronofs with 1,000 snapshots: time to the first `ls` of the root.
-MANY=$BENCH_DIR/chronofs-1000
-if [ ! -f "$MANY/.complete" ]; then
-    rm -rf "$MANY" "$BENCH_DIR/small"; mkdir -p "$BENCH_DIR/small"
-    "$CHRONOFS" -r "$MANY" init -q
-    for i in $(seq 1 1000); do
-        echo "$i" > "$BENCH_DIR/small/counter"
-        "$CHRONOFS" -r "$MANY" backup -q "$BENCH_DIR/small"
-    done
-    touch "$MANY/.complete"
-fi
+build_many
 many=()
 for i in 1 2 3 4 5; do
     drop

@@ -58,6 +58,9 @@ pub fn run(ctx: &Context, a: &Args) -> Result<u8> {
             snap.name,
             a.target.display()
         );
+        if let Some(t) = repo.storage().traffic() {
+            println!("object storage: {}", t.summary());
+        }
     }
     if stats.damaged > 0 {
         eprintln!(

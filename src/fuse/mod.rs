@@ -146,11 +146,16 @@ pub fn serve(
             std::process::exit(0);
         })
         .map_err(|e| Error::Mount(format!("cannot start the signal thread: {e}")))?;
+    let traffic_of = Arc::clone(&state);
     drop(state);
     on_ready();
-    session
+    let served = session
         .run()
-        .map_err(|e| Error::Mount(format!("serving {}: {e}", mountpoint.display())))
+        .map_err(|e| Error::Mount(format!("serving {}: {e}", mountpoint.display())));
+    if let Some(t) = traffic_of.repo().storage().traffic() {
+        state::log(&format!("unmounted; object storage: {}", t.summary()));
+    }
+    served
 }
 
 /// Raises the kernel's readahead for the mount (root only; best effort): the default 128 KiB

@@ -135,8 +135,8 @@ pub struct Batch {
     jobs: Vec<Job>,
     /// Source inodes of queued files that may be hardlinked.
     inodes: HashSet<(u64, u64)>,
-    /// Directories the queued files hold (counted once per run of files in the same one).
-    dirs: usize,
+    /// Directories the queued files hold open, by address.
+    dirs: HashSet<usize>,
 }
 
 /// A queued file, with the outcome of writing its data.
@@ -155,7 +155,7 @@ impl Batch {
             queued: Vec::new(),
             jobs: Vec::new(),
             inodes: HashSet::new(),
-            dirs: 0,
+            dirs: HashSet::new(),
         }
     }
 
@@ -191,13 +191,7 @@ impl Batch {
         if queued.node.may_be_hardlinked() {
             self.inodes.insert((queued.node.dev, queued.node.ino));
         }
-        if self
-            .queued
-            .last()
-            .is_none_or(|last| !Arc::ptr_eq(&last.dir, &queued.dir))
-        {
-            self.dirs += 1;
-        }
+        self.dirs.insert(Arc::as_ptr(&queued.dir) as usize);
         self.queued.push(queued);
         Ok(())
     }
@@ -211,7 +205,7 @@ impl Batch {
     pub fn is_full(&self) -> bool {
         self.queued.len() >= MAX_FILES
             || self.jobs.len() >= MAX_PIECES
-            || self.dirs >= self.reads.max_dirs
+            || self.dirs.len() >= self.reads.max_dirs
     }
 
     /// Whether nothing is queued.
@@ -225,7 +219,7 @@ impl Batch {
         let jobs = std::mem::take(&mut self.jobs);
         let queued = std::mem::take(&mut self.queued);
         self.inodes.clear();
-        self.dirs = 0;
+        self.dirs.clear();
         let outcome: Vec<Mutex<Option<Error>>> = queued.iter().map(|_| Mutex::new(None)).collect();
         let (wanted, alone) = locate(repo, &jobs);
         let spans = spans(&wanted, self.reads.max_gap);

@@ -6,6 +6,7 @@ use std::io::Write;
 use std::os::unix::fs::PermissionsExt;
 use std::process::Stdio;
 
+use super::util::assert_ok;
 use super::util::{Fixture, sh};
 
 fn summary(f: &Fixture, args: &[&str]) -> serde_json::Value {
@@ -77,11 +78,7 @@ fn excludes_and_repository_inside_source() {
         ])
         .output()
         .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    assert_ok(&out);
     assert!(String::from_utf8_lossy(&out.stderr).contains("repository itself"));
     let ls = super::util::bin()
         .args(["--repo", repo_inside.to_str().unwrap(), "ls", "latest"])

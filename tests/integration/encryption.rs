@@ -7,6 +7,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::fs;
 use std::path::{Path, PathBuf};
 
+use super::util::assert_ok;
 use super::util::{CHEAP_KDF, Fixture, assert_same_tree, bin, noise, test_tmp};
 
 /// Every regular file under `dir` with its bytes.
@@ -278,11 +279,7 @@ fn key_errors_are_clear_and_write_nothing() {
         None,
         &["--password-file", pw.to_str().unwrap(), "snapshots"],
     );
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    assert_ok(&out);
     let cmd = format!("cat '{}'", pw.display());
     let out = with(None, &["--password-command", &cmd, "snapshots"]);
     assert!(out.status.success());
@@ -362,11 +359,7 @@ fn keys_add_passwd_remove_and_default_cost() {
         .env("CHRONOFS_PASSWORD", "third passphrase")
         .output()
         .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    assert_ok(&out);
     let out = as_second(&["snapshots"]);
     assert_eq!(out.status.code(), Some(17));
     // Now one full key is left: it cannot be removed (and it is the one in use).
@@ -457,11 +450,7 @@ fn copies_between_keys_and_from_plaintext_restore_exactly() {
         .args(CHEAP_KDF)
         .output()
         .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    assert_ok(&out);
     let r: serde_json::Value =
         serde_json::from_str(&e.ok(&["copy", "--to", twin.to_str().unwrap(), "--json"])).unwrap();
     assert_eq!(r["snapshots_copied"], 2);
@@ -520,11 +509,7 @@ fn a_backup_only_key_adds_dedups_and_reads_nothing() {
             .unwrap()
     };
     let summary = |out: &std::process::Output| -> serde_json::Value {
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
+        assert_ok(out);
         let line = String::from_utf8_lossy(&out.stdout)
             .lines()
             .last()

@@ -8,6 +8,7 @@ use std::io::Write;
 use std::os::unix::fs::MetadataExt;
 use std::process::Stdio;
 
+use super::util::assert_ok;
 use super::util::{Fixture, assert_same_tree, noise, sh};
 
 /// Runs `backup --json ARGS` (exit code `code`); returns every stdout line parsed.
@@ -197,11 +198,7 @@ fn a_5_gib_sparse_file_and_a_3_gib_stream_take_bounded_memory() {
     });
     let out = child.wait_with_output().unwrap();
     feeder.join().unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    assert_ok(&out);
     let lines = parse_lines(&out.stdout);
     let s = final_summary(&lines);
     assert_eq!(s["summary"]["total_bytes"], 3u64 << 30);

@@ -15,6 +15,7 @@ use chronofs::repo::lock::{LockKind, RepoLock};
 use serde_json::Value;
 
 use super::mount::{Mounted, can_mount};
+use super::util::assert_ok;
 use super::util::{
     FaultyStorage, Fixture, RepoState, assert_same_tree, dir_bytes, have_root, kill_when, noise,
     repo_state, sh, test_tmp,
@@ -132,11 +133,7 @@ fn forget_applies_the_policy_per_group_in_the_local_time_zone() {
         let mut args = vec!["forget", "--dry-run", "--json", "--keep-daily", "3"];
         args.extend_from_slice(extra);
         let out = f.cmd(&args).env("TZ", tz).output().unwrap();
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
+        assert_ok(&out);
         let mut actions = BTreeMap::new();
         for g in json(&String::from_utf8_lossy(&out.stdout))
             .as_array()
@@ -540,11 +537,7 @@ fn two_backups_at_once_both_land() {
             .collect();
         for c in children {
             let out = c.wait_with_output().unwrap();
-            assert!(
-                out.status.success(),
-                "{}",
-                String::from_utf8_lossy(&out.stderr)
-            );
+            assert_ok(&out);
         }
     }
     assert_eq!(listing(&f).len(), 6);

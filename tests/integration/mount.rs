@@ -8,6 +8,7 @@ use std::process::Command;
 use std::time::{Duration, Instant};
 
 use super::roundtrip::build_everything;
+use super::util::assert_ok;
 use super::util::{Fixture, assert_same_tree, have_root, noise, pack_files, sh};
 
 /// Entries of the mount's root besides the dated directories: latest, hosts, tags, ids, at,
@@ -548,11 +549,7 @@ fn killed_mount_process_does_not_block_the_next_mount() {
     assert_eq!(stale.raw_os_error(), Some(libc::ENOTCONN), "{stale}");
     // The next mount clears the stale one and says so.
     let out = f.run(&["mount", mnt.to_str().unwrap()]);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    assert_ok(&out);
     let m = Mounted { path: mnt.clone() };
     assert!(String::from_utf8_lossy(&out.stderr).contains("stale"));
     assert_eq!(fs::read(m.src_in(&f, "latest").join("x")).unwrap(), b"x");
@@ -609,11 +606,7 @@ fn permissions_are_enforced_for_other_users() {
             .unwrap()
     };
     let out = as_nobody(&inside.join("public"));
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    assert_ok(&out);
     assert_eq!(out.stdout, b"p");
     let out = as_nobody(&inside.join("secret"));
     assert!(

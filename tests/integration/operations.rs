@@ -7,6 +7,7 @@ use std::fs;
 use std::path::Path;
 use std::process::Command;
 
+use super::util::assert_ok;
 use super::util::{Fixture, noise, pack_files};
 
 fn bin() -> Command {
@@ -39,11 +40,7 @@ fn man_pages_and_completions_are_generated_and_current() {
     ] {
         let fresh = f.path(what);
         let out = bin().args(["generate", what]).arg(&fresh).output().unwrap();
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
+        assert_ok(&out);
         let generated = files(&fresh);
         let checked_in: Vec<_> = files(&committed)
             .into_iter()
@@ -374,11 +371,7 @@ backup = "*-*-* 02:00:00"
     f.ok(&["backup", other.to_str().unwrap(), "--host", "jobhost"]);
     for _ in 0..3 {
         let out = job_cmd(&["run", "home"]);
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
+        assert_ok(&out);
     }
     let listed: serde_json::Value = serde_json::from_str(&f.ok(&["snapshots", "--json"])).unwrap();
     let tags: Vec<&serde_json::Value> = listed
@@ -403,11 +396,7 @@ backup = "*-*-* 02:00:00"
     );
     // The drill.
     let out = job_cmd(&["verify", "home"]);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    assert_ok(&out);
     // The schedule becomes timer drop-ins.
     let systemd = f.path("systemd");
     let out = job_cmd(&[

@@ -7,6 +7,7 @@ use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::Path;
 use std::process::Command;
 
+use super::util::assert_ok;
 use super::util::{Fixture, have_root, noise, sh};
 
 /// Every (path, mode) under `dir`, the directory itself included.
@@ -64,17 +65,9 @@ fn repositories_are_private_whatever_the_umask() {
     fs::remove_dir_all(&f.repo).unwrap();
     fs::write(f.src.join("a"), noise(1, 100_000)).unwrap();
     let out = with_umask(&f, "000", "init --kdf-memory 64K --kdf-time 1");
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    assert_ok(&out);
     let out = with_umask(&f, "000", &format!("backup '{}'", f.src_str()));
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    assert_ok(&out);
     // A lock, a second index and a snapshot written later keep the modes too.
     fs::write(f.src.join("b"), noise(2, 100_000)).unwrap();
     let out = with_umask(&f, "022", &format!("backup '{}'", f.src_str()));
@@ -109,11 +102,7 @@ fn group_readable_repositories_are_readable_by_the_group_only() {
         "077",
         "init --group-readable --kdf-memory 64K --kdf-time 1",
     );
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    assert_ok(&out);
     let out = with_umask(&f, "077", &format!("backup '{}'", f.src_str()));
     assert!(out.status.success());
     assert!(

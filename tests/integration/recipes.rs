@@ -7,6 +7,7 @@ use std::fs;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
+use super::util::assert_ok;
 use super::util::{Fixture, have_root, sh};
 
 /// PostgreSQL's programs (the newest installed version).
@@ -85,11 +86,7 @@ impl Server {
             .arg(self.cmd("pg_dump", db))
             .output()
             .unwrap();
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
+        assert_ok(&out);
         String::from_utf8(out.stdout)
             .unwrap()
             .lines()

@@ -4,6 +4,7 @@ use std::fs;
 use std::os::unix::fs::{PermissionsExt, symlink};
 use std::path::Path;
 
+use super::util::assert_ok;
 use super::util::{Fixture, assert_same_tree, have_root, noise, os, sh};
 
 /// Builds a source tree with every kind of entry the format stores. Device nodes and foreign
@@ -282,11 +283,7 @@ fn restore_in_small_batches_keeps_links_shared_chunks_and_modes() {
         .envs(c.get_envs().filter_map(|(k, v)| v.map(|v| (k, v))))
         .output()
         .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    assert_ok(&out);
     assert_same_tree(&f.src, &f.restored_src(&target));
     for d in [&f.src, &f.restored_src(&target)] {
         fs::set_permissions(d.join("d3"), fs::Permissions::from_mode(0o755)).unwrap();

@@ -123,6 +123,15 @@ pub fn bin() -> Command {
     c
 }
 
+/// Asserts that a command succeeded, showing its stderr if not.
+pub fn assert_ok(out: &Output) {
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
 /// Opens (and unlocks with [`PASSWORD`]) the repository at `path`, index loaded.
 pub fn open_repo(path: &Path) -> chronofs::repo::Repository {
     let repo = open_on(
