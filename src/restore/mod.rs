@@ -99,6 +99,8 @@ struct Restorer<'a> {
     /// Directories whose metadata waits for the batch (their chmod could bar the writes,
     /// and removing a damaged file would change their times).
     late_dirs: Vec<(Arc<DirFd>, Node, PathBuf)>,
+    /// Further names of queued files, linked once the batch is written.
+    late_links: Vec<(Arc<DirFd>, Node, PathBuf)>,
     stats: RestoreStats,
 }
 
@@ -146,6 +148,7 @@ pub fn restore(
         hardlinks: HashMap::new(),
         batch: Batch::new(reads_for(repo)),
         late_dirs: Vec::new(),
+        late_links: Vec::new(),
         stats: RestoreStats::default(),
     };
     let (tree, single) = match node {
@@ -173,7 +176,10 @@ pub fn restore(
     }
     stack.insert(0, top);
     r.walk(stack);
-    r.write_batch();
+    // Names restored on their own after their group's first name failed may queue more.
+    while !r.batch.is_empty() {
+        r.write_batch();
+    }
     Ok(r.stats)
 }
 
@@ -323,9 +329,17 @@ impl Restorer<'_> {
                 .map_err(|e| Error::path_io("removing", path, e))?;
         }
         let key = (node.dev, node.ino);
-        if node.may_be_hardlinked() && self.batch.holds(key) {
-            // The first name's data is still to come; write it before linking to it.
-            self.write_batch();
+        if node.may_be_hardlinked()
+            && self.batch.holds(key)
+            && self
+                .hardlinks
+                .get(&key)
+                .is_some_and(|first| first.node.same_inode_as(node))
+        {
+            // The first name's data is still to come: link once the batch is written.
+            self.late_links
+                .push((Arc::clone(&parent.dir), node.clone(), path.to_path_buf()));
+            return Ok(None);
         }
         if node.may_be_hardlinked()
             && let Some(first) = self.hardlinks.get(&key)
@@ -519,8 +533,37 @@ impl Restorer<'_> {
                 }
             }
         }
+        for (dir, node, path) in std::mem::take(&mut self.late_links) {
+            self.late_link(&dir, &node, &path);
+        }
         for (dir, node, path) in std::mem::take(&mut self.late_dirs) {
             self.metadata(&dir, &node, &path);
+        }
+    }
+
+    /// Links `node` to the first name of its group, now written; if that failed, restores it
+    /// on its own (queued for the next batch).
+    fn late_link(&mut self, dir: &Arc<DirFd>, node: &Node, path: &Path) {
+        let key = (node.dev, node.ino);
+        let name = node.name.as_os_str();
+        if self.hardlinks.contains_key(&key) {
+            match self.link(dir, name, key) {
+                Ok(()) => self.stats.files += 1,
+                Err(e) => self.fail(path, &Error::path_io("linking", path, e)),
+            }
+            return;
+        }
+        let NodeKind::File { content } = &node.kind else {
+            return;
+        };
+        match self.file(dir, node, content, path) {
+            Ok(true) => {}
+            Ok(false) => {
+                self.stats.files += 1;
+                self.stats.bytes += node.size;
+                self.metadata(dir, node, path);
+            }
+            Err(e) => self.fail(path, &e),
         }
     }
 
