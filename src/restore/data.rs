@@ -3,7 +3,7 @@
 //! The walk creates each regular file empty (and closes it) and queues it here with its
 //! pieces. A [`Batch`] of queued files is then written pack by pack: every chunk the batch needs is located,
 //! the chunks are sorted by pack and offset, neighbours are merged into spans (one request
-//! each, at most [`MAX_SPAN`] bytes, gaps up to the reader's limit read through), and worker
+//! each, up to the reader's span limit, gaps up to its gap limit read through), and worker
 //! threads read the spans, verify each blob and write it to every file offset that wants it.
 //! So each stored byte is fetched about once, whatever order the backup put chunks in, and a
 //! chunk shared by many files is read once per batch. This is what makes a restore from
@@ -35,8 +35,12 @@ use crate::format::tree::{Node, Piece};
 use crate::repo::Repository;
 use crate::repo::index::BlobLocation;
 
-/// Longest span read in one request.
+/// Longest span read in one request from a local repository.
 pub const MAX_SPAN: u64 = 16 << 20;
+
+/// Longest span read in one request from object storage: a whole pack of the default size
+/// (32 MiB) and a little more, so a pack costs one request.
+pub const REMOTE_SPAN: u64 = 36 << 20;
 
 /// Most pieces queued in one batch (about 48 bytes each).
 const MAX_PIECES: usize = 1 << 20;
@@ -52,6 +56,8 @@ pub struct Reads {
     /// Unneeded bytes between two chunks of a pack read through rather than split into two
     /// requests.
     pub max_gap: u64,
+    /// Longest span read in one request (memory: one span per worker).
+    pub max_span: u64,
     /// Directories held open by queued files at once.
     pub max_dirs: usize,
 }
@@ -222,7 +228,7 @@ impl Batch {
         self.dirs.clear();
         let outcome: Vec<Mutex<Option<Error>>> = queued.iter().map(|_| Mutex::new(None)).collect();
         let (wanted, alone) = locate(repo, &jobs);
-        let spans = spans(&wanted, self.reads.max_gap);
+        let spans = spans(&wanted, self.reads.max_gap, self.reads.max_span);
         let writer = Writer {
             repo,
             jobs: &jobs,
@@ -305,8 +311,8 @@ fn locate(repo: &Repository, jobs: &[Job]) -> (Vec<Wanted>, Vec<usize>) {
 }
 
 /// Groups sorted wanted chunks into spans: same pack, gaps of at most `max_gap`, at most
-/// [`MAX_SPAN`] bytes (a single larger chunk is a span of its own).
-fn spans(wanted: &[Wanted], max_gap: u64) -> Vec<Span> {
+/// `max_span` bytes (a single larger chunk is a span of its own).
+fn spans(wanted: &[Wanted], max_gap: u64, max_span: u64) -> Vec<Span> {
     let mut spans: Vec<Span> = Vec::new();
     for (i, w) in wanted.iter().enumerate() {
         let start = u64::from(w.loc.offset);
@@ -316,7 +322,7 @@ fn spans(wanted: &[Wanted], max_gap: u64) -> Vec<Span> {
             if same_pack
                 && start >= last.start
                 && start <= last.end + max_gap
-                && end.max(last.end) - last.start <= MAX_SPAN
+                && end.max(last.end) - last.start <= max_span
             {
                 last.end = last.end.max(end);
                 last.wanted.end = i + 1;
@@ -483,10 +489,13 @@ mod tests {
             wanted(2, 410, 10),
         ];
         assert_eq!(
-            shape(&spans(&w, 0)),
+            shape(&spans(&w, 0, MAX_SPAN)),
             [(0, 150, 0, 2), (400, 410, 2, 3), (410, 420, 3, 4)]
         );
-        assert_eq!(shape(&spans(&w, 250)), [(0, 410, 0, 3), (410, 420, 3, 4)]);
+        assert_eq!(
+            shape(&spans(&w, 250, MAX_SPAN)),
+            [(0, 410, 0, 3), (410, 420, 3, 4)]
+        );
     }
 
     #[test]
@@ -499,7 +508,7 @@ mod tests {
             wanted(1, big + 1, big + 5),
         ];
         assert_eq!(
-            shape(&spans(&w, 1 << 20)),
+            shape(&spans(&w, 1 << 20, MAX_SPAN)),
             [
                 (0, MAX_SPAN, 0, 2),
                 (MAX_SPAN, MAX_SPAN + 1, 2, 3),

@@ -183,9 +183,10 @@ pub fn restore(
     Ok(r.stats)
 }
 
-/// How a restore from `repo` reads its data: a remote repository with more requests in
-/// flight and gaps read through (a request costs more than a few hundred KiB), a local one
-/// with a worker per core (decompressing and verifying) and only adjacent chunks merged.
+/// How a restore from `repo` reads its data: a remote repository a whole pack per request
+/// (four in flight: at most 144 MiB of spans) with gaps read through (a request costs more
+/// than a few hundred KiB), a local one with a worker per core (decompressing and verifying)
+/// and only adjacent chunks merged.
 /// Queued files hold their directories open: at most half the descriptors left.
 fn reads_for(repo: &Repository) -> Reads {
     let max_dirs = usize::try_from(sys::open_file_limit().saturating_sub(256) / 2)
@@ -196,11 +197,13 @@ fn reads_for(repo: &Repository) -> Reads {
         Location::Local(_) => Reads {
             workers: cores.min(4),
             max_gap: 0,
+            max_span: data::MAX_SPAN,
             max_dirs,
         },
         Location::S3(_) => Reads {
-            workers: 6,
+            workers: 4,
             max_gap: 1 << 20,
+            max_span: data::REMOTE_SPAN,
             max_dirs,
         },
     }
