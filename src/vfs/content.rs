@@ -40,9 +40,9 @@ impl Vfs {
         let file = self.open_file(ino)?;
         if offset == 0
             && let Some(t) = self.state.table.get(ino)
-            && let Target::Node { tree, pos, .. } = &*t
+            && let Ok(Some(e)) = self.stored(&t, None)
         {
-            self.state.prefetch_siblings(tree, *pos);
+            self.state.prefetch_siblings(&e.tree, e.pos);
         }
         let spans = file.map.spans(offset, u64::from(size));
         let end = offset + spans.iter().map(|s| s.len).sum::<u64>();
@@ -104,7 +104,7 @@ impl Vfs {
         let t = self.state.table.get(ino).ok_or(Errno::ENOENT)?;
         match &*t {
             Target::Link { target, .. } => Ok(target.as_bytes().to_vec()),
-            _ => match t.node().map(|n| &n.kind) {
+            _ => match self.stored(&t, None)?.as_ref().map(|e| &e.node().kind) {
                 Some(NodeKind::Symlink { target }) => Ok(target.as_bytes().to_vec()),
                 _ => Err(Errno::EINVAL),
             },
@@ -146,13 +146,16 @@ impl Vfs {
             return Ok(Vec::new());
         }
         let t = self.state.table.get(ino).ok_or(Errno::ENOENT)?;
-        Ok(t.node().map(|n| n.xattrs.clone()).unwrap_or_default())
+        Ok(self
+            .stored(&t, None)?
+            .map(|e| e.node().xattrs.clone())
+            .unwrap_or_default())
     }
 
     /// The read state of a stored regular file.
     fn open_file(&self, ino: u64) -> Result<Arc<OpenFile>, Errno> {
         let t = self.state.table.get(ino).ok_or(Errno::ENOENT)?;
-        match t.node().map(|n| &n.kind) {
+        match self.stored(&t, None)?.as_ref().map(|e| &e.node().kind) {
             Some(NodeKind::File { content }) => Ok(self.state.file(ino, content)),
             Some(NodeKind::Dir { .. }) => Err(Errno::EISDIR),
             _ => Err(Errno::EINVAL),

@@ -36,8 +36,24 @@ pub(super) enum Dir {
         snap: Arc<SnapEntry>,
         ino: u64,
         parent: u64,
+        id: TreeId,
         tree: Arc<Tree>,
     },
+}
+
+/// A stored entry, with the tree that holds it.
+pub(super) struct Stored {
+    /// The tree.
+    pub tree: Arc<Tree>,
+    /// The entry's position in it.
+    pub pos: usize,
+}
+
+impl Stored {
+    /// The entry.
+    pub(super) fn node(&self) -> &Node {
+        &self.tree.entries[self.pos]
+    }
 }
 
 /// One entry to report from a directory.
@@ -46,6 +62,8 @@ pub(super) enum Item {
     Fixed(u64, Kind),
     /// A derived inode and what it is.
     Derived((u64, u64), Target),
+    /// An entry of a snapshot, with the tree holding it at hand.
+    Stored((u64, u64), Target, Arc<Tree>),
 }
 
 impl Item {
@@ -53,7 +71,7 @@ impl Item {
     pub(super) fn ino(&self) -> u64 {
         match self {
             Item::Fixed(i, _) => *i,
-            Item::Derived(k, _) => k.0,
+            Item::Derived(k, _) | Item::Stored(k, _, _) => k.0,
         }
     }
 
@@ -61,7 +79,15 @@ impl Item {
     pub(super) fn target(&self) -> Option<&Target> {
         match self {
             Item::Fixed(..) => None,
-            Item::Derived(_, t) => Some(t),
+            Item::Derived(_, t) | Item::Stored(_, t, _) => Some(t),
+        }
+    }
+
+    /// The tree holding a stored entry, when the item carries it.
+    pub(super) fn held(&self) -> Option<&Arc<Tree>> {
+        match self {
+            Item::Stored(_, _, tree) => Some(tree),
+            _ => None,
         }
     }
 }
@@ -111,19 +137,45 @@ impl Vfs {
                 snap: Arc::clone(s),
                 ino,
                 parent: ROOT,
+                id: s.listed.snapshot.root,
                 tree: self.tree(&s.listed.snapshot.root)?,
             }),
-            Target::Node { snap, parent, .. } => match t.node().map(|n| &n.kind) {
-                Some(NodeKind::Dir { subtree }) => Ok(Dir::Tree {
-                    snap: Arc::clone(snap),
-                    ino,
-                    parent: *parent,
-                    tree: self.tree(subtree)?,
-                }),
-                _ => Err(Errno::ENOTDIR),
-            },
+            Target::Node { snap, parent, .. } => {
+                let stored = self.stored(&t, None)?;
+                match stored.as_ref().map(|e| &e.node().kind) {
+                    Some(NodeKind::Dir { subtree }) => Ok(Dir::Tree {
+                        snap: Arc::clone(snap),
+                        ino,
+                        parent: *parent,
+                        id: *subtree,
+                        tree: self.tree(subtree)?,
+                    }),
+                    _ => Err(Errno::ENOTDIR),
+                }
+            }
             Target::Link { .. } => Err(Errno::ENOTDIR),
         }
+    }
+
+    /// The stored entry `target` is (`None` for synthetic inodes), its tree taken from `held`
+    /// or from the tree cache.
+    pub(super) fn stored(
+        &self,
+        target: &Target,
+        held: Option<&Arc<Tree>>,
+    ) -> Result<Option<Stored>, Errno> {
+        let Target::Node { tree, pos, .. } = target else {
+            return Ok(None);
+        };
+        let tree = match held {
+            Some(t) => Arc::clone(t),
+            None => self.tree(tree)?,
+        };
+        let pos = *pos as usize;
+        if pos >= tree.entries.len() {
+            return Err(Errno::EIO);
+        }
+        Ok(Some(Stored { tree, pos }))
     }
 
     /// Tree `id`, from the cache or the repository (errors logged, `EIO` for the kernel).
@@ -137,14 +189,18 @@ impl Vfs {
     /// The entry `name` of directory `dir`.
     pub(super) fn child(&self, dir: &Dir, name: &[u8]) -> Result<Item, Errno> {
         if let Dir::Tree {
-            snap, ino, tree, ..
+            snap,
+            ino,
+            id,
+            tree,
+            ..
         } = dir
         {
             let pos = tree
                 .entries
                 .binary_search_by(|e| e.name.as_bytes().cmp(name))
                 .map_err(|_| Errno::ENOENT)?;
-            return Ok(node_item(snap, *ino, tree, pos));
+            return Ok(node_item(snap, *ino, *id, tree, pos));
         }
         if let Dir::Versions { ino, path } = dir {
             return self.versions_child(*ino, path, name);
@@ -211,25 +267,25 @@ impl Vfs {
 
     /// Looks `item` up on the kernel's behalf: counts the lookup and returns its attributes.
     pub(super) fn enter(&self, item: Item) -> Result<(super::Attr, std::time::Duration), Errno> {
-        match item {
-            Item::Fixed(ino, _) => self.attr_of(ino, None),
-            Item::Derived(key, target) => {
-                let t = self.state.table.remember(key, || target).map_err(|_| {
-                    log(&format!("inode number collision at {}", key.0));
-                    Errno::EIO
-                })?;
-                let r = self.attr_of(key.0, Some(&t));
-                if r.is_err() {
-                    self.state.table.forget(key.0, 1);
-                }
-                r
-            }
+        let (key, target, held) = match item {
+            Item::Fixed(ino, _) => return self.attr_of(ino, None, None),
+            Item::Derived(key, target) => (key, target, None),
+            Item::Stored(key, target, tree) => (key, target, Some(tree)),
+        };
+        let t = self.state.table.remember(key, || target).map_err(|_| {
+            log(&format!("inode number collision at {}", key.0));
+            Errno::EIO
+        })?;
+        let r = self.attr_of(key.0, Some(&t), held.as_ref());
+        if r.is_err() {
+            self.state.table.forget(key.0, 1);
         }
+        r
     }
 
     /// Counts one kernel lookup of `item` (an entry READDIRPLUS handed over).
     pub(super) fn remember(&self, item: Item) {
-        if let Item::Derived(key, target) = item {
+        if let Item::Derived(key, target) | Item::Stored(key, target, _) = item {
             let _ = self.state.table.remember(key, || target);
         }
     }
@@ -238,14 +294,22 @@ impl Vfs {
     pub(super) fn kind_of(&self, item: &Item) -> Kind {
         match item {
             Item::Fixed(_, k) => *k,
-            Item::Derived(_, t) => match t {
+            Item::Stored(_, Target::Node { pos, .. }, tree) => tree
+                .entries
+                .get(*pos as usize)
+                .map_or(Kind::File, attr::kind_of),
+            Item::Derived(_, t) | Item::Stored(_, t, _) => match t {
                 Target::HostDir(_)
                 | Target::TagDir(_)
                 | Target::AtDir(_)
                 | Target::SnapRoot(_)
                 | Target::Versions(_) => Kind::Dir,
                 Target::Link { .. } => Kind::Symlink,
-                Target::Node { .. } => t.node().map_or(Kind::File, attr::kind_of),
+                Target::Node { .. } => self
+                    .stored(t, None)
+                    .ok()
+                    .flatten()
+                    .map_or(Kind::File, |e| attr::kind_of(e.node())),
             },
         }
     }
@@ -311,17 +375,25 @@ pub(super) fn link_item(dir: u64, name: &str, target: String, time_ns: i64) -> I
     Item::Derived(key, Target::Link { target, time_ns })
 }
 
-/// Entry `pos` of `tree`, a directory of snapshot `snap` whose inode is `dir_ino`.
-pub(super) fn node_item(snap: &Arc<SnapEntry>, dir_ino: u64, tree: &Arc<Tree>, pos: usize) -> Item {
+/// Entry `pos` of `tree` (tree `id`), a directory of snapshot `snap` whose inode is
+/// `dir_ino`.
+pub(super) fn node_item(
+    snap: &Arc<SnapEntry>,
+    dir_ino: u64,
+    id: TreeId,
+    tree: &Arc<Tree>,
+    pos: usize,
+) -> Item {
     let key = node_ino(snap, dir_ino, &tree.entries[pos]);
-    Item::Derived(
+    Item::Stored(
         key,
         Target::Node {
             snap: Arc::clone(snap),
             parent: dir_ino,
-            tree: Arc::clone(tree),
-            pos,
+            tree: id,
+            pos: u32::try_from(pos).unwrap_or(u32::MAX),
         },
+        Arc::clone(tree),
     )
 }
 

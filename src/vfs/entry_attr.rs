@@ -6,8 +6,10 @@ use std::collections::BTreeSet;
 use std::path::Component;
 use std::time::Duration;
 
+use std::sync::Arc;
+
 use crate::format::snapshot::Snapshot;
-use crate::format::tree::NodeKind;
+use crate::format::tree::{NodeKind, Tree};
 
 use super::attr::{self, Attr, DirFacts};
 use super::dirs::group;
@@ -19,11 +21,13 @@ use super::{Errno, SNAPSHOT_TTL, TOP_TTL, Vfs};
 const ROOT_FIXED: usize = 6;
 
 impl Vfs {
-    /// Attributes and TTL of inode `ino`, which is `target` if the caller has it at hand.
+    /// Attributes and TTL of inode `ino`, which is `target` if the caller has it at hand
+    /// (and, for a stored entry, the tree `held` holding it).
     pub(super) fn attr_of(
         &self,
         ino: u64,
         target: Option<&Target>,
+        held: Option<&Arc<Tree>>,
     ) -> Result<(Attr, Duration), Errno> {
         let owner = self.state.owner;
         let view = self.state.view();
@@ -91,7 +95,8 @@ impl Vfs {
                 (a, SNAPSHOT_TTL)
             }
             Target::Node { .. } => {
-                let node = target.node().ok_or(Errno::EIO)?;
+                let stored = self.stored(target, held)?.ok_or(Errno::EIO)?;
+                let node = stored.node();
                 let facts: Option<DirFacts> = match &node.kind {
                     NodeKind::Dir { subtree } => Some(self.state.dir_facts(subtree)),
                     _ => None,

@@ -13,7 +13,7 @@
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, MutexGuard};
 
-use crate::format::tree::{Node, Tree};
+use crate::format::id::TreeId;
 
 use super::view::SnapEntry;
 
@@ -80,29 +80,22 @@ pub enum Target {
     },
     /// A dated directory: the snapshot's root tree.
     SnapRoot(Arc<SnapEntry>),
-    /// An entry inside a snapshot: `tree.entries[pos]`.
+    /// An entry inside a snapshot: entry `pos` of tree `tree`. The tree is named, not held:
+    /// the kernel may hold a million of these, and the trees come from the byte-bounded
+    /// tree cache when an inode is asked about.
     Node {
         /// The snapshot.
         snap: Arc<SnapEntry>,
         /// Inode number of the directory holding it (for `..`).
         parent: u64,
         /// The tree holding the entry.
-        tree: Arc<Tree>,
-        /// Its position in `tree.entries`.
-        pos: usize,
+        tree: TreeId,
+        /// Its position in the tree's entries.
+        pos: u32,
     },
 }
 
 impl Target {
-    /// The stored entry, for `Node` targets.
-    #[must_use]
-    pub fn node(&self) -> Option<&Node> {
-        match self {
-            Target::Node { tree, pos, .. } => tree.entries.get(*pos),
-            _ => None,
-        }
-    }
-
     /// The snapshot this inode belongs to, if any.
     #[must_use]
     pub fn snap(&self) -> Option<&Arc<SnapEntry>> {

@@ -38,7 +38,11 @@ impl Vfs {
             (COOKIE_DOTDOT, "..", Item::Fixed(parent, Kind::Dir)),
         ];
         if let Dir::Tree {
-            snap, ino, tree, ..
+            snap,
+            ino,
+            id,
+            tree,
+            ..
         } = dir
         {
             for (cookie, name, item) in dots {
@@ -49,7 +53,7 @@ impl Vfs {
             let start = usize::try_from(offset.saturating_sub(COOKIE_DOTDOT)).unwrap_or(usize::MAX);
             for pos in start..tree.entries.len() {
                 let name = tree.entries[pos].name.as_os_str();
-                if emit(pos as u64 + 3, name, node_item(snap, *ino, tree, pos)) {
+                if emit(pos as u64 + 3, name, node_item(snap, *ino, *id, tree, pos)) {
                     return Ok(());
                 }
             }

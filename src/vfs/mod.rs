@@ -135,7 +135,7 @@ impl Vfs {
         if ino == inodes::ROOT {
             self.state.refresh_soon();
         }
-        self.attr_of(ino, None)
+        self.attr_of(ino, None, None)
     }
 
     /// Opens directory `ino`: `true` if its listing never changes (a snapshot's directory),
@@ -192,7 +192,7 @@ impl Vfs {
         let dir = self.dir(ino)?;
         self.entries(&dir, ino, offset, &mut |cookie, name, item| {
             let dots = name == "." || name == "..";
-            let Ok((attr, ttl)) = self.attr_of(item.ino(), item.target()) else {
+            let Ok((attr, ttl)) = self.attr_of(item.ino(), item.target(), item.held()) else {
                 return false;
             };
             let entry = DirEntry {

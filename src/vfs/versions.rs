@@ -39,16 +39,16 @@ pub struct Level {
     view: Arc<View>,
     /// Per snapshot (in the view's order): the path's tree where it is a directory.
     dirs: Vec<Option<TreeId>>,
-    /// Per snapshot: the path's entry where it is anything else (the tree holding it, and
-    /// its position there).
-    others: Vec<Option<(Arc<Tree>, usize)>>,
+    /// Per snapshot: the path's entry where it is anything else (the tree holding it, by id
+    /// and decoded, and its position there).
+    others: Vec<Option<(TreeId, Arc<Tree>, usize)>>,
 }
 
 impl Level {
     fn node(&self, i: usize) -> Option<&Node> {
         self.others[i]
             .as_ref()
-            .and_then(|(t, pos)| t.entries.get(*pos))
+            .and_then(|(_, t, pos)| t.entries.get(*pos))
     }
 
     /// Indices of the snapshots where a version starts, oldest first.
@@ -179,7 +179,7 @@ impl Vfs {
             let Some((tree, pos)) = found else { continue };
             match &tree.entries[pos].kind {
                 NodeKind::Dir { subtree } => dirs[i] = Some(*subtree),
-                _ => others[i] = Some((tree, pos)),
+                _ => others[i] = Some((*t, tree, pos)),
             }
         }
         Level {
@@ -208,16 +208,17 @@ impl Vfs {
     /// The entry of version `i` (a snapshot index) in `versions/PATH` (inode `dir_ino`).
     fn version_item(level: &Level, dir_ino: u64, i: usize) -> Option<Item> {
         let snap = level.view.snaps.get(i)?;
-        let (tree, pos) = level.others.get(i)?.as_ref()?;
+        let (id, tree, pos) = level.others.get(i)?.as_ref()?;
         let key = inodes::derive(&[b"version", &dir_ino.to_le_bytes(), &snap.listed.id.0.0]);
-        Some(Item::Derived(
+        Some(Item::Stored(
             key,
             Target::Node {
                 snap: Arc::clone(snap),
                 parent: dir_ino,
-                tree: Arc::clone(tree),
-                pos: *pos,
+                tree: *id,
+                pos: u32::try_from(*pos).ok()?,
             },
+            Arc::clone(tree),
         ))
     }
 
