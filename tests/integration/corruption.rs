@@ -66,3 +66,36 @@ fn flipped_byte_is_named_and_never_restored() {
     );
     assert_eq!(fs::read(root.join("other.txt")).unwrap(), b"unaffected");
 }
+
+/// A damaged file with two names: the restore writes the first name's data in a batch and
+/// links the second after it; when the data fails, neither name may be left behind, and both
+/// are reported.
+#[test]
+fn damaged_hardlinked_file_is_absent_under_every_name() {
+    let f = Fixture::new();
+    fs::create_dir_all(f.src.join("a")).unwrap();
+    fs::create_dir_all(f.src.join("b")).unwrap();
+    fs::write(f.src.join("a/victim"), noise(9, 600_000)).unwrap();
+    fs::hard_link(f.src.join("a/victim"), f.src.join("b/second-name")).unwrap();
+    f.ok(&["backup", f.src_str()]);
+    let data_pack = pack_files(&f.repo)
+        .into_iter()
+        .max_by_key(|p| fs::metadata(p).unwrap().len())
+        .unwrap();
+    let mut bytes = fs::read(&data_pack).unwrap();
+    bytes[16 + 1000] ^= 0x40;
+    fs::write(&data_pack, &bytes).unwrap();
+
+    let target = f.path("r");
+    let out = f.run(&["restore", "latest", "--target", target.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(11));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("a/victim") && stderr.contains("b/second-name"),
+        "{stderr}"
+    );
+    let root = f.restored_src(&target);
+    assert!(!root.join("a/victim").exists());
+    assert!(!root.join("b/second-name").exists());
+    assert!(root.join("b").is_dir());
+}
