@@ -15,7 +15,7 @@ use std::sync::{Arc, Condvar, Mutex};
 
 use lru::LruCache;
 
-use super::{NewFile, Storage, Traffic};
+use super::{Storage, forward};
 
 /// Size of a cached block (and of the ranged requests behind it).
 pub const BLOCK: u64 = 4 << 20;
@@ -132,10 +132,6 @@ impl<S: Storage> BlockCache<S> {
 }
 
 impl<S: Storage> Storage for BlockCache<S> {
-    fn read(&self, path: &str, limit: u64) -> io::Result<Vec<u8>> {
-        self.inner.read(path, limit)
-    }
-
     fn read_at(&self, path: &str, offset: u64, buf: &mut [u8]) -> io::Result<()> {
         let mut done = 0usize;
         while done < buf.len() {
@@ -156,46 +152,23 @@ impl<S: Storage> Storage for BlockCache<S> {
         Ok(())
     }
 
-    fn read_up_to(&self, path: &str, offset: u64, buf: &mut [u8]) -> io::Result<usize> {
-        self.inner.read_up_to(path, offset, buf)
-    }
-
-    fn len(&self, path: &str) -> io::Result<u64> {
-        self.inner.len(path)
-    }
-
-    fn privacy_warning(&self) -> Option<String> {
-        self.inner.privacy_warning()
-    }
-
-    fn write(&self, path: &str, data: &[u8]) -> io::Result<()> {
-        self.inner.write(path, data)
-    }
-
-    fn replace(&self, path: &str, data: &[u8]) -> io::Result<()> {
-        self.inner.replace(path, data)
-    }
-
-    fn create_new<'a>(&'a self, dir: &str) -> io::Result<Box<dyn NewFile + 'a>> {
-        self.inner.create_new(dir)
-    }
-
-    fn list(&self, dir: &str) -> io::Result<Vec<String>> {
-        self.inner.list(dir)
-    }
-
     fn remove(&self, path: &str) -> io::Result<()> {
         self.cache().clear();
         self.inner.remove(path)
     }
 
-    fn create_dir(&self, dir: &str) -> io::Result<()> {
-        self.inner.create_dir(dir)
-    }
-
-    fn traffic(&self) -> Option<Traffic> {
-        self.inner.traffic()
-    }
+    forward!(
+        read,
+        read_up_to,
+        len,
+        privacy_warning,
+        write,
+        replace,
+        create_new,
+        list,
+        create_dir,
+        traffic
+    );
 }
 
 #[cfg(test)]

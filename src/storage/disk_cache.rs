@@ -17,7 +17,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use super::{NewFile, Storage, Traffic};
+use super::{Storage, forward};
 
 /// The repository directories whose files are cached.
 const CACHED_DIRS: [&str; 2] = ["index", "snapshots"];
@@ -214,36 +214,12 @@ impl Storage for DiskCache {
         Ok(bytes)
     }
 
-    fn read_at(&self, path: &str, offset: u64, buf: &mut [u8]) -> io::Result<()> {
-        self.inner.read_at(path, offset, buf)
-    }
-
-    fn read_up_to(&self, path: &str, offset: u64, buf: &mut [u8]) -> io::Result<usize> {
-        self.inner.read_up_to(path, offset, buf)
-    }
-
-    fn len(&self, path: &str) -> io::Result<u64> {
-        self.inner.len(path)
-    }
-
-    fn privacy_warning(&self) -> Option<String> {
-        self.inner.privacy_warning()
-    }
-
     fn write(&self, path: &str, data: &[u8]) -> io::Result<()> {
         self.inner.write(path, data)?;
         if cached_name(path).is_some() {
             self.store(path, data);
         }
         Ok(())
-    }
-
-    fn replace(&self, path: &str, data: &[u8]) -> io::Result<()> {
-        self.inner.replace(path, data)
-    }
-
-    fn create_new<'a>(&'a self, dir: &str) -> io::Result<Box<dyn NewFile + 'a>> {
-        self.inner.create_new(dir)
     }
 
     fn list(&self, dir: &str) -> io::Result<Vec<String>> {
@@ -269,13 +245,16 @@ impl Storage for DiskCache {
         self.inner.remove(path)
     }
 
-    fn create_dir(&self, dir: &str) -> io::Result<()> {
-        self.inner.create_dir(dir)
-    }
-
-    fn traffic(&self) -> Option<Traffic> {
-        self.inner.traffic()
-    }
+    forward!(
+        read_at,
+        read_up_to,
+        len,
+        privacy_warning,
+        replace,
+        create_new,
+        create_dir,
+        traffic
+    );
 }
 
 #[cfg(test)]

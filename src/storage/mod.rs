@@ -37,6 +37,71 @@ pub const TEMP_PREFIX: &str = ".tmp-";
 /// Directory of temporary files (renamed into place when complete).
 pub const TEMP_DIR: &str = "tmp";
 
+/// Implements, inside `impl Storage for Wrapper`, the methods a wrapper with an `inner`
+/// backend passes through unchanged: `forward!(read_at, len, list);`.
+macro_rules! forward {
+    ($($method:ident),* $(,)?) => { $( forward!(@one $method); )* };
+    (@one read) => {
+        fn read(&self, path: &str, limit: u64) -> std::io::Result<Vec<u8>> {
+            self.inner.read(path, limit)
+        }
+    };
+    (@one read_at) => {
+        fn read_at(&self, path: &str, offset: u64, buf: &mut [u8]) -> std::io::Result<()> {
+            self.inner.read_at(path, offset, buf)
+        }
+    };
+    (@one read_up_to) => {
+        fn read_up_to(&self, path: &str, offset: u64, buf: &mut [u8]) -> std::io::Result<usize> {
+            self.inner.read_up_to(path, offset, buf)
+        }
+    };
+    (@one len) => {
+        fn len(&self, path: &str) -> std::io::Result<u64> {
+            self.inner.len(path)
+        }
+    };
+    (@one privacy_warning) => {
+        fn privacy_warning(&self) -> Option<String> {
+            self.inner.privacy_warning()
+        }
+    };
+    (@one write) => {
+        fn write(&self, path: &str, data: &[u8]) -> std::io::Result<()> {
+            self.inner.write(path, data)
+        }
+    };
+    (@one replace) => {
+        fn replace(&self, path: &str, data: &[u8]) -> std::io::Result<()> {
+            self.inner.replace(path, data)
+        }
+    };
+    (@one create_new) => {
+        fn create_new<'a>(
+            &'a self,
+            dir: &str,
+        ) -> std::io::Result<Box<dyn $crate::storage::NewFile + 'a>> {
+            self.inner.create_new(dir)
+        }
+    };
+    (@one list) => {
+        fn list(&self, dir: &str) -> std::io::Result<Vec<String>> {
+            self.inner.list(dir)
+        }
+    };
+    (@one create_dir) => {
+        fn create_dir(&self, dir: &str) -> std::io::Result<()> {
+            self.inner.create_dir(dir)
+        }
+    };
+    (@one traffic) => {
+        fn traffic(&self) -> Option<$crate::storage::Traffic> {
+            self.inner.traffic()
+        }
+    };
+}
+pub(crate) use forward;
+
 /// Whole-file, write-once access to repository files named by relative paths such as
 /// `index/ab12…`.
 pub trait Storage: Send + Sync {
