@@ -820,23 +820,15 @@ impl Repository {
     pub fn read_pack_span(&self, pack: &PackId, offset: u64, len: usize) -> Result<Vec<u8>> {
         let path = layout::pack_path(pack);
         let mut buf = vec![0u8; len];
-        let mut done = 0;
-        while done < len {
-            match self
-                .storage
-                .read_up_to(&path, offset + done as u64, &mut buf[done..])
-            {
-                Ok(0) => break,
-                Ok(n) => done += n,
-                Err(e) if e.kind() == io::ErrorKind::UnexpectedEof => break,
-                Err(e) if e.kind() == io::ErrorKind::NotFound => {
-                    return Err(Error::MissingPack { file: path });
-                }
-                Err(e) => return Err(Error::repo_io("reading", &path, e)),
-            }
-        }
-        if done < len {
-            return Err(Error::corrupt(&path, "pack is shorter than its index says"));
+        let n = self
+            .storage
+            .read_up_to(&path, offset, &mut buf)
+            .map_err(|e| pack_read_error(&path, e))?;
+        if n < len {
+            return Err(pack_read_error(
+                &path,
+                io::Error::from(io::ErrorKind::UnexpectedEof),
+            ));
         }
         Ok(buf)
     }
@@ -865,13 +857,7 @@ impl Repository {
         let mut stored = vec![0u8; loc.stored_len as usize];
         self.storage
             .read_at(&path, u64::from(loc.offset), &mut stored)
-            .map_err(|e| match e.kind() {
-                io::ErrorKind::UnexpectedEof => {
-                    Error::corrupt(&path, "pack is shorter than its index says")
-                }
-                io::ErrorKind::NotFound => Error::MissingPack { file: path.clone() },
-                _ => Error::repo_io("reading", &path, e),
-            })?;
+            .map_err(|e| pack_read_error(&path, e))?;
         Ok((path, stored))
     }
 
@@ -1037,6 +1023,18 @@ impl Repository {
 /// Whether a read error may come from an index that is older than the repository.
 fn may_be_outdated(e: &Error) -> bool {
     matches!(e, Error::MissingBlob { .. } | Error::MissingPack { .. })
+}
+
+/// What a failed read of pack `path` means: a pack shorter than the index says is damaged, a
+/// missing one is a missing pack, anything else an I/O error.
+fn pack_read_error(path: &str, e: io::Error) -> Error {
+    match e.kind() {
+        io::ErrorKind::UnexpectedEof => Error::corrupt(path, "pack is shorter than its index says"),
+        io::ErrorKind::NotFound => Error::MissingPack {
+            file: path.to_string(),
+        },
+        _ => Error::repo_io("reading", path, e),
+    }
 }
 
 /// Current time in nanoseconds since the Unix epoch.

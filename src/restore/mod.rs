@@ -333,21 +333,18 @@ impl Restorer<'_> {
         }
         let key = (node.dev, node.ino);
         if node.may_be_hardlinked()
-            && self.batch.holds(key)
-            && self
-                .hardlinks
-                .get(&key)
-                .is_some_and(|first| first.node.same_inode_as(node))
-        {
-            // The first name's data is still to come: link once the batch is written.
-            self.late_links
-                .push((Arc::clone(&parent.dir), node.clone(), path.to_path_buf()));
-            return Ok(None);
-        }
-        if node.may_be_hardlinked()
             && let Some(first) = self.hardlinks.get(&key)
         {
             if first.node.same_inode_as(node) {
+                if self.batch.holds(key) {
+                    // The first name's data is still to come: link once the batch is written.
+                    self.late_links.push((
+                        Arc::clone(&parent.dir),
+                        node.clone(),
+                        path.to_path_buf(),
+                    ));
+                    return Ok(None);
+                }
                 self.link(dir, name, key)
                     .map_err(|e| Error::path_io("linking", path, e))?;
                 self.stats.files += 1;
@@ -366,12 +363,12 @@ impl Restorer<'_> {
         let io = |op: &'static str| move |e| Error::path_io(op, path, e);
         match &node.kind {
             NodeKind::File { content } => {
-                if self.file(&parent.dir, node, content, path)? {
-                    self.first_link(parent, node);
-                    return Ok(None);
+                let queued = self.file(&parent.dir, node, content, path)?;
+                self.first_link(parent, node);
+                if !queued {
+                    self.file_done(dir, node, path);
                 }
-                self.stats.files += 1;
-                self.stats.bytes += node.size;
+                return Ok(None);
             }
             NodeKind::Dir { subtree } => {
                 if !reuse_dir {
@@ -517,11 +514,7 @@ impl Restorer<'_> {
         }
         for Written { queued: q, outcome } in self.batch.write(self.repo) {
             match outcome {
-                Ok(()) => {
-                    self.stats.files += 1;
-                    self.stats.bytes += q.node.size;
-                    self.metadata(&q.dir, &q.node, &q.path);
-                }
+                Ok(()) => self.file_done(&q.dir, &q.node, &q.path),
                 Err(e) => {
                     let _ = q.dir.remove(&q.name);
                     let key = (q.node.dev, q.node.ino);
@@ -561,13 +554,16 @@ impl Restorer<'_> {
         };
         match self.file(dir, node, content, path) {
             Ok(true) => {}
-            Ok(false) => {
-                self.stats.files += 1;
-                self.stats.bytes += node.size;
-                self.metadata(dir, node, path);
-            }
+            Ok(false) => self.file_done(dir, node, path),
             Err(e) => self.fail(path, &e),
         }
+    }
+
+    /// Counts regular file `node`, its data complete, and sets its metadata.
+    fn file_done(&mut self, dir: &DirFd, node: &Node, path: &Path) {
+        self.stats.files += 1;
+        self.stats.bytes += node.size;
+        self.metadata(dir, node, path);
     }
 
     /// Owner, xattrs, mode, times — in that order: chown clears setuid bits, so chmod follows
