@@ -82,6 +82,20 @@ fn lookup(
     Ok(found)
 }
 
+/// Whether `next` (in the snapshot after) continues the version that `first` began: same type,
+/// content and size (and, for directories, the same tree). Metadata-only changes stay in one
+/// version.
+#[must_use]
+pub fn same_version(first: &Node, next: &Node) -> bool {
+    !differences(first, next)
+        .iter()
+        .any(|w| matches!(*w, "type" | "content" | "size"))
+        && match (&first.kind, &next.kind) {
+            (NodeKind::Dir { subtree: a }, NodeKind::Dir { subtree: b }) => a == b,
+            _ => true,
+        }
+}
+
 /// The versions of the entry at absolute `path` across `snapshots` (oldest first). A new
 /// version starts where the type, content or size changes, or where the path comes back after
 /// snapshots that lack it; metadata-only changes stay in the same version.
@@ -103,15 +117,8 @@ pub fn versions(repo: &Repository, snapshots: &[Listed], path: &Path) -> Result<
             previous = None;
             continue;
         };
-        let continues = previous.is_some()
-            && out.last().is_some_and(|v| {
-                let d = differences(&v.node, &node);
-                !d.iter().any(|w| matches!(*w, "type" | "content" | "size"))
-                    && match (&v.node.kind, &node.kind) {
-                        (NodeKind::Dir { subtree: a }, NodeKind::Dir { subtree: b }) => a == b,
-                        _ => true,
-                    }
-            });
+        let continues =
+            previous.is_some() && out.last().is_some_and(|v| same_version(&v.node, &node));
         match out.last_mut() {
             Some(v) if continues => v.snapshots.push(i),
             _ => out.push(Version {

@@ -7,6 +7,7 @@ use std::sync::atomic::Ordering;
 
 use crate::format::tree::{NodeKind, Piece, Xattr};
 
+use super::dirs::Stored;
 use super::inodes::{self, Target};
 use super::state::{OpenFile, log};
 use super::{Errno, Vfs};
@@ -37,13 +38,16 @@ impl Vfs {
     /// `ENOENT`, `EISDIR`, `EINVAL` (not a regular file), `EIO` (data missing or damaged: a
     /// read never returns bytes that fail verification).
     pub fn read(&self, ino: u64, offset: u64, size: u32) -> Result<Data, Errno> {
-        let file = self.open_file(ino)?;
-        if offset == 0
-            && let Some(t) = self.state.table.get(ino)
-            && let Ok(Some(e)) = self.stored(&t, None)
-        {
-            self.state.prefetch_siblings(&e.tree, e.pos);
-        }
+        let file = match self.state.kept_file(ino) {
+            Some(f) if offset != 0 => f,
+            _ => {
+                let (file, entry) = self.open_file(ino)?;
+                if offset == 0 {
+                    self.state.prefetch_siblings(&entry.tree, entry.pos);
+                }
+                file
+            }
+        };
         let spans = file.map.spans(offset, u64::from(size));
         let end = offset + spans.iter().map(|s| s.len).sum::<u64>();
         let sequential = file.next.swap(end, Ordering::Relaxed) == offset;
@@ -92,7 +96,10 @@ impl Vfs {
     /// # Errors
     /// `ENXIO` past the end; as [`Self::read`] for what is not a file.
     pub fn seek(&self, ino: u64, offset: u64, data: bool) -> Result<u64, Errno> {
-        let file = self.open_file(ino)?;
+        let file = match self.state.kept_file(ino) {
+            Some(f) => f,
+            None => self.open_file(ino)?.0,
+        };
         file.map.seek(offset, data).ok_or(Errno::ENXIO)
     }
 
@@ -152,12 +159,14 @@ impl Vfs {
             .unwrap_or_default())
     }
 
-    /// The read state of a stored regular file.
-    fn open_file(&self, ino: u64) -> Result<Arc<OpenFile>, Errno> {
+    /// The read state of a stored regular file, and its entry (the file map is kept per
+    /// inode, so later reads need not fetch the tree).
+    fn open_file(&self, ino: u64) -> Result<(Arc<OpenFile>, Stored), Errno> {
         let t = self.state.table.get(ino).ok_or(Errno::ENOENT)?;
-        match self.stored(&t, None)?.as_ref().map(|e| &e.node().kind) {
-            Some(NodeKind::File { content }) => Ok(self.state.file(ino, content)),
-            Some(NodeKind::Dir { .. }) => Err(Errno::EISDIR),
+        let entry = self.stored(&t, None)?.ok_or(Errno::EINVAL)?;
+        match &entry.node().kind {
+            NodeKind::File { content } => Ok((self.state.file(ino, content), entry)),
+            NodeKind::Dir { .. } => Err(Errno::EISDIR),
             _ => Err(Errno::EINVAL),
         }
     }

@@ -331,10 +331,15 @@ impl State {
         }
     }
 
+    /// The read state of file inode `ino`, if it is kept.
+    pub fn kept_file(&self, ino: u64) -> Option<Arc<OpenFile>> {
+        lock(&self.files).get(&ino).map(Arc::clone)
+    }
+
     /// The read state of file inode `ino`, made from `pieces` if not kept.
     pub fn file(&self, ino: u64, pieces: &[crate::format::tree::Piece]) -> Arc<OpenFile> {
-        if let Some(f) = lock(&self.files).get(&ino) {
-            return Arc::clone(f);
+        if let Some(f) = self.kept_file(ino) {
+            return f;
         }
         let f = Arc::new(OpenFile {
             map: FileMap::new(pieces),

@@ -16,13 +16,13 @@
 
 use std::collections::{BTreeSet, HashMap, HashSet};
 use std::num::NonZeroUsize;
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, OnceLock};
 
 use lru::LruCache;
 
 use crate::format::id::TreeId;
 use crate::format::tree::{Node, NodeKind, Tree};
-use crate::snapshot::diff::differences;
+use crate::snapshot::history::same_version;
 
 use super::dirs::Item;
 use super::inodes::{self, ROOT, Target, VERSIONS};
@@ -42,6 +42,8 @@ pub struct Level {
     /// Per snapshot: the path's entry where it is anything else (the tree holding it, by id
     /// and decoded, and its position there).
     others: Vec<Option<(TreeId, Arc<Tree>, usize)>>,
+    /// Indices of the snapshots where a version starts, worked out once.
+    starts: OnceLock<Vec<usize>>,
 }
 
 impl Level {
@@ -51,26 +53,25 @@ impl Level {
             .and_then(|(_, t, pos)| t.entries.get(*pos))
     }
 
-    /// Indices of the snapshots where a version starts, oldest first.
-    fn starts(&self) -> Vec<usize> {
-        let mut starts: Vec<usize> = Vec::new();
-        for i in 0..self.others.len() {
-            let Some(node) = self.node(i) else { continue };
-            let continues = i > 0
-                && self.node(i - 1).is_some()
-                && starts
-                    .last()
-                    .and_then(|&s| self.node(s))
-                    .is_some_and(|first| {
-                        !differences(first, node)
-                            .iter()
-                            .any(|w| matches!(*w, "type" | "content" | "size"))
-                    });
-            if !continues {
-                starts.push(i);
+    /// Indices of the snapshots where a version starts, oldest first (as `chronofs versions`
+    /// counts them).
+    fn starts(&self) -> &[usize] {
+        self.starts.get_or_init(|| {
+            let mut starts: Vec<usize> = Vec::new();
+            for i in 0..self.others.len() {
+                let Some(node) = self.node(i) else { continue };
+                let continues = i > 0
+                    && self.node(i - 1).is_some()
+                    && starts
+                        .last()
+                        .and_then(|&s| self.node(s))
+                        .is_some_and(|first| same_version(first, node));
+                if !continues {
+                    starts.push(i);
+                }
             }
-        }
-        starts
+            starts
+        })
     }
 }
 
@@ -144,6 +145,7 @@ impl Vfs {
                         .map(|s| Some(s.listed.snapshot.root))
                         .collect(),
                     others: vec![None; n],
+                    starts: OnceLock::new(),
                     view: Arc::clone(&view),
                 });
             }
@@ -186,6 +188,7 @@ impl Vfs {
             view: Arc::clone(&parent.view),
             dirs,
             others,
+            starts: OnceLock::new(),
         }
     }
 
@@ -233,7 +236,7 @@ impl Vfs {
         if let Ok(n) = std::str::from_utf8(name)
             && let Some(i) = level.view.snaps.iter().position(|s| s.name() == n)
             && level.others[i].is_some()
-            && level.starts().contains(&i)
+            && level.starts().binary_search(&i).is_ok()
         {
             return Self::version_item(&level, dir_ino, i).ok_or(Errno::ENOENT);
         }
