@@ -201,6 +201,7 @@ complete -c chronofs -n "__fish_chronofs_using_subcommand mount" -l password-fil
 complete -c chronofs -n "__fish_chronofs_using_subcommand mount" -l password-command -d 'Run CMD (with `sh -c`) and use what it prints as the passphrase (also CHRONOFS_PASSWORD_COMMAND), e.g. `pass show backup`' -r
 complete -c chronofs -n "__fish_chronofs_using_subcommand mount" -s f -l foreground -d 'Stay in the foreground; Ctrl-C or SIGTERM unmounts and exits'
 complete -c chronofs -n "__fish_chronofs_using_subcommand mount" -l allow-other -d 'Let other users in too (the stored modes and owners still decide what they may read; non-root users need `user_allow_other` in /etc/fuse.conf)'
+complete -c chronofs -n "__fish_chronofs_using_subcommand mount" -l keep-xattrs -d 'Keep answering extended-attribute queries even when no snapshot holds extended attributes or ACLs. Without it, such a mount tells the kernel once that there are none (which makes `ls -l` much faster), and a snapshot with some that is taken while mounted is left out until the next mount'
 complete -c chronofs -n "__fish_chronofs_using_subcommand mount" -l daemon-child -d 'Internal: this is the background process started by `mount`'
 complete -c chronofs -n "__fish_chronofs_using_subcommand mount" -s q -l quiet -d 'Print only errors and warnings'
 complete -c chronofs -n "__fish_chronofs_using_subcommand mount" -l no-cache -d 'Do not cache anything of an object-storage repository on local disk'

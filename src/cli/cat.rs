@@ -48,7 +48,7 @@ pub fn run(ctx: &Context, a: &Args) -> Result<u8> {
         Object::Config => serde_json::to_value(repo.config())?,
         Object::Snapshot => {
             let l = super::resolve_snapshot(&repo, need_id(a)?)?;
-            serde_json::json!({"id": l.id, "name": l.name, "snapshot": l.snapshot})
+            serde_json::json!({"id": l.id, "name": l.name, "snapshot": super::snapshot_json(&l.snapshot)?})
         }
         Object::Tree => serde_json::to_value(repo.read_tree(&TreeId(parse_id(need_id(a)?)?))?)?,
         Object::Index => {

@@ -250,6 +250,16 @@ fn resolve_snapshot(repo: &Repository, spec: &str) -> Result<chronofs::snapshot:
     Ok(listing.resolve(spec)?.clone())
 }
 
+/// A snapshot as JSON: its record, with what its tree holds (`null` if not recorded), which
+/// the file stores beside the record rather than in it.
+fn snapshot_json(s: &chronofs::format::snapshot::Snapshot) -> Result<serde_json::Value> {
+    let mut v = serde_json::to_value(s)?;
+    if let Some(fields) = v.as_object_mut() {
+        fields.insert("contents".into(), serde_json::to_value(s.contents)?);
+    }
+    Ok(v)
+}
+
 /// Global options every command sees.
 pub struct Context {
     repo: Option<Location>,

@@ -33,6 +33,12 @@ pub struct Args {
     /// Threads serving requests.
     #[arg(long, value_name = "N", default_value_t = 4)]
     threads: usize,
+    /// Keep answering extended-attribute queries even when no snapshot holds extended
+    /// attributes or ACLs. Without it, such a mount tells the kernel once that there are none
+    /// (which makes `ls -l` much faster), and a snapshot with some that is taken while mounted
+    /// is left out until the next mount.
+    #[arg(long)]
+    keep_xattrs: bool,
     /// Where the background process writes errors it meets (default: discarded).
     #[arg(long, value_name = "FILE")]
     log: Option<PathBuf>,
@@ -53,6 +59,7 @@ pub fn run(ctx: &Context, a: &Args) -> Result<u8> {
         cache_bytes: usize::try_from(a.cache_size).unwrap_or(usize::MAX),
         threads: a.threads,
         allow_other: a.allow_other,
+        keep_xattrs: a.keep_xattrs,
         ..MountOptions::default()
     };
     // Opened (and unlocked) before the background process leaves the terminal.
@@ -120,6 +127,9 @@ fn start_background(ctx: &Context, a: &Args, repo: &Location) -> Result<u8> {
         .arg(a.threads.to_string());
     if a.allow_other {
         cmd.arg("--allow-other");
+    }
+    if a.keep_xattrs {
+        cmd.arg("--keep-xattrs");
     }
     if let Some(l) = &a.log {
         cmd.arg("--log").arg(abs(l));

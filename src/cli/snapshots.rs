@@ -25,15 +25,15 @@ pub fn run(ctx: &Context, a: &Args) -> Result<u8> {
     }
     let mut out = std::io::stdout().lock();
     if a.json {
-        let items: Vec<serde_json::Value> = listed
+        let items = listed
             .iter()
             .map(|l| {
-                serde_json::json!({
+                Ok(serde_json::json!({
                     "id": l.id, "name": l.name, "time": snapshot::rfc3339(l.snapshot.time_ns),
-                    "snapshot": l.snapshot,
-                })
+                    "snapshot": super::snapshot_json(&l.snapshot)?,
+                }))
             })
-            .collect();
+            .collect::<Result<Vec<serde_json::Value>>>()?;
         serde_json::to_writer_pretty(&mut out, &items)?;
         writeln!(out)?;
     } else {

@@ -15,8 +15,46 @@ pub const MAX_SNAPSHOT_LEN: usize = 16 * 1024 * 1024;
 /// The versioned payload of a snapshot file.
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
 pub enum SnapshotFile {
-    /// Format version 1.
+    /// The first version: a snapshot, without [`Contents`].
     V1(Snapshot),
+    /// A snapshot and what its tree holds; every backup writes this version.
+    V2(Snapshot, Contents),
+}
+
+/// Facts about a snapshot's whole tree, gathered while the backup wrote it, so that readers
+/// need not walk the tree to learn them.
+#[derive(Clone, Copy, Debug, Serialize, Deserialize, PartialEq, Eq, Default)]
+pub struct Contents {
+    /// Entries that carry extended attributes (POSIX ACLs are stored as extended attributes,
+    /// so they count too).
+    pub xattr_entries: u64,
+    /// Entries that carry a POSIX ACL (`system.posix_acl_access` or `system.posix_acl_default`).
+    pub acl_entries: u64,
+}
+
+impl Contents {
+    /// Counts the entries of one directory (not what its subdirectories hold).
+    pub fn add(&mut self, entries: &[crate::format::tree::Node]) {
+        for n in entries.iter().filter(|n| !n.xattrs.is_empty()) {
+            let acl = n.xattrs.iter().any(|x| is_acl(x.name.as_bytes()));
+            self.merge(&Contents {
+                xattr_entries: 1,
+                acl_entries: u64::from(acl),
+            });
+        }
+    }
+
+    /// Adds what `other` counted (saturating: a crafted tree can repeat a subtree).
+    pub fn merge(&mut self, other: &Contents) {
+        self.xattr_entries = self.xattr_entries.saturating_add(other.xattr_entries);
+        self.acl_entries = self.acl_entries.saturating_add(other.acl_entries);
+    }
+}
+
+/// True for the names under which POSIX ACLs are stored.
+#[must_use]
+pub fn is_acl(xattr_name: &[u8]) -> bool {
+    xattr_name == b"system.posix_acl_access" || xattr_name == b"system.posix_acl_default"
 }
 
 /// One snapshot.
@@ -42,6 +80,10 @@ pub struct Snapshot {
     pub stdin: bool,
     /// What the run did.
     pub summary: Summary,
+    /// What the tree holds; `None` for a snapshot written before this was recorded. It
+    /// travels as the second field of [`SnapshotFile::V2`], not inside this struct.
+    #[serde(skip)]
+    pub contents: Option<Contents>,
 }
 
 /// Counters of one backup run.
@@ -91,12 +133,17 @@ pub fn rfc3339(time_ns: i64) -> String {
 }
 
 impl Snapshot {
-    /// Encodes into an envelope sealed by `cipher`.
+    /// Encodes into an envelope sealed by `cipher`: as version 2 when its contents are known,
+    /// else as version 1 (so that copying an old snapshot claims nothing it does not know).
     ///
     /// # Errors
     /// Only on an encoding bug.
     pub fn encode(&self, cipher: &dyn PayloadCipher) -> Result<Vec<u8>, FormatError> {
-        codec::seal_with(FileKind::Snapshot, &SnapshotFile::V1(self.clone()), cipher)
+        let file = match self.contents {
+            Some(c) => SnapshotFile::V2(self.clone(), c),
+            None => SnapshotFile::V1(self.clone()),
+        };
+        codec::seal_with(FileKind::Snapshot, &file, cipher)
     }
 
     /// Decodes a snapshot file.
@@ -104,9 +151,30 @@ impl Snapshot {
     /// # Errors
     /// [`FormatError`] describing the problem.
     pub fn decode(bytes: &[u8], cipher: &dyn PayloadCipher) -> Result<Self, FormatError> {
-        let SnapshotFile::V1(s) =
-            codec::open_with(FileKind::Snapshot, bytes, MAX_SNAPSHOT_LEN, cipher)?;
-        Ok(s)
+        Ok(
+            match codec::open_with(FileKind::Snapshot, bytes, MAX_SNAPSHOT_LEN, cipher)? {
+                SnapshotFile::V1(s) => Snapshot {
+                    contents: None,
+                    ..s
+                },
+                SnapshotFile::V2(s, c) => Snapshot {
+                    contents: Some(c),
+                    ..s
+                },
+            },
+        )
+    }
+
+    /// True if the snapshot is known to hold no extended attributes (nor ACLs) anywhere.
+    #[must_use]
+    pub fn known_without_xattrs(&self) -> bool {
+        self.contents.is_some_and(|c| c.xattr_entries == 0)
+    }
+
+    /// True if the snapshot is known to hold no POSIX ACL anywhere.
+    #[must_use]
+    pub fn known_without_acls(&self) -> bool {
+        self.contents.is_some_and(|c| c.acl_entries == 0)
     }
 }
 
@@ -116,9 +184,8 @@ mod tests {
     use crate::format::codec::Plain;
     use crate::format::id::Id;
 
-    #[test]
-    fn round_trip() {
-        let s = Snapshot {
+    fn sample() -> Snapshot {
+        Snapshot {
             time_ns: -1,
             hostname: "h".into(),
             username: "u".into(),
@@ -132,10 +199,65 @@ mod tests {
                 errors: 3,
                 ..Summary::default()
             },
-        };
+            contents: Some(Contents::default()),
+        }
+    }
+
+    #[test]
+    fn round_trip() {
+        let s = sample();
         assert_eq!(
             Snapshot::decode(&s.encode(&Plain).unwrap(), &Plain).unwrap(),
             s
+        );
+        assert!(s.known_without_xattrs() && s.known_without_acls());
+    }
+
+    #[test]
+    fn a_snapshot_of_unknown_contents_stays_version_1() {
+        let s = Snapshot {
+            contents: None,
+            ..sample()
+        };
+        let bytes = s.encode(&Plain).unwrap();
+        let SnapshotFile::V1(_) =
+            codec::open_with::<SnapshotFile>(FileKind::Snapshot, &bytes, MAX_SNAPSHOT_LEN, &Plain)
+                .unwrap()
+        else {
+            panic!("version 1 expected");
+        };
+        let back = Snapshot::decode(&bytes, &Plain).unwrap();
+        assert_eq!(back, s);
+        assert!(!back.known_without_xattrs() && !back.known_without_acls());
+    }
+
+    #[test]
+    fn contents_count_entries_with_xattrs_and_acls() {
+        use crate::format::tree::{NodeKind, Xattr, tests::node};
+        let with = |names: &[&str]| {
+            let mut n = node(b"n", NodeKind::Fifo, 0);
+            n.xattrs = names
+                .iter()
+                .map(|n| Xattr {
+                    name: ByteString::from(*n),
+                    value: ByteString::from("v"),
+                })
+                .collect();
+            n
+        };
+        let mut c = Contents::default();
+        c.add(&[
+            with(&[]),
+            with(&["security.capability"]),
+            with(&["system.posix_acl_access", "user.x"]),
+            with(&["system.posix_acl_default"]),
+        ]);
+        assert_eq!(
+            c,
+            Contents {
+                xattr_entries: 3,
+                acl_entries: 2
+            }
         );
     }
 }

@@ -93,11 +93,15 @@ fn xattr_reply(data: &[u8], size: u32, reply: ReplyXattr) {
 impl Filesystem for ChronoFs {
     fn init(&mut self, _req: &Request, config: &mut KernelConfig) -> std::io::Result<()> {
         // Always readdirplus: attributes come with the listing, saving a LOOKUP per entry.
-        let wanted = InitFlags::FUSE_DO_READDIRPLUS
+        let mut wanted = InitFlags::FUSE_DO_READDIRPLUS
             | InitFlags::FUSE_CACHE_SYMLINKS
             | InitFlags::FUSE_PARALLEL_DIROPS
-            | InitFlags::FUSE_POSIX_ACL
             | InitFlags::FUSE_ASYNC_READ;
+        // The kernel enforces stored ACLs, unless no snapshot holds any (then the modes say
+        // everything, and leaving ACLs out saves a round trip per inode; see vfs::xattr_queries).
+        if !self.vfs.state().acls_off() {
+            wanted |= InitFlags::FUSE_POSIX_ACL;
+        }
         let _ = config.add_capabilities(wanted & config.capabilities());
         if let Err(max) = config.set_max_readahead(4 << 20) {
             let _ = config.set_max_readahead(max);

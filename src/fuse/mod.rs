@@ -35,6 +35,9 @@ pub struct MountOptions {
     pub allow_other: bool,
     /// How often the snapshot list is polled for new and forgotten snapshots.
     pub refresh_interval: Duration,
+    /// Keep answering extended-attribute queries even when no snapshot holds any, so that
+    /// snapshots arriving with some are shown (see [`crate::vfs::xattr_queries`]).
+    pub keep_xattrs: bool,
 }
 
 impl Default for MountOptions {
@@ -44,6 +47,7 @@ impl Default for MountOptions {
             threads: 4,
             allow_other: false,
             refresh_interval: Duration::from_millis(500),
+            keep_xattrs: false,
         }
     }
 }
@@ -90,6 +94,7 @@ pub fn serve(
             cache_bytes: options.cache_bytes,
             tree_cache_bytes: (options.cache_bytes / 4).max(4 << 20),
             prefetch_threads: 2,
+            keep_xattrs: options.keep_xattrs,
         },
         warn,
     )?;

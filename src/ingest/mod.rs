@@ -25,7 +25,7 @@ use std::time::Instant;
 use crate::error::{Error, Result};
 use crate::format::bytes::ByteString;
 use crate::format::id::SnapshotId;
-use crate::format::snapshot::{Snapshot, Summary};
+use crate::format::snapshot::{Contents, Snapshot, Summary};
 use crate::repo::writer::WriteStats;
 use crate::repo::{Repository, now_ns};
 
@@ -151,17 +151,19 @@ pub fn backup(
         }
     }
     let progress = &*options.progress;
-    let ((root, summary), stats) = pipeline::run(repo, options.threads, progress, |lanes| {
-        let mut walker = Walker::new(repo, lanes, &excludes, reporter, progress);
-        walker.one_file_system = options.one_file_system;
-        walker.force = options.force;
-        let root = walker.walk_root(&spec, parent_root.as_ref())?;
-        Ok((root, walker.summary))
-    })?;
+    let ((root, summary, contents), stats) =
+        pipeline::run(repo, options.threads, progress, |lanes| {
+            let mut walker = Walker::new(repo, lanes, &excludes, reporter, progress);
+            walker.one_file_system = options.one_file_system;
+            walker.force = options.force;
+            let root = walker.walk_root(&spec, parent_root.as_ref())?;
+            Ok((root, walker.summary, walker.contents))
+        })?;
     commit(
         repo,
         root,
         summary,
+        contents,
         stats,
         source_paths,
         host,
@@ -189,16 +191,18 @@ pub fn backup_stream(
     })?;
     let excludes = Excludes::new(&[], &[])?;
     let progress = &*options.progress;
-    let ((root, summary), stats) = pipeline::run(repo, options.threads, progress, |lanes| {
-        let mut walker = Walker::new(repo, lanes, &excludes, &Silent, progress);
-        let (root, _) = walker.stream_tree(name, source)?;
-        Ok((root, walker.summary))
-    })?;
+    let ((root, summary, contents), stats) =
+        pipeline::run(repo, options.threads, progress, |lanes| {
+            let mut walker = Walker::new(repo, lanes, &excludes, &Silent, progress);
+            let (root, _) = walker.stream_tree(name, source)?;
+            Ok((root, walker.summary, walker.contents))
+        })?;
     let host = options.host.clone().unwrap_or_else(crate::sys::hostname);
     commit(
         repo,
         root,
         summary,
+        contents,
         stats,
         vec![ByteString::from(name)],
         host,
@@ -215,6 +219,7 @@ fn commit(
     repo: &Repository,
     root: crate::format::id::TreeId,
     mut summary: Summary,
+    contents: Contents,
     stats: WriteStats,
     paths: Vec<ByteString>,
     hostname: String,
@@ -238,6 +243,7 @@ fn commit(
         program_version: env!("CARGO_PKG_VERSION").to_string(),
         stdin,
         summary,
+        contents: Some(contents),
     };
     let id = repo.save_snapshot(&snapshot)?;
     Ok(BackupOutcome { id, snapshot })

@@ -25,7 +25,7 @@ use crate::error::{Error, Result};
 use crate::format::bytes::ByteString;
 use crate::format::id::TreeId;
 use crate::format::pack::BlobKind;
-use crate::format::snapshot::Summary;
+use crate::format::snapshot::{Contents, Summary};
 use crate::format::tree::{MAX_DEPTH, Node, NodeKind, Tree, Xattr};
 use crate::repo::Repository;
 
@@ -76,6 +76,8 @@ pub struct Walker<'a> {
     pub(super) reporter: &'a dyn Reporter,
     pub(super) progress: &'a Progress,
     pub(super) summary: Summary,
+    /// What the stored trees hold (counted as each tree is stored).
+    pub(super) contents: Contents,
     /// (dev, ino) of the repository directory, never backed up.
     pub(super) repo_ident: Option<(u64, u64)>,
     pub(super) owners: Owners,
@@ -146,6 +148,7 @@ impl<'a> Walker<'a> {
             reporter,
             progress,
             summary: Summary::default(),
+            contents: Contents::default(),
             repo_ident,
             owners: Owners::default(),
             hardlinks: HashMap::new(),
@@ -164,6 +167,7 @@ impl<'a> Walker<'a> {
 
     /// Stores a tree blob and returns its id.
     pub(super) fn store_tree(&mut self, tree: &Tree) -> Result<TreeId> {
+        self.contents.add(&tree.entries);
         let bytes = tree
             .encode()
             .map_err(|e| Error::corrupt("<new tree>", e.to_string()))?;

@@ -10,6 +10,7 @@ use crate::format::tree::{NodeKind, Piece, Xattr};
 use super::dirs::Stored;
 use super::inodes::{self, Target};
 use super::state::{OpenFile, log};
+use super::xattr_queries::Answer;
 use super::{Errno, Vfs};
 
 /// Bytes read from a file: a slice of one cached chunk (no copy), or assembled.
@@ -122,8 +123,15 @@ impl Vfs {
     ///
     /// # Errors
     /// `ENODATA` if it has none by that name; `EOPNOTSUPP` for `security.selinux` (the mount
-    /// does no labelling of its own: "not supported" lets `ls -l` stop asking for every file).
+    /// does no labelling of its own: "not supported" lets `ls -l` stop asking for every file);
+    /// `ENOSYS` once no snapshot holds any, `EOPNOTSUPP` for an ACL when no snapshot holds one
+    /// (see [`super::xattr_queries`]).
     pub fn xattr(&self, ino: u64, name: &[u8]) -> Result<Vec<u8>, Errno> {
+        match self.state.xattr_answer(Some(name)) {
+            Answer::Stored => {}
+            Answer::NotImplemented { .. } => return Err(Errno::ENOSYS),
+            Answer::NotSupported => return Err(Errno::EOPNOTSUPP),
+        }
         match self
             .xattrs(ino)?
             .into_iter()
@@ -138,8 +146,11 @@ impl Vfs {
     /// The names of the extended attributes of `ino`, each followed by a NUL.
     ///
     /// # Errors
-    /// `ENOENT`.
+    /// `ENOENT`; `ENOSYS` once no snapshot holds any.
     pub fn xattr_names(&self, ino: u64) -> Result<Vec<u8>, Errno> {
+        if self.state.xattr_answer(None) != Answer::Stored {
+            return Err(Errno::ENOSYS);
+        }
         let mut names = Vec::new();
         for x in self.xattrs(ino)? {
             names.extend_from_slice(x.name.as_bytes());

@@ -13,7 +13,8 @@
 //! - [`state`]: repository access, caches, refresh; [`cache`], [`filemap`]: chunk access;
 //! - [`attr`]: stored metadata as `stat` reports it;
 //! - `dirs`: what a directory inode is and what its names resolve to; `listing`: what it lists;
-//!   `entry_attr`: attributes of any inode; `content`: file data, links, xattrs.
+//!   `entry_attr`: attributes of any inode; `content`: file data, links, xattrs;
+//! - [`xattr_queries`]: telling the kernel once that no snapshot holds extended attributes.
 
 pub mod at;
 pub mod attr;
@@ -27,6 +28,7 @@ mod listing;
 pub mod state;
 pub mod versions;
 pub mod view;
+pub mod xattr_queries;
 
 use std::ffi::OsStr;
 use std::sync::Arc;
@@ -59,6 +61,8 @@ impl Errno {
     pub const EOPNOTSUPP: Errno = Errno(libc::EOPNOTSUPP);
     /// No such extended attribute.
     pub const ENODATA: Errno = Errno(libc::ENODATA);
+    /// Not implemented: the kernel stops sending that kind of request.
+    pub const ENOSYS: Errno = Errno(libc::ENOSYS);
 }
 
 /// TTL of everything inside a snapshot: snapshots never change.

@@ -24,6 +24,7 @@ use super::cache::{Cache, Shared};
 use super::filemap::FileMap;
 use super::inodes::Table;
 use super::view::{Cookies, View};
+use super::xattr_queries::{Answer, XattrQueries};
 
 /// How many chunks ahead a sequential reader is prefetched.
 const PREFETCH_AHEAD: usize = 4;
@@ -44,6 +45,9 @@ pub struct Settings {
     pub tree_cache_bytes: usize,
     /// Threads decompressing ahead of sequential readers.
     pub prefetch_threads: usize,
+    /// Keep answering extended-attribute queries even when no snapshot holds any (see
+    /// [`XattrQueries`]).
+    pub keep_xattrs: bool,
 }
 
 /// A file being read through the mount (the kernel opens files without telling us, see
@@ -78,6 +82,9 @@ pub struct State {
     /// The snapshot files listed last time, readable or not.
     listed: Mutex<Vec<SnapshotId>>,
     cookies: Mutex<Cookies>,
+    /// Taken before `view` by whoever takes both, so that the view never gains a snapshot
+    /// with extended attributes after the kernel was told there are none.
+    xattr_queries: Mutex<XattrQueries>,
     last_refresh: Mutex<Instant>,
     pending: Mutex<Vec<Inval>>,
     wake: Condvar,
@@ -136,6 +143,7 @@ impl State {
             snapshots: Mutex::new(HashMap::new()),
             listed: Mutex::new(Vec::new()),
             cookies: Mutex::new(Cookies::default()),
+            xattr_queries: Mutex::new(XattrQueries::new(settings.keep_xattrs)),
             last_refresh: Mutex::new(Instant::now()),
             pending: Mutex::new(Vec::new()),
             wake: Condvar::new(),
@@ -156,6 +164,7 @@ impl State {
             notifier: OnceLock::new(),
         });
         let unreadable = state.reload_view(false)?;
+        lock(&state.xattr_queries).decide_acls(&state.view());
         for e in &unreadable {
             warn(&format!("left out of the mount: {e}"));
         }
@@ -447,6 +456,16 @@ impl State {
             known.iter().map(|(id, s)| (*id, s.clone())).collect();
         drop(known);
         sorted.sort_by_key(|(id, s)| (s.time_ns, *id));
+        let mut queries = lock(&self.xattr_queries);
+        for (id, time_ns) in queries.admit(&mut sorted) {
+            log(&format!(
+                "leaving out snapshot {} ({}): it holds extended attributes or ACLs (or was \
+                 written by a chronofs that did not record whether it does), and this mount told \
+                 the kernel there are none; mount again to see it (or mount with --keep-xattrs)",
+                snapshot::dated_name(time_ns),
+                id.short()
+            ));
+        }
         let view = Arc::new(View::build(
             snapshot::name_all(sorted),
             &mut lock(&self.cookies),
@@ -459,8 +478,25 @@ impl State {
             .view
             .write()
             .unwrap_or_else(std::sync::PoisonError::into_inner) = view;
+        drop(queries);
         self.wake.notify_all();
         Ok(unreadable)
+    }
+
+    /// How to answer a query for extended attribute `name` (`None`: a listing); see
+    /// [`XattrQueries`].
+    pub fn xattr_answer(&self, name: Option<&[u8]>) -> Answer {
+        let answer = lock(&self.xattr_queries).answer(&self.view(), name);
+        if answer == (Answer::NotImplemented { first: true }) {
+            log("no snapshot holds extended attributes: the kernel is told so, and stops asking");
+        }
+        answer
+    }
+
+    /// True if POSIX ACL support is to be left out of the kernel connection, because no
+    /// snapshot holds an ACL (decided when the mount starts).
+    pub fn acls_off(&self) -> bool {
+        lock(&self.xattr_queries).acls_off()
     }
 
     /// The refresher thread's loop: poll the snapshot list every `interval`, and pass

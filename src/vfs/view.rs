@@ -10,6 +10,7 @@ use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 
 use crate::format::id::SnapshotId;
+use crate::format::snapshot::Snapshot;
 use crate::snapshot::Listed;
 
 /// Directory cookies of the fixed root entries; dynamic cookies start at [`FIRST_DYNAMIC`].
@@ -108,6 +109,10 @@ pub struct View {
     pub hosts: BTreeMap<String, Group>,
     /// `tags/` directories by (sanitised) name.
     pub tags: BTreeMap<String, Group>,
+    /// There are snapshots, and each is known to hold no extended attributes.
+    pub without_xattrs: bool,
+    /// There are snapshots, and each is known to hold no POSIX ACL.
+    pub without_acls: bool,
 }
 
 /// Makes a host or tag usable as one directory name: no `/` or NUL, not empty, `.` or `..`.
@@ -158,6 +163,11 @@ impl View {
                 host_dir,
             }));
         }
+        let all = |f: fn(&Snapshot) -> bool| {
+            !view.snaps.is_empty() && view.snaps.iter().all(|s| f(&s.listed.snapshot))
+        };
+        view.without_xattrs = all(Snapshot::known_without_xattrs);
+        view.without_acls = all(Snapshot::known_without_acls);
         view
     }
 
@@ -206,7 +216,7 @@ mod tests {
     use super::*;
     use crate::format::bytes::ByteString;
     use crate::format::id::{Id, TreeId};
-    use crate::format::snapshot::{Snapshot, Summary};
+    use crate::format::snapshot::Summary;
 
     fn snap(time_s: i64, host: &str, tags: &[&str]) -> (SnapshotId, Snapshot) {
         let s = Snapshot {
@@ -220,6 +230,7 @@ mod tests {
             program_version: "t".into(),
             stdin: false,
             summary: Summary::default(),
+            contents: None,
         };
         (SnapshotId(Id::hash(&time_s.to_le_bytes())), s)
     }

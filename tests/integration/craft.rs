@@ -148,6 +148,7 @@ impl Craft {
             program_version: "craft".into(),
             stdin: false,
             summary: Summary::default(),
+            contents: None,
         });
         self.snapshots.last_mut().unwrap()
     }

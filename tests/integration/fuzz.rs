@@ -21,7 +21,7 @@ use chronofs::format::index::{Index, IndexedPack};
 use chronofs::format::keyfile::{Kdf, KeyFile};
 use chronofs::format::lock::Lock;
 use chronofs::format::pack::{self, BlobKind, Compression, PackedBlob};
-use chronofs::format::snapshot::{Snapshot, Summary};
+use chronofs::format::snapshot::{Contents, Snapshot, Summary};
 use chronofs::format::tree::{Device, Node, NodeKind, Piece, Timestamp, Tree, Xattr};
 use chronofs::repo::blob;
 
@@ -258,6 +258,10 @@ fn targets() -> Vec<Target> {
             files_new: 3,
             ..Summary::default()
         },
+        contents: Some(Contents {
+            xattr_entries: 2,
+            acl_entries: 1,
+        }),
     };
     let index = Index {
         packs: vec![IndexedPack {

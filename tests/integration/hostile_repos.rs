@@ -16,7 +16,8 @@ use std::time::{Duration, Instant};
 
 use chronofs::format::id::{BlobId, ChunkId, Id};
 use chronofs::format::pack::{BlobKind, Compression};
-use chronofs::format::tree::{NodeKind, Piece};
+use chronofs::format::snapshot::Contents;
+use chronofs::format::tree::{NodeKind, Piece, Xattr};
 
 use super::craft::{Craft, Stored, dir, file, node};
 use super::util::test_tmp;
@@ -397,6 +398,24 @@ const CASES: &[Case] = &[
             expected(&[("lie", b"I am data"), ("ok", b"fine")])
         },
         codes: [0, 0, 11, 11, 11, 11, 0, 0],
+    },
+    Case {
+        // The snapshot records no extended attributes, but a file has one: a mount would
+        // tell the kernel there are none, so `check` must say the record is false.
+        name: "contents-deny-an-xattr",
+        build: |c, _| {
+            let (_, p) = c.chunk(b"noted");
+            let mut f = file(b"noted", vec![p]);
+            f.xattrs.push(Xattr {
+                name: b"user.note".as_slice().into(),
+                value: b"v".as_slice().into(),
+            });
+            let root = c.tree(vec![f]);
+            c.snapshot(root).contents = Some(Contents::default());
+            c.finish();
+            expected(&[("noted", b"noted")])
+        },
+        codes: [0, 0, 0, 11, 11, 0, 0, 0],
     },
     Case {
         // Two entries claim one inode (nlink 2) with different content.

@@ -31,7 +31,7 @@ impl Mounted {
     }
 
     /// Where the source directory appears in snapshot `snap` (a dated name or `latest`).
-    fn src_in(&self, f: &Fixture, snap: &str) -> PathBuf {
+    pub(super) fn src_in(&self, f: &Fixture, snap: &str) -> PathBuf {
         self.path.join(snap).join(f.src.strip_prefix("/").unwrap())
     }
 }
@@ -62,7 +62,7 @@ pub(super) fn can_mount(test: &str) -> bool {
     open_to_us || have_root(test)
 }
 
-fn names(dir: &Path) -> Vec<String> {
+pub(super) fn names(dir: &Path) -> Vec<String> {
     let mut v: Vec<String> = fs::read_dir(dir)
         .unwrap()
         .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
@@ -71,7 +71,7 @@ fn names(dir: &Path) -> Vec<String> {
     v
 }
 
-fn errno(r: std::io::Result<impl Sized>) -> Option<i32> {
+pub(super) fn errno(r: std::io::Result<impl Sized>) -> Option<i32> {
     r.err().and_then(|e| e.raw_os_error())
 }
 

@@ -15,6 +15,7 @@ fn vfs_of(f: &Fixture) -> Vfs {
         cache_bytes: 8 << 20,
         tree_cache_bytes: 4 << 20,
         prefetch_threads: 1,
+        keep_xattrs: false,
     };
     let state = State::open(open_repo(&f.repo), &settings, &mut |w| panic!("{w}")).unwrap();
     Vfs::new(Arc::clone(&state))

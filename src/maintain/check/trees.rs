@@ -8,7 +8,9 @@
 //! - every hardlink group (non-directories sharing a source `(dev, ino)` in one snapshot) is
 //!   one file: same content and metadata;
 //! - no snapshot expands to more entries than restore and `ls` accept (a crafted tree that
-//!   points at one subtree again and again).
+//!   points at one subtree again and again);
+//! - what a snapshot records of its trees (entries with extended attributes, with ACLs) is
+//!   what they hold: a mount relies on it to tell the kernel there are none.
 //!
 //! Work is linear in the number of distinct trees: each is checked once, on the first path it
 //! is met by ([`Checker::visit`]), and its verdict (damaged? any hardlinks below?) remembered,
@@ -21,6 +23,7 @@ use std::collections::{HashMap, HashSet, hash_map::Entry};
 use std::path::{Path, PathBuf};
 
 use crate::format::id::{BlobId, TreeId};
+use crate::format::snapshot::Contents;
 use crate::format::tree::{Node, NodeKind, Piece, Tree};
 use crate::repo::Repository;
 use crate::snapshot::Listed;
@@ -37,6 +40,8 @@ struct Verdict {
     hardlinks: bool,
     /// Entries it expands to (saturating).
     entries: u64,
+    /// Entries below with extended attributes and with ACLs (saturating).
+    contents: Contents,
 }
 
 /// Checks the trees of `snapshots`; `bad` are blobs found damaged in their packs.
@@ -58,6 +63,21 @@ pub(super) fn check(
             .verdicts
             .get(&s.snapshot.root)
             .map_or(0, |v| v.entries);
+        if let Some(recorded) = s.snapshot.contents
+            && let Some(v) = checker.verdicts.get(&s.snapshot.root)
+            && !v.damaged
+            && v.contents != recorded
+        {
+            checker.report.errors.push(format!(
+                "snapshot {}: it records {} entries with extended attributes and {} with ACLs, \
+                 but its trees hold {} and {} (a mount of it would hide them)",
+                s.name,
+                recorded.xattr_entries,
+                recorded.acl_entries,
+                v.contents.xattr_entries,
+                v.contents.acl_entries
+            ));
+        }
         if entries > MAX_ENTRIES {
             checker.report.errors.push(format!(
                 "snapshot {}: its trees expand to more than {MAX_ENTRIES} entries (a crafted \
@@ -140,6 +160,7 @@ impl Checker<'_> {
     /// problems.
     fn judge(&mut self, s: &Listed, tree: &Tree, path: &Path) -> Verdict {
         let mut v = Verdict::default();
+        v.contents.add(&tree.entries);
         for node in &tree.entries {
             v.hardlinks |= node.may_be_hardlinked();
             v.entries = v.entries.saturating_add(1);
@@ -149,6 +170,7 @@ impl Checker<'_> {
                     v.damaged |= child.damaged;
                     v.hardlinks |= child.hardlinks;
                     v.entries = v.entries.saturating_add(child.entries);
+                    v.contents.merge(&child.contents);
                 }
                 NodeKind::File { content } => {
                     if let Some(problem) = self.file_problem(content) {
