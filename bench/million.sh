@@ -34,13 +34,13 @@ for d in range(10_000):
 PY
     touch "$SRC/.complete"
 fi
-if [ ! -f "$REPO/.complete" ]; then
+if [ ! -f "$REPO/.complete-contents" ]; then
     rm -rf "$REPO"
     "$CHRONOFS" -r "$REPO" init -q
     t0=$(now)
     "$CHRONOFS" -r "$REPO" backup -q "$SRC"
     echo "backup of 1,000,000 files: $(elapsed "$t0")s" >&2
-    touch "$REPO/.complete"
+    touch "$REPO/.complete-contents"
 fi
 ENTRIES=$(find "$SRC" | wc -l)
 mkdir -p "$MNT"

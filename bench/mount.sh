@@ -30,7 +30,7 @@ TREE_SIZE=$(du -sh --apparent-size "$DATA/tree" | cut -f1)
 MAN_FILES=$(find "$DATA/man" -type f | wc -l)
 
 # ---- repositories ---------------------------------------------------------------------------
-if [ ! -f "$BENCH_DIR/.repos-complete-v2" ]; then
+if [ ! -f "$BENCH_DIR/.repos-complete-v3" ]; then
     rm -rf "$CHRONOFS_REPO" "$CHRONOFS_PLAIN" "$RESTIC_REPOSITORY" "$BORG_REPO"
     "$CHRONOFS" -r "$CHRONOFS_REPO" init -q
     "$CHRONOFS" -r "$CHRONOFS_REPO" backup -q "$DATA"
@@ -40,7 +40,7 @@ if [ ! -f "$BENCH_DIR/.repos-complete-v2" ]; then
     restic backup -q "$DATA"
     borg init --encryption none
     borg create "::bench" "$DATA"
-    touch "$BENCH_DIR/.repos-complete-v2"
+    touch "$BENCH_DIR/.repos-complete-v3"
 fi
 
 MNT=$BENCH_DIR/mnt

@@ -14,10 +14,17 @@ fn main() -> ExitCode {
         Ok(code) => ExitCode::from(code),
         Err(err) => {
             // A closed pipe (`chronofs ls … | head`) is not an error.
-            if err.chain().any(|c| {
+            // JSON output wraps the I/O error in serde_json's.
+            let broken_pipe = |c: &(dyn std::error::Error + 'static)| {
                 c.downcast_ref::<std::io::Error>()
-                    .is_some_and(|e| e.kind() == std::io::ErrorKind::BrokenPipe)
-            }) {
+                    .map(std::io::Error::kind)
+                    .or_else(|| {
+                        c.downcast_ref::<serde_json::Error>()
+                            .and_then(serde_json::Error::io_error_kind)
+                    })
+                    == Some(std::io::ErrorKind::BrokenPipe)
+            };
+            if err.chain().any(broken_pipe) {
                 return ExitCode::SUCCESS;
             }
             // Messages name files and snapshots from the repository: never raw to a terminal.

@@ -26,14 +26,14 @@ pub fn run(ctx: &Context, a: &Args) -> Result<u8> {
     let mut repo = ctx.open_unindexed()?;
     let on = match a.setting {
         Setting::Status => {
-            println!(
+            outln!(
                 "append-only: {}",
                 if repo.config().append_only {
                     "on"
                 } else {
                     "off"
                 }
-            );
+            )?;
             return Ok(0);
         }
         Setting::On => true,
@@ -43,16 +43,16 @@ pub fn run(ctx: &Context, a: &Args) -> Result<u8> {
     repo.set_append_only(on)?;
     drop(lock);
     if !ctx.quiet {
-        println!(
+        outln!(
             "append-only is now {} for {}",
             if on { "on" } else { "off" },
             repo.location().display()
-        );
+        )?;
         if on {
-            println!(
+            outln!(
                 "forget and prune now refuse; protect the config and data with file \
                  permissions too (see README, \"Append-only repositories\")"
-            );
+            )?;
         }
     }
     Ok(0)

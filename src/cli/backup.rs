@@ -255,31 +255,35 @@ fn report(
             "peak_rss_bytes": chronofs::sys::peak_rss_bytes(),
             "storage_traffic": traffic,
         });
-        println!("{v}");
+        outln!("{v}")?;
     } else if !ctx.quiet {
-        println!("snapshot {} saved ({name})", o.id.short());
-        println!(
+        outln!("snapshot {} saved ({name})", o.id.short())?;
+        outln!(
             "files: {} new, {} changed, {} unchanged; {} dirs, {} other",
-            s.files_new, s.files_changed, s.files_unchanged, s.dirs, s.others
-        );
-        println!(
+            s.files_new,
+            s.files_changed,
+            s.files_unchanged,
+            s.dirs,
+            s.others
+        )?;
+        outln!(
             "read {} of {}, added {} ({} uncompressed) in {}",
             ui::size(s.bytes_read),
             ui::size(s.total_bytes),
             ui::size(s.bytes_added),
             ui::size(s.bytes_new_raw),
             ui::secs(s.duration_ns)
-        );
-        println!(
+        )?;
+        outln!(
             "compared with {}; peak memory {}",
             o.snapshot.parent.map_or_else(
                 || "no parent snapshot (every file read)".to_string(),
                 |p| format!("parent snapshot {}", p.short())
             ),
             ui::size(chronofs::sys::peak_rss_bytes())
-        );
+        )?;
         if let Some(t) = traffic {
-            println!("object storage: {}", t.summary());
+            outln!("object storage: {}", t.summary())?;
         }
     }
     if s.errors > 0 {

@@ -64,6 +64,6 @@ pub fn run(ctx: &Context, a: &Args) -> Result<u8> {
             )?
         }
     };
-    println!("{}", serde_json::to_string_pretty(&value)?);
+    outln!("{}", serde_json::to_string_pretty(&value)?)?;
     Ok(0)
 }

@@ -103,14 +103,14 @@ pub fn run(ctx: &Context, a: &Args) -> Result<u8> {
     }
     for h in &report.harmless {
         if !ctx.quiet {
-            println!("harmless: {}", quote::text(h));
+            outln!("harmless: {}", quote::text(h))?;
         }
     }
     for e in &report.errors {
-        println!("error: {}", quote::text(e));
+        outln!("error: {}", quote::text(e))?;
     }
     for f in &report.damaged_files {
-        println!("damaged: {}", quote::text(f));
+        outln!("damaged: {}", quote::text(f))?;
     }
     if !ctx.quiet {
         let read_what = match read {
@@ -121,7 +121,7 @@ pub fn run(ctx: &Context, a: &Args) -> Result<u8> {
                 report.packs_read, report.blobs_read
             ),
         };
-        println!(
+        outln!(
             "checked {} snapshots, {} packs{read_what}: {}",
             report.snapshots,
             report.packs,
@@ -130,7 +130,7 @@ pub fn run(ctx: &Context, a: &Args) -> Result<u8> {
             } else {
                 format!("{} errors", report.errors.len())
             }
-        );
+        )?;
     }
     Ok(if report.is_ok() {
         exit::OK

@@ -40,7 +40,8 @@ struct Printer {
 impl CopyObserver for Printer {
     fn snapshot(&self, s: &Listed, present: bool) {
         if !self.quiet {
-            println!(
+            // A closed pipe shows in the summary line, which is written with `?`.
+            let _ = outln!(
                 "{} {} ({})",
                 if present { "present" } else { "copying" },
                 s.name,
@@ -106,9 +107,9 @@ pub fn run(ctx: &Context, a: &Args) -> Result<u8> {
     };
     let report = copy::copy(&from, &to, &chosen, &printer)?;
     if a.json {
-        println!("{}", serde_json::to_string(&report)?);
+        outln!("{}", serde_json::to_string(&report)?)?;
     } else if !ctx.quiet {
-        println!(
+        outln!(
             "copied {} snapshot(s) ({} already there): {} blobs, {} in {} verified packs, in {}",
             report.snapshots_copied,
             report.snapshots_present,
@@ -116,7 +117,7 @@ pub fn run(ctx: &Context, a: &Args) -> Result<u8> {
             ui::size(report.bytes_copied),
             report.packs_verified,
             ui::secs(report.duration_ns)
-        );
+        )?;
     }
     Ok(if unreadable == 0 {
         0

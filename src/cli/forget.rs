@@ -181,10 +181,10 @@ pub fn run(ctx: &Context, a: &Args) -> Result<u8> {
             .collect();
         let tz = jiff::tz::TimeZone::system();
         if !a.json && !ctx.quiet {
-            println!(
+            outln!(
                 "calendar rules use time zone {}",
                 tz.iana_name().unwrap_or("of TZ")
-            );
+            )?;
         }
         forget::plan(considered, &policy, group_by, &tz, now_ns())
     } else {
@@ -212,7 +212,7 @@ pub fn run(ctx: &Context, a: &Args) -> Result<u8> {
     };
     forget::remove(&repo, &doomed)?;
     if !a.json && !ctx.quiet {
-        println!("removed {} snapshot(s)", doomed.len());
+        outln!("removed {} snapshot(s)", doomed.len())?;
     }
     if a.prune {
         let options = prune::PruneOptions {

@@ -140,7 +140,7 @@ pub fn run(ctx: &Context, a: &Args) -> Result<u8> {
     let repo =
         Repository::init_at(path, &options).with_context(|| format!("init {}", path.display()))?;
     if !ctx.quiet {
-        println!(
+        outln!(
             "created {} chronofs repository {} at {}",
             if repo.encrypted() {
                 "encrypted"
@@ -149,7 +149,7 @@ pub fn run(ctx: &Context, a: &Args) -> Result<u8> {
             },
             repo.config().repo_id.short(),
             path.display()
-        );
+        )?;
     }
     Ok(0)
 }

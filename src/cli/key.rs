@@ -105,16 +105,16 @@ pub fn run(ctx: &Context, a: &Args) -> Result<u8> {
                 }
             }
             if *json {
-                println!("{}", serde_json::to_string_pretty(&rows)?);
+                outln!("{}", serde_json::to_string_pretty(&rows)?)?;
                 return Ok(0);
             }
             for r in &rows {
                 let id = short(r["id"].as_str().unwrap_or_default());
                 if let Some(e) = r["error"].as_str() {
-                    println!("  {id}  damaged: {}", quote::text(e));
+                    outln!("  {id}  damaged: {}", quote::text(e))?;
                     continue;
                 }
-                println!(
+                outln!(
                     "{} {}  {:<11}  {}@{}  {}",
                     if r["current"] == true { "*" } else { " " },
                     id,
@@ -126,7 +126,7 @@ pub fn run(ctx: &Context, a: &Args) -> Result<u8> {
                     quote::text(r["username"].as_str().unwrap_or_default()),
                     quote::text(r["hostname"].as_str().unwrap_or_default()),
                     r["created"].as_str().unwrap_or_default()
-                );
+                )?;
             }
         }
         Action::Add {
@@ -144,17 +144,17 @@ pub fn run(ctx: &Context, a: &Args) -> Result<u8> {
             };
             let id = keys::add(&repo, &new)?;
             if !ctx.quiet {
-                println!(
+                outln!(
                     "added {} key {}",
                     if *backup_only { "backup-only" } else { "full" },
                     short(&id)
-                );
+                )?;
             }
         }
         Action::Remove { id } => {
             let removed = keys::remove(&repo, id)?;
             if !ctx.quiet {
-                println!("removed key {}", short(&removed));
+                outln!("removed key {}", short(&removed))?;
             }
         }
         Action::Passwd {
@@ -171,11 +171,11 @@ pub fn run(ctx: &Context, a: &Args) -> Result<u8> {
             let id = keys::passwd(&repo, &new)?;
             if !ctx.quiet {
                 let old = current.unwrap_or_default();
-                println!(
+                outln!(
                     "changed the passphrase: key {} replaces {}",
                     short(&id),
                     short(&old)
-                );
+                )?;
             }
         }
     }

@@ -1,6 +1,15 @@
 //! Command-line interface: clap definitions and one module per command. `anyhow` is used here
 //! (and only here) to add context to library errors.
 
+/// `println!` that returns the write's error instead of panicking, so that output into a
+/// closed pipe (`chronofs cat snapshot latest | head`) ends the command quietly (see main).
+macro_rules! outln {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        writeln!(std::io::stdout(), $($arg)*)
+    }};
+}
+
 mod append_only;
 mod backup;
 mod cat;

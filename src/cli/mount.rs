@@ -74,7 +74,7 @@ pub fn run(ctx: &Context, a: &Args) -> Result<u8> {
     let mp = a.mountpoint.clone();
     let on_ready = move || {
         if daemon {
-            println!("{READY}");
+            let _ = outln!("{READY}");
             let _ = std::io::stdout().flush();
             let sink = match &log {
                 Some(p) => std::fs::OpenOptions::new()

@@ -46,7 +46,7 @@ impl Display {
                     let v = progress.view();
                     let elapsed = started.elapsed();
                     if mode == Mode::Json {
-                        println!("{}", json_line(&v, elapsed));
+                        let _ = outln!("{}", json_line(&v, elapsed));
                     } else {
                         let width = chronofs::sys::terminal_width().unwrap_or(80);
                         let mut err = std::io::stderr().lock();

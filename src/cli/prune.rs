@@ -44,18 +44,20 @@ pub fn run(ctx: &Context, a: &Args) -> Result<u8> {
 /// Prints a prune report (also used by `forget --prune`).
 pub fn print_report(ctx: &Context, json: bool, r: &PruneReport) -> Result<()> {
     if json {
-        println!("{}", serde_json::to_string(r)?);
+        outln!("{}", serde_json::to_string(r)?)?;
         return Ok(());
     }
     if ctx.quiet {
         return Ok(());
     }
     let would = if r.dry_run { "would be " } else { "" };
-    println!(
+    outln!(
         "{} snapshots use {} blobs; {} blobs are unused",
-        r.snapshots, r.blobs_used, r.blobs_unused
-    );
-    println!(
+        r.snapshots,
+        r.blobs_used,
+        r.blobs_unused
+    )?;
+    outln!(
         "packs: {} before; {} unused {would}deleted, {} {would}repacked into {} new, {} unindexed leftovers {would}deleted",
         r.packs_before,
         r.packs_deleted,
@@ -66,8 +68,8 @@ pub fn print_report(ctx: &Context, json: bool, r: &PruneReport) -> Result<()> {
             r.packs_written.to_string()
         },
         r.unindexed_packs_deleted
-    );
-    println!(
+    )?;
+    outln!(
         "{} {}reclaimed ({} -> {}); {} unused left in partly used packs; {} copied by repacking",
         ui::size(r.bytes_reclaimed),
         would,
@@ -75,9 +77,9 @@ pub fn print_report(ctx: &Context, json: bool, r: &PruneReport) -> Result<()> {
         ui::size(r.bytes_after),
         ui::size(r.unused_bytes_kept),
         ui::size(r.bytes_repacked)
-    );
+    )?;
     if !r.dry_run {
-        println!("done in {}", ui::secs(r.duration_ns));
+        outln!("done in {}", ui::secs(r.duration_ns))?;
     }
     Ok(())
 }

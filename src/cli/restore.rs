@@ -49,7 +49,7 @@ pub fn run(ctx: &Context, a: &Args) -> Result<u8> {
         &reporter,
     )?;
     if !ctx.quiet {
-        println!(
+        outln!(
             "restored {} files, {} dirs, {} other ({}) from {} to {}",
             stats.files,
             stats.dirs,
@@ -57,9 +57,9 @@ pub fn run(ctx: &Context, a: &Args) -> Result<u8> {
             ui::size(stats.bytes),
             snap.name,
             a.target.display()
-        );
+        )?;
         if let Some(t) = repo.storage().traffic() {
-            println!("object storage: {}", t.summary());
+            outln!("object storage: {}", t.summary())?;
         }
     }
     if stats.damaged > 0 {

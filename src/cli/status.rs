@@ -75,27 +75,33 @@ pub fn run(ctx: &Context, a: &Args) -> Result<u8> {
         write_atomically(file, &metrics(&location, &st))?;
     }
     if a.json {
-        println!("{}", serde_json::to_string_pretty(&st)?);
+        outln!("{}", serde_json::to_string_pretty(&st)?)?;
     } else if !ctx.quiet || !st.healthy() {
-        print_table(&location, &st);
+        print_table(&location, &st)?;
     }
     Ok(if st.healthy() { code::OK } else { code::LATE })
 }
 
-fn print_table(location: &Location, st: &Status) {
+fn print_table(location: &Location, st: &Status) -> std::io::Result<()> {
     let max_age = ui::secs_human(st.max_age_ns);
-    println!(
+    outln!(
         "repository {}: {}, {} snapshot group(s), newest of each at most {max_age} old",
         quote::text(&location.to_string()),
         ui::size(st.repository_bytes),
         st.groups.len()
-    );
-    println!(
+    )?;
+    outln!(
         "{:<16}  {:<24}  {:<26}  {:>9}  {:>9}  {:>10}  {:>6}  state",
-        "host", "paths", "newest", "age", "took", "added", "errors"
-    );
+        "host",
+        "paths",
+        "newest",
+        "age",
+        "took",
+        "added",
+        "errors"
+    )?;
     for g in &st.groups {
-        println!(
+        outln!(
             "{:<16}  {:<24}  {:<26}  {:>9}  {:>9}  {:>10}  {:>6}  {}",
             quote::text(g.key.host.as_deref().unwrap_or("")),
             quote::text(&g.key.paths.clone().unwrap_or_default().join(" ")),
@@ -105,14 +111,15 @@ fn print_table(location: &Location, st: &Status) {
             ui::size(g.summary.bytes_added),
             g.summary.errors,
             if g.late { "LATE" } else { "ok" }
-        );
+        )?;
     }
     if st.groups.is_empty() {
-        println!("no snapshots");
+        outln!("no snapshots")?;
     }
     for u in &st.unreadable {
-        println!("unreadable: {}", quote::text(u));
+        outln!("unreadable: {}", quote::text(u))?;
     }
+    Ok(())
 }
 
 /// A label value escaped for the Prometheus text format.

@@ -21,15 +21,15 @@ pub fn run(ctx: &Context, a: &Args) -> Result<u8> {
             let why = r
                 .stale_reason()
                 .map_or_else(String::new, |w| format!(" (stale: {w})"));
-            println!("removed {}{why}", super::quote::text(&r.describe()));
+            outln!("removed {}{why}", super::quote::text(&r.describe()))?;
         }
         for left in lock::list(&repo)? {
-            println!(
+            outln!(
                 "kept {} (its process may still run)",
                 super::quote::text(&left.describe())
-            );
+            )?;
         }
-        println!("removed {} lock(s)", removed.len());
+        outln!("removed {} lock(s)", removed.len())?;
     }
     Ok(0)
 }

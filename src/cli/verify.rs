@@ -57,13 +57,13 @@ pub fn run(ctx: &Context, a: &Args) -> Result<u8> {
             "snapshot": snap.name, "report": report, "mib_per_second": rate,
             "kept": kept,
         });
-        println!("{v}");
+        outln!("{v}")?;
     } else {
         for d in &report.differences {
-            println!("differs: {}", quote::text(d));
+            outln!("differs: {}", quote::text(d))?;
         }
         if !ctx.quiet || !report.is_ok() {
-            println!(
+            outln!(
                 "verified {}: {} files, {} dirs, {} other, {} in {} ({rate:.1} MiB/s): {}",
                 snap.name,
                 report.files,
@@ -80,10 +80,10 @@ pub fn run(ctx: &Context, a: &Args) -> Result<u8> {
                         report.not_restored
                     )
                 }
-            );
+            )?;
         }
         if let Some(k) = &kept {
-            println!("restored copy kept in {}", quote::path(k));
+            outln!("restored copy kept in {}", quote::path(k))?;
         }
     }
     Ok(if report.is_ok() {

@@ -47,6 +47,40 @@ fn exit_0_success_with_chronofs_repo_alone_naming_the_repository() {
 }
 
 #[test]
+fn exit_0_when_the_reader_of_the_output_goes_away() {
+    // `chronofs snapshots --json | head -c 1`: a closed pipe ends the output quietly, for
+    // JSON (which serde_json writes) as for text.
+    let f = Fixture::new();
+    fs::write(f.src.join("a"), b"a").unwrap();
+    f.ok(&["backup", f.src_str()]);
+    let file = f.src.join("a");
+    let file = file.to_str().unwrap();
+    for args in [
+        &["snapshots", "--json"][..],
+        &["snapshots"],
+        &["ls", "--long", "latest"],
+        &["cat", "snapshot", "latest"],
+        &["find", "*"],
+        &["versions", file],
+        &["diff", "--json", "latest", "latest"],
+        &["status"],
+    ] {
+        let mut child = f
+            .cmd(args)
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        // No reader from the start: the first write fails with EPIPE (Rust ignores SIGPIPE).
+        drop(child.stdout.take());
+        let out = child.wait_with_output().unwrap();
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(0), "{args:?}: {err}");
+        assert!(err.is_empty(), "{args:?}: {err}");
+    }
+}
+
+#[test]
 fn exit_1_fatal_errors() {
     let f = Fixture::new();
     fs::write(f.src.join("a"), b"a").unwrap();

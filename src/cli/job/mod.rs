@@ -80,7 +80,7 @@ pub fn run(ctx: &super::Context, a: &Args) -> Result<u8> {
                 steps.push(mount_step(&job, name)?);
             }
             for s in steps {
-                println!("chronofs {}", shell_words(&s));
+                outln!("chronofs {}", shell_words(&s))?;
             }
             Ok(exit::OK)
         }
@@ -267,12 +267,12 @@ fn schedule(job: &Job, name: &str, systemd_dir: &Path) -> Result<u8> {
             job.schedule.randomized_delay
         );
         std::fs::write(&file, text).map_err(|e| chronofs::Error::path_io("writing", &file, e))?;
-        println!("wrote {}", file.display());
+        outln!("wrote {}", file.display())?;
     }
-    println!(
+    outln!(
         "now run: systemctl daemon-reload && systemctl enable --now \
          chronofs-backup@{name}.timer chronofs-verify@{name}.timer"
-    );
+    )?;
     Ok(exit::OK)
 }
 
