@@ -16,6 +16,7 @@ mod integration {
     mod ingest;
     mod maintain;
     mod mount;
+    mod mount_inodes;
     mod mount_xattrs;
     mod operations;
     mod privacy;

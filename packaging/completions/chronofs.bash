@@ -2032,7 +2032,7 @@ _chronofs() {
             return 0
             ;;
         chronofs__subcmd__mount)
-            opts="-f -r -q -h -V --foreground --allow-other --cache-size --threads --keep-xattrs --log --daemon-child --repo --quiet --retry-lock --cache-dir --no-cache --password-file --password-command --help --version"
+            opts="-f -r -q -h -V --foreground --allow-other --cache-size --threads --keep-xattrs --max-inodes --log --daemon-child --repo --quiet --retry-lock --cache-dir --no-cache --password-file --password-command --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -2043,6 +2043,10 @@ _chronofs() {
                     return 0
                     ;;
                 --threads)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --max-inodes)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;

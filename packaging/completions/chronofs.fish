@@ -193,6 +193,7 @@ complete -c chronofs -n "__fish_chronofs_using_subcommand cat" -s h -l help -d '
 complete -c chronofs -n "__fish_chronofs_using_subcommand cat" -s V -l version -d 'Print version'
 complete -c chronofs -n "__fish_chronofs_using_subcommand mount" -l cache-size -d 'Memory for decompressed file data, e.g. 64M or 1G' -r
 complete -c chronofs -n "__fish_chronofs_using_subcommand mount" -l threads -d 'Threads serving requests' -r
+complete -c chronofs -n "__fish_chronofs_using_subcommand mount" -l max-inodes -d 'Internal (tests): inodes the kernel may hold before it is asked to drop some' -r
 complete -c chronofs -n "__fish_chronofs_using_subcommand mount" -l log -d 'Where the background process writes errors it meets (default: discarded)' -r -F
 complete -c chronofs -n "__fish_chronofs_using_subcommand mount" -s r -l repo -d 'Repository: a directory, or s3:http[s]://HOST[:PORT]/BUCKET[/PREFIX] for a bucket of an S3-compatible object store (credentials from AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY, AWS_DEFAULT_REGION or ~/.aws/credentials)' -r
 complete -c chronofs -n "__fish_chronofs_using_subcommand mount" -l retry-lock -d 'If the repository is locked by another process, keep trying this long (e.g. `30s`, `10m`, `1h`) before giving up' -r

@@ -39,6 +39,9 @@ pub struct Args {
     /// is left out until the next mount.
     #[arg(long)]
     keep_xattrs: bool,
+    /// Internal (tests): inodes the kernel may hold before it is asked to drop some.
+    #[arg(long, hide = true, value_name = "N")]
+    max_inodes: Option<usize>,
     /// Where the background process writes errors it meets (default: discarded).
     #[arg(long, value_name = "FILE")]
     log: Option<PathBuf>,
@@ -60,6 +63,7 @@ pub fn run(ctx: &Context, a: &Args) -> Result<u8> {
         threads: a.threads,
         allow_other: a.allow_other,
         keep_xattrs: a.keep_xattrs,
+        max_inodes: a.max_inodes.unwrap_or(MountOptions::default().max_inodes),
         ..MountOptions::default()
     };
     // Opened (and unlocked) before the background process leaves the terminal.
@@ -130,6 +134,9 @@ fn start_background(ctx: &Context, a: &Args, repo: &Location) -> Result<u8> {
     }
     if a.keep_xattrs {
         cmd.arg("--keep-xattrs");
+    }
+    if let Some(n) = a.max_inodes {
+        cmd.arg("--max-inodes").arg(n.to_string());
     }
     if let Some(l) = &a.log {
         cmd.arg("--log").arg(abs(l));

@@ -38,7 +38,9 @@ pub struct Notifier(pub fuser::Notifier);
 impl Invalidate for Notifier {
     fn invalidate(&self, inval: &Inval) -> std::io::Result<()> {
         match inval {
-            Inval::Entry(parent, name) => self.0.inval_entry(INodeNo(*parent), OsStr::new(name)),
+            Inval::Entry(parent, name) => self
+                .0
+                .inval_entry(INodeNo(*parent), OsStr::from_bytes(name)),
             Inval::Inode(ino) => self.0.inval_inode(INodeNo(*ino), 0, 0),
         }
     }

@@ -38,6 +38,9 @@ pub struct MountOptions {
     /// Keep answering extended-attribute queries even when no snapshot holds any, so that
     /// snapshots arriving with some are shown (see [`crate::vfs::xattr_queries`]).
     pub keep_xattrs: bool,
+    /// Inodes the kernel may hold before it is asked to drop the least recently used (the
+    /// table costs about 190 bytes per inode, see bench/RESULTS.md).
+    pub max_inodes: usize,
 }
 
 impl Default for MountOptions {
@@ -48,6 +51,7 @@ impl Default for MountOptions {
             allow_other: false,
             refresh_interval: Duration::from_millis(500),
             keep_xattrs: false,
+            max_inodes: 700_000,
         }
     }
 }
@@ -95,6 +99,7 @@ pub fn serve(
             tree_cache_bytes: (options.cache_bytes / 4).max(4 << 20),
             prefetch_threads: 2,
             keep_xattrs: options.keep_xattrs,
+            max_inodes: options.max_inodes,
         },
         warn,
     )?;

@@ -280,6 +280,7 @@ impl Vfs {
         if r.is_err() {
             self.state.table.forget(key.0, 1);
         }
+        self.state.note_lookup();
         r
     }
 
@@ -287,6 +288,7 @@ impl Vfs {
     pub(super) fn remember(&self, item: Item) {
         if let Item::Derived(key, target) | Item::Stored(key, target, _) = item {
             let _ = self.state.table.remember(key, || target);
+            self.state.note_lookup();
         }
     }
 

@@ -8,9 +8,12 @@
 //! [`FIRST_DERIVED`]` - 1` are the fixed top-level entries.
 //!
 //! The table holds only what the kernel has looked up and not yet forgotten (FUSE `FORGET`), so
-//! memory follows the kernel's inode cache, not the size of the snapshots.
+//! memory follows the kernel's inode cache, not the size of the snapshots. The kernel keeps
+//! inodes for as long as it has memory to spare, so past a limit the mount asks it to drop the
+//! entries used least recently ([`Table::least_recent`]); it forgets them once unused.
 
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use crate::format::id::TreeId;
@@ -110,21 +113,34 @@ struct Slot {
     target: Arc<Target>,
     check: u64,
     lookups: u64,
+    /// When the kernel last looked it up (a tick of [`Slots::clock`]).
+    used: u64,
+}
+
+#[derive(Default)]
+struct Slots {
+    map: HashMap<u64, Slot>,
+    clock: u64,
 }
 
 /// The live inodes.
 #[derive(Default)]
 pub struct Table {
-    map: Mutex<HashMap<u64, Slot>>,
+    slots: Mutex<Slots>,
+    /// `slots.map.len()`, readable without the lock.
+    len: AtomicUsize,
 }
+
+/// Where a stored entry's name is, to ask the kernel to drop it: `(parent, tree, pos)`.
+pub type EntryPlace = (u64, TreeId, u32);
 
 /// Two different entries derived the same inode number.
 #[derive(Debug)]
 pub struct Collision;
 
 impl Table {
-    fn lock(&self) -> MutexGuard<'_, HashMap<u64, Slot>> {
-        self.map
+    fn lock(&self) -> MutexGuard<'_, Slots> {
+        self.slots
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
@@ -138,40 +154,74 @@ impl Table {
         (ino, check): (u64, u64),
         make: impl FnOnce() -> Target,
     ) -> Result<Arc<Target>, Collision> {
-        let mut map = self.lock();
-        let slot = map.entry(ino).or_insert_with(|| Slot {
+        let mut slots = self.lock();
+        slots.clock += 1;
+        let now = slots.clock;
+        let slot = slots.map.entry(ino).or_insert_with(|| Slot {
             target: Arc::new(make()),
             check,
             lookups: 0,
+            used: now,
         });
         if slot.check != check {
             return Err(Collision);
         }
         slot.lookups += 1;
-        Ok(Arc::clone(&slot.target))
+        slot.used = now;
+        let target = Arc::clone(&slot.target);
+        self.len.store(slots.map.len(), Ordering::Relaxed);
+        Ok(target)
     }
 
     /// The inode, if the kernel knows it.
     #[must_use]
     pub fn get(&self, ino: u64) -> Option<Arc<Target>> {
-        self.lock().get(&ino).map(|s| Arc::clone(&s.target))
+        self.lock().map.get(&ino).map(|s| Arc::clone(&s.target))
     }
 
     /// The kernel dropped `n` lookups of `ino`; at zero the inode is released.
     pub fn forget(&self, ino: u64, n: u64) {
-        let mut map = self.lock();
-        if let Some(slot) = map.get_mut(&ino) {
+        let mut slots = self.lock();
+        if let Some(slot) = slots.map.get_mut(&ino) {
             slot.lookups = slot.lookups.saturating_sub(n);
             if slot.lookups == 0 {
-                map.remove(&ino);
+                slots.map.remove(&ino);
+                self.len.store(slots.map.len(), Ordering::Relaxed);
             }
         }
+    }
+
+    /// Where the names of the `n` stored entries looked up least recently are, so that the
+    /// kernel can be asked to drop them. Other inodes (the top level, `versions/`) are few and
+    /// stay.
+    #[must_use]
+    pub fn least_recent(&self, n: usize) -> Vec<EntryPlace> {
+        let slots = self.lock();
+        let mut nodes: Vec<(u64, &Slot)> = slots
+            .map
+            .values()
+            .filter(|s| matches!(*s.target, Target::Node { .. }))
+            .map(|s| (s.used, s))
+            .collect();
+        if n < nodes.len() {
+            nodes.select_nth_unstable_by_key(n, |(used, _)| *used);
+            nodes.truncate(n);
+        }
+        nodes
+            .into_iter()
+            .filter_map(|(_, s)| match *s.target {
+                Target::Node {
+                    parent, tree, pos, ..
+                } => Some((parent, tree, pos)),
+                _ => None,
+            })
+            .collect()
     }
 
     /// Number of live inodes.
     #[must_use]
     pub fn len(&self) -> usize {
-        self.lock().len()
+        self.len.load(Ordering::Relaxed)
     }
 
     /// Whether no inode is live.
@@ -205,5 +255,40 @@ mod tests {
         t.forget(key.0, 1);
         assert!(t.get(key.0).is_none());
         assert!(t.is_empty());
+    }
+
+    #[test]
+    fn least_recent_names_the_stored_entries_looked_up_longest_ago() {
+        let t = Table::default();
+        let (id, snapshot) = crate::vfs::view::tests::snap(1, "h", &[]);
+        let snap = Arc::new(SnapEntry {
+            listed: crate::snapshot::Listed {
+                id,
+                name: "n".into(),
+                snapshot,
+            },
+            cookie: 0,
+            host_dir: "h".into(),
+        });
+        let node = |pos: u32| Target::Node {
+            snap: Arc::clone(&snap),
+            parent: 9,
+            tree: TreeId(crate::format::id::Id::hash(b"t")),
+            pos,
+        };
+        for pos in 0..5u32 {
+            t.remember(derive(&[&pos.to_le_bytes()]), || node(pos))
+                .unwrap();
+        }
+        t.remember(derive(&[b"h"]), || Target::HostDir("h".into()))
+            .unwrap();
+        // Entry 0 is looked up again: now 1 and 2 are the oldest.
+        t.remember(derive(&[&0u32.to_le_bytes()]), || unreachable!())
+            .unwrap();
+        let mut old: Vec<u32> = t.least_recent(2).into_iter().map(|(_, _, p)| p).collect();
+        old.sort_unstable();
+        assert_eq!(old, [1, 2]);
+        assert_eq!(t.least_recent(100).len(), 5, "only stored entries");
+        assert_eq!(t.len(), 6);
     }
 }

@@ -5,7 +5,7 @@
 use std::collections::HashMap;
 use std::io;
 use std::num::NonZeroUsize;
-use std::sync::atomic::AtomicU64;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::mpsc::{SyncSender, TrySendError};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, OnceLock, RwLock};
 use std::time::{Duration, Instant};
@@ -33,6 +33,10 @@ const PREFETCH_AHEAD: usize = 4;
 const PREFETCH_SIBLINGS: usize = 8;
 /// Handler-triggered refreshes happen at most this often.
 const MIN_REFRESH_GAP: Duration = Duration::from_millis(100);
+/// The lowest inode limit honoured: below it, trimming would fight the kernel over the
+/// entries of one directory listing.
+const MIN_INODES: usize = 256;
+
 /// Threads reading snapshot files when the list is (re)loaded.
 const SNAPSHOT_LOADERS: usize = 8;
 
@@ -48,6 +52,8 @@ pub struct Settings {
     /// Keep answering extended-attribute queries even when no snapshot holds any (see
     /// [`XattrQueries`]).
     pub keep_xattrs: bool,
+    /// Inodes the kernel may hold before it is asked to drop the least recently used.
+    pub max_inodes: usize,
 }
 
 /// A file being read through the mount (the kernel opens files without telling us, see
@@ -69,7 +75,7 @@ const TREE_PACK_READAHEAD: u64 = 512 << 20;
 #[derive(Debug)]
 pub enum Inval {
     /// Name `1` in directory `0`.
-    Entry(u64, String),
+    Entry(u64, Vec<u8>),
     /// Attributes (and cached content) of an inode.
     Inode(u64),
 }
@@ -90,6 +96,10 @@ pub struct State {
     wake: Condvar,
     /// Inodes the kernel knows.
     pub table: Table,
+    /// Most inodes the kernel is let hold ([`Settings::max_inodes`]).
+    max_inodes: usize,
+    /// The refresher has been told to ask the kernel to drop inodes.
+    trimming: AtomicBool,
     chunks: Cache<ChunkId, Arc<Vec<u8>>>,
     trees: Cache<TreeId, Arc<Tree>>,
     dir_facts: Mutex<LruCache<TreeId, DirFacts>>,
@@ -148,6 +158,8 @@ impl State {
             pending: Mutex::new(Vec::new()),
             wake: Condvar::new(),
             table: Table::default(),
+            max_inodes: settings.max_inodes.max(MIN_INODES),
+            trimming: AtomicBool::new(false),
             chunks: Cache::new(settings.cache_bytes),
             trees: Cache::new(settings.tree_cache_bytes),
             dir_facts: Mutex::new(LruCache::new(
@@ -499,6 +511,43 @@ impl State {
         lock(&self.xattr_queries).acls_off()
     }
 
+    /// Called after the kernel looked an inode up: past the limit, the refresher is woken to
+    /// ask the kernel to drop the least recently used entries.
+    pub fn note_lookup(&self) {
+        if self.table.len() > self.max_inodes && !self.trimming.swap(true, Ordering::AcqRel) {
+            self.wake.notify_all();
+        }
+    }
+
+    /// The entries the kernel is to drop so that the table comes back to nine tenths of the
+    /// limit: the least recently looked up, by name in their parent. The kernel forgets each
+    /// once nothing uses it (an open file or a working directory keeps its entry).
+    fn trim(&self) -> Vec<Inval> {
+        let excess = self.table.len().saturating_sub(self.max_inodes / 10 * 9);
+        let mut places = self.table.least_recent(excess);
+        places.sort_unstable_by_key(|(_, tree, pos)| (*tree, *pos));
+        let mut out = Vec::with_capacity(places.len());
+        let mut held: Option<(TreeId, Arc<Tree>)> = None;
+        for (parent, id, pos) in places {
+            if held.as_ref().is_none_or(|(h, _)| *h != id) {
+                match self.tree(&id) {
+                    Ok(t) => held = Some((id, t)),
+                    Err(_) => continue,
+                }
+            }
+            if let Some(node) = held.as_ref().and_then(|(_, t)| t.entries.get(pos as usize)) {
+                out.push(Inval::Entry(parent, node.name.as_bytes().to_vec()));
+            }
+        }
+        log(&format!(
+            "{} inodes known, over the limit of {}: asking the kernel to drop {} entries",
+            self.table.len(),
+            self.max_inodes,
+            out.len()
+        ));
+        out
+    }
+
     /// The refresher thread's loop: poll the snapshot list every `interval`, and pass
     /// invalidations to the kernel. Runs until the state is dropped.
     pub fn run_refresher(weak: &std::sync::Weak<State>, interval: Duration) {
@@ -506,7 +555,7 @@ impl State {
             let Some(s) = weak.upgrade() else { return };
             {
                 let pending = lock(&s.pending);
-                if pending.is_empty() {
+                if pending.is_empty() && !s.trimming.load(Ordering::Acquire) {
                     let _ = s
                         .wake
                         .wait_timeout(pending, interval)
@@ -514,7 +563,11 @@ impl State {
                 }
             }
             s.refresh_soon();
-            let pending: Vec<Inval> = std::mem::take(&mut *lock(&s.pending));
+            let mut pending: Vec<Inval> = std::mem::take(&mut *lock(&s.pending));
+            if s.trimming.load(Ordering::Acquire) {
+                pending.extend(s.trim());
+                s.trimming.store(false, Ordering::Release);
+            }
             if let Some(n) = s.notifier.get() {
                 for inv in pending {
                     if let Err(e) = n.invalidate(&inv)
@@ -543,7 +596,7 @@ fn invalidations(old: &View, new: &View) -> Vec<Inval> {
     for s in &old.snaps {
         if new.by_name(s.name()).is_none() {
             out.push(Inval::Entry(ROOT, s.name().into()));
-            out.push(Inval::Entry(IDS, s.short_id()));
+            out.push(Inval::Entry(IDS, s.short_id().into()));
         }
     }
     for (parent, groups) in [(HOSTS, &old.hosts), (TAGS, &old.tags)] {
@@ -557,7 +610,7 @@ fn invalidations(old: &View, new: &View) -> Vec<Inval> {
                 &new.tags
             };
             if !new_groups.contains_key(name) {
-                out.push(Inval::Entry(parent, name.clone()));
+                out.push(Inval::Entry(parent, name.clone().into()));
             }
             if let Some(g) = groups.get(name) {
                 for s in old.members(g) {

@@ -212,13 +212,13 @@ impl View {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use crate::format::bytes::ByteString;
     use crate::format::id::{Id, TreeId};
     use crate::format::snapshot::Summary;
 
-    fn snap(time_s: i64, host: &str, tags: &[&str]) -> (SnapshotId, Snapshot) {
+    pub(crate) fn snap(time_s: i64, host: &str, tags: &[&str]) -> (SnapshotId, Snapshot) {
         let s = Snapshot {
             time_ns: time_s * 1_000_000_000,
             hostname: host.into(),

@@ -16,6 +16,7 @@ fn vfs_of(f: &Fixture) -> Vfs {
         tree_cache_bytes: 4 << 20,
         prefetch_threads: 1,
         keep_xattrs: false,
+        max_inodes: 1 << 20,
     };
     let state = State::open(open_repo(&f.repo), &settings, &mut |w| panic!("{w}")).unwrap();
     Vfs::new(Arc::clone(&state))
