@@ -71,6 +71,26 @@ pub(super) fn names(dir: &Path) -> Vec<String> {
     v
 }
 
+/// The ACL of `p` as `getfacl` prints it (numeric, no header).
+pub(super) fn acl(p: &Path) -> String {
+    let o = Command::new("getfacl")
+        .args(["-n", "--omit-header"])
+        .arg(p)
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "getfacl {}", p.display());
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+/// `cat p` as user and group 65534 (nobody).
+pub(super) fn as_nobody(p: &Path) -> std::process::Output {
+    Command::new("setpriv")
+        .args(["--reuid=65534", "--regid=65534", "--clear-groups", "cat"])
+        .arg(p)
+        .output()
+        .unwrap()
+}
+
 pub(super) fn errno(r: std::io::Result<impl Sized>) -> Option<i32> {
     r.err().and_then(|e| e.raw_os_error())
 }
@@ -157,16 +177,6 @@ fn mounted_snapshot_is_the_source_and_copies_out_exactly() {
     assert_eq!(listing.lines().filter(|l| *l == "..").count(), 1);
 
     // ACLs show through getfacl as on the source.
-    let acl = |p: &Path| {
-        let o = Command::new("getfacl")
-            .arg("-n")
-            .arg("--omit-header")
-            .arg(p)
-            .output()
-            .unwrap();
-        assert!(o.status.success(), "getfacl {}", p.display());
-        o.stdout
-    };
     let inside = m.src_in(&f, "latest");
     for name in ["text.log", "emptydir"] {
         assert_eq!(acl(&f.src.join(name)), acl(&inside.join(name)), "{name}");
@@ -598,13 +608,6 @@ fn permissions_are_enforced_for_other_users() {
     f.ok(&["backup", f.src_str()]);
     let m = Mounted::new(&f, &["--allow-other"]);
     let inside = m.src_in(&f, "latest");
-    let as_nobody = |p: &Path| {
-        Command::new("setpriv")
-            .args(["--reuid=65534", "--regid=65534", "--clear-groups", "cat"])
-            .arg(p)
-            .output()
-            .unwrap()
-    };
     let out = as_nobody(&inside.join("public"));
     assert_ok(&out);
     assert_eq!(out.stdout, b"p");

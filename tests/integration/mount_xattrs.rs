@@ -5,32 +5,16 @@
 
 use std::fs;
 use std::path::Path;
-use std::process::Command;
 use std::time::Duration;
 
-use super::mount::{Mounted, can_mount, errno, eventually, names};
-use super::util::{Fixture, assert_ok, assert_same_tree, have_root, sh};
+use super::mount::{Mounted, acl, as_nobody, can_mount, errno, eventually, names};
+use super::util::{Fixture, assert_same_tree, have_root, sh};
 
 const EOPNOTSUPP: i32 = libc::EOPNOTSUPP;
 
-/// The ACL of `p` as `getfacl` prints it (numeric, no header).
-fn acl(p: &Path) -> String {
-    let o = Command::new("getfacl")
-        .args(["-n", "--omit-header"])
-        .arg(p)
-        .output()
-        .unwrap();
-    assert_ok(&o);
-    String::from_utf8_lossy(&o.stdout).into_owned()
-}
-
-/// `cat p` as user and group 65534 (nobody): its output, or `None` if refused.
+/// `cat p` as nobody: its output, or `None` if refused.
 fn read_as_nobody(p: &Path) -> Option<Vec<u8>> {
-    let o = Command::new("setpriv")
-        .args(["--reuid=65534", "--regid=65534", "--clear-groups", "cat"])
-        .arg(p)
-        .output()
-        .unwrap();
+    let o = as_nobody(p);
     o.status.success().then_some(o.stdout)
 }
 
