@@ -118,31 +118,18 @@ impl XattrQueries {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::format::bytes::ByteString;
-    use crate::format::id::{Id, TreeId};
-    use crate::format::snapshot::{Contents, Summary};
+    use crate::format::snapshot::Contents;
     use crate::snapshot::name_all;
     use crate::vfs::view::Cookies;
 
     /// Snapshot `n` with `Some((entries with xattrs, entries with ACLs))`, or unknown contents.
     fn snap(n: u8, holds: Option<(u64, u64)>) -> (SnapshotId, Snapshot) {
-        let s = Snapshot {
-            time_ns: i64::from(n) * 1_000_000_000,
-            hostname: "h".into(),
-            username: "u".into(),
-            paths: vec![ByteString::from("/x")],
-            tags: vec![],
-            root: TreeId(Id::hash(&[n])),
-            parent: None,
-            program_version: "t".into(),
-            stdin: false,
-            summary: Summary::default(),
-            contents: holds.map(|(x, a)| Contents {
-                xattr_entries: x,
-                acl_entries: a,
-            }),
-        };
-        (SnapshotId(Id::hash(&[n, 1])), s)
+        let (id, mut s) = crate::vfs::view::tests::snap(i64::from(n), "h", &[]);
+        s.contents = holds.map(|(x, a)| Contents {
+            xattr_entries: x,
+            acl_entries: a,
+        });
+        (id, s)
     }
 
     fn view(snaps: &[(SnapshotId, Snapshot)]) -> View {
