@@ -103,6 +103,10 @@ pub enum Error {
     /// Another process holds a conflicting repository lock (or ours was lost).
     #[error("{0}")]
     Locked(String),
+    /// A prune revoked this writer (it was silent longer than a lock's grace period, e.g.
+    /// stopped or suspended): what it wrote is not committed.
+    #[error("{0}")]
+    Revoked(String),
     /// No key opens the repository: wrong passphrase, no passphrase given, missing or
     /// damaged key files.
     #[error("{0}")]
@@ -146,6 +150,9 @@ pub mod exit {
     /// The repository's remote storage could not be reached or refused the request (network,
     /// server errors after retries, access denied, missing bucket, wrong region).
     pub const STORAGE: u8 = 19;
+    /// A prune revoked this writer while it was stopped or cut off for longer than a lock's
+    /// grace period; no snapshot was committed (run the command again).
+    pub const REVOKED: u8 = 20;
 }
 
 /// The cause inside an [`io::Error`] from a remote store that could not be reached or refused
@@ -182,6 +189,7 @@ impl Error {
             Error::Refused(_) | Error::InitRefused { .. } => exit::REFUSED,
             Error::Mount(_) => exit::MOUNT,
             Error::Locked(_) => exit::LOCKED,
+            Error::Revoked(_) => exit::REVOKED,
             Error::Key(_) => exit::KEY,
             Error::BackupOnly(_) => exit::BACKUP_ONLY,
             Error::RepoIo { cause, .. } | Error::PathIo { cause, .. } if is_no_space(cause) => {

@@ -151,7 +151,8 @@ fn backup(ctx: &Context, a: &Args) -> Result<(u8, chronofs::format::id::Snapshot
     // Chunk buffers pass between threads; without this, per-thread arenas keep ~30 MiB more.
     chronofs::sys::limit_malloc_retention(256 << 10);
     let time_ns = a.time.as_deref().map(snapshot::parse_time).transpose()?;
-    let (repo, _lock) = ctx.open_locked(LockKind::Shared, "backup")?;
+    let (repo, lock) = ctx.open_locked(LockKind::Shared, "backup")?;
+    let lock = Arc::new(lock);
     let parent = match &a.parent {
         Some(spec) => ParentChoice::Id(super::resolve_snapshot(&repo, spec)?.id),
         None => ParentChoice::Auto,
@@ -169,6 +170,7 @@ fn backup(ctx: &Context, a: &Args) -> Result<(u8, chronofs::format::id::Snapshot
             readers: a.read_concurrency.max(1),
             ..chronofs::ingest::pipeline::Threads::default()
         },
+        lock: Some(Arc::clone(&lock)),
         ..BackupOptions::default()
     };
     let mode = if a.json {

@@ -84,11 +84,12 @@ pub fn run(ctx: &Context, a: &Args) -> Result<u8> {
     }
     // Lock, then load the indexes: the destination's is what the copy deduplicates against.
     let _from_lock = ctx.lock(&from, LockKind::Shared, "copy (source)")?;
-    let _to_lock = ctx.lock(&to, LockKind::Shared, "copy (destination)")?;
+    let to_lock = ctx.lock(&to, LockKind::Shared, "copy (destination)")?;
     from.load_index_strict()
         .with_context(|| format!("source {}", from_path.display()))?;
     to.load_index_strict()
         .with_context(|| format!("destination {}", a.to.display()))?;
+    to_lock.set_basis(to.index().epoch())?;
     let listing = snapshot::list(&from)?;
     let unreadable = listing.unreadable.len();
     for e in &listing.unreadable {
@@ -105,7 +106,7 @@ pub fn run(ctx: &Context, a: &Args) -> Result<u8> {
     let printer = Printer {
         quiet: ctx.quiet || a.json,
     };
-    let report = copy::copy(&from, &to, &chosen, &printer)?;
+    let report = copy::copy(&from, &to, &chosen, &printer, Some(&to_lock))?;
     if a.json {
         outln!("{}", serde_json::to_string(&report)?)?;
     } else if !ctx.quiet {

@@ -166,7 +166,7 @@ pub fn run(ctx: &Context, a: &Args) -> Result<u8> {
     let lock = if a.dry_run {
         None
     } else {
-        Some(ctx.lock(&repo, LockKind::Exclusive, "forget")?)
+        Some(ctx.lock(&repo, LockKind::Maintenance, "forget")?)
     };
     let listing = snapshot::list(&repo)?;
     for e in &listing.unreadable {

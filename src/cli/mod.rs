@@ -313,6 +313,7 @@ impl Context {
         let repo = self.open_unindexed()?;
         let lock = self.lock(&repo, kind, purpose)?;
         repo.load_index_strict()?;
+        lock.set_basis(repo.index().epoch())?;
         Ok((repo, lock))
     }
 

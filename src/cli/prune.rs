@@ -33,7 +33,7 @@ pub fn run(ctx: &Context, a: &Args) -> Result<u8> {
     let kind = if a.dry_run {
         LockKind::Shared
     } else {
-        LockKind::Exclusive
+        LockKind::Maintenance
     };
     let lock = ctx.lock(&repo, kind, "prune")?;
     let report = prune::prune(&repo, &lock, &options)?;

@@ -1,7 +1,7 @@
 //! `chronofs unlock`: remove stale locks (or all locks).
 
 use anyhow::Result;
-use chronofs::repo::lock;
+use chronofs::repo::{fence, lock};
 
 use super::Context;
 
@@ -15,7 +15,7 @@ pub struct Args {
 
 pub fn run(ctx: &Context, a: &Args) -> Result<u8> {
     let repo = ctx.open_unindexed()?;
-    let removed = lock::unlock(&repo, a.remove_all)?;
+    let removed = fence::unlock(&repo, a.remove_all)?;
     if !ctx.quiet {
         for r in &removed {
             let why = r

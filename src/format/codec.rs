@@ -49,6 +49,8 @@ pub enum FileKind {
     Lock = 5,
     /// A key file under `keys/` (always plaintext: it holds the wrapped master key).
     Key = 6,
+    /// A fence under `fences/`: writers a prune revoked, and what it accepted of theirs.
+    Fence = 7,
 }
 
 /// The cipher byte of an envelope.

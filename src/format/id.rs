@@ -178,6 +178,12 @@ typed_id!(
     /// A snapshot file: blake3 of the whole file.
     SnapshotId
 );
+typed_id!(
+    /// One writing process (a backup, a copy, a check): random, named in its lock file and in
+    /// the snapshot it commits, so that a prune can revoke a writer that went silent and
+    /// readers can tell which snapshots that writer committed.
+    WriterId
+);
 
 impl From<ChunkId> for BlobId {
     fn from(c: ChunkId) -> Self {

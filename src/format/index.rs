@@ -25,7 +25,35 @@ pub enum IndexFile {
     V1(IndexV1),
     /// Format version 2 (encrypted repositories): with the session keys of the packs.
     V2(Index),
+    /// A plaintext index file written by prune, with the prune state.
+    V3(IndexV1, PruneState),
+    /// An encrypted index file written by prune, with the prune state.
+    V4(Index, PruneState),
 }
+
+/// What a prune leaves for the next one and for writers (docs/FORMAT.md, "Prune beside
+/// writers"): the repository's prune epoch and the packs condemned so far. Readers still read
+/// condemned packs; writers do not deduplicate against them.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq, Default)]
+pub struct PruneState {
+    /// The prune epoch: raised by every prune that condemns a pack.
+    pub epoch: u64,
+    /// Packs (indexed or not) no snapshot used when they were condemned, with the epoch of
+    /// their condemnation.
+    pub condemned: Vec<Condemned>,
+}
+
+/// One condemned pack.
+#[derive(Clone, Copy, Debug, Serialize, Deserialize, PartialEq, Eq)]
+pub struct Condemned {
+    /// The pack.
+    pub pack: PackId,
+    /// The epoch at which it was condemned.
+    pub epoch: u64,
+}
+
+/// Most condemned packs one index file may name.
+pub const MAX_CONDEMNED: usize = 1 << 20;
 
 /// The contents of one version-1 index file.
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq, Default)]
@@ -57,6 +85,9 @@ pub struct Index {
     pub supersedes: Vec<IndexId>,
     /// The session keys the packs' blobs are sealed with (empty in a plaintext repository).
     pub sessions: Vec<SessionKey>,
+    /// The prune state, in the last index file a prune writes (version 3 or 4).
+    #[serde(skip)]
+    pub prune: Option<PruneState>,
 }
 
 /// One pack and its blobs, copied from the pack's trailer.
@@ -79,8 +110,22 @@ impl Index {
     /// # Errors
     /// Only on an encoding bug.
     pub fn encode(&self, cipher: &dyn PayloadCipher) -> Result<Vec<u8>, FormatError> {
-        let record = match cipher.cipher() {
-            Cipher::None => IndexFile::V1(IndexV1 {
+        let plain = || IndexV1 {
+            packs: self
+                .packs
+                .iter()
+                .map(|p| IndexedPackV1 {
+                    id: p.id,
+                    len: p.len,
+                    blobs: p.blobs.clone(),
+                })
+                .collect(),
+            supersedes: self.supersedes.clone(),
+        };
+        let record = match (cipher.cipher(), &self.prune) {
+            (Cipher::None, Some(state)) => IndexFile::V3(plain(), state.clone()),
+            (_, Some(state)) => IndexFile::V4(self.clone(), state.clone()),
+            (Cipher::None, None) => IndexFile::V1(IndexV1 {
                 packs: self
                     .packs
                     .iter()
@@ -92,7 +137,7 @@ impl Index {
                     .collect(),
                 supersedes: self.supersedes.clone(),
             }),
-            Cipher::Aes256GcmSiv => IndexFile::V2(self.clone()),
+            (_, None) => IndexFile::V2(self.clone()),
         };
         codec::seal_with(FileKind::Index, &record, cipher)
     }
@@ -102,7 +147,26 @@ impl Index {
     /// # Errors
     /// [`FormatError`] describing the problem.
     pub fn decode(bytes: &[u8], cipher: &dyn PayloadCipher) -> Result<Self, FormatError> {
-        let index = match codec::open_with(FileKind::Index, bytes, MAX_INDEX_LEN, cipher)? {
+        let (file, prune) = match codec::open_with(FileKind::Index, bytes, MAX_INDEX_LEN, cipher)? {
+            IndexFile::V3(v1, state) => (IndexFile::V1(v1), Some(state)),
+            IndexFile::V4(index, state) => (IndexFile::V2(index), Some(state)),
+            other => (other, None),
+        };
+        if let Some(state) = &prune {
+            if state.condemned.len() > MAX_CONDEMNED {
+                return Err(FormatError::Invalid(format!(
+                    "{} condemned packs (at most {MAX_CONDEMNED})",
+                    state.condemned.len()
+                )));
+            }
+            if let Some(c) = state.condemned.iter().find(|c| c.epoch > state.epoch) {
+                return Err(FormatError::Invalid(format!(
+                    "pack {} condemned at epoch {}, after the file's epoch {}",
+                    c.pack, c.epoch, state.epoch
+                )));
+            }
+        }
+        let mut index = match file {
             IndexFile::V1(v1) if cipher.cipher() == Cipher::None => Index {
                 packs: v1
                     .packs
@@ -116,6 +180,7 @@ impl Index {
                     .collect(),
                 supersedes: v1.supersedes,
                 sessions: Vec::new(),
+                prune: None,
             },
             IndexFile::V2(index) if cipher.cipher() != Cipher::None => {
                 for s in &index.sessions {
@@ -141,6 +206,7 @@ impl Index {
                 ));
             }
         };
+        index.prune = prune;
         for p in &index.packs {
             if p.len > pack::MAX_PACK_LEN {
                 return Err(FormatError::Invalid(format!(
@@ -190,11 +256,29 @@ mod tests {
             }],
             supersedes: vec![],
             sessions: vec![],
+            prune: None,
         };
         assert_eq!(
             Index::decode(&idx.encode(&Plain).unwrap(), &Plain).unwrap(),
             idx
         );
+        let mut pruned = idx.clone();
+        pruned.prune = Some(PruneState {
+            epoch: 4,
+            condemned: vec![Condemned {
+                pack: PackId(Id::hash(b"q")),
+                epoch: 4,
+            }],
+        });
+        assert_eq!(
+            Index::decode(&pruned.encode(&Plain).unwrap(), &Plain).unwrap(),
+            pruned
+        );
+        if let Some(state) = pruned.prune.as_mut() {
+            state.condemned[0].epoch = 5;
+        }
+        let err = Index::decode(&pruned.encode(&Plain).unwrap(), &Plain).unwrap_err();
+        assert!(err.to_string().contains("after the file's epoch"), "{err}");
         idx.packs[0].len = 20;
         assert!(Index::decode(&idx.encode(&Plain).unwrap(), &Plain).is_err());
     }

@@ -7,7 +7,8 @@
 //! - `index/<id>`: [`index::IndexFile`]s mapping blob ids to pack locations;
 //! - `snapshots/<id>`: [`snapshot::Snapshot`]s, each naming a root [`tree::Tree`];
 //! - `locks/<id>`: [`lock::Lock`]s held by running commands;
-//! - `keys/<id>`: [`keyfile::KeyFile`]s of an encrypted repository ([`crypto`] has its layout).
+//! - `keys/<id>`: [`keyfile::KeyFile`]s of an encrypted repository ([`crypto`] has its layout);
+//! - `fences/<id>`: [`fence::Fence`]s: writers a prune revoked.
 //!
 //! Every persisted record is a versioned enum (`…File::V1(…)`); new versions are added at the
 //! end so older data stays readable.
@@ -16,6 +17,7 @@ pub mod bytes;
 pub mod codec;
 pub mod config;
 pub mod crypto;
+pub mod fence;
 pub mod id;
 pub mod index;
 pub mod keyfile;

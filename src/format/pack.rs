@@ -5,7 +5,7 @@
 //! offset          size  field
 //!      0             8  magic "CHRONOPK"
 //!      8             2  format version, u16 LE
-//!     10             6  reserved, zero
+//!     10             6  salt: random (zero in packs written before the salt)
 //!     16             …  blobs, each stored as-is or zstd-compressed (see PackedBlob), and
 //!                       in an encrypted repository sealed (nonce, ciphertext, tag)
 //!      T             …  trailer: envelope (kind PackTrailer) of PackTrailer::V1 (plain) or
@@ -151,12 +151,16 @@ pub enum PackTrailer {
     },
 }
 
-/// The 16-byte header of a pack whose blobs `cipher` seals.
+/// The 16-byte header of a pack whose blobs `cipher` seals. `salt` fills the reserved bytes
+/// (readers ignore them): writers put random bytes there, so that two packs are never
+/// byte-identical, and a pack that a prune condemned cannot come back under the same id from a
+/// writer that never knew it was condemned.
 #[must_use]
-pub fn header(cipher: Cipher) -> [u8; PACK_HEADER_LEN] {
+pub fn header(cipher: Cipher, salt: [u8; 6]) -> [u8; PACK_HEADER_LEN] {
     let mut h = [0u8; PACK_HEADER_LEN];
     h[..8].copy_from_slice(PACK_MAGIC);
     h[8..10].copy_from_slice(&codec::version_of(cipher).to_le_bytes());
+    h[10..].copy_from_slice(&salt);
     h
 }
 

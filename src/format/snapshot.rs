@@ -7,7 +7,7 @@ use serde::{Deserialize, Serialize};
 use super::FormatError;
 use super::bytes::ByteString;
 use super::codec::{self, FileKind, PayloadCipher};
-use super::id::{SnapshotId, TreeId};
+use super::id::{SnapshotId, TreeId, WriterId};
 
 /// Largest snapshot file accepted.
 pub const MAX_SNAPSHOT_LEN: usize = 16 * 1024 * 1024;
@@ -17,8 +17,22 @@ pub const MAX_SNAPSHOT_LEN: usize = 16 * 1024 * 1024;
 pub enum SnapshotFile {
     /// The first version: a snapshot, without [`Contents`].
     V1(Snapshot),
-    /// A snapshot and what its tree holds; every backup writes this version.
+    /// A snapshot and what its tree holds.
     V2(Snapshot, Contents),
+    /// A snapshot, what its tree holds (if known), and which writer committed it on which
+    /// basis; every backup and copy writes this version.
+    V3(Snapshot, Option<Contents>, Commit),
+}
+
+/// Who committed a snapshot, and against which state of the repository: what lets a prune
+/// that revoked a silent writer tell the snapshots that writer committed in time from one it
+/// committed too late (docs/FORMAT.md, "Prune beside writers").
+#[derive(Clone, Copy, Debug, Serialize, Deserialize, PartialEq, Eq, Default)]
+pub struct Commit {
+    /// The writer, as named in its lock.
+    pub writer: WriterId,
+    /// The prune epoch of the index the writer deduplicated against.
+    pub basis: u64,
 }
 
 /// Facts about a snapshot's whole tree, gathered while the backup wrote it, so that readers
@@ -84,6 +98,9 @@ pub struct Snapshot {
     /// travels as the second field of [`SnapshotFile::V2`], not inside this struct.
     #[serde(skip)]
     pub contents: Option<Contents>,
+    /// Who committed it (absent in snapshots written before version 3).
+    #[serde(skip)]
+    pub commit: Option<Commit>,
 }
 
 /// Counters of one backup run.
@@ -139,9 +156,10 @@ impl Snapshot {
     /// # Errors
     /// Only on an encoding bug.
     pub fn encode(&self, cipher: &dyn PayloadCipher) -> Result<Vec<u8>, FormatError> {
-        let file = match self.contents {
-            Some(c) => SnapshotFile::V2(self.clone(), c),
-            None => SnapshotFile::V1(self.clone()),
+        let file = match (self.contents, self.commit) {
+            (contents, Some(commit)) => SnapshotFile::V3(self.clone(), contents, commit),
+            (Some(c), None) => SnapshotFile::V2(self.clone(), c),
+            (None, None) => SnapshotFile::V1(self.clone()),
         };
         codec::seal_with(FileKind::Snapshot, &file, cipher)
     }
@@ -155,10 +173,17 @@ impl Snapshot {
             match codec::open_with(FileKind::Snapshot, bytes, MAX_SNAPSHOT_LEN, cipher)? {
                 SnapshotFile::V1(s) => Snapshot {
                     contents: None,
+                    commit: None,
                     ..s
                 },
                 SnapshotFile::V2(s, c) => Snapshot {
                     contents: Some(c),
+                    commit: None,
+                    ..s
+                },
+                SnapshotFile::V3(s, contents, commit) => Snapshot {
+                    contents,
+                    commit: Some(commit),
                     ..s
                 },
             },
@@ -200,6 +225,10 @@ mod tests {
                 ..Summary::default()
             },
             contents: Some(Contents::default()),
+            commit: Some(Commit {
+                writer: WriterId(Id::hash(b"w")),
+                basis: 2,
+            }),
         }
     }
 
@@ -217,6 +246,7 @@ mod tests {
     fn a_snapshot_of_unknown_contents_stays_version_1() {
         let s = Snapshot {
             contents: None,
+            commit: None,
             ..sample()
         };
         let bytes = s.encode(&Plain).unwrap();

@@ -83,6 +83,10 @@ pub struct BackupOptions {
     pub threads: Threads,
     /// Live counters, for a progress display on another thread.
     pub progress: Arc<Progress>,
+    /// The writer's lock: the snapshot is committed under it, so that a prune running beside
+    /// can tell a late commit of a revoked writer ([`crate::repo::commit`]). Without one
+    /// (tests, a repository nobody prunes concurrently) the snapshot is simply written.
+    pub lock: Option<Arc<crate::repo::lock::RepoLock>>,
 }
 
 /// The result of a backup run.
@@ -244,8 +248,13 @@ fn commit(
         stdin,
         summary,
         contents: Some(contents),
+        commit: None,
     };
-    let id = repo.save_snapshot(&snapshot)?;
+    let mut snapshot = snapshot;
+    let id = match &options.lock {
+        Some(lock) => crate::repo::commit::commit_snapshot(repo, lock, &mut snapshot)?,
+        None => repo.save_snapshot(&snapshot)?,
+    };
     Ok(BackupOutcome { id, snapshot })
 }
 

@@ -6,14 +6,15 @@
 //! trees in the source and copy every tree and chunk the destination lacks, as stored (no
 //! recompression; each blob is verified as it is read), through the destination's normal
 //! writer (packs, then index). Then read every new pack back from the destination and verify
-//! it, and only then write the snapshot file, byte for byte the source's, so that time, host,
-//! paths, tags and id are kept. Running it again copies nothing; after a crash, the next run
-//! reuses whatever reached the destination's index.
+//! it, and only then commit the snapshot there, under the copy's lock
+//! ([`crate::repo::commit`]), so that a prune running beside the copy can tell a late commit:
+//! time, host, paths, tags and summary are kept, and the snapshot names the copy as its
+//! writer, which gives it a new file and id there. It counts as present when the destination
+//! has a snapshot of the same time, host and paths. Running it again copies nothing; after a
+//! crash, the next run reuses whatever reached the destination's index.
 //!
 //! When either repository is encrypted, every blob is opened with the source's key and sealed
-//! again in the destination's session, and the snapshot is sealed again, which gives it a new
-//! file and id there; it counts as present when the destination has a snapshot of the same
-//! time, host and paths. If the two compute the same blob ids (the destination was made with
+//! again in the destination's session. If the two compute the same blob ids (the destination was made with
 //! `init --copy-settings-from`), blobs keep their ids, stored sizes and deduplication with
 //! what the destination backed up itself. Otherwise (plaintext to encrypted, or unrelated
 //! keys) every chunk gets the destination's id and every tree is rewritten bottom-up with the
@@ -26,10 +27,10 @@ use serde::Serialize;
 
 use crate::crypto::Scheme;
 use crate::error::{Error, Result};
-use crate::format::id::{BlobId, Id, TreeId};
+use crate::format::id::{BlobId, TreeId};
 use crate::format::index::IndexedPack;
 use crate::format::pack::BlobKind;
-use crate::format::snapshot::{MAX_SNAPSHOT_LEN, Snapshot};
+use crate::format::snapshot::Snapshot;
 use crate::format::tree::{NodeKind, Piece, Tree};
 use crate::repo::writer::BlobWriter;
 use crate::repo::{Repository, blob, layout, pack};
@@ -72,25 +73,18 @@ pub fn copy(
     to: &Repository,
     snapshots: &[Listed],
     observer: &dyn CopyObserver,
+    to_lock: Option<&crate::repo::lock::RepoLock>,
 ) -> Result<CopyReport> {
     let started = Instant::now();
     let mut report = CopyReport::default();
     let mut walked: HashSet<TreeId> = HashSet::new();
-    let plain = matches!(
-        (from.scheme()?, to.scheme()?),
-        (Scheme::Plain, Scheme::Plain)
-    );
     // Ids in the destination of blobs whose ids differ there (`None`: ids are the same).
     let mut translated: Option<HashMap<BlobId, BlobId>> =
         (!same_ids(from.scheme()?, to.scheme()?)).then(HashMap::new);
-    // Re-sealed snapshots get new ids: recognise them by what they describe.
-    let mut present_elsewhere: HashSet<Vec<u8>> = HashSet::new();
-    if !plain {
-        to.require_full_key(
-            "copying into an encrypted repository (to see which snapshots it has)",
-        )?;
-        present_elsewhere = to.snapshots()?.0.iter().map(|(_, s)| identity(s)).collect();
-    }
+    // Copied snapshots get new ids: recognise them by what they describe.
+    to.require_full_key("copying into an encrypted repository (to see which snapshots it has)")?;
+    let mut present_elsewhere: HashSet<Vec<u8>> =
+        to.snapshots()?.0.iter().map(|(_, s)| identity(s)).collect();
     for s in snapshots {
         let path = layout::snapshot_path(&s.id);
         let present =
@@ -137,27 +131,12 @@ pub fn copy(
             verify_pack(to, p)?;
             report.packs_verified += 1;
         }
-        if !plain {
-            let id = to.save_snapshot(&snapshot)?;
-            to.load_snapshot(&id)?;
-            present_elsewhere.insert(identity(&snapshot));
-            report.snapshots_copied += 1;
-            continue;
-        }
-        let bytes = from
-            .storage()
-            .read(&path, MAX_SNAPSHOT_LEN as u64)
-            .map_err(|e| Error::repo_io("reading", &path, e))?;
-        if Id::hash(&bytes) != s.id.0 {
-            return Err(Error::corrupt(
-                &path,
-                "contents do not match the file name's hash",
-            ));
-        }
-        to.storage()
-            .write(&path, &bytes)
-            .map_err(|e| Error::repo_io("writing", &path, e))?;
-        to.load_snapshot(&s.id)?;
+        let id = match to_lock {
+            Some(lock) => crate::repo::commit::commit_snapshot(to, lock, &mut snapshot)?,
+            None => to.save_snapshot(&snapshot)?,
+        };
+        to.load_snapshot(&id)?;
+        present_elsewhere.insert(identity(&snapshot));
         report.snapshots_copied += 1;
     }
     report.duration_ns = u64::try_from(started.elapsed().as_nanos()).unwrap_or(u64::MAX);

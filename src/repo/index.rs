@@ -16,6 +16,8 @@ use crate::format::pack::{BlobKind, Compression, PackedBlob};
 const PACK_MASK: u32 = (1 << 28) - 1;
 const TREE_BIT: u32 = 1 << 31;
 const ZSTD_BIT: u32 = 1 << 30;
+/// The entry's pack is condemned: readable, but not for deduplication.
+const CONDEMNED_BIT: u32 = 1 << 29;
 
 /// One blob's location, 48 bytes.
 #[derive(Clone, Copy, Debug)]
@@ -58,6 +60,10 @@ pub struct Index {
     sessions: Vec<Arc<SessionKey>>,
     session_numbers: HashMap<Arc<SessionKey>, u32>,
     sorted: bool,
+    /// The prune epoch of the index files loaded (docs/FORMAT.md, "Prune beside writers").
+    epoch: u64,
+    /// Condemned packs, indexed or not, with the epoch of their condemnation.
+    condemned: HashMap<PackId, u64>,
 }
 
 const NO_SESSION: u32 = u32::MAX;
@@ -74,6 +80,32 @@ impl Index {
 
     /// Adds a pack's blobs, sealed in `session` (`None` in a plaintext repository). Call
     /// [`Self::finalize`] before lookups after a batch of adds.
+    /// Sets the prune epoch and the condemned packs; call before adding packs, so that the
+    /// entries of condemned packs are marked as they are added.
+    pub fn set_prune_state(&mut self, epoch: u64, condemned: HashMap<PackId, u64>) {
+        self.epoch = epoch;
+        self.condemned = condemned;
+    }
+
+    /// The prune epoch: what a writer that deduplicates against this index records as its
+    /// basis.
+    #[must_use]
+    pub fn epoch(&self) -> u64 {
+        self.epoch
+    }
+
+    /// The epoch at which `pack` was condemned, if it is.
+    #[must_use]
+    pub fn condemned_at(&self, pack: &PackId) -> Option<u64> {
+        self.condemned.get(pack).copied()
+    }
+
+    /// Every condemned pack, indexed or not.
+    #[must_use]
+    pub fn condemned(&self) -> &HashMap<PackId, u64> {
+        &self.condemned
+    }
+
     pub fn add_pack(&mut self, pack: &IndexedPack, session: Option<&SessionKey>) {
         if self.pack_numbers.contains_key(&pack.id) {
             return;
@@ -92,15 +124,22 @@ impl Index {
             n
         });
         self.pack_sessions.push(session);
+        let flags = if self.condemned.contains_key(&pack.id) {
+            number | CONDEMNED_BIT
+        } else {
+            number
+        };
         self.entries
-            .extend(pack.blobs.iter().map(|b| entry(number, b)));
+            .extend(pack.blobs.iter().map(|b| entry(flags, b)));
         self.sorted = false;
     }
 
     /// Sorts the entries (keeping one location per blob) so lookups work.
     pub fn finalize(&mut self) {
         if !self.sorted {
-            self.entries.sort_unstable_by_key(|a| a.id);
+            // A blob stored in a live and in a condemned pack is kept at its live place.
+            self.entries
+                .sort_unstable_by_key(|a| (a.id, a.pack_and_flags & CONDEMNED_BIT));
             self.entries.dedup_by(|a, b| a.id == b.id);
             self.entries.shrink_to_fit();
             self.sorted = true;
@@ -167,9 +206,13 @@ impl Index {
     }
 
     /// Whether `id` is indexed.
+    /// True if `id` is stored in a pack that is not condemned: what a writer may deduplicate
+    /// against (readers find condemned blobs too, through [`Index::lookup`]).
     #[must_use]
     pub fn contains(&self, id: &BlobId) -> bool {
-        self.entries.binary_search_by(|e| e.id.cmp(&id.0.0)).is_ok()
+        self.entries
+            .binary_search_by(|e| e.id.cmp(&id.0.0))
+            .is_ok_and(|i| self.entries[i].pack_and_flags & CONDEMNED_BIT == 0)
     }
 
     /// Number of distinct blobs.
@@ -269,8 +312,8 @@ pub fn session_in<'a>(record: &'a IndexRecord, pack: &IndexedPack) -> Option<&'a
     record.sessions.get(pack.session as usize)
 }
 
-fn entry(number: u32, b: &PackedBlob) -> Entry {
-    let mut flags = number;
+fn entry(number_and_condemned: u32, b: &PackedBlob) -> Entry {
+    let mut flags = number_and_condemned;
     if b.kind == BlobKind::Tree {
         flags |= TREE_BIT;
     }
@@ -346,5 +389,41 @@ mod tests {
         assert_eq!(l.pack, p2.id);
         assert!(idx.lookup(&BlobId(Id::hash(b"none"))).is_none());
         assert_eq!(idx.iter().count(), 3);
+    }
+
+    #[test]
+    fn condemned_packs_are_read_but_not_deduplicated_against() {
+        let blob = |i: u32| PackedBlob {
+            id: BlobId(Id::hash(&i.to_le_bytes())),
+            kind: BlobKind::Data,
+            offset: 16,
+            stored_len: 1,
+            raw_len: 1,
+            compression: Compression::None,
+        };
+        let pack = |name: &[u8], blobs: Vec<PackedBlob>| IndexedPack {
+            id: PackId(Id::hash(name)),
+            len: 100,
+            blobs,
+            session: 0,
+        };
+        let (gone, live) = (
+            pack(b"gone", vec![blob(1), blob(2)]),
+            pack(b"live", vec![blob(2)]),
+        );
+        let mut idx = Index::new();
+        idx.set_prune_state(7, HashMap::from([(gone.id, 6)]));
+        // The condemned pack comes first, so only the sort can put the live copy first.
+        idx.add_pack(&gone, None);
+        idx.add_pack(&live, None);
+        idx.finalize();
+        assert_eq!((idx.epoch(), idx.condemned_at(&gone.id)), (7, Some(6)));
+        assert_eq!(idx.condemned_at(&live.id), None);
+        // Blob 1 lives only in the condemned pack: readable, but not there for writers.
+        assert_eq!(idx.lookup(&blob(1).id).map(|l| l.pack), Some(gone.id));
+        assert!(!idx.contains(&blob(1).id));
+        // Blob 2 is in both: found at its live place.
+        assert_eq!(idx.lookup(&blob(2).id).map(|l| l.pack), Some(live.id));
+        assert!(idx.contains(&blob(2).id));
     }
 }

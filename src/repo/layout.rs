@@ -7,6 +7,7 @@
 //! snapshots/<snap id>    snapshot files
 //! locks/                 lock files
 //! keys/                  key files (encrypted repositories)
+//! fences/                fences: writers a prune revoked (created when first needed)
 //! tmp/                   files being written (renamed into place when complete)
 //! ```
 
@@ -24,6 +25,7 @@ pub const SNAPSHOT_DIR: &str = "snapshots";
 pub const LOCK_DIR: &str = "locks";
 /// Directory of key files (encrypted repositories only).
 pub const KEY_DIR: &str = "keys";
+pub const FENCE_DIR: &str = "fences";
 
 /// Path of a pack file.
 #[must_use]

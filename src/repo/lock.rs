@@ -1,20 +1,27 @@
 //! Repository locks.
 //!
-//! Writers (`backup`, `copy`, `check`) take a **shared** lock: any number may run at once, each
-//! writing its own packs and index files. `forget` and `prune` take an **exclusive** lock, which
-//! excludes every other lock. Readers (`mount`, `restore`, `ls`) take none: they cope with a
-//! prune by reloading the index (see [`Repository::read_blob`]).
+//! Three modes (docs/FORMAT.md, "Lock files" and "Prune beside writers"):
+//! - **shared**: writers (`backup`, `copy`, `check`); any number at once;
+//! - **maintenance**: `forget` and `prune`; one at a time, but beside any number of writers;
+//! - **exclusive**: format changes (`append-only`); alone.
+//!
+//! Readers (`mount`, `restore`, `ls`) take none: they cope with a prune by reloading the index
+//! (see [`Repository::read_blob`]).
 //!
 //! Taking a lock: write our lock file, then list the others; on a conflict remove ours and fail
 //! (or retry until a deadline). Two processes doing this at once each see the other's file, so
 //! at most one of two conflicting lockers proceeds.
 //!
-//! A lock names its host, user, PID, process start time and purpose. It is **stale** when its
-//! process is gone (same host: the PID does not exist, or belongs to a process started at
-//! another time) or when it was not refreshed for [`STALE_AFTER`]; stale locks are ignored,
-//! reported, and removed by `chronofs unlock`. A holder rewrites its lock every
-//! [`REFRESH_EVERY`] and checks before destructive steps that it still holds it.
+//! A lock names its holder ([`WriterId`], host, user, PID, process start time, purpose) and,
+//! for a writer, the prune epoch of the index it deduplicates against (its *basis*). A holder
+//! rewrites its lock every [`refresh_every`]. A lock is **stale** when its process is gone
+//! (same host: the PID does not exist, or belongs to a process started at another time) or
+//! when it was not refreshed for [`stale_after`] by *both* the storage's clock (the file's
+//! modification time against the newest lock file's) and the holder's stated time against
+//! ours, so that no single skewed clock can make a live lock look stale. A prune revokes a
+//! stale writer through a fence ([`super::fence`]) rather than just deleting its lock.
 
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{self, RecvTimeoutError};
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
@@ -22,24 +29,31 @@ use std::time::{Duration, Instant};
 
 use crate::crypto::Scheme;
 use crate::error::{Error, Result};
-use crate::format::id::Id;
+use crate::format::id::{Id, WriterId};
 use crate::format::lock::{Lock, MAX_LOCK_LEN};
 
 use super::{Repository, layout, now_ns};
 use crate::storage::Storage;
 
-/// A lock not refreshed for this long is stale.
-pub const STALE_AFTER: Duration = Duration::from_secs(30 * 60);
-/// How often a holder refreshes its lock.
-pub const REFRESH_EVERY: Duration = Duration::from_secs(5 * 60);
+pub use crate::format::lock::LockMode as LockKind;
 
-/// Shared (writers) or exclusive (forget, prune).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum LockKind {
-    /// Many holders at once.
-    Shared,
-    /// The only holder.
-    Exclusive,
+/// A lock not refreshed for this long (30 minutes) is stale.
+const STALE_AFTER: Duration = Duration::from_secs(30 * 60);
+
+/// How long an unrefreshed lock stays live: 30 minutes, or `CHRONOFS_LOCK_STALE_SECS` seconds
+/// (for tests that stop a writer past it; at least 2).
+#[must_use]
+pub fn stale_after() -> Duration {
+    std::env::var("CHRONOFS_LOCK_STALE_SECS")
+        .ok()
+        .and_then(|s| s.parse::<u64>().ok())
+        .map_or(STALE_AFTER, |s| Duration::from_secs(s.max(2)))
+}
+
+/// How often a holder refreshes its lock: a sixth of [`stale_after`].
+#[must_use]
+pub fn refresh_every() -> Duration {
+    stale_after() / 6
 }
 
 /// A lock file found in the repository.
@@ -49,6 +63,9 @@ pub struct FoundLock {
     pub file: String,
     /// The lock, or why it could not be read.
     pub lock: Result<Lock>,
+    /// How long ago the file was written, by the storage's clock (ns), against the newest
+    /// lock file listed with it.
+    pub storage_age_ns: i64,
 }
 
 impl FoundLock {
@@ -56,7 +73,10 @@ impl FoundLock {
     /// it may come from a newer chronofs).
     #[must_use]
     pub fn stale_reason(&self) -> Option<String> {
-        self.lock.as_ref().ok().and_then(stale_reason)
+        self.lock
+            .as_ref()
+            .ok()
+            .and_then(|l| stale_reason(l, self.storage_age_ns))
     }
 
     /// One line saying what the lock is.
@@ -67,14 +87,35 @@ impl FoundLock {
             Err(e) => format!("unreadable lock file {}: {e}", self.file),
         }
     }
+
+    /// Whether a holder of a `kind` lock may run beside this one (a stale one is ignored by
+    /// the caller before asking).
+    #[must_use]
+    pub fn allows(&self, kind: LockKind) -> bool {
+        let Ok(l) = &self.lock else {
+            return false;
+        };
+        match (kind, l.mode) {
+            (LockKind::Exclusive, _) | (_, LockKind::Exclusive) => false,
+            (LockKind::Maintenance, LockKind::Maintenance) => false,
+            // A writer of a chronofs that predates prune beside writers does not take part in
+            // the protocol: maintenance waits for it.
+            (LockKind::Maintenance, LockKind::Shared) => !l.is_legacy(),
+            (LockKind::Shared, _) => true,
+        }
+    }
 }
 
-/// "exclusive lock by alice@host, PID 12 (prune), taken 2026-…".
+/// "maintenance lock by alice@host, PID 12 (prune), refreshed 2026-…".
 #[must_use]
 pub fn describe(l: &Lock) -> String {
+    let mode = match l.mode {
+        LockKind::Shared => "shared",
+        LockKind::Maintenance => "maintenance",
+        LockKind::Exclusive => "exclusive",
+    };
     format!(
-        "{} lock by {}@{}, PID {} ({}), refreshed {}",
-        if l.exclusive { "exclusive" } else { "shared" },
+        "{mode} lock by {}@{}, PID {} ({}), refreshed {}",
         l.username,
         l.hostname,
         l.pid,
@@ -83,14 +124,16 @@ pub fn describe(l: &Lock) -> String {
     )
 }
 
-/// Why `l` is stale, if it is.
+/// Why `l`, whose file was written `storage_age_ns` ago by the storage's clock, is stale, or
+/// `None` if it may be live.
 #[must_use]
-pub fn stale_reason(l: &Lock) -> Option<String> {
-    let age_ns = now_ns().saturating_sub(l.time_ns);
-    if u128::try_from(age_ns).unwrap_or(0) > STALE_AFTER.as_nanos() {
+pub fn stale_reason(l: &Lock, storage_age_ns: i64) -> Option<String> {
+    let limit = i64::try_from(stale_after().as_nanos()).unwrap_or(i64::MAX);
+    let stated_age_ns = now_ns().saturating_sub(l.time_ns);
+    if storage_age_ns > limit && stated_age_ns > limit {
         return Some(format!(
             "not refreshed for {} minutes",
-            age_ns / 60_000_000_000
+            storage_age_ns.min(stated_age_ns) / 60_000_000_000
         ));
     }
     if l.hostname != crate::sys::hostname() {
@@ -110,13 +153,19 @@ pub fn stale_reason(l: &Lock) -> Option<String> {
     }
 }
 
-/// Every lock file in the repository.
+/// Every lock file in the repository (unreadable ones included, as errors), with its age by
+/// the storage's clock against the newest lock file (or `now_file`, one just written).
 ///
 /// # Errors
-/// Failure to list the lock directory.
+/// Listing failures.
 pub fn list(repo: &Repository) -> Result<Vec<FoundLock>> {
+    let times = repo
+        .storage()
+        .list_times(layout::LOCK_DIR)
+        .map_err(|e| Error::repo_io("listing", layout::LOCK_DIR, e))?;
+    let newest = times.iter().map(|(_, t)| *t).max().unwrap_or(0);
     let mut out = Vec::new();
-    for name in repo.list_ids(layout::LOCK_DIR)? {
+    for (name, modified) in times.into_iter().filter(|(n, _)| n.parse::<Id>().is_ok()) {
         let file = format!("{}/{name}", layout::LOCK_DIR);
         let lock = match repo.storage().read(&file, MAX_LOCK_LEN as u64) {
             Ok(b) => repo.scheme().and_then(|scheme| {
@@ -125,30 +174,16 @@ pub fn list(repo: &Repository) -> Result<Vec<FoundLock>> {
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
             Err(e) => Err(Error::repo_io("reading", &file, e)),
         };
-        out.push(FoundLock { file, lock });
+        out.push(FoundLock {
+            file,
+            lock,
+            storage_age_ns: newest.saturating_sub(modified),
+        });
     }
     Ok(out)
 }
 
-/// Removes stale locks (all locks with `all`); returns the ones removed.
-///
-/// # Errors
-/// Failure to list or remove lock files.
-pub fn unlock(repo: &Repository, all: bool) -> Result<Vec<FoundLock>> {
-    let mut removed = Vec::new();
-    for found in list(repo)? {
-        if all || found.stale_reason().is_some() {
-            match repo.storage().remove(&found.file) {
-                Ok(()) => removed.push(found),
-                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-                Err(e) => return Err(Error::repo_io("removing", &found.file, e)),
-            }
-        }
-    }
-    Ok(removed)
-}
-
-/// A lock held by this process; released (its file removed) on drop.
+/// A lock held by this process. Dropping it removes the lock file.
 pub struct RepoLock {
     held: Arc<Held>,
     stop: Option<mpsc::Sender<()>>,
@@ -160,16 +195,18 @@ pub struct RepoLock {
 struct Held {
     storage: Arc<dyn Storage>,
     scheme: Scheme,
-    lock: Lock,
+    lock: Mutex<Lock>,
     file: Mutex<String>,
     refreshed: Mutex<Instant>,
+    /// Our lock file vanished (a prune revoked us, or `unlock --remove-all` removed it): we
+    /// stop refreshing and refuse to commit.
+    lost: AtomicBool,
 }
 
 fn guard<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
-/// Writes `lock` (with the current time) and returns its path.
 fn write_lock(storage: &dyn Storage, scheme: &Scheme, lock: &mut Lock) -> Result<String> {
     lock.time_ns = now_ns();
     let bytes = lock
@@ -182,9 +219,16 @@ fn write_lock(storage: &dyn Storage, scheme: &Scheme, lock: &mut Lock) -> Result
     Ok(file)
 }
 
+/// A new random writer id.
+fn new_writer_id() -> Result<WriterId> {
+    let mut b = [0u8; 32];
+    getrandom::fill(&mut b)
+        .map_err(|e| Error::repo_io("writing", "<new lock>", std::io::Error::other(e)))?;
+    Ok(WriterId(Id(b)))
+}
+
 impl RepoLock {
-    /// Takes a lock of `kind` for `purpose`, retrying for up to `wait` while another process
-    /// holds a conflicting one.
+    /// Takes a lock of `kind`, retrying for up to `wait` while a conflicting one is held.
     ///
     /// # Errors
     /// [`Error::Locked`] naming the holder of a conflicting lock; I/O errors.
@@ -198,7 +242,9 @@ impl RepoLock {
         let pid = std::process::id();
         let uid = crate::sys::euid();
         let mut lock = Lock {
-            exclusive: kind == LockKind::Exclusive,
+            mode: kind,
+            writer: new_writer_id()?,
+            basis: None,
             hostname: crate::sys::hostname(),
             username: crate::sys::user_name(uid).unwrap_or_else(|| uid.to_string()),
             pid,
@@ -223,11 +269,7 @@ impl RepoLock {
                     ignored_stale.push(format!("{}: stale, {why}", other.describe()));
                     continue;
                 }
-                let conflicts = match &other.lock {
-                    Ok(l) => l.exclusive || kind == LockKind::Exclusive,
-                    Err(_) => true,
-                };
-                if conflicts {
+                if !other.allows(kind) {
                     conflict = Some(other.describe());
                     break;
                 }
@@ -265,17 +307,21 @@ impl RepoLock {
         let held = Arc::new(Held {
             storage: repo.storage_arc(),
             scheme,
-            lock,
+            lock: Mutex::new(lock),
             file: Mutex::new(file),
             refreshed: Mutex::new(Instant::now()),
+            lost: AtomicBool::new(false),
         });
         let (tx, rx) = mpsc::channel::<()>();
         let h = Arc::clone(&held);
+        let every = refresh_every();
         let refresher = std::thread::Builder::new()
             .name("chronofs-lock".into())
             .spawn(move || {
-                while let Err(RecvTimeoutError::Timeout) = rx.recv_timeout(REFRESH_EVERY) {
-                    h.refresh();
+                while let Err(RecvTimeoutError::Timeout) = rx.recv_timeout(every) {
+                    if h.refresh().is_err() {
+                        break;
+                    }
                 }
             })
             .ok();
@@ -287,19 +333,61 @@ impl RepoLock {
         }
     }
 
-    /// Checks that the lock is still ours and fresh; call before a destructive step.
+    /// This holder's writer id, named in its lock and in the snapshots it commits.
+    #[must_use]
+    pub fn writer(&self) -> WriterId {
+        guard(&self.held.lock).writer
+    }
+
+    /// The repository-relative path of our lock file now.
+    #[must_use]
+    pub fn file(&self) -> String {
+        guard(&self.held.file).clone()
+    }
+
+    /// The basis recorded so far (see [`RepoLock::set_basis`]).
+    #[must_use]
+    pub fn basis(&self) -> Option<u64> {
+        guard(&self.held.lock).basis
+    }
+
+    /// Records the prune epoch of the index this holder just loaded, and rewrites the lock at
+    /// once so that a prune sees it. Only the first call counts: a writer keeps deduplicating
+    /// against what it saw first.
     ///
     /// # Errors
-    /// [`Error::Locked`] if the lock file was removed or could not be refreshed in time.
+    /// As [`RepoLock::ensure_held`], or a failed write.
+    pub fn set_basis(&self, epoch: u64) -> Result<()> {
+        {
+            let mut l = guard(&self.held.lock);
+            if l.basis.is_some() {
+                return Ok(());
+            }
+            l.basis = Some(epoch);
+        }
+        self.held.refresh()
+    }
+
+    /// Checks that the lock is still ours: it was refreshed in time and its file still exists
+    /// (a prune that revoked us, or `unlock --remove-all`, removes it).
+    ///
+    /// # Errors
+    /// [`Error::Revoked`] if the lock is gone or went stale.
     pub fn ensure_held(&self) -> Result<()> {
         let file = guard(&self.held.file).clone();
         let lost = |why: String| {
-            Err(Error::Locked(format!(
-                "lost the repository lock ({why}); stopped before changing anything more"
+            Err(Error::Revoked(format!(
+                "lost the repository lock ({why}): this process was stopped or cut off longer \
+                 than the lock's grace period ({} s), and a prune or `chronofs unlock` may have \
+                 revoked it; nothing more was committed (run the command again)",
+                stale_after().as_secs()
             )))
         };
-        if guard(&self.held.refreshed).elapsed() + REFRESH_EVERY > STALE_AFTER {
-            return lost("it could not be refreshed".into());
+        if self.held.lost.load(Ordering::SeqCst) {
+            return lost("its file was removed".into());
+        }
+        if guard(&self.held.refreshed).elapsed() + refresh_every() > stale_after() {
+            return lost("it could not be refreshed in time".into());
         }
         match self.held.storage.len(&file) {
             Ok(_) => Ok(()),
@@ -308,15 +396,27 @@ impl RepoLock {
     }
 }
 
+impl std::fmt::Debug for RepoLock {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "RepoLock({})", describe(&guard(&self.held.lock)))
+    }
+}
+
 impl Held {
-    /// Writes a fresh lock file, then removes the previous one.
-    fn refresh(&self) {
-        let mut lock = self.lock.clone();
-        if let Ok(new) = write_lock(&*self.storage, &self.scheme, &mut lock) {
-            let old = std::mem::replace(&mut *guard(&self.file), new);
-            *guard(&self.refreshed) = Instant::now();
-            let _ = self.storage.remove(&old);
+    /// Writes a new lock file and removes the old one; if the old one is gone, the lock was
+    /// taken from us and is not written again.
+    fn refresh(&self) -> Result<()> {
+        let old = guard(&self.file).clone();
+        if self.lost.load(Ordering::SeqCst) || self.storage.len(&old).is_err() {
+            self.lost.store(true, Ordering::SeqCst);
+            return Err(Error::Revoked(format!("{old} was removed")));
         }
+        let mut lock = guard(&self.lock).clone();
+        let new = write_lock(&*self.storage, &self.scheme, &mut lock)?;
+        *guard(&self.file) = new;
+        *guard(&self.refreshed) = Instant::now();
+        let _ = self.storage.remove(&old);
+        Ok(())
     }
 }
 

@@ -10,6 +10,8 @@
 
 pub mod blob;
 pub mod cache;
+pub mod commit;
+pub mod fence;
 pub mod index;
 pub mod keys;
 pub mod layout;
@@ -542,6 +544,13 @@ impl Repository {
             .flat_map(|(_, r)| r.supersedes.iter().map(IndexId::to_hex))
             .collect();
         let mut index = Index::new();
+        let (epoch, condemned) = prune_state(
+            records
+                .iter()
+                .filter(|(name, _)| !superseded.contains(name))
+                .map(|(_, r)| r),
+        );
+        index.set_prune_state(epoch, condemned);
         for (name, r) in &records {
             if !superseded.contains(name) {
                 for p in &r.packs {
@@ -985,8 +994,12 @@ impl Repository {
         self.require_full_key("listing snapshots")?;
         let mut good = Vec::new();
         let mut bad = Vec::new();
-        for id in self.snapshot_ids()? {
+        let ids = self.snapshot_ids()?;
+        // Listed after the snapshots: a fence written meanwhile can only void more of them.
+        let fences = fence::Fences::load(self)?;
+        for id in ids {
             match self.load_snapshot(&id) {
+                Ok(s) if fences.is_void(&id, &s) => {}
                 Ok(s) => good.push((id, s)),
                 // Forgotten between the listing and the read.
                 Err(Error::RepoIo { cause, .. }) if cause.kind() == io::ErrorKind::NotFound => {}
@@ -1021,6 +1034,23 @@ impl Repository {
 }
 
 /// Whether a read error may come from an index that is older than the repository.
+/// The prune epoch and condemned packs of the index files in force: the highest epoch, and
+/// every pack any of them condemns (at the latest epoch given).
+fn prune_state<'a>(
+    records: impl Iterator<Item = &'a IndexRecord>,
+) -> (u64, std::collections::HashMap<PackId, u64>) {
+    let mut epoch = 0;
+    let mut condemned = std::collections::HashMap::new();
+    for state in records.filter_map(|r| r.prune.as_ref()) {
+        epoch = epoch.max(state.epoch);
+        for c in &state.condemned {
+            let e = condemned.entry(c.pack).or_insert(c.epoch);
+            *e = (*e).max(c.epoch);
+        }
+    }
+    (epoch, condemned)
+}
+
 fn may_be_outdated(e: &Error) -> bool {
     matches!(e, Error::MissingBlob { .. } | Error::MissingPack { .. })
 }

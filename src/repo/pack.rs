@@ -94,7 +94,10 @@ impl<'s> PackWriter<'s> {
                     .storage
                     .create_new(crate::repo::layout::DATA_DIR)
                     .map_err(|e| Error::repo_io("creating", NEW_PACK, e))?;
-                let header = pack::header(self.scheme.payload().cipher());
+                let mut salt = [0u8; 6];
+                getrandom::fill(&mut salt)
+                    .map_err(|e| Error::repo_io("writing", NEW_PACK, std::io::Error::other(e)))?;
+                let header = pack::header(self.scheme.payload().cipher(), salt);
                 f.append(&header)
                     .map_err(|e| Error::repo_io("writing", NEW_PACK, e))?;
                 self.hasher.update(&header);

@@ -166,6 +166,7 @@ impl<S: Storage> Storage for BlockCache<S> {
         replace,
         create_new,
         list,
+        list_times,
         create_dir,
         traffic
     );

@@ -252,6 +252,7 @@ impl Storage for DiskCache {
         privacy_warning,
         replace,
         create_new,
+        list_times,
         create_dir,
         traffic
     );

@@ -390,6 +390,21 @@ impl Storage for LocalStorage {
         Ok(names)
     }
 
+    fn list_times(&self, dir: &str) -> io::Result<Vec<(String, i64)>> {
+        let mut out = Vec::new();
+        for name in self.list(dir)? {
+            match fs::symlink_metadata(self.full(&format!("{dir}/{name}"))) {
+                Ok(m) => {
+                    let ns = i128::from(m.mtime()) * 1_000_000_000 + i128::from(m.mtime_nsec());
+                    out.push((name, i64::try_from(ns).unwrap_or(i64::MAX)));
+                }
+                Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(out)
+    }
+
     fn remove(&self, path: &str) -> io::Result<()> {
         self.open_files
             .lock()

@@ -89,6 +89,11 @@ macro_rules! forward {
             self.inner.list(dir)
         }
     };
+    (@one list_times) => {
+        fn list_times(&self, dir: &str) -> std::io::Result<Vec<(String, i64)>> {
+            self.inner.list_times(dir)
+        }
+    };
     (@one create_dir) => {
         fn create_dir(&self, dir: &str) -> std::io::Result<()> {
             self.inner.create_dir(dir)
@@ -203,6 +208,15 @@ pub trait Storage: Send + Sync {
     /// # Errors
     /// The underlying I/O error.
     fn list(&self, dir: &str) -> io::Result<Vec<String>>;
+
+    /// Like [`Storage::list`], with each file's modification time in ns since the Unix epoch
+    /// **by the storage's clock** (a local file's mtime; an object's `Last-Modified`): the one
+    /// clock that maintenance compares ages with, so a client's skewed clock cannot make a live
+    /// writer look silent.
+    ///
+    /// # Errors
+    /// The underlying I/O error.
+    fn list_times(&self, dir: &str) -> io::Result<Vec<(String, i64)>>;
 
     /// Deletes a file durably.
     ///

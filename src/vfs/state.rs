@@ -454,8 +454,12 @@ impl State {
                 .collect()
         });
         let mut unreadable = Vec::new();
+        // A snapshot a revoked writer committed too late is left out (docs/FORMAT.md).
+        let fences = crate::repo::fence::Fences::load(&self.repo)?;
+        known.retain(|id, s| !fences.is_void(id, s));
         for (id, r) in loaded {
             match r {
+                Ok(s) if fences.is_void(&id, &s) => {}
                 Ok(s) => {
                     known.insert(id, s);
                 }

@@ -231,6 +231,7 @@ pub(crate) mod tests {
             stdin: false,
             summary: Summary::default(),
             contents: None,
+            commit: None,
         };
         (SnapshotId(Id::hash(&time_s.to_le_bytes())), s)
     }

@@ -149,6 +149,7 @@ impl Craft {
             stdin: false,
             summary: Summary::default(),
             contents: None,
+            commit: None,
         });
         self.snapshots.last_mut().unwrap()
     }
@@ -195,7 +196,7 @@ impl Craft {
         if blobs.is_empty() {
             return None;
         }
-        let mut bytes = pack::header(Cipher::None).to_vec();
+        let mut bytes = pack::header(Cipher::None, [0; 6]).to_vec();
         let mut listed = Vec::new();
         for b in blobs {
             listed.push(PackedBlob {

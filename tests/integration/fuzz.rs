@@ -262,6 +262,10 @@ fn targets() -> Vec<Target> {
             xattr_entries: 2,
             acl_entries: 1,
         }),
+        commit: Some(chronofs::format::snapshot::Commit {
+            writer: chronofs::format::id::WriterId(id(10)),
+            basis: 4,
+        }),
     };
     let index = Index {
         packs: vec![IndexedPack {
@@ -272,6 +276,18 @@ fn targets() -> Vec<Target> {
         }],
         supersedes: vec![IndexId(id(8))],
         sessions: vec![],
+        prune: None,
+    };
+    // What a prune writes: the same with its state (index versions 3 and 4).
+    let pruned = |i: &Index| Index {
+        prune: Some(chronofs::format::index::PruneState {
+            epoch: 5,
+            condemned: vec![chronofs::format::index::Condemned {
+                pack: PackId(id(11)),
+                epoch: 5,
+            }],
+        }),
+        ..i.clone()
     };
     let session = SessionKey(vec![7; KEM_CIPHERTEXT_LEN]);
     let index_v2 = Index {
@@ -307,7 +323,9 @@ fn targets() -> Vec<Target> {
         created_ns: 0,
     };
     let lock = Lock {
-        exclusive: true,
+        mode: chronofs::format::lock::LockMode::Maintenance,
+        writer: chronofs::format::id::WriterId(id(12)),
+        basis: Some(3),
         hostname: "h".into(),
         username: "u".into(),
         pid: 1,
@@ -356,7 +374,10 @@ fn targets() -> Vec<Target> {
         },
         Target {
             name: "index",
-            seeds: vec![payload(index.encode(&Plain).unwrap())],
+            seeds: vec![
+                payload(index.encode(&Plain).unwrap()),
+                payload(pruned(&index).encode(&Plain).unwrap()),
+            ],
             envelope: Some(FileKind::Index),
             sealed: false,
             decode: |b| {
@@ -365,11 +386,14 @@ fn targets() -> Vec<Target> {
         },
         Target {
             name: "index (encrypted)",
-            seeds: vec![opened(
-                FileKind::Index,
-                &index_v2.encode(key()).unwrap(),
-                key(),
-            )],
+            seeds: vec![
+                opened(FileKind::Index, &index_v2.encode(key()).unwrap(), key()),
+                opened(
+                    FileKind::Index,
+                    &pruned(&index_v2).encode(key()).unwrap(),
+                    key(),
+                ),
+            ],
             envelope: Some(FileKind::Index),
             sealed: true,
             decode: |b| {
@@ -417,6 +441,23 @@ fn targets() -> Vec<Target> {
             },
         },
         Target {
+            name: "fence",
+            seeds: vec![payload(
+                chronofs::format::fence::Fence {
+                    time_ns: 1,
+                    revoked: vec![(chronofs::format::id::WriterId(id(13)), "backup".into())],
+                    accepted: Some(vec![SnapshotId(id(14))]),
+                }
+                .encode(&Plain)
+                .unwrap(),
+            )],
+            envelope: Some(FileKind::Fence),
+            sealed: false,
+            decode: |b| {
+                let _ = chronofs::format::fence::Fence::decode(b, &Plain);
+            },
+        },
+        Target {
             name: "pack trailer",
             seeds: vec![payload(
                 trailer[..trailer.len() - pack::PACK_FOOTER_LEN].to_vec(),
@@ -443,7 +484,7 @@ fn targets() -> Vec<Target> {
         Target {
             name: "pack framing",
             seeds: vec![{
-                let mut p = pack::header(Cipher::None).to_vec();
+                let mut p = pack::header(Cipher::None, [0; 6]).to_vec();
                 p.extend_from_slice(&[1, 2, 3, 4, 5, 6, 7, 8, 9]);
                 p.extend_from_slice(&trailer);
                 p

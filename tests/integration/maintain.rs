@@ -316,7 +316,8 @@ fn prune_interrupted_at_every_step_loses_nothing() {
             p = pristine.display()
         ));
         let plain = super::util::open_repo(&f.repo);
-        let lock = RepoLock::acquire(&plain, LockKind::Exclusive, "test", Duration::ZERO).unwrap();
+        let lock =
+            RepoLock::acquire(&plain, LockKind::Maintenance, "test", Duration::ZERO).unwrap();
         let storage = Arc::new(FaultyStorage::new(&f.repo, fail_at));
         let failing = super::util::open_on(storage.clone(), &f.repo);
         let ok = prune::prune(&failing, &lock, &options).is_ok();
@@ -600,7 +601,9 @@ fn locks_conflict_name_their_holder_and_stale_ones_are_reported_and_removed() {
     let repo = super::util::open_repo(&f.repo);
     let write_lock = |host: &str, age_s: i64| {
         let l = chronofs::format::lock::Lock {
-            exclusive: true,
+            mode: chronofs::format::lock::LockMode::Exclusive,
+            writer: chronofs::format::id::WriterId(chronofs::format::id::Id::hash(host.as_bytes())),
+            basis: None,
             hostname: host.into(),
             username: "someone".into(),
             pid: 1,
@@ -611,6 +614,12 @@ fn locks_conflict_name_their_holder_and_stale_ones_are_reported_and_removed() {
         let bytes = l.encode(repo.scheme().unwrap().payload()).unwrap();
         let name = format!("locks/{}", chronofs::format::id::Id::hash(&bytes).to_hex());
         repo.storage().write(&name, &bytes).unwrap();
+        // Staleness needs the storage's clock to agree: the file is as old as the lock says.
+        sh(&format!(
+            "touch -d '@{}' '{}'",
+            chronofs::repo::now_ns() / 1_000_000_000 - age_s,
+            f.repo.join(&name).display()
+        ));
     };
     write_lock("elsewhere", 10);
     let e = f.fails(&["backup", "-q", f.src_str()], 12);

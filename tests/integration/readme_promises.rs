@@ -145,6 +145,9 @@ impl Storage for FlipOnWrite {
     fn list(&self, d: &str) -> io::Result<Vec<String>> {
         self.0.list(d)
     }
+    fn list_times(&self, d: &str) -> io::Result<Vec<(String, i64)>> {
+        self.0.list_times(d)
+    }
     fn remove(&self, p: &str) -> io::Result<()> {
         self.0.remove(p)
     }
@@ -178,7 +181,8 @@ fn copy_reads_back_and_catches_a_byte_changed_on_the_way() {
     let to = super::util::open_on(Arc::new(FlipOnWrite(LocalStorage::new(&dest))), &dest);
     to.load_index_strict().unwrap();
     let listing = chronofs::snapshot::list(&from).unwrap();
-    let err = chronofs::maintain::copy::copy(&from, &to, &listing.snapshots, &()).unwrap_err();
+    let err =
+        chronofs::maintain::copy::copy(&from, &to, &listing.snapshots, &(), None).unwrap_err();
     assert_eq!(err.exit_code(), 11, "{err}");
     assert!(err.to_string().contains("data/"), "{err}");
     assert!(

@@ -425,6 +425,9 @@ impl chronofs::storage::Storage for FaultyStorage {
     fn list(&self, d: &str) -> std::io::Result<Vec<String>> {
         self.inner.list(d)
     }
+    fn list_times(&self, d: &str) -> std::io::Result<Vec<(String, i64)>> {
+        self.inner.list_times(d)
+    }
     fn remove(&self, p: &str) -> std::io::Result<()> {
         self.step()?;
         self.inner.remove(p)

@@ -97,6 +97,12 @@ pub fn check(repo: &Repository, read_data: bool) -> Result<CheckReport> {
 pub fn check_with(repo: &Repository, read: ReadData) -> Result<CheckReport> {
     repo.require_full_key("checking the repository")?;
     let mut report = CheckReport::default();
+    // Snapshots first, then the index: a backup committing meanwhile wrote its index files
+    // before its snapshot, so the index names everything the snapshots listed reference.
+    let crate::snapshot::Listing {
+        snapshots: snaps,
+        unreadable,
+    } = crate::snapshot::list(repo)?;
     for p in repo.load_index()? {
         report.errors.push(p.error.to_string());
     }
@@ -104,10 +110,6 @@ pub fn check_with(repo: &Repository, read: ReadData) -> Result<CheckReport> {
     check_packs(repo, read, &mut report, &mut bad_blobs)?;
     find_leftovers(repo, &mut report)?;
 
-    let crate::snapshot::Listing {
-        snapshots: snaps,
-        unreadable,
-    } = crate::snapshot::list(repo)?;
     report
         .errors
         .extend(unreadable.iter().map(ToString::to_string));
@@ -151,6 +153,13 @@ fn check_packs(
             pack::read_trailer(repo.storage(), &path, scheme).map(|(len, _, blobs)| (len, blobs))
         };
         match trailer {
+            // A condemned pack that a prune deleted after this check loaded the index: no
+            // snapshot listed here uses it (docs/FORMAT.md, "Prune beside writers").
+            Err(e) if is_gone(&e) && repo.index().condemned_at(&pack_id).is_some() => {
+                report.harmless.push(format!(
+                    "pack {path}: condemned, and deleted by a prune while this check ran"
+                ));
+            }
             Err(e) => {
                 report.errors.push(format!("pack {path}: {e}"));
                 bad.extend(indexed.iter().map(|(id, _)| *id));
@@ -184,6 +193,15 @@ fn check_packs(
     Ok(())
 }
 
+/// Whether `e` says a file does not exist.
+fn is_gone(e: &crate::Error) -> bool {
+    match e {
+        crate::Error::MissingPack { .. } => true,
+        crate::Error::RepoIo { cause, .. } => cause.kind() == std::io::ErrorKind::NotFound,
+        _ => false,
+    }
+}
+
 fn find_leftovers(repo: &Repository, report: &mut CheckReport) -> Result<()> {
     let index = repo.index();
     let mut dirs: Vec<String> = layout::pack_dirs().collect();
@@ -212,8 +230,12 @@ fn find_leftovers(repo: &Repository, report: &mut CheckReport) -> Result<()> {
             } else if dir.starts_with(layout::DATA_DIR) {
                 match name.parse::<PackId>() {
                     Ok(id) if index.has_pack(&id) => {}
+                    Ok(id) if index.condemned_at(&id).is_some() => report.harmless.push(format!(
+                        "{path}: pack not in any index, condemned by a prune"
+                    )),
                     Ok(_) => report.harmless.push(format!(
-                        "{path}: pack not in any index (left by an interrupted backup)"
+                        "{path}: pack not in any index (written by a backup still running, or \
+                         left by an interrupted one)"
                     )),
                     Err(_) => report.harmless.push(format!("{path}: stray file")),
                 }

@@ -62,6 +62,43 @@ fn is_lock(path: &str) -> bool {
 const LIST_PAGE: usize = 1000;
 
 impl S3Storage {
+    /// The objects directly under `dir`, with their `LastModified` as the server gave it.
+    fn list_objects(&self, dir: &str) -> io::Result<Vec<(String, Option<String>)>> {
+        if dir.starts_with("data") {
+            // A listing of packs (check, prune) includes every pack this process wrote.
+            self.uploads.barrier()?;
+        }
+        let prefix = format!("{}/", self.key(dir));
+        let mut names = Vec::new();
+        let mut token: Option<String> = None;
+        loop {
+            let url = self
+                .client
+                .list_url(&prefix, token.as_deref(), Some(LIST_PAGE));
+            let page = self.client.execute(
+                Kind::List,
+                &prefix,
+                &[],
+                |agent| agent.get(&url).call(),
+                |_, resp| read_list_page(&self.client, resp),
+            )?;
+            for object in page.contents {
+                if let Some(name) = object.key.strip_prefix(&prefix)
+                    && !name.is_empty()
+                    && !name.contains('/')
+                {
+                    names.push((name.to_string(), object.last_modified));
+                }
+            }
+            match page.next_continuation_token {
+                Some(t) if Some(&t) != token.as_ref() => token = Some(t),
+                _ => break,
+            }
+        }
+        names.sort();
+        Ok(names)
+    }
+
     /// Storage for `location`, with settings from the environment.
     ///
     /// # Errors
@@ -329,39 +366,29 @@ impl Storage for S3Storage {
     }
 
     fn list(&self, dir: &str) -> io::Result<Vec<String>> {
-        if dir.starts_with("data") {
-            // A listing of packs (check, prune) includes every pack this process wrote.
-            self.uploads.barrier()?;
-        }
-        let prefix = format!("{}/", self.key(dir));
-        let mut names = Vec::new();
-        let mut token: Option<String> = None;
-        loop {
-            let url = self
-                .client
-                .list_url(&prefix, token.as_deref(), Some(LIST_PAGE));
-            let page = self.client.execute(
-                Kind::List,
-                &prefix,
-                &[],
-                |agent| agent.get(&url).call(),
-                |_, resp| read_list_page(&self.client, resp),
-            )?;
-            for object in page.contents {
-                if let Some(name) = object.key.strip_prefix(&prefix)
-                    && !name.is_empty()
-                    && !name.contains('/')
-                {
-                    names.push(name.to_string());
-                }
-            }
-            match page.next_continuation_token {
-                Some(t) if Some(&t) != token.as_ref() => token = Some(t),
-                _ => break,
-            }
-        }
-        names.sort();
-        Ok(names)
+        Ok(self
+            .list_objects(dir)?
+            .into_iter()
+            .map(|(n, _)| n)
+            .collect())
+    }
+
+    fn list_times(&self, dir: &str) -> io::Result<Vec<(String, i64)>> {
+        self.list_objects(dir)?
+            .into_iter()
+            .map(|(name, modified)| {
+                let t = modified
+                    .as_deref()
+                    .and_then(|m| m.parse::<jiff::Timestamp>().ok())
+                    .ok_or_else(|| {
+                        refusal(
+                            io::ErrorKind::InvalidData,
+                            format!("the LIST answer gives no usable LastModified for {name}"),
+                        )
+                    })?;
+                Ok((name, i64::try_from(t.as_nanosecond()).unwrap_or(i64::MAX)))
+            })
+            .collect()
     }
 
     fn remove(&self, path: &str) -> io::Result<()> {

@@ -1,0 +1,252 @@
+//! A prune, step by step through `Storage`, in the order docs/FORMAT.md ("Prune beside
+//! writers") argues safe: revoke silent writers; list snapshots, load the index, mark; write
+//! the fence end; repack; write the new index; then, for condemned packs no running writer
+//! predates, look again at the snapshots committed meanwhile and delete what is still unused.
+
+use std::collections::HashSet;
+use std::time::Instant;
+
+use crate::error::{Error, Result};
+use crate::format::id::{PackId, SnapshotId};
+use crate::repo::lock::{self, RepoLock};
+use crate::repo::{Repository, fence, layout};
+
+use super::plan::{self, Fate};
+use super::rewrite::{self, NewIndex};
+use super::survey;
+use super::{PruneOptions, PruneReport};
+use crate::maintain::usage;
+
+/// Prunes `repo`. The caller holds a maintenance `lock`; it is checked before each write and
+/// delete.
+///
+/// # Errors
+/// [`Error::Refused`] on an append-only repository; [`Error::Corrupt`] if a snapshot or index
+/// file is unreadable or a used pack is missing (nothing is deleted then); I/O errors; a lost
+/// lock ([`Error::Revoked`]).
+pub fn prune(repo: &Repository, lock: &RepoLock, options: &PruneOptions) -> Result<PruneReport> {
+    let started = Instant::now();
+    if !options.dry_run {
+        super::super::ensure_mutable(repo, "prune")?;
+    }
+    let me = lock.writer();
+    let mut report = PruneReport {
+        dry_run: options.dry_run,
+        ..PruneReport::default()
+    };
+
+    // 1. Silent writers are revoked, so that nothing waits for them.
+    let locks = lock::list(repo)?;
+    let stale: Vec<&lock::FoundLock> = locks
+        .iter()
+        .filter(|f| f.lock.as_ref().is_ok_and(|l| l.writer != me) && f.stale_reason().is_some())
+        .collect();
+    let revocation = if options.dry_run || stale.is_empty() {
+        None
+    } else {
+        lock.ensure_held()?;
+        let r = fence::revoke(repo, &stale)?;
+        report.writers_revoked = stale.iter().map(|f| f.describe()).collect();
+        r
+    };
+
+    // 2. Snapshots first, then the index: a snapshot's index files precede it.
+    let listing = crate::snapshot::list(repo)?;
+    if let Some(e) = listing.unreadable.first() {
+        return Err(super::refuse_damage(e));
+    }
+    if let Some(p) = repo.load_index()?.into_iter().next() {
+        return Err(super::refuse_damage(&p.error));
+    }
+    let old_index_files = repo.index_files();
+    let snapshots = listing.snapshots;
+    report.snapshots = snapshots.len();
+    let seen: HashSet<SnapshotId> = snapshots.iter().map(|l| l.id).collect();
+    let index = repo.index();
+    let (present, unindexed) = survey::pack_files(repo, &index)?;
+    let used = usage::mark(repo, &index, &snapshots)?;
+    // The revocations made here or left unfinished end now: the snapshots were listed after
+    // their begins, and what they use is marked.
+    let mut revocations = if options.dry_run {
+        Vec::new()
+    } else {
+        fence::Fences::load(repo)?.pending()
+    };
+    if let Some(r) = revocation {
+        revocations.retain(|p| p.writers() != r.writers());
+        revocations.push(r);
+    }
+    for r in revocations {
+        lock.ensure_held()?;
+        r.finish(repo, snapshots.iter().map(|l| (&l.id, &l.snapshot)))?;
+    }
+    let (packs, blobs_used, blobs_unused) = survey::pack_use(&index, &used, &present);
+    report.blobs_used = blobs_used;
+    report.blobs_unused = blobs_unused;
+    let plan = plan::plan(index.epoch(), &packs, &unindexed, options.max_unused).map_err(|m| {
+        super::refuse_damage(&Error::corrupt(
+            layout::pack_path(&m.0),
+            "is missing (or not a regular file), but the index lists it and a snapshot uses it",
+        ))
+    })?;
+    report.packs_before = packs.len();
+    report.packs_condemned = plan.count(Fate::Condemn)
+        + plan.count(Fate::Repack)
+        + unindexed.iter().filter(|u| u.condemned.is_none()).count();
+    report.packs_recovered = plan.count(Fate::Recover);
+    report.packs_repacked = plan.count(Fate::Repack);
+    report.bytes_repacked = plan.bytes_repacked;
+    report.unused_bytes_kept = plan.unused_bytes_kept;
+    let sizes: std::collections::HashMap<PackId, u64> = packs
+        .iter()
+        .map(|p| (p.id, p.len))
+        .chain(unindexed.iter().map(|u| (u.id, u.len)))
+        .collect();
+    report.bytes_before = packs
+        .iter()
+        .filter(|p| p.present)
+        .map(|p| p.len)
+        .sum::<u64>()
+        + unindexed.iter().map(|u| u.len).sum::<u64>();
+    if options.dry_run {
+        let (oldest, writers) = survey::writers(&locks, &me);
+        let gone = plan::deletable(&plan.condemned, oldest);
+        account_deletions(&mut report, &gone, &unindexed);
+        report.writers_waited_for = if gone.len() < plan.condemned.len() {
+            writers
+        } else {
+            Vec::new()
+        };
+        report.bytes_after = report.bytes_before + plan.bytes_repacked
+            - gone
+                .iter()
+                .map(|p| sizes.get(p).copied().unwrap_or(0))
+                .sum::<u64>();
+        report.bytes_reclaimed = report.bytes_before.saturating_sub(report.bytes_after);
+        report.duration_ns = elapsed_ns(started);
+        return Ok(report);
+    }
+
+    // 3. Repack: the used blobs of partly used packs into new, durable packs.
+    let mut writer = repo.repack_writer()?;
+    for pos in 0..index.len() {
+        let Some((id, loc, number)) = index.at(pos) else {
+            continue;
+        };
+        if plan.fates[number] == Fate::Repack && used.is_used(pos) {
+            lock.ensure_held()?;
+            writer.add_prepared(loc.kind, repo.read_stored(&id, &loc, writer.scheme())?)?;
+        }
+    }
+    let session = writer.session().cloned();
+    let (new_packs, _) = writer.finish_packs()?;
+    report.packs_written = new_packs.len();
+    let written_bytes: u64 = new_packs.iter().map(|p| p.len).sum();
+
+    // 4. The new index: condemnations, recoveries, repacked packs; the old files go.
+    let used_trees = survey::used_trees(&index, &used);
+    if plan.rewrite {
+        rewrite::write_index(
+            repo,
+            lock,
+            &index,
+            |n| plan.fates[n] != Fate::Drop,
+            NewIndex {
+                new_packs,
+                session: session.as_ref(),
+                state: rewrite::state(plan.epoch, plan.condemned.iter().map(|(p, e)| (*p, *e))),
+                supersedes: &old_index_files,
+            },
+        )?;
+        report.index_files_replaced = old_index_files.len();
+    }
+    drop(index);
+
+    // 5. Sweep: condemned packs no running writer predates, unless a snapshot committed
+    //    since the first look uses them.
+    lock.ensure_held()?;
+    let (oldest, writers) = survey::writers(&lock::list(repo)?, &me);
+    let candidates: HashSet<PackId> = plan::deletable(&plan.condemned, oldest)
+        .into_iter()
+        .collect();
+    if candidates.len() < plan.condemned.len() {
+        report.writers_waited_for = writers;
+    }
+    let mut deleted: Vec<PackId> = Vec::new();
+    if !candidates.is_empty() {
+        let recovered = survey::recheck(repo, &seen, &used_trees, &candidates)?;
+        report.packs_recovered += recovered.len();
+        let gone: HashSet<PackId> = candidates.difference(&recovered).copied().collect();
+        let index = repo.index();
+        let current_files = repo.index_files();
+        let condemned = index
+            .condemned()
+            .iter()
+            .filter(|(p, _)| !gone.contains(p) && !recovered.contains(p))
+            .map(|(p, e)| (*p, *e));
+        rewrite::write_index(
+            repo,
+            lock,
+            &index,
+            |n| !gone.contains(&index.packs()[n].0),
+            NewIndex {
+                new_packs: Vec::new(),
+                session: None,
+                state: rewrite::state(index.epoch(), condemned),
+                supersedes: &current_files,
+            },
+        )?;
+        drop(index);
+        deleted = gone.into_iter().collect();
+        deleted.sort();
+        for pack in &deleted {
+            lock.ensure_held()?;
+            repo.remove_if_present(&layout::pack_path(pack))?;
+        }
+    }
+    let deleted_set: HashSet<PackId> = deleted.iter().copied().collect();
+    let kept_condemned: Vec<PackId> = plan
+        .condemned
+        .keys()
+        .filter(|p| !deleted_set.contains(p))
+        .copied()
+        .collect();
+    account_deletions(&mut report, &deleted, &unindexed);
+    report.packs_waiting = kept_condemned.len().saturating_sub(report.packs_recovered);
+    report.bytes_waiting = kept_condemned
+        .iter()
+        .map(|p| sizes.get(p).copied().unwrap_or(0))
+        .sum();
+
+    // 6. Leftovers: void snapshots, and temp files older than a lock's grace period.
+    for id in survey::void_snapshots(repo)? {
+        lock.ensure_held()?;
+        repo.remove_if_present(&layout::snapshot_path(&id))?;
+        report.void_snapshots_deleted += 1;
+    }
+    for file in survey::old_temp_files(repo, &lock.file())? {
+        lock.ensure_held()?;
+        repo.remove_if_present(&file)?;
+        report.temp_files_deleted += 1;
+    }
+    repo.load_index()?;
+    report.bytes_after = report.bytes_before + written_bytes
+        - deleted
+            .iter()
+            .map(|p| sizes.get(p).copied().unwrap_or(0))
+            .sum::<u64>();
+    report.bytes_reclaimed = report.bytes_before.saturating_sub(report.bytes_after);
+    report.duration_ns = elapsed_ns(started);
+    Ok(report)
+}
+
+/// Counts deleted packs as indexed or unindexed.
+fn account_deletions(report: &mut PruneReport, deleted: &[PackId], unindexed: &[plan::Unindexed]) {
+    let orphans: HashSet<PackId> = unindexed.iter().map(|u| u.id).collect();
+    report.unindexed_packs_deleted = deleted.iter().filter(|p| orphans.contains(p)).count();
+    report.packs_deleted = deleted.len() - report.unindexed_packs_deleted;
+}
+
+fn elapsed_ns(started: Instant) -> u64 {
+    u64::try_from(started.elapsed().as_nanos()).unwrap_or(u64::MAX)
+}

@@ -1,0 +1,130 @@
+//! Writing a prune's index: every pack that stays named (live or condemned), plus the packs
+//! repacking wrote, in files of at most [`MAX_BLOBS_PER_INDEX`] blobs; the last file carries
+//! the prune state and supersedes the files the prune replaces. Until that last file exists,
+//! readers use the old files (and the new ones, which only repeat packs that exist or name new
+//! ones); from then on they ignore the superseded files, which are deleted afterwards.
+
+use crate::error::Result;
+use crate::format::crypto::SessionKey;
+use crate::format::id::{Id, IndexId};
+use crate::format::index::{Condemned, IndexedPack, MAX_BLOBS_PER_INDEX, PruneState};
+use crate::format::pack::PackedBlob;
+use crate::repo::Repository;
+use crate::repo::index::{Index, RecordBuilder};
+use crate::repo::lock::RepoLock;
+
+/// What the new index holds besides the surviving packs of the old one.
+pub struct NewIndex<'a> {
+    /// Packs repacking wrote, sealed in `session`.
+    pub new_packs: Vec<IndexedPack>,
+    /// Their session key (encrypted repositories).
+    pub session: Option<&'a SessionKey>,
+    /// The prune state after this step.
+    pub state: PruneState,
+    /// The index files the new one replaces.
+    pub supersedes: &'a [String],
+}
+
+/// Writes the index of the packs of `index` for which `keeps(pack number)` holds, plus `new`,
+/// then deletes the superseded files. Checks the lock before each write and delete.
+///
+/// # Errors
+/// Write failures, or a lost lock.
+pub fn write_index(
+    repo: &Repository,
+    lock: &RepoLock,
+    index: &Index,
+    keeps: impl Fn(usize) -> bool,
+    new: NewIndex<'_>,
+) -> Result<()> {
+    // Positions of the surviving packs' blobs, grouped by pack, in file order.
+    let mut order: Vec<u32> = (0..index.len())
+        .filter(|&pos| index.at(pos).is_some_and(|(_, _, n)| keeps(n)))
+        .filter_map(|pos| u32::try_from(pos).ok())
+        .collect();
+    let key = |pos: &u32| {
+        index
+            .at(*pos as usize)
+            .map_or((usize::MAX, 0), |(_, loc, n)| (n, loc.offset))
+    };
+    order.sort_unstable_by_key(key);
+    let packs = index.packs();
+    let mut batch = RecordBuilder::default();
+    let mut pending: Option<(IndexedPack, usize)> = None;
+    for pos in order {
+        let Some((id, loc, number)) = index.at(pos as usize) else {
+            continue;
+        };
+        if pending.as_ref().is_none_or(|(_, n)| *n != number) {
+            // A pack's blobs never straddle two files.
+            flush_pack(&mut batch, &mut pending, index);
+            if batch.blob_count() >= MAX_BLOBS_PER_INDEX {
+                lock.ensure_held()?;
+                repo.write_index_record(&batch.take(Vec::new()))?;
+            }
+            let (id, len) = packs[number];
+            pending = Some((
+                IndexedPack {
+                    id,
+                    len,
+                    blobs: Vec::new(),
+                    session: 0,
+                },
+                number,
+            ));
+        }
+        if let Some((pack, _)) = pending.as_mut() {
+            pack.blobs.push(PackedBlob {
+                id,
+                kind: loc.kind,
+                offset: loc.offset,
+                stored_len: loc.stored_len,
+                raw_len: loc.raw_len,
+                compression: loc.compression,
+            });
+        }
+    }
+    flush_pack(&mut batch, &mut pending, index);
+    for p in new.new_packs {
+        batch.push(p, new.session);
+    }
+    let supersedes = new
+        .supersedes
+        .iter()
+        .filter_map(|n| n.parse::<Id>().ok().map(IndexId))
+        .collect();
+    let mut last = batch.take(supersedes);
+    last.prune = Some(new.state);
+    lock.ensure_held()?;
+    repo.write_index_record(&last)?;
+    for name in new.supersedes {
+        lock.ensure_held()?;
+        repo.remove_if_present(&format!("{}/{name}", crate::repo::layout::INDEX_DIR))?;
+    }
+    Ok(())
+}
+
+/// The prune state for `epoch` and these condemned packs, in a stable order.
+#[must_use]
+pub fn state(
+    epoch: u64,
+    condemned: impl Iterator<Item = (crate::format::id::PackId, u64)>,
+) -> PruneState {
+    let mut condemned: Vec<Condemned> = condemned
+        .map(|(pack, epoch)| Condemned { pack, epoch })
+        .collect();
+    condemned.sort_by_key(|c| c.pack);
+    PruneState { epoch, condemned }
+}
+
+/// Moves the pack being collected into the batch, with its session key.
+fn flush_pack(
+    batch: &mut RecordBuilder,
+    pending: &mut Option<(IndexedPack, usize)>,
+    index: &Index,
+) {
+    if let Some((pack, number)) = pending.take() {
+        let session = index.session_of_number(number);
+        batch.push(pack, session.as_deref());
+    }
+}
