@@ -20,6 +20,7 @@ mod integration {
     mod mount_xattrs;
     mod operations;
     mod privacy;
+    mod prune_beside;
     mod readme_promises;
     mod recipes;
     mod roundtrip;

@@ -194,23 +194,14 @@ pub fn revoke(repo: &Repository, locks: &[&FoundLock]) -> Result<Option<Revocati
 /// key that can read them; otherwise the next prune ends it). Returns the locks removed.
 ///
 /// # Errors
-/// [`Error::Locked`] if a live prune or forget runs (without `all`); I/O errors.
+/// I/O errors.
 pub fn unlock(repo: &Repository, all: bool) -> Result<Vec<FoundLock>> {
-    // Our own lock gives the storage's "now" and keeps a prune from running meanwhile.
-    let own = if all {
-        None
-    } else {
-        Some(super::lock::RepoLock::acquire(
-            repo,
-            super::lock::LockKind::Maintenance,
-            "unlock",
-            std::time::Duration::ZERO,
-        )?)
-    };
-    let mine = own.as_ref().map(super::lock::RepoLock::file);
+    // Our own lock file gives the storage's "now"; it conflicts with nothing.
+    let own = super::lock::RepoLock::probe(repo, "unlock")?;
+    let mine = own.file();
     let found: Vec<FoundLock> = super::lock::list(repo)?
         .into_iter()
-        .filter(|f| Some(&f.file) != mine.as_ref() && (all || f.stale_reason().is_some()))
+        .filter(|f| f.file != mine && (all || f.stale_reason().is_some()))
         .collect();
     let refs: Vec<&FoundLock> = found.iter().collect();
     if let Some(revocation) = revoke(repo, &refs)?

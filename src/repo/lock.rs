@@ -219,6 +219,23 @@ fn write_lock(storage: &dyn Storage, scheme: &Scheme, lock: &mut Lock) -> Result
     Ok(file)
 }
 
+/// A lock of `kind` for `purpose`, held by this process.
+fn new_lock(kind: LockKind, purpose: &str) -> Result<Lock> {
+    let pid = std::process::id();
+    let uid = crate::sys::euid();
+    Ok(Lock {
+        mode: kind,
+        writer: new_writer_id()?,
+        basis: None,
+        hostname: crate::sys::hostname(),
+        username: crate::sys::user_name(uid).unwrap_or_else(|| uid.to_string()),
+        pid,
+        process_start: crate::sys::process_start_ticks(pid).unwrap_or(0),
+        time_ns: 0,
+        purpose: purpose.to_string(),
+    })
+}
+
 /// A new random writer id.
 fn new_writer_id() -> Result<WriterId> {
     let mut b = [0u8; 32];
@@ -239,19 +256,7 @@ impl RepoLock {
         wait: Duration,
     ) -> Result<RepoLock> {
         let deadline = Instant::now() + wait;
-        let pid = std::process::id();
-        let uid = crate::sys::euid();
-        let mut lock = Lock {
-            mode: kind,
-            writer: new_writer_id()?,
-            basis: None,
-            hostname: crate::sys::hostname(),
-            username: crate::sys::user_name(uid).unwrap_or_else(|| uid.to_string()),
-            pid,
-            process_start: crate::sys::process_start_ticks(pid).unwrap_or(0),
-            time_ns: 0,
-            purpose: purpose.to_string(),
-        };
+        let mut lock = new_lock(kind, purpose)?;
         let mut pause = Duration::from_millis(50);
         loop {
             let file = write_lock(repo.storage(), repo.scheme()?, &mut lock)?;
@@ -295,6 +300,23 @@ impl RepoLock {
             std::thread::sleep(pause.min(deadline - now));
             pause = (pause * 2).min(Duration::from_secs(2));
         }
+    }
+
+    /// A shared lock taken whatever else is held: `unlock` writes one to learn the storage's
+    /// "now" (the file's modification time) while others may hold any lock.
+    ///
+    /// # Errors
+    /// Write failures.
+    pub fn probe(repo: &Repository, purpose: &str) -> Result<RepoLock> {
+        let mut lock = new_lock(LockKind::Shared, purpose)?;
+        let file = write_lock(repo.storage(), repo.scheme()?, &mut lock)?;
+        Ok(RepoLock::start(
+            repo,
+            repo.scheme()?.clone(),
+            lock,
+            file,
+            Vec::new(),
+        ))
     }
 
     fn start(

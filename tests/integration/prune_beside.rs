@@ -1,0 +1,444 @@
+//! Prune beside writers (docs/FORMAT.md, "Prune beside writers"), one invariant per test:
+//! - data a backup in flight deduplicated against is never deleted, whether it commits before
+//!   the prune's first look, between its two looks, or after it (library level, with the
+//!   second look forced into the gap; and through the binary, on disk and on Garage);
+//! - a backup stopped (SIGSTOP) through a whole prune fails with exit 20 and commits nothing,
+//!   while the prune deletes what no live writer needs;
+//! - a snapshot a revoked writer commits after the prune looked is void: listed nowhere,
+//!   withdrawn by its writer, deleted by the next prune, and `check` stays clean;
+//! - two maintenance commands exclude each other.
+
+use std::fs;
+use std::path::Path;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use chronofs::format::fence::Fence;
+use chronofs::format::id::Id;
+use chronofs::ingest::{self, BackupOptions, Silent};
+use chronofs::maintain::check;
+use chronofs::maintain::prune::{self, PruneOptions};
+use chronofs::repo::lock::{LockKind, RepoLock};
+use chronofs::storage::{LocalStorage, NewFile, Storage};
+use serde_json::Value;
+
+use super::util::{Fixture, assert_ok, noise, open_on, open_repo, pack_files};
+
+fn json(s: &str) -> Value {
+    serde_json::from_str(s.lines().last().unwrap_or("")).unwrap()
+}
+
+/// Local storage that runs `hook` once, when the `n`-th listing of `locks/` with times starts
+/// (the prune's second look at the writers is its second such listing).
+struct HookAtLocks {
+    inner: LocalStorage,
+    seen: AtomicUsize,
+    n: usize,
+    hook: Mutex<Option<Box<dyn FnOnce() + Send>>>,
+}
+
+impl Storage for HookAtLocks {
+    fn read(&self, p: &str, limit: u64) -> std::io::Result<Vec<u8>> {
+        self.inner.read(p, limit)
+    }
+    fn read_at(&self, p: &str, o: u64, b: &mut [u8]) -> std::io::Result<()> {
+        self.inner.read_at(p, o, b)
+    }
+    fn len(&self, p: &str) -> std::io::Result<u64> {
+        self.inner.len(p)
+    }
+    fn list(&self, d: &str) -> std::io::Result<Vec<String>> {
+        self.inner.list(d)
+    }
+    fn list_times(&self, d: &str) -> std::io::Result<Vec<(String, i64)>> {
+        if d == "locks" && self.seen.fetch_add(1, Ordering::SeqCst) + 1 == self.n {
+            let hook = self.hook.lock().unwrap().take();
+            if let Some(h) = hook {
+                h();
+            }
+        }
+        self.inner.list_times(d)
+    }
+    fn remove(&self, p: &str) -> std::io::Result<()> {
+        self.inner.remove(p)
+    }
+    fn create_dir(&self, d: &str) -> std::io::Result<()> {
+        self.inner.create_dir(d)
+    }
+    fn write(&self, p: &str, data: &[u8]) -> std::io::Result<()> {
+        self.inner.write(p, data)
+    }
+    fn replace(&self, p: &str, data: &[u8]) -> std::io::Result<()> {
+        self.inner.replace(p, data)
+    }
+    fn create_new<'a>(&'a self, dir: &str) -> std::io::Result<Box<dyn NewFile + 'a>> {
+        self.inner.create_new(dir)
+    }
+}
+
+/// A writer as `chronofs backup` is one: its lock taken, then its index loaded, its basis
+/// recorded.
+fn writer(repo_path: &Path) -> (chronofs::repo::Repository, Arc<RepoLock>) {
+    let repo = open_on(Arc::new(LocalStorage::new(repo_path)), repo_path);
+    let lock = RepoLock::acquire(&repo, LockKind::Shared, "backup", Duration::ZERO).unwrap();
+    repo.load_index_strict().unwrap();
+    lock.set_basis(repo.index().epoch()).unwrap();
+    (repo, Arc::new(lock))
+}
+
+/// Backs up `src` as the holder of `lock`.
+fn backup_under(
+    repo: &chronofs::repo::Repository,
+    lock: &Arc<RepoLock>,
+    src: &Path,
+) -> chronofs::format::id::SnapshotId {
+    let options = BackupOptions {
+        lock: Some(Arc::clone(lock)),
+        ..BackupOptions::default()
+    };
+    ingest::backup(repo, &[src.to_path_buf()], &options, &Silent)
+        .unwrap()
+        .id
+}
+
+/// A repository whose only data is a forgotten snapshot of `src` (so all of it is unused).
+fn forgotten_data(f: &Fixture) {
+    fs::write(f.src.join("big"), noise(7, 3 << 20)).unwrap();
+    fs::write(f.src.join("small"), b"small file").unwrap();
+    f.ok(&["backup", "-q", f.src_str()]);
+    f.ok(&["forget", "latest"]);
+}
+
+#[test]
+fn a_backup_that_commits_between_the_two_looks_keeps_its_data() {
+    let f = Fixture::new();
+    forgotten_data(&f);
+    // The writer loads its index while the old data is live: it deduplicates against it.
+    let (wrepo, wlock) = writer(&f.repo);
+    let committed = Arc::new(Mutex::new(None));
+    let hook = {
+        let (src, committed) = (f.src.clone(), Arc::clone(&committed));
+        move || {
+            // Between the prune's first look and its second: commit, and finish.
+            let id = backup_under(&wrepo, &wlock, &src);
+            *committed.lock().unwrap() = Some(id);
+            drop(wlock);
+        }
+    };
+    let storage = Arc::new(HookAtLocks {
+        inner: LocalStorage::new(&f.repo),
+        seen: AtomicUsize::new(0),
+        n: 2,
+        hook: Mutex::new(Some(Box::new(hook))),
+    });
+    let repo = open_on(storage, &f.repo);
+    // Taken through other storage: the hook counts the prune's own listings only.
+    let lock = RepoLock::acquire(
+        &open_repo(&f.repo),
+        LockKind::Maintenance,
+        "prune",
+        Duration::ZERO,
+    )
+    .unwrap();
+    let r = prune::prune(&repo, &lock, &PruneOptions::default()).unwrap();
+    drop(lock);
+    assert!(committed.lock().unwrap().is_some(), "the hook ran");
+    // The first look condemned the old data; the second saw the new snapshot use its data
+    // pack (its trees differ: reading the files changed their atimes).
+    assert!(r.packs_condemned >= 2, "{r:?}");
+    assert!(r.packs_recovered >= 1, "{r:?}");
+    assert_eq!(
+        r.packs_deleted + r.unindexed_packs_deleted + r.packs_recovered,
+        r.packs_condemned,
+        "{r:?}"
+    );
+    let repo = open_repo(&f.repo);
+    let report = check::check(&repo, true).unwrap();
+    assert!(report.is_ok(), "{:?}", report.errors);
+    let t = f.path("restored");
+    f.ok(&["restore", "latest", "--target", t.to_str().unwrap()]);
+    super::util::assert_same_tree(&f.src, &f.restored_src(&t));
+    // Recovered packs are live again: the next prune keeps them, and writers use them.
+    let again = json(&f.ok(&["prune", "--json"]));
+    assert_eq!(again["packs_deleted"], 0, "{again}");
+    assert_eq!(again["packs_condemned"], 0, "{again}");
+}
+
+#[test]
+fn a_backup_in_flight_holds_back_what_it_may_use_through_the_binary() {
+    let f = Fixture::new();
+    in_flight_scenario(&f);
+}
+
+/// A backup loads its index, then waits (its source command waits for a file); `prune` runs
+/// meanwhile: it condemns the forgotten data but deletes nothing the backup may use. The
+/// backup then stores the same data (deduplicated against the condemned packs) and commits;
+/// the next prune recovers those packs; everything checks and restores.
+pub(super) fn in_flight_scenario(f: &Fixture) {
+    let data = f.path("data");
+    fs::write(&data, noise(11, 3 << 20)).unwrap();
+    let d = data.to_str().unwrap();
+    f.ok(&[
+        "backup",
+        "-q",
+        "--stdin-from-command",
+        "--stdin-name",
+        "data",
+        "cat",
+        d,
+    ]);
+    f.ok(&["forget", "latest"]);
+    let go = f.path("go");
+    let script = format!(
+        "while [ ! -e '{}' ]; do sleep 0.05; done; cat '{d}'",
+        go.display()
+    );
+    let backup = f
+        .cmd(&[
+            "backup",
+            "-q",
+            "--json",
+            "--stdin-from-command",
+            "--stdin-name",
+            "data",
+            "--",
+            "sh",
+            "-c",
+            &script,
+        ])
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let _reap = Reap {
+        pid: backup.id(),
+        go: &go,
+    };
+    // Its lock is there (a lock that names no basis yet holds back every condemned pack).
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while !f.ok(&["unlock"]).contains("kept shared lock") {
+        assert!(Instant::now() < deadline, "the backup never took its lock");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let r = json(&f.ok(&["prune", "--json"]));
+    assert!(r["packs_condemned"].as_u64().unwrap() >= 1, "{r}");
+    assert_eq!(r["packs_deleted"], 0, "the backup may use them: {r}");
+    assert!(r["packs_waiting"].as_u64().unwrap() >= 1, "{r}");
+    assert!(
+        r["writers_waited_for"][0]
+            .as_str()
+            .unwrap()
+            .contains("backup"),
+        "{r}"
+    );
+    fs::write(&go, b"").unwrap();
+    let out = backup.wait_with_output().unwrap();
+    assert_ok(&out);
+    let b = json(&String::from_utf8_lossy(&out.stdout));
+    assert!(
+        b["summary"]["bytes_added"].as_u64().unwrap() < 1 << 20,
+        "deduplicated against the condemned packs: {b}"
+    );
+    f.ok(&["check", "--read-data"]);
+    // The next prune sees the new snapshot use the condemned data pack: live again. (The
+    // old tree pack goes: the new snapshot's tree is another.)
+    let r = json(&f.ok(&["prune", "--json"]));
+    assert!(r["packs_recovered"].as_u64().unwrap() >= 1, "{r}");
+    f.ok(&["check", "--read-data"]);
+    let t = f.path("restored");
+    f.ok(&["restore", "latest", "--target", t.to_str().unwrap()]);
+    assert_eq!(fs::read(t.join("data")).unwrap(), fs::read(&data).unwrap());
+    // Forgotten again, with no writer running, it goes at once.
+    f.ok(&["forget", "latest"]);
+    let r = json(&f.ok(&["prune", "--json"]));
+    assert!(r["packs_deleted"].as_u64().unwrap() >= 1, "{r}");
+    assert_eq!(r["packs_waiting"], 0, "{r}");
+    f.ok(&["check", "--read-data"]);
+}
+
+/// Ends a backup left waiting by a test that failed: lets its source command go on and kills
+/// it, so that no process outlives the test.
+struct Reap<'a> {
+    pid: u32,
+    go: &'a Path,
+}
+
+impl Drop for Reap<'_> {
+    fn drop(&mut self) {
+        let _ = fs::write(self.go, b"");
+        let _ = std::process::Command::new("kill")
+            .args(["-CONT", &self.pid.to_string()])
+            .status();
+        let _ = std::process::Command::new("kill")
+            .args(["-KILL", &self.pid.to_string()])
+            .status();
+    }
+}
+
+/// Whether some lock in the (local) repository names a basis: its writer loaded its index.
+fn writer_loaded(f: &Fixture) -> bool {
+    let repo = open_on(Arc::new(LocalStorage::new(&f.repo)), &f.repo);
+    chronofs::repo::lock::list(&repo)
+        .unwrap()
+        .iter()
+        .any(|l| l.lock.as_ref().is_ok_and(|l| l.basis.is_some()))
+}
+
+#[test]
+fn a_backup_stopped_through_a_whole_prune_fails_cleanly_and_loses_nothing() {
+    let mut f = Fixture::new();
+    // Locks go stale after 2 s here, so that the stop outlasts the grace period.
+    f.env.push(("CHRONOFS_LOCK_STALE_SECS".into(), "2".into()));
+    let data = f.path("data");
+    fs::write(&data, noise(12, 3 << 20)).unwrap();
+    let d = data.to_str().unwrap();
+    f.ok(&[
+        "backup",
+        "-q",
+        "--stdin-from-command",
+        "--stdin-name",
+        "data",
+        "cat",
+        d,
+    ]);
+    fs::write(f.src.join("kept"), b"kept").unwrap();
+    f.ok(&["backup", "-q", f.src_str()]);
+    let keep = f.ok(&["snapshots", "--json"]);
+    let by_time: Vec<Value> = serde_json::from_str(&keep).unwrap();
+    let stdin_id = by_time[0]["id"].as_str().unwrap().to_string();
+    f.ok(&["forget", &stdin_id]);
+    let packs_before = pack_files(&f.repo).len();
+    let go = f.path("go");
+    let script = format!(
+        "while [ ! -e '{}' ]; do sleep 0.05; done; cat '{d}'",
+        go.display()
+    );
+    let backup = f
+        .cmd(&[
+            "backup",
+            "-q",
+            "--stdin-from-command",
+            "--stdin-name",
+            "data",
+            "--",
+            "sh",
+            "-c",
+            &script,
+        ])
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let _reap = Reap {
+        pid: backup.id(),
+        go: &go,
+    };
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while !writer_loaded(&f) {
+        assert!(
+            Instant::now() < deadline,
+            "the backup never loaded its index"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let pid = backup.id().to_string();
+    super::util::sh(&format!("kill -STOP {pid}"));
+    // Longer than the grace period: the prune revokes it and deletes the old data, which
+    // the stopped backup's index still names.
+    std::thread::sleep(Duration::from_secs(3));
+    let r = json(&f.ok(&["prune", "--json"]));
+    assert_eq!(
+        r["writers_revoked"].as_array().map(Vec::len),
+        Some(1),
+        "{r}"
+    );
+    assert!(r["packs_deleted"].as_u64().unwrap() >= 1, "{r}");
+    assert!(pack_files(&f.repo).len() < packs_before);
+    fs::write(&go, b"").unwrap();
+    super::util::sh(&format!("kill -CONT {pid}"));
+    let out = backup.wait_with_output().unwrap();
+    assert_eq!(out.status.code(), Some(20), "{out:?}");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("lost the repository lock"), "{err}");
+    // Nothing was committed; what is there checks and restores.
+    let after: Vec<Value> = serde_json::from_str(&f.ok(&["snapshots", "--json"])).unwrap();
+    assert_eq!(after.len(), 1, "only the kept snapshot: {after:?}");
+    f.ok(&["check", "--read-data"]);
+    let t = f.path("restored");
+    f.ok(&["restore", "latest", "--target", t.to_str().unwrap()]);
+    super::util::assert_same_tree(&f.src, &f.restored_src(&t));
+}
+
+#[test]
+fn a_snapshot_committed_after_the_prune_looked_is_void_everywhere() {
+    let f = Fixture::new();
+    fs::write(f.src.join("a"), noise(3, 100_000)).unwrap();
+    f.ok(&["backup", "-q", f.src_str()]);
+    let repo = open_repo(&f.repo);
+    let listed_before = f.ok(&["snapshots"]);
+    // A writer that passed its lock check, then slept while a prune revoked it and looked.
+    let (wrepo, wlock) = writer(&f.repo);
+    let fence = Fence {
+        time_ns: chronofs::repo::now_ns(),
+        revoked: vec![(wlock.writer(), "backup (test)".into())],
+        accepted: Some(Vec::new()),
+    };
+    let bytes = fence.encode(repo.scheme().unwrap().payload()).unwrap();
+    repo.storage().create_dir("fences").unwrap();
+    repo.storage()
+        .write(&format!("fences/{}", Id::hash(&bytes).to_hex()), &bytes)
+        .unwrap();
+    // Its commit finds the fence after writing: it withdraws the snapshot and fails.
+    fs::write(f.src.join("b"), noise(4, 100_000)).unwrap();
+    let options = BackupOptions {
+        lock: Some(Arc::clone(&wlock)),
+        ..BackupOptions::default()
+    };
+    let e = ingest::backup(&wrepo, std::slice::from_ref(&f.src), &options, &Silent).unwrap_err();
+    assert!(matches!(e, chronofs::Error::Revoked(_)), "{e}");
+    assert_eq!(e.exit_code(), 20);
+    assert_eq!(f.ok(&["snapshots"]), listed_before, "withdrawn");
+    // A writer that died before withdrawing leaves the file: it is void for every reader.
+    let (snaps, _) = wrepo.snapshots().unwrap();
+    let mut late = snaps[0].1.clone();
+    late.time_ns += 1_000_000_000;
+    late.commit = Some(chronofs::format::snapshot::Commit {
+        writer: wlock.writer(),
+        basis: 0,
+    });
+    let late_id = wrepo.save_snapshot(&late).unwrap();
+    let late_file = f.repo.join(format!("snapshots/{}", late_id.to_hex()));
+    assert!(late_file.exists());
+    assert_eq!(f.ok(&["snapshots"]), listed_before, "void: not listed");
+    assert!(
+        f.fails(&["ls", &late_id.to_hex()[..12]], 13)
+            .contains("no snapshot")
+    );
+    f.ok(&["check"]);
+    drop(wlock);
+    let r = json(&f.ok(&["prune", "--json"]));
+    assert_eq!(r["void_snapshots_deleted"], 1, "{r}");
+    assert!(!late_file.exists());
+    f.ok(&["check", "--read-data"]);
+}
+
+#[test]
+fn maintenance_commands_exclude_each_other_but_not_writers() {
+    let f = Fixture::new();
+    fs::write(f.src.join("a"), b"a").unwrap();
+    f.ok(&["backup", "-q", f.src_str()]);
+    let repo = open_repo(&f.repo);
+    let held = RepoLock::acquire(&repo, LockKind::Maintenance, "prune", Duration::ZERO).unwrap();
+    let e = f.fails(&["prune"], 12);
+    assert!(
+        e.contains("maintenance lock by") && e.contains("(prune)"),
+        "{e}"
+    );
+    let e = f.fails(&["forget", "--keep-last", "1"], 12);
+    assert!(e.contains("maintenance lock by"), "{e}");
+    // Writers and readers go on.
+    f.ok(&["backup", "-q", f.src_str()]);
+    f.ok(&["check"]);
+    f.ok(&["snapshots"]);
+    drop(held);
+    f.ok(&["forget", "--keep-last", "1", "--prune"]);
+}
