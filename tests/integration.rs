@@ -26,6 +26,7 @@ mod integration {
     mod roundtrip;
     mod s3;
     mod s3_faults;
+    mod soak;
     mod source_trace;
     mod util;
     mod vfs;

@@ -114,6 +114,8 @@ Exit codes:
   17  no key opens the repository (wrong passphrase, none given, missing key files)
   18  the operation needs a full key (the repository was opened with a backup-only key)
   19  the repository's object storage could not be reached or refused the request
+  20  a prune revoked this backup or copy (it was stopped longer than a lock's grace period); \
+      nothing was committed
 `chronofs status` answers as monitoring tools expect instead: 0 healthy, 1 late, 2 unreadable.
 
 Environment: CHRONOFS_REPO names the repository when --repo is not given; CHRONOFS_PASSWORD
@@ -153,11 +155,11 @@ pub enum Command {
     Umount(umount::Args),
     /// Remove snapshots by a retention policy (--keep-daily 7 ...) or by name.
     Forget(forget::Args),
-    /// Delete data no snapshot references, reclaiming space.
+    /// Delete data no snapshot references, reclaiming space (runs beside backups).
     Prune(prune::Args),
     /// Copy snapshots to another repository (only the data it lacks).
     Copy(copy::Args),
-    /// Remove stale locks left by processes that are gone.
+    /// Revoke and remove stale locks left by processes that are gone or stopped.
     Unlock(unlock::Args),
     /// Show or set append-only mode (forget and prune refuse while it is on).
     AppendOnly(append_only::Args),

@@ -1,4 +1,4 @@
-//! `chronofs prune`: delete data no snapshot references.
+//! `chronofs prune`: delete data no snapshot references, beside running backups.
 
 use anyhow::Result;
 use chronofs::maintain::prune::{self, PruneOptions, PruneReport};
@@ -69,6 +69,30 @@ pub fn print_report(ctx: &Context, json: bool, r: &PruneReport) -> Result<()> {
         },
         r.unindexed_packs_deleted
     )?;
+    if r.packs_condemned + r.packs_recovered > 0 {
+        outln!(
+            "{} packs {would}condemned (no longer deduplicated against), {} condemned packs in use again",
+            r.packs_condemned,
+            r.packs_recovered
+        )?;
+    }
+    if r.packs_waiting > 0 {
+        outln!(
+            "{} condemned packs ({}) wait for {} running writer(s), for a later prune:",
+            r.packs_waiting,
+            ui::size(r.bytes_waiting),
+            r.writers_waited_for.len()
+        )?;
+        for w in &r.writers_waited_for {
+            outln!("  {}", super::quote::text(w))?;
+        }
+    }
+    for w in &r.writers_revoked {
+        outln!(
+            "revoked {} (stopped or cut off past the grace period; it cannot commit)",
+            super::quote::text(w)
+        )?;
+    }
     outln!(
         "{} {}reclaimed ({} -> {}); {} unused left in partly used packs; {} copied by repacking",
         ui::size(r.bytes_reclaimed),
