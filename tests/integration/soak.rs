@@ -151,7 +151,7 @@ pub(super) fn soak(mut f: Fixture, secs: u64, label: &str) {
             Arc::clone(&stop),
         );
         threads.push(std::thread::spawn(move || {
-            let mut rng = Rng(seed ^ (h as u64 + 1) * 0x1234_5678);
+            let mut rng = Rng(seed ^ ((h as u64 + 1) * 0x1234_5678));
             let dir = f.src.join(format!("h{h}"));
             let host = format!("h{h}");
             while !stop.load(Ordering::SeqCst) {
