@@ -162,7 +162,8 @@ pub fn backup(
             walker.force = options.force;
             let root = walker.walk_root(&spec, parent_root.as_ref())?;
             Ok((root, walker.summary, walker.contents))
-        })?;
+        })
+        .map_err(|e| revoked_instead(options, e))?;
     commit(
         repo,
         root,
@@ -200,7 +201,8 @@ pub fn backup_stream(
             let mut walker = Walker::new(repo, lanes, &excludes, &Silent, progress);
             let (root, _) = walker.stream_tree(name, source)?;
             Ok((root, walker.summary, walker.contents))
-        })?;
+        })
+        .map_err(|e| revoked_instead(options, e))?;
     let host = options.host.clone().unwrap_or_else(crate::sys::hostname);
     commit(
         repo,
@@ -215,6 +217,18 @@ pub fn backup_stream(
         true,
         started,
     )
+}
+
+/// A write that failed because a prune revoked this writer (and removed its temporary files)
+/// reports the revocation, the cause, rather than the missing file.
+fn revoked_instead(options: &BackupOptions, e: Error) -> Error {
+    match &options.lock {
+        Some(lock) if !matches!(e, Error::SourceFailed(_)) => match lock.ensure_held() {
+            Err(revoked) => revoked,
+            Ok(()) => e,
+        },
+        _ => e,
+    }
 }
 
 /// Writes the snapshot file, once everything it references is durable and indexed.

@@ -131,10 +131,12 @@ pub fn stale_reason(l: &Lock, storage_age_ns: i64) -> Option<String> {
     let limit = i64::try_from(stale_after().as_nanos()).unwrap_or(i64::MAX);
     let stated_age_ns = now_ns().saturating_sub(l.time_ns);
     if storage_age_ns > limit && stated_age_ns > limit {
-        return Some(format!(
-            "not refreshed for {} minutes",
-            storage_age_ns.min(stated_age_ns) / 60_000_000_000
-        ));
+        let secs = storage_age_ns.min(stated_age_ns) / 1_000_000_000;
+        return Some(if secs < 120 {
+            format!("not refreshed for {secs} seconds")
+        } else {
+            format!("not refreshed for {} minutes", secs / 60)
+        });
     }
     if l.hostname != crate::sys::hostname() {
         return None;

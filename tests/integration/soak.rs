@@ -171,7 +171,7 @@ pub(super) fn soak(mut f: Fixture, secs: u64, label: &str) {
                         let line = String::from_utf8_lossy(&out.stdout);
                         let v: serde_json::Value =
                             serde_json::from_str(line.lines().last().unwrap()).unwrap();
-                        let id = v["id"].as_str().unwrap().to_string();
+                        let id = v["snapshot_id"].as_str().unwrap().to_string();
                         recorded.lock().unwrap().insert(id, (h, want));
                         counts.backups_ok.fetch_add(1, Ordering::SeqCst);
                     }

@@ -165,7 +165,8 @@ pub fn prune(repo: &Repository, lock: &RepoLock, options: &PruneOptions) -> Resu
     // 5. Sweep: condemned packs no running writer predates, unless a snapshot committed
     //    since the first look uses them.
     lock.ensure_held()?;
-    let (oldest, writers) = survey::writers(&lock::list(repo)?, &me);
+    let locks = lock::list(repo)?;
+    let (oldest, writers) = survey::writers(&locks, &me);
     let candidates: HashSet<PackId> = plan::deletable(&plan.condemned, oldest)
         .into_iter()
         .collect();
@@ -224,7 +225,7 @@ pub fn prune(repo: &Repository, lock: &RepoLock, options: &PruneOptions) -> Resu
         repo.remove_if_present(&layout::snapshot_path(&id))?;
         report.void_snapshots_deleted += 1;
     }
-    for file in survey::old_temp_files(repo, &lock.file())? {
+    for file in survey::old_temp_files(repo, &lock.file(), &locks)? {
         lock.ensure_held()?;
         repo.remove_if_present(&file)?;
         report.temp_files_deleted += 1;

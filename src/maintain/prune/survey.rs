@@ -190,15 +190,33 @@ fn storage_now(repo: &Repository, my_file: &str) -> Result<Option<i64>> {
     Ok(times.into_iter().find(|(n, _)| n == mine).map(|(_, t)| t))
 }
 
-/// Temporary files of interrupted writes older than a lock's grace period by the storage's
-/// clock (a writer still streaming a pack keeps its file fresh, and one silent for longer has
-/// been revoked).
+/// Temporary files of interrupted writes: older than a lock's grace period by the storage's
+/// clock, and not of a process that holds one of `locks` (a temp file is named after its
+/// writer's PID, `.tmp-PID-…`; a writer filling a pack slowly, or stopped for a while, keeps
+/// its file). A name that does not say its PID is left while any other lock is held.
 ///
 /// # Errors
 /// Listing failures.
-pub fn old_temp_files(repo: &Repository, my_lock_file: &str) -> Result<Vec<String>> {
+pub fn old_temp_files(
+    repo: &Repository,
+    my_lock_file: &str,
+    locks: &[FoundLock],
+) -> Result<Vec<String>> {
     let Some(now) = storage_now(repo, my_lock_file)? else {
         return Ok(Vec::new());
+    };
+    let others: Vec<&FoundLock> = locks.iter().filter(|f| f.file != my_lock_file).collect();
+    let held_by = |name: &str| {
+        let pid = name
+            .strip_prefix(TEMP_PREFIX)
+            .and_then(|rest| rest.split('-').next())
+            .and_then(|p| p.parse::<u32>().ok());
+        match pid {
+            Some(pid) => others
+                .iter()
+                .any(|f| f.lock.as_ref().map_or(true, |l| l.pid == pid)),
+            None => !others.is_empty(),
+        }
     };
     let limit = i64::try_from(lock::stale_after().as_nanos()).unwrap_or(i64::MAX);
     let mut out = Vec::new();
@@ -215,7 +233,9 @@ pub fn old_temp_files(repo: &Repository, my_lock_file: &str) -> Result<Vec<Strin
         out.extend(
             names
                 .into_iter()
-                .filter(|(n, t)| n.starts_with(TEMP_PREFIX) && now.saturating_sub(*t) > limit)
+                .filter(|(n, t)| {
+                    n.starts_with(TEMP_PREFIX) && now.saturating_sub(*t) > limit && !held_by(n)
+                })
                 .map(|(n, _)| format!("{dir}/{n}")),
         );
     }
