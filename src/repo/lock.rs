@@ -203,6 +203,9 @@ struct Held {
     /// Our lock file vanished (a prune revoked us, or `unlock --remove-all` removed it): we
     /// stop refreshing and refuse to commit.
     lost: AtomicBool,
+    /// Held while the lock file is replaced or checked, so that a check never looks for the
+    /// file a refresh just replaced.
+    replacing: Mutex<()>,
 }
 
 fn guard<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
@@ -215,9 +218,20 @@ fn write_lock(storage: &dyn Storage, scheme: &Scheme, lock: &mut Lock) -> Result
         .encode(scheme.payload())
         .map_err(|e| Error::corrupt("<new lock>", e.to_string()))?;
     let file = format!("{}/{}", layout::LOCK_DIR, Id::hash(&bytes).to_hex());
-    storage
-        .write(&file, &bytes)
-        .map_err(|e| Error::repo_io("writing", &file, e))?;
+    storage.write(&file, &bytes).map_err(|e| {
+        if e.kind() == std::io::ErrorKind::NotFound {
+            // Our temporary file went: this process was stopped past the grace period while
+            // writing, and a prune removed the file of a process that held no lock.
+            Error::Revoked(format!(
+                "writing the lock file {file} failed: its temporary file was removed while this \
+                 process was stopped longer than the lock's grace period ({} s); nothing was \
+                 written (run the command again)",
+                stale_after().as_secs()
+            ))
+        } else {
+            Error::repo_io("writing", &file, e)
+        }
+    })?;
     Ok(file)
 }
 
@@ -335,6 +349,7 @@ impl RepoLock {
             file: Mutex::new(file),
             refreshed: Mutex::new(Instant::now()),
             lost: AtomicBool::new(false),
+            replacing: Mutex::new(()),
         });
         let (tx, rx) = mpsc::channel::<()>();
         let h = Arc::clone(&held);
@@ -398,6 +413,7 @@ impl RepoLock {
     /// # Errors
     /// [`Error::Revoked`] if the lock is gone or went stale.
     pub fn ensure_held(&self) -> Result<()> {
+        let _replacing = guard(&self.held.replacing);
         let file = guard(&self.held.file).clone();
         let lost = |why: String| {
             Err(Error::Revoked(format!(
@@ -430,6 +446,7 @@ impl Held {
     /// Writes a new lock file and removes the old one; if the old one is gone, the lock was
     /// taken from us and is not written again.
     fn refresh(&self) -> Result<()> {
+        let _replacing = guard(&self.replacing);
         let old = guard(&self.file).clone();
         if self.lost.load(Ordering::SeqCst) || self.storage.len(&old).is_err() {
             self.lost.store(true, Ordering::SeqCst);

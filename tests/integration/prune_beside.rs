@@ -440,5 +440,6 @@ fn maintenance_commands_exclude_each_other_but_not_writers() {
 
 #[test]
 fn soak_on_a_directory() {
-    super::soak::soak(Fixture::new(), 60, "directory");
+    // Small packs, so that packs fall out of use often.
+    super::soak::soak(Fixture::with_init(&["--pack-size", "1"]), 60, "directory");
 }

@@ -437,5 +437,9 @@ fn a_backup_stopped_through_a_prune_on_s3_fails_cleanly() {
 #[test]
 fn soak_on_s3() {
     let server = Server::start(1);
-    super::soak::soak(s3_fixture(&server, "soak", &[]), 60, "garage");
+    super::soak::soak(
+        s3_fixture(&server, "soak", &["--pack-size", "1"]),
+        60,
+        "garage",
+    );
 }

@@ -66,7 +66,8 @@ impl Rng {
     }
 }
 
-/// Changes a few files of `dir`: new, rewritten, deleted.
+/// Changes a few files of `dir`: new, rewritten, deleted, with contents drawn from a small
+/// pool.
 fn mutate(dir: &Path, rng: &mut Rng) {
     for _ in 0..3 {
         let name = format!("f{}", rng.below(12));
@@ -76,8 +77,11 @@ fn mutate(dir: &Path, rng: &mut Rng) {
                 let _ = fs::remove_file(&path);
             }
             _ => {
-                let len = rng.below(400_000) as usize;
-                fs::write(&path, super::util::noise(rng.next(), len)).unwrap();
+                // Contents come back: a new backup often stores what a forgotten snapshot
+                // stored, deduplicating against packs a prune just found unused.
+                let k = rng.below(16);
+                let len = 50_000 + k as usize * 20_000;
+                fs::write(&path, super::util::noise(1000 + k, len)).unwrap();
             }
         }
     }

@@ -17,8 +17,8 @@ use super::survey;
 use super::{PruneOptions, PruneReport};
 use crate::maintain::usage;
 
-/// Prunes `repo`. The caller holds a maintenance `lock`; it is checked before each write and
-/// delete.
+/// Prunes `repo`. The caller holds a maintenance `lock`; it is checked before each index,
+/// fence and delete (new packs nothing names yet are harmless if it was lost).
 ///
 /// # Errors
 /// [`Error::Refused`] on an append-only repository; [`Error::Corrupt`] if a snapshot or index
@@ -134,7 +134,6 @@ pub fn prune(repo: &Repository, lock: &RepoLock, options: &PruneOptions) -> Resu
             continue;
         };
         if plan.fates[number] == Fate::Repack && used.is_used(pos) {
-            lock.ensure_held()?;
             writer.add_prepared(loc.kind, repo.read_stored(&id, &loc, writer.scheme())?)?;
         }
     }

@@ -13,7 +13,8 @@
 //!    condemned ([`plan::deletable`]), after a second look at the snapshots committed
 //!    meanwhile. The others wait for a later prune.
 //!
-//! Every write and delete is preceded by a check that the maintenance lock is still ours.
+//! Every fence, index file and delete is preceded by a check that the maintenance lock is
+//! still ours.
 //! Memory: the index, one bit per blob, the ids of the used trees, and one index file's worth
 //! of entries while writing.
 
