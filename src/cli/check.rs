@@ -9,7 +9,9 @@ use std::path::PathBuf;
 
 use anyhow::Result;
 use chronofs::error::exit;
+use chronofs::format::run::Job;
 use chronofs::maintain::check::{self, ReadData};
+use chronofs::maintain::runs;
 use chronofs::repo::lock::LockKind;
 
 use super::{Context, quote};
@@ -85,7 +87,34 @@ pub fn run(ctx: &Context, a: &Args) -> Result<u8> {
             }
         }
     };
-    let report = check::check_with(&repo, read)?;
+    let started = chronofs::repo::now_ns();
+    let report = check::check_with(&repo, read);
+    let job = match read {
+        ReadData::No => Job::Check,
+        ReadData::All => Job::CheckReadData,
+        ReadData::Part { .. } => Job::CheckReadDataSubset,
+    };
+    let (ok, outcome) = match &report {
+        Ok(r) if r.is_ok() => (
+            true,
+            format!("{} snapshots, {} packs, no errors", r.snapshots, r.packs),
+        ),
+        Ok(r) => (
+            false,
+            format!(
+                "{} errors, first: {}",
+                r.errors.len(),
+                r.errors.first().map_or("", String::as_str)
+            ),
+        ),
+        Err(e) => (false, e.to_string()),
+    };
+    if !repo.backup_only()
+        && let Err(e) = runs::record(&repo, job, started, ok, &outcome)
+    {
+        eprintln!("chronofs: warning: cannot record the check for `status`: {e}");
+    }
+    let report = report?;
     if let (Some(Subset::Rotating(_)), Some(file), ReadData::Part { n, .. }) =
         (a.read_data_subset, &rotation, read)
     {

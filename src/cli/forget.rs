@@ -219,7 +219,7 @@ pub fn run(ctx: &Context, a: &Args) -> Result<u8> {
             max_unused,
             dry_run: false,
         };
-        let report = prune::prune(&repo, &lock, &options)?;
+        let report = super::prune::run_recorded(&repo, &lock, &options)?;
         prune_cmd::print_report(ctx, a.json, &report)?;
     }
     Ok(0)

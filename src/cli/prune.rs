@@ -36,9 +36,40 @@ pub fn run(ctx: &Context, a: &Args) -> Result<u8> {
         LockKind::Maintenance
     };
     let lock = ctx.lock(&repo, kind, "prune")?;
-    let report = prune::prune(&repo, &lock, &options)?;
+    let report = run_recorded(&repo, &lock, &options)?;
     print_report(ctx, a.json, &report)?;
     Ok(0)
+}
+
+/// Prunes, and leaves a run record of how it ended (not for a dry run), which `status`
+/// reports.
+pub fn run_recorded(
+    repo: &chronofs::repo::Repository,
+    lock: &chronofs::repo::lock::RepoLock,
+    options: &PruneOptions,
+) -> Result<PruneReport> {
+    let started = chronofs::repo::now_ns();
+    let result = prune::prune(repo, lock, options);
+    if !options.dry_run {
+        let (ok, outcome) = match &result {
+            Ok(r) => (
+                true,
+                format!(
+                    "{} packs deleted, {} condemned, {} waiting, {} reclaimed",
+                    r.packs_deleted + r.unindexed_packs_deleted,
+                    r.packs_condemned,
+                    r.packs_waiting,
+                    ui::size(r.bytes_reclaimed)
+                ),
+            ),
+            Err(e) => (false, e.to_string()),
+        };
+        let job = chronofs::format::run::Job::Prune;
+        if let Err(e) = chronofs::maintain::runs::record(repo, job, started, ok, &outcome) {
+            eprintln!("chronofs: warning: cannot record the prune for `status`: {e}");
+        }
+    }
+    Ok(result?)
 }
 
 /// Prints a prune report (also used by `forget --prune`).

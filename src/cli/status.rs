@@ -7,6 +7,7 @@ use std::io::Write as _;
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context as _, Result};
+use chronofs::maintain::runs::JobStatus;
 use chronofs::maintain::status::{self, Status};
 use chronofs::repo::now_ns;
 use chronofs::storage::location::Location;
@@ -119,6 +120,24 @@ fn print_table(location: &Location, st: &Status) -> std::io::Result<()> {
     for u in &st.unreadable {
         outln!("unreadable: {}", quote::text(u))?;
     }
+    for m in &st.maintenance {
+        let success = match m.last_success_ns {
+            Some(t) if t == m.last_finished_ns => String::new(),
+            Some(t) => format!("; last success {}", chronofs::snapshot::rfc3339(t)),
+            None => "; never succeeded".to_string(),
+        };
+        outln!(
+            "{}: last {} on {}, {}: {}{success}",
+            m.job,
+            chronofs::snapshot::rfc3339(m.last_finished_ns),
+            quote::text(&m.last_host),
+            if m.last_ok { "ok" } else { "FAILED" },
+            quote::text(&m.last_outcome)
+        )?;
+    }
+    if st.maintenance.is_empty() {
+        outln!("no prune or check recorded")?;
+    }
     Ok(())
 }
 
@@ -206,6 +225,34 @@ fn metrics(location: &Location, st: &Status) -> String {
         "chronofs_unreadable_snapshot_files{{repository=\"{repo}\"}} {}\n",
         st.unreadable.len()
     ));
+    type JobMetric<'a> = (&'a str, &'a str, &'a dyn Fn(&JobStatus) -> f64);
+    let per_job: [JobMetric<'_>; 3] = [
+        (
+            "chronofs_maintenance_last_run_timestamp_seconds",
+            "When the last prune or check of a kind ended.",
+            &|m| m.last_finished_ns as f64 / 1e9,
+        ),
+        (
+            "chronofs_maintenance_last_run_success",
+            "1 if the last prune or check of a kind succeeded (a check: found no damage).",
+            &|m| f64::from(u8::from(m.last_ok)),
+        ),
+        (
+            "chronofs_maintenance_last_success_timestamp_seconds",
+            "When the last successful prune or check of a kind ended (0: never).",
+            &|m| m.last_success_ns.map_or(0.0, |t| t as f64 / 1e9),
+        ),
+    ];
+    for (name, help, value) in per_job {
+        header(&mut out, name, help);
+        for m in &st.maintenance {
+            out.push_str(&format!(
+                "{name}{{repository=\"{repo}\",job=\"{}\"}} {}\n",
+                label(&m.job),
+                value(m)
+            ));
+        }
+    }
     out.push_str(&readable_metric(&repo, true));
     out
 }

@@ -51,6 +51,8 @@ pub enum FileKind {
     Key = 6,
     /// A fence under `fences/`: writers a prune revoked, and what it accepted of theirs.
     Fence = 7,
+    /// A run record under `maintenance/`: a prune or check, when, and how it ended.
+    Run = 8,
 }
 
 /// The cipher byte of an envelope.

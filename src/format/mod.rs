@@ -8,7 +8,8 @@
 //! - `snapshots/<id>`: [`snapshot::Snapshot`]s, each naming a root [`tree::Tree`];
 //! - `locks/<id>`: [`lock::Lock`]s held by running commands;
 //! - `keys/<id>`: [`keyfile::KeyFile`]s of an encrypted repository ([`crypto`] has its layout);
-//! - `fences/<id>`: [`fence::Fence`]s: writers a prune revoked.
+//! - `fences/<id>`: [`fence::Fence`]s: writers a prune revoked;
+//! - `maintenance/<id>`: [`run::Run`]s: the last prunes and checks.
 //!
 //! Every persisted record is a versioned enum (`…File::V1(…)`); new versions are added at the
 //! end so older data stays readable.
@@ -23,6 +24,7 @@ pub mod index;
 pub mod keyfile;
 pub mod lock;
 pub mod pack;
+pub mod run;
 pub mod snapshot;
 pub mod tree;
 

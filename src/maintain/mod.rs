@@ -1,12 +1,14 @@
-//! Repository maintenance: retention (`forget`), garbage collection (`prune`) and off-site
-//! copies (`copy`). Everything here that deletes takes the exclusive lock and refuses on an
-//! append-only repository.
+//! Repository maintenance: retention (`forget`), garbage collection (`prune`), off-site
+//! copies (`copy`), checks, status and the records of maintenance runs. Everything here that
+//! deletes takes the maintenance lock (beside running backups) and refuses on an append-only
+//! repository.
 
 pub mod check;
 pub mod copy;
 pub mod forget;
 pub mod policy;
 pub mod prune;
+pub mod runs;
 pub mod status;
 mod usage;
 

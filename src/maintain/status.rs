@@ -45,6 +45,8 @@ pub struct Status {
     pub max_age_ns: i64,
     /// When the status was taken, ns since the epoch.
     pub now_ns: i64,
+    /// The last prune and checks, from their run records.
+    pub maintenance: Vec<super::runs::JobStatus>,
 }
 
 impl Status {
@@ -103,5 +105,6 @@ pub fn status(
         unreadable: listing.unreadable.iter().map(ToString::to_string).collect(),
         max_age_ns,
         now_ns,
+        maintenance: super::runs::latest(repo)?,
     })
 }

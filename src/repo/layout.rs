@@ -8,6 +8,7 @@
 //! locks/                 lock files
 //! keys/                  key files (encrypted repositories)
 //! fences/                fences: writers a prune revoked (created when first needed)
+//! maintenance/           run records of prunes and checks (created when first needed)
 //! tmp/                   files being written (renamed into place when complete)
 //! ```
 
@@ -26,6 +27,7 @@ pub const LOCK_DIR: &str = "locks";
 /// Directory of key files (encrypted repositories only).
 pub const KEY_DIR: &str = "keys";
 pub const FENCE_DIR: &str = "fences";
+pub const RUN_DIR: &str = "maintenance";
 
 /// Path of a pack file.
 #[must_use]

@@ -458,6 +458,26 @@ fn targets() -> Vec<Target> {
             },
         },
         Target {
+            name: "run record",
+            seeds: vec![payload(
+                chronofs::format::run::Run {
+                    job: chronofs::format::run::Job::CheckReadData,
+                    hostname: "h".into(),
+                    started_ns: 1,
+                    finished_ns: 2,
+                    ok: true,
+                    outcome: "no errors".into(),
+                }
+                .encode(&Plain)
+                .unwrap(),
+            )],
+            envelope: Some(FileKind::Run),
+            sealed: false,
+            decode: |b| {
+                let _ = chronofs::format::run::Run::decode(b, &Plain);
+            },
+        },
+        Target {
             name: "pack trailer",
             seeds: vec![payload(
                 trailer[..trailer.len() - pack::PACK_FOOTER_LEN].to_vec(),

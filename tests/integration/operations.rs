@@ -437,3 +437,89 @@ backup = "*-*-* 02:00:00"
     assert_eq!(out.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&out.stderr).contains("absent.conf"));
 }
+
+#[test]
+fn status_reports_the_last_prune_and_checks_and_their_outcomes() {
+    let f = Fixture::new();
+    fs::write(f.src.join("a"), noise(2, 300_000)).unwrap();
+    f.ok(&["backup", "-q", f.src_str()]);
+    let status = || -> serde_json::Value {
+        serde_json::from_slice(&f.run(&["status", "--json"]).stdout).unwrap()
+    };
+    assert_eq!(status()["maintenance"], serde_json::json!([]));
+    assert!(f.ok(&["status"]).contains("no prune or check recorded"));
+    let before = chronofs::repo::now_ns();
+    f.ok(&["prune"]);
+    f.ok(&["check", "--read-data"]);
+    f.ok(&["check", "--read-data-subset", "1/2"]);
+    let after = chronofs::repo::now_ns();
+    let jobs = status()["maintenance"].as_array().unwrap().clone();
+    let names: Vec<&str> = jobs.iter().map(|j| j["job"].as_str().unwrap()).collect();
+    assert_eq!(
+        names,
+        ["prune", "check --read-data", "check --read-data-subset"]
+    );
+    for j in &jobs {
+        let t = j["last_finished_ns"].as_i64().unwrap();
+        assert!(before <= t && t <= after, "{j}");
+        assert_eq!(j["last_ok"], true, "{j}");
+        assert_eq!(j["last_success_ns"].as_i64(), Some(t), "{j}");
+    }
+    let good = jobs[1]["last_finished_ns"].as_i64().unwrap();
+    // Damage: the next full check fails; status says so and keeps the last success.
+    let pack = pack_files(&f.repo)
+        .into_iter()
+        .max_by_key(|p| fs::metadata(p).unwrap().len())
+        .unwrap();
+    let mut bytes = fs::read(&pack).unwrap();
+    bytes[100] ^= 0xff;
+    super::util::sh(&format!("chmod u+w '{}'", pack.display()));
+    fs::write(&pack, &bytes).unwrap();
+    f.fails(&["check", "--read-data"], 11);
+    let prom = f.path("chronofs.prom");
+    let out = f.run(&["status", "--prometheus", prom.to_str().unwrap()]);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "status exit codes stay about snapshots' age"
+    );
+    let table = String::from_utf8_lossy(&out.stdout);
+    let line = table
+        .lines()
+        .find(|l| l.starts_with("check --read-data:"))
+        .unwrap_or_else(|| panic!("{table}"));
+    assert!(
+        line.contains("FAILED") && line.contains("last success"),
+        "{line}"
+    );
+    let j = status()["maintenance"][1].clone();
+    assert_eq!(j["job"], "check --read-data");
+    assert_eq!(j["last_ok"], false, "{j}");
+    assert!(j["last_outcome"].as_str().unwrap().contains("error"), "{j}");
+    assert_eq!(j["last_success_ns"].as_i64(), Some(good), "{j}");
+    let text = fs::read_to_string(&prom).unwrap();
+    let sample = |name: &str, job: &str| -> f64 {
+        let prefix = format!("{name}{{");
+        text.lines()
+            .find(|l| l.starts_with(&prefix) && l.contains(&format!("job=\"{job}\"")))
+            .and_then(|l| l.rsplit(' ').next())
+            .and_then(|v| v.parse().ok())
+            .unwrap_or_else(|| panic!("no {name} for {job} in {text}"))
+    };
+    assert_eq!(
+        sample("chronofs_maintenance_last_run_success", "check --read-data"),
+        0.0
+    );
+    assert_eq!(
+        sample("chronofs_maintenance_last_run_success", "prune"),
+        1.0
+    );
+    let success = sample(
+        "chronofs_maintenance_last_success_timestamp_seconds",
+        "check --read-data",
+    );
+    assert!(
+        (success - good as f64 / 1e9).abs() < 1e-3,
+        "{success} {good}"
+    );
+}
