@@ -105,7 +105,8 @@ pub struct IndexedPack {
 
 impl Index {
     /// Encodes into an envelope sealed by `cipher`: version 1 for a plaintext repository,
-    /// version 2 (with session keys) for an encrypted one.
+    /// version 2 (with session keys) for an encrypted one; versions 3 and 4 with a prune
+    /// state.
     ///
     /// # Errors
     /// Only on an encoding bug.
@@ -125,18 +126,7 @@ impl Index {
         let record = match (cipher.cipher(), &self.prune) {
             (Cipher::None, Some(state)) => IndexFile::V3(plain(), state.clone()),
             (_, Some(state)) => IndexFile::V4(self.clone(), state.clone()),
-            (Cipher::None, None) => IndexFile::V1(IndexV1 {
-                packs: self
-                    .packs
-                    .iter()
-                    .map(|p| IndexedPackV1 {
-                        id: p.id,
-                        len: p.len,
-                        blobs: p.blobs.clone(),
-                    })
-                    .collect(),
-                supersedes: self.supersedes.clone(),
-            }),
+            (Cipher::None, None) => IndexFile::V1(plain()),
             (_, None) => IndexFile::V2(self.clone()),
         };
         codec::seal_with(FileKind::Index, &record, cipher)

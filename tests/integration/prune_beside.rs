@@ -190,36 +190,7 @@ pub(super) fn in_flight_scenario(f: &Fixture) {
     ]);
     f.ok(&["forget", "latest"]);
     let go = f.path("go");
-    let script = format!(
-        "while [ ! -e '{}' ]; do sleep 0.05; done; cat '{d}'",
-        go.display()
-    );
-    let backup = f
-        .cmd(&[
-            "backup",
-            "-q",
-            "--json",
-            "--stdin-from-command",
-            "--stdin-name",
-            "data",
-            "--",
-            "sh",
-            "-c",
-            &script,
-        ])
-        .stdout(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    let _reap = Reap {
-        pid: backup.id(),
-        go: &go,
-    };
-    // Its lock is there (a lock that names no basis yet holds back every condemned pack).
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while !f.ok(&["unlock"]).contains("kept shared lock") {
-        assert!(Instant::now() < deadline, "the backup never took its lock");
-        std::thread::sleep(Duration::from_millis(50));
-    }
+    let (backup, _reap) = waiting_backup(f, &data, &go, std::process::Stdio::inherit());
     let r = json(&f.ok(&["prune", "--json"]));
     assert!(r["packs_condemned"].as_u64().unwrap() >= 1, "{r}");
     assert_eq!(r["packs_deleted"], 0, "the backup may use them: {r}");
@@ -254,6 +225,49 @@ pub(super) fn in_flight_scenario(f: &Fixture) {
     assert!(r["packs_deleted"].as_u64().unwrap() >= 1, "{r}");
     assert_eq!(r["packs_waiting"], 0, "{r}");
     f.ok(&["check", "--read-data"]);
+}
+
+/// Starts a backup of `data` as a stdin file whose source command waits for the file `go`,
+/// and waits until its lock is there; the returned guard ends it if the test fails.
+fn waiting_backup<'a>(
+    f: &Fixture,
+    data: &Path,
+    go: &'a Path,
+    capture: std::process::Stdio,
+) -> (std::process::Child, Reap<'a>) {
+    let script = format!(
+        "while [ ! -e '{}' ]; do sleep 0.05; done; cat '{}'",
+        go.display(),
+        data.display()
+    );
+    let mut cmd = f.cmd(&[
+        "backup",
+        "-q",
+        "--json",
+        "--stdin-from-command",
+        "--stdin-name",
+        "data",
+        "--",
+        "sh",
+        "-c",
+        &script,
+    ]);
+    let child = cmd
+        .stdout(std::process::Stdio::piped())
+        .stderr(capture)
+        .spawn()
+        .unwrap();
+    let reap = Reap {
+        pid: child.id(),
+        go,
+    };
+    // Its lock is there (a lock that names no basis yet holds back every condemned pack).
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while !f.ok(&["unlock"]).contains("kept shared lock") {
+        assert!(Instant::now() < deadline, "the backup never took its lock");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    (child, reap)
 }
 
 /// Ends a backup left waiting by a test that failed: lets its source command go on and kills
@@ -305,34 +319,7 @@ pub(super) fn stopped_scenario(mut f: Fixture) {
     let stdin_id = by_time[0]["id"].as_str().unwrap().to_string();
     f.ok(&["forget", &stdin_id]);
     let go = f.path("go");
-    let script = format!(
-        "while [ ! -e '{}' ]; do sleep 0.05; done; cat '{d}'",
-        go.display()
-    );
-    let backup = f
-        .cmd(&[
-            "backup",
-            "-q",
-            "--stdin-from-command",
-            "--stdin-name",
-            "data",
-            "--",
-            "sh",
-            "-c",
-            &script,
-        ])
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    let _reap = Reap {
-        pid: backup.id(),
-        go: &go,
-    };
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while !f.ok(&["unlock"]).contains("kept shared lock") {
-        assert!(Instant::now() < deadline, "the backup never took its lock");
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    let (backup, _reap) = waiting_backup(&f, &data, &go, std::process::Stdio::piped());
     // Its index is loaded right after its lock is taken.
     std::thread::sleep(Duration::from_millis(500));
     let pid = backup.id().to_string();
