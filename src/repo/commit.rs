@@ -8,7 +8,8 @@
 //!    it, the end decides: accepted, or void (the prune looked before the snapshot existed, so
 //!    its data may be gone). If only a begin does, the prune is between the two: wait for the
 //!    end. A void snapshot is deleted, and the writer fails with [`Error::Revoked`]; readers
-//!    ignore it even if the deletion never happens.
+//!    ignore it even if the deletion never happens. A fence that cannot be read might revoke
+//!    the writer: the snapshot is withdrawn then too, and the damage reported.
 
 use std::time::{Duration, Instant};
 
@@ -42,7 +43,7 @@ pub fn commit_snapshot(
     match settle(repo, lock, &id) {
         Ok(()) => Ok(id),
         Err(e) => {
-            if matches!(e, Error::Revoked(_)) {
+            if matches!(e, Error::Revoked(_) | Error::Corrupt { .. }) {
                 let _ = repo.remove_if_present(&layout::snapshot_path(&id));
             }
             Err(e)
@@ -55,7 +56,11 @@ fn settle(repo: &Repository, lock: &RepoLock, id: &SnapshotId) -> Result<()> {
     let writer = lock.writer();
     let started = Instant::now();
     loop {
-        let fences = Fences::load(repo)?;
+        let mut fences = Fences::load(repo)?;
+        // A fence that cannot be read may be the one that revokes this writer.
+        if !fences.unreadable.is_empty() {
+            return Err(fences.unreadable.swap_remove(0));
+        }
         let mut revoking = fences.revoking(&writer).peekable();
         if revoking.peek().is_none() {
             return Ok(());

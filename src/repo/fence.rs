@@ -27,32 +27,35 @@ use super::{Repository, layout, now_ns};
 #[derive(Debug, Default)]
 pub struct Fences {
     fences: Vec<Fence>,
+    /// Fence files that could not be read. Without them a void snapshot may be listed, which
+    /// is still safe: its blobs are verified on every read (damage gives an error, never wrong
+    /// bytes), and a prune that counts it as valid only keeps more. `check` reports them.
+    pub unreadable: Vec<Error>,
 }
 
 impl Fences {
     /// Reads every fence file.
     ///
     /// # Errors
-    /// Listing failures, and an unreadable fence ([`Error::Corrupt`]): without it, a void
-    /// snapshot could be taken for a complete one.
+    /// Listing failures (a damaged fence is kept in [`Fences::unreadable`]).
     pub fn load(repo: &Repository) -> Result<Fences> {
-        let mut fences = Vec::new();
+        let mut out = Fences::default();
         for name in repo.list_ids(layout::FENCE_DIR)? {
             let file = format!("{}/{name}", layout::FENCE_DIR);
-            let bytes = match repo.read_verified(&file, &name, MAX_FENCE_LEN) {
-                Ok(b) => b,
+            let fence = repo
+                .read_verified(&file, &name, MAX_FENCE_LEN)
+                .and_then(|bytes| {
+                    Fence::decode(&bytes, repo.scheme()?.payload())
+                        .map_err(|e| Error::corrupt(&file, e.to_string()))
+                });
+            match fence {
+                Ok(f) => out.fences.push(f),
                 Err(Error::RepoIo { cause, .. })
-                    if cause.kind() == std::io::ErrorKind::NotFound =>
-                {
-                    continue;
-                }
-                Err(e) => return Err(e),
-            };
-            let fence = Fence::decode(&bytes, repo.scheme()?.payload())
-                .map_err(|e| Error::corrupt(&file, e.to_string()))?;
-            fences.push(fence);
+                    if cause.kind() == std::io::ErrorKind::NotFound => {}
+                Err(e) => out.unreadable.push(e),
+            }
         }
-        Ok(Fences { fences })
+        Ok(out)
     }
 
     /// True if `snapshot` (file `id`) is void: committed by a revoked writer after the prune

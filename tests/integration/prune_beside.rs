@@ -430,3 +430,31 @@ fn soak_on_a_directory() {
     // Small packs, so that packs fall out of use often.
     super::soak::soak(Fixture::with_init(&["--pack-size", "1"]), 60, "directory");
 }
+
+#[test]
+fn a_damaged_fence_is_reported_and_no_backup_commits_past_it() {
+    let f = Fixture::new();
+    fs::write(f.src.join("a"), b"a").unwrap();
+    f.ok(&["backup", "-q", f.src_str()]);
+    let listed = f.ok(&["snapshots"]);
+    fs::create_dir_all(f.repo.join("fences")).unwrap();
+    let junk = b"CHRONOFS not a fence";
+    fs::write(
+        f.repo.join(format!("fences/{}", Id::hash(junk).to_hex())),
+        junk,
+    )
+    .unwrap();
+    // Readers go on (every blob is verified on read anyway); check names the file.
+    assert_eq!(f.ok(&["snapshots"]), listed);
+    let out = f.run(&["check"]);
+    assert_eq!(out.status.code(), Some(11));
+    assert!(
+        String::from_utf8_lossy(&out.stdout).contains("fences/"),
+        "{out:?}"
+    );
+    // A writer cannot tell whether the damaged fence revokes it: it withdraws its snapshot.
+    fs::write(f.src.join("b"), b"b").unwrap();
+    let e = f.fails(&["backup", "-q", f.src_str()], 11);
+    assert!(e.contains("fences/"), "{e}");
+    assert_eq!(f.ok(&["snapshots"]), listed, "nothing committed");
+}

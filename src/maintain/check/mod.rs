@@ -106,6 +106,10 @@ pub fn check_with(repo: &Repository, read: ReadData) -> Result<CheckReport> {
     for p in repo.load_index()? {
         report.errors.push(p.error.to_string());
     }
+    let fences = crate::repo::fence::Fences::load(repo)?;
+    report
+        .errors
+        .extend(fences.unreadable.iter().map(ToString::to_string));
     let mut bad_blobs: HashSet<BlobId> = HashSet::new();
     check_packs(repo, read, &mut report, &mut bad_blobs)?;
     find_leftovers(repo, &mut report)?;
