@@ -289,6 +289,51 @@ pub fn unmount(path: &Path, detach: bool) -> io::Result<()> {
     }
 }
 
+/// `move_mount(2)` flag: the path to move is the file descriptor itself.
+const MOVE_MOUNT_F_EMPTY_PATH: libc::c_uint = 0x0000_0004;
+/// `move_mount(2)` flag (Linux 6.5): mount beneath the top mount at the target.
+const MOVE_MOUNT_BENEATH: libc::c_uint = 0x0000_0200;
+
+/// Moves the mount at `mounted` beneath the mount on top of `target` (`open_tree(2)` and
+/// `move_mount(2)` with `MOVE_MOUNT_BENEATH`, Linux 6.5): once the top one is detached, the
+/// moved one shows at `target`, with no moment in which nothing is mounted there.
+///
+/// # Errors
+/// The OS error: `EPERM` without `CAP_SYS_ADMIN`, `EINVAL` or `ENOSYS` on older kernels.
+pub fn mount_beneath(mounted: &Path, target: &Path) -> io::Result<()> {
+    use std::os::fd::{FromRawFd, OwnedFd};
+    let src = cpath(mounted)?;
+    let dst = cpath(target)?;
+    let flags = libc::c_uint::try_from(libc::O_CLOEXEC).unwrap_or(0);
+    // SAFETY: `src` is a valid NUL-terminated string that outlives the call; `open_tree`
+    // returns a new file descriptor or -1.
+    let fd = unsafe { libc::syscall(libc::SYS_open_tree, libc::AT_FDCWD, src.as_ptr(), flags) };
+    let fd = i32::try_from(fd).map_err(|_| io::Error::from_raw_os_error(libc::EBADF))?;
+    if fd < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    // SAFETY: `fd` was just returned by `open_tree` and nothing else owns it.
+    let fd = unsafe { OwnedFd::from_raw_fd(fd) };
+    let empty = c"";
+    // SAFETY: `fd` is open; `empty` and `dst` are valid NUL-terminated strings that outlive
+    // the call.
+    let r = unsafe {
+        libc::syscall(
+            libc::SYS_move_mount,
+            fd.as_raw_fd(),
+            empty.as_ptr(),
+            libc::AT_FDCWD,
+            dst.as_ptr(),
+            MOVE_MOUNT_F_EMPTY_PATH | MOVE_MOUNT_BENEATH,
+        )
+    };
+    if r == 0 {
+        Ok(())
+    } else {
+        Err(io::Error::last_os_error())
+    }
+}
+
 /// `makedev` in the encoding the FUSE protocol's 32-bit `rdev` uses (the kernel's
 /// `new_encode_dev`): 12 bits of major, 20 bits of minor.
 #[must_use]

@@ -34,9 +34,9 @@ pub struct Args {
     #[arg(long, value_name = "N", default_value_t = 4)]
     threads: usize,
     /// Keep answering extended-attribute queries even when no snapshot holds extended
-    /// attributes or ACLs. Without it, such a mount tells the kernel once that there are none
-    /// (which makes `ls -l` much faster), and a snapshot with some that is taken while mounted
-    /// is left out until the next mount.
+    /// attributes or ACLs. Without it, a mount by root tells the kernel once that there are
+    /// none (which makes `ls -l` much faster), and replaces its connection with a new one when
+    /// a snapshot that holds some arrives (other users' mounts never tell the kernel).
     #[arg(long)]
     keep_xattrs: bool,
     /// Internal (tests): inodes the kernel may hold before it is asked to drop some.

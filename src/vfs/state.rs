@@ -108,6 +108,10 @@ pub struct State {
     /// Owner of the synthetic entries.
     pub owner: Owner,
     notifier: OnceLock<Box<dyn Invalidate>>,
+    /// Called once when a new snapshot is left out because of what this connection told the
+    /// kernel (see [`XattrQueries`]): the mount replaces its connection with a new one.
+    on_hidden: OnceLock<Box<dyn Fn() + Send + Sync>>,
+    hidden_reported: AtomicBool,
 }
 
 /// Tells the kernel to drop a cached entry or inode (the FUSE session's notifier).
@@ -140,12 +144,11 @@ impl State {
     /// A damaged index file (every read would fail), a backup-only key, an unreadable
     /// snapshot directory, or snapshot files none of which can be read.
     pub fn open(
-        repo: Repository,
+        repo: Arc<Repository>,
         settings: &Settings,
         warn: &mut dyn FnMut(&str),
     ) -> Result<Arc<State>> {
         repo.require_full_key("mounting")?;
-        let repo = Arc::new(repo);
         repo.load_index_strict()?;
         let state = Arc::new(State {
             repo,
@@ -174,6 +177,8 @@ impl State {
                 gid: crate::sys::egid(),
             },
             notifier: OnceLock::new(),
+            on_hidden: OnceLock::new(),
+            hidden_reported: AtomicBool::new(false),
         });
         let unreadable = state.reload_view(false)?;
         lock(&state.xattr_queries).decide_acls(&state.view());
@@ -227,6 +232,11 @@ impl State {
         }
         let _ = self.prefetch.set(tx);
         Ok(())
+    }
+
+    /// What to do when a new snapshot has to be left out of this connection (once).
+    pub fn set_on_hidden(&self, f: Box<dyn Fn() + Send + Sync>) {
+        let _ = self.on_hidden.set(f);
     }
 
     /// Gives the state the channel for cache invalidations, once the session exists.
@@ -473,14 +483,26 @@ impl State {
         drop(known);
         sorted.sort_by_key(|(id, s)| (s.time_ns, *id));
         let mut queries = lock(&self.xattr_queries);
-        for (id, time_ns) in queries.admit(&mut sorted) {
+        let hidden = queries.admit(&mut sorted);
+        if let Some((id, time_ns)) = hidden.first() {
+            let replace = self.on_hidden.get();
             log(&format!(
-                "leaving out snapshot {} ({}): it holds extended attributes or ACLs (or was \
-                 written by a chronofs that did not record whether it does), and this mount told \
-                 the kernel there are none; mount again to see it (or mount with --keep-xattrs)",
-                snapshot::dated_name(time_ns),
-                id.short()
+                "snapshot {} ({}) holds extended attributes or ACLs (or was written by a \
+                 chronofs that did not record whether it does), and this connection told the \
+                 kernel there are none: {}",
+                snapshot::dated_name(*time_ns),
+                id.short(),
+                if replace.is_some() {
+                    "replacing the mount with a new connection that shows it"
+                } else {
+                    "it is left out until the next mount (or mount with --keep-xattrs)"
+                }
             ));
+            if let Some(f) = replace
+                && !self.hidden_reported.swap(true, Ordering::AcqRel)
+            {
+                f();
+            }
         }
         let view = Arc::new(View::build(
             snapshot::name_all(sorted),

@@ -18,10 +18,11 @@
 //!   (`ENOSYS`); the kernel then answers every later `getxattr` and `listxattr` itself.
 //!
 //! Both are for good: the kernel does not ask again on this connection. A snapshot that
-//! arrives later holding what the mount said there is none of (or written before chronofs
-//! recorded it) would show without it, and its ACLs would not be enforced, so it is left out
-//! of the mount instead and named in the mount's log; mounting again shows it. A mount that
-//! must show such snapshots as they arrive keeps full handling (`--keep-xattrs`).
+//! arrives later holding what the connection said there is none of (or written before
+//! chronofs recorded it) would show without it, and its ACLs would not be enforced, so it is
+//! left out of this connection's view, and the mount replaces the connection with a new one
+//! that shows it (`crate::fuse`, mounted beneath the old one). Only root can do that; other
+//! users' mounts keep full handling, as `--keep-xattrs` does.
 //!
 //! [`Contents`]: crate::format::snapshot::Contents
 

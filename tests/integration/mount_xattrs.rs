@@ -1,7 +1,9 @@
 //! Extended attributes and ACLs through a real mount: shown and enforced where snapshots hold
 //! them; where no snapshot holds any, the kernel is told so once (and stops asking), while
-//! every copy tool still reproduces the source; a snapshot taken later that holds some is
-//! left out of that mount (and logged) rather than shown without them.
+//! every copy tool still reproduces the source; a snapshot taken later that holds some appears
+//! without a remount, with them, shown and enforced: the mount replaces its connection with
+//! one that never told the kernel otherwise (beneath the old one, so the mount point is never
+//! empty), and the mount point holds one mount throughout.
 
 use std::fs;
 use std::path::Path;
@@ -18,20 +20,25 @@ fn read_as_nobody(p: &Path) -> Option<Vec<u8>> {
     o.status.success().then_some(o.stdout)
 }
 
-/// Waits until the mount's log names a left-out snapshot, then checks that the root still
-/// lists `dated` snapshots.
-fn left_out_and_logged(m: &Mounted, log: &Path, dated: usize) {
-    eventually("the mount logs the left-out snapshot", || {
-        fs::read_to_string(log).is_ok_and(|l| l.contains("leaving out snapshot"))
+/// Waits until the mount shows `dated` snapshots after it logged that it replaced its
+/// connection, and checks that the mount point holds exactly one mount.
+fn replaced_and_shown(m: &Mounted, log: &Path, dated: usize) {
+    eventually("the new snapshot appears in the same mount", || {
+        names(&m.path).len() == dated + super::mount::FIXED_ROOT_ENTRIES
     });
-    // The view is rebuilt before the log line is written: the root is final now.
-    assert_eq!(
-        names(&m.path).len(),
-        dated + super::mount::FIXED_ROOT_ENTRIES,
-        "{:?} (log: {})",
-        names(&m.path),
-        fs::read_to_string(log).unwrap_or_default()
-    );
+    let logged = fs::read_to_string(log).unwrap_or_default();
+    assert!(logged.contains("replacing the mount"), "{logged}");
+    assert_eq!(mounts_at(&m.path), 1, "one mount at the mount point");
+}
+
+/// How many mounts are stacked at `path` (from /proc/self/mountinfo).
+fn mounts_at(path: &Path) -> usize {
+    let path = path.to_str().unwrap();
+    fs::read_to_string("/proc/self/mountinfo")
+        .unwrap()
+        .lines()
+        .filter(|l| l.split(' ').nth(4) == Some(path))
+        .count()
 }
 
 /// Sets the times of everything in `dir` to a past second: copy tools compare directory
@@ -131,10 +138,9 @@ fn acls_are_shown_and_enforced_and_a_snapshot_without_any_still_copies_out_exact
 }
 
 #[test]
-fn a_mount_of_snapshots_without_xattrs_leaves_out_a_later_one_with_them_until_remounted() {
-    let test =
-        "a_mount_of_snapshots_without_xattrs_leaves_out_a_later_one_with_them_until_remounted";
-    if !can_mount(test) {
+fn a_mount_of_snapshots_without_xattrs_shows_a_later_one_with_them_without_a_remount() {
+    let test = "a_mount_of_snapshots_without_xattrs_shows_a_later_one_with_them_without_a_remount";
+    if !can_mount(test) || !have_root(&format!("{test} (replaces its connection)")) {
         return;
     }
     let f = Fixture::new();
@@ -143,41 +149,36 @@ fn a_mount_of_snapshots_without_xattrs_leaves_out_a_later_one_with_them_until_re
     f.ok(&["backup", f.src_str()]);
     let log = f.path("mount.log");
     let log_arg = log.to_str().unwrap().to_owned();
-    {
-        let m = Mounted::new(&f, &["--log", &log_arg]);
-        let inside = m.src_in(&f, "latest");
-        // The first question tells the kernel there are none; it answers every later one
-        // ("not supported", and "no ACL" for an ACL).
-        assert_eq!(
-            errno(xattr::get(inside.join("plain"), "user.x")),
-            Some(EOPNOTSUPP)
-        );
-        assert_eq!(errno(xattr::list(inside.join("plain"))), Some(EOPNOTSUPP));
-        assert_eq!(
-            xattr::get(&inside, "system.posix_acl_access").unwrap(),
-            None
-        );
-        assert_eq!(acl(&inside.join("plain")), acl(&f.src.join("plain")));
-        let dst = f.path("rsync-copy");
-        sh(&format!(
-            "rsync -aHAX '{}/' '{}/'",
-            inside.display(),
-            dst.display()
-        ));
-        assert_same_tree(&f.src, &dst);
+    let m = Mounted::new(&f, &["--log", &log_arg]);
+    let inside = m.src_in(&f, "latest");
+    // The first question tells the kernel there are none; it answers every later one
+    // ("not supported", and "no ACL" for an ACL).
+    assert_eq!(
+        errno(xattr::get(inside.join("plain"), "user.x")),
+        Some(EOPNOTSUPP)
+    );
+    assert_eq!(errno(xattr::list(inside.join("plain"))), Some(EOPNOTSUPP));
+    assert_eq!(
+        xattr::get(&inside, "system.posix_acl_access").unwrap(),
+        None
+    );
+    assert_eq!(acl(&inside.join("plain")), acl(&f.src.join("plain")));
+    let dst = f.path("rsync-copy");
+    sh(&format!(
+        "rsync -aHAX '{}/' '{}/'",
+        inside.display(),
+        dst.display()
+    ));
+    assert_same_tree(&f.src, &dst);
+    // A process inside the old connection keeps it while it stays.
+    let held = fs::File::open(inside.join("plain")).unwrap();
 
-        sh(&format!(
-            "setfattr -n user.x -v 1 '{}/plain'",
-            f.src.display()
-        ));
-        second_backup(&f);
-        left_out_and_logged(&m, &log, 1);
-        let shown = fs::read_to_string(&log).unwrap();
-        assert!(shown.contains("mount again to see it"), "{shown}");
-    }
-    // Mounted again, both snapshots show, the new one with its attribute.
-    let m = Mounted::new(&f, &[]);
-    assert_eq!(names(&m.path).len(), 2 + super::mount::FIXED_ROOT_ENTRIES);
+    sh(&format!(
+        "setfattr -n user.x -v 1 '{}/plain'",
+        f.src.display()
+    ));
+    second_backup(&f);
+    replaced_and_shown(&m, &log, 2);
     let inside = m.src_in(&f, "latest");
     assert_eq!(
         xattr::get(inside.join("plain"), "user.x")
@@ -191,6 +192,20 @@ fn a_mount_of_snapshots_without_xattrs_leaves_out_a_later_one_with_them_until_re
         None,
         "the first snapshot has no attribute"
     );
+    let mut old = String::new();
+    std::io::Read::read_to_string(&mut &held, &mut old).unwrap();
+    assert_eq!(
+        old, "plain",
+        "the old connection still serves what it had open"
+    );
+    drop(held);
+    let dst = f.path("rsync-copy-2");
+    sh(&format!(
+        "rsync -aHAX '{}/' '{}/'",
+        inside.display(),
+        dst.display()
+    ));
+    assert_same_tree(&f.src, &dst);
 }
 
 #[test]
@@ -217,25 +232,60 @@ fn keep_xattrs_shows_a_later_snapshot_with_acls_while_mounted() {
 }
 
 #[test]
-fn a_mount_without_acls_leaves_out_a_later_snapshot_with_one() {
-    if !can_mount("a_mount_without_acls_leaves_out_a_later_snapshot_with_one") {
+fn a_mount_without_acls_shows_a_later_snapshot_with_one_and_enforces_it() {
+    let test = "a_mount_without_acls_shows_a_later_snapshot_with_one_and_enforces_it";
+    if !can_mount(test) || !have_root(&format!("{test} (switches to another user)")) {
         return;
     }
     let f = Fixture::new();
-    fs::write(f.src.join("plain"), b"plain").unwrap();
+    fs::write(f.src.join("open"), b"open").unwrap();
+    fs::write(f.src.join("b"), b"secret").unwrap();
     sh(&format!(
-        "setfattr -n user.x -v 1 '{}/plain'",
+        "chmod 0755 '{0}' && chmod 0644 '{0}/open' '{0}/b'",
+        f.src.display()
+    ));
+    sh(&format!(
+        "setfattr -n user.x -v 1 '{}/open'",
         f.src.display()
     ));
     f.ok(&["backup", f.src_str()]);
     let log = f.path("mount.log");
-    let m = Mounted::new(&f, &["--log", log.to_str().unwrap()]);
+    let m = Mounted::new(&f, &["--allow-other", "--log", log.to_str().unwrap()]);
     let inside = m.src_in(&f, "latest");
     assert_eq!(
-        errno(xattr::get(inside.join("plain"), "system.posix_acl_access")),
-        Some(EOPNOTSUPP)
+        errno(xattr::get(inside.join("b"), "system.posix_acl_access")),
+        Some(EOPNOTSUPP),
+        "no snapshot holds an ACL: the kernel was told so"
     );
-    sh(&format!("setfacl -m u:65534:r '{}/plain'", f.src.display()));
+    assert_eq!(
+        read_as_nobody(&inside.join("b")).as_deref(),
+        Some(&b"secret"[..])
+    );
+    let before = fs::read_link(m.path.join("latest")).unwrap();
+    // The scenario of issue 23: a file gets an ACL that denies a named user.
+    sh(&format!("setfacl -m u:65534:--- '{}/b'", f.src.display()));
+    assert!(
+        read_as_nobody(&f.src.join("b")).is_none(),
+        "the source denies nobody"
+    );
     second_backup(&f);
-    left_out_and_logged(&m, &log, 1);
+    replaced_and_shown(&m, &log, 2);
+    let after = fs::read_link(m.path.join("latest")).unwrap();
+    assert_ne!(after, before, "latest follows the new snapshot");
+    let inside = m.src_in(&f, "latest");
+    assert_eq!(acl(&inside.join("b")), acl(&f.src.join("b")));
+    assert!(
+        read_as_nobody(&inside.join("b")).is_none(),
+        "the ACL is enforced as on the source"
+    );
+    assert_eq!(
+        read_as_nobody(&inside.join("open")).as_deref(),
+        Some(&b"open"[..])
+    );
+    // The old snapshot, through the new connection: no ACL, readable as before.
+    let dated = names(&m.path)[0].clone();
+    assert_eq!(
+        read_as_nobody(&m.src_in(&f, &dated).join("b")).as_deref(),
+        Some(&b"secret"[..])
+    );
 }

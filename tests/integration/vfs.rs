@@ -18,7 +18,12 @@ fn vfs_of(f: &Fixture) -> Vfs {
         keep_xattrs: false,
         max_inodes: 1 << 20,
     };
-    let state = State::open(open_repo(&f.repo), &settings, &mut |w| panic!("{w}")).unwrap();
+    let state = State::open(
+        std::sync::Arc::new(open_repo(&f.repo)),
+        &settings,
+        &mut |w| panic!("{w}"),
+    )
+    .unwrap();
     Vfs::new(Arc::clone(&state))
 }
 
