@@ -17,6 +17,7 @@ mod integration {
     mod maintain;
     mod mount;
     mod mount_inodes;
+    mod mount_long;
     mod mount_xattrs;
     mod operations;
     mod privacy;

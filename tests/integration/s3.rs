@@ -443,3 +443,14 @@ fn soak_on_s3() {
         "garage",
     );
 }
+
+#[test]
+fn a_mount_on_s3_survives_the_server_being_down() {
+    let server = Server::start(1);
+    let f = Fixture::at(
+        Some(&server.repo("outage")),
+        server.client_env(1),
+        &["--pack-size", "1"],
+    );
+    super::mount_long::outage_scenario(&f, &|| server.kill_node(1), &|| server.start_node(1));
+}
