@@ -9,7 +9,8 @@ use crate::format::tree::{NodeKind, Piece, Xattr};
 
 use super::dirs::Stored;
 use super::inodes::{self, Target};
-use super::state::{OpenFile, log};
+use super::readers::OpenFile;
+use super::state::log;
 use super::xattr_queries::Answer;
 use super::{Errno, Vfs};
 
@@ -39,12 +40,12 @@ impl Vfs {
     /// `ENOENT`, `EISDIR`, `EINVAL` (not a regular file), `EIO` (data missing or damaged: a
     /// read never returns bytes that fail verification).
     pub fn read(&self, ino: u64, offset: u64, size: u32) -> Result<Data, Errno> {
-        let file = match self.state.kept_file(ino) {
+        let file = match self.state.readers.kept_file(ino) {
             Some(f) if offset != 0 => f,
             _ => {
                 let (file, entry) = self.open_file(ino)?;
                 if offset == 0 {
-                    self.state.prefetch_siblings(&entry.tree, entry.pos);
+                    self.state.readers.prefetch_siblings(&entry.tree, entry.pos);
                 }
                 file
             }
@@ -55,10 +56,10 @@ impl Vfs {
         if let Some(last) = spans.last()
             && (sequential || offset == 0)
         {
-            self.state.prefetch_after(&file, last.index);
+            self.state.readers.prefetch_after(&file, last.index);
         }
         let load = |id, len| {
-            self.state.chunk(id, len).map_err(|e| {
+            self.state.readers.chunk(id, len).map_err(|e| {
                 log(&format!("{e}"));
                 Errno::EIO
             })
@@ -97,7 +98,7 @@ impl Vfs {
     /// # Errors
     /// `ENXIO` past the end; as [`Self::read`] for what is not a file.
     pub fn seek(&self, ino: u64, offset: u64, data: bool) -> Result<u64, Errno> {
-        let file = match self.state.kept_file(ino) {
+        let file = match self.state.readers.kept_file(ino) {
             Some(f) => f,
             None => self.open_file(ino)?.0,
         };
@@ -176,7 +177,7 @@ impl Vfs {
         let t = self.state.table.get(ino).ok_or(Errno::ENOENT)?;
         let entry = self.stored(&t, None)?.ok_or(Errno::EINVAL)?;
         match &entry.node().kind {
-            NodeKind::File { content } => Ok((self.state.file(ino, content), entry)),
+            NodeKind::File { content } => Ok((self.state.readers.file(ino, content), entry)),
             NodeKind::Dir { .. } => Err(Errno::EISDIR),
             _ => Err(Errno::EINVAL),
         }

@@ -180,7 +180,7 @@ impl Vfs {
 
     /// Tree `id`, from the cache or the repository (errors logged, `EIO` for the kernel).
     pub(super) fn tree(&self, id: &TreeId) -> Result<Arc<Tree>, Errno> {
-        self.state.tree(id).map_err(|e| {
+        self.state.readers.tree(id).map_err(|e| {
             log(&format!("{e}"));
             Errno::EIO
         })

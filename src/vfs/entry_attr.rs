@@ -90,7 +90,7 @@ impl Vfs {
             Target::Versions(_) => (attr::virtual_dir(ino, newest, 2, 0, owner), TOP_TTL),
             Target::SnapRoot(s) => {
                 let facts = root_facts(&s.listed.snapshot)
-                    .unwrap_or_else(|| self.state.dir_facts(&s.listed.snapshot.root));
+                    .unwrap_or_else(|| self.state.readers.dir_facts(&s.listed.snapshot.root));
                 let a = attr::virtual_dir(ino, s.time_ns(), facts.nlink, facts.entries, owner);
                 (a, SNAPSHOT_TTL)
             }
@@ -98,7 +98,7 @@ impl Vfs {
                 let stored = self.stored(target, held)?.ok_or(Errno::EIO)?;
                 let node = stored.node();
                 let facts: Option<DirFacts> = match &node.kind {
-                    NodeKind::Dir { subtree } => Some(self.state.dir_facts(subtree)),
+                    NodeKind::Dir { subtree } => Some(self.state.readers.dir_facts(subtree)),
                     _ => None,
                 };
                 (attr::node_attr(ino, node, facts), SNAPSHOT_TTL)

@@ -25,6 +25,8 @@ mod entry_attr;
 pub mod filemap;
 pub mod inodes;
 mod listing;
+mod log;
+pub mod readers;
 pub mod state;
 pub mod versions;
 pub mod view;

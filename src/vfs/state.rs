@@ -1,36 +1,27 @@
-//! The mount's shared state, used by every request thread: repository access (waiting for the
-//! index, retrying after another process changed it), the chunk and tree caches, the current
-//! [`View`] of the snapshots and its refresh, and the table of open files.
+//! The mount's state on one connection to the kernel, used by every request thread: the
+//! current [`View`] of the snapshots and its refresher (new snapshots, invalidations, the inode
+//! limit), what the connection told the kernel about extended attributes, and the inode table.
+//! The chunk and tree caches and the files being read are [`Readers`].
 
 use std::collections::HashMap;
 use std::io;
-use std::num::NonZeroUsize;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::mpsc::{SyncSender, TrySendError};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, OnceLock, RwLock};
 use std::time::{Duration, Instant};
 
-use lru::LruCache;
-
 use crate::error::{Error, Result};
-use crate::format::id::{BlobId, ChunkId, SnapshotId, TreeId};
+use crate::format::id::{SnapshotId, TreeId};
 use crate::format::snapshot::Snapshot;
-use crate::format::tree::{NodeKind, Tree};
+use crate::format::tree::Tree;
 use crate::repo::Repository;
 use crate::snapshot;
 
-use super::attr::{DirFacts, Owner};
-use super::cache::{Cache, Shared};
-use super::filemap::FileMap;
+use super::attr::Owner;
 use super::inodes::Table;
+use super::readers::Readers;
 use super::view::{Cookies, View};
 use super::xattr_queries::{Answer, XattrQueries};
 
-/// How many chunks ahead a sequential reader is prefetched.
-const PREFETCH_AHEAD: usize = 4;
-/// When a file is first read, the first chunks of this many following files in its directory
-/// are prefetched: `cp`, `tar` and `rsync` read a directory's files in listing order.
-const PREFETCH_SIBLINGS: usize = 8;
 /// Handler-triggered refreshes happen at most this often.
 const MIN_REFRESH_GAP: Duration = Duration::from_millis(100);
 /// The lowest inode limit honoured: below it, trimming would fight the kernel over the
@@ -55,21 +46,6 @@ pub struct Settings {
     /// Inodes the kernel may hold before it is asked to drop the least recently used.
     pub max_inodes: usize,
 }
-
-/// A file being read through the mount (the kernel opens files without telling us, see
-/// the FUSE adapter; this is kept per inode).
-#[derive(Debug)]
-pub struct OpenFile {
-    /// Where its bytes are.
-    pub map: FileMap,
-    /// Where the previous read ended (to spot sequential reading).
-    pub next: AtomicU64,
-}
-
-/// Files whose maps are kept between reads.
-const OPEN_FILES: usize = 4096;
-/// Tree packs up to this many bytes are read ahead when the mount starts.
-const TREE_PACK_READAHEAD: u64 = 512 << 20;
 
 /// A cache entry the kernel should drop because the view changed.
 #[derive(Debug)]
@@ -100,11 +76,8 @@ pub struct State {
     max_inodes: usize,
     /// The refresher has been told to ask the kernel to drop inodes.
     trimming: AtomicBool,
-    chunks: Cache<ChunkId, Arc<Vec<u8>>>,
-    trees: Cache<TreeId, Arc<Tree>>,
-    dir_facts: Mutex<LruCache<TreeId, DirFacts>>,
-    files: Mutex<LruCache<u64, Arc<OpenFile>>>,
-    prefetch: OnceLock<SyncSender<(ChunkId, u32)>>,
+    /// The chunk and tree caches and the files being read.
+    pub readers: Arc<Readers>,
     /// Owner of the synthetic entries.
     pub owner: Owner,
     notifier: OnceLock<Box<dyn Invalidate>>,
@@ -127,13 +100,7 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
-/// Logs a problem the kernel will only see as an errno.
-pub fn log(msg: &str) {
-    eprintln!(
-        "chronofs mount: {}: {msg}",
-        snapshot::rfc3339(crate::repo::now_ns())
-    );
-}
+pub use super::log::log;
 
 impl State {
     /// Serves `repo` (opened, and unlocked if encrypted): loads its index and lists its
@@ -151,6 +118,11 @@ impl State {
         repo.require_full_key("mounting")?;
         repo.load_index_strict()?;
         let state = Arc::new(State {
+            readers: Readers::new(
+                Arc::clone(&repo),
+                settings.cache_bytes,
+                settings.tree_cache_bytes,
+            ),
             repo,
             view: RwLock::new(Arc::new(View::default())),
             snapshots: Mutex::new(HashMap::new()),
@@ -163,15 +135,6 @@ impl State {
             table: Table::default(),
             max_inodes: settings.max_inodes.max(MIN_INODES),
             trimming: AtomicBool::new(false),
-            chunks: Cache::new(settings.cache_bytes),
-            trees: Cache::new(settings.tree_cache_bytes),
-            dir_facts: Mutex::new(LruCache::new(
-                NonZeroUsize::new(65_536).unwrap_or(NonZeroUsize::MIN),
-            )),
-            files: Mutex::new(LruCache::new(
-                NonZeroUsize::new(OPEN_FILES).unwrap_or(NonZeroUsize::MIN),
-            )),
-            prefetch: OnceLock::new(),
             owner: Owner {
                 uid: crate::sys::euid(),
                 gid: crate::sys::egid(),
@@ -197,41 +160,8 @@ impl State {
                 ),
             ));
         }
-        let weak = Arc::downgrade(&state);
-        std::thread::Builder::new()
-            .name("chronofs-readahead".into())
-            .spawn(move || {
-                if let Some(s) = weak.upgrade() {
-                    s.read_ahead_trees();
-                }
-            })
-            .map_err(|e| Error::repo_io("starting the read-ahead of", "index", e))?;
-        state.start_prefetchers(settings.prefetch_threads)?;
+        state.readers.start(settings.prefetch_threads)?;
         Ok(state)
-    }
-
-    fn start_prefetchers(self: &Arc<Self>, threads: usize) -> Result<()> {
-        let (tx, rx) = std::sync::mpsc::sync_channel::<(ChunkId, u32)>(64);
-        let rx = Arc::new(Mutex::new(rx));
-        for i in 0..threads.max(1) {
-            let weak = Arc::downgrade(self);
-            let rx = Arc::clone(&rx);
-            std::thread::Builder::new()
-                .name(format!("chronofs-prefetch-{i}"))
-                .spawn(move || {
-                    loop {
-                        let next = lock(&rx).recv();
-                        let (Ok((id, len)), Some(s)) = (next, weak.upgrade()) else {
-                            break;
-                        };
-                        // Errors surface when the reader gets there.
-                        let _ = s.chunk(&id, len);
-                    }
-                })
-                .map_err(|e| Error::repo_io("starting a prefetch thread for", "packs", e))?;
-        }
-        let _ = self.prefetch.set(tx);
-        Ok(())
     }
 
     /// What to do when a new snapshot has to be left out of this connection (once).
@@ -259,141 +189,6 @@ impl State {
                 .read()
                 .unwrap_or_else(std::sync::PoisonError::into_inner),
         )
-    }
-
-    /// A decoded tree, from the cache or the repository.
-    ///
-    /// # Errors
-    /// Missing or damaged tree.
-    pub fn tree(&self, id: &TreeId) -> Shared<Arc<Tree>> {
-        self.trees.get_or_load(*id, || {
-            let bytes = self.repo.read_blob(&BlobId::from(*id))?;
-            let tree = Tree::decode(&bytes)
-                .map_err(|e| Error::corrupt(format!("tree {}", id.short()), e.to_string()))?;
-            let weight =
-                bytes.len() + tree.entries.len() * std::mem::size_of::<crate::format::tree::Node>();
-            Ok((Arc::new(tree), weight))
-        })
-    }
-
-    /// A decompressed, verified chunk of `len` bytes, from the cache or the repository. The
-    /// repository reloads its index by itself when a prune or backup changed it.
-    ///
-    /// # Errors
-    /// Missing or damaged chunk, or one whose length is not `len`.
-    pub fn chunk(&self, id: &ChunkId, len: u32) -> Shared<Arc<Vec<u8>>> {
-        let chunk = self.chunks.get_or_load(*id, || {
-            let bytes = self.repo.read_chunk(id, len)?;
-            let n = bytes.len();
-            Ok((Arc::new(bytes), n))
-        })?;
-        // Cached for another file that listed it with its true length: this one lies.
-        if chunk.len() != len as usize {
-            return Err(Arc::new(Error::corrupt(
-                format!("chunk {}", id.short()),
-                format!(
-                    "holds {} bytes, but a file lists it as {len} bytes",
-                    chunk.len()
-                ),
-            )));
-        }
-        Ok(chunk)
-    }
-
-    /// Queues the chunks a sequential reader will want next, if not cached already.
-    pub fn prefetch_after(&self, file: &OpenFile, piece: usize) {
-        let Some(tx) = self.prefetch.get() else {
-            return;
-        };
-        for (id, len) in file.map.chunks_after(piece, PREFETCH_AHEAD) {
-            if self.chunks.has(&id) {
-                continue;
-            }
-            match tx.try_send((id, len)) {
-                Ok(()) => {}
-                Err(TrySendError::Full(_) | TrySendError::Disconnected(_)) => break,
-            }
-        }
-    }
-
-    /// Queues the first chunk of the files after entry `pos` of `tree`.
-    pub fn prefetch_siblings(&self, tree: &Tree, pos: usize) {
-        let Some(tx) = self.prefetch.get() else {
-            return;
-        };
-        let firsts = tree
-            .entries
-            .iter()
-            .skip(pos + 1)
-            .filter_map(|n| match &n.kind {
-                NodeKind::File { content } => content.iter().find_map(|p| match p {
-                    crate::format::tree::Piece::Data { id, len } => Some((*id, *len)),
-                    crate::format::tree::Piece::Hole { .. } => None,
-                }),
-                _ => None,
-            })
-            .take(PREFETCH_SIBLINGS);
-        for (id, len) in firsts {
-            if !self.chunks.has(&id) && tx.try_send((id, len)).is_err() {
-                break;
-            }
-        }
-    }
-
-    /// `nlink` and entry count of directory `subtree` (a damaged subtree reports an empty
-    /// directory here; reading it then fails with EIO).
-    pub fn dir_facts(&self, subtree: &TreeId) -> DirFacts {
-        if let Some(f) = lock(&self.dir_facts).get(subtree) {
-            return *f;
-        }
-        match self.tree(subtree) {
-            Ok(t) => {
-                let facts = facts_of(&t);
-                lock(&self.dir_facts).put(*subtree, facts);
-                facts
-            }
-            Err(e) => {
-                log(&format!("directory tree {}: {e}", subtree.short()));
-                DirFacts {
-                    nlink: 2,
-                    entries: 0,
-                }
-            }
-        }
-    }
-
-    /// The read state of file inode `ino`, if it is kept.
-    pub fn kept_file(&self, ino: u64) -> Option<Arc<OpenFile>> {
-        lock(&self.files).get(&ino).map(Arc::clone)
-    }
-
-    /// The read state of file inode `ino`, made from `pieces` if not kept.
-    pub fn file(&self, ino: u64, pieces: &[crate::format::tree::Piece]) -> Arc<OpenFile> {
-        if let Some(f) = self.kept_file(ino) {
-            return f;
-        }
-        let f = Arc::new(OpenFile {
-            map: FileMap::new(pieces),
-            next: AtomicU64::new(0),
-        });
-        lock(&self.files).put(ino, Arc::clone(&f));
-        f
-    }
-
-    /// Asks the storage to read the tree packs ahead: listing directories on a cold cache
-    /// then costs one sequential read instead of a seek per directory.
-    fn read_ahead_trees(&self) {
-        let packs = self.repo.index().tree_packs();
-        let mut budget = TREE_PACK_READAHEAD;
-        for (id, len) in packs {
-            if len > budget {
-                break;
-            }
-            budget -= len;
-            self.repo
-                .storage()
-                .will_need(&crate::repo::layout::pack_path(&id));
-        }
     }
 
     /// Re-reads the snapshot list if it changed; returns whether it did. Requests may call this
@@ -556,7 +351,7 @@ impl State {
         let mut held: Option<(TreeId, Arc<Tree>)> = None;
         for (parent, id, pos) in places {
             if held.as_ref().is_none_or(|(h, _)| *h != id) {
-                match self.tree(&id) {
+                match self.readers.tree(&id) {
                     Ok(t) => held = Some((id, t)),
                     Err(_) => continue,
                 }
@@ -648,16 +443,4 @@ fn invalidations(old: &View, new: &View) -> Vec<Inval> {
         }
     }
     out
-}
-
-fn facts_of(t: &Tree) -> DirFacts {
-    let subdirs = t
-        .entries
-        .iter()
-        .filter(|n| matches!(n.kind, NodeKind::Dir { .. }))
-        .count();
-    DirFacts {
-        nlink: u32::try_from(subdirs.saturating_add(2)).unwrap_or(u32::MAX),
-        entries: t.entries.len() as u64,
-    }
 }

@@ -1,0 +1,42 @@
+#!/usr/bin/env bash
+# A mount that lives through 1,000 snapshot additions (issue 23): the mount daemon's resident
+# memory every 100 snapshots, while a reader lists the root and reads the newest snapshot after
+# each one. One command:
+#
+#   sudo bash bench/mount_months.sh
+#
+# A plaintext repository (no key derivation per backup), a small directory whose counter file
+# changes every time. Output: a table on stdout and in $BENCH_DIR/results-mount-months.txt.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+. bench/lib.sh
+OUT=$BENCH_DIR/results-mount-months.txt
+N=${N:-1000}
+W=$BENCH_DIR/mount-months
+cargo build --release --locked --quiet
+C=$PWD/target/release/chronofs
+rm -rf "$W"; mkdir -p "$W/src" "$W/mnt"
+"$C" -r "$W/repo" init -q --encryption none
+echo 0 > "$W/src/counter"
+"$C" -r "$W/repo" backup -q --no-progress "$W/src"
+"$C" -r "$W/repo" mount -q "$W/mnt"
+pid=$(pgrep -f -- "--daemon-child" | head -1)
+rss() { awk '/^VmRSS/ { print $2 }' "/proc/$pid/status"; }
+hwm() { awk '/^VmHWM/ { print $2 }' "/proc/$pid/status"; }
+rows=("| snapshots | RSS (KiB) | peak RSS (KiB) | shown by the mount |" "|---|---|---|---|")
+rows+=("| 1 | $(rss) | $(hwm) | $(ls "$W/mnt" | grep -c '^20') |")
+for i in $(seq 2 "$N"); do
+    echo "$i" > "$W/src/counter"
+    "$C" -r "$W/repo" backup -q --no-progress "$W/src"
+    ls "$W/mnt" >/dev/null
+    cat "$W/mnt/latest$W/src/counter" >/dev/null 2>&1 || true
+    if [ $((i % 100)) -eq 0 ]; then
+        sleep 1
+        rows+=("| $i | $(rss) | $(hwm) | $(ls "$W/mnt" | grep -c '^20') |")
+    fi
+done
+"$C" umount "$W/mnt"
+{
+    echo "mount memory over $N snapshot additions ($(date -u +%F), $(nproc) cores, release build)"
+    printf '%s\n' "${rows[@]}"
+} | tee "$OUT"

@@ -1,0 +1,262 @@
+//! What the mount reads, for every connection: decoded trees and decompressed chunks in
+//! byte-bounded single-flight caches, the maps of the files being read, directory facts, and
+//! the threads that decompress ahead of sequential readers and read the tree packs ahead.
+
+use std::num::NonZeroUsize;
+use std::sync::atomic::AtomicU64;
+use std::sync::mpsc::{SyncSender, TrySendError};
+use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
+
+use lru::LruCache;
+
+use crate::error::{Error, Result};
+use crate::format::id::{BlobId, ChunkId, TreeId};
+use crate::format::tree::{NodeKind, Tree};
+use crate::repo::Repository;
+
+use super::attr::DirFacts;
+use super::cache::{Cache, Shared};
+use super::filemap::FileMap;
+use super::log::log;
+
+/// How many chunks ahead a sequential reader is prefetched.
+const PREFETCH_AHEAD: usize = 4;
+/// When a file is first read, the first chunks of this many following files in its directory
+/// are prefetched: `cp`, `tar` and `rsync` read a directory's files in listing order.
+const PREFETCH_SIBLINGS: usize = 8;
+/// A file being read through the mount (the kernel opens files without telling us, see
+/// the FUSE adapter; this is kept per inode).
+#[derive(Debug)]
+pub struct OpenFile {
+    /// Where its bytes are.
+    pub map: FileMap,
+    /// Where the previous read ended (to spot sequential reading).
+    pub next: AtomicU64,
+}
+
+/// Files whose maps are kept between reads.
+const OPEN_FILES: usize = 4096;
+/// Tree packs up to this many bytes are read ahead when the mount starts.
+const TREE_PACK_READAHEAD: u64 = 512 << 20;
+
+/// The caches and read state shared by the request threads.
+pub struct Readers {
+    repo: Arc<Repository>,
+    chunks: Cache<ChunkId, Arc<Vec<u8>>>,
+    trees: Cache<TreeId, Arc<Tree>>,
+    dir_facts: Mutex<LruCache<TreeId, DirFacts>>,
+    files: Mutex<LruCache<u64, Arc<OpenFile>>>,
+    prefetch: OnceLock<SyncSender<(ChunkId, u32)>>,
+}
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+impl Readers {
+    /// Empty caches: `cache_bytes` of decompressed chunks, `tree_cache_bytes` of trees.
+    #[must_use]
+    pub fn new(repo: Arc<Repository>, cache_bytes: usize, tree_cache_bytes: usize) -> Arc<Readers> {
+        Arc::new(Readers {
+            repo,
+            chunks: Cache::new(cache_bytes),
+            trees: Cache::new(tree_cache_bytes),
+            dir_facts: Mutex::new(LruCache::new(
+                NonZeroUsize::new(65_536).unwrap_or(NonZeroUsize::MIN),
+            )),
+            files: Mutex::new(LruCache::new(
+                NonZeroUsize::new(OPEN_FILES).unwrap_or(NonZeroUsize::MIN),
+            )),
+            prefetch: OnceLock::new(),
+        })
+    }
+
+    /// Starts the read-ahead of the tree packs and `threads` prefetchers; they end when the
+    /// readers are dropped.
+    ///
+    /// # Errors
+    /// A thread that cannot be started.
+    pub fn start(self: &Arc<Self>, threads: usize) -> Result<()> {
+        let weak = Arc::downgrade(self);
+        std::thread::Builder::new()
+            .name("chronofs-readahead".into())
+            .spawn(move || {
+                if let Some(s) = weak.upgrade() {
+                    s.read_ahead_trees();
+                }
+            })
+            .map_err(|e| Error::repo_io("starting the read-ahead of", "index", e))?;
+        self.start_prefetchers(threads)
+    }
+
+    fn start_prefetchers(self: &Arc<Self>, threads: usize) -> Result<()> {
+        let (tx, rx) = std::sync::mpsc::sync_channel::<(ChunkId, u32)>(64);
+        let rx = Arc::new(Mutex::new(rx));
+        for i in 0..threads.max(1) {
+            let weak = Arc::downgrade(self);
+            let rx = Arc::clone(&rx);
+            std::thread::Builder::new()
+                .name(format!("chronofs-prefetch-{i}"))
+                .spawn(move || {
+                    loop {
+                        let next = lock(&rx).recv();
+                        let (Ok((id, len)), Some(s)) = (next, weak.upgrade()) else {
+                            break;
+                        };
+                        // Errors surface when the reader gets there.
+                        let _ = s.chunk(&id, len);
+                    }
+                })
+                .map_err(|e| Error::repo_io("starting a prefetch thread for", "packs", e))?;
+        }
+        let _ = self.prefetch.set(tx);
+        Ok(())
+    }
+
+    /// A decoded tree, from the cache or the repository.
+    ///
+    /// # Errors
+    /// Missing or damaged tree.
+    pub fn tree(&self, id: &TreeId) -> Shared<Arc<Tree>> {
+        self.trees.get_or_load(*id, || {
+            let bytes = self.repo.read_blob(&BlobId::from(*id))?;
+            let tree = Tree::decode(&bytes)
+                .map_err(|e| Error::corrupt(format!("tree {}", id.short()), e.to_string()))?;
+            let weight =
+                bytes.len() + tree.entries.len() * std::mem::size_of::<crate::format::tree::Node>();
+            Ok((Arc::new(tree), weight))
+        })
+    }
+
+    /// A decompressed, verified chunk of `len` bytes, from the cache or the repository. The
+    /// repository reloads its index by itself when a prune or backup changed it.
+    ///
+    /// # Errors
+    /// Missing or damaged chunk, or one whose length is not `len`.
+    pub fn chunk(&self, id: &ChunkId, len: u32) -> Shared<Arc<Vec<u8>>> {
+        let chunk = self.chunks.get_or_load(*id, || {
+            let bytes = self.repo.read_chunk(id, len)?;
+            let n = bytes.len();
+            Ok((Arc::new(bytes), n))
+        })?;
+        // Cached for another file that listed it with its true length: this one lies.
+        if chunk.len() != len as usize {
+            return Err(Arc::new(Error::corrupt(
+                format!("chunk {}", id.short()),
+                format!(
+                    "holds {} bytes, but a file lists it as {len} bytes",
+                    chunk.len()
+                ),
+            )));
+        }
+        Ok(chunk)
+    }
+
+    /// Queues the chunks a sequential reader will want next, if not cached already.
+    pub fn prefetch_after(&self, file: &OpenFile, piece: usize) {
+        let Some(tx) = self.prefetch.get() else {
+            return;
+        };
+        for (id, len) in file.map.chunks_after(piece, PREFETCH_AHEAD) {
+            if self.chunks.has(&id) {
+                continue;
+            }
+            match tx.try_send((id, len)) {
+                Ok(()) => {}
+                Err(TrySendError::Full(_) | TrySendError::Disconnected(_)) => break,
+            }
+        }
+    }
+
+    /// Queues the first chunk of the files after entry `pos` of `tree`.
+    pub fn prefetch_siblings(&self, tree: &Tree, pos: usize) {
+        let Some(tx) = self.prefetch.get() else {
+            return;
+        };
+        let firsts = tree
+            .entries
+            .iter()
+            .skip(pos + 1)
+            .filter_map(|n| match &n.kind {
+                NodeKind::File { content } => content.iter().find_map(|p| match p {
+                    crate::format::tree::Piece::Data { id, len } => Some((*id, *len)),
+                    crate::format::tree::Piece::Hole { .. } => None,
+                }),
+                _ => None,
+            })
+            .take(PREFETCH_SIBLINGS);
+        for (id, len) in firsts {
+            if !self.chunks.has(&id) && tx.try_send((id, len)).is_err() {
+                break;
+            }
+        }
+    }
+
+    /// `nlink` and entry count of directory `subtree` (a damaged subtree reports an empty
+    /// directory here; reading it then fails with EIO).
+    pub fn dir_facts(&self, subtree: &TreeId) -> DirFacts {
+        if let Some(f) = lock(&self.dir_facts).get(subtree) {
+            return *f;
+        }
+        match self.tree(subtree) {
+            Ok(t) => {
+                let facts = facts_of(&t);
+                lock(&self.dir_facts).put(*subtree, facts);
+                facts
+            }
+            Err(e) => {
+                log(&format!("directory tree {}: {e}", subtree.short()));
+                DirFacts {
+                    nlink: 2,
+                    entries: 0,
+                }
+            }
+        }
+    }
+
+    /// The read state of file inode `ino`, if it is kept.
+    pub fn kept_file(&self, ino: u64) -> Option<Arc<OpenFile>> {
+        lock(&self.files).get(&ino).map(Arc::clone)
+    }
+
+    /// The read state of file inode `ino`, made from `pieces` if not kept.
+    pub fn file(&self, ino: u64, pieces: &[crate::format::tree::Piece]) -> Arc<OpenFile> {
+        if let Some(f) = self.kept_file(ino) {
+            return f;
+        }
+        let f = Arc::new(OpenFile {
+            map: FileMap::new(pieces),
+            next: AtomicU64::new(0),
+        });
+        lock(&self.files).put(ino, Arc::clone(&f));
+        f
+    }
+
+    /// Asks the storage to read the tree packs ahead: listing directories on a cold cache
+    /// then costs one sequential read instead of a seek per directory.
+    pub fn read_ahead_trees(&self) {
+        let packs = self.repo.index().tree_packs();
+        let mut budget = TREE_PACK_READAHEAD;
+        for (id, len) in packs {
+            if len > budget {
+                break;
+            }
+            budget -= len;
+            self.repo
+                .storage()
+                .will_need(&crate::repo::layout::pack_path(&id));
+        }
+    }
+}
+
+fn facts_of(t: &Tree) -> DirFacts {
+    let subdirs = t
+        .entries
+        .iter()
+        .filter(|n| matches!(n.kind, NodeKind::Dir { .. }))
+        .count();
+    DirFacts {
+        nlink: u32::try_from(subdirs.saturating_add(2)).unwrap_or(u32::MAX),
+        entries: t.entries.len() as u64,
+    }
+}
