@@ -42,7 +42,7 @@ mnt_noacl=$(best_ls "$(in_mnt "$W/noacl")")
 # The snapshot with ACLs arrives while mounted: the mount replaces its connection.
 "$C" -r "$W/repo" backup -q --no-progress "$W/acl"
 t=$(now)
-until getfacl -n "$(in_mnt "$W/acl")/man1" 2>/dev/null | grep -q nobody; do sleep 0.05; done
+until getfacl -n "$(in_mnt "$W/acl")/man1" 2>/dev/null | grep -q "user:65534:"; do sleep 0.05; done
 appeared=$(elapsed "$t")
 mnt_acl_replaced=$(best_ls "$(in_mnt "$W/acl")")
 "$C" umount "$W/mnt"
