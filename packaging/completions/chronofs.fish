@@ -258,7 +258,7 @@ complete -c chronofs -n "__fish_chronofs_using_subcommand prune" -s n -l dry-run
 complete -c chronofs -n "__fish_chronofs_using_subcommand prune" -l json -d 'Print the report as JSON'
 complete -c chronofs -n "__fish_chronofs_using_subcommand prune" -s q -l quiet -d 'Print only errors and warnings'
 complete -c chronofs -n "__fish_chronofs_using_subcommand prune" -l no-cache -d 'Do not cache anything of an object-storage repository on local disk'
-complete -c chronofs -n "__fish_chronofs_using_subcommand prune" -s h -l help -d 'Print help'
+complete -c chronofs -n "__fish_chronofs_using_subcommand prune" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c chronofs -n "__fish_chronofs_using_subcommand prune" -s V -l version -d 'Print version'
 complete -c chronofs -n "__fish_chronofs_using_subcommand copy" -l from -d 'Source repository (default: --repo)' -r
 complete -c chronofs -n "__fish_chronofs_using_subcommand copy" -l to -d 'Destination repository, a directory or an s3: location (created first with `chronofs init`)' -r

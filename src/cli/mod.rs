@@ -156,6 +156,7 @@ pub enum Command {
     /// Remove snapshots by a retention policy (--keep-daily 7 ...) or by name.
     Forget(forget::Args),
     /// Delete data no snapshot references, reclaiming space (runs beside backups).
+    #[command(after_long_help = prune::RULES)]
     Prune(prune::Args),
     /// Copy snapshots to another repository (only the data it lacks).
     Copy(copy::Args),

@@ -6,6 +6,17 @@ use chronofs::repo::lock::LockKind;
 
 use super::{Context, ui};
 
+/// How prune runs beside backups, for `--help` and the man page.
+pub const RULES: &str = "\
+Prune runs beside backups, copies, checks and mounts, on a directory or on object storage; only
+another forget or prune excludes it. Unused packs are first condemned: still readable, no longer
+deduplicated against. A condemned pack is deleted once every backup that was running when it was
+condemned has finished (such a backup may reuse it; the snapshot it commits brings it back); until
+then it waits for a later prune (packs_waiting, writers_waited_for in --json). A backup whose lock
+was not refreshed for 30 minutes (stopped, suspended, cut off) is revoked: it cannot commit, and
+fails with exit code 20 when it wakes. Every prune leaves a record that `chronofs status` reports.
+The protocol and its guarantees: docs/FORMAT.md, \"Prune beside writers\".";
+
 #[derive(clap::Args, Debug)]
 pub struct Args {
     /// Unused data to tolerate in partly used packs before repacking them: a share of the
