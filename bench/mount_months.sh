@@ -36,7 +36,16 @@ for i in $(seq 2 "$N"); do
     fi
 done
 "$C" umount "$W/mnt"
+# The same repository mounted afresh, after the same walk: what showing N snapshots costs
+# without having lived through their additions.
+"$C" -r "$W/repo" mount -q "$W/mnt"
+pid=$(pgrep -f -- "--daemon-child" | head -1)
+ls "$W/mnt" >/dev/null
+for d in "$W"/mnt/20*; do cat "$d$W/src/counter" >/dev/null 2>&1 || true; done
+sleep 1
+fresh="| $N, fresh mount, every snapshot read | $(rss) | $(hwm) | $(ls "$W/mnt" | grep -c '^20') |"
+"$C" umount "$W/mnt"
 {
     echo "mount memory over $N snapshot additions ($(date -u +%F), $(nproc) cores, release build)"
-    printf '%s\n' "${rows[@]}"
+    printf '%s\n' "${rows[@]}" "$fresh"
 } | tee "$OUT"
