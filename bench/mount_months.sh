@@ -20,7 +20,7 @@ rm -rf "$W"; mkdir -p "$W/src" "$W/mnt"
 echo 0 > "$W/src/counter"
 "$C" -r "$W/repo" backup -q --no-progress "$W/src"
 "$C" -r "$W/repo" mount -q "$W/mnt"
-pid=$(pgrep -f -- "--daemon-child" | head -1)
+pid=$(pgrep -f -- "mount $W/mnt --daemon-child" | head -1)
 rss() { awk '/^VmRSS/ { print $2 }' "/proc/$pid/status"; }
 hwm() { awk '/^VmHWM/ { print $2 }' "/proc/$pid/status"; }
 rows=("| snapshots | RSS (KiB) | peak RSS (KiB) | shown by the mount |" "|---|---|---|---|")
@@ -39,7 +39,7 @@ done
 # The same repository mounted afresh, after the same walk: what showing N snapshots costs
 # without having lived through their additions.
 "$C" -r "$W/repo" mount -q "$W/mnt"
-pid=$(pgrep -f -- "--daemon-child" | head -1)
+pid=$(pgrep -f -- "mount $W/mnt --daemon-child" | head -1)
 ls "$W/mnt" >/dev/null
 for d in "$W"/mnt/20*; do cat "$d$W/src/counter" >/dev/null 2>&1 || true; done
 sleep 1

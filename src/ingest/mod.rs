@@ -224,8 +224,8 @@ pub fn backup_stream(
 fn revoked_instead(options: &BackupOptions, e: Error) -> Error {
     match &options.lock {
         Some(lock) if !matches!(e, Error::SourceFailed(_)) => match lock.ensure_held() {
-            Err(revoked) => revoked,
-            Ok(()) => e,
+            Err(revoked @ Error::Revoked(_)) => revoked,
+            _ => e,
         },
         _ => e,
     }

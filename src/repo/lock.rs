@@ -358,7 +358,8 @@ impl RepoLock {
             .name("chronofs-lock".into())
             .spawn(move || {
                 while let Err(RecvTimeoutError::Timeout) = rx.recv_timeout(every) {
-                    if h.refresh().is_err() {
+                    // Revoked: stop. Anything else (storage unreachable) is tried again.
+                    if let Err(Error::Revoked(_)) = h.refresh() {
                         break;
                     }
                 }
@@ -411,7 +412,8 @@ impl RepoLock {
     /// (a prune that revoked us, or `unlock --remove-all`, removes it).
     ///
     /// # Errors
-    /// [`Error::Revoked`] if the lock is gone or went stale.
+    /// [`Error::Revoked`] if the lock is gone or went stale; the storage's error if it cannot
+    /// be asked.
     pub fn ensure_held(&self) -> Result<()> {
         let _replacing = guard(&self.held.replacing);
         let file = guard(&self.held.file).clone();
@@ -431,7 +433,9 @@ impl RepoLock {
         }
         match self.held.storage.len(&file) {
             Ok(_) => Ok(()),
-            Err(e) => lost(format!("{file}: {e}")),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => lost(format!("{file}: {e}")),
+            // The storage cannot be asked (a network failure): that error, not a revocation.
+            Err(e) => Err(Error::repo_io("checking the lock", &file, e)),
         }
     }
 }
@@ -448,9 +452,18 @@ impl Held {
     fn refresh(&self) -> Result<()> {
         let _replacing = guard(&self.replacing);
         let old = guard(&self.file).clone();
-        if self.lost.load(Ordering::SeqCst) || self.storage.len(&old).is_err() {
-            self.lost.store(true, Ordering::SeqCst);
-            return Err(Error::Revoked(format!("{old} was removed")));
+        let gone = || Error::Revoked(format!("{old} was removed"));
+        if self.lost.load(Ordering::SeqCst) {
+            return Err(gone());
+        }
+        match self.storage.len(&old) {
+            Ok(_) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                self.lost.store(true, Ordering::SeqCst);
+                return Err(gone());
+            }
+            // The storage cannot be asked now (a network failure): try again next time.
+            Err(e) => return Err(Error::repo_io("checking the lock", &old, e)),
         }
         let mut lock = guard(&self.lock).clone();
         let new = write_lock(&*self.storage, &self.scheme, &mut lock)?;

@@ -313,6 +313,8 @@ impl State {
             .unwrap_or_else(std::sync::PoisonError::into_inner) = view;
         drop(queries);
         self.wake.notify_all();
+        drop(old);
+        crate::sys::release_free_memory();
         Ok(unreadable)
     }
 
