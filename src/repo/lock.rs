@@ -484,3 +484,64 @@ impl Drop for RepoLock {
         let _ = self.held.storage.remove(&file);
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn lock_from(host: &str, stated_age_s: i64) -> Lock {
+        Lock {
+            mode: LockKind::Shared,
+            writer: WriterId(Id::hash(b"w")),
+            basis: Some(1),
+            hostname: host.into(),
+            username: "u".into(),
+            pid: 1,
+            process_start: 0,
+            time_ns: now_ns() - stated_age_s * 1_000_000_000,
+            purpose: "backup".into(),
+        }
+    }
+
+    #[test]
+    fn stale_only_when_both_clocks_say_so() {
+        let old = i64::try_from(stale_after().as_nanos()).unwrap() * 2;
+        let (host, fresh, aged) = ("another host", 5, 4 * 3600);
+        // The holder's clock runs hours behind (or the reader's ahead): its file is fresh.
+        assert_eq!(stale_reason(&lock_from(host, aged), 1_000_000_000), None);
+        // The storage says old, but the holder refreshed by its own (fast) clock just now.
+        assert_eq!(stale_reason(&lock_from(host, fresh), old), None);
+        let why = stale_reason(&lock_from(host, aged), old).unwrap();
+        assert!(why.contains("not refreshed for 60 minutes"), "{why}");
+    }
+
+    #[test]
+    fn maintenance_runs_beside_writers_but_not_beside_maintenance_or_old_writers() {
+        let found = |mode, legacy: bool| FoundLock {
+            file: "locks/x".into(),
+            lock: Ok(Lock {
+                mode,
+                writer: if legacy {
+                    WriterId::default()
+                } else {
+                    WriterId(Id::hash(b"w"))
+                },
+                ..lock_from("h", 0)
+            }),
+            storage_age_ns: 0,
+        };
+        assert!(found(LockKind::Shared, false).allows(LockKind::Maintenance));
+        assert!(found(LockKind::Maintenance, false).allows(LockKind::Shared));
+        assert!(!found(LockKind::Maintenance, false).allows(LockKind::Maintenance));
+        assert!(!found(LockKind::Shared, true).allows(LockKind::Maintenance));
+        assert!(found(LockKind::Shared, true).allows(LockKind::Shared));
+        assert!(!found(LockKind::Exclusive, false).allows(LockKind::Shared));
+        assert!(!found(LockKind::Shared, false).allows(LockKind::Exclusive));
+        let unreadable = FoundLock {
+            file: "locks/y".into(),
+            lock: Err(Error::corrupt("locks/y", "junk")),
+            storage_age_ns: 0,
+        };
+        assert!(!unreadable.allows(LockKind::Shared));
+    }
+}
