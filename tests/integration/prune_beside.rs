@@ -280,12 +280,13 @@ struct Reap<'a> {
 impl Drop for Reap<'_> {
     fn drop(&mut self) {
         let _ = fs::write(self.go, b"");
-        let _ = std::process::Command::new("kill")
-            .args(["-CONT", &self.pid.to_string()])
-            .status();
-        let _ = std::process::Command::new("kill")
-            .args(["-KILL", &self.pid.to_string()])
-            .status();
+        for sig in ["-CONT", "-KILL"] {
+            // Usually the backup has ended already: nothing to say then.
+            let _ = std::process::Command::new("kill")
+                .args([sig, &self.pid.to_string()])
+                .stderr(std::process::Stdio::null())
+                .status();
+        }
     }
 }
 
