@@ -184,7 +184,9 @@ fn every_command_works_on_an_s3_repository() {
     let t = traffic(&first);
     assert!(t["put"].as_u64().unwrap() >= 3, "{t}");
     // An unchanged re-backup uploads only its snapshot (and lock objects).
-    let again = f.ok(&["backup", "--json", f.src_str()]);
+    // (Another test creating a directory beside ours changes an ancestor, which a snapshot
+    // records: the backup is taken again then.)
+    let again = super::util::unchanged_backup(&f.src, || f.ok(&["backup", "--json", f.src_str()]));
     let t = traffic(&again);
     assert!(t["put"].as_u64().unwrap() <= 4, "unchanged re-backup: {t}");
     assert!(

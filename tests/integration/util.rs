@@ -111,6 +111,33 @@ impl Fixture {
     }
 }
 
+/// Modification and change times of every directory above `path`: a snapshot holds its
+/// source's ancestors with their metadata, and other tests running at the same time create
+/// and remove directories in shared ones (the test temp directory), which changes them.
+pub fn ancestor_stamps(path: &Path) -> Vec<(i64, i64, i64, i64)> {
+    path.ancestors()
+        .skip(1)
+        .filter_map(|a| fs::metadata(a).ok())
+        .map(|m| (m.mtime(), m.mtime_nsec(), m.ctime(), m.ctime_nsec()))
+        .collect()
+}
+
+/// Runs `backup` (which returns its output) until one ran with the source's ancestors as
+/// they were at the previous backup (at most 5 times), so that "unchanged" means unchanged;
+/// returns that run's output.
+pub fn unchanged_backup(src: &Path, backup: impl Fn() -> String) -> String {
+    let mut before = ancestor_stamps(src);
+    for _ in 0..4 {
+        let out = backup();
+        let after = ancestor_stamps(src);
+        if after == before {
+            return out;
+        }
+        before = after;
+    }
+    backup()
+}
+
 /// The passphrase of every test repository.
 pub const PASSWORD: &str = "correct horse battery staple";
 /// Argon2id options that make a key in a millisecond (tests only).
