@@ -223,10 +223,7 @@ pub fn backup_stream(
 /// reports the revocation, the cause, rather than the missing file.
 fn revoked_instead(options: &BackupOptions, e: Error) -> Error {
     match &options.lock {
-        Some(lock) if !matches!(e, Error::SourceFailed(_)) => match lock.ensure_held() {
-            Err(revoked @ Error::Revoked(_)) => revoked,
-            _ => e,
-        },
+        Some(lock) if !matches!(e, Error::SourceFailed(_)) => lock.cause_of(e),
         _ => e,
     }
 }

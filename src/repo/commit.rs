@@ -39,17 +39,7 @@ pub fn commit_snapshot(
         basis: lock.basis().unwrap_or(0),
     });
     lock.ensure_held()?;
-    let id = match repo.save_snapshot(snapshot) {
-        Ok(id) => id,
-        // A write that failed because a prune revoked this writer meanwhile (and removed its
-        // temporary file) reports the revocation, the cause.
-        Err(e) => {
-            return Err(match lock.ensure_held() {
-                Err(revoked @ Error::Revoked(_)) => revoked,
-                _ => e,
-            });
-        }
-    };
+    let id = repo.save_snapshot(snapshot).map_err(|e| lock.cause_of(e))?;
     match settle(repo, lock, &id) {
         Ok(()) => Ok(id),
         Err(e) => {

@@ -408,6 +408,17 @@ impl RepoLock {
         self.held.refresh()
     }
 
+    /// `e`, a failed write of this holder, or the revocation that caused it: a prune that
+    /// revoked a stopped writer removes its temporary files, so its next write fails with a
+    /// missing file, and the revocation is what to report.
+    #[must_use]
+    pub fn cause_of(&self, e: Error) -> Error {
+        match self.ensure_held() {
+            Err(revoked @ Error::Revoked(_)) => revoked,
+            _ => e,
+        }
+    }
+
     /// Checks that the lock is still ours: it was refreshed in time and its file still exists
     /// (a prune that revoked us, or `unlock --remove-all`, removes it).
     ///
