@@ -39,6 +39,23 @@ impl Id {
     pub fn short(&self) -> String {
         self.to_hex()[..8].to_string()
     }
+
+    /// Compares the id's first `prefix.len()` hex digits with `prefix`, as strings are
+    /// compared (without building the id's hex); a prefix longer than the id is greater.
+    #[must_use]
+    pub fn cmp_hex_prefix(&self, prefix: &[u8]) -> std::cmp::Ordering {
+        for (i, &p) in prefix.iter().enumerate() {
+            let Some(&byte) = self.0.get(i / 2) else {
+                return std::cmp::Ordering::Less;
+            };
+            let nibble = if i % 2 == 0 { byte >> 4 } else { byte & 0xf };
+            match HEX[usize::from(nibble)].cmp(&p) {
+                std::cmp::Ordering::Equal => {}
+                other => return other,
+            }
+        }
+        std::cmp::Ordering::Equal
+    }
 }
 
 const HEX: &[u8; 16] = b"0123456789abcdef";
@@ -200,6 +217,27 @@ impl From<TreeId> for BlobId {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn hex_prefixes_compare_as_the_hex_strings_do() {
+        use std::cmp::Ordering::{Equal, Greater, Less};
+        let id = Id::hash(b"x");
+        let hex = id.to_hex();
+        for len in [0, 1, 2, 7, 8, 9, 64] {
+            assert_eq!(id.cmp_hex_prefix(&hex.as_bytes()[..len]), Equal, "{len}");
+        }
+        let mut above = hex.as_bytes()[..8].to_vec();
+        let mut below = above.clone();
+        above[7] = b'g';
+        below[7] = b'/';
+        assert_eq!(id.cmp_hex_prefix(&above), Less);
+        assert_eq!(id.cmp_hex_prefix(&below), Greater);
+        assert_eq!(
+            id.cmp_hex_prefix(&[b'0'; 65]),
+            hex.as_str().cmp(&"0".repeat(65))
+        );
+        assert_eq!(Id([0; 32]).cmp_hex_prefix(&[b'0'; 65]), Less);
+    }
 
     #[test]
     fn hex_round_trip() {

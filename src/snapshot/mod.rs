@@ -68,21 +68,33 @@ pub fn parse_time(s: &str) -> Result<i64> {
 pub fn name_all(sorted: Vec<(SnapshotId, Snapshot)>) -> Vec<Listed> {
     let mut out: Vec<Listed> = Vec::with_capacity(sorted.len());
     for (id, snapshot) in sorted {
-        let base = dated_name(snapshot.time_ns);
-        let taken = out
-            .iter()
-            .rev()
-            .take_while(|l| l.name.starts_with(&base))
-            .count()
-            > 0;
-        let name = if taken {
-            format!("{base}-{}", id.short())
-        } else {
-            base
-        };
+        let suffixed = out
+            .last()
+            .is_some_and(|prev| shares_dated_name(prev.snapshot.time_ns, snapshot.time_ns));
+        let name = unique_name(&id, snapshot.time_ns, suffixed);
         out.push(Listed { id, name, snapshot });
     }
     out
+}
+
+/// True if a snapshot taken at `time_ns`, following one taken at `prev_ns` in time order,
+/// falls in the same second and so gets its id appended to its dated name.
+#[must_use]
+pub fn shares_dated_name(prev_ns: i64, time_ns: i64) -> bool {
+    const NS: i64 = 1_000_000_000;
+    prev_ns.div_euclid(NS) == time_ns.div_euclid(NS)
+}
+
+/// The dated name of snapshot `id`, with its short id appended if `suffixed` (see
+/// [`shares_dated_name`]).
+#[must_use]
+pub fn unique_name(id: &SnapshotId, time_ns: i64, suffixed: bool) -> String {
+    let base = dated_name(time_ns);
+    if suffixed {
+        format!("{base}-{}", id.short())
+    } else {
+        base
+    }
 }
 
 /// The snapshots of a repository: the readable ones, oldest first and named, and the errors

@@ -269,6 +269,7 @@ mod tests {
             },
             cookie: 0,
             host_dir: "h".into(),
+            suffixed: false,
         });
         let node = |pos: u32| Target::Node {
             snap: Arc::clone(&snap),

@@ -27,6 +27,7 @@ pub mod inodes;
 mod listing;
 mod log;
 pub mod readers;
+pub mod records;
 pub mod state;
 pub mod versions;
 pub mod view;

@@ -2,7 +2,6 @@
 //! byte-bounded single-flight caches, the maps of the files being read, directory facts, and
 //! the threads that decompress ahead of sequential readers and read the tree packs ahead.
 
-use std::num::NonZeroUsize;
 use std::sync::atomic::AtomicU64;
 use std::sync::mpsc::{SyncSender, TrySendError};
 use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
@@ -36,6 +35,8 @@ pub struct OpenFile {
 
 /// Files whose maps are kept between reads.
 const OPEN_FILES: usize = 4096;
+/// Directories whose link count and size are kept.
+const DIR_FACTS: usize = 65_536;
 /// Tree packs up to this many bytes are read ahead when the mount starts.
 const TREE_PACK_READAHEAD: u64 = 512 << 20;
 
@@ -61,12 +62,8 @@ impl Readers {
             repo,
             chunks: Cache::new(cache_bytes),
             trees: Cache::new(tree_cache_bytes),
-            dir_facts: Mutex::new(LruCache::new(
-                NonZeroUsize::new(65_536).unwrap_or(NonZeroUsize::MIN),
-            )),
-            files: Mutex::new(LruCache::new(
-                NonZeroUsize::new(OPEN_FILES).unwrap_or(NonZeroUsize::MIN),
-            )),
+            dir_facts: Mutex::new(LruCache::unbounded()),
+            files: Mutex::new(LruCache::unbounded()),
             prefetch: OnceLock::new(),
         })
     }
@@ -201,7 +198,7 @@ impl Readers {
         match self.tree(subtree) {
             Ok(t) => {
                 let facts = facts_of(&t);
-                lock(&self.dir_facts).put(*subtree, facts);
+                put_bounded(&mut lock(&self.dir_facts), DIR_FACTS, *subtree, facts);
                 facts
             }
             Err(e) => {
@@ -228,7 +225,7 @@ impl Readers {
             map: FileMap::new(pieces),
             next: AtomicU64::new(0),
         });
-        lock(&self.files).put(ino, Arc::clone(&f));
+        put_bounded(&mut lock(&self.files), OPEN_FILES, ino, Arc::clone(&f));
         f
     }
 
@@ -258,5 +255,36 @@ fn facts_of(t: &Tree) -> DirFacts {
     DirFacts {
         nlink: u32::try_from(subdirs.saturating_add(2)).unwrap_or(u32::MAX),
         entries: t.entries.len() as u64,
+    }
+}
+
+/// Puts `key` into an LRU map of at most `cap` entries, dropping the least recently used. The
+/// map grows as it fills rather than being allocated for `cap` entries up front (`LruCache::new`
+/// does): a mount that has read little holds little.
+fn put_bounded<K: std::hash::Hash + Eq, V>(map: &mut LruCache<K, V>, cap: usize, key: K, value: V) {
+    if map.len() >= cap && !map.contains(&key) {
+        map.pop_lru();
+    }
+    map.put(key, value);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_bounded_map_keeps_the_most_recent_entries() {
+        let mut m = LruCache::unbounded();
+        for k in 0..10 {
+            put_bounded(&mut m, 4, k, k);
+        }
+        assert_eq!(m.len(), 4);
+        assert!(m.get(&6).is_some(), "6 to 9 are kept");
+        put_bounded(&mut m, 4, 9, 90);
+        assert_eq!(m.len(), 4, "replacing an entry drops none");
+        assert!(m.contains(&6));
+        put_bounded(&mut m, 4, 10, 10);
+        assert!(!m.contains(&7), "the least recently used goes");
+        assert!(m.contains(&6));
     }
 }

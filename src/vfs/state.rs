@@ -3,7 +3,6 @@
 //! limit), what the connection told the kernel about extended attributes, and the inode table.
 //! The chunk and tree caches and the files being read are [`Readers`].
 
-use std::collections::HashMap;
 use std::io;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, OnceLock, RwLock};
@@ -19,7 +18,8 @@ use crate::snapshot;
 use super::attr::Owner;
 use super::inodes::Table;
 use super::readers::Readers;
-use super::view::{Cookies, View};
+use super::records::Records;
+use super::view::View;
 use super::xattr_queries::{Answer, XattrQueries};
 
 /// Handler-triggered refreshes happen at most this often.
@@ -60,10 +60,10 @@ pub enum Inval {
 pub struct State {
     repo: Arc<Repository>,
     view: RwLock<Arc<View>>,
-    snapshots: Mutex<HashMap<SnapshotId, Snapshot>>,
+    /// The record of every readable snapshot listed, shown or left out.
+    records: Mutex<Records>,
     /// The snapshot files listed last time, readable or not.
     listed: Mutex<Vec<SnapshotId>>,
-    cookies: Mutex<Cookies>,
     /// Taken before `view` by whoever takes both, so that the view never gains a snapshot
     /// with extended attributes after the kernel was told there are none.
     xattr_queries: Mutex<XattrQueries>,
@@ -125,9 +125,8 @@ impl State {
             ),
             repo,
             view: RwLock::new(Arc::new(View::default())),
-            snapshots: Mutex::new(HashMap::new()),
+            records: Mutex::new(Records::default()),
             listed: Mutex::new(Vec::new()),
-            cookies: Mutex::new(Cookies::default()),
             xattr_queries: Mutex::new(XattrQueries::new(settings.keep_xattrs)),
             last_refresh: Mutex::new(Instant::now()),
             pending: Mutex::new(Vec::new()),
@@ -219,11 +218,12 @@ impl State {
         let mut old_ids = old.ids();
         old_ids.sort();
         // Unreadable files are not in the view: compare with the last listing, so that they
-        // are not read (and reported) again every time.
+        // are not read (and reported) again every time. The listing is recorded once the view
+        // was built from it: a refresh that failed half-way (the fences unreadable while the
+        // object store is down) is tried again at the next one.
         if ids == *lock(&self.listed) {
             return Ok(Vec::new());
         }
-        lock(&self.listed).clone_from(&ids);
         if notify
             && ids.iter().any(|id| old_ids.binary_search(id).is_err())
             && let Ok(Some(problems)) = self.repo.refresh_index()
@@ -232,53 +232,30 @@ impl State {
                 .iter()
                 .for_each(|p| log(&format!("skipping {}: {}", p.file, p.error)));
         }
-        let mut known = lock(&self.snapshots);
-        known.retain(|id, _| ids.binary_search(id).is_ok());
+        let mut records = lock(&self.records);
+        records.retain(|id, _| ids.binary_search(id).is_ok());
         let missing: Vec<SnapshotId> = ids
             .iter()
-            .filter(|id| !known.contains_key(id))
+            .filter(|id| !records.contains(id))
             .copied()
             .collect();
-        // Snapshot files are small and many: read them from several threads, so that a
-        // mount of 1,000 snapshots on a cold cache is ready in tens of milliseconds.
-        let per_thread = missing.len().div_ceil(SNAPSHOT_LOADERS).max(1);
-        let loaded: Vec<(SnapshotId, Result<Snapshot>)> = std::thread::scope(|scope| {
-            let handles: Vec<_> = missing
-                .chunks(per_thread)
-                .map(|part| {
-                    scope.spawn(move || {
-                        part.iter()
-                            .map(|id| (*id, self.repo.load_snapshot(id)))
-                            .collect::<Vec<_>>()
-                    })
-                })
-                .collect();
-            handles
-                .into_iter()
-                .flat_map(|h| h.join().unwrap_or_default())
-                .collect()
-        });
+        let loaded = self.load_snapshots(&missing);
         let mut unreadable = Vec::new();
         // A snapshot a revoked writer committed too late is left out (docs/FORMAT.md).
         let fences = crate::repo::fence::Fences::load(&self.repo)?;
-        known.retain(|id, s| !fences.is_void(id, s));
+        records.retain(|id, s| !fences.is_void(id, s));
         for (id, r) in loaded {
             match r {
                 Ok(s) if fences.is_void(&id, &s) => {}
-                Ok(s) => {
-                    known.insert(id, s);
-                }
+                Ok(s) => records.insert(id, s),
                 // Forgotten between the listing and the read.
                 Err(Error::RepoIo { cause, .. }) if cause.kind() == io::ErrorKind::NotFound => {}
                 Err(e) => unreadable.push(e),
             }
         }
-        let mut sorted: Vec<(SnapshotId, Snapshot)> =
-            known.iter().map(|(id, s)| (*id, s.clone())).collect();
-        drop(known);
-        sorted.sort_by_key(|(id, s)| (s.time_ns, *id));
+        let mut shown = records.sorted();
         let mut queries = lock(&self.xattr_queries);
-        let hidden = queries.admit(&mut sorted);
+        let hidden = queries.admit(&mut shown, |e| (&e.listed.id, &e.listed.snapshot));
         if let Some((id, time_ns)) = hidden.first() {
             let replace = self.on_hidden.get();
             log(&format!(
@@ -299,10 +276,9 @@ impl State {
                 f();
             }
         }
-        let view = Arc::new(View::build(
-            snapshot::name_all(sorted),
-            &mut lock(&self.cookies),
-        ));
+        records.name(&mut shown);
+        let view = Arc::new(View::build(shown, &mut records.cookies));
+        drop(records);
         if notify {
             let mut pending = lock(&self.pending);
             pending.extend(invalidations(&old, &view));
@@ -312,10 +288,36 @@ impl State {
             .write()
             .unwrap_or_else(std::sync::PoisonError::into_inner) = view;
         drop(queries);
+        lock(&self.listed).clone_from(&ids);
         self.wake.notify_all();
         drop(old);
         crate::sys::release_free_memory();
         Ok(unreadable)
+    }
+
+    /// Reads the snapshot files `ids`: from several threads when there are many (a mount of
+    /// 1,000 snapshots on a cold cache is ready in tens of milliseconds), on this one when a
+    /// backup or two landed.
+    fn load_snapshots(&self, ids: &[SnapshotId]) -> Vec<(SnapshotId, Result<Snapshot>)> {
+        let load = |part: &[SnapshotId]| {
+            part.iter()
+                .map(|id| (*id, self.repo.load_snapshot(id)))
+                .collect::<Vec<_>>()
+        };
+        if ids.len() <= SNAPSHOT_LOADERS {
+            return load(ids);
+        }
+        let per_thread = ids.len().div_ceil(SNAPSHOT_LOADERS);
+        std::thread::scope(|scope| {
+            let handles: Vec<_> = ids
+                .chunks(per_thread)
+                .map(|part| scope.spawn(move || load(part)))
+                .collect();
+            handles
+                .into_iter()
+                .flat_map(|h| h.join().unwrap_or_default())
+                .collect()
+        })
     }
 
     /// How to answer a query for extended attribute `name` (`None`: a listing); see

@@ -32,29 +32,44 @@ pub const COOKIE_VERSIONS: u64 = 8;
 /// First cookie handed out for snapshots, hosts and tags.
 pub const FIRST_DYNAMIC: u64 = 16;
 
-/// Cookies handed out so far: the same key keeps its cookie for the life of the mount.
+/// Cookies handed out so far: a host or tag keeps its cookie for the life of the mount, and a
+/// snapshot's is stored in its record ([`super::records::Records`]).
 #[derive(Debug)]
 pub struct Cookies {
     next: u64,
-    map: HashMap<String, u64>,
+    groups: HashMap<(GroupKind, String), u64>,
+}
+
+/// Which kind of group a cookie is for.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+enum GroupKind {
+    Host,
+    Tag,
 }
 
 impl Default for Cookies {
     fn default() -> Self {
         Cookies {
             next: FIRST_DYNAMIC,
-            map: HashMap::new(),
+            groups: HashMap::new(),
         }
     }
 }
 
 impl Cookies {
-    fn get(&mut self, key: String) -> u64 {
-        let next = &mut self.next;
-        *self.map.entry(key).or_insert_with(|| {
-            *next += 1;
-            *next - 1
-        })
+    /// A cookie never handed out before.
+    pub fn fresh(&mut self) -> u64 {
+        self.next += 1;
+        self.next - 1
+    }
+
+    fn group(&mut self, kind: GroupKind, name: &str) -> u64 {
+        if let Some(&c) = self.groups.get(&(kind, name.to_string())) {
+            return c;
+        }
+        let c = self.fresh();
+        self.groups.insert((kind, name.to_string()), c);
+        c
     }
 }
 
@@ -67,6 +82,8 @@ pub struct SnapEntry {
     pub cookie: u64,
     /// Its directory name under `hosts/` (sanitised host name).
     pub host_dir: String,
+    /// Its name has its short id appended (another snapshot shown shares its second).
+    pub suffixed: bool,
 }
 
 impl SnapEntry {
@@ -76,7 +93,7 @@ impl SnapEntry {
         self.listed.snapshot.time_ns
     }
 
-    /// The dated directory name.
+    /// The dated name.
     #[must_use]
     pub fn name(&self) -> &str {
         &self.listed.name
@@ -98,13 +115,17 @@ pub struct Group {
     pub members: Vec<usize>,
 }
 
-/// Everything above the snapshot contents, for one state of the repository.
+/// Everything above the snapshot contents, for one state of the repository. It points at the
+/// mount's records rather than copying them: building a view allocates a few vectors, not a
+/// record per snapshot.
 #[derive(Debug, Default)]
 pub struct View {
     /// Snapshots, oldest first.
     pub snaps: Vec<Arc<SnapEntry>>,
-    by_name: HashMap<String, usize>,
-    by_short_id: HashMap<String, usize>,
+    /// Indices into `snaps`, by name.
+    by_name: Vec<usize>,
+    /// Indices into `snaps`, by id.
+    by_id: Vec<usize>,
     /// `hosts/` directories by (sanitised) name.
     pub hosts: BTreeMap<String, Group>,
     /// `tags/` directories by (sanitised) name.
@@ -130,61 +151,75 @@ pub fn dir_name(raw: &str) -> String {
 }
 
 impl View {
-    /// Builds the view of `listed` (oldest first, uniquely named), reusing `cookies`.
+    /// Builds the view of `snaps` (oldest first, uniquely named), reusing `cookies` for the
+    /// host and tag directories.
     #[must_use]
-    pub fn build(listed: Vec<Listed>, cookies: &mut Cookies) -> View {
+    pub fn build(snaps: Vec<Arc<SnapEntry>>, cookies: &mut Cookies) -> View {
         let mut view = View::default();
-        for (i, l) in listed.into_iter().enumerate() {
-            let host_dir = dir_name(&l.snapshot.hostname);
-            let cookie = cookies.get(format!("s:{}", l.id.to_hex()));
+        for (i, s) in snaps.iter().enumerate() {
             view.hosts
-                .entry(host_dir.clone())
+                .entry(s.host_dir.clone())
                 .or_insert_with(|| Group {
-                    cookie: cookies.get(format!("h:{host_dir}")),
+                    cookie: cookies.group(GroupKind::Host, &s.host_dir),
                     members: Vec::new(),
                 })
                 .members
                 .push(i);
-            for tag in &l.snapshot.tags {
+            for tag in &s.listed.snapshot.tags {
                 let t = dir_name(tag);
-                let group = view.tags.entry(t.clone()).or_insert_with(|| Group {
-                    cookie: cookies.get(format!("t:{t}")),
+                let group = view.tags.entry(t).or_insert_with_key(|t| Group {
+                    cookie: cookies.group(GroupKind::Tag, t),
                     members: Vec::new(),
                 });
                 if group.members.last() != Some(&i) {
                     group.members.push(i);
                 }
             }
-            view.by_name.insert(l.name.clone(), i);
-            view.by_short_id.insert(l.id.short(), i);
-            view.snaps.push(Arc::new(SnapEntry {
-                listed: l,
-                cookie,
-                host_dir,
-            }));
         }
+        view.by_name = (0..snaps.len()).collect();
+        view.by_name
+            .sort_unstable_by(|&a, &b| snaps[a].name().cmp(snaps[b].name()));
+        view.by_id = (0..snaps.len()).collect();
+        view.by_id.sort_unstable_by_key(|&i| snaps[i].listed.id);
         let all = |f: fn(&Snapshot) -> bool| {
-            !view.snaps.is_empty() && view.snaps.iter().all(|s| f(&s.listed.snapshot))
+            !snaps.is_empty() && snaps.iter().all(|s| f(&s.listed.snapshot))
         };
         view.without_xattrs = all(Snapshot::known_without_xattrs);
         view.without_acls = all(Snapshot::known_without_acls);
+        view.snaps = snaps;
         view
     }
 
     /// The snapshot with dated name `name`.
     #[must_use]
     pub fn by_name(&self, name: &str) -> Option<&Arc<SnapEntry>> {
-        self.by_name.get(name).map(|&i| &self.snaps[i])
+        let pos = self
+            .by_name
+            .binary_search_by(|&i| self.snaps[i].name().cmp(name))
+            .ok()?;
+        Some(&self.snaps[self.by_name[pos]])
     }
 
     /// The snapshot named under `ids/`: its short id or its full hex id.
     #[must_use]
     pub fn by_id(&self, name: &str) -> Option<&Arc<SnapEntry>> {
-        if let Some(&i) = self.by_short_id.get(name) {
-            return Some(&self.snaps[i]);
+        let snap = |pos: usize| &self.snaps[self.by_id[pos]];
+        if let Ok(id) = name.parse::<SnapshotId>() {
+            let pos = self
+                .by_id
+                .binary_search_by_key(&id, |&i| self.snaps[i].listed.id)
+                .ok()?;
+            return Some(snap(pos));
         }
-        let id: SnapshotId = name.parse().ok()?;
-        self.snaps.iter().find(|s| s.listed.id == id)
+        let short = name.as_bytes();
+        if short.len() != SHORT_ID_LEN {
+            return None;
+        }
+        let pos = self
+            .by_id
+            .partition_point(|&i| self.snaps[i].listed.id.0.cmp_hex_prefix(short).is_lt());
+        (pos < self.by_id.len() && snap(pos).listed.id.0.cmp_hex_prefix(short).is_eq())
+            .then(|| snap(pos))
     }
 
     /// The newest snapshot.
@@ -211,12 +246,16 @@ impl View {
     }
 }
 
+/// Hex digits of a short id ([`SnapshotId::short`]).
+const SHORT_ID_LEN: usize = 8;
+
 #[cfg(test)]
 pub(crate) mod tests {
     use super::*;
     use crate::format::bytes::ByteString;
     use crate::format::id::{Id, TreeId};
     use crate::format::snapshot::Summary;
+    use crate::vfs::records::Records;
 
     pub(crate) fn snap(time_s: i64, host: &str, tags: &[&str]) -> (SnapshotId, Snapshot) {
         let s = Snapshot {
@@ -233,40 +272,87 @@ pub(crate) mod tests {
             contents: None,
             commit: None,
         };
-        (SnapshotId(Id::hash(&time_s.to_le_bytes())), s)
+        let id = Id::hash(&[&time_s.to_le_bytes()[..], host.as_bytes()].concat());
+        (SnapshotId(id), s)
+    }
+
+    /// The view a mount holding `records` shows of `snaps`, as a refresh builds it.
+    pub(crate) fn view_of(records: &mut Records, snaps: &[(SnapshotId, Snapshot)]) -> View {
+        records.retain(|id, _| snaps.iter().any(|(i, _)| i == id));
+        for (id, s) in snaps {
+            if !records.contains(id) {
+                records.insert(*id, s.clone());
+            }
+        }
+        let mut shown = records.sorted();
+        records.name(&mut shown);
+        View::build(shown, &mut records.cookies)
     }
 
     #[test]
     fn groups_names_and_stable_cookies() {
-        let mut cookies = Cookies::default();
+        let mut records = Records::default();
         let a = vec![
             snap(1_800_000_000, "alpha", &["daily"]),
             snap(1_800_000_000, "beta/x", &["daily", "daily"]),
             snap(1_800_000_100, "..", &[]),
         ];
-        let v1 = View::build(crate::snapshot::name_all(a.clone()), &mut cookies);
+        let v1 = view_of(&mut records, &a);
         assert_eq!(v1.snaps.len(), 3);
         assert!(v1.by_name("2027-01-15T080000Z").is_some());
         let second = v1.snaps[1].name().to_string();
         assert!(second.starts_with("2027-01-15T080000Z-"), "{second}");
         assert_eq!(
+            v1.by_name(&second).unwrap().listed.id,
+            v1.snaps[1].listed.id
+        );
+        assert!(
+            v1.by_name("2027-01-15T080000").is_none(),
+            "a prefix names nothing"
+        );
+        assert_eq!(
             v1.hosts.keys().collect::<Vec<_>>(),
             vec!["_..", "alpha", "beta_x"]
         );
         assert_eq!(v1.tags["daily"].members, vec![0, 1]);
-        let short = v1.snaps[2].short_id();
-        assert_eq!(v1.by_id(&short).unwrap().name(), v1.snaps[2].name());
-        let full = v1.snaps[2].listed.id.to_hex();
-        assert_eq!(v1.by_id(&full).unwrap().name(), v1.snaps[2].name());
+        for s in &v1.snaps {
+            assert_eq!(v1.by_id(&s.short_id()).unwrap().name(), s.name());
+            assert_eq!(v1.by_id(&s.listed.id.to_hex()).unwrap().name(), s.name());
+            assert!(
+                v1.by_id(&s.short_id()[..7]).is_none(),
+                "7 digits name nothing"
+            );
+            assert!(v1.by_id(&s.short_id().to_uppercase()).is_none());
+        }
 
         // Forget the first snapshot, add a new one: survivors keep their cookies.
         let mut b = a[1..].to_vec();
         b.push(snap(1_800_000_200, "alpha", &[]));
-        let v2 = View::build(crate::snapshot::name_all(b), &mut cookies);
+        let v2 = view_of(&mut records, &b);
         assert_eq!(v2.snaps[0].cookie, v1.snaps[1].cookie);
         assert_eq!(v2.snaps[1].cookie, v1.snaps[2].cookie);
         assert!(v2.snaps[2].cookie > v1.snaps[2].cookie);
         assert_eq!(v2.hosts["alpha"].cookie, v1.hosts["alpha"].cookie);
         assert_eq!(v2.newest_ns(), 1_800_000_200 * 1_000_000_000);
+        // The survivor of the same second lost its suffix: it now has the plain name.
+        assert_eq!(v2.snaps[0].name(), "2027-01-15T080000Z");
+        assert!(v2.by_name(&second).is_none());
+    }
+
+    #[test]
+    fn every_snapshot_is_found_by_name_and_id_among_many() {
+        let many: Vec<_> = (0..300)
+            .map(|i: i64| {
+                let (_, s) = snap(1_800_000_000 + i / 3, "h", &[]);
+                (SnapshotId(Id::hash(&i.to_be_bytes())), s)
+            })
+            .collect();
+        let v = view_of(&mut Records::default(), &many);
+        assert_eq!(v.snaps.len(), 300);
+        for s in &v.snaps {
+            assert!(Arc::ptr_eq(v.by_name(s.name()).unwrap(), s), "{}", s.name());
+            assert!(Arc::ptr_eq(v.by_id(&s.short_id()).unwrap(), s));
+            assert!(Arc::ptr_eq(v.by_id(&s.listed.id.to_hex()).unwrap(), s));
+        }
     }
 }

@@ -100,11 +100,16 @@ impl XattrQueries {
         }
     }
 
-    /// Removes from `snapshots` those the mount can no longer show faithfully; returns the
-    /// ids and times of those not reported before.
-    pub fn admit(&mut self, snapshots: &mut Vec<(SnapshotId, Snapshot)>) -> Vec<(SnapshotId, i64)> {
+    /// Removes from `snapshots` those the mount can no longer show faithfully (`record` gives
+    /// each one's id and record); returns the ids and times of those not reported before.
+    pub fn admit<T>(
+        &mut self,
+        snapshots: &mut Vec<T>,
+        record: impl Fn(&T) -> (&SnapshotId, &Snapshot),
+    ) -> Vec<(SnapshotId, i64)> {
         let mut newly = Vec::new();
-        snapshots.retain(|(id, s)| {
+        snapshots.retain(|item| {
+            let (id, s) = record(item);
             let fits = (!self.xattrs_off || s.known_without_xattrs())
                 && (!self.acls_off || s.known_without_acls());
             if !fits && self.left_out.insert(*id) {
@@ -120,8 +125,7 @@ impl XattrQueries {
 mod tests {
     use super::*;
     use crate::format::snapshot::Contents;
-    use crate::snapshot::name_all;
-    use crate::vfs::view::Cookies;
+    use crate::vfs::records::Records;
 
     /// Snapshot `n` with `Some((entries with xattrs, entries with ACLs))`, or unknown contents.
     fn snap(n: u8, holds: Option<(u64, u64)>) -> (SnapshotId, Snapshot) {
@@ -134,7 +138,7 @@ mod tests {
     }
 
     fn view(snaps: &[(SnapshotId, Snapshot)]) -> View {
-        View::build(name_all(snaps.to_vec()), &mut Cookies::default())
+        crate::vfs::view::tests::view_of(&mut Records::default(), snaps)
     }
 
     fn seconds(left: &[(SnapshotId, i64)]) -> Vec<i64> {
@@ -153,7 +157,7 @@ mod tests {
         assert_eq!(q.answer(&view(&unknown), ACL), Answer::Stored);
         let mut listed = vec![snap(1, Some((0, 0))), snap(2, Some((0, 0)))];
         assert!(
-            q.admit(&mut listed).is_empty(),
+            q.admit(&mut listed, |(id, s)| (id, s)).is_empty(),
             "nothing is left out while on"
         );
         assert_eq!(
@@ -167,10 +171,13 @@ mod tests {
         );
 
         let mut listed = vec![snap(1, Some((0, 0))), snap(3, Some((2, 0))), snap(4, None)];
-        assert_eq!(seconds(&q.admit(&mut listed)), [3, 4]);
+        assert_eq!(seconds(&q.admit(&mut listed, |(id, s)| (id, s))), [3, 4]);
         assert_eq!(listed.len(), 1);
         let mut again = vec![snap(3, Some((2, 0)))];
-        assert!(q.admit(&mut again).is_empty(), "each is reported once");
+        assert!(
+            q.admit(&mut again, |(id, s)| (id, s)).is_empty(),
+            "each is reported once"
+        );
         assert!(again.is_empty());
     }
 
@@ -184,14 +191,14 @@ mod tests {
         assert_eq!(q.answer(&view(&first), CAP), Answer::Stored);
         assert_eq!(q.answer(&view(&first), None), Answer::Stored);
         let mut listed = vec![snap(1, Some((5, 0))), snap(3, Some((2, 1))), snap(4, None)];
-        assert_eq!(seconds(&q.admit(&mut listed)), [3, 4]);
+        assert_eq!(seconds(&q.admit(&mut listed, |(id, s)| (id, s))), [3, 4]);
         assert_eq!(listed.len(), 1);
 
         let mut q = XattrQueries::new(false);
         assert!(!q.decide_acls(&view(&[snap(1, Some((1, 1)))])));
         assert!(!q.decide_acls(&view(&[snap(1, None)])));
         let mut listed = vec![snap(2, Some((1, 1)))];
-        assert!(q.admit(&mut listed).is_empty());
+        assert!(q.admit(&mut listed, |(id, s)| (id, s)).is_empty());
         assert_eq!(q.answer(&view(&listed), ACL), Answer::Stored);
     }
 
@@ -202,7 +209,7 @@ mod tests {
         assert!(!q.decide_acls(&view(&none)));
         assert_eq!(q.answer(&view(&none), ACL), Answer::Stored);
         let mut listed = vec![snap(2, Some((5, 5))), snap(3, None)];
-        assert!(q.admit(&mut listed).is_empty());
+        assert!(q.admit(&mut listed, |(id, s)| (id, s)).is_empty());
         assert_eq!(listed.len(), 2);
     }
 }
