@@ -7,11 +7,17 @@
 #
 # A plaintext repository (no key derivation per backup), a small directory whose counter file
 # changes every time. Output: a table on stdout and in $BENCH_DIR/results-mount-months.txt.
+# READ=0: the reader only lists the root (what the records cost, without the caches that
+# reading each new snapshot fills). KEEP=K: a retention policy runs beside, as it would for a
+# mount that lives for months: `forget --keep-last K` after each backup, with `--prune` every
+# 100th time, so the mount shows at most K snapshots while N arrive.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 . bench/lib.sh
 OUT=$BENCH_DIR/results-mount-months.txt
 N=${N:-1000}
+READ=${READ:-1}
+KEEP=${KEEP:-}
 W=$BENCH_DIR/mount-months
 cargo build --release --locked --quiet
 C=$PWD/target/release/chronofs
@@ -28,8 +34,12 @@ rows+=("| 1 | $(rss) | $(hwm) | $(ls "$W/mnt" | grep -c '^20') |")
 for i in $(seq 2 "$N"); do
     echo "$i" > "$W/src/counter"
     "$C" -r "$W/repo" backup -q --no-progress "$W/src"
+    if [ -n "$KEEP" ]; then
+        prune=(); [ $((i % 100)) -ne 0 ] || prune=(--prune)
+        "$C" -r "$W/repo" forget -q --keep-last "$KEEP" "${prune[@]}"
+    fi
     ls "$W/mnt" >/dev/null
-    cat "$W/mnt/latest$W/src/counter" >/dev/null 2>&1 || true
+    [ "$READ" = 0 ] || cat "$W/mnt/latest$W/src/counter" >/dev/null 2>&1 || true
     if [ $((i % 100)) -eq 0 ]; then
         sleep 1
         rows+=("| $i | $(rss) | $(hwm) | $(ls "$W/mnt" | grep -c '^20') |")
@@ -41,11 +51,12 @@ done
 "$C" -r "$W/repo" mount -q "$W/mnt"
 pid=$(pgrep -f -- "mount $W/mnt --daemon-child" | head -1)
 ls "$W/mnt" >/dev/null
-for d in "$W"/mnt/20*; do cat "$d$W/src/counter" >/dev/null 2>&1 || true; done
+[ "$READ" = 0 ] || for d in "$W"/mnt/20*; do cat "$d$W/src/counter" >/dev/null 2>&1 || true; done
 sleep 1
-fresh="| $N, fresh mount, every snapshot read | $(rss) | $(hwm) | $(ls "$W/mnt" | grep -c '^20') |"
+what="fresh mount"; [ "$READ" = 0 ] || what="fresh mount, every snapshot read"
+fresh="| $N, $what | $(rss) | $(hwm) | $(ls "$W/mnt" | grep -c '^20') |"
 "$C" umount "$W/mnt"
 {
-    echo "mount memory over $N snapshot additions ($(date -u +%F), $(nproc) cores, release build)"
+    echo "mount memory over $N snapshot additions, READ=$READ KEEP=${KEEP:-all} ($(date -u +%F), $(nproc) cores, release build)"
     printf '%s\n' "${rows[@]}" "$fresh"
 } | tee "$OUT"

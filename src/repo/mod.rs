@@ -92,6 +92,10 @@ pub struct Repository {
     index: RwLock<Index>,
     /// Names of the index files the in-memory index was built from.
     index_files: std::sync::Mutex<Vec<String>>,
+    /// The last load of the index found no damaged index file.
+    index_clean: std::sync::atomic::AtomicBool,
+    /// Held while the index is (re)loaded, so that two refreshes do not interleave.
+    index_loading: std::sync::Mutex<()>,
 }
 
 /// A problem found while loading index files (reported by `check`, fatal elsewhere).
@@ -220,6 +224,8 @@ impl Repository {
             tree_cache: None,
             index: RwLock::new(Index::new()),
             index_files: std::sync::Mutex::new(Vec::new()),
+            index_clean: std::sync::atomic::AtomicBool::new(false),
+            index_loading: std::sync::Mutex::new(()),
         };
         match &options.encryption {
             None => repo.scheme = Some(Scheme::Plain),
@@ -436,6 +442,8 @@ impl Repository {
             tree_cache: None,
             index: RwLock::new(Index::new()),
             index_files: std::sync::Mutex::new(Vec::new()),
+            index_clean: std::sync::atomic::AtomicBool::new(false),
+            index_loading: std::sync::Mutex::new(()),
         };
         if !repo.encrypted()
             && !repo
@@ -472,6 +480,10 @@ impl Repository {
     /// # Errors
     /// Failure to list the index directory.
     pub fn load_index(&self) -> Result<Vec<IndexProblem>> {
+        let _loading = self
+            .index_loading
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
         let names = self.list_ids(layout::INDEX_DIR)?;
         self.load_index_files(names)
     }
@@ -492,16 +504,79 @@ impl Repository {
     /// # Errors
     /// Failure to list the index directory.
     pub fn refresh_index(&self) -> Result<Option<Vec<IndexProblem>>> {
-        let names = self.list_ids(layout::INDEX_DIR)?;
-        let unchanged = *self
-            .index_files
+        let _loading = self
+            .index_loading
             .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-            == names;
-        if unchanged {
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let names = self.list_ids(layout::INDEX_DIR)?;
+        let known = self.index_files();
+        if known == names {
             return Ok(None);
         }
+        if let Some(problems) = self.add_index_files(&known, &names)? {
+            return Ok(Some(problems));
+        }
         self.load_index_files(names).map(Some)
+    }
+
+    /// Adds to the in-memory index the files of `names` that are not in `known`, reading
+    /// only those, when that is all that changed (backups or copies landed): no file was
+    /// removed, no new one supersedes another or carries prune state, and the last load found
+    /// no damaged file (a full load reports it again). `None`: a full load is needed.
+    fn add_index_files(
+        &self,
+        known: &[String],
+        names: &[String],
+    ) -> Result<Option<Vec<IndexProblem>>> {
+        use std::sync::atomic::Ordering;
+        if known.is_empty() || !self.index_clean.load(Ordering::Acquire) {
+            return Ok(None);
+        }
+        let listed: std::collections::HashSet<&str> = names.iter().map(String::as_str).collect();
+        if known.iter().any(|k| !listed.contains(k.as_str())) {
+            return Ok(None);
+        }
+        let before: std::collections::HashSet<&str> = known.iter().map(String::as_str).collect();
+        let mut records = Vec::new();
+        let mut problems = Vec::new();
+        for name in names.iter().filter(|n| !before.contains(n.as_str())) {
+            let file = format!("{}/{name}", layout::INDEX_DIR);
+            match self.read_index_file(&file, name) {
+                Ok(r) if r.supersedes.is_empty() && r.prune.is_none() => records.push(r),
+                Ok(_) => return Ok(None),
+                Err(Error::RepoIo { cause, .. }) if cause.kind() == io::ErrorKind::NotFound => {
+                    return Ok(None);
+                }
+                Err(error) => problems.push(IndexProblem { file, error }),
+            }
+        }
+        let mut index = self
+            .index
+            .write()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        for r in &records {
+            for p in &r.packs {
+                index.add_pack(p, index::session_in(r, p));
+            }
+        }
+        index.finalize();
+        drop(index);
+        *self
+            .index_files
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = names.to_vec();
+        self.index_clean
+            .store(problems.is_empty(), Ordering::Release);
+        Ok(Some(problems))
+    }
+
+    /// Reads and decodes index file `file` (named `name`), checking it against its name.
+    fn read_index_file(&self, file: &str, name: &str) -> Result<IndexRecord> {
+        let scheme = self.scheme()?;
+        self.read_verified(file, name, MAX_INDEX_LEN).and_then(|b| {
+            IndexRecord::decode(&b, scheme.payload())
+                .map_err(|e| Error::corrupt(file, e.to_string()))
+        })
     }
 
     /// Builds the in-memory index from the index files `names`. A file that vanishes between
@@ -516,13 +591,7 @@ impl Repository {
             for name in &names {
                 let name = name.clone();
                 let file = format!("{}/{name}", layout::INDEX_DIR);
-                let scheme = self.scheme()?;
-                match self
-                    .read_verified(&file, &name, MAX_INDEX_LEN)
-                    .and_then(|b| {
-                        IndexRecord::decode(&b, scheme.payload())
-                            .map_err(|e| Error::corrupt(&file, e.to_string()))
-                    }) {
+                match self.read_index_file(&file, &name) {
                     Ok(r) => records.push((name, r)),
                     Err(Error::RepoIo { cause, .. })
                         if cause.kind() == io::ErrorKind::NotFound && attempts < 10 =>
@@ -567,6 +636,8 @@ impl Repository {
             .index_files
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner) = names;
+        self.index_clean
+            .store(problems.is_empty(), std::sync::atomic::Ordering::Release);
         Ok(problems)
     }
 

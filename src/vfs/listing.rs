@@ -5,13 +5,14 @@
 //! [`super::view::Cookies`] and are sorted by them.
 
 use std::ffi::OsStr;
+use std::os::unix::ffi::OsStrExt;
 use std::sync::Arc;
 
 use super::dirs::{Dir, Item, at_dir_item, group, group_item, link_item, node_item, snap_item};
 use super::inodes::{AT, HOSTS, IDS, ROOT, TAGS, VERSIONS, group_ino};
 use super::view::{
     COOKIE_AT, COOKIE_DOT, COOKIE_DOTDOT, COOKIE_HOSTS, COOKIE_IDS, COOKIE_LATEST, COOKIE_TAGS,
-    COOKIE_VERSIONS, SnapEntry,
+    COOKIE_VERSIONS, SnapEntry, View,
 };
 use super::{Errno, Kind, Vfs};
 
@@ -59,99 +60,161 @@ impl Vfs {
             }
             return Ok(());
         }
-        let mut items: Vec<(u64, Vec<u8>, Item)> = dots
+        let mut rows: Vec<(u64, Row<'_>)> = dots
             .into_iter()
-            .map(|(c, n, i)| (c, n.as_bytes().to_vec(), i))
+            .map(|(c, n, i)| (c, Row::Made(n.as_bytes().to_vec(), i)))
             .collect();
+        let view = self.state.view();
         match dir {
-            Dir::Versions { ino, path } => self.versions_entries(*ino, path, &mut items),
-            _ => self.synthetic_entries(dir, &mut items),
+            Dir::Versions { ino, path } => {
+                let mut items = Vec::new();
+                self.versions_entries(*ino, path, &mut items);
+                rows.extend(items.into_iter().map(|(c, n, i)| (c, Row::Made(n, i))));
+            }
+            _ => synthetic_rows(&view, dir, &mut rows),
         }
-        items.sort_by_key(|(c, _, _)| *c);
-        for (cookie, name, item) in items {
-            if cookie > offset
-                && emit(
-                    cookie,
-                    std::os::unix::ffi::OsStrExt::from_bytes(&name[..]),
-                    item,
-                )
-            {
+        // Only the entries listed in this call are made into names and items: a listing of
+        // thousands of snapshots takes several calls, each allocating for its own page.
+        rows.sort_by_key(|(c, _)| *c);
+        let first = rows.partition_point(|(c, _)| *c <= offset);
+        for (cookie, row) in rows.drain(first..) {
+            let (name, item) = row.make();
+            if emit(cookie, OsStr::from_bytes(&name), item) {
                 return Ok(());
             }
         }
         Ok(())
     }
+}
 
-    /// The entries of the top level, `hosts/`, `tags/`, a group, `ids/` and `at/`.
-    fn synthetic_entries(&self, dir: &Dir, items: &mut Vec<(u64, Vec<u8>, Item)>) {
-        let view = self.state.view();
-        let mut push = |cookie: u64, name: &str, item: Item| {
-            items.push((cookie, name.as_bytes().to_vec(), item));
-        };
-        match dir {
-            Dir::Root => {
-                if let Some(l) = view.latest() {
-                    let link = link_item(ROOT, "latest", l.name().into(), l.time_ns());
-                    push(COOKIE_LATEST, "latest", link);
-                }
-                push(COOKIE_HOSTS, "hosts", Item::Fixed(HOSTS, Kind::Dir));
-                push(COOKIE_TAGS, "tags", Item::Fixed(TAGS, Kind::Dir));
-                push(COOKIE_IDS, "ids", Item::Fixed(IDS, Kind::Dir));
-                push(COOKIE_AT, "at", Item::Fixed(AT, Kind::Dir));
-                push(
-                    COOKIE_VERSIONS,
-                    "versions",
-                    Item::Fixed(VERSIONS, Kind::Dir),
-                );
-                for s in &view.snaps {
-                    push(s.cookie, s.name(), snap_item(s));
-                }
-            }
-            Dir::Groups(p) => {
-                let groups = if *p == HOSTS { &view.hosts } else { &view.tags };
-                for (name, g) in groups {
-                    push(g.cookie, name, group_item(*p, name));
-                }
-            }
-            Dir::Ids => {
-                for s in &view.snaps {
-                    let id = s.short_id();
-                    let item = link_item(IDS, &id, format!("../{}", s.name()), s.time_ns());
-                    push(s.cookie, &id, item);
-                }
-            }
-            Dir::At { ino, host } => {
-                let members: Vec<&Arc<SnapEntry>> = match host {
-                    None => view.snaps.iter().collect(),
-                    Some(h) => view
-                        .hosts
-                        .get(h)
-                        .map(|g| view.members(g).collect())
-                        .unwrap_or_default(),
+/// An entry of a synthetic directory, made into a name and an [`Item`] only when listed.
+enum Row<'v> {
+    /// Made already (the dots, the fixed entries, `versions/`).
+    Made(Vec<u8>, Item),
+    /// Group directory `name` in `hosts/` or `tags/` (`parent`).
+    Group(u64, &'v str),
+    /// A snapshot, as the entry of a directory.
+    Snap(&'v Arc<SnapEntry>, SnapRow),
+}
+
+/// How a directory shows a snapshot.
+#[derive(Clone, Copy)]
+enum SnapRow {
+    /// Its dated directory (the top level).
+    Dir,
+    /// A link named by its short id to the dated directory (`ids/`).
+    Id,
+    /// A link to the dated directory beside `at/` (`at/` or `hosts/H/at/`, inode given).
+    At(u64),
+    /// A link to the dated directory two levels up (`hosts/H/`, `tags/T/`, inode given).
+    Member(u64),
+    /// `latest` in a group directory (inode given).
+    GroupLatest(u64),
+}
+
+impl Row<'_> {
+    fn make(self) -> (Vec<u8>, Item) {
+        match self {
+            Row::Made(name, item) => (name, item),
+            Row::Group(parent, name) => (name.as_bytes().to_vec(), group_item(parent, name)),
+            Row::Snap(s, how) => {
+                let (name, item) = match how {
+                    SnapRow::Dir => (s.name().to_string(), snap_item(s)),
+                    SnapRow::Id => {
+                        let id = s.short_id();
+                        let item = link_item(IDS, &id, format!("../{}", s.name()), s.time_ns());
+                        (id, item)
+                    }
+                    SnapRow::At(ino) => {
+                        let target = super::at::link_target(s);
+                        (
+                            s.name().to_string(),
+                            link_item(ino, s.name(), target, s.time_ns()),
+                        )
+                    }
+                    SnapRow::Member(ino) => {
+                        let target = format!("../../{}", s.name());
+                        (
+                            s.name().to_string(),
+                            link_item(ino, s.name(), target, s.time_ns()),
+                        )
+                    }
+                    SnapRow::GroupLatest(ino) => {
+                        let target = format!("../../{}", s.name());
+                        (
+                            "latest".to_string(),
+                            link_item(ino, "latest", target, s.time_ns()),
+                        )
+                    }
                 };
-                for s in members {
-                    let item = link_item(*ino, s.name(), super::at::link_target(s), s.time_ns());
-                    push(s.cookie, s.name(), item);
-                }
+                (name.into_bytes(), item)
             }
-            Dir::Group { parent, ino, name } => {
-                if *parent == HOSTS {
-                    push(COOKIE_AT, "at", at_dir_item(name));
-                }
-                if let Some(g) = group(&view, *parent, name) {
-                    if let Some(l) = view.members(g).last() {
-                        let item =
-                            link_item(*ino, "latest", format!("../../{}", l.name()), l.time_ns());
-                        push(COOKIE_LATEST, "latest", item);
-                    }
-                    for s in view.members(g) {
-                        let item =
-                            link_item(*ino, s.name(), format!("../../{}", s.name()), s.time_ns());
-                        push(s.cookie, s.name(), item);
-                    }
-                }
-            }
-            Dir::Tree { .. } | Dir::Versions { .. } => {}
         }
+    }
+}
+
+/// The entries of the top level, `hosts/`, `tags/`, a group, `ids/` and `at/`, by cookie.
+fn synthetic_rows<'v>(view: &'v View, dir: &Dir, rows: &mut Vec<(u64, Row<'v>)>) {
+    let made = |name: &str, item: Item| Row::Made(name.as_bytes().to_vec(), item);
+    match dir {
+        Dir::Root => {
+            if let Some(l) = view.latest() {
+                let link = link_item(ROOT, "latest", l.name().into(), l.time_ns());
+                rows.push((COOKIE_LATEST, made("latest", link)));
+            }
+            for (cookie, name, ino) in [
+                (COOKIE_HOSTS, "hosts", HOSTS),
+                (COOKIE_TAGS, "tags", TAGS),
+                (COOKIE_IDS, "ids", IDS),
+                (COOKIE_AT, "at", AT),
+                (COOKIE_VERSIONS, "versions", VERSIONS),
+            ] {
+                rows.push((cookie, made(name, Item::Fixed(ino, Kind::Dir))));
+            }
+            rows.extend(
+                view.snaps
+                    .iter()
+                    .map(|s| (s.cookie, Row::Snap(s, SnapRow::Dir))),
+            );
+        }
+        Dir::Groups(p) => {
+            let groups = if *p == HOSTS { &view.hosts } else { &view.tags };
+            rows.extend(
+                groups
+                    .iter()
+                    .map(|(name, g)| (g.cookie, Row::Group(*p, name))),
+            );
+        }
+        Dir::Ids => {
+            rows.extend(
+                view.snaps
+                    .iter()
+                    .map(|s| (s.cookie, Row::Snap(s, SnapRow::Id))),
+            );
+        }
+        Dir::At { ino, host } => {
+            let at = SnapRow::At(*ino);
+            match host {
+                None => rows.extend(view.snaps.iter().map(|s| (s.cookie, Row::Snap(s, at)))),
+                Some(h) => {
+                    if let Some(g) = view.hosts.get(h) {
+                        rows.extend(view.members(g).map(|s| (s.cookie, Row::Snap(s, at))));
+                    }
+                }
+            }
+        }
+        Dir::Group { parent, ino, name } => {
+            if *parent == HOSTS {
+                rows.push((COOKIE_AT, made("at", at_dir_item(name))));
+            }
+            if let Some(g) = group(view, *parent, name) {
+                if let Some(l) = view.members(g).last() {
+                    rows.push((COOKIE_LATEST, Row::Snap(l, SnapRow::GroupLatest(*ino))));
+                }
+                let member = SnapRow::Member(*ino);
+                rows.extend(view.members(g).map(|s| (s.cookie, Row::Snap(s, member))));
+            }
+        }
+        Dir::Tree { .. } | Dir::Versions { .. } => {}
     }
 }

@@ -870,3 +870,95 @@ fn copy_transfers_only_what_is_missing_verifies_and_resumes() {
     // Same repository on both sides is refused.
     f.fails(&["copy", "--to", f.repo.to_str().unwrap()], 2);
 }
+
+/// Every blob of a fresh load of `repo`'s index, with its location, sorted.
+fn index_contents(repo: &chronofs::repo::Repository) -> Vec<String> {
+    let mut all: Vec<String> = repo
+        .index()
+        .iter()
+        .map(|(id, loc)| format!("{id} {loc:?}"))
+        .collect();
+    all.sort();
+    all
+}
+
+#[test]
+fn an_index_refresh_reads_only_new_index_files_until_files_are_removed() {
+    let f = Fixture::with_init(&["--encryption", "none"]);
+    fs::write(f.src.join("a"), noise(1, 300_000)).unwrap();
+    f.ok(&["backup", "-q", f.src.to_str().unwrap()]);
+    let mounted = super::util::open_repo(&f.repo);
+    let old_index: Vec<PathBuf> = fs::read_dir(f.repo.join("index"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    assert_eq!(old_index.len(), 1);
+    fs::write(f.src.join("b"), noise(2, 300_000)).unwrap();
+    f.ok(&["backup", "-q", f.src.to_str().unwrap()]);
+    // The file already loaded is damaged now: a refresh that read it again would say so.
+    let kept = fs::read(&old_index[0]).unwrap();
+    fs::write(&old_index[0], b"damaged").unwrap();
+    let problems = mounted.refresh_index().unwrap().expect("a new index file");
+    assert!(
+        problems.is_empty(),
+        "only the new file is read: {problems:?}"
+    );
+    fs::write(&old_index[0], &kept).unwrap();
+    let fresh = super::util::open_repo(&f.repo);
+    assert_eq!(index_contents(&mounted), index_contents(&fresh));
+    assert!(
+        mounted.refresh_index().unwrap().is_none(),
+        "nothing changed"
+    );
+
+    // A damaged new file is reported; the refresh after it loads everything again, so it is
+    // reported again (not forgotten because it was seen once).
+    fs::write(f.src.join("c"), noise(3, 300_000)).unwrap();
+    f.ok(&["backup", "-q", f.src.to_str().unwrap()]);
+    let newest = fs::read_dir(f.repo.join("index"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .find(|p| !fresh.index_files().iter().any(|n| p.ends_with(n)))
+        .unwrap();
+    let good = fs::read(&newest).unwrap();
+    fs::write(&newest, b"damaged").unwrap();
+    let problems = mounted.refresh_index().unwrap().unwrap();
+    assert_eq!(problems.len(), 1, "{problems:?}");
+    assert!(
+        problems[0]
+            .file
+            .ends_with(newest.file_name().unwrap().to_str().unwrap())
+    );
+    fs::write(&newest, &good).unwrap();
+    fs::write(f.src.join("d"), noise(4, 300_000)).unwrap();
+    f.ok(&["backup", "-q", f.src.to_str().unwrap()]);
+    fs::write(&newest, b"damaged").unwrap();
+    let problems = mounted.refresh_index().unwrap().unwrap();
+    assert_eq!(
+        problems.len(),
+        1,
+        "the damaged file is reported again: {problems:?}"
+    );
+    fs::write(&newest, &good).unwrap();
+    assert!(
+        mounted.refresh_index().unwrap().is_none(),
+        "same files listed"
+    );
+
+    // Files removed (a prune rewrote the index): the whole index is built again, and matches
+    // a fresh load exactly.
+    f.ok(&[
+        "forget",
+        "-q",
+        "--keep-last",
+        "1",
+        "--prune",
+        "--max-unused",
+        "0",
+    ]);
+    let problems = mounted.refresh_index().unwrap().unwrap();
+    assert!(problems.is_empty(), "{problems:?}");
+    let fresh = super::util::open_repo(&f.repo);
+    assert_eq!(index_contents(&mounted), index_contents(&fresh));
+    assert_eq!(mounted.index_files(), fresh.index_files());
+}
