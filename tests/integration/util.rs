@@ -122,20 +122,20 @@ pub fn ancestor_stamps(path: &Path) -> Vec<(i64, i64, i64, i64)> {
         .collect()
 }
 
-/// Runs `backup` (which returns its output) until one ran with the source's ancestors as
-/// they were at the previous backup (at most 5 times), so that "unchanged" means unchanged;
-/// returns that run's output.
+/// Runs `backup` (which returns its output) until one ran with the source's ancestors
+/// unchanged since the backup before it (at most 5 times), so that "unchanged" means
+/// unchanged; returns that run's output. Each try first takes a backup that takes in whatever
+/// changed above the source since the last one (the caller's, or the try before).
 pub fn unchanged_backup(src: &Path, backup: impl Fn() -> String) -> String {
-    let mut before = ancestor_stamps(src);
-    for _ in 0..4 {
+    for _ in 0..5 {
+        backup();
+        let before = ancestor_stamps(src);
         let out = backup();
-        let after = ancestor_stamps(src);
-        if after == before {
+        if ancestor_stamps(src) == before {
             return out;
         }
-        before = after;
     }
-    backup()
+    panic!("the ancestors of {} kept changing", src.display())
 }
 
 /// The passphrase of every test repository.

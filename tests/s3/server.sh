@@ -90,8 +90,18 @@ start_node() {
 kill_node() {
     local i=$1
     [ -f "$DIR/node$i/pid" ] || return 0
-    kill -9 "$(cat "$DIR/node$i/pid")" 2>/dev/null || true
+    local pid
+    pid=$(cat "$DIR/node$i/pid")
+    kill -9 "$pid" 2>/dev/null || true
     rm -f "$DIR/node$i/pid"
+    # Return once it is gone, so that the caller's next request meets a dead server (on a
+    # loaded machine the process can outlive the kill by a moment).
+    for _ in $(seq 200); do
+        if ! kill -0 "$pid" 2>/dev/null || [ "$(ps -o stat= -p "$pid" 2>/dev/null | cut -c1)" = Z ]; then
+            return 0
+        fi
+        sleep 0.05
+    done
 }
 
 start() {
