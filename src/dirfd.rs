@@ -253,16 +253,6 @@ impl DirFd {
         }
     }
 
-    /// A path the kernel resolves to this directory itself.
-    #[must_use]
-    pub fn self_path(&self) -> PathBuf {
-        if have_proc() {
-            PathBuf::from(format!("/proc/self/fd/{}", fd_number(&self.fd)))
-        } else {
-            self.path.clone()
-        }
-    }
-
     /// Sets the access time of entry `name` (not following a symlink), leaving its
     /// modification time.
     ///

@@ -1,19 +1,11 @@
-//! Safe wrappers around the few libc calls std does not offer. The only module allowed to use
-//! `unsafe`; every block states why it is sound.
+//! Safe wrappers around the system calls std does not offer: through rustix where it has them,
+//! and around the few libc functions it does not (user and group names, signal masks, the
+//! allocator's knobs, `getrusage`). The only module allowed to use `unsafe`; every block states
+//! why it is sound.
 #![allow(unsafe_code)]
 
-use std::ffi::CString;
 use std::io;
-use std::os::fd::AsRawFd;
-use std::os::unix::ffi::OsStrExt;
 use std::path::Path;
-
-use crate::format::tree::Timestamp;
-
-fn cpath(path: &Path) -> io::Result<CString> {
-    CString::new(path.as_os_str().as_bytes())
-        .map_err(|_| io::Error::new(io::ErrorKind::InvalidInput, "path contains a NUL byte"))
-}
 
 /// Where the next data (`SEEK_DATA`) or hole (`SEEK_HOLE`) starts at or after `offset`.
 /// `Ok(None)` means there is no more data (ENXIO).
@@ -21,96 +13,33 @@ fn cpath(path: &Path) -> io::Result<CString> {
 /// # Errors
 /// The OS error; `EINVAL` if the file system does not support the query.
 pub fn seek_data_or_hole(file: &std::fs::File, offset: u64, data: bool) -> io::Result<Option<u64>> {
+    use rustix::fs::SeekFrom;
     let whence = if data {
-        libc::SEEK_DATA
+        SeekFrom::Data(offset)
     } else {
-        libc::SEEK_HOLE
+        SeekFrom::Hole(offset)
     };
-    let off =
-        libc::off_t::try_from(offset).map_err(|_| io::Error::from(io::ErrorKind::InvalidInput))?;
-    // SAFETY: lseek takes a valid open fd (borrowed from `file`, alive for the call) and plain
-    // integers; it touches no memory of ours.
-    let r = unsafe { libc::lseek(file.as_raw_fd(), off, whence) };
-    if r < 0 {
-        let e = io::Error::last_os_error();
-        if e.raw_os_error() == Some(libc::ENXIO) {
-            return Ok(None);
-        }
-        return Err(e);
-    }
-    Ok(Some(u64::try_from(r).unwrap_or(0)))
-}
-
-/// Creates a special file (FIFO, device, socket) with `mknod(2)`.
-///
-/// # Errors
-/// The OS error.
-pub fn mknod(
-    path: &Path,
-    file_type: libc::mode_t,
-    perm: u32,
-    major: u32,
-    minor: u32,
-) -> io::Result<()> {
-    let c = cpath(path)?;
-    let dev = libc::makedev(major, minor);
-    // SAFETY: `c` is a valid NUL-terminated string that outlives the call.
-    let r = unsafe { libc::mknod(c.as_ptr(), file_type | (perm & 0o7777), dev) };
-    if r == 0 {
-        Ok(())
-    } else {
-        Err(io::Error::last_os_error())
-    }
-}
-
-/// Sets atime and mtime of `path` without following a final symlink.
-///
-/// # Errors
-/// The OS error.
-pub fn set_times_nofollow(path: &Path, atime: Timestamp, mtime: Timestamp) -> io::Result<()> {
-    let c = cpath(path)?;
-    let ts = |t: Timestamp| libc::timespec {
-        tv_sec: t.secs as libc::time_t,
-        tv_nsec: libc::c_long::from(t.nanos as i32),
-    };
-    let times = [ts(atime), ts(mtime)];
-    // SAFETY: `c` is a valid C string and `times` a valid array of two timespecs; both outlive
-    // the call, which only reads them.
-    let r = unsafe {
-        libc::utimensat(
-            libc::AT_FDCWD,
-            c.as_ptr(),
-            times.as_ptr(),
-            libc::AT_SYMLINK_NOFOLLOW,
-        )
-    };
-    if r == 0 {
-        Ok(())
-    } else {
-        Err(io::Error::last_os_error())
+    match rustix::fs::seek(file, whence) {
+        Ok(at) => Ok(Some(at)),
+        Err(rustix::io::Errno::NXIO) => Ok(None),
+        Err(e) => Err(e.into()),
     }
 }
 
 /// The effective user id.
 #[must_use]
 pub fn euid() -> u32 {
-    // SAFETY: geteuid has no arguments and cannot fail.
-    unsafe { libc::geteuid() }
+    rustix::process::geteuid().as_raw()
 }
 
 /// Whether process `pid` exists on this machine (`None` if that cannot be told).
 #[must_use]
 pub fn process_exists(pid: u32) -> Option<bool> {
-    let pid = libc::pid_t::try_from(pid).ok()?;
-    // SAFETY: kill with signal 0 only checks for existence and permission; it sends nothing.
-    let r = unsafe { libc::kill(pid, 0) };
-    if r == 0 {
-        return Some(true);
-    }
-    match io::Error::last_os_error().raw_os_error() {
-        Some(libc::ESRCH) => Some(false),
-        Some(libc::EPERM) => Some(true),
-        _ => None,
+    let pid = rustix::process::Pid::from_raw(i32::try_from(pid).ok()?)?;
+    match rustix::process::test_kill_process(pid) {
+        Ok(()) | Err(rustix::io::Errno::PERM) => Some(true),
+        Err(rustix::io::Errno::SRCH) => Some(false),
+        Err(_) => None,
     }
 }
 
@@ -126,14 +55,10 @@ pub fn process_start_ticks(pid: u32) -> Option<u64> {
 /// The machine's host name.
 #[must_use]
 pub fn hostname() -> String {
-    let mut buf = [0u8; 256];
-    // SAFETY: the buffer is valid for `buf.len()` bytes for the duration of the call.
-    let r = unsafe { libc::gethostname(buf.as_mut_ptr().cast(), buf.len()) };
-    if r != 0 {
-        return "localhost".into();
-    }
-    let end = buf.iter().position(|&b| b == 0).unwrap_or(buf.len());
-    String::from_utf8_lossy(&buf[..end]).into_owned()
+    rustix::system::uname()
+        .nodename()
+        .to_string_lossy()
+        .into_owned()
 }
 
 /// The name of user `uid`, if the system knows it.
@@ -198,17 +123,13 @@ fn unsafe_zeroed_group() -> libc::group {
 /// The effective group id.
 #[must_use]
 pub fn egid() -> u32 {
-    // SAFETY: getegid has no arguments and cannot fail.
-    unsafe { libc::getegid() }
+    rustix::process::getegid().as_raw()
 }
 
 /// Starts a new session so that the terminal's signals (Ctrl-C, hangup) no longer reach this
 /// process. Used by the background mount process. Fails harmlessly if already a session leader.
 pub fn detach_from_terminal() {
-    // SAFETY: setsid has no arguments; it only changes this process's session.
-    unsafe {
-        libc::setsid();
-    }
+    let _ = rustix::process::setsid();
 }
 
 /// Points standard output and standard error at `file` (e.g. `/dev/null` or a log file).
@@ -216,14 +137,8 @@ pub fn detach_from_terminal() {
 /// # Errors
 /// The OS error of `dup2`.
 pub fn redirect_stdout_stderr(file: &std::fs::File) -> io::Result<()> {
-    for target in [libc::STDOUT_FILENO, libc::STDERR_FILENO] {
-        // SAFETY: both are valid fds: `file` is open for the duration of the call and the
-        // targets are the standard descriptors; dup2 touches no memory of ours.
-        let r = unsafe { libc::dup2(file.as_raw_fd(), target) };
-        if r < 0 {
-            return Err(io::Error::last_os_error());
-        }
-    }
+    rustix::stdio::dup2_stdout(file)?;
+    rustix::stdio::dup2_stderr(file)?;
     Ok(())
 }
 
@@ -278,21 +193,14 @@ pub fn wait_for_signal(signals: &[i32]) -> io::Result<i32> {
 /// # Errors
 /// The OS error (`EPERM` for non-root users, `EBUSY`, `EINVAL` if nothing is mounted).
 pub fn unmount(path: &Path, detach: bool) -> io::Result<()> {
-    let c = cpath(path)?;
-    let flags = if detach { libc::MNT_DETACH } else { 0 };
-    // SAFETY: `c` is a valid NUL-terminated string that outlives the call.
-    let r = unsafe { libc::umount2(c.as_ptr(), flags) };
-    if r == 0 {
-        Ok(())
+    use rustix::mount::UnmountFlags;
+    let flags = if detach {
+        UnmountFlags::DETACH
     } else {
-        Err(io::Error::last_os_error())
-    }
+        UnmountFlags::empty()
+    };
+    rustix::mount::unmount(path, flags).map_err(io::Error::from)
 }
-
-/// `move_mount(2)` flag: the path to move is the file descriptor itself.
-const MOVE_MOUNT_F_EMPTY_PATH: libc::c_uint = 0x0000_0004;
-/// `move_mount(2)` flag (Linux 6.5): mount beneath the top mount at the target.
-const MOVE_MOUNT_BENEATH: libc::c_uint = 0x0000_0200;
 
 /// Moves the mount at `mounted` beneath the mount on top of `target` (`open_tree(2)` and
 /// `move_mount(2)` with `MOVE_MOUNT_BENEATH`, Linux 6.5): once the top one is detached, the
@@ -301,37 +209,17 @@ const MOVE_MOUNT_BENEATH: libc::c_uint = 0x0000_0200;
 /// # Errors
 /// The OS error: `EPERM` without `CAP_SYS_ADMIN`, `EINVAL` or `ENOSYS` on older kernels.
 pub fn mount_beneath(mounted: &Path, target: &Path) -> io::Result<()> {
-    use std::os::fd::{FromRawFd, OwnedFd};
-    let src = cpath(mounted)?;
-    let dst = cpath(target)?;
-    let flags = libc::c_uint::try_from(libc::O_CLOEXEC).unwrap_or(0);
-    // SAFETY: `src` is a valid NUL-terminated string that outlives the call; `open_tree`
-    // returns a new file descriptor or -1.
-    let fd = unsafe { libc::syscall(libc::SYS_open_tree, libc::AT_FDCWD, src.as_ptr(), flags) };
-    let fd = i32::try_from(fd).map_err(|_| io::Error::from_raw_os_error(libc::EBADF))?;
-    if fd < 0 {
-        return Err(io::Error::last_os_error());
-    }
-    // SAFETY: `fd` was just returned by `open_tree` and nothing else owns it.
-    let fd = unsafe { OwnedFd::from_raw_fd(fd) };
-    let empty = c"";
-    // SAFETY: `fd` is open; `empty` and `dst` are valid NUL-terminated strings that outlive
-    // the call.
-    let r = unsafe {
-        libc::syscall(
-            libc::SYS_move_mount,
-            fd.as_raw_fd(),
-            empty.as_ptr(),
-            libc::AT_FDCWD,
-            dst.as_ptr(),
-            MOVE_MOUNT_F_EMPTY_PATH | MOVE_MOUNT_BENEATH,
-        )
-    };
-    if r == 0 {
-        Ok(())
-    } else {
-        Err(io::Error::last_os_error())
-    }
+    use rustix::mount::{MoveMountFlags, OpenTreeFlags};
+    let tree =
+        rustix::mount::open_tree(rustix::fs::CWD, mounted, OpenTreeFlags::OPEN_TREE_CLOEXEC)?;
+    rustix::mount::move_mount(
+        &tree,
+        c"",
+        rustix::fs::CWD,
+        target,
+        MoveMountFlags::MOVE_MOUNT_F_EMPTY_PATH | MoveMountFlags::MOVE_MOUNT_BENEATH,
+    )
+    .map_err(io::Error::from)
 }
 
 /// `makedev` in the encoding the FUSE protocol's 32-bit `rdev` uses (the kernel's
@@ -344,11 +232,7 @@ pub fn encode_dev32(major: u32, minor: u32) -> u32 {
 /// Asks the kernel to read the whole file into the page cache in the background
 /// (`posix_fadvise(WILLNEED)`); a hint, so failures are ignored.
 pub fn will_need(file: &std::fs::File) {
-    // SAFETY: posix_fadvise takes a valid open fd (borrowed from `file` for the call) and
-    // integers; it touches no memory of ours.
-    unsafe {
-        libc::posix_fadvise(file.as_raw_fd(), 0, 0, libc::POSIX_FADV_WILLNEED);
-    }
+    let _ = rustix::fs::fadvise(file, 0, None, rustix::fs::Advice::WillNeed);
 }
 
 /// Keeps a process's memory close to what it uses: threads share two malloc arenas, so memory
@@ -407,40 +291,33 @@ pub fn peak_rss_bytes() -> u64 {
 /// The width of the terminal on standard error, if it is one.
 #[must_use]
 pub fn terminal_width() -> Option<usize> {
-    // SAFETY: an all-zero winsize is a valid value of this plain C struct.
-    let mut ws: libc::winsize = unsafe { std::mem::zeroed() };
-    // SAFETY: TIOCGWINSZ writes a winsize into the valid, writable `ws`; a non-terminal fd
-    // makes it fail without writing.
-    let r = unsafe { libc::ioctl(libc::STDERR_FILENO, libc::TIOCGWINSZ, &raw mut ws) };
-    (r == 0 && ws.ws_col > 0).then_some(usize::from(ws.ws_col))
+    let ws = rustix::termios::tcgetwinsize(std::io::stderr()).ok()?;
+    (ws.ws_col > 0).then_some(usize::from(ws.ws_col))
 }
 
-/// This process's soft limit on open files (1024 if it cannot be read).
+/// This process's soft limit on open files (`u64::MAX` if unlimited).
 pub fn open_file_limit() -> u64 {
-    // SAFETY: an all-zero rlimit is a valid value of this plain C struct.
-    let mut lim: libc::rlimit = unsafe { std::mem::zeroed() };
-    // SAFETY: `lim` is a valid, writable rlimit; getrlimit writes only into it.
-    if unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &raw mut lim) } != 0 {
-        return 1024;
-    }
-    lim.rlim_cur
+    rustix::process::getrlimit(rustix::process::Resource::Nofile)
+        .current
+        .unwrap_or(u64::MAX)
 }
 
 /// Raises this process's soft limit on open files to its hard limit: a backup or restore of a
 /// deep tree holds one descriptor per directory level (up to
 /// [`MAX_DEPTH`](crate::format::tree::MAX_DEPTH)) besides the files being read. Best effort.
 pub fn raise_open_file_limit() {
-    // SAFETY: an all-zero rlimit is a valid value of this plain C struct.
-    let mut lim: libc::rlimit = unsafe { std::mem::zeroed() };
-    // SAFETY: `lim` is a valid, writable rlimit; getrlimit writes only into it.
-    if unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &raw mut lim) } != 0 {
-        return;
-    }
-    if lim.rlim_cur < lim.rlim_max {
-        lim.rlim_cur = lim.rlim_max;
-        // SAFETY: `lim` is a valid rlimit read above; setrlimit only reads it.
-        unsafe {
-            libc::setrlimit(libc::RLIMIT_NOFILE, &raw const lim);
-        }
+    use rustix::process::{Resource, Rlimit};
+    let lim = rustix::process::getrlimit(Resource::Nofile);
+    let below = match (lim.current, lim.maximum) {
+        (Some(cur), Some(max)) => cur < max,
+        (Some(_), None) => true,
+        (None, _) => false,
+    };
+    if below {
+        let raised = Rlimit {
+            current: lim.maximum,
+            maximum: lim.maximum,
+        };
+        let _ = rustix::process::setrlimit(Resource::Nofile, raised);
     }
 }

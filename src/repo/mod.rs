@@ -299,12 +299,6 @@ impl Repository {
         Ok(())
     }
 
-    /// The local cache of a backup-only host (`None` with a full key).
-    #[must_use]
-    pub fn local_cache(&self) -> Option<&cache::LocalCache> {
-        self.cache.as_ref()
-    }
-
     /// Keeps a tree this backup wrote or reused in the backup-only cache (a no-op with a full
     /// key). A failure only costs reading the files again next time.
     pub fn cache_tree(&self, id: &TreeId, raw: &[u8]) {
