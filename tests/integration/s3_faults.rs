@@ -31,14 +31,28 @@ struct Proxy {
     stop: Arc<AtomicBool>,
 }
 
+/// What a proxy does.
+#[derive(Clone, Copy)]
+enum Mode {
+    /// Resets and stalls connections (up to `budget` of them), in the server's replies.
+    Faults { budget: u32, stall: Duration },
+    /// Flips one byte in the body of every second PUT, up to `budget` of them.
+    AlterPuts { budget: u32 },
+}
+
 impl Proxy {
     fn start(upstream: String, budget: u32, stall: Duration) -> Proxy {
+        Self::with_mode(upstream, Mode::Faults { budget, stall })
+    }
+
+    fn with_mode(upstream: String, mode: Mode) -> Proxy {
         let listener = TcpListener::bind("127.0.0.1:0").unwrap();
         let port = listener.local_addr().unwrap().port();
         let injected = Arc::new(AtomicU32::new(0));
         let stop = Arc::new(AtomicBool::new(false));
         let (inj, stp) = (Arc::clone(&injected), Arc::clone(&stop));
         let rng = Arc::new(AtomicU64::new(0x9e37_79b9_7f4a_7c15));
+        let puts = Arc::new(AtomicU32::new(0));
         thread::spawn(move || {
             for client in listener.incoming() {
                 if stp.load(Ordering::Relaxed) {
@@ -48,23 +62,31 @@ impl Proxy {
                 let Ok(server) = TcpStream::connect(&upstream) else {
                     continue;
                 };
-                // xorshift: reproducible, spread over connections.
-                let mut x = rng.load(Ordering::Relaxed);
-                x ^= x << 13;
-                x ^= x >> 7;
-                x ^= x << 17;
-                rng.store(x, Ordering::Relaxed);
-                let fault = if inj.load(Ordering::Relaxed) >= budget {
-                    Fault::None
-                } else {
-                    match x % 4 {
-                        0 | 1 => Fault::ResetAfter(x % 300_000),
-                        2 => Fault::StallAfter(x % 300_000),
-                        _ => Fault::None,
-                    }
-                };
                 let inj = Arc::clone(&inj);
-                thread::spawn(move || pump(client, server, fault, stall, &inj));
+                match mode {
+                    Mode::AlterPuts { budget } => {
+                        let puts = Arc::clone(&puts);
+                        thread::spawn(move || alter_puts(client, server, budget, &puts, &inj));
+                    }
+                    Mode::Faults { budget, stall } => {
+                        // xorshift: reproducible, spread over connections.
+                        let mut x = rng.load(Ordering::Relaxed);
+                        x ^= x << 13;
+                        x ^= x >> 7;
+                        x ^= x << 17;
+                        rng.store(x, Ordering::Relaxed);
+                        let fault = if inj.load(Ordering::Relaxed) >= budget {
+                            Fault::None
+                        } else {
+                            match x % 4 {
+                                0 | 1 => Fault::ResetAfter(x % 300_000),
+                                2 => Fault::StallAfter(x % 300_000),
+                                _ => Fault::None,
+                            }
+                        };
+                        thread::spawn(move || pump(client, server, fault, stall, &inj));
+                    }
+                }
             }
         });
         Proxy {
@@ -86,12 +108,7 @@ impl Drop for Proxy {
 fn pump(client: TcpStream, server: TcpStream, fault: Fault, stall: Duration, injected: &AtomicU32) {
     let (mut c_read, mut s_write) = (client.try_clone().unwrap(), server.try_clone().unwrap());
     let up = thread::spawn(move || {
-        let mut buf = [0u8; 64 * 1024];
-        while let Ok(n) = c_read.read(&mut buf) {
-            if n == 0 || s_write.write_all(&buf[..n]).is_err() {
-                break;
-            }
-        }
+        let _ = std::io::copy(&mut c_read, &mut s_write);
         let _ = s_write.shutdown(Shutdown::Write);
     });
     let (mut s_read, mut c_write) = (server, client);
@@ -125,6 +142,133 @@ fn pump(client: TcpStream, server: TcpStream, fault: Fault, stall: Duration, inj
     let _ = c_write.shutdown(Shutdown::Both);
     let _ = s_read.shutdown(Shutdown::Both);
     let _ = up.join();
+}
+
+/// Forwards one connection both ways; in the requests, flips one byte in the middle of the
+/// body of every second PUT (`puts` counts them, over all connections) while fewer than
+/// `budget` were altered (`altered` counts those). Requests are parsed (headers, then
+/// `Content-Length` bytes of body), so keep-alive connections that carry many requests are
+/// altered where a body is.
+fn alter_puts(
+    client: TcpStream,
+    server: TcpStream,
+    budget: u32,
+    puts: &AtomicU32,
+    altered: &AtomicU32,
+) {
+    let (mut s_read, mut c_write) = (server.try_clone().unwrap(), client.try_clone().unwrap());
+    let down = thread::spawn(move || {
+        let _ = std::io::copy(&mut s_read, &mut c_write);
+        let _ = c_write.shutdown(Shutdown::Write);
+    });
+    let (mut from, mut to) = (client, server);
+    let mut buf: Vec<u8> = Vec::new();
+    let mut chunk = vec![0u8; 64 * 1024];
+    let mut fill = |buf: &mut Vec<u8>| match from.read(&mut chunk) {
+        Ok(0) | Err(_) => false,
+        Ok(n) => {
+            buf.extend_from_slice(&chunk[..n]);
+            true
+        }
+    };
+    'requests: loop {
+        let end = loop {
+            if let Some(p) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
+                break p + 4;
+            }
+            if !fill(&mut buf) {
+                break 'requests;
+            }
+        };
+        let head = String::from_utf8_lossy(&buf[..end]).to_ascii_lowercase();
+        let len: usize = head
+            .lines()
+            .find_map(|l| l.strip_prefix("content-length:"))
+            .and_then(|v| v.trim().parse().ok())
+            .unwrap_or(0);
+        let is_put = head.starts_with("put ") && len > 0;
+        let flip = (is_put
+            && puts.fetch_add(1, Ordering::Relaxed).is_multiple_of(2)
+            && altered
+                .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |a| {
+                    (a < budget).then_some(a + 1)
+                })
+                .is_ok())
+        .then_some(len / 2);
+        // The headers go on at once (a client may wait for `100 Continue` before the body).
+        if to.write_all(&buf[..end]).is_err() {
+            break;
+        }
+        buf.drain(..end);
+        let mut at = 0;
+        while at < len {
+            if buf.is_empty() && !fill(&mut buf) {
+                break 'requests;
+            }
+            let n = (len - at).min(buf.len());
+            let mut piece: Vec<u8> = buf.drain(..n).collect();
+            if let Some(f) = flip
+                && (at..at + n).contains(&f)
+            {
+                piece[f - at] ^= 0x01;
+            }
+            if to.write_all(&piece).is_err() {
+                break 'requests;
+            }
+            at += n;
+        }
+    }
+    let _ = to.shutdown(Shutdown::Write);
+    let _ = down.join();
+}
+
+/// The proxy's address for the server's S3 endpoint.
+fn endpoint(server: &Server) -> String {
+    server
+        .env
+        .iter()
+        .find(|(k, _)| k == "CHRONOFS_S3_ENDPOINT")
+        .map(|(_, v)| v.trim_start_matches("http://").to_string())
+        .unwrap()
+}
+
+#[test]
+fn an_upload_altered_on_the_way_is_refused_by_the_server_and_sent_again() {
+    const BUDGET: u32 = 8;
+    let server = Server::start(1);
+    let proxy = Proxy::with_mode(endpoint(&server), Mode::AlterPuts { budget: BUDGET });
+    let through = format!("s3:http://127.0.0.1:{}/chronofs-test/altered", proxy.port);
+    // Made straight on the server: the alterations are for the backup.
+    let direct = Fixture::at(
+        Some(&server.repo("altered")),
+        server.client_env(2),
+        &["--pack-size", "1"],
+    );
+    let f = Fixture::attach(Some(&through), server.client_env(10));
+    for i in 0..6 {
+        fs::write(f.src.join(format!("f{i}")), noise(70 + i, 700_000)).unwrap();
+    }
+    let out = f.ok(&["--no-cache", "backup", "--json", f.src_str()]);
+    let altered = proxy.injected.load(Ordering::Relaxed);
+    assert_eq!(altered, BUDGET, "PUTs altered on the way");
+    let summary: serde_json::Value =
+        serde_json::from_str(out.lines().rfind(|l| l.contains("\"summary\"")).unwrap()).unwrap();
+    let retries = summary["storage_traffic"]["retries"].as_u64().unwrap();
+    assert!(
+        retries >= u64::from(BUDGET),
+        "each altered body was refused and sent again: {summary}"
+    );
+    // Straight to the server: what is stored is what chronofs sent, not what arrived altered.
+    direct.ok(&["--no-cache", "check", "--read-data"]);
+    let target = f.path("restored");
+    direct.ok(&[
+        "--no-cache",
+        "restore",
+        "latest",
+        "--target",
+        target.to_str().unwrap(),
+    ]);
+    assert_same_tree(&f.src, &f.restored_src(&target));
 }
 
 #[test]

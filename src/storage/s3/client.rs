@@ -12,6 +12,17 @@ use std::time::Duration;
 
 use rusty_s3::{Bucket, Credentials, S3Action, UrlStyle};
 
+/// The header that carries the MD5 of a PUT's body (the name as signed: lowercase).
+pub const CONTENT_MD5: &str = "content-md5";
+
+/// The `Content-MD5` value of `body`: its MD5, base64.
+#[must_use]
+pub fn content_md5(body: &[u8]) -> String {
+    use base64::Engine;
+    use md5::Digest;
+    base64::engine::general_purpose::STANDARD.encode(md5::Md5::digest(body))
+}
+
 use crate::error::{Error, Result, StorageUnavailable};
 use crate::storage::Traffic;
 
@@ -186,6 +197,17 @@ impl Client {
         .to_string()
     }
 
+    /// A signed URL for a PUT of `key` whose body has the MD5 `content_md5` (base64). The
+    /// header is signed too: the request must carry it, and the server refuses a body that
+    /// does not match it (`BadDigest`), so a body altered on the way is never stored.
+    pub fn put_url(&self, key: &str, content_md5: &str) -> String {
+        let mut action = self.bucket.put_object(Some(&self.credentials), key);
+        action
+            .headers_mut()
+            .insert(CONTENT_MD5, content_md5.to_string());
+        action.sign(SIGNATURE_LIFETIME).to_string()
+    }
+
     /// A signed ListObjectsV2 URL for keys under `prefix`, grouped at `/` when `delimited`.
     pub fn list_url(&self, prefix: &str, token: Option<&str>, max_keys: Option<usize>) -> String {
         let mut action = self.bucket.list_objects_v2(Some(&self.credentials));
@@ -287,7 +309,10 @@ impl Client {
             (false, true) => format!("HTTP {status} {code}"),
             (false, false) => format!("HTTP {status} {code}: {message}"),
         };
-        if matches!(status, 408 | 429 | 500 | 502 | 503 | 504) || code == "SlowDown" {
+        // A body that does not match its Content-MD5 was altered on the way: send it again.
+        if matches!(status, 408 | 429 | 500 | 502 | 503 | 504)
+            || matches!(code.as_str(), "SlowDown" | "BadDigest" | "InvalidDigest")
+        {
             return Ok(Attempt::Transient(io::Error::other(detail)));
         }
         let loc = &self.location;
@@ -461,5 +486,37 @@ mod tests {
         assert_eq!(xml_field(body, "Message").as_deref(), Some("gone"));
         assert_eq!(xml_field(body, "Nope"), None);
         assert_eq!(xml_field("<Code>unclosed", "Code"), None);
+    }
+
+    #[test]
+    fn content_md5_is_the_base64_of_the_md5() {
+        // RFC 1321's test vectors, base64.
+        assert_eq!(content_md5(b""), "1B2M2Y8AsgTpgAmY7PhCfg==");
+        assert_eq!(content_md5(b"abc"), "kAFQmDzST7DWlj99KOF/cg==");
+    }
+
+    #[test]
+    fn a_put_url_signs_its_content_md5() {
+        use crate::storage::s3::config::{Addressing, S3Location, Secrets, Settings};
+        let location = S3Location::parse("http://127.0.0.1:9/b/p").unwrap();
+        let settings = Settings {
+            secrets: Secrets {
+                key: "k".into(),
+                secret: zeroize::Zeroizing::new("s".into()),
+                token: None,
+            },
+            region: "garage".into(),
+            addressing: Addressing::Path,
+            connections: 1,
+            retries: 0,
+            stall_timeout: Duration::from_secs(1),
+        };
+        let client = Client::new(&location, &settings).unwrap();
+        let url = client.put_url("p/k", &content_md5(b"abc"));
+        assert!(
+            url.contains("X-Amz-SignedHeaders=content-md5%3Bhost")
+                || url.contains("X-Amz-SignedHeaders=content-md5;host"),
+            "{url}"
+        );
     }
 }

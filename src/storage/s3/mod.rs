@@ -198,14 +198,15 @@ impl S3Storage {
 /// One PUT of `data` as `path` (with `If-None-Match: *` when `if_absent`).
 fn put_object(client: &Client, path: &str, data: &[u8], if_absent: bool) -> io::Result<()> {
     let key = client.location().key(path);
-    let url = client.object_url(Kind::Put, &key);
+    let md5 = client::content_md5(data);
+    let url = client.put_url(&key, &md5);
     client.execute(
         Kind::Put,
         &key,
         // 412: the object exists and the server kept it, as asked.
         &[412],
         |agent| {
-            let mut req = agent.put(&url);
+            let mut req = agent.put(&url).header(client::CONTENT_MD5, &md5);
             if if_absent {
                 req = req.header("If-None-Match", "*");
             }
