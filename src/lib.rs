@@ -1,4 +1,7 @@
 //! chronofs: a versioned backup filesystem.
+
+// Nothing read from disk, the user or the kernel is unwrapped: errors are returned. (Tests may.)
+#![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used))]
 pub mod chunking;
 pub mod crypto;
 pub mod dirfd;

@@ -1,6 +1,8 @@
 //! The `chronofs` binary: parses the command line, runs the command, and maps errors to exit
 //! codes (see `chronofs::error::exit`). All logic lives in the library.
 
+#![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used))]
+
 mod cli;
 
 use std::process::ExitCode;

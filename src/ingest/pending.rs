@@ -41,8 +41,12 @@ impl PendingDirs {
         }
     }
 
+    #[expect(
+        clippy::expect_used,
+        reason = "handles come only from `open` and are dropped by `take`: a bad one is a bug \
+                  of this module, not bad input"
+    )]
     fn get(&mut self, h: usize) -> &mut DirBuild {
-        // Handles come only from `open` and are dropped by `take`: a bad one is a bug.
         self.dirs[h]
             .as_mut()
             .expect("pending directory handle is live")
@@ -88,6 +92,10 @@ impl PendingDirs {
     }
 
     /// Removes a ready directory: its tree and where its id goes.
+    #[expect(
+        clippy::expect_used,
+        reason = "as in `get`: handles are this module's own"
+    )]
     pub fn take(&mut self, h: usize) -> (Tree, Option<Slot>) {
         let d = self.dirs[h]
             .take()
