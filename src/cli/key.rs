@@ -92,15 +92,18 @@ pub fn run(ctx: &Context, a: &Args) -> Result<u8> {
             for (id, file) in keys::list(&repo)? {
                 let used = current.as_deref() == Some(id.as_str());
                 match file {
-                    Ok(f) => rows.push(serde_json::json!({
-                        "id": id,
-                        "current": used,
-                        "backup_only": f.backup_only,
-                        "hostname": f.hostname,
-                        "username": f.username,
-                        "created": chronofs::format::snapshot::rfc3339(f.created_ns),
-                        "kdf": {"memory_kib": f.kdf.memory_kib, "time": f.kdf.time, "lanes": f.kdf.lanes},
-                    })),
+                    Ok(f) => {
+                        let maker = keys::maker(&repo, &f);
+                        rows.push(serde_json::json!({
+                            "id": id,
+                            "current": used,
+                            "backup_only": f.backup_only,
+                            "hostname": maker.as_ref().map(|(_, host)| host),
+                            "username": maker.as_ref().map(|(user, _)| user),
+                            "created": chronofs::format::snapshot::rfc3339(f.created_ns),
+                            "kdf": {"memory_kib": f.kdf.memory_kib, "time": f.kdf.time, "lanes": f.kdf.lanes},
+                        }));
+                    }
                     Err(e) => rows.push(serde_json::json!({"id": id, "error": e.to_string()})),
                 }
             }
@@ -123,8 +126,8 @@ pub fn run(ctx: &Context, a: &Args) -> Result<u8> {
                     } else {
                         "full"
                     },
-                    quote::text(r["username"].as_str().unwrap_or_default()),
-                    quote::text(r["hostname"].as_str().unwrap_or_default()),
+                    quote::text(r["username"].as_str().unwrap_or("?")),
+                    quote::text(r["hostname"].as_str().unwrap_or("?")),
                     r["created"].as_str().unwrap_or_default()
                 )?;
             }

@@ -1,6 +1,7 @@
 //! Passphrases to key files and back: Argon2id derives a key-encryption key from the passphrase
 //! and the key file's salt, and AES-256-GCM-SIV wraps the master key with it, bound to the
-//! repository's id and the key's kind.
+//! repository's id and the key's kind. Who made the key (host and user) is sealed with the
+//! master key's metadata key, so any key holder can list it and nobody else.
 
 use aes_gcm_siv::Aes256GcmSiv;
 use aes_gcm_siv::aead::KeyInit;
@@ -69,10 +70,11 @@ pub fn wrap(
         &plain,
     )?;
     let (nonce, wrapped) = sealed.split_at(NONCE_LEN);
+    let sealed_maker = seal_maker(master, repo_id, &maker)?;
     Ok(KeyFile {
         created_ns: maker.created_ns,
-        hostname: maker.hostname,
-        username: maker.username,
+        hostname: String::new(),
+        username: String::new(),
         backup_only,
         kdf,
         salt,
@@ -80,7 +82,40 @@ pub fn wrap(
             .try_into()
             .map_err(|_| FormatError::Encode("nonce".into()))?,
         wrapped: wrapped.to_vec(),
+        sealed_maker: Some(sealed_maker),
     })
+}
+
+/// The associated data of a sealed maker: what it is and the repository it belongs to.
+fn maker_aad(repo_id: &Id) -> Vec<u8> {
+    [&b"chronofs key maker"[..], &repo_id.0].concat()
+}
+
+/// Host and user of `maker`, sealed with `master`'s metadata key.
+fn seal_maker(master: &MasterKey, repo_id: &Id, maker: &Maker) -> Result<Vec<u8>, FormatError> {
+    let plain = postcard::to_allocvec(&(&maker.hostname, &maker.username))
+        .map_err(|e| FormatError::Encode(e.to_string()))?;
+    super::seal(
+        &Aes256GcmSiv::new(&master.meta_key.into()),
+        &maker_aad(repo_id),
+        &plain,
+    )
+}
+
+/// Host and user who made `file`: opened with `master`'s metadata key (record V2), or as a
+/// V1 file stores them. `None` if the sealed names do not open with this key.
+#[must_use]
+pub fn maker_of(file: &KeyFile, master: &MasterKey, repo_id: &Id) -> Option<(String, String)> {
+    let Some(sealed) = &file.sealed_maker else {
+        return Some((file.hostname.clone(), file.username.clone()));
+    };
+    let plain = super::open(
+        &Aes256GcmSiv::new(&master.meta_key.into()),
+        &maker_aad(repo_id),
+        sealed,
+    )
+    .ok()?;
+    postcard::from_bytes(&plain).ok()
 }
 
 /// Unwraps a key file with `passphrase`; `None` when the passphrase is not this key's.
@@ -152,5 +187,47 @@ mod tests {
                 .kem_secret
                 .is_none()
         );
+    }
+
+    #[test]
+    fn who_made_a_key_is_sealed_and_opens_with_any_key_of_the_repository() {
+        let master = super::super::generate_master_key().unwrap();
+        let repo = Id::hash(b"repo");
+        let maker = Maker {
+            created_ns: 5,
+            hostname: "web-server-17".into(),
+            username: "backup-operator".into(),
+        };
+        let file = wrap(&master, b"pw", FAST, &repo, maker).unwrap();
+        let bytes = file.encode().unwrap();
+        for name in [&b"web-server-17"[..], b"backup-operator"] {
+            assert!(
+                !bytes.windows(name.len()).any(|w| w == name),
+                "a name is in the clear"
+            );
+        }
+        let read = KeyFile::decode(&bytes).unwrap();
+        let names = Some(("web-server-17".to_string(), "backup-operator".to_string()));
+        assert_eq!(maker_of(&read, &master, &repo), names);
+        let mut backup_only = master.clone();
+        backup_only.kem_secret = None;
+        assert_eq!(
+            maker_of(&read, &backup_only, &repo),
+            names,
+            "a backup-only key reads it"
+        );
+        let other = super::super::generate_master_key().unwrap();
+        assert_eq!(
+            maker_of(&read, &other, &repo),
+            None,
+            "another repository's key does not"
+        );
+        assert_eq!(maker_of(&read, &master, &Id::hash(b"elsewhere")), None);
+        let mut damaged = read.clone();
+        if let Some(m) = damaged.sealed_maker.as_mut() {
+            m[20] ^= 1;
+        }
+        assert_eq!(maker_of(&damaged, &master, &repo), None);
+        assert!(unwrap(&read, b"pw", &repo).unwrap().unwrap() == master);
     }
 }

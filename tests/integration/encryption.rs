@@ -324,6 +324,22 @@ fn keys_add_passwd_remove_and_default_cost() {
     f.ok(&add);
     let list: serde_json::Value = serde_json::from_str(&f.ok(&["key", "list", "--json"])).unwrap();
     assert_eq!(list.as_array().unwrap().len(), 2);
+    // Who made each key: shown to a key holder, sealed in the key files.
+    let host = chronofs::sys::hostname();
+    let user = chronofs::sys::user_name(chronofs::sys::euid()).unwrap();
+    for k in list.as_array().unwrap() {
+        assert_eq!(k["hostname"], host.as_str(), "{k}");
+        assert_eq!(k["username"], user.as_str(), "{k}");
+    }
+    for entry in fs::read_dir(f.repo.join("keys")).unwrap() {
+        let bytes = fs::read(entry.unwrap().path()).unwrap();
+        for name in [&host, &user].into_iter().filter(|n| n.len() >= 4) {
+            assert!(
+                !contains(&bytes, name.as_bytes()),
+                "{name} is in a key file in the clear"
+            );
+        }
+    }
     let as_second = |args: &[&str]| {
         f.cmd(args)
             .env("CHRONOFS_PASSWORD", "second passphrase")

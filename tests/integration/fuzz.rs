@@ -312,6 +312,7 @@ fn targets() -> Vec<Target> {
         salt: [1; 32],
         nonce: [2; 12],
         wrapped: vec![3; 1400],
+        sealed_maker: None,
     };
     let config = Config {
         repo_id: id(9),
@@ -402,7 +403,19 @@ fn targets() -> Vec<Target> {
         },
         Target {
             name: "key file",
-            seeds: vec![payload(key_file.encode().unwrap())],
+            seeds: vec![
+                payload(key_file.encode().unwrap()),
+                payload(
+                    KeyFile {
+                        hostname: String::new(),
+                        username: String::new(),
+                        sealed_maker: Some(vec![4; 40]),
+                        ..key_file.clone()
+                    }
+                    .encode()
+                    .unwrap(),
+                ),
+            ],
             envelope: Some(FileKind::Key),
             sealed: false,
             decode: |b| {
