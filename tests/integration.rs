@@ -9,6 +9,7 @@ mod integration {
     mod crash;
     mod encryption;
     mod exit_codes;
+    mod fixtures;
     mod fuzz;
     mod history;
     mod hostile;

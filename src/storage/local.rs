@@ -19,6 +19,8 @@ struct LocalNewFile {
     file: io::BufWriter<File>,
     tmp: PathBuf,
     root: PathBuf,
+    /// Mode of a directory made for it.
+    dir_mode: u32,
     committed: bool,
 }
 
@@ -31,7 +33,7 @@ impl NewFile for LocalNewFile {
         self.file.flush()?;
         self.file.get_ref().sync_all()?;
         let target = self.root.join(path);
-        if !put_in_place(&self.tmp, &target, false)? {
+        if !put_in_place(&self.tmp, &target, false, self.dir_mode)? {
             return Ok(()); // Drop removes the temp file.
         }
         self.committed = true;
@@ -181,7 +183,7 @@ impl LocalStorage {
             f.write_all(data)?;
             f.sync_all()?;
             drop(f);
-            if put_in_place(&tmp, &target, replace)? {
+            if put_in_place(&tmp, &target, replace, self.modes.dir)? {
                 sync_dir(&dir)?;
             }
             Ok(())
@@ -282,12 +284,24 @@ pub fn make_root(dir: &Path, modes: Modes) -> io::Result<()> {
 }
 
 /// Renames `tmp` to `target`; unless `replace`, an existing `target` is kept and `false`
-/// returned (the caller then discards `tmp`).
-fn put_in_place(tmp: &Path, target: &Path, replace: bool) -> io::Result<bool> {
+/// returned (the caller then discards `tmp`). A missing directory of `target` is made (mode
+/// `dir_mode`, its parent fsynced): a repository copied by a tool that drops empty
+/// directories (git, `aws s3 sync` from a bucket) has no `locks/` or `data/XX/` until needed.
+fn put_in_place(tmp: &Path, target: &Path, replace: bool, dir_mode: u32) -> io::Result<bool> {
     if !replace && fs::symlink_metadata(target).is_ok() {
         return Ok(false);
     }
-    fs::rename(tmp, target)?;
+    match fs::rename(tmp, target) {
+        Err(e) if e.kind() == io::ErrorKind::NotFound && tmp.exists() => {
+            let dir = target.parent().ok_or(e)?;
+            make_dir(dir, dir_mode)?;
+            if let Some(up) = dir.parent() {
+                sync_dir(up)?;
+            }
+            fs::rename(tmp, target)?;
+        }
+        result => result?,
+    }
     Ok(true)
 }
 
@@ -369,6 +383,7 @@ impl Storage for LocalStorage {
             file: io::BufWriter::with_capacity(1 << 20, file),
             tmp,
             root: self.root.clone(),
+            dir_mode: self.modes.dir,
             committed: false,
         }))
     }
@@ -540,5 +555,22 @@ mod tests {
             s.list(TEMP_DIR).unwrap().is_empty(),
             "an abandoned file is removed"
         );
+    }
+
+    #[test]
+    fn a_missing_directory_is_made_when_a_file_is_put_there() {
+        // A repository copied by a tool that keeps no empty directories.
+        let dir = tempfile::tempdir().unwrap();
+        let s = LocalStorage::new(dir.path());
+        s.write("locks/l", b"lock").unwrap();
+        assert_eq!(s.read("locks/l", 99).unwrap(), b"lock");
+        let mut f = s.create_new("data").unwrap();
+        f.append(b"pack").unwrap();
+        f.commit("data/cd/p").unwrap();
+        assert_eq!(s.read("data/cd/p", 99).unwrap(), b"pack");
+        s.create_dir("index").unwrap();
+        let mode = |p: &str| fs::metadata(dir.path().join(p)).unwrap().mode() & 0o7777;
+        assert_eq!(mode("data/cd"), mode("index"), "made like the repository's directories");
+        assert_eq!(mode("locks"), mode("index"));
     }
 }
