@@ -570,7 +570,11 @@ mod tests {
         assert_eq!(s.read("data/cd/p", 99).unwrap(), b"pack");
         s.create_dir("index").unwrap();
         let mode = |p: &str| fs::metadata(dir.path().join(p)).unwrap().mode() & 0o7777;
-        assert_eq!(mode("data/cd"), mode("index"), "made like the repository's directories");
+        assert_eq!(
+            mode("data/cd"),
+            mode("index"),
+            "made like the repository's directories"
+        );
         assert_eq!(mode("locks"), mode("index"));
     }
 }

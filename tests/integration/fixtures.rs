@@ -79,19 +79,7 @@ fn every_fixture_repository_lists_restores_checks_and_mounts_exactly() {
         let source = source.trim().trim_start_matches('/');
 
         // The snapshots, in order, with the ids they were written with.
-        let listed: serde_json::Value =
-            serde_json::from_str(&f.ok(&["snapshots", "--json"])).unwrap();
-        let snaps: Vec<(String, String)> = listed
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|s| {
-                (
-                    s["id"].as_str().unwrap().to_string(),
-                    s["name"].as_str().unwrap().to_string(),
-                )
-            })
-            .collect();
+        let snaps = super::util::snapshot_listing(&f);
         let ids: Vec<&str> = snaps.iter().map(|(id, _)| id.as_str()).collect();
         assert_eq!(
             ids,

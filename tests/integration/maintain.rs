@@ -15,11 +15,11 @@ use chronofs::repo::lock::{LockKind, RepoLock};
 use serde_json::Value;
 
 use super::mount::{Mounted, can_mount};
-use super::util::assert_ok;
 use super::util::{
     FaultyStorage, Fixture, RepoState, assert_same_tree, dir_bytes, have_root, kill_when, noise,
     repo_state, sh, test_tmp,
 };
+use super::util::{assert_ok, snapshot_listing as listing};
 
 /// Small chunks and 1 MiB packs, so that a few MiB make many packs to delete and repack.
 pub(super) const SMALL: &[&str] = &[
@@ -35,21 +35,6 @@ pub(super) const SMALL: &[&str] = &[
 
 fn json(s: &str) -> Value {
     serde_json::from_str(s).unwrap_or_else(|e| panic!("{e}: {s}"))
-}
-
-/// (id, dated name) of every snapshot, oldest first.
-fn listing(f: &Fixture) -> Vec<(String, String)> {
-    json(&f.ok(&["snapshots", "--json"]))
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|s| {
-            (
-                s["id"].as_str().unwrap().to_string(),
-                s["name"].as_str().unwrap().to_string(),
-            )
-        })
-        .collect()
 }
 
 /// Rewrites `src` for generation `g`: a stable part, a part that changes every generation,

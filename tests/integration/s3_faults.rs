@@ -260,8 +260,13 @@ fn an_upload_altered_on_the_way_is_refused_by_the_server_and_sent_again() {
     );
     // Straight to the server: what is stored is what chronofs sent, not what arrived altered.
     direct.ok(&["--no-cache", "check", "--read-data"]);
-    let target = f.path("restored");
-    direct.ok(&[
+    restores_exactly(&direct, &f, "restored");
+}
+
+/// `latest` of `via`'s repository, restored into `f`'s directory `dir`, is `f`'s source.
+fn restores_exactly(via: &Fixture, f: &Fixture, dir: &str) {
+    let target = f.path(dir);
+    via.ok(&[
         "--no-cache",
         "restore",
         "latest",
@@ -274,13 +279,7 @@ fn an_upload_altered_on_the_way_is_refused_by_the_server_and_sent_again() {
 #[test]
 fn backup_restore_and_copy_get_through_resets_and_stalls() {
     let server = Server::start(1);
-    let endpoint = server
-        .env
-        .iter()
-        .find(|(k, _)| k == "CHRONOFS_S3_ENDPOINT")
-        .map(|(_, v)| v.trim_start_matches("http://").to_string())
-        .unwrap();
-    let proxy = Proxy::start(endpoint, 12, Duration::from_secs(3));
+    let proxy = Proxy::start(endpoint(&server), 12, Duration::from_secs(3));
     let through =
         |prefix: &str| format!("s3:http://127.0.0.1:{}/chronofs-test/{prefix}", proxy.port);
     let mut env = server.client_env(10);
@@ -295,26 +294,10 @@ fn backup_restore_and_copy_get_through_resets_and_stalls() {
     }
     fs::write(f.src.join("small"), b"small").unwrap();
     f.ok(&["--no-cache", "backup", f.src_str()]);
-    let target = f.path("restored");
-    f.ok(&[
-        "--no-cache",
-        "restore",
-        "latest",
-        "--target",
-        target.to_str().unwrap(),
-    ]);
-    assert_same_tree(&f.src, &f.restored_src(&target));
+    restores_exactly(&f, &f, "restored");
     let g = Fixture::at(Some(&through("copied")), env, &[]);
     f.ok(&["--no-cache", "copy", "--to", &through("copied")]);
-    let copied = f.path("copied");
-    g.ok(&[
-        "--no-cache",
-        "restore",
-        "latest",
-        "--target",
-        copied.to_str().unwrap(),
-    ]);
-    assert_same_tree(&f.src, &f.restored_src(&copied));
+    restores_exactly(&g, &f, "copied");
     let faults = proxy.injected.load(Ordering::Relaxed);
     assert!(faults >= 4, "the proxy injected only {faults} faults");
     // Straight to the server: both repositories are clean.

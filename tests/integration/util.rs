@@ -138,6 +138,22 @@ pub fn unchanged_backup(src: &Path, backup: impl Fn() -> String) -> String {
     panic!("the ancestors of {} kept changing", src.display())
 }
 
+/// (id, dated name) of every snapshot of `f`'s repository, oldest first.
+pub fn snapshot_listing(f: &Fixture) -> Vec<(String, String)> {
+    let out = f.ok(&["snapshots", "--json"]);
+    let v: serde_json::Value = serde_json::from_str(&out).unwrap_or_else(|e| panic!("{e}: {out}"));
+    v.as_array()
+        .unwrap()
+        .iter()
+        .map(|s| {
+            (
+                s["id"].as_str().unwrap().to_string(),
+                s["name"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect()
+}
+
 /// The passphrase of every test repository.
 pub const PASSWORD: &str = "correct horse battery staple";
 /// Argon2id options that make a key in a millisecond (tests only).
