@@ -38,6 +38,9 @@ enum Mode {
     Faults { budget: u32, stall: Duration },
     /// Flips one byte in the body of every second PUT, up to `budget` of them.
     AlterPuts { budget: u32 },
+    /// Answers the first request of every second connection itself, up to `budget` times,
+    /// with 500, 503, 429 and 503 `SlowDown` in turn (and closes the connection).
+    Refuse { budget: u32 },
 }
 
 impl Proxy {
@@ -64,6 +67,21 @@ impl Proxy {
                 };
                 let inj = Arc::clone(&inj);
                 match mode {
+                    Mode::Refuse { budget } => {
+                        let n = puts.fetch_add(1, Ordering::Relaxed);
+                        let refuse = if n.is_multiple_of(2) {
+                            inj.fetch_update(Ordering::Relaxed, Ordering::Relaxed, |a| {
+                                (a < budget).then_some(a + 1)
+                            })
+                            .ok()
+                        } else {
+                            None
+                        };
+                        thread::spawn(move || match refuse {
+                            Some(k) => refuse_first(client, k),
+                            None => pump(client, server, Fault::None, Duration::ZERO, &inj),
+                        });
+                    }
                     Mode::AlterPuts { budget } => {
                         let puts = Arc::clone(&puts);
                         thread::spawn(move || alter_puts(client, server, budget, &puts, &inj));
@@ -163,29 +181,7 @@ fn alter_puts(
     });
     let (mut from, mut to) = (client, server);
     let mut buf: Vec<u8> = Vec::new();
-    let mut chunk = vec![0u8; 64 * 1024];
-    let mut fill = |buf: &mut Vec<u8>| match from.read(&mut chunk) {
-        Ok(0) | Err(_) => false,
-        Ok(n) => {
-            buf.extend_from_slice(&chunk[..n]);
-            true
-        }
-    };
-    'requests: loop {
-        let end = loop {
-            if let Some(p) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
-                break p + 4;
-            }
-            if !fill(&mut buf) {
-                break 'requests;
-            }
-        };
-        let head = String::from_utf8_lossy(&buf[..end]).to_ascii_lowercase();
-        let len: usize = head
-            .lines()
-            .find_map(|l| l.strip_prefix("content-length:"))
-            .and_then(|v| v.trim().parse().ok())
-            .unwrap_or(0);
+    'requests: while let Some((end, head, len)) = read_head(&mut from, &mut buf) {
         let is_put = head.starts_with("put ") && len > 0;
         let flip = (is_put
             && puts.fetch_add(1, Ordering::Relaxed).is_multiple_of(2)
@@ -202,7 +198,7 @@ fn alter_puts(
         buf.drain(..end);
         let mut at = 0;
         while at < len {
-            if buf.is_empty() && !fill(&mut buf) {
+            if buf.is_empty() && !fill(&mut from, &mut buf) {
                 break 'requests;
             }
             let n = (len - at).min(buf.len());
@@ -222,6 +218,72 @@ fn alter_puts(
     let _ = down.join();
 }
 
+/// Reads more of `from` into `buf`; false at the end of the stream.
+fn fill(from: &mut TcpStream, buf: &mut Vec<u8>) -> bool {
+    let mut chunk = [0u8; 64 * 1024];
+    match from.read(&mut chunk) {
+        Ok(0) | Err(_) => false,
+        Ok(n) => {
+            buf.extend_from_slice(&chunk[..n]);
+            true
+        }
+    }
+}
+
+/// Reads `from` into `buf` until `buf` holds a request's headers; returns where they end, the
+/// headers (lowercase) and the body's `Content-Length`. `None` at the end of the stream.
+fn read_head(from: &mut TcpStream, buf: &mut Vec<u8>) -> Option<(usize, String, usize)> {
+    let end = loop {
+        if let Some(p) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
+            break p + 4;
+        }
+        if !fill(from, buf) {
+            return None;
+        }
+    };
+    let head = String::from_utf8_lossy(&buf[..end]).to_ascii_lowercase();
+    let len = head
+        .lines()
+        .find_map(|l| l.strip_prefix("content-length:"))
+        .and_then(|v| v.trim().parse().ok())
+        .unwrap_or(0);
+    Some((end, head, len))
+}
+
+/// The error answers of [`Mode::Refuse`], in turn: status, reason, S3 error code.
+const REFUSALS: [(u16, &str, &str); 4] = [
+    (500, "Internal Server Error", "InternalError"),
+    (503, "Service Unavailable", "ServiceUnavailable"),
+    (429, "Too Many Requests", "TooManyRequests"),
+    (503, "Slow Down", "SlowDown"),
+];
+
+/// Reads one whole request from `client` (headers, then `Content-Length` bytes of body) and
+/// answers it with refusal number `k` of [`REFUSALS`], closing the connection.
+fn refuse_first(mut client: TcpStream, k: u32) {
+    let mut buf = Vec::new();
+    let Some((end, _, len)) = read_head(&mut client, &mut buf) else {
+        return;
+    };
+    while buf.len() < end + len {
+        if !fill(&mut client, &mut buf) {
+            return;
+        }
+    }
+    let (status, reason, code) = REFUSALS[k as usize % REFUSALS.len()];
+    let body = format!(
+        "<?xml version=\"1.0\" encoding=\"UTF-8\"?><Error><Code>{code}</Code>\
+         <Message>refused by the test proxy</Message></Error>"
+    );
+    let _ = write!(
+        client,
+        "HTTP/1.1 {status} {reason}\r\nContent-Type: application/xml\r\n\
+         Content-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    );
+    let _ = client.shutdown(Shutdown::Both);
+}
+
 /// The proxy's address for the server's S3 endpoint.
 fn endpoint(server: &Server) -> String {
     server
@@ -236,24 +298,16 @@ fn endpoint(server: &Server) -> String {
 fn an_upload_altered_on_the_way_is_refused_by_the_server_and_sent_again() {
     const BUDGET: u32 = 8;
     let server = Server::start(1);
-    let proxy = Proxy::with_mode(endpoint(&server), Mode::AlterPuts { budget: BUDGET });
-    let through = format!("s3:http://127.0.0.1:{}/chronofs-test/altered", proxy.port);
-    // Made straight on the server: the alterations are for the backup.
-    let direct = Fixture::at(
-        Some(&server.repo("altered")),
-        server.client_env(2),
-        &["--pack-size", "1"],
+    let files: Vec<(u64, usize)> = (0..6).map(|i| (70 + i, 700_000)).collect();
+    let (proxy, direct, f) = through_proxy(
+        &server,
+        Mode::AlterPuts { budget: BUDGET },
+        "altered",
+        &files,
     );
-    let f = Fixture::attach(Some(&through), server.client_env(10));
-    for i in 0..6 {
-        fs::write(f.src.join(format!("f{i}")), noise(70 + i, 700_000)).unwrap();
-    }
-    let out = f.ok(&["--no-cache", "backup", "--json", f.src_str()]);
+    let (retries, summary) = backup_retries(&f);
     let altered = proxy.injected.load(Ordering::Relaxed);
     assert_eq!(altered, BUDGET, "PUTs altered on the way");
-    let summary: serde_json::Value =
-        serde_json::from_str(out.lines().rfind(|l| l.contains("\"summary\"")).unwrap()).unwrap();
-    let retries = summary["storage_traffic"]["retries"].as_u64().unwrap();
     assert!(
         retries >= u64::from(BUDGET),
         "each altered body was refused and sent again: {summary}"
@@ -261,6 +315,38 @@ fn an_upload_altered_on_the_way_is_refused_by_the_server_and_sent_again() {
     // Straight to the server: what is stored is what chronofs sent, not what arrived altered.
     direct.ok(&["--no-cache", "check", "--read-data"]);
     restores_exactly(&direct, &f, "restored");
+}
+
+/// A repository `prefix` made straight on `server` (returned second), a proxy in `mode` before
+/// it, and a fixture that reaches the repository through the proxy, with `files` (noise seed,
+/// length) in its source.
+fn through_proxy(
+    server: &Server,
+    mode: Mode,
+    prefix: &str,
+    files: &[(u64, usize)],
+) -> (Proxy, Fixture, Fixture) {
+    let proxy = Proxy::with_mode(endpoint(server), mode);
+    let through = format!("s3:http://127.0.0.1:{}/chronofs-test/{prefix}", proxy.port);
+    let direct = Fixture::at(
+        Some(&server.repo(prefix)),
+        server.client_env(2),
+        &["--pack-size", "1"],
+    );
+    let f = Fixture::attach(Some(&through), server.client_env(10));
+    for (i, &(seed, len)) in files.iter().enumerate() {
+        fs::write(f.src.join(format!("f{i}")), noise(seed, len)).unwrap();
+    }
+    (proxy, direct, f)
+}
+
+/// Backs up `f`'s source; returns how many requests the backup sent again, and its summary.
+fn backup_retries(f: &Fixture) -> (u64, serde_json::Value) {
+    let out = f.ok(&["--no-cache", "backup", "--json", f.src_str()]);
+    let summary: serde_json::Value =
+        serde_json::from_str(out.lines().rfind(|l| l.contains("\"summary\"")).unwrap()).unwrap();
+    let retries = summary["storage_traffic"]["retries"].as_u64().unwrap();
+    (retries, summary)
 }
 
 /// `latest` of `via`'s repository, restored into `f`'s directory `dir`, is `f`'s source.
@@ -274,6 +360,29 @@ fn restores_exactly(via: &Fixture, f: &Fixture, dir: &str) {
         target.to_str().unwrap(),
     ]);
     assert_same_tree(&f.src, &f.restored_src(&target));
+}
+
+#[test]
+fn server_errors_and_slow_down_are_retried_and_every_command_gets_through() {
+    // Two of each refusal in turn.
+    const BUDGET: u32 = 2 * REFUSALS.len() as u32;
+    let server = Server::start(1);
+    let files: Vec<(u64, usize)> = (0..4).map(|i| (90 + i, 600_000)).collect();
+    let (proxy, direct, f) =
+        through_proxy(&server, Mode::Refuse { budget: BUDGET }, "refused", &files);
+    let (retries, summary) = backup_retries(&f);
+    assert!(retries >= 1, "{summary}");
+    restores_exactly(&f, &f, "restored");
+    f.ok(&["--no-cache", "check", "--read-data"]);
+    fs::write(f.src.join("f0"), noise(99, 600_000)).unwrap();
+    f.ok(&["--no-cache", "backup", f.src_str()]);
+    f.ok(&["--no-cache", "snapshots"]);
+    restores_exactly(&f, &f, "restored-again");
+    // The refusals come in turn: four or more means each kind was met and retried.
+    let refused = proxy.injected.load(Ordering::Relaxed);
+    eprintln!("refusals answered: {refused}");
+    assert!(refused >= 4, "only {refused} refusals were answered");
+    direct.ok(&["--no-cache", "check", "--read-data"]);
 }
 
 #[test]
