@@ -98,8 +98,8 @@ pub fn run(ctx: &Context, a: &Args) -> Result<u8> {
                             "id": id,
                             "current": used,
                             "backup_only": f.backup_only,
-                            "hostname": maker.as_ref().map(|(_, host)| host),
-                            "username": maker.as_ref().map(|(user, _)| user),
+                            "hostname": maker.as_ref().map(|(host, _)| host),
+                            "username": maker.as_ref().map(|(_, user)| user),
                             "created": chronofs::format::snapshot::rfc3339(f.created_ns),
                             "kdf": {"memory_kib": f.kdf.memory_kib, "time": f.kdf.time, "lanes": f.kdf.lanes},
                         }));

@@ -134,6 +134,13 @@ impl Index {
         self.sorted = false;
     }
 
+    /// Adds every pack of index file `record`, each with its session.
+    pub fn add_record(&mut self, record: &IndexRecord) {
+        for p in &record.packs {
+            self.add_pack(p, session_in(record, p));
+        }
+    }
+
     /// Sorts the entries (keeping one location per blob) so lookups work.
     pub fn finalize(&mut self) {
         if !self.sorted {

@@ -114,11 +114,12 @@ pub fn list(repo: &Repository) -> Result<Vec<(String, Result<KeyFile>)>> {
         .collect())
 }
 
-/// User and host who made key `file` (sealed in V2 key files: opened with the unlocked key); `None` if the repository is not unlocked or the names do not open.
+/// Host and user who made key `file` (sealed in V2 key files: opened with the unlocked key);
+/// `None` if the repository is not unlocked or the names do not open.
 #[must_use]
 pub fn maker(repo: &Repository, file: &KeyFile) -> Option<(String, String)> {
     let (master, _) = repo.master_key()?;
-    kdf::maker_of(file, master, &repo.config.repo_id).map(|(host, user)| (user, host))
+    kdf::maker_of(file, master, &repo.config.repo_id)
 }
 
 /// Finds the key file `passphrase` opens and unwraps the master key.

@@ -549,9 +549,7 @@ impl Repository {
             .write()
             .unwrap_or_else(std::sync::PoisonError::into_inner);
         for r in &records {
-            for p in &r.packs {
-                index.add_pack(p, index::session_in(r, p));
-            }
+            index.add_record(r);
         }
         index.finalize();
         drop(index);
@@ -616,9 +614,7 @@ impl Repository {
         index.set_prune_state(epoch, condemned);
         for (name, r) in &records {
             if !superseded.contains(name) {
-                for p in &r.packs {
-                    index.add_pack(p, index::session_in(r, p));
-                }
+                index.add_record(r);
             }
         }
         index.finalize();

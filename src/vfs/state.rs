@@ -214,9 +214,6 @@ impl State {
     fn reload_view(&self, notify: bool) -> Result<Vec<Error>> {
         let mut ids = self.repo.snapshot_ids()?;
         ids.sort();
-        let old = self.view();
-        let mut old_ids = old.ids();
-        old_ids.sort();
         // Unreadable files are not in the view: compare with the last listing, so that they
         // are not read (and reported) again every time. The listing is recorded once the view
         // was built from it: a refresh that failed half-way (the fences unreadable while the
@@ -224,6 +221,9 @@ impl State {
         if ids == *lock(&self.listed) {
             return Ok(Vec::new());
         }
+        let old = self.view();
+        let mut old_ids = old.ids();
+        old_ids.sort();
         if notify
             && ids.iter().any(|id| old_ids.binary_search(id).is_err())
             && let Ok(Some(problems)) = self.repo.refresh_index()
