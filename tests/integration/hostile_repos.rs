@@ -112,18 +112,38 @@ fn run(repo: &Path, args: &[&str]) -> Ran {
     }
 }
 
-/// The files a correct reader gives back, by name under the snapshot's root.
-type Expected = BTreeMap<String, Vec<u8>>;
+/// What a correct reader does with one file of a crafted snapshot.
+#[derive(Clone, Copy, Debug, PartialEq)]
+enum Fate {
+    /// Restore writes it and the mount serves it, byte for byte.
+    Intact,
+    /// Its data is damaged: restore leaves it out and names it, the mount answers EIO.
+    Damaged,
+    /// What leads to it (its snapshot's root tree) cannot be read: restore writes nothing and
+    /// fails, the mount (where it starts) answers EIO.
+    Unreachable,
+}
+
+/// One file of a crafted snapshot: what it holds and what readers must make of it.
+#[derive(Debug)]
+struct Want {
+    content: Vec<u8>,
+    fate: Fate,
+}
+
+/// The files of the latest crafted snapshot, by name under its root.
+type Expected = BTreeMap<String, Want>;
 
 /// One crafted repository and what each command must answer.
 struct Case {
     name: &'static str,
     build: fn(&mut Craft, &Path) -> Expected,
-    /// Exit codes of: snapshots, ls, restore, check, check --read-data, copy, prune, mount.
-    codes: [i32; 8],
+    /// Exit codes of: snapshots, ls, restore, check, check --read-data, copy, prune, mount,
+    /// and `check --read-data` on the copy (when the copy succeeds).
+    codes: [i32; 9],
 }
 
-const COMMANDS: [&str; 8] = [
+const COMMANDS: [&str; 9] = [
     "snapshots",
     "ls",
     "restore",
@@ -132,6 +152,7 @@ const COMMANDS: [&str; 8] = [
     "copy",
     "prune",
     "mount",
+    "check --read-data of the copy",
 ];
 
 fn case_dir(name: &str) -> tempfile::TempDir {
@@ -139,6 +160,97 @@ fn case_dir(name: &str) -> tempfile::TempDir {
         .prefix(&format!("hostile-{name}-"))
         .tempdir_in(test_tmp())
         .unwrap()
+}
+
+/// What one restore of `latest` gave: its exit code and every file it wrote, by path.
+#[derive(Debug, PartialEq)]
+struct Restored {
+    code: i32,
+    files: BTreeMap<PathBuf, Vec<u8>>,
+}
+
+/// Restores `latest` of `repo` into `target` (which must not exist) and holds it to
+/// `expected`: intact files exactly, damaged ones absent and named, unreachable ones absent
+/// after a failure. `code` is the exit code the restore must give.
+fn restore_checked(
+    case: &Case,
+    repo: &Path,
+    target: &Path,
+    expected: &Expected,
+    code: i32,
+) -> Restored {
+    let ran = run(
+        repo,
+        &["restore", "latest", "--target", target.to_str().unwrap()],
+    );
+    assert_eq!(
+        ran.code,
+        code,
+        "{}: restore of {} exited {} (stderr: {})",
+        case.name,
+        repo.display(),
+        ran.code,
+        ran.stderr
+    );
+    for (name, want) in expected {
+        let got = fs::symlink_metadata(target.join(name)).map(|_| fs::read(target.join(name)));
+        match want.fate {
+            Fate::Intact => match got {
+                Ok(Ok(bytes)) => assert!(
+                    bytes == want.content,
+                    "{}: restore wrote wrong bytes for {name}",
+                    case.name
+                ),
+                _ => panic!("{}: restore left out the intact {name}", case.name),
+            },
+            Fate::Damaged => {
+                assert!(
+                    got.is_err(),
+                    "{}: restore wrote the damaged {name}",
+                    case.name
+                );
+                assert!(
+                    ran.code != 0 && ran.stderr.contains(name.as_str()),
+                    "{}: the damaged {name} was not reported: {}",
+                    case.name,
+                    ran.stderr
+                );
+            }
+            Fate::Unreachable => assert!(
+                got.is_err() && ran.code != 0,
+                "{}: restore wrote {name} though its snapshot cannot be read",
+                case.name
+            ),
+        }
+    }
+    Restored {
+        code: ran.code,
+        files: files_under(target),
+    }
+}
+
+/// Every regular file under `dir` (nothing if it does not exist), by path relative to it.
+fn files_under(dir: &Path) -> BTreeMap<PathBuf, Vec<u8>> {
+    let mut out = BTreeMap::new();
+    let mut todo = vec![dir.to_path_buf()];
+    while let Some(d) = todo.pop() {
+        let Ok(entries) = fs::read_dir(&d) else {
+            continue;
+        };
+        for e in entries {
+            let p = e.unwrap().path();
+            let meta = fs::symlink_metadata(&p).unwrap();
+            if meta.is_dir() {
+                todo.push(p);
+            } else if meta.is_file() {
+                out.insert(
+                    p.strip_prefix(dir).unwrap().to_path_buf(),
+                    fs::read(&p).unwrap(),
+                );
+            }
+        }
+    }
+    out
 }
 
 /// Runs every command but the mount on `case`; returns the repository and the expected files.
@@ -177,34 +289,13 @@ fn exercise(case: &Case, scratch: &Path) -> (PathBuf, Expected) {
             case.name
         );
     }
-    let target = scratch.join("restored");
-    let restored = run(
+    let before = restore_checked(
+        case,
         &repo,
-        &["restore", "latest", "--target", target.to_str().unwrap()],
+        &scratch.join("restored"),
+        &expected,
+        case.codes[2],
     );
-    want(2, &restored);
-    for (name, content) in &expected {
-        match fs::read(target.join(name)) {
-            Ok(got) => assert!(
-                &got == content,
-                "{}: restore wrote wrong bytes for {name}",
-                case.name
-            ),
-            Err(_) if restored.code == 0 => {
-                panic!("{}: restore succeeded without {name}", case.name)
-            }
-            Err(_) => {
-                // Either the restore stopped before writing anything, or it names the file.
-                let fatal = !String::from_utf8_lossy(&restored.stdout).contains("restored ");
-                assert!(
-                    restored.code != 0 && (fatal || restored.stderr.contains(name.as_str())),
-                    "{}: {name} was not restored and not reported: {}",
-                    case.name,
-                    restored.stderr
-                );
-            }
-        }
-    }
     want(3, &run(&repo, &["check"]));
     want(4, &run(&repo, &["check", "--read-data"]));
     let other = scratch.join("other");
@@ -213,20 +304,35 @@ fn exercise(case: &Case, scratch: &Path) -> (PathBuf, Expected) {
     let copied = run(&repo, &["copy", "--to", other.to_str().unwrap()]);
     want(5, &copied);
     if copied.code == 0 {
-        // What a copy writes, its destination reads back as stored.
-        let back = scratch.join("from-copy");
-        let r = run(
+        // What a copy holds restores as the source does, file for file, and checks as said.
+        let from_copy = restore_checked(
+            case,
             &other,
-            &["restore", "latest", "--target", back.to_str().unwrap()],
+            &scratch.join("from-copy"),
+            &expected,
+            case.codes[2],
         );
-        for (name, content) in &expected {
-            if let Ok(got) = fs::read(back.join(name)) {
-                assert!(&got == content, "{}: copy changed {name}", case.name);
-            }
-        }
-        let _ = r;
+        assert_eq!(
+            from_copy, before,
+            "{}: the copy restores otherwise than its source",
+            case.name
+        );
+        want(8, &run(&other, &["check", "--read-data"]));
     }
-    want(6, &run(&repo, &["prune"]));
+    let pruned = run(&repo, &["prune"]);
+    want(6, &pruned);
+    if pruned.code == 0 {
+        // A prune that succeeds changes nothing any reader sees, damage included.
+        let after = restore_checked(
+            case,
+            &repo,
+            &scratch.join("after-prune"),
+            &expected,
+            case.codes[2],
+        );
+        assert_eq!(after, before, "{}: prune changed the restore", case.name);
+        want(4, &run(&repo, &["check", "--read-data"]));
+    }
     (repo, expected)
 }
 
@@ -313,13 +419,24 @@ fn mount_case(case: &Case, repo: &Path, expected: &Expected, scratch: &Path) {
     std::thread::scope(|s| {
         for _ in 0..4 {
             s.spawn(|| {
-                for (name, content) in expected {
-                    if let Ok(got) = fs::read(root.join(name)) {
-                        assert!(
-                            &got == content,
+                for (name, want) in expected {
+                    match (fs::read(root.join(name)), want.fate) {
+                        (Ok(got), Fate::Intact) => assert!(
+                            got == want.content,
                             "{}: the mount served wrong bytes for {name}",
                             case.name
-                        );
+                        ),
+                        (Err(e), Fate::Damaged | Fate::Unreachable) => assert_eq!(
+                            e.raw_os_error(),
+                            Some(libc::EIO),
+                            "{}: reading {name} through the mount failed with {e}, not EIO",
+                            case.name
+                        ),
+                        (got, fate) => panic!(
+                            "{}: the mount gave {:?} for {name}, which is {fate:?}",
+                            case.name,
+                            got.map(|b| b.len())
+                        ),
                     }
                 }
             });
@@ -359,19 +476,28 @@ fn is_mounted(p: &Path) -> bool {
     info.lines().any(|l| l.split(' ').nth(4) == Some(p))
 }
 
-fn expected(files: &[(&str, &[u8])]) -> Expected {
+fn expected(files: &[(&str, &[u8], Fate)]) -> Expected {
     files
         .iter()
-        .map(|(n, c)| ((*n).to_string(), c.to_vec()))
+        .map(|(n, c, fate)| {
+            (
+                (*n).to_string(),
+                Want {
+                    content: c.to_vec(),
+                    fate: *fate,
+                },
+            )
+        })
         .collect()
 }
 
-/// An honest snapshot of one file `ok`, for cases whose defect lies elsewhere.
-fn honest(c: &mut Craft) -> Expected {
+/// An honest snapshot of one file `ok`, for cases whose defect lies elsewhere; `fate` is what
+/// that defect makes of it.
+fn honest(c: &mut Craft, fate: Fate) -> Expected {
     let (_, piece) = c.chunk(b"honest content");
     let root = c.tree(vec![file(b"ok", vec![piece])]);
     c.snapshot(root);
-    expected(&[("ok", b"honest content")])
+    expected(&[("ok", b"honest content", fate)])
 }
 
 fn replace_data_pack(c: &mut Craft, how: impl FnOnce(&Path)) {
@@ -381,7 +507,8 @@ fn replace_data_pack(c: &mut Craft, how: impl FnOnce(&Path)) {
     how(&pack);
 }
 
-// 0 snapshots, 1 ls, 2 restore, 3 check, 4 check --read-data, 5 copy, 6 prune, 7 mount.
+// 0 snapshots, 1 ls, 2 restore, 3 check, 4 check --read-data, 5 copy, 6 prune, 7 mount,
+// 8 check --read-data of the copy (-1: the copy fails).
 const CASES: &[Case] = &[
     Case {
         // A file claims 5 bytes of a 9-byte chunk, then a 4-byte one: "I am EEEE" if
@@ -395,9 +522,12 @@ const CASES: &[Case] = &[
             let root = c.tree(vec![lie, file(b"ok", vec![okp])]);
             c.snapshot(root);
             c.finish();
-            expected(&[("lie", b"I am data"), ("ok", b"fine")])
+            expected(&[
+                ("lie", b"I am data", Fate::Damaged),
+                ("ok", b"fine", Fate::Intact),
+            ])
         },
-        codes: [0, 0, 11, 11, 11, 11, 0, 0],
+        codes: [0, 0, 11, 11, 11, 11, 0, 0, -1],
     },
     Case {
         // The snapshot records no extended attributes, but a file has one: a mount would
@@ -413,9 +543,9 @@ const CASES: &[Case] = &[
             let root = c.tree(vec![f]);
             c.snapshot(root).contents = Some(Contents::default());
             c.finish();
-            expected(&[("noted", b"noted")])
+            expected(&[("noted", b"noted", Fate::Intact)])
         },
-        codes: [0, 0, 0, 11, 11, 0, 0, 0],
+        codes: [0, 0, 0, 11, 11, 0, 0, 0, 11],
     },
     Case {
         // Two entries claim one inode (nlink 2) with different content.
@@ -431,9 +561,12 @@ const CASES: &[Case] = &[
             let root = c.tree(vec![a, b]);
             c.snapshot(root);
             c.finish();
-            expected(&[("a", b"content of a"), ("b", b"content of b, longer")])
+            expected(&[
+                ("a", b"content of a", Fate::Intact),
+                ("b", b"content of b, longer", Fate::Intact),
+            ])
         },
-        codes: [0, 0, 0, 11, 11, 0, 0, 0],
+        codes: [0, 0, 0, 11, 11, 0, 0, 0, 11],
     },
     Case {
         // 3,000 nested directories: deeper than restore accepts, and a recursive walk would
@@ -449,9 +582,9 @@ const CASES: &[Case] = &[
             let root = c.tree(vec![dir(b"d", t), file(b"ok", vec![okp])]);
             c.snapshot(root);
             c.finish();
-            expected(&[("ok", b"at the top")])
+            expected(&[("ok", b"at the top", Fate::Intact)])
         },
-        codes: [0, 0, 11, 0, 0, 0, 0, 0],
+        codes: [0, 0, 11, 0, 0, 0, 0, 0, 0],
     },
     Case {
         // 40 levels that each point twice at the same subtree: 2^40 entries from 40 trees.
@@ -466,13 +599,13 @@ const CASES: &[Case] = &[
             c.finish();
             Expected::new()
         },
-        codes: [0, 11, 11, 11, 11, 0, 0, 0],
+        codes: [0, 11, 11, 11, 11, 0, 0, 0, 11],
     },
     Case {
         // The index claims a 512 MiB data chunk (the format caps chunks at 16 MiB).
         name: "chunk-claims-512-mib",
         build: |c, _| {
-            let exp = honest(c);
+            let exp = honest(c, Fate::Unreachable);
             c.finish_with(|index| {
                 let blob = &mut index.packs[0].blobs[0];
                 blob.raw_len = 512 << 20;
@@ -480,7 +613,7 @@ const CASES: &[Case] = &[
             });
             exp
         },
-        codes: [11, 11, 11, 11, 11, 11, 11, 11],
+        codes: [11, 11, 11, 11, 11, 11, 11, 11, -1],
     },
     Case {
         // Four 16 MiB zstd bombs (a few KiB each) whose content is not their id.
@@ -506,88 +639,91 @@ const CASES: &[Case] = &[
             let root = c.tree(vec![file(b"bomb", pieces), file(b"ok", vec![okp])]);
             c.snapshot(root);
             c.finish();
-            expected(&[("bomb", &[]), ("ok", b"next to the bombs")])
+            expected(&[
+                ("bomb", &[], Fate::Damaged),
+                ("ok", b"next to the bombs", Fate::Intact),
+            ])
         },
-        codes: [0, 0, 11, 0, 11, 11, 0, 0],
+        codes: [0, 0, 11, 0, 11, 11, 0, 0, -1],
     },
     Case {
         name: "sparse-giant-snapshot-file",
         build: |c, repo| {
-            let exp = honest(c);
+            let exp = honest(c, Fate::Intact);
             c.finish();
             let giant =
                 fs::File::create(repo.join(format!("snapshots/{}", "ab".repeat(32)))).unwrap();
             giant.set_len(200 << 20).unwrap();
             exp
         },
-        codes: [11, 0, 0, 11, 11, 11, 11, 0],
+        codes: [11, 0, 0, 11, 11, 11, 11, 0, -1],
     },
     Case {
         name: "sparse-giant-index-file",
         build: |c, repo| {
-            let exp = honest(c);
+            let exp = honest(c, Fate::Unreachable);
             c.finish();
             let giant = fs::File::create(repo.join(format!("index/{}", "cd".repeat(32)))).unwrap();
             giant.set_len(200 << 20).unwrap();
             exp
         },
-        codes: [11, 11, 11, 11, 11, 11, 11, 11],
+        codes: [11, 11, 11, 11, 11, 11, 11, 11, -1],
     },
     Case {
         name: "pack-is-a-fifo",
         build: |c, _| {
-            let exp = honest(c);
+            let exp = honest(c, Fate::Damaged);
             replace_data_pack(c, |p| {
                 assert!(Command::new("mkfifo").arg(p).status().unwrap().success());
             });
             exp
         },
-        codes: [0, 0, 11, 11, 11, 11, 11, 0],
+        codes: [0, 0, 11, 11, 11, 11, 11, 0, -1],
     },
     Case {
         name: "pack-is-a-symlink-to-dev-zero",
         build: |c, _| {
-            let exp = honest(c);
+            let exp = honest(c, Fate::Damaged);
             replace_data_pack(c, |p| std::os::unix::fs::symlink("/dev/zero", p).unwrap());
             exp
         },
-        codes: [0, 0, 11, 11, 11, 11, 11, 0],
+        codes: [0, 0, 11, 11, 11, 11, 11, 0, -1],
     },
     Case {
         name: "pack-missing",
         build: |c, _| {
-            let exp = honest(c);
+            let exp = honest(c, Fate::Damaged);
             replace_data_pack(c, |_| {});
             exp
         },
-        codes: [0, 0, 11, 11, 11, 11, 11, 0],
+        codes: [0, 0, 11, 11, 11, 11, 11, 0, -1],
     },
     Case {
         name: "pack-is-a-directory",
         build: |c, _| {
-            let exp = honest(c);
+            let exp = honest(c, Fate::Damaged);
             replace_data_pack(c, |p| fs::create_dir(p).unwrap());
             exp
         },
-        codes: [0, 0, 11, 11, 11, 11, 11, 0],
+        codes: [0, 0, 11, 11, 11, 11, 11, 0, -1],
     },
     Case {
         name: "pack-truncated",
         build: |c, _| {
-            let exp = honest(c);
+            let exp = honest(c, Fate::Damaged);
             let w = c.finish();
             let pack = w.data_pack.unwrap();
             let bytes = fs::read(&pack).unwrap();
             fs::write(&pack, &bytes[..20]).unwrap();
             exp
         },
-        codes: [0, 0, 11, 11, 11, 11, 0, 0],
+        codes: [0, 0, 11, 11, 11, 11, 0, 0, -1],
     },
     Case {
         // The footer says the trailer is 4 GiB long.
         name: "trailer-length-huge",
         build: |c, _| {
-            let exp = honest(c);
+            let exp = honest(c, Fate::Intact);
             let w = c.finish();
             let pack = w.data_pack.unwrap();
             let mut bytes = fs::read(&pack).unwrap();
@@ -596,13 +732,13 @@ const CASES: &[Case] = &[
             fs::write(&pack, &bytes).unwrap();
             exp
         },
-        codes: [0, 0, 0, 11, 11, 0, 0, 0],
+        codes: [0, 0, 0, 11, 11, 0, 0, 0, 0],
     },
     Case {
         // The index places a blob past the end of its pack (and says the pack is longer).
         name: "index-points-past-the-pack",
         build: |c, _| {
-            let exp = honest(c);
+            let exp = honest(c, Fate::Damaged);
             c.finish_with(|index| {
                 let p = &mut index.packs[0];
                 p.len += 1 << 20;
@@ -610,13 +746,13 @@ const CASES: &[Case] = &[
             });
             exp
         },
-        codes: [0, 0, 11, 11, 11, 11, 0, 0],
+        codes: [0, 0, 11, 11, 11, 11, 0, 0, -1],
     },
     Case {
         // A snapshot file whose path list claims 2^60 entries (valid envelope and name).
         name: "count-of-2-to-the-60",
         build: |c, repo| {
-            honest(c);
+            honest(c, Fate::Intact);
             let w = c.finish();
             let good = fs::read(&w.snapshots[0]).unwrap();
             fs::remove_file(&w.snapshots[0]).unwrap();
@@ -628,12 +764,12 @@ const CASES: &[Case] = &[
             write_envelope(repo, "snapshots", 3, &payload);
             Expected::new()
         },
-        codes: [11, 11, 11, 11, 11, 11, 11, 11],
+        codes: [11, 11, 11, 11, 11, 11, 11, 11, -1],
     },
     Case {
         name: "every-snapshot-file-damaged",
         build: |c, _| {
-            honest(c);
+            honest(c, Fate::Intact);
             let (_, p) = c.chunk(b"second");
             let root = c.tree(vec![file(b"second", vec![p])]);
             c.snapshot(root);
@@ -646,7 +782,7 @@ const CASES: &[Case] = &[
             }
             Expected::new()
         },
-        codes: [11, 11, 11, 11, 11, 11, 11, 11],
+        codes: [11, 11, 11, 11, 11, 11, 11, 11, -1],
     },
     Case {
         // Names and a host that would drive a terminal if printed raw.
@@ -667,15 +803,15 @@ const CASES: &[Case] = &[
             s.hostname = "host\x1b[2J".into();
             s.tags = vec!["tag\x1b[1m".into()];
             c.finish();
-            expected(&[("\x1b]0;pwned\x07\x1b[2J", b"x")])
+            expected(&[("\x1b]0;pwned\x07\x1b[2J", b"x", Fate::Intact)])
         },
-        codes: [0, 0, 0, 0, 0, 0, 0, 0],
+        codes: [0, 0, 0, 0, 0, 0, 0, 0, 0],
     },
     Case {
         // The index says a tree is 500 MiB; its zstd frame declares a few bytes.
         name: "tree-claims-500-mib",
         build: |c, _| {
-            let exp = honest(c);
+            let exp = honest(c, Fate::Unreachable);
             c.finish_with(|index| {
                 let trees = index
                     .packs
@@ -688,7 +824,7 @@ const CASES: &[Case] = &[
             });
             exp
         },
-        codes: [0, 11, 11, 11, 11, 11, 11, 0],
+        codes: [0, 11, 11, 11, 11, 11, 11, 0, -1],
     },
 ];
 
