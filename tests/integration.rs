@@ -14,6 +14,7 @@ mod integration {
     mod history;
     mod hostile;
     mod hostile_repos;
+    mod hostile_sealed;
     mod ingest;
     mod maintain;
     mod mount;

@@ -20,7 +20,7 @@ use chronofs::format::snapshot::Contents;
 use chronofs::format::tree::{NodeKind, Piece, Xattr};
 
 use super::craft::{Craft, Stored, dir, file, node};
-use super::util::test_tmp;
+use super::util::{CHEAP_KDF, PASSWORD, test_tmp};
 
 /// A command that takes longer than this on a repository of a few KiB is hung.
 const TIMEOUT: Duration = Duration::from_secs(60);
@@ -53,6 +53,7 @@ fn run(repo: &Path, args: &[&str]) -> Ran {
             "ulimit -s 512 && exec \"$0\" \"$@\"",
         ])
         .arg(env!("CARGO_BIN_EXE_chronofs"))
+        .env("CHRONOFS_PASSWORD", PASSWORD)
         .arg("--repo")
         .arg(repo)
         .args(args)
@@ -114,7 +115,7 @@ fn run(repo: &Path, args: &[&str]) -> Ran {
 
 /// What a correct reader does with one file of a crafted snapshot.
 #[derive(Clone, Copy, Debug, PartialEq)]
-enum Fate {
+pub(super) enum Fate {
     /// Restore writes it and the mount serves it, byte for byte.
     Intact,
     /// Its data is damaged: restore leaves it out and names it, the mount answers EIO.
@@ -126,21 +127,30 @@ enum Fate {
 
 /// One file of a crafted snapshot: what it holds and what readers must make of it.
 #[derive(Debug)]
-struct Want {
-    content: Vec<u8>,
-    fate: Fate,
+pub(super) struct Want {
+    pub(super) content: Vec<u8>,
+    pub(super) fate: Fate,
 }
 
 /// The files of the latest crafted snapshot, by name under its root.
-type Expected = BTreeMap<String, Want>;
+pub(super) type Expected = BTreeMap<String, Want>;
 
 /// One crafted repository and what each command must answer.
-struct Case {
-    name: &'static str,
-    build: fn(&mut Craft, &Path) -> Expected,
+pub(super) struct Case {
+    pub(super) name: &'static str,
+    pub(super) build: Build,
     /// Exit codes of: snapshots, ls, restore, check, check --read-data, copy, prune, mount,
     /// and `check --read-data` on the copy (when the copy succeeds).
-    codes: [i32; 9],
+    pub(super) codes: [i32; 9],
+}
+
+/// How a case's repository comes to be.
+pub(super) enum Build {
+    /// Crafted byte for byte, plaintext (see [`super::craft`]).
+    Crafted(fn(&mut Craft, &Path) -> Expected),
+    /// An encrypted repository (passphrase [`PASSWORD`]) made by chronofs at the given path and
+    /// then altered by someone holding some of its keys.
+    Sealed(fn(&Path) -> Expected),
 }
 
 const COMMANDS: [&str; 9] = [
@@ -155,7 +165,7 @@ const COMMANDS: [&str; 9] = [
     "check --read-data of the copy",
 ];
 
-fn case_dir(name: &str) -> tempfile::TempDir {
+pub(super) fn case_dir(name: &str) -> tempfile::TempDir {
     tempfile::Builder::new()
         .prefix(&format!("hostile-{name}-"))
         .tempdir_in(test_tmp())
@@ -254,10 +264,12 @@ fn files_under(dir: &Path) -> BTreeMap<PathBuf, Vec<u8>> {
 }
 
 /// Runs every command but the mount on `case`; returns the repository and the expected files.
-fn exercise(case: &Case, scratch: &Path) -> (PathBuf, Expected) {
+pub(super) fn exercise(case: &Case, scratch: &Path) -> (PathBuf, Expected) {
     let repo = scratch.join("repo");
-    let mut craft = Craft::new(&repo);
-    let expected = (case.build)(&mut craft, &repo);
+    let expected = match case.build {
+        Build::Crafted(build) => build(&mut Craft::new(&repo), &repo),
+        Build::Sealed(build) => build(&repo),
+    };
     let want = |i: usize, ran: &Ran| {
         assert_eq!(
             ran.code, case.codes[i],
@@ -299,8 +311,13 @@ fn exercise(case: &Case, scratch: &Path) -> (PathBuf, Expected) {
     want(3, &run(&repo, &["check"]));
     want(4, &run(&repo, &["check", "--read-data"]));
     let other = scratch.join("other");
-    // Crafted repositories are plaintext, and copies keep their ids: so is the destination.
-    assert_eq!(run(&other, &["init", "--encryption", "none"]).code, 0);
+    // A copy keeps the encryption of its source (a plaintext one keeps its ids too).
+    let mut init = vec!["init"];
+    match case.build {
+        Build::Crafted(_) => init.extend(["--encryption", "none"]),
+        Build::Sealed(_) => init.extend(CHEAP_KDF),
+    }
+    assert_eq!(run(&other, &init).code, 0);
     let copied = run(&repo, &["copy", "--to", other.to_str().unwrap()]);
     want(5, &copied);
     if copied.code == 0 {
@@ -359,7 +376,7 @@ fn crafted_repositories_through_the_mount() {
 /// Mounts `repo` in the foreground with an 8 MiB cache and reads every expected file from four
 /// threads at once: each read gives the stored bytes or EIO, the daemon stays within its
 /// memory bound, and SIGTERM ends it.
-fn mount_case(case: &Case, repo: &Path, expected: &Expected, scratch: &Path) {
+pub(super) fn mount_case(case: &Case, repo: &Path, expected: &Expected, scratch: &Path) {
     let mnt = scratch.join("mnt");
     fs::create_dir_all(&mnt).unwrap();
     let mut child = super::util::bin()
@@ -514,7 +531,7 @@ const CASES: &[Case] = &[
         // A file claims 5 bytes of a 9-byte chunk, then a 4-byte one: "I am EEEE" if
         // trusted.
         name: "piece-length-lie",
-        build: |c, _| {
+        build: Build::Crafted(|c, _| {
             let (a, _) = c.chunk(b"I am data");
             let (_, e) = c.chunk(b"EEEE");
             let (_, okp) = c.chunk(b"fine");
@@ -526,14 +543,14 @@ const CASES: &[Case] = &[
                 ("lie", b"I am data", Fate::Damaged),
                 ("ok", b"fine", Fate::Intact),
             ])
-        },
+        }),
         codes: [0, 0, 11, 11, 11, 11, 0, 0, -1],
     },
     Case {
         // The snapshot records no extended attributes, but a file has one: a mount would
         // tell the kernel there are none, so `check` must say the record is false.
         name: "contents-deny-an-xattr",
-        build: |c, _| {
+        build: Build::Crafted(|c, _| {
             let (_, p) = c.chunk(b"noted");
             let mut f = file(b"noted", vec![p]);
             f.xattrs.push(Xattr {
@@ -544,13 +561,13 @@ const CASES: &[Case] = &[
             c.snapshot(root).contents = Some(Contents::default());
             c.finish();
             expected(&[("noted", b"noted", Fate::Intact)])
-        },
+        }),
         codes: [0, 0, 0, 11, 11, 0, 0, 0, 11],
     },
     Case {
         // Two entries claim one inode (nlink 2) with different content.
         name: "hardlink-conflict",
-        build: |c, _| {
+        build: Build::Crafted(|c, _| {
             let (_, pa) = c.chunk(b"content of a");
             let (_, pb) = c.chunk(b"content of b, longer");
             let mut a = file(b"a", vec![pa]);
@@ -565,14 +582,14 @@ const CASES: &[Case] = &[
                 ("a", b"content of a", Fate::Intact),
                 ("b", b"content of b, longer", Fate::Intact),
             ])
-        },
+        }),
         codes: [0, 0, 0, 11, 11, 0, 0, 0, 11],
     },
     Case {
         // 3,000 nested directories: deeper than restore accepts, and a recursive walk would
         // overflow the 512 KiB stack.
         name: "deep-chain",
-        build: |c, _| {
+        build: Build::Crafted(|c, _| {
             let (_, p) = c.chunk(b"at the bottom");
             let mut t = c.tree(vec![file(b"leaf", vec![p])]);
             for _ in 0..3000 {
@@ -583,13 +600,13 @@ const CASES: &[Case] = &[
             c.snapshot(root);
             c.finish();
             expected(&[("ok", b"at the top", Fate::Intact)])
-        },
+        }),
         codes: [0, 0, 11, 0, 0, 0, 0, 0, 0],
     },
     Case {
         // 40 levels that each point twice at the same subtree: 2^40 entries from 40 trees.
         name: "dag-bomb",
-        build: |c, _| {
+        build: Build::Crafted(|c, _| {
             let (_, p) = c.chunk(b"everywhere");
             let mut t = c.tree(vec![file(b"f", vec![p])]);
             for _ in 0..40 {
@@ -598,13 +615,13 @@ const CASES: &[Case] = &[
             c.snapshot(t);
             c.finish();
             Expected::new()
-        },
+        }),
         codes: [0, 11, 11, 11, 11, 0, 0, 0, 11],
     },
     Case {
         // The index claims a 512 MiB data chunk (the format caps chunks at 16 MiB).
         name: "chunk-claims-512-mib",
-        build: |c, _| {
+        build: Build::Crafted(|c, _| {
             let exp = honest(c, Fate::Unreachable);
             c.finish_with(|index| {
                 let blob = &mut index.packs[0].blobs[0];
@@ -612,13 +629,13 @@ const CASES: &[Case] = &[
                 blob.compression = Compression::Zstd;
             });
             exp
-        },
+        }),
         codes: [11, 11, 11, 11, 11, 11, 11, 11, -1],
     },
     Case {
         // Four 16 MiB zstd bombs (a few KiB each) whose content is not their id.
         name: "zstd-bombs",
-        build: |c, _| {
+        build: Build::Crafted(|c, _| {
             let bomb = zstd::bulk::compress(&vec![0u8; 16 << 20], 19).unwrap();
             let mut pieces = Vec::new();
             for i in 0..4u8 {
@@ -643,86 +660,86 @@ const CASES: &[Case] = &[
                 ("bomb", &[], Fate::Damaged),
                 ("ok", b"next to the bombs", Fate::Intact),
             ])
-        },
+        }),
         codes: [0, 0, 11, 0, 11, 11, 0, 0, -1],
     },
     Case {
         name: "sparse-giant-snapshot-file",
-        build: |c, repo| {
+        build: Build::Crafted(|c, repo| {
             let exp = honest(c, Fate::Intact);
             c.finish();
             let giant =
                 fs::File::create(repo.join(format!("snapshots/{}", "ab".repeat(32)))).unwrap();
             giant.set_len(200 << 20).unwrap();
             exp
-        },
+        }),
         codes: [11, 0, 0, 11, 11, 11, 11, 0, -1],
     },
     Case {
         name: "sparse-giant-index-file",
-        build: |c, repo| {
+        build: Build::Crafted(|c, repo| {
             let exp = honest(c, Fate::Unreachable);
             c.finish();
             let giant = fs::File::create(repo.join(format!("index/{}", "cd".repeat(32)))).unwrap();
             giant.set_len(200 << 20).unwrap();
             exp
-        },
+        }),
         codes: [11, 11, 11, 11, 11, 11, 11, 11, -1],
     },
     Case {
         name: "pack-is-a-fifo",
-        build: |c, _| {
+        build: Build::Crafted(|c, _| {
             let exp = honest(c, Fate::Damaged);
             replace_data_pack(c, |p| {
                 assert!(Command::new("mkfifo").arg(p).status().unwrap().success());
             });
             exp
-        },
+        }),
         codes: [0, 0, 11, 11, 11, 11, 11, 0, -1],
     },
     Case {
         name: "pack-is-a-symlink-to-dev-zero",
-        build: |c, _| {
+        build: Build::Crafted(|c, _| {
             let exp = honest(c, Fate::Damaged);
             replace_data_pack(c, |p| std::os::unix::fs::symlink("/dev/zero", p).unwrap());
             exp
-        },
+        }),
         codes: [0, 0, 11, 11, 11, 11, 11, 0, -1],
     },
     Case {
         name: "pack-missing",
-        build: |c, _| {
+        build: Build::Crafted(|c, _| {
             let exp = honest(c, Fate::Damaged);
             replace_data_pack(c, |_| {});
             exp
-        },
+        }),
         codes: [0, 0, 11, 11, 11, 11, 11, 0, -1],
     },
     Case {
         name: "pack-is-a-directory",
-        build: |c, _| {
+        build: Build::Crafted(|c, _| {
             let exp = honest(c, Fate::Damaged);
             replace_data_pack(c, |p| fs::create_dir(p).unwrap());
             exp
-        },
+        }),
         codes: [0, 0, 11, 11, 11, 11, 11, 0, -1],
     },
     Case {
         name: "pack-truncated",
-        build: |c, _| {
+        build: Build::Crafted(|c, _| {
             let exp = honest(c, Fate::Damaged);
             let w = c.finish();
             let pack = w.data_pack.unwrap();
             let bytes = fs::read(&pack).unwrap();
             fs::write(&pack, &bytes[..20]).unwrap();
             exp
-        },
+        }),
         codes: [0, 0, 11, 11, 11, 11, 0, 0, -1],
     },
     Case {
         // The footer says the trailer is 4 GiB long.
         name: "trailer-length-huge",
-        build: |c, _| {
+        build: Build::Crafted(|c, _| {
             let exp = honest(c, Fate::Intact);
             let w = c.finish();
             let pack = w.data_pack.unwrap();
@@ -731,13 +748,13 @@ const CASES: &[Case] = &[
             bytes[at..at + 4].copy_from_slice(&u32::MAX.to_le_bytes());
             fs::write(&pack, &bytes).unwrap();
             exp
-        },
+        }),
         codes: [0, 0, 0, 11, 11, 0, 0, 0, 0],
     },
     Case {
         // The index places a blob past the end of its pack (and says the pack is longer).
         name: "index-points-past-the-pack",
-        build: |c, _| {
+        build: Build::Crafted(|c, _| {
             let exp = honest(c, Fate::Damaged);
             c.finish_with(|index| {
                 let p = &mut index.packs[0];
@@ -745,13 +762,13 @@ const CASES: &[Case] = &[
                 p.blobs[0].offset += 1 << 19;
             });
             exp
-        },
+        }),
         codes: [0, 0, 11, 11, 11, 11, 0, 0, -1],
     },
     Case {
         // A snapshot file whose path list claims 2^60 entries (valid envelope and name).
         name: "count-of-2-to-the-60",
-        build: |c, repo| {
+        build: Build::Crafted(|c, repo| {
             honest(c, Fate::Intact);
             let w = c.finish();
             let good = fs::read(&w.snapshots[0]).unwrap();
@@ -763,12 +780,12 @@ const CASES: &[Case] = &[
             payload.splice(paths_at..paths_at + 1, huge);
             write_envelope(repo, "snapshots", 3, &payload);
             Expected::new()
-        },
+        }),
         codes: [11, 11, 11, 11, 11, 11, 11, 11, -1],
     },
     Case {
         name: "every-snapshot-file-damaged",
-        build: |c, _| {
+        build: Build::Crafted(|c, _| {
             honest(c, Fate::Intact);
             let (_, p) = c.chunk(b"second");
             let root = c.tree(vec![file(b"second", vec![p])]);
@@ -781,13 +798,13 @@ const CASES: &[Case] = &[
                 fs::write(s, b).unwrap();
             }
             Expected::new()
-        },
+        }),
         codes: [11, 11, 11, 11, 11, 11, 11, 11, -1],
     },
     Case {
         // Names and a host that would drive a terminal if printed raw.
         name: "escape-sequences-in-names",
-        build: |c, _| {
+        build: Build::Crafted(|c, _| {
             let (_, p) = c.chunk(b"x");
             let evil = file(b"\x1b]0;pwned\x07\x1b[2J", vec![p]);
             let mut link = node(
@@ -804,13 +821,13 @@ const CASES: &[Case] = &[
             s.tags = vec!["tag\x1b[1m".into()];
             c.finish();
             expected(&[("\x1b]0;pwned\x07\x1b[2J", b"x", Fate::Intact)])
-        },
+        }),
         codes: [0, 0, 0, 0, 0, 0, 0, 0, 0],
     },
     Case {
         // The index says a tree is 500 MiB; its zstd frame declares a few bytes.
         name: "tree-claims-500-mib",
-        build: |c, _| {
+        build: Build::Crafted(|c, _| {
             let exp = honest(c, Fate::Unreachable);
             c.finish_with(|index| {
                 let trees = index
@@ -823,7 +840,7 @@ const CASES: &[Case] = &[
                 blob.compression = Compression::Zstd;
             });
             exp
-        },
+        }),
         codes: [0, 11, 11, 11, 11, 11, 11, 0, -1],
     },
 ];
