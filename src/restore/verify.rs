@@ -74,12 +74,26 @@ pub fn verify(
         &RestoreOptions::default(),
         reporter,
     )?;
-    let mut report = VerifyReport {
-        not_restored: stats.damaged + stats.failed + stats.refused,
-        ..VerifyReport::default()
-    };
+    let mut report = compare(repo, snapshot, subpath, scratch)?;
+    report.not_restored = stats.damaged + stats.failed + stats.refused;
+    report.duration_ns = u64::try_from(started.elapsed().as_nanos()).unwrap_or(u64::MAX);
+    Ok(report)
+}
+
+/// Compares the directory `restored` (where `snapshot`, or its `subpath`, was restored) with
+/// what the snapshot records: every difference goes into the report.
+///
+/// # Errors
+/// The snapshot's root tree (or `subpath`) cannot be read, or `restored` cannot be opened.
+pub fn compare(
+    repo: &Repository,
+    snapshot: &Snapshot,
+    subpath: Option<&Path>,
+    restored: &Path,
+) -> Result<VerifyReport> {
+    let mut report = VerifyReport::default();
     let root = repo.read_tree(&snapshot.root)?;
-    let top = DirFd::open(scratch).map_err(|e| Error::path_io("opening", scratch, e))?;
+    let top = DirFd::open(restored).map_err(|e| Error::path_io("opening", restored, e))?;
     let node = match subpath {
         Some(p) => crate::snapshot::find_node(repo, &root, p)?,
         None => None,
@@ -90,18 +104,17 @@ pub fn verify(
         report: &mut report,
     };
     match node {
-        None => cmp.tree(top, root, scratch.to_path_buf()),
+        None => cmp.tree(top, root, restored.to_path_buf()),
         Some(n) => match &n.kind {
             NodeKind::Dir { subtree } => {
-                cmp.tree(top, repo.read_tree(subtree)?, scratch.to_path_buf());
+                cmp.tree(top, repo.read_tree(subtree)?, restored.to_path_buf());
             }
             _ => {
                 let wrapper = Tree { entries: vec![n] };
-                cmp.tree(top, wrapper, scratch.to_path_buf());
+                cmp.tree(top, wrapper, restored.to_path_buf());
             }
         },
     }
-    report.duration_ns = u64::try_from(started.elapsed().as_nanos()).unwrap_or(u64::MAX);
     Ok(report)
 }
 

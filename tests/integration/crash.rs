@@ -17,7 +17,8 @@ use chronofs::repo::{InitOptions, Repository};
 use chronofs::restore::{self, RestoreOptions};
 
 use super::util::{
-    FaultyStorage, Fixture, RepoState, assert_same_tree, kill_when, noise, repo_state, sh, test_tmp,
+    FaultyStorage, Fixture, RepoState, assert_same_tree, encrypted, kill_when, noise, open_on,
+    open_repo, repo_state, sh, test_tmp,
 };
 
 /// A tmpfs mounted for the life of the value.
@@ -73,6 +74,17 @@ fn restores_as(
 
 #[test]
 fn failing_writes_at_every_step_of_an_incremental_backup_lose_nothing() {
+    every_step(small_packs());
+}
+
+#[test]
+fn failing_writes_at_every_step_of_an_encrypted_backup_lose_nothing() {
+    every_step(encrypted(small_packs()));
+}
+
+/// Fails an incremental backup into a repository made with `init` at each of its write steps
+/// in turn (see the module's comment).
+fn every_step(init: InitOptions) {
     let scratch = tempfile::tempdir_in(test_tmp()).unwrap();
     // Hundreds of runs of a 90 MiB backup: as root, on a tmpfs, where fsync costs nothing
     // (the order of writes, which is what this test checks, is the same).
@@ -86,7 +98,7 @@ fn failing_writes_at_every_step_of_an_incremental_backup_lose_nothing() {
     sh(&format!("cp -a '{}' '{}'", src.display(), first.display()));
     // Snapshot 1, written without faults, kept as the template of every run.
     let template = fast.join("template");
-    let repo = Repository::init(&template, &small_packs()).unwrap();
+    let repo = Repository::init(&template, &init).unwrap();
     ingest::backup(
         &repo,
         std::slice::from_ref(&src),
@@ -107,7 +119,7 @@ fn failing_writes_at_every_step_of_an_incremental_backup_lose_nothing() {
             dir.display()
         ));
         let storage = Arc::new(FaultyStorage::new(&dir, fail_at));
-        let repo = Repository::open_storage(storage.clone(), &dir).unwrap();
+        let repo = open_on(storage.clone(), &dir);
         repo.load_index_strict().unwrap();
         let ok = ingest::backup(
             &repo,
@@ -144,7 +156,7 @@ fn failing_writes_at_every_step_of_an_incremental_backup_lose_nothing() {
             mid_write += 1; // the crash cut a file short
         }
         // "Reboot": open with plain storage.
-        let repo = Repository::open(&dir).unwrap();
+        let repo = open_repo(&dir);
         let (snaps, bad) = repo.snapshots().unwrap();
         assert!(bad.is_empty(), "fail_at {fail_at}: {bad:?}");
         assert_eq!(snaps.len(), if ok { 2 } else { 1 }, "fail_at {fail_at}");

@@ -520,6 +520,7 @@ fn a_backup_only_key_adds_dedups_and_reads_nothing() {
     let host = |args: &[&str]| {
         f.cmd(args)
             .env("CHRONOFS_PASSWORD", "backup only")
+            .env("CHRONOFS_TO_PASSWORD", super::util::PASSWORD)
             .env("XDG_CACHE_HOME", &cache)
             .output()
             .unwrap()
@@ -571,7 +572,18 @@ fn a_backup_only_key_adds_dedups_and_reads_nothing() {
     let target = f.path("t");
     let mnt = f.path("mnt");
     fs::create_dir(&mnt).unwrap();
+    let elsewhere = Fixture::new();
+    let before = super::util::repo_state(&f.repo);
+    let elsewhere_before = super::util::repo_state(&elsewhere.repo);
+    let file = f.src.join("small");
+    let file = file.to_str().unwrap();
     for args in [
+        vec!["prune"],
+        vec!["forget", "--keep-last", "1", "--prune"],
+        vec!["copy", "--to", elsewhere.repo.to_str().unwrap()],
+        vec!["diff", "latest", "latest"],
+        vec!["versions", file],
+        vec!["find", "small"],
         vec!["snapshots"],
         vec!["ls", "latest"],
         vec!["restore", "latest", "--target", target.to_str().unwrap()],
@@ -586,7 +598,15 @@ fn a_backup_only_key_adds_dedups_and_reads_nothing() {
         assert_eq!(out.status.code(), Some(18), "{args:?}: {err}");
         assert!(err.contains("backup-only"), "{args:?}: {err}");
     }
+    // `status` keeps to its monitoring codes (0 ok, 1 late, 2 unreadable) and says why.
+    let status = host(&["status"]);
+    let err = String::from_utf8_lossy(&status.stderr);
+    assert_eq!(status.status.code(), Some(2), "{err}");
+    assert!(err.contains("backup-only"), "{err}");
     assert!(!target.exists());
+    // Refused before touching anything, here or at the copy's destination.
+    assert_eq!(super::util::repo_state(&f.repo), before);
+    assert_eq!(super::util::repo_state(&elsewhere.repo), elsewhere_before);
     // Its cache holds only what it wrote: no chunk, trees only.
     let cached = files(&cache);
     assert!(!cached.is_empty());
@@ -624,4 +644,69 @@ fn a_backup_only_key_adds_dedups_and_reads_nothing() {
         t2.to_str().unwrap(),
     ]);
     assert_eq!(fs::read(t2.join("dump.sql")).unwrap(), b"create table t;");
+}
+
+/// A copy into a repository with a passphrase of its own takes it from `--to-password-file`,
+/// `--to-password-command` or `CHRONOFS_TO_PASSWORD`; without one (the source's is tried) or
+/// with a wrong one it is exit 17 and the destination is left as it was.
+#[test]
+fn copy_takes_the_destinations_passphrase_three_ways() {
+    const OTHER: &str = "the other passphrase";
+    let f = Fixture::new();
+    let dest = Fixture::attach(None, Vec::new());
+    let dest_cmd = |args: &[&str]| {
+        let out = dest
+            .cmd(args)
+            .env("CHRONOFS_PASSWORD", OTHER)
+            .output()
+            .unwrap();
+        assert_ok(&out);
+        String::from_utf8(out.stdout).unwrap()
+    };
+    dest_cmd(&["init"]);
+    let to = dest.repo.to_str().unwrap();
+    let untouched = super::util::repo_state(&dest.repo);
+    fs::write(f.src.join("a"), noise(11, 100_000)).unwrap();
+    f.ok(&["backup", f.src_str()]);
+    let copy = |how: &dyn Fn(&mut std::process::Command)| {
+        let mut c = f.cmd(&["copy", "--to", to]);
+        how(&mut c);
+        c.output().unwrap()
+    };
+    for wrong in [
+        copy(&|_| {}),
+        copy(&|c| {
+            c.env("CHRONOFS_TO_PASSWORD", "wrong");
+        }),
+    ] {
+        let err = String::from_utf8_lossy(&wrong.stderr);
+        assert_eq!(wrong.status.code(), Some(17), "{err}");
+        assert_eq!(super::util::repo_state(&dest.repo), untouched);
+    }
+    let pass_file = f.path("dest-pass");
+    fs::write(&pass_file, format!("{OTHER}\n")).unwrap();
+    let ways: [&dyn Fn(&mut std::process::Command); 3] = [
+        &|c| {
+            c.env("CHRONOFS_TO_PASSWORD", OTHER);
+        },
+        &|c| {
+            c.arg("--to-password-file").arg(&pass_file);
+        },
+        &|c| {
+            c.arg("--to-password-command")
+                .arg(format!("printf '%s' '{OTHER}'"));
+        },
+    ];
+    for (n, way) in (1..).zip(ways) {
+        // A new snapshot each time: each way must have opened the destination to copy it.
+        fs::write(f.src.join("n"), format!("{n}")).unwrap();
+        f.ok(&["backup", f.src_str()]);
+        assert_ok(&copy(way));
+        let listed = dest_cmd(&["snapshots", "--json"]);
+        let listed: serde_json::Value = serde_json::from_str(&listed).unwrap();
+        assert_eq!(listed.as_array().unwrap().len(), n + 1, "way {n}");
+    }
+    let target = dest.path("t");
+    dest_cmd(&["restore", "latest", "--target", target.to_str().unwrap()]);
+    assert_same_tree(&f.src, &f.restored_src(&target));
 }

@@ -9,10 +9,10 @@ use std::path::{Path, PathBuf};
 
 use chronofs::ingest::{self, BackupOptions, Reporter, Silent};
 use chronofs::maintain::check;
-use chronofs::repo::Repository;
+use chronofs::repo::{InitOptions, Repository};
 use chronofs::restore::{self, RestoreOptions};
 
-use super::util::{noise, test_tmp};
+use super::util::{encrypted, noise, test_tmp, try_open};
 
 /// Collects the paths restore warned about.
 #[derive(Default)]
@@ -80,6 +80,17 @@ fn mutate(bytes: &mut Vec<u8>, rng: &mut Rng) {
 
 #[test]
 fn random_damage_never_panics_or_yields_wrong_bytes() {
+    random_damage(InitOptions::default());
+}
+
+#[test]
+fn random_damage_of_an_encrypted_repository_never_yields_wrong_bytes() {
+    random_damage(encrypted(InitOptions::default()));
+}
+
+/// Hundreds of rounds, each damaging one file of a repository made with `init` and putting
+/// it back after.
+fn random_damage(init: InitOptions) {
     let scratch = tempfile::tempdir_in(test_tmp()).unwrap();
     let src = scratch.path().join("src");
     fs::create_dir_all(src.join("sub")).unwrap();
@@ -87,7 +98,7 @@ fn random_damage_never_panics_or_yields_wrong_bytes() {
     fs::write(src.join("sub/b.txt"), "text ".repeat(50_000)).unwrap();
     fs::write(src.join("sub/c"), b"small").unwrap();
     let repo_dir = scratch.path().join("repo");
-    let repo = Repository::init(&repo_dir, &chronofs::repo::InitOptions::default()).unwrap();
+    let repo = Repository::init(&repo_dir, &init).unwrap();
     ingest::backup(
         &repo,
         std::slice::from_ref(&src),
@@ -113,8 +124,8 @@ fn random_damage_never_panics_or_yields_wrong_bytes() {
         }
         fs::write(victim, &bad).unwrap();
         let name = victim.file_name().unwrap().to_string_lossy().into_owned();
-        // Opening fails (config, index), or a full check names the damaged file.
-        if let Ok(repo) = Repository::open(&repo_dir) {
+        // Opening fails (config, keys, index), or a full check names the damaged file.
+        if let Ok(repo) = try_open(&repo_dir) {
             let report = check::check(&repo, true).unwrap();
             assert!(
                 report.errors.iter().any(|e| e.contains(&name)),
@@ -158,6 +169,6 @@ fn random_damage_never_panics_or_yields_wrong_bytes() {
         }
         fs::write(victim, &good).unwrap();
     }
-    let repo = Repository::open(&repo_dir).unwrap();
+    let repo = try_open(&repo_dir).unwrap();
     assert!(check::check(&repo, true).unwrap().is_ok());
 }

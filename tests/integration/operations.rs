@@ -310,6 +310,169 @@ fn verify_restores_and_compares_and_finds_damage() {
     assert!(String::from_utf8_lossy(&out.stdout).contains("not restored"));
 }
 
+/// Every per-group metric `status --prometheus` writes carries the value of that group's
+/// newest snapshot record (or of the repository), not just a well-formed line; a snapshot file
+/// that cannot be read makes the status exit 1 and the metrics say how many there are.
+#[test]
+fn status_metrics_hold_the_snapshots_values_and_an_unreadable_snapshot_file_is_exit_1() {
+    let f = Fixture::new();
+    fs::write(f.src.join("a"), noise(4, 30_000)).unwrap();
+    f.ok(&["backup", f.src_str(), "--host", "fresh"]);
+    fs::write(f.src.join("b"), noise(5, 20_000)).unwrap();
+    f.ok(&["backup", f.src_str(), "--host", "fresh"]);
+    let stale = ["--host", "stale", "--time", "2020-01-01T00:00:00Z"];
+    f.ok(&[&["backup", f.src_str()][..], &stale].concat());
+    let prom = f.path("m.prom");
+    let p = prom.to_str().unwrap();
+    f.fails(&["status", "--prometheus", p], 1);
+    let text = fs::read_to_string(&prom).unwrap();
+    let sample = |metric: &str, host: Option<&str>| -> f64 {
+        let prefix = format!("{metric}{{");
+        text.lines()
+            .filter(|l| l.starts_with(&prefix))
+            .find(|l| host.is_none_or(|h| l.contains(&format!("host=\"{h}\""))))
+            .and_then(|l| l.rsplit(' ').next()?.parse().ok())
+            .unwrap_or_else(|| panic!("no {metric} for {host:?} in {text}"))
+    };
+    let listed: serde_json::Value = serde_json::from_str(&f.ok(&["snapshots", "--json"])).unwrap();
+    let listed = listed.as_array().unwrap();
+    for (host, count, late) in [("fresh", 2.0, 0.0), ("stale", 1.0, 1.0)] {
+        let newest = listed
+            .iter()
+            .filter(|s| s["snapshot"]["hostname"] == host)
+            .max_by_key(|s| s["snapshot"]["time_ns"].as_i64().unwrap())
+            .unwrap();
+        let record = &newest["snapshot"];
+        let summary = &record["summary"];
+        let ns = |v: &serde_json::Value| v.as_u64().unwrap() as f64 / 1e9;
+        let h = Some(host);
+        let stamp = sample("chronofs_last_snapshot_timestamp_seconds", h);
+        assert!(
+            (stamp - ns(&record["time_ns"])).abs() < 1e-6,
+            "{host}: {stamp}"
+        );
+        let took = sample("chronofs_last_snapshot_duration_seconds", h);
+        assert!(
+            (took - ns(&summary["duration_ns"])).abs() < 1e-9,
+            "{host}: {took}"
+        );
+        for (metric, field) in [
+            ("chronofs_last_snapshot_bytes_added", "bytes_added"),
+            ("chronofs_last_snapshot_errors", "errors"),
+        ] {
+            let want = summary[field].as_u64().unwrap() as f64;
+            assert_eq!(sample(metric, h), want, "{host}: {metric}");
+        }
+        assert_eq!(sample("chronofs_snapshots", h), count, "{host}");
+        assert_eq!(sample("chronofs_snapshot_late", h), late, "{host}");
+    }
+    // The newest "fresh" snapshot added the file b: its bytes, compressed and sealed.
+    assert!(sample("chronofs_last_snapshot_bytes_added", Some("fresh")) > 20_000.0);
+    let packs: u64 = pack_files(&f.repo)
+        .iter()
+        .map(|p| fs::metadata(p).unwrap().len())
+        .sum();
+    assert_eq!(sample("chronofs_repository_size_bytes", None), packs as f64);
+    assert_eq!(sample("chronofs_unreadable_snapshot_files", None), 0.0);
+    assert_eq!(sample("chronofs_repository_readable", None), 1.0);
+
+    // Nothing late: 0. Then one snapshot file damaged: 1, and the file is named.
+    let quiet = ["status", "--max-age", "100000d", "--prometheus", p];
+    f.ok(&quiet);
+    let victim = f
+        .repo
+        .join("snapshots")
+        .join(listed[0]["id"].as_str().unwrap());
+    let mut bytes = fs::read(&victim).unwrap();
+    let last = bytes.len() - 1;
+    bytes[last] ^= 1;
+    fs::write(&victim, bytes).unwrap();
+    let out = f.run(&quiet);
+    assert_eq!(out.status.code(), Some(1));
+    let said = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(said.contains(listed[0]["id"].as_str().unwrap()), "{said}");
+    let text = fs::read_to_string(&prom).unwrap();
+    let unreadable = text
+        .lines()
+        .find(|l| l.starts_with("chronofs_unreadable_snapshot_files{"))
+        .unwrap();
+    assert!(unreadable.ends_with(" 1"), "{unreadable}");
+}
+
+/// The drill's comparison names each way a restored tree can differ from its snapshot (a
+/// changed byte, mode, owner, extended attribute, a missing and an extra file), each once, at
+/// its path, and nothing on an exact restore: a comparison that always says "identical" fails.
+#[test]
+fn verify_names_every_kind_of_difference() {
+    use chronofs::ingest::Silent;
+    use chronofs::restore::{self, RestoreOptions, verify};
+
+    let f = Fixture::new();
+    fs::write(f.src.join("data"), noise(3, 200_000)).unwrap();
+    for name in ["mode", "owner", "xattr", "gone"] {
+        fs::write(f.src.join(name), name).unwrap();
+    }
+    xattr::set(f.src.join("xattr"), "user.k", b"v").unwrap();
+    f.ok(&["backup", f.src_str()]);
+    let repo = super::util::open_repo(&f.repo);
+    let (snaps, _) = repo.snapshots().unwrap();
+    let snap = &snaps[0].1;
+    let target = f.path("restored");
+    restore::restore(
+        &repo,
+        snap,
+        None,
+        &target,
+        &RestoreOptions::default(),
+        &Silent,
+    )
+    .unwrap();
+    let report = verify::compare(&repo, snap, None, &target).unwrap();
+    assert!(report.is_ok(), "{:?}", report.differences);
+    assert_eq!((report.files, report.bytes), (5, 200_000 + 4 + 5 + 5 + 4));
+
+    let at = f.restored_src(&target);
+    let mut data = fs::read(at.join("data")).unwrap();
+    data[150_000] ^= 1;
+    fs::write(at.join("data"), data).unwrap();
+    super::util::sh(&format!("chmod 600 '{}'", at.join("mode").display()));
+    let as_root = chronofs::sys::euid() == 0;
+    if as_root {
+        super::util::sh(&format!("chown 1234:1234 '{}'", at.join("owner").display()));
+    }
+    xattr::set(at.join("xattr"), "user.k", b"w").unwrap();
+    fs::remove_file(at.join("gone")).unwrap();
+    fs::write(at.join("extra"), b"extra").unwrap();
+    // Times as the snapshot has them, so that each change shows as itself only.
+    for p in ["data", ""] {
+        let (a, b) = (f.src.join(p), at.join(p));
+        super::util::sh(&format!("touch -m -r '{}' '{}'", a.display(), b.display()));
+    }
+    let report = verify::compare(&repo, snap, None, &target).unwrap();
+    let mut want = vec![
+        ("data", "content differs in bytes 0..200000"),
+        ("mode", "mode 600, the snapshot says 644"),
+        ("xattr", "extended attributes differ"),
+        ("gone", "in the snapshot, but not restored"),
+        ("extra", "restored, but not in the snapshot"),
+    ];
+    if as_root {
+        want.push(("owner", "owner differs"));
+    }
+    let mut want: Vec<String> = want
+        .into_iter()
+        .map(|(name, what)| format!("{}: {what}", at.join(name).display()))
+        .collect();
+    want.sort();
+    let mut got = report.differences.clone();
+    got.sort();
+    assert_eq!(got, want);
+}
+
 /// Writes job `name` into `dir`.
 fn job(dir: &Path, name: &str, text: &str) {
     fs::create_dir_all(dir).unwrap();

@@ -175,14 +175,33 @@ pub fn assert_ok(out: &Output) {
     );
 }
 
+/// `base` made encrypted with [`PASSWORD`] and a cheap key, as [`Fixture::cmd`] makes `init`.
+pub fn encrypted(base: chronofs::repo::InitOptions) -> chronofs::repo::InitOptions {
+    let mut key =
+        chronofs::repo::keys::NewKey::new(zeroize::Zeroizing::new(PASSWORD.as_bytes().to_vec()));
+    key.kdf = chronofs::format::keyfile::Kdf {
+        memory_kib: 64,
+        time: 1,
+        lanes: 1,
+    };
+    chronofs::repo::InitOptions {
+        encryption: Some(key),
+        ..base
+    }
+}
+
 /// Opens (and unlocks with [`PASSWORD`]) the repository at `path`, index loaded.
 pub fn open_repo(path: &Path) -> chronofs::repo::Repository {
-    let repo = open_on(
-        std::sync::Arc::new(chronofs::storage::LocalStorage::new(path)),
-        path,
-    );
-    repo.load_index_strict().unwrap();
-    repo
+    try_open(path).unwrap()
+}
+
+/// Opens the repository at `path` as a command does: config, keys ([`PASSWORD`], if it is
+/// encrypted), then the index; any of them may fail.
+pub fn try_open(path: &Path) -> chronofs::Result<chronofs::repo::Repository> {
+    let mut repo = chronofs::repo::Repository::open_unindexed(path)?;
+    repo.unlock(PASSWORD.as_bytes())?;
+    repo.load_index_strict()?;
+    Ok(repo)
 }
 
 /// Opens (and unlocks) the repository at `path` through `storage`, without its index.
