@@ -235,12 +235,14 @@ impl Filesystem for ChronoFs {
     fn statfs(&self, _req: &Request, _ino: INodeNo, reply: ReplyStatfs) {
         let totals = self.vfs.totals();
         let bsize = vfs::attr::BLOCK_SIZE;
+        // Files: the inodes the kernel may hold (or holds, past that) and how many more it
+        // may, so that `df -i` shows the mount's inode table against its limit.
         reply.statfs(
             totals.bytes.div_ceil(u64::from(bsize)),
             0,
             0,
-            totals.blobs,
-            0,
+            totals.inode_limit.max(totals.inodes),
+            totals.inode_limit.saturating_sub(totals.inodes),
             bsize,
             vfs::NAME_MAX,
             bsize,

@@ -92,8 +92,10 @@ pub struct DirEntry<'a> {
 pub struct Totals {
     /// Bytes the repository's packs take.
     pub bytes: u64,
-    /// Blobs in the repository.
-    pub blobs: u64,
+    /// Inodes the kernel may hold before the mount asks it to drop some.
+    pub inode_limit: u64,
+    /// Inodes the kernel holds now (the mount's inode table).
+    pub inodes: u64,
 }
 
 /// The virtual tree over a mounted repository.
@@ -222,7 +224,8 @@ impl Vfs {
         let index = self.state.repo().index();
         Totals {
             bytes: index.packs().iter().map(|(_, len)| *len).sum(),
-            blobs: index.len() as u64,
+            inode_limit: self.state.max_inodes() as u64,
+            inodes: self.state.table.len() as u64,
         }
     }
 }

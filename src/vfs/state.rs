@@ -344,6 +344,12 @@ impl State {
         }
     }
 
+    /// Most inodes the kernel is let hold before it is asked to drop some.
+    #[must_use]
+    pub fn max_inodes(&self) -> usize {
+        self.max_inodes
+    }
+
     /// The entries the kernel is to drop so that the table comes back to nine tenths of the
     /// limit: the least recently looked up, by name in their parent. The kernel forgets each
     /// once nothing uses it (an open file or a working directory keeps its entry).
