@@ -19,6 +19,7 @@ mod integration {
     mod maintain;
     mod mount;
     mod mount_inodes;
+    mod mount_kernel;
     mod mount_long;
     mod mount_xattrs;
     mod operations;

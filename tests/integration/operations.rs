@@ -8,7 +8,7 @@ use std::path::Path;
 use std::process::Command;
 
 use super::util::assert_ok;
-use super::util::{Fixture, noise, pack_files};
+use super::util::{Fixture, noise, pack_files, sh};
 
 fn bin() -> Command {
     super::util::bin()
@@ -439,10 +439,10 @@ fn verify_names_every_kind_of_difference() {
     let mut data = fs::read(at.join("data")).unwrap();
     data[150_000] ^= 1;
     fs::write(at.join("data"), data).unwrap();
-    super::util::sh(&format!("chmod 600 '{}'", at.join("mode").display()));
+    sh(&format!("chmod 600 '{}'", at.join("mode").display()));
     let as_root = chronofs::sys::euid() == 0;
     if as_root {
-        super::util::sh(&format!("chown 1234:1234 '{}'", at.join("owner").display()));
+        sh(&format!("chown 1234:1234 '{}'", at.join("owner").display()));
     }
     xattr::set(at.join("xattr"), "user.k", b"w").unwrap();
     fs::remove_file(at.join("gone")).unwrap();
@@ -450,7 +450,7 @@ fn verify_names_every_kind_of_difference() {
     // Times as the snapshot has them, so that each change shows as itself only.
     for p in ["data", ""] {
         let (a, b) = (f.src.join(p), at.join(p));
-        super::util::sh(&format!("touch -m -r '{}' '{}'", a.display(), b.display()));
+        sh(&format!("touch -m -r '{}' '{}'", a.display(), b.display()));
     }
     let report = verify::compare(&repo, snap, None, &target).unwrap();
     let mut want = vec![
@@ -601,6 +601,55 @@ backup = "*-*-* 02:00:00"
     assert!(String::from_utf8_lossy(&out.stderr).contains("absent.conf"));
 }
 
+/// `job mount NAME` mounts the job's repository at its `[mount] path` in the foreground, shows
+/// the job's snapshots there byte for byte, and unmounts when stopped.
+#[test]
+fn job_mount_serves_the_jobs_repository_at_its_mount_point() {
+    if !super::mount::can_mount("job_mount_serves_the_jobs_repository_at_its_mount_point") {
+        return;
+    }
+    let f = Fixture::new();
+    fs::write(f.src.join("a"), noise(6, 300_000)).unwrap();
+    f.ok(&["backup", f.src_str()]);
+    let conf = f.path("etc");
+    let mnt = f.path("job-mnt");
+    fs::create_dir(&mnt).unwrap();
+    job(
+        &conf,
+        "home",
+        &format!(
+            "repository = \"{}\"\npaths = [\"{}\"]\n[mount]\npath = \"{}\"\ncache-size = \"8M\"\n",
+            f.repo.display(),
+            f.src_str(),
+            mnt.display()
+        ),
+    );
+    let mut child = bin()
+        .env("CHRONOFS_CONFIG_DIR", &conf)
+        .args(["job", "mount", "home"])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let inside = mnt.join("latest").join(f.src.strip_prefix("/").unwrap());
+    super::mount::eventually("the job's mount shows the snapshot", || {
+        inside.join("a").exists()
+    });
+    assert_eq!(
+        fs::read(inside.join("a")).unwrap(),
+        fs::read(f.src.join("a")).unwrap()
+    );
+    sh(&format!("kill -TERM {}", child.id()));
+    let status = child.wait().unwrap();
+    assert!(status.success(), "{status}");
+    let info = fs::read_to_string("/proc/self/mountinfo").unwrap();
+    let at = mnt.to_str().unwrap();
+    assert!(
+        !info.lines().any(|l| l.split(' ').nth(4) == Some(at)),
+        "still mounted"
+    );
+}
+
 #[test]
 fn status_reports_the_last_prune_and_checks_and_their_outcomes() {
     let f = Fixture::new();
@@ -636,7 +685,7 @@ fn status_reports_the_last_prune_and_checks_and_their_outcomes() {
         .unwrap();
     let mut bytes = fs::read(&pack).unwrap();
     bytes[100] ^= 0xff;
-    super::util::sh(&format!("chmod u+w '{}'", pack.display()));
+    sh(&format!("chmod u+w '{}'", pack.display()));
     fs::write(&pack, &bytes).unwrap();
     f.fails(&["check", "--read-data"], 11);
     let prom = f.path("chronofs.prom");

@@ -67,7 +67,7 @@ pub fn run(ctx: &super::Context, a: &Args) -> Result<u8> {
         Action::Verify { name } => verify(ctx, &config::load(&dir, name)?),
         Action::Mount { name } => {
             let job = config::load(&dir, name)?;
-            run_steps(ctx, &[mount_step(&job, name)?])
+            exec_step(ctx, &mount_step(&job, name)?)
         }
         Action::Schedule { name, systemd_dir } => {
             schedule(&config::load(&dir, name)?, name, systemd_dir)
@@ -236,20 +236,33 @@ fn run_steps(ctx: &super::Context, steps: &[Step]) -> Result<u8> {
     Ok(exit::OK)
 }
 
-fn run_step(ctx: &super::Context, step: &Step) -> Result<u8> {
+/// The command that runs `step`.
+fn step_command(ctx: &super::Context, step: &Step) -> Result<Command> {
     let exe = std::env::current_exe().context("finding the chronofs executable")?;
     let mut cmd = Command::new(exe);
     if ctx.quiet {
         cmd.arg("--quiet");
     }
-    let status = cmd
-        .args(step)
+    cmd.args(step);
+    Ok(cmd)
+}
+
+fn run_step(ctx: &super::Context, step: &Step) -> Result<u8> {
+    let status = step_command(ctx, step)?
         .status()
         .with_context(|| format!("running chronofs {}", shell_words(step)))?;
     Ok(status
         .code()
         .and_then(|c| u8::try_from(c).ok())
         .unwrap_or(exit::FATAL))
+}
+
+/// Becomes the process that runs `step` (a long-lived mount): signals sent to this process
+/// (systemd's SIGTERM, a `kill`) then reach the mount itself, which unmounts and ends.
+fn exec_step(ctx: &super::Context, step: &Step) -> Result<u8> {
+    use std::os::unix::process::CommandExt;
+    let e = step_command(ctx, step)?.exec();
+    Err(anyhow::Error::new(e).context(format!("running chronofs {}", shell_words(step))))
 }
 
 /// Writes the calendar of the job's timers as systemd drop-ins.
