@@ -710,3 +710,35 @@ fn copy_takes_the_destinations_passphrase_three_ways() {
     dest_cmd(&["restore", "latest", "--target", target.to_str().unwrap()]);
     assert_same_tree(&f.src, &f.restored_src(&target));
 }
+
+/// Someone who can write the repository swaps its config for a plaintext one (valid, from
+/// another repository) to make the next backup write in the clear: every command refuses with
+/// exit 11 and says why, and nothing is written.
+#[test]
+fn a_config_swapped_for_a_plaintext_one_is_refused() {
+    let f = Fixture::new();
+    fs::write(f.src.join("a"), noise(12, 50_000)).unwrap();
+    f.ok(&["backup", f.src_str()]);
+    let plain = Fixture::with_init(&["--encryption", "none"]);
+    fs::copy(plain.repo.join("config"), f.repo.join("config")).unwrap();
+    let before = super::util::repo_state(&f.repo);
+    let target = f.path("t");
+    let mnt = f.path("mnt");
+    fs::create_dir(&mnt).unwrap();
+    for args in [
+        vec!["backup", f.src_str()],
+        vec!["snapshots"],
+        vec!["restore", "latest", "--target", target.to_str().unwrap()],
+        vec!["check"],
+        vec!["mount", mnt.to_str().unwrap()],
+    ] {
+        let err = f.fails(&args, 11);
+        assert!(
+            err.contains("not encrypted, but keys/ holds key files"),
+            "{args:?}: {err}"
+        );
+    }
+    assert_eq!(super::util::repo_state(&f.repo), before);
+    assert!(!target.exists());
+    assert_eq!(fs::read_dir(&mnt).unwrap().count(), 0, "nothing mounted");
+}

@@ -250,3 +250,58 @@ fn a_name_whose_inode_changed_since_its_first_name_is_a_file_of_its_own() {
     );
     assert_ne!(ra.ino(), rb.ino(), "restored as two files, not linked");
 }
+
+/// A source nested deeper than the format's limit: the backup keeps every directory down to
+/// the 1,024th level below `/`, leaves out what lies deeper with one warning naming it, counts
+/// the error and exits 3; the rest of the source is backed up as usual.
+#[test]
+fn directories_nested_past_1024_levels_are_left_out_with_a_warning() {
+    use chronofs::format::tree::{MAX_DEPTH, NodeKind};
+
+    let f = Fixture::new();
+    fs::write(f.src.join("ok"), b"next to the chain").unwrap();
+    let mut dir = DirFd::open(&f.src).unwrap();
+    for _ in 0..MAX_DEPTH + 10 {
+        dir.create_dir(OsStr::new("d"), 0o755).unwrap();
+        dir = dir.open_dir(OsStr::new("d")).unwrap();
+    }
+    drop(dir);
+    let out = f.run(&["backup", f.src_str()]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(3), "{err}");
+    let warned: Vec<&str> = err
+        .lines()
+        .filter(|l| l.contains("directories deep; not backed up"))
+        .collect();
+    assert_eq!(warned.len(), 1, "{err}");
+    assert!(
+        warned[0].contains("lies more than 1024 directories deep"),
+        "{err}"
+    );
+
+    let repo = super::util::open_repo(&f.repo);
+    let (snaps, _) = repo.snapshots().unwrap();
+    let snapshot = &snaps[0].1;
+    assert_eq!(snapshot.summary.errors, 1);
+    let child = |tree: &chronofs::format::tree::Tree, name: &[u8]| {
+        tree.entries
+            .iter()
+            .find(|n| n.name.as_bytes() == name)
+            .map(|n| match &n.kind {
+                NodeKind::Dir { subtree } => repo.read_tree(subtree).unwrap(),
+                _ => panic!("{} is not a directory", String::from_utf8_lossy(name)),
+            })
+    };
+    let mut tree = repo.read_tree(&snapshot.root).unwrap();
+    let mut depth = 0;
+    for part in f.src.strip_prefix("/").unwrap().iter() {
+        tree = child(&tree, part.as_encoded_bytes()).unwrap();
+        depth += 1;
+    }
+    assert!(tree.entries.iter().any(|n| n.name.as_bytes() == b"ok"));
+    while let Some(next) = child(&tree, b"d") {
+        tree = next;
+        depth += 1;
+    }
+    assert_eq!(depth, MAX_DEPTH, "levels below / in the snapshot");
+}
