@@ -36,8 +36,7 @@ fn mount_options(mnt: &Path) -> Vec<String> {
     let mnt = mnt.to_str().unwrap();
     let line = info
         .lines()
-        .filter(|l| l.split(' ').nth(4) == Some(mnt))
-        .last()
+        .rfind(|l| l.split(' ').nth(4) == Some(mnt))
         .unwrap_or_else(|| panic!("{mnt} is not mounted"));
     line.split(' ')
         .nth(5)
