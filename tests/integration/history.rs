@@ -5,7 +5,7 @@
 use std::fs;
 use std::os::unix::fs::PermissionsExt;
 
-use super::util::Fixture;
+use super::util::{Fixture, sh};
 
 /// The dated names of the six snapshots.
 const NAMES: [&str; 6] = [
@@ -347,4 +347,45 @@ fn versions_in_the_mount_list_each_version_once_and_deleted_files_too() {
     }
     // Nothing can be written there.
     assert!(fs::write(v.join("notes.txt/new"), b"x").is_err());
+}
+
+/// Versions are told apart by content: a change that keeps the size and the modification
+/// time is a new version (and so is a return to earlier content); a change of mode is not.
+#[test]
+fn versions_are_told_apart_by_content_not_by_size_or_time() {
+    let f = Fixture::new();
+    let p = f.src.join("same-size.txt");
+    let write = |text: &[u8]| {
+        fs::write(&p, text).unwrap();
+        sh(&format!("touch -m -d @1700000000 '{}'", p.display()));
+    };
+    write(b"aaaa");
+    snap(&f, 0);
+    write(b"bbbb");
+    snap(&f, 1);
+    fs::set_permissions(&p, fs::Permissions::from_mode(0o600)).unwrap();
+    snap(&f, 2);
+    write(b"aaaa");
+    snap(&f, 3);
+    let path = p.to_str().unwrap();
+    let out = f.ok(&["versions", path]);
+    let firsts: Vec<&str> = out
+        .lines()
+        .map(|l| l.split_whitespace().next().unwrap())
+        .collect();
+    assert_eq!(firsts, [NAMES[0], NAMES[1], NAMES[3]], "{out}");
+    let json: Vec<serde_json::Value> = f
+        .ok(&["versions", "--json", path])
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(
+        json[1]["snapshots"],
+        serde_json::json!([NAMES[1], NAMES[2]])
+    );
+    assert_ne!(json[0]["content"], json[1]["content"]);
+    assert_eq!(json[0]["content"], json[2]["content"]);
+    for (i, v) in json.iter().enumerate() {
+        assert_eq!(v["size"], 4, "version {i}");
+    }
 }

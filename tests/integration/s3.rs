@@ -340,6 +340,50 @@ fn s3_failures_are_clear_and_write_nothing() {
     assert_eq!(code, Some(2), "{err}");
     assert!(err.contains("no S3 credentials"), "{err}");
 
+    // Credentials from the shared credentials file in $HOME: AWS_PROFILE picks a profile,
+    // without it the default one (here: keys the server refuses) is used.
+    let home = tempfile::tempdir_in(test_tmp()).unwrap();
+    fs::create_dir(home.path().join(".aws")).unwrap();
+    fs::write(
+        home.path().join(".aws/credentials"),
+        format!(
+            "[default]\naws_access_key_id = {}\naws_secret_access_key = {}\n\n\
+             [chronofs-test]\naws_access_key_id = {}\naws_secret_access_key = {}\n",
+            server.var("AWS_ACCESS_KEY_ID"),
+            "0".repeat(64),
+            server.var("AWS_ACCESS_KEY_ID"),
+            server.var("AWS_SECRET_ACCESS_KEY"),
+        ),
+    )
+    .unwrap();
+    let from_file = |profile: Option<&str>| {
+        let mut env = server.client_env(1);
+        env.retain(|(k, _)| !k.starts_with("AWS_ACCESS") && !k.starts_with("AWS_SECRET"));
+        env.push(("HOME".into(), home.path().to_str().unwrap().into()));
+        if let Some(p) = profile {
+            env.push(("AWS_PROFILE".into(), p.into()));
+        }
+        env
+    };
+    let (code, err) = run(
+        from_file(Some("chronofs-test")),
+        &server.repo("errs"),
+        &["snapshots"],
+    );
+    assert_eq!(code, Some(0), "{err}");
+    let (code, err) = run(from_file(None), &server.repo("errs"), &["snapshots"]);
+    assert_eq!(code, Some(19), "the default profile's keys: {err}");
+    let (code, err) = run(
+        from_file(Some("absent")),
+        &server.repo("errs"),
+        &["snapshots"],
+    );
+    assert_eq!(code, Some(2), "{err}");
+    assert!(
+        err.contains("absent"),
+        "the missing profile is named: {err}"
+    );
+
     // init refuses a prefix that holds a repository.
     let (code, err) = run(server.client_env(1), &server.repo("errs"), &["init"]);
     assert_eq!(code, Some(14), "{err}");

@@ -102,14 +102,15 @@ fn versions_of_a_path_across_200_snapshots_without_a_mount() {
     assert_eq!(listed.len(), expected.len(), "{listed:?}");
     let want: Vec<&String> = expected.iter().map(|&d| &names[d]).collect();
     assert_eq!(listed.iter().collect::<Vec<_>>(), want);
-    // Each entry is the file as that snapshot holds it.
-    for entry in &listed {
+    // Each entry is the file as that snapshot holds it, byte for byte.
+    for (entry, day) in listed.iter().zip(&expected) {
         let ino = walk(&vfs, &format!("{docs}/report.txt/{entry}")).unwrap();
         let (attr, _) = vfs.getattr(ino).unwrap();
         assert_eq!(attr.kind, Kind::File);
         let data = vfs.read(ino, 0, 4096).unwrap();
-        assert!(data.bytes().starts_with(b"report as of day "), "{entry}");
-        assert_eq!(data.bytes().len() as u64, attr.size);
+        let want = format!("report as of day {day}");
+        assert_eq!(data.bytes(), want.as_bytes(), "{entry}");
+        assert_eq!(attr.size, want.len() as u64);
     }
     assert_eq!(
         list(&vfs, walk(&vfs, &format!("{docs}/static.txt")).unwrap()).len(),
