@@ -1,63 +1,131 @@
-//! Object storage under faults: a TCP proxy between chronofs and the real server that resets
-//! and stalls connections at random (a bounded number of times), and a three-node Garage
-//! cluster that loses a node during a backup. Every command must get through, byte for byte.
+//! Object storage under faults: a TCP proxy between chronofs and the real server that, request
+//! by request, cuts and stalls uploads and replies, answers 500, 503, 429 and SlowDown, or
+//! alters an upload's body; and a three-node Garage cluster that loses a node during a backup.
+//! Each of backup, restore, check, copy, prune and a mount's reads meets every kind of fault
+//! (counted per command) and still gives exact results.
 
 use std::fs;
 use std::io::{Read, Write};
 use std::net::{Shutdown, TcpListener, TcpStream};
-use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
+use std::sync::{Arc, Mutex};
 use std::thread;
 use std::time::Duration;
 
 use super::s3::Server;
 use super::util::{Fixture, assert_same_tree, noise};
 
-/// What the proxy does to one connection.
-#[derive(Clone, Copy, Debug)]
-enum Fault {
-    /// Forward everything.
-    None,
-    /// Close both ways after this many bytes from the server.
-    ResetAfter(u64),
-    /// Stop forwarding after this many bytes from the server, wait, then close.
-    StallAfter(u64),
+/// The faults [`Mode::Every`] injects, in turn; a command that meets all of them has met
+/// every kind.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Kind {
+    /// Close the connection halfway through a request: through its body when it has one
+    /// (an upload cut off), else through its headers.
+    CutRequest,
+    /// Stop forwarding halfway through a request, wait, then close.
+    StallRequest,
+    /// Close the connection a few bytes into the reply.
+    CutReply,
+    /// Stop forwarding a few bytes into the reply, wait, then close.
+    StallReply,
+    /// Answer the request with refusal number `.0` of [`REFUSALS`] (and close).
+    Refuse(usize),
 }
 
-/// A fault-injecting TCP proxy to `upstream`, with at most `budget` faults in all.
+const KINDS: [Kind; 8] = [
+    Kind::CutRequest,
+    Kind::Refuse(0),
+    Kind::StallRequest,
+    Kind::Refuse(1),
+    Kind::CutReply,
+    Kind::Refuse(2),
+    Kind::StallReply,
+    Kind::Refuse(3),
+];
+
+/// What [`Mode::Every`] counts, reset before each command.
+#[derive(Default)]
+struct Tally {
+    /// Requests seen since the reset.
+    requests: AtomicU32,
+    /// Faults injected since the reset, by index in [`KINDS`].
+    met: [AtomicU32; KINDS.len()],
+    /// Of the `CutRequest` faults, those that cut a request body (an upload).
+    bodies_cut: AtomicU32,
+    /// A `CutRequest` waiting for a request with a body (at most [`DEFER`] requests).
+    deferred: AtomicU32,
+}
+
+/// How many requests a `CutRequest` waits for one with a body before it cuts headers.
+const DEFER: u32 = 6;
+
+impl Tally {
+    fn met(&self, kind: Kind) {
+        let i = KINDS.iter().position(|k| *k == kind).unwrap();
+        self.met[i].fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// The fault for the next request: every second request gets the next kind in turn,
+    /// for `rounds` rounds of all kinds; a `CutRequest` that falls on a request without a
+    /// body waits for one with a body (among those between the turns).
+    fn next(&self, rounds: u32, has_body: bool) -> Option<Kind> {
+        let r = self.requests.fetch_add(1, Ordering::Relaxed);
+        let turn = r / 2;
+        let slot = (r % 2 == 1 && turn < rounds * KINDS.len() as u32)
+            .then(|| KINDS[turn as usize % KINDS.len()]);
+        match slot {
+            Some(Kind::CutRequest) if !has_body => {
+                self.deferred.store(1, Ordering::Relaxed);
+                None
+            }
+            Some(kind) => Some(kind),
+            None => {
+                let waiting = self.deferred.load(Ordering::Relaxed);
+                if waiting > 0 && (has_body || waiting >= DEFER) {
+                    self.deferred.store(0, Ordering::Relaxed);
+                    Some(Kind::CutRequest)
+                } else {
+                    if waiting > 0 {
+                        self.deferred.store(waiting + 1, Ordering::Relaxed);
+                    }
+                    None
+                }
+            }
+        }
+    }
+}
+
+/// A fault-injecting TCP proxy to the server.
 struct Proxy {
     port: u16,
+    /// [`Mode::AlterPuts`]: bodies altered.
     injected: Arc<AtomicU32>,
+    /// [`Mode::Every`]: what the current command met.
+    tally: Arc<Tally>,
     stop: Arc<AtomicBool>,
 }
 
 /// What a proxy does.
 #[derive(Clone, Copy)]
 enum Mode {
-    /// Resets and stalls connections (up to `budget` of them), in the server's replies.
-    Faults { budget: u32, stall: Duration },
+    /// Every second request gets the next fault of [`KINDS`], for `rounds` rounds after each
+    /// [`Proxy::reset`]; stalls last `stall`.
+    Every { rounds: u32, stall: Duration },
     /// Flips one byte in the body of every second PUT, up to `budget` of them.
     AlterPuts { budget: u32 },
-    /// Answers the first request of every second connection itself, up to `budget` times,
-    /// with 500, 503, 429 and 503 `SlowDown` in turn (and closes the connection).
-    Refuse { budget: u32 },
 }
 
 impl Proxy {
-    fn start(upstream: String, budget: u32, stall: Duration) -> Proxy {
-        Self::with_mode(upstream, Mode::Faults { budget, stall })
-    }
-
     fn with_mode(upstream: String, mode: Mode) -> Proxy {
         let listener = TcpListener::bind("127.0.0.1:0").unwrap();
         let port = listener.local_addr().unwrap().port();
         let injected = Arc::new(AtomicU32::new(0));
+        let tally = Arc::new(Tally::default());
         let stop = Arc::new(AtomicBool::new(false));
-        let (inj, stp) = (Arc::clone(&injected), Arc::clone(&stop));
-        let rng = Arc::new(AtomicU64::new(0x9e37_79b9_7f4a_7c15));
+        let (inj, tal, stp) = (Arc::clone(&injected), Arc::clone(&tally), Arc::clone(&stop));
         let puts = Arc::new(AtomicU32::new(0));
         thread::spawn(move || {
-            for client in listener.incoming() {
+            for (n, client) in (0u64..).zip(listener.incoming()) {
                 if stp.load(Ordering::Relaxed) {
                     break;
                 }
@@ -65,44 +133,17 @@ impl Proxy {
                 let Ok(server) = TcpStream::connect(&upstream) else {
                     continue;
                 };
-                let inj = Arc::clone(&inj);
                 match mode {
-                    Mode::Refuse { budget } => {
-                        let n = puts.fetch_add(1, Ordering::Relaxed);
-                        let refuse = if n.is_multiple_of(2) {
-                            inj.fetch_update(Ordering::Relaxed, Ordering::Relaxed, |a| {
-                                (a < budget).then_some(a + 1)
-                            })
-                            .ok()
-                        } else {
-                            None
-                        };
-                        thread::spawn(move || match refuse {
-                            Some(k) => refuse_first(client, k),
-                            None => pump(client, server, Fault::None, Duration::ZERO, &inj),
-                        });
+                    Mode::Every { rounds, stall } => {
+                        let tally = Arc::clone(&tal);
+                        // Where in a reply it is cut: always within the status line and
+                        // headers, which every reply has.
+                        let after = usize::try_from(n.wrapping_mul(37) % 100).unwrap();
+                        thread::spawn(move || faulty(client, server, &tally, rounds, stall, after));
                     }
                     Mode::AlterPuts { budget } => {
-                        let puts = Arc::clone(&puts);
+                        let (puts, inj) = (Arc::clone(&puts), Arc::clone(&inj));
                         thread::spawn(move || alter_puts(client, server, budget, &puts, &inj));
-                    }
-                    Mode::Faults { budget, stall } => {
-                        // xorshift: reproducible, spread over connections.
-                        let mut x = rng.load(Ordering::Relaxed);
-                        x ^= x << 13;
-                        x ^= x >> 7;
-                        x ^= x << 17;
-                        rng.store(x, Ordering::Relaxed);
-                        let fault = if inj.load(Ordering::Relaxed) >= budget {
-                            Fault::None
-                        } else {
-                            match x % 4 {
-                                0 | 1 => Fault::ResetAfter(x % 300_000),
-                                2 => Fault::StallAfter(x % 300_000),
-                                _ => Fault::None,
-                            }
-                        };
-                        thread::spawn(move || pump(client, server, fault, stall, &inj));
                     }
                 }
             }
@@ -110,8 +151,43 @@ impl Proxy {
         Proxy {
             port,
             injected,
+            tally,
             stop,
         }
+    }
+
+    /// Starts counting afresh, for the next command.
+    fn reset(&self) {
+        let t = &self.tally;
+        t.requests.store(0, Ordering::Relaxed);
+        t.bodies_cut.store(0, Ordering::Relaxed);
+        t.deferred.store(0, Ordering::Relaxed);
+        for m in &t.met {
+            m.store(0, Ordering::Relaxed);
+        }
+    }
+
+    /// Asserts that `command` met every kind of fault since the last reset, and, if it
+    /// uploads, had an upload cut off.
+    fn assert_met_all(&self, command: &str, uploads: bool) {
+        let t = &self.tally;
+        let met: Vec<(Kind, u32)> = KINDS
+            .iter()
+            .zip(&t.met)
+            .map(|(k, m)| (*k, m.load(Ordering::Relaxed)))
+            .collect();
+        let requests = t.requests.load(Ordering::Relaxed);
+        assert!(
+            met.iter().all(|(_, n)| *n > 0),
+            "{command} ({requests} requests) did not meet every fault: {met:?}"
+        );
+        if uploads {
+            assert!(
+                t.bodies_cut.load(Ordering::Relaxed) > 0,
+                "{command}: no upload was cut off ({met:?})"
+            );
+        }
+        eprintln!("{command}: {requests} requests, faults {met:?}");
     }
 }
 
@@ -122,44 +198,133 @@ impl Drop for Proxy {
     }
 }
 
-/// Forwards one connection both ways, applying `fault` to the server's answers.
-fn pump(client: TcpStream, server: TcpStream, fault: Fault, stall: Duration, injected: &AtomicU32) {
-    let (mut c_read, mut s_write) = (client.try_clone().unwrap(), server.try_clone().unwrap());
-    let up = thread::spawn(move || {
-        let _ = std::io::copy(&mut c_read, &mut s_write);
-        let _ = s_write.shutdown(Shutdown::Write);
-    });
-    let (mut s_read, mut c_write) = (server, client);
-    let mut sent = 0u64;
-    let mut buf = [0u8; 16 * 1024];
-    loop {
-        let n = match s_read.read(&mut buf) {
-            Ok(0) | Err(_) => break,
-            Ok(n) => n,
-        };
-        let limit = match fault {
-            Fault::ResetAfter(at) | Fault::StallAfter(at) => Some(at),
-            Fault::None => None,
-        };
-        if let Some(at) = limit
-            && sent + n as u64 > at
-        {
-            injected.fetch_add(1, Ordering::Relaxed);
-            let keep = usize::try_from(at - sent).unwrap_or(0);
-            let _ = c_write.write_all(&buf[..keep]);
-            if let Fault::StallAfter(_) = fault {
-                thread::sleep(stall);
+/// Forwards one connection request by request, putting on each the fault `tally` chooses;
+/// a reply fault lets `after` bytes of the reply through. Every fault ends the connection.
+fn faulty(
+    client: TcpStream,
+    server: TcpStream,
+    tally: &Arc<Tally>,
+    rounds: u32,
+    stall: Duration,
+    after: usize,
+) {
+    let armed: Arc<Mutex<Option<Kind>>> = Arc::default();
+    let (mut s_read, mut c_write) = (server.try_clone().unwrap(), client.try_clone().unwrap());
+    let (reply, down_tally) = (Arc::clone(&armed), Arc::clone(tally));
+    // Replies: requests are not pipelined, so once a reply fault is armed, what comes next
+    // is that request's reply.
+    let down = thread::spawn(move || {
+        let mut buf = [0u8; 16 * 1024];
+        let mut since = 0;
+        loop {
+            let n = match s_read.read(&mut buf) {
+                Ok(0) | Err(_) => break,
+                Ok(n) => n,
+            };
+            let kind = *reply.lock().unwrap();
+            if let Some(kind) = kind {
+                if since + n > after {
+                    let _ = c_write.write_all(&buf[..after - since]);
+                    down_tally.met(kind);
+                    if kind == Kind::StallReply {
+                        thread::sleep(stall);
+                    }
+                    break;
+                }
+                since += n;
             }
-            break;
+            if c_write.write_all(&buf[..n]).is_err() {
+                break;
+            }
         }
-        if c_write.write_all(&buf[..n]).is_err() {
-            break;
+        let _ = c_write.shutdown(Shutdown::Both);
+        let _ = s_read.shutdown(Shutdown::Both);
+    });
+    let (mut from, mut to) = (client, server);
+    let mut buf: Vec<u8> = Vec::new();
+    while let Some((end, _, len)) = read_head(&mut from, &mut buf) {
+        let kind = tally.next(rounds, len > 0);
+        match kind {
+            None => {
+                if !forward_request(&mut from, &mut to, &mut buf, end, len, None) {
+                    break;
+                }
+            }
+            Some(k @ (Kind::CutReply | Kind::StallReply)) => {
+                *armed.lock().unwrap() = Some(k);
+                if !forward_request(&mut from, &mut to, &mut buf, end, len, None) {
+                    break;
+                }
+            }
+            Some(k @ Kind::Refuse(n)) => {
+                while buf.len() < end + len {
+                    if !fill(&mut from, &mut buf) {
+                        break;
+                    }
+                }
+                refuse(&mut from, n);
+                tally.met(k);
+                break;
+            }
+            Some(k @ (Kind::CutRequest | Kind::StallRequest)) => {
+                // Halfway through the body, or through the headers when there is none.
+                let upto = if len > 0 { end + len / 2 } else { end / 2 };
+                while buf.len() < upto {
+                    if !fill(&mut from, &mut buf) {
+                        break;
+                    }
+                }
+                let _ = to.write_all(&buf[..upto.min(buf.len())]);
+                if len > 0 && k == Kind::CutRequest {
+                    tally.bodies_cut.fetch_add(1, Ordering::Relaxed);
+                }
+                tally.met(k);
+                if k == Kind::StallRequest {
+                    thread::sleep(stall);
+                }
+                break;
+            }
         }
-        sent += n as u64;
     }
-    let _ = c_write.shutdown(Shutdown::Both);
-    let _ = s_read.shutdown(Shutdown::Both);
-    let _ = up.join();
+    let _ = from.shutdown(Shutdown::Both);
+    let _ = to.shutdown(Shutdown::Both);
+    let _ = down.join();
+}
+
+/// Forwards the request whose headers end at `end` in `buf` and whose body is `len` bytes
+/// (read from `from` as needed) to `to`, flipping the body's byte at `flip`; false when
+/// either side is gone.
+fn forward_request(
+    from: &mut TcpStream,
+    to: &mut TcpStream,
+    buf: &mut Vec<u8>,
+    end: usize,
+    len: usize,
+    flip: Option<usize>,
+) -> bool {
+    // The headers go on at once (a client may wait for `100 Continue` before the body).
+    if to.write_all(&buf[..end]).is_err() {
+        return false;
+    }
+    buf.drain(..end);
+    let mut at = 0;
+    while at < len {
+        if buf.is_empty() && !fill(from, buf) {
+            return false;
+        }
+        let n = (len - at).min(buf.len());
+        let mut piece: Vec<u8> = buf.drain(..n).collect();
+        if let Some(f) = flip
+            && (at..at + n).contains(&f)
+        {
+            piece[f - at] ^= 0x01;
+        }
+        if to.write_all(&piece).is_err() {
+            return false;
+        }
+        at += n;
+    }
+    true
 }
 
 /// Forwards one connection both ways; in the requests, flips one byte in the middle of the
@@ -181,7 +346,7 @@ fn alter_puts(
     });
     let (mut from, mut to) = (client, server);
     let mut buf: Vec<u8> = Vec::new();
-    'requests: while let Some((end, head, len)) = read_head(&mut from, &mut buf) {
+    while let Some((end, head, len)) = read_head(&mut from, &mut buf) {
         let is_put = head.starts_with("put ") && len > 0;
         let flip = (is_put
             && puts.fetch_add(1, Ordering::Relaxed).is_multiple_of(2)
@@ -191,27 +356,8 @@ fn alter_puts(
                 })
                 .is_ok())
         .then_some(len / 2);
-        // The headers go on at once (a client may wait for `100 Continue` before the body).
-        if to.write_all(&buf[..end]).is_err() {
+        if !forward_request(&mut from, &mut to, &mut buf, end, len, flip) {
             break;
-        }
-        buf.drain(..end);
-        let mut at = 0;
-        while at < len {
-            if buf.is_empty() && !fill(&mut from, &mut buf) {
-                break 'requests;
-            }
-            let n = (len - at).min(buf.len());
-            let mut piece: Vec<u8> = buf.drain(..n).collect();
-            if let Some(f) = flip
-                && (at..at + n).contains(&f)
-            {
-                piece[f - at] ^= 0x01;
-            }
-            if to.write_all(&piece).is_err() {
-                break 'requests;
-            }
-            at += n;
         }
     }
     let _ = to.shutdown(Shutdown::Write);
@@ -250,7 +396,7 @@ fn read_head(from: &mut TcpStream, buf: &mut Vec<u8>) -> Option<(usize, String, 
     Some((end, head, len))
 }
 
-/// The error answers of [`Mode::Refuse`], in turn: status, reason, S3 error code.
+/// The error answers of [`Kind::Refuse`]: status, reason, S3 error code.
 const REFUSALS: [(u16, &str, &str); 4] = [
     (500, "Internal Server Error", "InternalError"),
     (503, "Service Unavailable", "ServiceUnavailable"),
@@ -258,19 +404,9 @@ const REFUSALS: [(u16, &str, &str); 4] = [
     (503, "Slow Down", "SlowDown"),
 ];
 
-/// Reads one whole request from `client` (headers, then `Content-Length` bytes of body) and
-/// answers it with refusal number `k` of [`REFUSALS`], closing the connection.
-fn refuse_first(mut client: TcpStream, k: u32) {
-    let mut buf = Vec::new();
-    let Some((end, _, len)) = read_head(&mut client, &mut buf) else {
-        return;
-    };
-    while buf.len() < end + len {
-        if !fill(&mut client, &mut buf) {
-            return;
-        }
-    }
-    let (status, reason, code) = REFUSALS[k as usize % REFUSALS.len()];
+/// Answers the request just read from `client` with refusal number `k` of [`REFUSALS`].
+fn refuse(client: &mut TcpStream, k: usize) {
+    let (status, reason, code) = REFUSALS[k % REFUSALS.len()];
     let body = format!(
         "<?xml version=\"1.0\" encoding=\"UTF-8\"?><Error><Code>{code}</Code>\
          <Message>refused by the test proxy</Message></Error>"
@@ -281,7 +417,6 @@ fn refuse_first(mut client: TcpStream, k: u32) {
          Content-Length: {}\r\nConnection: close\r\n\r\n{body}",
         body.len()
     );
-    let _ = client.shutdown(Shutdown::Both);
 }
 
 /// The proxy's address for the server's S3 endpoint.
@@ -363,56 +498,59 @@ fn restores_exactly(via: &Fixture, f: &Fixture, dir: &str) {
 }
 
 #[test]
-fn server_errors_and_slow_down_are_retried_and_every_command_gets_through() {
-    // Two of each refusal in turn.
-    const BUDGET: u32 = 2 * REFUSALS.len() as u32;
+fn every_command_meets_every_fault_and_gives_exact_results() {
     let server = Server::start(1);
-    let files: Vec<(u64, usize)> = (0..4).map(|i| (90 + i, 600_000)).collect();
-    let (proxy, direct, f) =
-        through_proxy(&server, Mode::Refuse { budget: BUDGET }, "refused", &files);
-    let (retries, summary) = backup_retries(&f);
-    assert!(retries >= 1, "{summary}");
-    restores_exactly(&f, &f, "restored");
-    f.ok(&["--no-cache", "check", "--read-data"]);
-    fs::write(f.src.join("f0"), noise(99, 600_000)).unwrap();
-    f.ok(&["--no-cache", "backup", f.src_str()]);
-    f.ok(&["--no-cache", "snapshots"]);
-    restores_exactly(&f, &f, "restored-again");
-    // The refusals come in turn: four or more means each kind was met and retried.
-    let refused = proxy.injected.load(Ordering::Relaxed);
-    eprintln!("refusals answered: {refused}");
-    assert!(refused >= 4, "only {refused} refusals were answered");
-    direct.ok(&["--no-cache", "check", "--read-data"]);
-}
-
-#[test]
-fn backup_restore_and_copy_get_through_resets_and_stalls() {
-    let server = Server::start(1);
-    let proxy = Proxy::start(endpoint(&server), 12, Duration::from_secs(3));
+    let proxy = Proxy::with_mode(
+        endpoint(&server),
+        Mode::Every {
+            rounds: 2,
+            stall: Duration::from_secs(3),
+        },
+    );
     let through =
         |prefix: &str| format!("s3:http://127.0.0.1:{}/chronofs-test/{prefix}", proxy.port);
-    let mut env = server.client_env(10);
+    let mut env = server.client_env(12);
     env.push(("CHRONOFS_S3_TIMEOUT".into(), "1".into()));
-    let f = Fixture::at(Some(&through("faulty")), env.clone(), &["--pack-size", "2"]);
-    for i in 0..12 {
-        fs::write(
-            f.src.join(format!("f{i}")),
-            noise(40 + i, 1_000_000 + i as usize),
-        )
-        .unwrap();
+    let f = Fixture::at(Some(&through("every")), env.clone(), &["--pack-size", "1"]);
+    for i in 0..8 {
+        fs::write(f.src.join(format!("f{i}")), noise(40 + i, 700_000)).unwrap();
     }
     fs::write(f.src.join("small"), b"small").unwrap();
-    f.ok(&["--no-cache", "backup", f.src_str()]);
-    restores_exactly(&f, &f, "restored");
-    let g = Fixture::at(Some(&through("copied")), env, &[]);
-    f.ok(&["--no-cache", "copy", "--to", &through("copied")]);
+    let step = |command: &str, uploads: bool, run: &dyn Fn()| {
+        proxy.reset();
+        run();
+        proxy.assert_met_all(command, uploads);
+    };
+    step("backup", true, &|| {
+        f.ok(&["--no-cache", "backup", f.src_str()]);
+    });
+    step("restore", false, &|| restores_exactly(&f, &f, "restored"));
+    step("check --read-data", false, &|| {
+        f.ok(&["--no-cache", "check", "--read-data"]);
+    });
+    let g = Fixture::at(Some(&through("every-copy")), env, &[]);
+    step("copy", true, &|| {
+        f.ok(&["--no-cache", "copy", "--to", &through("every-copy")]);
+    });
     restores_exactly(&g, &f, "copied");
-    let faults = proxy.injected.load(Ordering::Relaxed);
-    assert!(faults >= 4, "the proxy injected only {faults} faults");
-    // Straight to the server: both repositories are clean.
+    // Something for prune to do: a snapshot, dropped by forget, that alone holds a file.
+    fs::write(f.src.join("gone"), noise(99, 700_000)).unwrap();
+    f.ok(&["--no-cache", "backup", f.src_str()]);
+    fs::remove_file(f.src.join("gone")).unwrap();
+    f.ok(&["--no-cache", "backup", f.src_str()]);
+    f.ok(&["--no-cache", "forget", "--keep-last", "1"]);
+    step("prune", true, &|| {
+        f.ok(&["--no-cache", "prune"]);
+    });
+    restores_exactly(&f, &f, "after-prune");
+    step("mount read", false, &|| {
+        let m = super::mount::Mounted::new(&f, &["--no-cache"]);
+        assert_same_tree(&f.src, &m.src_in(&f, "latest"));
+    });
+    // Straight to the server: both repositories are whole.
     let direct = |prefix: &str| Fixture::attach(Some(&server.repo(prefix)), server.client_env(2));
-    direct("faulty").ok(&["--no-cache", "check", "--read-data"]);
-    direct("copied").ok(&["--no-cache", "check", "--read-data"]);
+    direct("every").ok(&["--no-cache", "check", "--read-data"]);
+    direct("every-copy").ok(&["--no-cache", "check", "--read-data"]);
 }
 
 #[test]
