@@ -1035,6 +1035,17 @@ impl Repository {
             .collect())
     }
 
+    /// A token that stays the same while the snapshot files do, where the storage can tell
+    /// without listing them (see [`crate::storage::Storage::list_token`]).
+    ///
+    /// # Errors
+    /// Failure to look at the directory.
+    pub fn snapshot_list_token(&self) -> Result<Option<crate::storage::ListToken>> {
+        self.storage
+            .list_token(layout::SNAPSHOT_DIR)
+            .map_err(|e| Error::repo_io("looking at", layout::SNAPSHOT_DIR, e))
+    }
+
     /// Loads one snapshot.
     ///
     /// # Errors

@@ -167,6 +167,7 @@ impl<S: Storage> Storage for BlockCache<S> {
         create_new,
         list,
         list_times,
+        list_token,
         create_dir,
         traffic
     );

@@ -253,6 +253,7 @@ impl Storage for DiskCache {
         replace,
         create_new,
         list_times,
+        list_token,
         create_dir,
         traffic
     );

@@ -12,7 +12,7 @@ use std::sync::{Arc, Mutex};
 
 use lru::LruCache;
 
-use super::{NewFile, Storage, TEMP_DIR, TEMP_PREFIX, too_large};
+use super::{ListToken, NewFile, Storage, TEMP_DIR, TEMP_PREFIX, too_large};
 
 /// A local temp file streamed to, then fsynced and renamed into place.
 struct LocalNewFile {
@@ -56,6 +56,9 @@ impl Drop for LocalNewFile {
 
 /// How many open pack files [`LocalStorage`] keeps for [`Storage::read_at`].
 const OPEN_FILE_CACHE: usize = 64;
+/// How long a directory must have been still for its times to stand for its listing
+/// ([`Storage::list_token`]).
+const SETTLED: std::time::Duration = std::time::Duration::from_secs(1);
 
 /// A repository in a local directory.
 ///
@@ -403,6 +406,30 @@ impl Storage for LocalStorage {
         }
         names.sort();
         Ok(names)
+    }
+
+    fn list_token(&self, dir: &str) -> io::Result<Option<ListToken>> {
+        let m = match fs::metadata(self.full(dir)) {
+            Ok(m) => m,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
+            Err(e) => return Err(e),
+        };
+        let ns = |secs: i64, nanos: i64| i128::from(secs) * 1_000_000_000 + i128::from(nanos);
+        let times = (ns(m.mtime(), m.mtime_nsec()), ns(m.ctime(), m.ctime_nsec()));
+        // File systems stamp times from a clock that ticks every few milliseconds: a change
+        // in the same tick as the last one leaves the times as they were. Only a directory
+        // that has been still for a while (by this clock, or stamped in the future) gives a
+        // token.
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| i128::try_from(d.as_nanos()).unwrap_or(i128::MAX));
+        if now - times.0.max(times.1) < i128::try_from(SETTLED.as_nanos()).unwrap_or(i128::MAX) {
+            return Ok(None);
+        }
+        Ok(Some(ListToken {
+            file: (m.dev(), m.ino()),
+            times,
+        }))
     }
 
     fn list_times(&self, dir: &str) -> io::Result<Vec<(String, i64)>> {

@@ -99,6 +99,14 @@ macro_rules! forward {
             self.inner.create_dir(dir)
         }
     };
+    (@one list_token) => {
+        fn list_token(
+            &self,
+            dir: &str,
+        ) -> std::io::Result<Option<$crate::storage::ListToken>> {
+            self.inner.list_token(dir)
+        }
+    };
     (@one traffic) => {
         fn traffic(&self) -> Option<$crate::storage::Traffic> {
             self.inner.traffic()
@@ -106,6 +114,16 @@ macro_rules! forward {
     };
 }
 pub(crate) use forward;
+
+/// What [`Storage::list_token`] gives: equal tokens of one directory, taken at two moments,
+/// mean that it held the same files at both.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ListToken {
+    /// The directory's device and inode (a directory replaced by another is a change).
+    pub file: (u64, u64),
+    /// Its modification and change times, ns.
+    pub times: (i128, i128),
+}
 
 /// Whole-file, write-once access to repository files named by relative paths such as
 /// `index/ab12…`.
@@ -208,6 +226,17 @@ pub trait Storage: Send + Sync {
     /// # Errors
     /// The underlying I/O error.
     fn list(&self, dir: &str) -> io::Result<Vec<String>>;
+
+    /// A token that stays the same while the files in `dir` do, when the storage can tell
+    /// without listing them (a local directory's times); `None` when it cannot (object
+    /// storage: only a listing tells), or when `dir` changed so recently that a change to come
+    /// could leave its times as they are.
+    ///
+    /// # Errors
+    /// The underlying I/O error.
+    fn list_token(&self, _dir: &str) -> io::Result<Option<ListToken>> {
+        Ok(None)
+    }
 
     /// Like [`Storage::list`], with each file's modification time in ns since the Unix epoch
     /// **by the storage's clock** (a local file's mtime; an object's `Last-Modified`): the one

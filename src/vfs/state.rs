@@ -14,6 +14,7 @@ use crate::format::snapshot::Snapshot;
 use crate::format::tree::Tree;
 use crate::repo::Repository;
 use crate::snapshot;
+use crate::storage::ListToken;
 
 use super::attr::Owner;
 use super::inodes::Table;
@@ -24,6 +25,11 @@ use super::xattr_queries::{Answer, XattrQueries};
 
 /// Handler-triggered refreshes happen at most this often.
 const MIN_REFRESH_GAP: Duration = Duration::from_millis(100);
+/// Refreshes wait this many times as long as the last listing of the snapshots took.
+const LISTING_SHARE: u32 = 20;
+/// Even when the storage says the snapshot files are as they were, they are listed again
+/// after this long.
+const RELIST_ANYWAY: Duration = Duration::from_secs(300);
 /// The lowest inode limit honoured: below it, trimming would fight the kernel over the
 /// entries of one directory listing.
 const MIN_INODES: usize = 256;
@@ -62,8 +68,8 @@ pub struct State {
     view: RwLock<Arc<View>>,
     /// The record of every readable snapshot listed, shown or left out.
     records: Mutex<Records>,
-    /// The snapshot files listed last time, readable or not.
-    listed: Mutex<Vec<SnapshotId>>,
+    /// The snapshot files listed last time, readable or not, and what that listing cost.
+    listed: Mutex<Listed>,
     /// Taken before `view` by whoever takes both, so that the view never gains a snapshot
     /// with extended attributes after the kernel was told there are none.
     xattr_queries: Mutex<XattrQueries>,
@@ -85,6 +91,37 @@ pub struct State {
     /// kernel (see [`XattrQueries`]): the mount replaces its connection with a new one.
     on_hidden: OnceLock<Box<dyn Fn() + Send + Sync>>,
     hidden_reported: AtomicBool,
+}
+
+/// The last listing of the snapshot files the view was built from.
+#[derive(Default)]
+struct Listed {
+    /// The files, sorted.
+    ids: Vec<SnapshotId>,
+    /// The storage's token for them, if it gives one: while it stays the same, the files do.
+    token: Option<ListToken>,
+    /// When the files were last listed.
+    at: Option<Instant>,
+    /// How long that listing took.
+    cost: Duration,
+}
+
+impl Listed {
+    /// Whether a refresh may skip listing: the directory says nothing changed, and the last
+    /// listing is recent enough (a listing now and then also covers a file system whose
+    /// times lie).
+    fn unchanged(&self, token: Option<&ListToken>) -> bool {
+        token.is_some()
+            && token == self.token.as_ref()
+            && self.at.is_some_and(|at| at.elapsed() < RELIST_ANYWAY)
+    }
+
+    /// The least time between two refreshes: [`MIN_REFRESH_GAP`], or more where listing is
+    /// costly (a million snapshot files on object storage), so that polling takes at most
+    /// 1/[`LISTING_SHARE`] of the time.
+    fn gap(&self) -> Duration {
+        MIN_REFRESH_GAP.max(self.cost * LISTING_SHARE)
+    }
 }
 
 /// Tells the kernel to drop a cached entry or inode (the FUSE session's notifier).
@@ -126,7 +163,7 @@ impl State {
             repo,
             view: RwLock::new(Arc::new(View::default())),
             records: Mutex::new(Records::default()),
-            listed: Mutex::new(Vec::new()),
+            listed: Mutex::new(Listed::default()),
             xattr_queries: Mutex::new(XattrQueries::new(settings.keep_xattrs)),
             last_refresh: Mutex::new(Instant::now()),
             pending: Mutex::new(Vec::new()),
@@ -194,8 +231,9 @@ impl State {
     /// (rate-limited); the kernel is told about vanished entries by the refresher thread.
     pub fn refresh_soon(&self) {
         {
+            let gap = lock(&self.listed).gap();
             let mut last = lock(&self.last_refresh);
-            if last.elapsed() < MIN_REFRESH_GAP {
+            if last.elapsed() < gap {
                 return;
             }
             *last = Instant::now();
@@ -212,14 +250,33 @@ impl State {
     /// snapshot files that could not be read were left out. New snapshots become visible only
     /// after the index files written before them are loaded.
     fn reload_view(&self, notify: bool) -> Result<Vec<Error>> {
+        // Taken before the listing: a change after it makes the next token differ.
+        let token = self.repo.snapshot_list_token()?;
+        if lock(&self.listed).unchanged(token.as_ref()) {
+            return Ok(Vec::new());
+        }
+        let started = Instant::now();
         let mut ids = self.repo.snapshot_ids()?;
         ids.sort();
+        let listed_at = Instant::now();
+        let record = |listed: &mut Listed, ids: Vec<SnapshotId>| {
+            *listed = Listed {
+                ids,
+                token,
+                at: Some(listed_at),
+                cost: listed_at - started,
+            };
+        };
         // Unreadable files are not in the view: compare with the last listing, so that they
         // are not read (and reported) again every time. The listing is recorded once the view
         // was built from it: a refresh that failed half-way (the fences unreadable while the
         // object store is down) is tried again at the next one.
-        if ids == *lock(&self.listed) {
-            return Ok(Vec::new());
+        {
+            let mut listed = lock(&self.listed);
+            if ids == listed.ids {
+                record(&mut listed, ids);
+                return Ok(Vec::new());
+            }
         }
         let old = self.view();
         let mut old_ids = old.ids();
@@ -288,7 +345,7 @@ impl State {
             .write()
             .unwrap_or_else(std::sync::PoisonError::into_inner) = view;
         drop(queries);
-        lock(&self.listed).clone_from(&ids);
+        record(&mut lock(&self.listed), ids);
         self.wake.notify_all();
         drop(old);
         crate::sys::release_free_memory();

@@ -165,7 +165,7 @@ const COMMANDS: [&str; 9] = [
     "check --read-data of the copy",
 ];
 
-pub(super) fn case_dir(name: &str) -> tempfile::TempDir {
+fn case_dir(name: &str) -> tempfile::TempDir {
     tempfile::Builder::new()
         .prefix(&format!("hostile-{name}-"))
         .tempdir_in(test_tmp())
@@ -264,7 +264,7 @@ fn files_under(dir: &Path) -> BTreeMap<PathBuf, Vec<u8>> {
 }
 
 /// Runs every command but the mount on `case`; returns the repository and the expected files.
-pub(super) fn exercise(case: &Case, scratch: &Path) -> (PathBuf, Expected) {
+fn exercise(case: &Case, scratch: &Path) -> (PathBuf, Expected) {
     let repo = scratch.join("repo");
     let expected = match case.build {
         Build::Crafted(build) => build(&mut Craft::new(&repo), &repo),
@@ -320,34 +320,21 @@ pub(super) fn exercise(case: &Case, scratch: &Path) -> (PathBuf, Expected) {
     assert_eq!(run(&other, &init).code, 0);
     let copied = run(&repo, &["copy", "--to", other.to_str().unwrap()]);
     want(5, &copied);
+    // Another restore (into `dir`) of `from` must give what the first one gave.
+    let restores_as_before = |from: &Path, dir: &str, what: &str| {
+        let again = restore_checked(case, from, &scratch.join(dir), &expected, case.codes[2]);
+        assert_eq!(again, before, "{}: {what}", case.name);
+    };
     if copied.code == 0 {
         // What a copy holds restores as the source does, file for file, and checks as said.
-        let from_copy = restore_checked(
-            case,
-            &other,
-            &scratch.join("from-copy"),
-            &expected,
-            case.codes[2],
-        );
-        assert_eq!(
-            from_copy, before,
-            "{}: the copy restores otherwise than its source",
-            case.name
-        );
+        restores_as_before(&other, "from-copy", "the copy restores otherwise");
         want(8, &run(&other, &["check", "--read-data"]));
     }
     let pruned = run(&repo, &["prune"]);
     want(6, &pruned);
     if pruned.code == 0 {
         // A prune that succeeds changes nothing any reader sees, damage included.
-        let after = restore_checked(
-            case,
-            &repo,
-            &scratch.join("after-prune"),
-            &expected,
-            case.codes[2],
-        );
-        assert_eq!(after, before, "{}: prune changed the restore", case.name);
+        restores_as_before(&repo, "after-prune", "prune changed the restore");
         want(4, &run(&repo, &["check", "--read-data"]));
     }
     (repo, expected)
@@ -355,28 +342,31 @@ pub(super) fn exercise(case: &Case, scratch: &Path) -> (PathBuf, Expected) {
 
 #[test]
 fn crafted_repositories_give_errors_never_wrong_bytes() {
-    for case in CASES {
-        let scratch = case_dir(case.name);
-        exercise(case, scratch.path());
-    }
+    exercise_all(CASES, false);
 }
 
 #[test]
 fn crafted_repositories_through_the_mount() {
-    if !super::mount::can_mount("crafted_repositories_through_the_mount") {
-        return;
+    if super::mount::can_mount("crafted_repositories_through_the_mount") {
+        exercise_all(CASES, true);
     }
-    for case in CASES {
+}
+
+/// Runs every command on each of `cases`, then (with `mount`) the mount.
+pub(super) fn exercise_all(cases: &[Case], mount: bool) {
+    for case in cases {
         let scratch = case_dir(case.name);
         let (repo, expected) = exercise(case, scratch.path());
-        mount_case(case, &repo, &expected, scratch.path());
+        if mount {
+            mount_case(case, &repo, &expected, scratch.path());
+        }
     }
 }
 
 /// Mounts `repo` in the foreground with an 8 MiB cache and reads every expected file from four
 /// threads at once: each read gives the stored bytes or EIO, the daemon stays within its
 /// memory bound, and SIGTERM ends it.
-pub(super) fn mount_case(case: &Case, repo: &Path, expected: &Expected, scratch: &Path) {
+fn mount_case(case: &Case, repo: &Path, expected: &Expected, scratch: &Path) {
     let mnt = scratch.join("mnt");
     fs::create_dir_all(&mnt).unwrap();
     let mut child = super::util::bin()

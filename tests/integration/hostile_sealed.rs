@@ -16,7 +16,7 @@ use chronofs::format::pack::PackedBlob;
 use chronofs::repo::{Repository, layout};
 use chronofs::storage::LocalStorage;
 
-use super::hostile_repos::{Build, Case, Expected, Fate, Want, case_dir, exercise, mount_case};
+use super::hostile_repos::{Build, Case, Expected, Fate, Want, exercise_all};
 use super::util::{CHEAP_KDF, PASSWORD, bin, noise};
 
 /// Length of each source file: one chunk (below the chunker's minimum), stored raw (noise).
@@ -258,20 +258,12 @@ const CASES: &[Case] = &[
 
 #[test]
 fn altered_encrypted_repositories_give_errors_never_wrong_bytes() {
-    for case in CASES {
-        let scratch = case_dir(case.name);
-        exercise(case, scratch.path());
-    }
+    exercise_all(CASES, false);
 }
 
 #[test]
 fn altered_encrypted_repositories_through_the_mount() {
-    if !super::mount::can_mount("altered_encrypted_repositories_through_the_mount") {
-        return;
-    }
-    for case in CASES {
-        let scratch = case_dir(case.name);
-        let (repo, expected) = exercise(case, scratch.path());
-        mount_case(case, &repo, &expected, scratch.path());
+    if super::mount::can_mount("altered_encrypted_repositories_through_the_mount") {
+        exercise_all(CASES, true);
     }
 }
