@@ -4,11 +4,13 @@
 use std::io::Write as _;
 
 use anyhow::{Result, bail};
+use chronofs::format::bytes::ByteString;
 use chronofs::maintain::forget::{self, Group, GroupBy};
 use chronofs::maintain::policy::{CalendarSpan, Policy};
 use chronofs::maintain::{ensure_mutable, prune};
 use chronofs::repo::lock::LockKind;
 use chronofs::repo::now_ns;
+use chronofs::snapshot::filter::Filter;
 use chronofs::snapshot::{self, Listed};
 
 use super::{Context, prune as prune_cmd, ui};
@@ -122,26 +124,17 @@ impl Args {
         })
     }
 
-    /// Whether the `--host`/`--tag` filters let `l` be considered.
-    fn considers(&self, l: &Listed) -> bool {
-        let s = &l.snapshot;
-        let paths = || {
-            let mut want: Vec<&[u8]> = self
+    /// The snapshots `--host`, `--path` and `--tag` let the policy consider.
+    fn filter(&self) -> Filter {
+        Filter {
+            hosts: self.host.clone(),
+            paths: self
                 .path
                 .iter()
-                .map(|p| std::os::unix::ffi::OsStrExt::as_bytes(p.as_os_str()))
-                .collect();
-            let mut have: Vec<&[u8]> = s.paths.iter().map(|p| p.as_bytes()).collect();
-            want.sort_unstable();
-            have.sort_unstable();
-            want == have
-        };
-        (self.host.is_empty() || self.host.contains(&s.hostname))
-            && (self.path.is_empty() || paths())
-            && (self.tag.is_empty()
-                || tag_lists(&self.tag)
-                    .iter()
-                    .any(|list| list.iter().all(|t| s.tags.contains(t))))
+                .map(|p| ByteString::from(p.as_path()))
+                .collect(),
+            tags: tag_lists(&self.tag),
+        }
     }
 }
 
@@ -174,10 +167,11 @@ pub fn run(ctx: &Context, a: &Args) -> Result<u8> {
         eprintln!("chronofs: warning: {e} (this snapshot is left alone)");
     }
     let groups: Vec<Group> = if a.snapshots.is_empty() {
+        let filter = a.filter();
         let considered: Vec<Listed> = listing
             .snapshots
             .into_iter()
-            .filter(|l| a.considers(l))
+            .filter(|l| filter.matches(&l.snapshot))
             .collect();
         let tz = jiff::tz::TimeZone::system();
         if !a.json && !ctx.quiet {

@@ -8,6 +8,7 @@ use std::path::PathBuf;
 use anyhow::Result;
 use chronofs::format::bytes::ByteString;
 use chronofs::format::tree::{Node, NodeKind};
+use chronofs::snapshot::filter::Filter;
 use chronofs::snapshot::{self, Listed, history};
 
 use super::{Context, quote, ui};
@@ -61,10 +62,11 @@ pub fn snapshots_of(repo: &chronofs::repo::Repository, host: Option<&str>) -> Re
     for e in &listing.unreadable {
         eprintln!("chronofs: warning: {}", quote::text(&e.to_string()));
     }
+    let filter = Filter::host(host);
     Ok(listing
         .snapshots
         .into_iter()
-        .filter(|l| host.is_none_or(|h| l.snapshot.hostname == h))
+        .filter(|l| filter.matches(&l.snapshot))
         .collect())
 }
 

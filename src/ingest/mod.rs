@@ -28,6 +28,7 @@ use crate::format::id::SnapshotId;
 use crate::format::snapshot::{Contents, Snapshot, Summary};
 use crate::repo::writer::WriteStats;
 use crate::repo::{Repository, now_ns};
+use crate::snapshot::filter::Filter;
 
 use self::exclude::Excludes;
 use self::pipeline::Threads;
@@ -281,11 +282,16 @@ fn select_parent(
         ParentChoice::None => Ok(None),
         ParentChoice::Id(id) => Ok(Some((*id, repo.load_snapshot(id)?))),
         ParentChoice::Auto => {
+            let same = Filter {
+                hosts: vec![host.to_owned()],
+                paths: paths.to_vec(),
+                tags: Vec::new(),
+            };
             let snaps = repo.parent_candidates()?;
             Ok(snaps
                 .into_iter()
                 .rev()
-                .find(|(_, s)| s.hostname == host && s.paths == paths && s.stdin == stdin))
+                .find(|(_, s)| same.matches(s) && s.stdin == stdin))
         }
     }
 }

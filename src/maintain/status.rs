@@ -7,6 +7,7 @@ use serde::Serialize;
 use crate::error::Result;
 use crate::format::snapshot::Summary;
 use crate::repo::Repository;
+use crate::snapshot::filter::Filter;
 use crate::snapshot::{self, Listed};
 
 use super::forget::{GroupBy, GroupKey};
@@ -70,11 +71,12 @@ pub fn status(
     host: Option<&str>,
 ) -> Result<Status> {
     let listing = snapshot::list(repo)?;
+    let filter = Filter::host(host);
     let mut groups: std::collections::BTreeMap<GroupKey, Vec<&Listed>> = Default::default();
     for l in listing
         .snapshots
         .iter()
-        .filter(|l| host.is_none_or(|h| l.snapshot.hostname == h))
+        .filter(|l| filter.matches(&l.snapshot))
     {
         groups
             .entry(GroupKey::of(l, GroupBy::default()))

@@ -8,6 +8,7 @@
 
 pub mod diff;
 pub mod expand;
+pub mod filter;
 pub mod history;
 pub mod point_in_time;
 
