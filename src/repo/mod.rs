@@ -40,8 +40,7 @@ use self::blob::PreparedBlob;
 use self::index::{BlobLocation, Index};
 use self::writer::BlobWriter;
 use crate::storage::location::Location;
-use crate::storage::s3::S3Storage;
-use crate::storage::{self, LocalStorage, Modes, Storage};
+use crate::storage::{self, Modes, Storage};
 
 /// Readable snapshots (oldest first) and the errors of unreadable snapshot files.
 pub type SnapshotListing = (Vec<(SnapshotId, Snapshot)>, Vec<Error>);
@@ -122,53 +121,12 @@ impl Repository {
     /// # Errors
     /// [`Error::InitRefused`] if the place is not empty; I/O errors.
     pub fn init_at(location: &Location, options: &InitOptions) -> Result<Repository> {
-        let refuse = |reason: String| Error::InitRefused {
-            path: location.as_path_buf(),
-            reason,
+        let modes = if options.group_readable {
+            Modes::GROUP_READABLE
+        } else {
+            Modes::PRIVATE
         };
-        let storage: Arc<dyn Storage> = match location {
-            Location::Local(path) => {
-                let modes = if options.group_readable {
-                    Modes::GROUP_READABLE
-                } else {
-                    Modes::PRIVATE
-                };
-                match std::fs::read_dir(path) {
-                    Ok(mut rd) => {
-                        if path.join(layout::CONFIG).exists() {
-                            return Err(refuse("a repository already exists there".into()));
-                        }
-                        if rd.next().is_some() {
-                            return Err(refuse("the directory is not empty".into()));
-                        }
-                    }
-                    Err(e) if e.kind() == io::ErrorKind::NotFound => {}
-                    Err(e) => return Err(Error::path_io("reading", path, e)),
-                }
-                storage::make_root(path, modes).map_err(|e| Error::path_io("creating", path, e))?;
-                if let Some(parent) = path.parent() {
-                    let _ = storage::sync_dir(parent);
-                }
-                Arc::new(LocalStorage::with_modes(path, modes))
-            }
-            Location::S3(s3) => {
-                let remote = S3Storage::open(s3)?;
-                let empty = remote
-                    .is_empty()
-                    .map_err(|e| Error::repo_io("listing", location.to_string(), e))?;
-                if !empty {
-                    return Err(refuse(
-                        if remote.len(layout::CONFIG).is_ok() {
-                            "a repository already exists there"
-                        } else {
-                            "objects already exist under that prefix"
-                        }
-                        .into(),
-                    ));
-                }
-                crate::storage::location::remote_cached(remote)
-            }
-        };
+        let storage = location.create(modes, layout::CONFIG)?;
         let config = Config {
             repo_id: random_id(),
             chunker: ChunkerParams {
@@ -385,23 +343,7 @@ impl Repository {
     /// # Errors
     /// As [`Repository::open_at`].
     pub fn open_unindexed_at(location: &Location) -> Result<Repository> {
-        if let Some(remote) = location.open_remote()? {
-            return Self::open_storage(remote, location.clone());
-        }
-        let path = location.local().unwrap_or_else(|| Path::new(""));
-        let no_repo = |reason: &str| Error::NoRepository {
-            path: path.to_path_buf(),
-            reason: reason.into(),
-        };
-        match std::fs::metadata(path) {
-            Ok(m) if m.is_dir() => {}
-            Ok(_) => return Err(no_repo("not a directory")),
-            Err(e) if e.kind() == io::ErrorKind::NotFound => {
-                return Err(no_repo("directory does not exist"));
-            }
-            Err(e) => return Err(Error::path_io("opening repository", path, e)),
-        }
-        Self::open_storage(Arc::new(LocalStorage::new(path)), location.clone())
+        Self::open_storage(location.open()?, location.clone())
     }
 
     /// Opens a repository on any storage (tests use this with fault-injecting storage).

@@ -2,14 +2,15 @@
 //! named `s3:http[s]://HOST[:PORT]/BUCKET[/PREFIX]` (restic's form), and opening its storage.
 
 use std::fmt;
+use std::io;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use crate::error::{Error, Result};
 
-use super::Storage;
 use super::blocks::BlockCache;
 use super::s3::{S3Location, S3Storage};
+use super::{LocalStorage, Modes, Storage};
 
 /// The scheme prefix of an object-storage location.
 pub const S3_PREFIX: &str = "s3:";
@@ -59,21 +60,82 @@ impl Location {
         }
     }
 
-    /// Opens the storage of an object-storage location (credentials from the environment).
-    /// Local directories are opened by the repository, which checks them first.
+    /// Opens the storage of the repository here: a local directory must exist; an object
+    /// store is reached with credentials from the environment.
     ///
     /// # Errors
+    /// [`Error::NoRepository`] for a missing local directory or a file in its place;
     /// [`Error::InvalidInput`] for missing credentials or a bad endpoint.
-    pub fn open_remote(&self) -> Result<Option<Arc<dyn Storage>>> {
+    pub fn open(&self) -> Result<Arc<dyn Storage>> {
+        let path = match self {
+            Location::S3(s) => return Ok(remote_cached(S3Storage::open(s)?)),
+            Location::Local(path) => path,
+        };
+        let no_repo = |reason: &str| Error::NoRepository {
+            path: path.clone(),
+            reason: reason.into(),
+        };
+        match std::fs::metadata(path) {
+            Ok(m) if m.is_dir() => Ok(Arc::new(LocalStorage::new(path))),
+            Ok(_) => Err(no_repo("not a directory")),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => {
+                Err(no_repo("directory does not exist"))
+            }
+            Err(e) => Err(Error::path_io("opening repository", path, e)),
+        }
+    }
+
+    /// Makes the storage of a new repository here, which must hold nothing yet: a local
+    /// directory (created with `modes` if missing) or a prefix of an existing bucket. `marker`
+    /// is the file whose presence means a repository is there already (the refusal says so).
+    ///
+    /// # Errors
+    /// [`Error::InitRefused`] if the place is not empty; I/O errors.
+    pub fn create(&self, modes: Modes, marker: &str) -> Result<Arc<dyn Storage>> {
+        let refuse = |reason: &str| Error::InitRefused {
+            path: self.as_path_buf(),
+            reason: reason.into(),
+        };
         match self {
-            Location::Local(_) => Ok(None),
-            Location::S3(s) => Ok(Some(remote_cached(S3Storage::open(s)?))),
+            Location::Local(path) => {
+                match std::fs::read_dir(path) {
+                    Ok(mut rd) => {
+                        if path.join(marker).exists() {
+                            return Err(refuse("a repository already exists there"));
+                        }
+                        if rd.next().is_some() {
+                            return Err(refuse("the directory is not empty"));
+                        }
+                    }
+                    Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+                    Err(e) => return Err(Error::path_io("reading", path, e)),
+                }
+                super::make_root(path, modes).map_err(|e| Error::path_io("creating", path, e))?;
+                if let Some(parent) = path.parent() {
+                    let _ = super::sync_dir(parent);
+                }
+                Ok(Arc::new(LocalStorage::with_modes(path, modes)))
+            }
+            Location::S3(s3) => {
+                let remote = S3Storage::open(s3)?;
+                let empty = remote
+                    .is_empty()
+                    .map_err(|e| Error::repo_io("listing", self.to_string(), e))?;
+                if !empty {
+                    return Err(refuse(if remote.len(marker).is_ok() {
+                        "a repository already exists there"
+                    } else {
+                        "objects already exist under that prefix"
+                    }));
+                }
+                Ok(remote_cached(remote))
+            }
         }
     }
 }
 
 /// A remote backend behind a block cache of [`REMOTE_BLOCK_CACHE`] bytes.
-pub fn remote_cached(remote: S3Storage) -> Arc<dyn Storage> {
+fn remote_cached(remote: S3Storage) -> Arc<dyn Storage> {
     Arc::new(BlockCache::new(remote, REMOTE_BLOCK_CACHE))
 }
 
