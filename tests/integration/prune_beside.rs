@@ -459,3 +459,144 @@ fn a_damaged_fence_is_reported_and_no_backup_commits_past_it() {
     assert!(e.contains("fences/"), "{e}");
     assert_eq!(f.ok(&["snapshots"]), listed, "nothing committed");
 }
+
+/// Local storage that runs `hook` once, just before the `n`-th index file is written.
+struct HookAtIndexWrite {
+    inner: LocalStorage,
+    seen: AtomicUsize,
+    n: usize,
+    hook: Mutex<Option<Box<dyn FnOnce() + Send>>>,
+}
+
+impl Storage for HookAtIndexWrite {
+    fn read(&self, p: &str, limit: u64) -> std::io::Result<Vec<u8>> {
+        self.inner.read(p, limit)
+    }
+    fn read_at(&self, p: &str, o: u64, b: &mut [u8]) -> std::io::Result<()> {
+        self.inner.read_at(p, o, b)
+    }
+    fn len(&self, p: &str) -> std::io::Result<u64> {
+        self.inner.len(p)
+    }
+    fn list(&self, d: &str) -> std::io::Result<Vec<String>> {
+        self.inner.list(d)
+    }
+    fn list_times(&self, d: &str) -> std::io::Result<Vec<(String, i64)>> {
+        self.inner.list_times(d)
+    }
+    fn remove(&self, p: &str) -> std::io::Result<()> {
+        self.inner.remove(p)
+    }
+    fn create_dir(&self, d: &str) -> std::io::Result<()> {
+        self.inner.create_dir(d)
+    }
+    fn write(&self, p: &str, data: &[u8]) -> std::io::Result<()> {
+        if p.starts_with("index/") && self.seen.fetch_add(1, Ordering::SeqCst) + 1 == self.n {
+            let hook = self.hook.lock().unwrap().take();
+            if let Some(h) = hook {
+                h();
+            }
+        }
+        self.inner.write(p, data)
+    }
+    fn replace(&self, p: &str, data: &[u8]) -> std::io::Result<()> {
+        self.inner.replace(p, data)
+    }
+    fn create_new<'a>(&'a self, dir: &str) -> std::io::Result<Box<dyn NewFile + 'a>> {
+        self.inner.create_new(dir)
+    }
+}
+
+/// A prune stopped between its lock check and the write of its final index (I6): while it
+/// sleeps it is revoked, and another prune repacks a pack the sleeper's index still names as
+/// live, and deletes it. The sleeper's index, written when it wakes, must not stay: it would
+/// name a deleted pack as the place of data a snapshot uses (every later prune would refuse,
+/// and reads could fail). The sleeper withdraws it and fails; the repository stays whole.
+#[test]
+fn a_prune_revoked_between_its_lock_check_and_its_index_write_withdraws_that_index() {
+    let f = Fixture::new();
+    let dir = |name: &str| {
+        let d = f.path(name);
+        fs::create_dir(&d).unwrap();
+        d
+    };
+    let snap = |d: &Path| -> String {
+        let out = f.ok(&["backup", "-q", "--json", d.to_str().unwrap()]);
+        json(&out)["snapshot_id"].as_str().unwrap().to_string()
+    };
+    // Unused in full (a deletion, so the prune writes its final index), and a pack half used.
+    let (d0, d1, d2) = (dir("d0"), dir("d1"), dir("d2"));
+    fs::write(d0.join("u"), noise(31, 2 << 20)).unwrap();
+    fs::write(d1.join("p"), noise(32, 1 << 20)).unwrap();
+    fs::write(d1.join("q"), noise(33, 300_000)).unwrap();
+    fs::copy(d1.join("q"), d2.join("q")).unwrap();
+    fs::write(d2.join("r"), noise(34, 300_000)).unwrap();
+    let s0 = snap(&d0);
+    let s1 = snap(&d1);
+    snap(&d2);
+    f.ok(&["forget", &s0, &s1]);
+
+    let lock_file: Arc<Mutex<Option<String>>> = Arc::default();
+    let other = Arc::new(Mutex::new(None));
+    let hook = {
+        let (repo_path, lock_file, other) =
+            (f.repo.clone(), Arc::clone(&lock_file), Arc::clone(&other));
+        move || {
+            // Revoked while stopped: its lock is gone; then a whole prune runs that repacks.
+            let name = lock_file.lock().unwrap().clone().unwrap();
+            fs::remove_file(repo_path.join(name)).unwrap();
+            let brepo = open_repo(&repo_path);
+            let block =
+                RepoLock::acquire(&brepo, LockKind::Maintenance, "prune", Duration::ZERO).unwrap();
+            let options = PruneOptions {
+                max_unused: prune::MaxUnused::Bytes(0),
+                dry_run: false,
+            };
+            *other.lock().unwrap() = Some(prune::prune(&brepo, &block, &options).unwrap());
+        }
+    };
+    let storage = Arc::new(HookAtIndexWrite {
+        inner: LocalStorage::new(&f.repo),
+        seen: AtomicUsize::new(0),
+        n: 2,
+        hook: Mutex::new(Some(Box::new(hook))),
+    });
+    let repo = open_on(storage, &f.repo);
+    repo.load_index_strict().unwrap();
+    let lock = RepoLock::acquire(
+        &open_repo(&f.repo),
+        LockKind::Maintenance,
+        "prune",
+        Duration::ZERO,
+    )
+    .unwrap();
+    *lock_file.lock().unwrap() = Some(lock.file());
+    let sleeper = PruneOptions {
+        max_unused: prune::MaxUnused::Unlimited,
+        dry_run: false,
+    };
+    let err = prune::prune(&repo, &lock, &sleeper).unwrap_err();
+    assert!(
+        matches!(err, chronofs::Error::Revoked(_)),
+        "the sleeper learns it was revoked: {err}"
+    );
+    drop(lock);
+    let r = other.lock().unwrap().take().expect("the other prune ran");
+    assert!(r.packs_repacked >= 1 && r.packs_deleted >= 1, "{r:?}");
+    // Whole: checks clean, prunes again, and the snapshot left restores exactly.
+    let report = check::check(&open_repo(&f.repo), true).unwrap();
+    assert!(report.is_ok(), "{:?}", report.errors);
+    f.ok(&["prune"]);
+    f.ok(&["check", "--read-data"]);
+    let t = f.path("restored");
+    f.ok(&["restore", "latest", "--target", t.to_str().unwrap()]);
+    let back = t.join(d2.strip_prefix("/").unwrap());
+    assert_eq!(
+        fs::read(back.join("q")).unwrap(),
+        fs::read(d2.join("q")).unwrap()
+    );
+    assert_eq!(
+        fs::read(back.join("r")).unwrap(),
+        fs::read(d2.join("r")).unwrap()
+    );
+}

@@ -7,7 +7,9 @@
 use crate::error::Result;
 use crate::format::crypto::SessionKey;
 use crate::format::id::{Id, IndexId};
-use crate::format::index::{Condemned, IndexedPack, MAX_BLOBS_PER_INDEX, PruneState};
+use crate::format::index::{
+    Condemned, Index as IndexRecord, IndexedPack, MAX_BLOBS_PER_INDEX, PruneState,
+};
 use crate::format::pack::PackedBlob;
 use crate::repo::Repository;
 use crate::repo::index::{Index, RecordBuilder};
@@ -50,6 +52,7 @@ pub fn write_index(
     order.sort_unstable_by_key(key);
     let packs = index.packs();
     let mut batch = RecordBuilder::default();
+    let mut written = Vec::new();
     let mut pending: Option<(IndexedPack, usize)> = None;
     for pos in order {
         let Some((id, loc, number)) = index.at(pos as usize) else {
@@ -59,8 +62,7 @@ pub fn write_index(
             // A pack's blobs never straddle two files.
             flush_pack(&mut batch, &mut pending, index);
             if batch.blob_count() >= MAX_BLOBS_PER_INDEX {
-                lock.ensure_held()?;
-                repo.write_index_record(&batch.take(Vec::new()))?;
+                write_held(repo, lock, &batch.take(Vec::new()), &mut written)?;
             }
             let (id, len) = packs[number];
             pending = Some((
@@ -95,11 +97,32 @@ pub fn write_index(
         .collect();
     let mut last = batch.take(supersedes);
     last.prune = Some(new.state);
-    lock.ensure_held()?;
-    repo.write_index_record(&last)?;
+    write_held(repo, lock, &last, &mut written)?;
     for name in new.supersedes {
         lock.ensure_held()?;
         repo.remove_if_present(&format!("{}/{name}", crate::repo::layout::INDEX_DIR))?;
+    }
+    Ok(())
+}
+
+/// Writes `record` under the lock, and looks at the lock again once it is written: a prune
+/// stopped between its check and its write for longer than the grace period has been revoked,
+/// and the prune that revoked it may since have deleted packs the record still names. Then the
+/// files of this index (`written`, which gains this one) are withdrawn before the error is
+/// returned, and the files they were to supersede, still present, stand (docs/FORMAT.md, I6).
+fn write_held(
+    repo: &Repository,
+    lock: &RepoLock,
+    record: &IndexRecord,
+    written: &mut Vec<IndexId>,
+) -> Result<()> {
+    lock.ensure_held()?;
+    written.push(repo.write_index_record(record)?);
+    if let Err(e) = lock.ensure_held() {
+        for id in written.iter() {
+            let _ = repo.remove_if_present(&crate::repo::layout::index_path(id));
+        }
+        return Err(e);
     }
     Ok(())
 }
