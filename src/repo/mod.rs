@@ -539,7 +539,11 @@ impl Repository {
             if !vanished {
                 break (records, problems);
             }
+            // A file listed a moment ago is gone: a prune superseded (or withdrew) it. List
+            // again, after a pause that grows: an object store's listing may show a deleted
+            // object for a while.
             attempts += 1;
+            std::thread::sleep(std::time::Duration::from_millis(10 << attempts.min(7)));
             names = self.list_ids(layout::INDEX_DIR)?;
         };
         let superseded: std::collections::HashSet<String> = records
