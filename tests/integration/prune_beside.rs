@@ -10,7 +10,6 @@
 
 use std::fs;
 use std::path::Path;
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -20,61 +19,13 @@ use chronofs::ingest::{self, BackupOptions, Silent};
 use chronofs::maintain::check;
 use chronofs::maintain::prune::{self, PruneOptions};
 use chronofs::repo::lock::{LockKind, RepoLock};
-use chronofs::storage::{LocalStorage, NewFile, Storage};
+use chronofs::storage::LocalStorage;
 use serde_json::Value;
 
-use super::util::{Fixture, assert_ok, noise, open_on, open_repo};
+use super::util::{Fixture, Observed, assert_ok, noise, once_at, open_on, open_repo};
 
 fn json(s: &str) -> Value {
     serde_json::from_str(s.lines().last().unwrap_or("")).unwrap()
-}
-
-/// Local storage that runs `hook` once, when the `n`-th listing of `locks/` with times starts
-/// (the prune's second look at the writers is its second such listing).
-struct HookAtLocks {
-    inner: LocalStorage,
-    seen: AtomicUsize,
-    n: usize,
-    hook: Mutex<Option<Box<dyn FnOnce() + Send>>>,
-}
-
-impl Storage for HookAtLocks {
-    fn read(&self, p: &str, limit: u64) -> std::io::Result<Vec<u8>> {
-        self.inner.read(p, limit)
-    }
-    fn read_at(&self, p: &str, o: u64, b: &mut [u8]) -> std::io::Result<()> {
-        self.inner.read_at(p, o, b)
-    }
-    fn len(&self, p: &str) -> std::io::Result<u64> {
-        self.inner.len(p)
-    }
-    fn list(&self, d: &str) -> std::io::Result<Vec<String>> {
-        self.inner.list(d)
-    }
-    fn list_times(&self, d: &str) -> std::io::Result<Vec<(String, i64)>> {
-        if d == "locks" && self.seen.fetch_add(1, Ordering::SeqCst) + 1 == self.n {
-            let hook = self.hook.lock().unwrap().take();
-            if let Some(h) = hook {
-                h();
-            }
-        }
-        self.inner.list_times(d)
-    }
-    fn remove(&self, p: &str) -> std::io::Result<()> {
-        self.inner.remove(p)
-    }
-    fn create_dir(&self, d: &str) -> std::io::Result<()> {
-        self.inner.create_dir(d)
-    }
-    fn write(&self, p: &str, data: &[u8]) -> std::io::Result<()> {
-        self.inner.write(p, data)
-    }
-    fn replace(&self, p: &str, data: &[u8]) -> std::io::Result<()> {
-        self.inner.replace(p, data)
-    }
-    fn create_new<'a>(&'a self, dir: &str) -> std::io::Result<Box<dyn NewFile + 'a>> {
-        self.inner.create_new(dir)
-    }
 }
 
 /// A writer as `chronofs backup` is one: its lock taken, then its index loaded, its basis
@@ -126,12 +77,11 @@ fn a_backup_that_commits_between_the_two_looks_keeps_its_data() {
             drop(wlock);
         }
     };
-    let storage = Arc::new(HookAtLocks {
-        inner: LocalStorage::new(&f.repo),
-        seen: AtomicUsize::new(0),
-        n: 2,
-        hook: Mutex::new(Some(Box::new(hook))),
-    });
+    // The prune's second look at the writers is its second listing of `locks/` with times.
+    let storage = Arc::new(Observed::new(
+        &f.repo,
+        once_at(2, |op, path| op == "list_times" && path == "locks", hook),
+    ));
     let repo = open_on(storage, &f.repo);
     // Taken through other storage: the hook counts the prune's own listings only.
     let lock = RepoLock::acquire(
@@ -460,53 +410,6 @@ fn a_damaged_fence_is_reported_and_no_backup_commits_past_it() {
     assert_eq!(f.ok(&["snapshots"]), listed, "nothing committed");
 }
 
-/// Local storage that runs `hook` once, just before the `n`-th index file is written.
-struct HookAtIndexWrite {
-    inner: LocalStorage,
-    seen: AtomicUsize,
-    n: usize,
-    hook: Mutex<Option<Box<dyn FnOnce() + Send>>>,
-}
-
-impl Storage for HookAtIndexWrite {
-    fn read(&self, p: &str, limit: u64) -> std::io::Result<Vec<u8>> {
-        self.inner.read(p, limit)
-    }
-    fn read_at(&self, p: &str, o: u64, b: &mut [u8]) -> std::io::Result<()> {
-        self.inner.read_at(p, o, b)
-    }
-    fn len(&self, p: &str) -> std::io::Result<u64> {
-        self.inner.len(p)
-    }
-    fn list(&self, d: &str) -> std::io::Result<Vec<String>> {
-        self.inner.list(d)
-    }
-    fn list_times(&self, d: &str) -> std::io::Result<Vec<(String, i64)>> {
-        self.inner.list_times(d)
-    }
-    fn remove(&self, p: &str) -> std::io::Result<()> {
-        self.inner.remove(p)
-    }
-    fn create_dir(&self, d: &str) -> std::io::Result<()> {
-        self.inner.create_dir(d)
-    }
-    fn write(&self, p: &str, data: &[u8]) -> std::io::Result<()> {
-        if p.starts_with("index/") && self.seen.fetch_add(1, Ordering::SeqCst) + 1 == self.n {
-            let hook = self.hook.lock().unwrap().take();
-            if let Some(h) = hook {
-                h();
-            }
-        }
-        self.inner.write(p, data)
-    }
-    fn replace(&self, p: &str, data: &[u8]) -> std::io::Result<()> {
-        self.inner.replace(p, data)
-    }
-    fn create_new<'a>(&'a self, dir: &str) -> std::io::Result<Box<dyn NewFile + 'a>> {
-        self.inner.create_new(dir)
-    }
-}
-
 /// A prune stopped between its lock check and the write of its final index (I6): while it
 /// sleeps it is revoked, and another prune repacks a pack the sleeper's index still names as
 /// live, and deletes it. The sleeper's index, written when it wakes, must not stay: it would
@@ -555,12 +458,15 @@ fn a_prune_revoked_between_its_lock_check_and_its_index_write_withdraws_that_ind
             *other.lock().unwrap() = Some(prune::prune(&brepo, &block, &options).unwrap());
         }
     };
-    let storage = Arc::new(HookAtIndexWrite {
-        inner: LocalStorage::new(&f.repo),
-        seen: AtomicUsize::new(0),
-        n: 2,
-        hook: Mutex::new(Some(Box::new(hook))),
-    });
+    // Just before the prune's second index write (its final index).
+    let storage = Arc::new(Observed::new(
+        &f.repo,
+        once_at(
+            2,
+            |op, path| op == "write" && path.starts_with("index/"),
+            hook,
+        ),
+    ));
     let repo = open_on(storage, &f.repo);
     repo.load_index_strict().unwrap();
     let lock = RepoLock::acquire(

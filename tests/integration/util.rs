@@ -590,3 +590,92 @@ pub fn kill_when(
     );
     seen
 }
+
+/// Local storage that tells `before` of each call it is about to pass on, as (operation,
+/// path): `"list"`, `"list_times"`, `"write"` and so on. Tests count calls with it, or run
+/// something at a chosen moment of a command (see [`once_at`]).
+pub struct Observed {
+    inner: chronofs::storage::LocalStorage,
+    before: Box<Observer>,
+}
+
+/// What [`Observed`] calls before each call: (operation, path).
+type Observer = dyn Fn(&str, &str) + Send + Sync;
+
+impl Observed {
+    pub fn new(repo: &Path, before: impl Fn(&str, &str) + Send + Sync + 'static) -> Observed {
+        Observed {
+            inner: chronofs::storage::LocalStorage::new(repo),
+            before: Box::new(before),
+        }
+    }
+}
+
+/// An observer for [`Observed`] that runs `hook` once, when the `n`-th call that `matches`
+/// (operation, path) starts.
+pub fn once_at(
+    n: usize,
+    matches: impl Fn(&str, &str) -> bool + Send + Sync + 'static,
+    hook: impl FnOnce() + Send + 'static,
+) -> impl Fn(&str, &str) + Send + Sync + 'static {
+    let seen = std::sync::atomic::AtomicUsize::new(0);
+    let hook = std::sync::Mutex::new(Some(hook));
+    move |op, path| {
+        if matches(op, path)
+            && seen.fetch_add(1, std::sync::atomic::Ordering::SeqCst) + 1 == n
+            && let Some(h) = hook.lock().unwrap().take()
+        {
+            h();
+        }
+    }
+}
+
+impl chronofs::storage::Storage for Observed {
+    fn read(&self, p: &str, limit: u64) -> std::io::Result<Vec<u8>> {
+        (self.before)("read", p);
+        self.inner.read(p, limit)
+    }
+    fn read_at(&self, p: &str, o: u64, b: &mut [u8]) -> std::io::Result<()> {
+        (self.before)("read_at", p);
+        self.inner.read_at(p, o, b)
+    }
+    fn len(&self, p: &str) -> std::io::Result<u64> {
+        (self.before)("len", p);
+        self.inner.len(p)
+    }
+    fn list(&self, d: &str) -> std::io::Result<Vec<String>> {
+        (self.before)("list", d);
+        self.inner.list(d)
+    }
+    fn list_times(&self, d: &str) -> std::io::Result<Vec<(String, i64)>> {
+        (self.before)("list_times", d);
+        self.inner.list_times(d)
+    }
+    fn list_token(&self, d: &str) -> std::io::Result<Option<chronofs::storage::ListToken>> {
+        (self.before)("list_token", d);
+        self.inner.list_token(d)
+    }
+    fn remove(&self, p: &str) -> std::io::Result<()> {
+        (self.before)("remove", p);
+        self.inner.remove(p)
+    }
+    fn create_dir(&self, d: &str) -> std::io::Result<()> {
+        (self.before)("create_dir", d);
+        self.inner.create_dir(d)
+    }
+    fn write(&self, p: &str, data: &[u8]) -> std::io::Result<()> {
+        (self.before)("write", p);
+        self.inner.write(p, data)
+    }
+    fn replace(&self, p: &str, data: &[u8]) -> std::io::Result<()> {
+        (self.before)("replace", p);
+        self.inner.replace(p, data)
+    }
+    fn create_new<'a>(
+        &'a self,
+        dir: &str,
+    ) -> std::io::Result<Box<dyn chronofs::storage::NewFile + 'a>> {
+        (self.before)("create_new", dir);
+        self.inner.create_new(dir)
+    }
+}

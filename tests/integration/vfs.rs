@@ -7,12 +7,11 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use chronofs::repo::Repository;
-use chronofs::storage::{ListToken, LocalStorage, Storage};
 
 use chronofs::vfs::state::{Settings, State};
 use chronofs::vfs::{Errno, Kind, Vfs, inodes};
 
-use super::util::{Fixture, open_repo};
+use super::util::{Fixture, Observed, open_repo};
 
 /// The tree over the fixture's repository.
 fn vfs_of(f: &Fixture) -> Vfs {
@@ -32,48 +31,6 @@ fn vfs_on(repo: Repository) -> Vfs {
     Vfs::new(Arc::clone(&state))
 }
 
-/// Local storage that counts the listings of `snapshots/`.
-struct CountListings {
-    inner: LocalStorage,
-    snapshot_listings: AtomicUsize,
-}
-
-impl Storage for CountListings {
-    fn read(&self, p: &str, limit: u64) -> std::io::Result<Vec<u8>> {
-        self.inner.read(p, limit)
-    }
-    fn read_at(&self, p: &str, o: u64, b: &mut [u8]) -> std::io::Result<()> {
-        self.inner.read_at(p, o, b)
-    }
-    fn len(&self, p: &str) -> std::io::Result<u64> {
-        self.inner.len(p)
-    }
-    fn list(&self, d: &str) -> std::io::Result<Vec<String>> {
-        if d == "snapshots" {
-            self.snapshot_listings.fetch_add(1, Ordering::SeqCst);
-        }
-        self.inner.list(d)
-    }
-    fn list_times(&self, d: &str) -> std::io::Result<Vec<(String, i64)>> {
-        self.inner.list_times(d)
-    }
-    fn list_token(&self, d: &str) -> std::io::Result<Option<ListToken>> {
-        self.inner.list_token(d)
-    }
-    fn remove(&self, p: &str) -> std::io::Result<()> {
-        self.inner.remove(p)
-    }
-    fn create_dir(&self, d: &str) -> std::io::Result<()> {
-        self.inner.create_dir(d)
-    }
-    fn write(&self, p: &str, data: &[u8]) -> std::io::Result<()> {
-        self.inner.write(p, data)
-    }
-    fn replace(&self, p: &str, data: &[u8]) -> std::io::Result<()> {
-        self.inner.replace(p, data)
-    }
-}
-
 /// An idle mount on local storage does not list the snapshot files again while their
 /// directory says nothing changed, and picks up a new snapshot at the next refresh after one
 /// is written, however soon.
@@ -82,12 +39,15 @@ fn an_idle_mount_lists_the_snapshots_only_when_their_directory_changed() {
     let f = Fixture::new();
     fs::write(f.src.join("a"), b"first").unwrap();
     f.ok(&["backup", "-q", f.src_str()]);
-    let storage = Arc::new(CountListings {
-        inner: LocalStorage::new(&f.repo),
-        snapshot_listings: AtomicUsize::new(0),
-    });
-    let vfs = vfs_on(super::util::open_on(storage.clone(), &f.repo));
-    let listings = || storage.snapshot_listings.load(Ordering::SeqCst);
+    let snapshot_listings = Arc::new(AtomicUsize::new(0));
+    let count = Arc::clone(&snapshot_listings);
+    let storage = Arc::new(Observed::new(&f.repo, move |op, path| {
+        if op == "list" && path == "snapshots" {
+            count.fetch_add(1, Ordering::SeqCst);
+        }
+    }));
+    let vfs = vfs_on(super::util::open_on(storage, &f.repo));
+    let listings = || snapshot_listings.load(Ordering::SeqCst);
     let refresh = || {
         std::thread::sleep(Duration::from_millis(150));
         vfs.state().refresh_soon();
