@@ -540,8 +540,8 @@ impl Repository {
                 break (records, problems);
             }
             // A file listed a moment ago is gone: a prune superseded (or withdrew) it. List
-            // again, after a pause that grows: an object store's listing may show a deleted
-            // object for a while.
+            // again, after a pause that grows, so that a prune deleting many superseded files
+            // one by one has finished before the attempts run out.
             attempts += 1;
             std::thread::sleep(std::time::Duration::from_millis(10 << attempts.min(7)));
             names = self.list_ids(layout::INDEX_DIR)?;

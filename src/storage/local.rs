@@ -56,6 +56,11 @@ impl Drop for LocalNewFile {
 
 /// How many open pack files [`LocalStorage`] keeps for [`Storage::read_at`].
 const OPEN_FILE_CACHE: usize = 64;
+/// A file time (seconds and nanoseconds, as `stat` gives them) in ns since the Unix epoch.
+fn stamp_ns(secs: i64, nanos: i64) -> i128 {
+    i128::from(secs) * 1_000_000_000 + i128::from(nanos)
+}
+
 /// How long a directory must have been still for its times to stand for its listing
 /// ([`Storage::list_token`]).
 const SETTLED: std::time::Duration = std::time::Duration::from_secs(1);
@@ -414,8 +419,10 @@ impl Storage for LocalStorage {
             Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
             Err(e) => return Err(e),
         };
-        let ns = |secs: i64, nanos: i64| i128::from(secs) * 1_000_000_000 + i128::from(nanos);
-        let times = (ns(m.mtime(), m.mtime_nsec()), ns(m.ctime(), m.ctime_nsec()));
+        let times = (
+            stamp_ns(m.mtime(), m.mtime_nsec()),
+            stamp_ns(m.ctime(), m.ctime_nsec()),
+        );
         // File systems stamp times from a clock that ticks every few milliseconds: a change
         // in the same tick as the last one leaves the times as they were. Only a directory
         // that has been still for a while (by this clock, or stamped in the future) gives a
@@ -437,7 +444,7 @@ impl Storage for LocalStorage {
         for name in self.list(dir)? {
             match fs::symlink_metadata(self.full(&format!("{dir}/{name}"))) {
                 Ok(m) => {
-                    let ns = i128::from(m.mtime()) * 1_000_000_000 + i128::from(m.mtime_nsec());
+                    let ns = stamp_ns(m.mtime(), m.mtime_nsec());
                     out.push((name, i64::try_from(ns).unwrap_or(i64::MAX)));
                 }
                 Err(e) if e.kind() == io::ErrorKind::NotFound => {}
