@@ -152,6 +152,15 @@ impl Crypto {
         seed
     }
 
+    /// The key that tags the pages of this repository's local index (a client's cache).
+    #[must_use]
+    pub fn local_index_key(&self) -> Zeroizing<[u8; KEY_LEN]> {
+        Zeroizing::new(blake3::derive_key(
+            layout::context::LOCAL_INDEX,
+            &*self.id_key,
+        ))
+    }
+
     /// Whether `other` computes the same blob ids and cut points (copies between the two
     /// deduplicate and keep their ids).
     #[must_use]

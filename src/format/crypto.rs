@@ -33,6 +33,9 @@ pub mod context {
     pub const SESSION_KEY: &str = "chronofs 2026-12 session data key";
     /// FastCDC gear seed from the id key.
     pub const CHUNKER_SEED: &str = "chronofs 2026-12 chunker seed";
+    /// Key of the tags of a client's local index (its cache), from the id key, or from the
+    /// repository id in a plaintext repository.
+    pub const LOCAL_INDEX: &str = "chronofs 2026-12 local index tag key";
 }
 
 /// A session's data key, sealed to the repository's public key: an X-Wing ciphertext. Every

@@ -21,6 +21,7 @@ pub mod crypto;
 pub mod fence;
 pub mod id;
 pub mod index;
+pub mod index_run;
 pub mod keyfile;
 pub mod lock;
 pub mod pack;

@@ -100,7 +100,7 @@ pub fn status(
             })
         })
         .collect();
-    let repository_bytes = repo.index().packs().iter().map(|(_, len)| len).sum();
+    let repository_bytes = repo.index().pack_bytes();
     Ok(Status {
         groups,
         repository_bytes,

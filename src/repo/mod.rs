@@ -15,6 +15,7 @@ pub mod fence;
 pub mod index;
 pub mod keys;
 pub mod layout;
+mod load;
 pub mod lock;
 pub mod pack;
 
@@ -31,7 +32,7 @@ use crate::format::config::{
 };
 use crate::format::crypto::{CIPHER_NAME, CIPHER_NONE, MasterKey, SessionKey};
 use crate::format::id::{BlobId, ChunkId, Id, IndexId, PackId, SnapshotId, TreeId};
-use crate::format::index::{Index as IndexRecord, IndexedPack, MAX_INDEX_LEN};
+use crate::format::index::{Index as IndexRecord, IndexedPack};
 use crate::format::pack::BlobKind;
 use crate::format::snapshot::{MAX_SNAPSHOT_LEN, Snapshot};
 use crate::format::tree::Tree;
@@ -95,6 +96,14 @@ pub struct Repository {
     index_clean: std::sync::atomic::AtomicBool,
     /// Held while the index is (re)loaded, so that two refreshes do not interleave.
     index_loading: std::sync::Mutex<()>,
+    /// Session keys met, numbered for the process's life (blob locations name them).
+    sessions: Arc<index::sessions::SessionTable>,
+    /// Where this user's caches live (`None`: no cache, the index is loaded into memory).
+    cache_root: Option<std::path::PathBuf>,
+    /// The local index directory, made on first load.
+    local_index: std::sync::OnceLock<Option<index::store::Store>>,
+    /// Load every index file into memory (prune, check).
+    full_index: std::sync::atomic::AtomicBool,
 }
 
 /// A problem found while loading index files (reported by `check`, fatal elsewhere).
@@ -181,6 +190,10 @@ impl Repository {
             cache: None,
             tree_cache: None,
             index: RwLock::new(Index::new()),
+            sessions: Arc::default(),
+            cache_root: None,
+            local_index: std::sync::OnceLock::new(),
+            full_index: std::sync::atomic::AtomicBool::new(false),
             index_files: std::sync::Mutex::new(Vec::new()),
             index_clean: std::sync::atomic::AtomicBool::new(false),
             index_loading: std::sync::Mutex::new(()),
@@ -319,17 +332,6 @@ impl Repository {
         Ok(repo)
     }
 
-    /// (Re)loads every index file; a damaged one is an error.
-    ///
-    /// # Errors
-    /// Listing failures, or the first damaged index file.
-    pub fn load_index_strict(&self) -> Result<()> {
-        match self.load_index()?.into_iter().next() {
-            Some(p) => Err(p.error),
-            None => Ok(()),
-        }
-    }
-
     /// Opens a repository and reads its config, without loading the index.
     ///
     /// # Errors
@@ -377,6 +379,10 @@ impl Repository {
             cache: None,
             tree_cache: None,
             index: RwLock::new(Index::new()),
+            sessions: Arc::default(),
+            cache_root: None,
+            local_index: std::sync::OnceLock::new(),
+            full_index: std::sync::atomic::AtomicBool::new(false),
             index_files: std::sync::Mutex::new(Vec::new()),
             index_clean: std::sync::atomic::AtomicBool::new(false),
             index_loading: std::sync::Mutex::new(()),
@@ -409,172 +415,6 @@ impl Repository {
         let (master, id) = keys::open(self, passphrase)?;
         self.set_key(master, id.clone())?;
         Ok(Some(id))
-    }
-
-    /// (Re)loads every index file. Damaged index files are returned as problems and skipped.
-    ///
-    /// # Errors
-    /// Failure to list the index directory.
-    pub fn load_index(&self) -> Result<Vec<IndexProblem>> {
-        let _loading = self
-            .index_loading
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
-        let names = self.list_ids(layout::INDEX_DIR)?;
-        self.load_index_files(names)
-    }
-
-    /// Names of the index files the in-memory index was last built from (superseded ones
-    /// included).
-    #[must_use]
-    pub fn index_files(&self) -> Vec<String> {
-        self.index_files
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .clone()
-    }
-
-    /// Reloads the index if index files were added or removed since it was loaded (another
-    /// process wrote a backup or pruned). Returns `None` if nothing changed.
-    ///
-    /// # Errors
-    /// Failure to list the index directory.
-    pub fn refresh_index(&self) -> Result<Option<Vec<IndexProblem>>> {
-        let _loading = self
-            .index_loading
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
-        let names = self.list_ids(layout::INDEX_DIR)?;
-        let known = self.index_files();
-        if known == names {
-            return Ok(None);
-        }
-        if let Some(problems) = self.add_index_files(&known, &names)? {
-            return Ok(Some(problems));
-        }
-        self.load_index_files(names).map(Some)
-    }
-
-    /// Adds to the in-memory index the files of `names` that are not in `known`, reading
-    /// only those, when that is all that changed (backups or copies landed): no file was
-    /// removed, no new one supersedes another or carries prune state, and the last load found
-    /// no damaged file (a full load reports it again). `None`: a full load is needed.
-    fn add_index_files(
-        &self,
-        known: &[String],
-        names: &[String],
-    ) -> Result<Option<Vec<IndexProblem>>> {
-        use std::sync::atomic::Ordering;
-        if known.is_empty() || !self.index_clean.load(Ordering::Acquire) {
-            return Ok(None);
-        }
-        let listed: std::collections::HashSet<&str> = names.iter().map(String::as_str).collect();
-        if known.iter().any(|k| !listed.contains(k.as_str())) {
-            return Ok(None);
-        }
-        let before: std::collections::HashSet<&str> = known.iter().map(String::as_str).collect();
-        let mut records = Vec::new();
-        let mut problems = Vec::new();
-        for name in names.iter().filter(|n| !before.contains(n.as_str())) {
-            let file = format!("{}/{name}", layout::INDEX_DIR);
-            match self.read_index_file(&file, name) {
-                Ok(r) if r.supersedes.is_empty() && r.prune.is_none() => records.push(r),
-                Ok(_) => return Ok(None),
-                Err(Error::RepoIo { cause, .. }) if cause.kind() == io::ErrorKind::NotFound => {
-                    return Ok(None);
-                }
-                Err(error) => problems.push(IndexProblem { file, error }),
-            }
-        }
-        let mut index = self
-            .index
-            .write()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
-        for r in &records {
-            index.add_record(r);
-        }
-        index.finalize();
-        drop(index);
-        *self
-            .index_files
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner) = names.to_vec();
-        self.index_clean
-            .store(problems.is_empty(), Ordering::Release);
-        Ok(Some(problems))
-    }
-
-    /// Reads and decodes index file `file` (named `name`), checking it against its name.
-    fn read_index_file(&self, file: &str, name: &str) -> Result<IndexRecord> {
-        let scheme = self.scheme()?;
-        self.read_verified(file, name, MAX_INDEX_LEN).and_then(|b| {
-            IndexRecord::decode(&b, scheme.payload())
-                .map_err(|e| Error::corrupt(file, e.to_string()))
-        })
-    }
-
-    /// Builds the in-memory index from the index files `names`. A file that vanishes between
-    /// the listing and the read was replaced by a prune (which writes the replacement first):
-    /// list again and start over.
-    fn load_index_files(&self, mut names: Vec<String>) -> Result<Vec<IndexProblem>> {
-        let mut attempts = 0;
-        let (records, problems) = loop {
-            let mut problems = Vec::new();
-            let mut records = Vec::new();
-            let mut vanished = false;
-            for name in &names {
-                let name = name.clone();
-                let file = format!("{}/{name}", layout::INDEX_DIR);
-                match self.read_index_file(&file, &name) {
-                    Ok(r) => records.push((name, r)),
-                    Err(Error::RepoIo { cause, .. })
-                        if cause.kind() == io::ErrorKind::NotFound && attempts < 10 =>
-                    {
-                        vanished = true;
-                        break;
-                    }
-                    Err(error) => problems.push(IndexProblem { file, error }),
-                }
-            }
-            if !vanished {
-                break (records, problems);
-            }
-            // A file listed a moment ago is gone: a prune superseded (or withdrew) it. List
-            // again, after a pause that grows, so that a prune deleting many superseded files
-            // one by one has finished before the attempts run out.
-            attempts += 1;
-            std::thread::sleep(std::time::Duration::from_millis(10 << attempts.min(7)));
-            names = self.list_ids(layout::INDEX_DIR)?;
-        };
-        let superseded: std::collections::HashSet<String> = records
-            .iter()
-            .flat_map(|(_, r)| r.supersedes.iter().map(IndexId::to_hex))
-            .collect();
-        let mut index = Index::new();
-        let (epoch, condemned) = prune_state(
-            records
-                .iter()
-                .filter(|(name, _)| !superseded.contains(name))
-                .map(|(_, r)| r),
-        );
-        index.set_prune_state(epoch, condemned);
-        for (name, r) in &records {
-            if !superseded.contains(name) {
-                index.add_record(r);
-            }
-        }
-        index.finalize();
-        *self
-            .index
-            .write()
-            .unwrap_or_else(std::sync::PoisonError::into_inner) = index;
-        *self
-            .index_files
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner) = names;
-        self.index_clean
-            .store(problems.is_empty(), std::sync::atomic::Ordering::Release);
-        Ok(problems)
     }
 
     /// Reads a content-addressed file of at most `limit` bytes and checks that its blake3
@@ -639,6 +479,7 @@ impl Repository {
     /// # Errors
     /// When the cache directory cannot be created.
     pub fn attach_disk_cache(&mut self, root: &Path) -> Result<()> {
+        self.cache_root = Some(root.to_path_buf());
         if self.location.local().is_some() {
             return Ok(());
         }
@@ -856,7 +697,7 @@ impl Repository {
     /// blob.
     pub fn unpack_blob(&self, id: &BlobId, loc: &BlobLocation, stored: Vec<u8>) -> Result<Vec<u8>> {
         self.require_full_key("reading backed-up data")?;
-        let session = self.index().pack_session(&loc.pack);
+        let session = self.index().session_of(loc);
         let at = blob::At {
             kind: loc.kind,
             session: session.as_deref(),
@@ -891,7 +732,7 @@ impl Repository {
     ) -> Result<PreparedBlob> {
         self.require_full_key("copying backed-up data")?;
         let (path, stored) = self.read_stored_bytes(loc)?;
-        let session = self.index().pack_session(&loc.pack);
+        let session = self.index().session_of(loc);
         let scheme = self.scheme()?;
         let corrupt = |m: String| Error::corrupt(&path, m);
         let at = blob::At {
@@ -1052,23 +893,6 @@ impl Repository {
 }
 
 /// Whether a read error may come from an index that is older than the repository.
-/// The prune epoch and condemned packs of the index files in force: the highest epoch, and
-/// every pack any of them condemns (at the latest epoch given).
-fn prune_state<'a>(
-    records: impl Iterator<Item = &'a IndexRecord>,
-) -> (u64, std::collections::HashMap<PackId, u64>) {
-    let mut epoch = 0;
-    let mut condemned = std::collections::HashMap::new();
-    for state in records.filter_map(|r| r.prune.as_ref()) {
-        epoch = epoch.max(state.epoch);
-        for c in &state.condemned {
-            let e = condemned.entry(c.pack).or_insert(c.epoch);
-            *e = (*e).max(c.epoch);
-        }
-    }
-    (epoch, condemned)
-}
-
 fn may_be_outdated(e: &Error) -> bool {
     matches!(e, Error::MissingBlob { .. } | Error::MissingPack { .. })
 }

@@ -467,6 +467,7 @@ mod tests {
                 stored_len,
                 raw_len: stored_len,
                 compression: Compression::None,
+                session: crate::repo::index::sessions::NO_SESSION,
             },
             id: BlobId(Id([0; 32])),
             jobs: vec![0],

@@ -223,7 +223,7 @@ impl Vfs {
     pub fn totals(&self) -> Totals {
         let index = self.state.repo().index();
         Totals {
-            bytes: index.packs().iter().map(|(_, len)| *len).sum(),
+            bytes: index.pack_bytes(),
             inode_limit: self.state.max_inodes() as u64,
             inodes: self.state.table.len() as u64,
         }

@@ -96,6 +96,8 @@ pub fn check(repo: &Repository, read_data: bool) -> Result<CheckReport> {
 /// Only when a directory cannot be listed; damage is reported in the [`CheckReport`].
 pub fn check_with(repo: &Repository, read: ReadData) -> Result<CheckReport> {
     repo.require_full_key("checking the repository")?;
+    // Check walks every blob and pack: every index file in memory, not the local index.
+    repo.prefer_full_index();
     let mut report = CheckReport::default();
     // Snapshots first, then the index: a backup committing meanwhile wrote its index files
     // before its snapshot, so the index names everything the snapshots listed reference.

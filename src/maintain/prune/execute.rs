@@ -26,6 +26,8 @@ use crate::maintain::usage;
 /// lock ([`Error::Revoked`]).
 pub fn prune(repo: &Repository, lock: &RepoLock, options: &PruneOptions) -> Result<PruneReport> {
     let started = Instant::now();
+    // Prune walks every blob: it needs every index file in memory, not the local index.
+    repo.prefer_full_index();
     if !options.dry_run {
         super::super::ensure_mutable(repo, "prune")?;
     }

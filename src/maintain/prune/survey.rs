@@ -138,7 +138,7 @@ pub fn recheck(
     if let Some(e) = listing.unreadable.first() {
         return Err(super::refuse_damage(e));
     }
-    repo.load_index_strict()?;
+    repo.load_full_index_strict()?;
     let new: Vec<&Listed> = listing
         .snapshots
         .iter()

@@ -1,12 +1,26 @@
-//! The in-memory index: blob id → pack, offset and lengths, in 48 bytes per blob.
+//! The index: blob id → pack, offset and lengths.
 //!
-//! Entries live in one `Vec` sorted by id and are found by binary search; there is no per-entry
-//! heap allocation and no hash-table overhead. Each entry packs the pack number (28 bits), the
-//! blob kind and the compression into one `u32`; pack ids are stored once in a side table, and
-//! in an encrypted repository each pack's session key once per session.
+//! Two parts answer lookups. In memory, entries live in one `Vec` sorted by id (48 bytes per
+//! blob, found by binary search): the whole repository's for prune and check (a *full*
+//! index), or only the packs this process wrote. On disk, a client's local index
+//! ([`store`]: sorted runs in its cache directory, [`disk`]) holds the rest, so that a
+//! backup, restore or mount keeps only a small fence per run in memory.
+//!
+//! Each in-memory entry packs the pack number (28 bits), the blob kind and the compression
+//! into one `u32`; pack ids are stored once in a side table, session keys once per process
+//! ([`sessions`]).
+
+pub mod build;
+pub mod disk;
+pub mod run;
+pub mod sessions;
+pub mod store;
 
 use std::collections::HashMap;
 use std::sync::Arc;
+
+use self::disk::DiskIndex;
+use self::sessions::{NO_SESSION, SessionTable};
 
 use crate::format::crypto::SessionKey;
 use crate::format::id::{BlobId, Id, PackId};
@@ -47,6 +61,9 @@ pub struct BlobLocation {
     pub raw_len: u32,
     /// Encoding of the stored bytes.
     pub compression: Compression,
+    /// The session key the blob is sealed with, a number into the process's
+    /// [`SessionTable`] ([`sessions::NO_SESSION`]: plaintext).
+    pub session: u32,
 }
 
 /// All blobs of a repository.
@@ -57,24 +74,80 @@ pub struct Index {
     pack_numbers: HashMap<PackId, u32>,
     /// Per pack (by number), its session's number in `sessions` (`NO_SESSION`: plaintext).
     pack_sessions: Vec<u32>,
-    sessions: Vec<Arc<SessionKey>>,
-    session_numbers: HashMap<Arc<SessionKey>, u32>,
+    sessions: Arc<SessionTable>,
     sorted: bool,
     /// The prune epoch of the index files loaded (docs/FORMAT.md, "Prune beside writers").
     epoch: u64,
     /// Condemned packs, indexed or not, with the epoch of their condemnation.
     condemned: HashMap<PackId, u64>,
+    /// The local index on disk, if this is not a full index.
+    disk: Option<DiskIndex>,
+    /// Why the local index was found damaged while in use (the next refresh rebuilds it).
+    damaged: std::sync::Mutex<Option<String>>,
 }
-
-const NO_SESSION: u32 = u32::MAX;
 
 impl Index {
     /// An empty index.
     #[must_use]
     pub fn new() -> Self {
+        Self::with_sessions(Arc::default())
+    }
+
+    /// An empty index that numbers session keys in `sessions`.
+    #[must_use]
+    pub fn with_sessions(sessions: Arc<SessionTable>) -> Self {
         Index {
             sorted: true,
+            sessions,
             ..Index::default()
+        }
+    }
+
+    /// Adds the local index on disk: lookups consult it after the entries in memory.
+    pub fn set_disk(&mut self, disk: DiskIndex) {
+        self.disk = Some(disk);
+    }
+
+    /// Whether this index holds every index file in memory (what prune and check need for
+    /// [`Self::position`], [`Self::at`], [`Self::iter`] and [`Self::packs`]).
+    #[must_use]
+    pub fn is_full(&self) -> bool {
+        self.disk.is_none()
+    }
+
+    /// The local index on disk, if any.
+    #[must_use]
+    pub fn disk(&self) -> Option<&DiskIndex> {
+        self.disk.as_ref()
+    }
+
+    /// Why the local index was found damaged since it was loaded, if it was.
+    #[must_use]
+    pub fn damage(&self) -> Option<String> {
+        self.damaged
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .clone()
+    }
+
+    /// Looks `id` up on disk; a damaged run is deleted and remembered, and answers nothing
+    /// (the blob is then stored again, or the read reloads the index).
+    fn disk_lookup(&self, id: &BlobId) -> Option<disk::Found> {
+        let disk = self.disk.as_ref()?;
+        match disk.lookup(id, &|p| self.condemned.contains_key(p)) {
+            Ok(found) => found,
+            Err(damage) => {
+                store::Store::discard(&damage);
+                let mut d = self
+                    .damaged
+                    .lock()
+                    .unwrap_or_else(std::sync::PoisonError::into_inner);
+                if d.is_none() {
+                    eprintln!("chronofs: warning: {damage}; rebuilding it");
+                }
+                *d = Some(damage.to_string());
+                None
+            }
         }
     }
 
@@ -113,16 +186,7 @@ impl Index {
         let number = u32::try_from(self.packs.len()).unwrap_or(u32::MAX) & PACK_MASK;
         self.packs.push((pack.id, pack.len));
         self.pack_numbers.insert(pack.id, number);
-        let session = session.map_or(NO_SESSION, |s| {
-            if let Some(&n) = self.session_numbers.get(s) {
-                return n;
-            }
-            let n = u32::try_from(self.sessions.len()).unwrap_or(NO_SESSION - 1);
-            let s = Arc::new(s.clone());
-            self.sessions.push(Arc::clone(&s));
-            self.session_numbers.insert(s, n);
-            n
-        });
+        let session = session.map_or(NO_SESSION, |s| self.sessions.intern(s));
         self.pack_sessions.push(session);
         let flags = if self.condemned.contains_key(&pack.id) {
             number | CONDEMNED_BIT
@@ -153,12 +217,27 @@ impl Index {
         }
     }
 
-    /// Where `id` is stored, if indexed.
+    /// Where `id` is stored, if indexed: in memory, else on disk.
     #[must_use]
     pub fn lookup(&self, id: &BlobId) -> Option<BlobLocation> {
-        self.position(id)
+        let here = self
+            .position(id)
             .and_then(|i| self.at(i))
-            .map(|(_, loc, _)| loc)
+            .map(|(_, loc, n)| (loc, self.pack_condemned(n)));
+        match here {
+            Some((loc, false)) => Some(loc),
+            here => self
+                .disk_lookup(id)
+                .filter(|f| !f.condemned || here.is_none())
+                .map(|f| f.loc)
+                .or(here.map(|(loc, _)| loc)),
+        }
+    }
+
+    fn pack_condemned(&self, number: usize) -> bool {
+        self.packs
+            .get(number)
+            .is_some_and(|(p, _)| self.condemned.contains_key(p))
     }
 
     /// The position of `id` among the sorted entries, `0..len()` (stable until the index
@@ -191,6 +270,11 @@ impl Index {
             } else {
                 Compression::None
             },
+            session: self
+                .pack_sessions
+                .get(number)
+                .copied()
+                .unwrap_or(NO_SESSION),
         };
         Some((BlobId(Id(e.id)), loc, number))
     }
@@ -198,6 +282,21 @@ impl Index {
     /// Packs holding tree blobs, with their lengths (trees and data are packed separately).
     #[must_use]
     pub fn tree_packs(&self) -> Vec<(PackId, u64)> {
+        let mut packs = self.memory_tree_packs();
+        if let Some(d) = &self.disk {
+            packs.extend(d.tree_packs());
+        }
+        packs
+    }
+
+    /// Total length of the packs indexed.
+    #[must_use]
+    pub fn pack_bytes(&self) -> u64 {
+        let memory: u64 = self.packs.iter().map(|(_, len)| len).sum();
+        memory + self.disk.as_ref().map_or(0, DiskIndex::bytes)
+    }
+
+    fn memory_tree_packs(&self) -> Vec<(PackId, u64)> {
         let mut numbers: Vec<u32> = self
             .entries
             .iter()
@@ -220,18 +319,23 @@ impl Index {
         self.entries
             .binary_search_by(|e| e.id.cmp(&id.0.0))
             .is_ok_and(|i| self.entries[i].pack_and_flags & CONDEMNED_BIT == 0)
+            || self.disk_lookup(id).is_some_and(|f| !f.condemned)
     }
 
-    /// Number of distinct blobs.
+    /// Number of distinct blobs in memory, plus the entries on disk.
     #[must_use]
     pub fn len(&self) -> usize {
         self.entries.len()
+            + self
+                .disk
+                .as_ref()
+                .map_or(0, |d| usize::try_from(d.len()).unwrap_or(usize::MAX))
     }
 
     /// Whether the index is empty.
     #[must_use]
     pub fn is_empty(&self) -> bool {
-        self.entries.is_empty()
+        self.len() == 0
     }
 
     /// Every indexed pack with its length.
@@ -257,7 +361,13 @@ impl Index {
     #[must_use]
     pub fn session_of_number(&self, number: usize) -> Option<Arc<SessionKey>> {
         let s = *self.pack_sessions.get(number)?;
-        self.sessions.get(s as usize).cloned()
+        self.sessions.get(s)
+    }
+
+    /// The session key a location names (`None`: plaintext).
+    #[must_use]
+    pub fn session_of(&self, loc: &BlobLocation) -> Option<Arc<SessionKey>> {
+        self.sessions.get(loc.session)
     }
 
     /// Every blob id with its location (for check and debugging).

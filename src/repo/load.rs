@@ -1,0 +1,435 @@
+//! Loading the index: every index file into memory (a full index, for prune and check), or
+//! a client's local index on disk brought up to date with the index files listed
+//! (docs/FORMAT.md, "Local index runs"), and reloading either when the repository changed.
+
+use std::collections::HashSet;
+use std::io;
+use std::sync::Arc;
+
+use crate::error::{Error, Result};
+use crate::format::crypto::KEM_CIPHERTEXT_LEN;
+use crate::format::id::{Id, IndexId, PackId};
+use crate::format::index::{Index as IndexRecord, MAX_INDEX_LEN, PruneState};
+
+use super::index::Index;
+use super::index::disk::DiskIndex;
+use super::index::run::Run;
+use super::index::store::{self, Store};
+use super::{IndexProblem, Repository, layout};
+
+/// Blobs of index files read before a run is written from them (about 75 MB in memory).
+const BUILD_BATCH: usize = 500_000;
+
+impl Repository {
+    /// Loads the index a client needs: the local index on disk brought up to date when the
+    /// repository has a cache directory (and no full index was asked for), else every index
+    /// file into memory. A damaged index file is an error.
+    ///
+    /// # Errors
+    /// Listing failures, or the first damaged index file.
+    pub fn load_index_strict(&self) -> Result<()> {
+        let problems = match self.local_store() {
+            Some(store) => self.load_local_index(store)?,
+            None => self.load_index()?,
+        };
+        match problems.into_iter().next() {
+            Some(p) => Err(p.error),
+            None => Ok(()),
+        }
+    }
+
+    /// Loads every index file into memory (what prune needs); a damaged one is an error.
+    ///
+    /// # Errors
+    /// Listing failures, or the first damaged index file.
+    pub fn load_full_index_strict(&self) -> Result<()> {
+        match self.load_index()?.into_iter().next() {
+            Some(p) => Err(p.error),
+            None => Ok(()),
+        }
+    }
+
+    /// From now on, loads every index file into memory (prune and check, which walk the
+    /// whole index), never the local index on disk.
+    pub fn prefer_full_index(&self) {
+        self.full_index
+            .store(true, std::sync::atomic::Ordering::Release);
+    }
+
+    /// The local index directory, made on first use (after unlocking: its tags are keyed);
+    /// `None` without a cache directory, when a full index is preferred, or when the
+    /// directory cannot be made (a warning says so).
+    fn local_store(&self) -> Option<&Store> {
+        if self.full_index.load(std::sync::atomic::Ordering::Acquire) {
+            return None;
+        }
+        let root = self.cache_root.as_ref()?;
+        self.local_index
+            .get_or_init(|| {
+                let dir = root.join(self.config.repo_id.to_hex()).join("index");
+                let (key, session_len) = match self.scheme().ok()?.crypto() {
+                    Some(c) => (c.local_index_key(), KEM_CIPHERTEXT_LEN),
+                    None => (
+                        zeroize::Zeroizing::new(blake3::derive_key(
+                            crate::format::crypto::context::LOCAL_INDEX,
+                            &self.config.repo_id.0,
+                        )),
+                        0,
+                    ),
+                };
+                match Store::new(&dir, &key, session_len) {
+                    Ok(s) => Some(s),
+                    Err(e) => {
+                        eprintln!(
+                            "chronofs: warning: no local index in {}: {e}; loading the whole index into memory",
+                            dir.display()
+                        );
+                        None
+                    }
+                }
+            })
+            .as_ref()
+    }
+
+    /// Brings the local index up to date with the index files listed: builds runs from the
+    /// files it has not seen, marks superseded and deleted ones dead, merges runs where
+    /// needed, and puts it in force. Damaged index files are returned as problems and
+    /// skipped (and read again next time).
+    ///
+    /// # Errors
+    /// Listing failures; I/O errors in the cache directory.
+    fn load_local_index(&self, store: &Store) -> Result<Vec<IndexProblem>> {
+        let _loading = self
+            .index_loading
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let cache_error =
+            |e: std::io::Error| Error::path_io("updating the local index", store.dir(), e);
+        let held = store.lock().map_err(cache_error)?;
+        let (mut runs, warnings) = store.open_runs(&held);
+        for w in warnings {
+            eprintln!("chronofs: warning: {w}");
+        }
+        let mut covered: HashSet<IndexId> = runs
+            .iter()
+            .flat_map(|r| r.header().sources.iter().map(|s| s.id))
+            .collect();
+        let mut names = self.list_ids(layout::INDEX_DIR)?;
+        let mut problems = Vec::new();
+        let mut attempts = 0;
+        loop {
+            let mut batch: Vec<(IndexId, IndexRecord)> = Vec::new();
+            let mut blobs = 0;
+            let mut vanished = false;
+            let bad: HashSet<String> = problems
+                .iter()
+                .map(|p: &IndexProblem| p.file.clone())
+                .collect();
+            for name in &names {
+                let Ok(id) = name.parse::<Id>().map(IndexId) else {
+                    continue;
+                };
+                let file = format!("{}/{name}", layout::INDEX_DIR);
+                if covered.contains(&id) || bad.contains(&file) {
+                    continue;
+                }
+                match self.read_index_file(&file, name) {
+                    Ok(r) => {
+                        blobs += r.packs.iter().map(|p| p.blobs.len()).sum::<usize>();
+                        batch.push((id, r));
+                    }
+                    Err(Error::RepoIo { cause, .. })
+                        if cause.kind() == io::ErrorKind::NotFound && attempts < 10 =>
+                    {
+                        vanished = true;
+                        break;
+                    }
+                    Err(error) => problems.push(IndexProblem { file, error }),
+                }
+                if blobs >= BUILD_BATCH {
+                    runs.push(self.build_run(store, &held, &mut batch, &mut covered)?);
+                    blobs = 0;
+                }
+            }
+            if !batch.is_empty() {
+                runs.push(self.build_run(store, &held, &mut batch, &mut covered)?);
+            }
+            if !vanished {
+                break;
+            }
+            // As in a full load: a prune superseded the file; list again after a pause.
+            attempts += 1;
+            std::thread::sleep(std::time::Duration::from_millis(10 << attempts.min(7)));
+            names = self.list_ids(layout::INDEX_DIR)?;
+        }
+        let listed: HashSet<IndexId> = names
+            .iter()
+            .filter_map(|n| n.parse::<Id>().ok().map(IndexId))
+            .collect();
+        let superseded: HashSet<IndexId> = runs
+            .iter()
+            .flat_map(|r| r.header().sources.iter())
+            .filter(|s| listed.contains(&s.id))
+            .flat_map(|s| s.supersedes.iter().copied())
+            .collect();
+        let live = |run: &Run, s: u32| {
+            run.header()
+                .sources
+                .get(s as usize)
+                .is_some_and(|s| listed.contains(&s.id) && !superseded.contains(&s.id))
+        };
+        let runs = store.settle(&held, runs, &live).map_err(|e| {
+            Error::path_io(
+                "updating the local index",
+                store.dir(),
+                io::Error::other(e.to_string()),
+            )
+        })?;
+        store.commit(&held, &runs).map_err(cache_error)?;
+        drop(held);
+        let (epoch, condemned) = prune_state(
+            runs.iter()
+                .flat_map(|r| {
+                    r.header()
+                        .sources
+                        .iter()
+                        .enumerate()
+                        .map(move |(i, s)| (r, i, s))
+                })
+                .filter(|(r, i, _)| live(r, *i as u32))
+                .filter_map(|(_, _, s)| s.prune.as_ref()),
+        );
+        let runs: Vec<(Run, Vec<bool>)> = runs
+            .into_iter()
+            .map(|r| {
+                let flags = (0..r.header().sources.len())
+                    .map(|s| live(&r, s as u32))
+                    .collect();
+                (r, flags)
+            })
+            .collect();
+        let mut index = Index::with_sessions(Arc::clone(&self.sessions));
+        index.set_prune_state(epoch, condemned);
+        index.set_disk(DiskIndex::new(runs, Arc::clone(&self.sessions)));
+        *self
+            .index
+            .write()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = index;
+        *self
+            .index_files
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = names;
+        self.index_clean
+            .store(problems.is_empty(), std::sync::atomic::Ordering::Release);
+        Ok(problems)
+    }
+
+    /// Writes a run from `batch` (emptied) and counts its files as covered.
+    fn build_run(
+        &self,
+        store: &Store,
+        held: &store::Locked,
+        batch: &mut Vec<(IndexId, IndexRecord)>,
+        covered: &mut HashSet<IndexId>,
+    ) -> Result<Run> {
+        let run = store.build(held, batch).map_err(|e| {
+            Error::path_io(
+                "updating the local index",
+                store.dir(),
+                io::Error::other(e.to_string()),
+            )
+        })?;
+        covered.extend(batch.drain(..).map(|(id, _)| id));
+        Ok(run)
+    }
+
+    /// (Re)loads every index file. Damaged index files are returned as problems and skipped.
+    ///
+    /// # Errors
+    /// Failure to list the index directory.
+    pub fn load_index(&self) -> Result<Vec<IndexProblem>> {
+        let _loading = self
+            .index_loading
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let names = self.list_ids(layout::INDEX_DIR)?;
+        self.load_index_files(names)
+    }
+
+    /// Names of the index files the in-memory index was last built from (superseded ones
+    /// included).
+    #[must_use]
+    pub fn index_files(&self) -> Vec<String> {
+        self.index_files
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .clone()
+    }
+
+    /// Reloads the index if index files were added or removed since it was loaded (another
+    /// process wrote a backup or pruned). Returns `None` if nothing changed.
+    ///
+    /// # Errors
+    /// Failure to list the index directory.
+    pub fn refresh_index(&self) -> Result<Option<Vec<IndexProblem>>> {
+        let _loading = self
+            .index_loading
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let names = self.list_ids(layout::INDEX_DIR)?;
+        let known = self.index_files();
+        let index = self.index();
+        let (damaged, full) = (index.damage().is_some(), index.is_full());
+        drop(index);
+        if known == names && !damaged {
+            return Ok(None);
+        }
+        if !full && let Some(store) = self.local_store() {
+            drop(_loading);
+            return self.load_local_index(store).map(Some);
+        }
+        if let Some(problems) = self.add_index_files(&known, &names)? {
+            return Ok(Some(problems));
+        }
+        self.load_index_files(names).map(Some)
+    }
+
+    /// Adds to the in-memory index the files of `names` that are not in `known`, reading
+    /// only those, when that is all that changed (backups or copies landed): no file was
+    /// removed, no new one supersedes another or carries prune state, and the last load found
+    /// no damaged file (a full load reports it again). `None`: a full load is needed.
+    fn add_index_files(
+        &self,
+        known: &[String],
+        names: &[String],
+    ) -> Result<Option<Vec<IndexProblem>>> {
+        use std::sync::atomic::Ordering;
+        if known.is_empty() || !self.index_clean.load(Ordering::Acquire) {
+            return Ok(None);
+        }
+        let listed: std::collections::HashSet<&str> = names.iter().map(String::as_str).collect();
+        if known.iter().any(|k| !listed.contains(k.as_str())) {
+            return Ok(None);
+        }
+        let before: std::collections::HashSet<&str> = known.iter().map(String::as_str).collect();
+        let mut records = Vec::new();
+        let mut problems = Vec::new();
+        for name in names.iter().filter(|n| !before.contains(n.as_str())) {
+            let file = format!("{}/{name}", layout::INDEX_DIR);
+            match self.read_index_file(&file, name) {
+                Ok(r) if r.supersedes.is_empty() && r.prune.is_none() => records.push(r),
+                Ok(_) => return Ok(None),
+                Err(Error::RepoIo { cause, .. }) if cause.kind() == io::ErrorKind::NotFound => {
+                    return Ok(None);
+                }
+                Err(error) => problems.push(IndexProblem { file, error }),
+            }
+        }
+        let mut index = self
+            .index
+            .write()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        for r in &records {
+            index.add_record(r);
+        }
+        index.finalize();
+        drop(index);
+        *self
+            .index_files
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = names.to_vec();
+        self.index_clean
+            .store(problems.is_empty(), Ordering::Release);
+        Ok(Some(problems))
+    }
+
+    /// Reads and decodes index file `file` (named `name`), checking it against its name.
+    fn read_index_file(&self, file: &str, name: &str) -> Result<IndexRecord> {
+        let scheme = self.scheme()?;
+        self.read_verified(file, name, MAX_INDEX_LEN).and_then(|b| {
+            IndexRecord::decode(&b, scheme.payload())
+                .map_err(|e| Error::corrupt(file, e.to_string()))
+        })
+    }
+
+    /// Builds the in-memory index from the index files `names`. A file that vanishes between
+    /// the listing and the read was replaced by a prune (which writes the replacement first):
+    /// list again and start over.
+    fn load_index_files(&self, mut names: Vec<String>) -> Result<Vec<IndexProblem>> {
+        let mut attempts = 0;
+        let (records, problems) = loop {
+            let mut problems = Vec::new();
+            let mut records = Vec::new();
+            let mut vanished = false;
+            for name in &names {
+                let name = name.clone();
+                let file = format!("{}/{name}", layout::INDEX_DIR);
+                match self.read_index_file(&file, &name) {
+                    Ok(r) => records.push((name, r)),
+                    Err(Error::RepoIo { cause, .. })
+                        if cause.kind() == io::ErrorKind::NotFound && attempts < 10 =>
+                    {
+                        vanished = true;
+                        break;
+                    }
+                    Err(error) => problems.push(IndexProblem { file, error }),
+                }
+            }
+            if !vanished {
+                break (records, problems);
+            }
+            // A file listed a moment ago is gone: a prune superseded (or withdrew) it. List
+            // again, after a pause that grows, so that a prune deleting many superseded files
+            // one by one has finished before the attempts run out.
+            attempts += 1;
+            std::thread::sleep(std::time::Duration::from_millis(10 << attempts.min(7)));
+            names = self.list_ids(layout::INDEX_DIR)?;
+        };
+        let superseded: std::collections::HashSet<String> = records
+            .iter()
+            .flat_map(|(_, r)| r.supersedes.iter().map(IndexId::to_hex))
+            .collect();
+        let mut index = Index::with_sessions(Arc::clone(&self.sessions));
+        let (epoch, condemned) = prune_state(
+            records
+                .iter()
+                .filter(|(name, _)| !superseded.contains(name))
+                .filter_map(|(_, r)| r.prune.as_ref()),
+        );
+        index.set_prune_state(epoch, condemned);
+        for (name, r) in &records {
+            if !superseded.contains(name) {
+                index.add_record(r);
+            }
+        }
+        index.finalize();
+        *self
+            .index
+            .write()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = index;
+        *self
+            .index_files
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = names;
+        self.index_clean
+            .store(problems.is_empty(), std::sync::atomic::Ordering::Release);
+        Ok(problems)
+    }
+}
+
+/// The prune epoch and condemned packs of the index files in force: the highest epoch, and
+/// every pack any of them condemns (at the latest epoch given).
+fn prune_state<'a>(
+    states: impl Iterator<Item = &'a PruneState>,
+) -> (u64, std::collections::HashMap<PackId, u64>) {
+    let mut epoch = 0;
+    let mut condemned = std::collections::HashMap::new();
+    for state in states {
+        epoch = epoch.max(state.epoch);
+        for c in &state.condemned {
+            let e = condemned.entry(c.pack).or_insert(c.epoch);
+            *e = (*e).max(c.epoch);
+        }
+    }
+    (epoch, condemned)
+}
