@@ -16,6 +16,7 @@ mod integration {
     mod hostile_repos;
     mod hostile_sealed;
     mod ingest;
+    mod local_index;
     mod maintain;
     mod mount;
     mod mount_inodes;

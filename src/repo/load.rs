@@ -12,6 +12,7 @@ use crate::format::id::{Id, IndexId, PackId};
 use crate::format::index::{Index as IndexRecord, MAX_INDEX_LEN, PruneState};
 
 use super::index::Index;
+use super::index::build::BuildError;
 use super::index::disk::DiskIndex;
 use super::index::run::Run;
 use super::index::store::{self, Store};
@@ -110,81 +111,44 @@ impl Repository {
         for w in warnings {
             eprintln!("chronofs: warning: {w}");
         }
-        let mut covered: HashSet<IndexId> = runs
-            .iter()
-            .flat_map(|r| r.header().sources.iter().map(|s| s.id))
-            .collect();
         let mut names = self.list_ids(layout::INDEX_DIR)?;
         let mut problems = Vec::new();
-        let mut attempts = 0;
-        loop {
-            let mut batch: Vec<(IndexId, IndexRecord)> = Vec::new();
-            let mut blobs = 0;
-            let mut vanished = false;
-            let bad: HashSet<String> = problems
+        let mut rebuilds = 0;
+        let live_in = |names: &[String], runs: &[Run]| {
+            let listed: HashSet<IndexId> = names
                 .iter()
-                .map(|p: &IndexProblem| p.file.clone())
+                .filter_map(|n| n.parse::<Id>().ok().map(IndexId))
                 .collect();
-            for name in &names {
-                let Ok(id) = name.parse::<Id>().map(IndexId) else {
-                    continue;
-                };
-                let file = format!("{}/{name}", layout::INDEX_DIR);
-                if covered.contains(&id) || bad.contains(&file) {
-                    continue;
-                }
-                match self.read_index_file(&file, name) {
-                    Ok(r) => {
-                        blobs += r.packs.iter().map(|p| p.blobs.len()).sum::<usize>();
-                        batch.push((id, r));
-                    }
-                    Err(Error::RepoIo { cause, .. })
-                        if cause.kind() == io::ErrorKind::NotFound && attempts < 10 =>
-                    {
-                        vanished = true;
-                        break;
-                    }
-                    Err(error) => problems.push(IndexProblem { file, error }),
-                }
-                if blobs >= BUILD_BATCH {
-                    runs.push(self.build_run(store, &held, &mut batch, &mut covered)?);
-                    blobs = 0;
-                }
+            let superseded: HashSet<IndexId> = runs
+                .iter()
+                .flat_map(|r| r.header().sources.iter())
+                .filter(|s| listed.contains(&s.id))
+                .flat_map(|s| s.supersedes.iter().copied())
+                .collect();
+            move |run: &Run, s: u32| {
+                run.header()
+                    .sources
+                    .get(s as usize)
+                    .is_some_and(|s| listed.contains(&s.id) && !superseded.contains(&s.id))
             }
-            if !batch.is_empty() {
-                runs.push(self.build_run(store, &held, &mut batch, &mut covered)?);
-            }
-            if !vanished {
-                break;
-            }
-            // As in a full load: a prune superseded the file; list again after a pause.
-            attempts += 1;
-            std::thread::sleep(std::time::Duration::from_millis(10 << attempts.min(7)));
-            names = self.list_ids(layout::INDEX_DIR)?;
-        }
-        let listed: HashSet<IndexId> = names
-            .iter()
-            .filter_map(|n| n.parse::<Id>().ok().map(IndexId))
-            .collect();
-        let superseded: HashSet<IndexId> = runs
-            .iter()
-            .flat_map(|r| r.header().sources.iter())
-            .filter(|s| listed.contains(&s.id))
-            .flat_map(|s| s.supersedes.iter().copied())
-            .collect();
-        let live = |run: &Run, s: u32| {
-            run.header()
-                .sources
-                .get(s as usize)
-                .is_some_and(|s| listed.contains(&s.id) && !superseded.contains(&s.id))
         };
-        let runs = store.settle(&held, runs, &live).map_err(|e| {
-            Error::path_io(
-                "updating the local index",
-                store.dir(),
-                io::Error::other(e.to_string()),
-            )
-        })?;
+        loop {
+            self.add_runs(store, &held, &mut runs, &mut names, &mut problems)?;
+            let live = live_in(&names, &runs);
+            match store.settle(&held, &mut runs, &live) {
+                Ok(()) => break,
+                // A run found damaged while merging: leave it out and build its index files
+                // again (a disk that keeps damaging what is written ends in an error).
+                Err(BuildError::Damage(d)) if rebuilds < 3 => {
+                    eprintln!("chronofs: warning: {d}; rebuilding it");
+                    Store::discard(&d);
+                    runs.retain(|r| r.path() != d.path);
+                    rebuilds += 1;
+                }
+                Err(e) => return Err(cache_error(io::Error::other(e.to_string()))),
+            }
+        }
+        let live = live_in(&names, &runs);
         store.commit(&held, &runs).map_err(cache_error)?;
         drop(held);
         let (epoch, condemned) = prune_state(
@@ -222,6 +186,67 @@ impl Repository {
         self.index_clean
             .store(problems.is_empty(), std::sync::atomic::Ordering::Release);
         Ok(problems)
+    }
+
+    /// Builds runs from the index files of `names` that no run covers (read in batches of
+    /// [`BUILD_BATCH`] blobs). A listed file that is gone was superseded by a prune: list
+    /// again (into `names`) after a pause, as a full load does. Damaged files go to
+    /// `problems` and are not read again in this load.
+    fn add_runs(
+        &self,
+        store: &Store,
+        held: &store::Locked,
+        runs: &mut Vec<Run>,
+        names: &mut Vec<String>,
+        problems: &mut Vec<IndexProblem>,
+    ) -> Result<()> {
+        let mut covered: HashSet<IndexId> = runs
+            .iter()
+            .flat_map(|r| r.header().sources.iter().map(|s| s.id))
+            .collect();
+        let mut attempts = 0;
+        loop {
+            let mut batch: Vec<(IndexId, IndexRecord)> = Vec::new();
+            let mut blobs = 0;
+            let mut vanished = false;
+            let bad: HashSet<String> = problems.iter().map(|p| p.file.clone()).collect();
+            for name in names.iter() {
+                let Ok(id) = name.parse::<Id>().map(IndexId) else {
+                    continue;
+                };
+                let file = format!("{}/{name}", layout::INDEX_DIR);
+                if covered.contains(&id) || bad.contains(&file) {
+                    continue;
+                }
+                match self.read_index_file(&file, name) {
+                    Ok(r) => {
+                        blobs += r.packs.iter().map(|p| p.blobs.len()).sum::<usize>();
+                        batch.push((id, r));
+                    }
+                    Err(Error::RepoIo { cause, .. })
+                        if cause.kind() == io::ErrorKind::NotFound && attempts < 10 =>
+                    {
+                        vanished = true;
+                        break;
+                    }
+                    Err(error) => problems.push(IndexProblem { file, error }),
+                }
+                if blobs >= BUILD_BATCH {
+                    runs.push(self.build_run(store, held, &mut batch, &mut covered)?);
+                    blobs = 0;
+                }
+            }
+            if !batch.is_empty() {
+                runs.push(self.build_run(store, held, &mut batch, &mut covered)?);
+            }
+            if !vanished {
+                return Ok(());
+            }
+            // As in a full load: a prune superseded the file; list again after a pause.
+            attempts += 1;
+            std::thread::sleep(std::time::Duration::from_millis(10 << attempts.min(7)));
+            *names = self.list_ids(layout::INDEX_DIR)?;
+        }
     }
 
     /// Writes a run from `batch` (emptied) and counts its files as covered.

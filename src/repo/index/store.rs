@@ -160,9 +160,9 @@ impl Store {
     pub fn settle(
         &self,
         _held: &Locked,
-        runs: Vec<Run>,
+        runs: &mut Vec<Run>,
         live: &dyn Fn(&Run, u32) -> bool,
-    ) -> Result<Vec<Run>, BuildError> {
+    ) -> Result<(), BuildError> {
         let size = |run: &Run, only_live: bool| -> u64 {
             run.header()
                 .sources
@@ -172,7 +172,6 @@ impl Store {
                 .map(|(_, s)| s.blobs)
                 .sum()
         };
-        let mut runs = runs;
         runs.sort_by_key(|r| std::cmp::Reverse(size(r, true)));
         let sizes: Vec<u64> = runs.iter().map(|r| size(r, true)).collect();
         // The first run from which the rest are merged.
@@ -189,19 +188,16 @@ impl Store {
             from = 0;
         }
         if from == runs.len() {
-            return Ok(runs);
+            return Ok(());
         }
-        let merging = runs.split_off(from);
-        let refs: Vec<&Run> = merging.iter().collect();
+        let refs: Vec<&Run> = runs[from..].iter().collect();
         let check = |r: usize, s: u32| live(refs[r], s);
-        if let Some(name) = build::merge(&self.dir, &self.key, &refs, &check, self.session_len)? {
-            runs.push(Run::open(
-                &self.dir.join(name),
-                &self.key,
-                self.session_len,
-            )?);
-        }
-        Ok(runs)
+        let merged = build::merge(&self.dir, &self.key, &refs, &check, self.session_len)?
+            .map(|name| Run::open(&self.dir.join(name), &self.key, self.session_len))
+            .transpose()?;
+        runs.truncate(from);
+        runs.extend(merged);
+        Ok(())
     }
 
     /// Makes `runs` the ones in force (the manifest is replaced durably), then deletes every
