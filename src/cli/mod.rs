@@ -79,13 +79,14 @@ pub struct Cli {
     #[arg(long, global = true, value_name = "DURATION", value_parser = ui::parse_wait, default_value = "0s")]
     pub retry_lock: std::time::Duration,
 
-    /// Keep the index and snapshot files of object-storage repositories here (default
-    /// ~/.cache/chronofs, or $XDG_CACHE_HOME/chronofs; one directory per repository, at most
-    /// 2 GiB, every entry checked against its name when read).
+    /// Keep this host's local index of every repository here, and the index and snapshot
+    /// files of object-storage repositories (default ~/.cache/chronofs, or
+    /// $XDG_CACHE_HOME/chronofs; one directory per repository; every entry checked when read).
     #[arg(long, global = true, env = "CHRONOFS_CACHE_DIR", value_name = "DIR")]
     pub cache_dir: Option<std::path::PathBuf>,
 
-    /// Do not cache anything of an object-storage repository on local disk.
+    /// Do not cache anything on local disk: every index file is loaded into memory (48 bytes
+    /// a blob) and those of an object-storage repository downloaded again.
     #[arg(long, global = true)]
     pub no_cache: bool,
 

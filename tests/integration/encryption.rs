@@ -607,12 +607,17 @@ fn a_backup_only_key_adds_dedups_and_reads_nothing() {
     // Refused before touching anything, here or at the copy's destination.
     assert_eq!(super::util::repo_state(&f.repo), before);
     assert_eq!(super::util::repo_state(&elsewhere.repo), elsewhere_before);
-    // Its cache holds only what it wrote: no chunk, trees only.
+    // Its cache holds only what it wrote (no chunk, trees only) and its local index (what the
+    // index files say: ids and places, no content).
     let cached = files(&cache);
     assert!(!cached.is_empty());
     assert!(cached.keys().all(|p| {
         let s = p.to_string_lossy();
-        s.contains("/trees/") || s.contains("/snapshots/")
+        let name = p.file_name().unwrap().to_string_lossy();
+        s.contains("/trees/")
+            || s.contains("/snapshots/")
+            || (s.contains("/index/")
+                && (name.starts_with("run-") || name == "manifest" || name == "lock"))
     }));
     // A backup-only key cannot make a full one.
     let mut add_full = vec!["key", "add", "--new-password-file", bo.to_str().unwrap()];
