@@ -10,7 +10,9 @@
 # The mount's row is the time until its root lists, and its peak RSS after a file is read.
 #
 #   sudo bash bench/fleet.sh                            # SIZES="1000000 10000000" SNAPS=1000
-#   sudo SIZES=100000000 bash bench/fleet.sh            # the largest case (about 15 GB of disk)
+#   sudo SIZES=100000000 COMMANDS="backup mount" bash bench/fleet.sh   # the largest (~15 GB)
+# COMMANDS (default "backup ls restore mount") and MODES (default "cold warm full") pick rows
+# and columns; a column not measured shows "-".
 #
 # Output: a table on stdout and in $BENCH_DIR/results-fleet.txt.
 set -euo pipefail
@@ -19,6 +21,8 @@ cd "$(dirname "$0")/.."
 OUT=$BENCH_DIR/results-fleet.txt
 SIZES=${SIZES:-1000000 10000000}
 SNAPS=${SNAPS:-1000}
+COMMANDS=${COMMANDS:-backup ls restore mount}
+MODES=${MODES:-cold warm full}
 cargo build --release --locked --quiet --bin chronofs --example synthetic-index \
     --example synthetic-snapshots
 C=$PWD/target/release/chronofs
@@ -59,9 +63,10 @@ for n in $SIZES; do
     ./target/release/examples/synthetic-index "$W/repo" "$n" >/dev/null
     ./target/release/examples/synthetic-snapshots "$W/repo" "$SNAPS"
     echo "$n blobs: index files $(du -sh "$W/repo/index" | cut -f1)" >&2
-    for cmd in backup ls restore mount; do
+    for cmd in $COMMANDS; do
         row="| $n | $cmd |"
         for mode in cold warm full; do
+            if [[ " $MODES " != *" $mode "* ]]; then row="$row - |"; continue; fi
             extra=""
             [ "$mode" = full ] && extra=--no-cache
             [ "$mode" = cold ] && rm -rf "$XDG_CACHE_HOME"
