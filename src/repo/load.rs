@@ -175,6 +175,17 @@ impl Repository {
         let mut index = Index::with_sessions(Arc::clone(&self.sessions));
         index.set_prune_state(epoch, condemned);
         index.set_disk(DiskIndex::new(runs, Arc::clone(&self.sessions)));
+        Ok(self.put_in_force(index, names, problems))
+    }
+
+    /// Makes `index`, built from the index files `names`, the one lookups use; returns the
+    /// damaged files met (`problems`).
+    fn put_in_force(
+        &self,
+        index: Index,
+        names: Vec<String>,
+        problems: Vec<IndexProblem>,
+    ) -> Vec<IndexProblem> {
         *self
             .index
             .write()
@@ -185,7 +196,7 @@ impl Repository {
             .unwrap_or_else(std::sync::PoisonError::into_inner) = names;
         self.index_clean
             .store(problems.is_empty(), std::sync::atomic::Ordering::Release);
-        Ok(problems)
+        problems
     }
 
     /// Builds runs from the index files of `names` that no run covers (read in batches of
@@ -428,17 +439,7 @@ impl Repository {
             }
         }
         index.finalize();
-        *self
-            .index
-            .write()
-            .unwrap_or_else(std::sync::PoisonError::into_inner) = index;
-        *self
-            .index_files
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner) = names;
-        self.index_clean
-            .store(problems.is_empty(), std::sync::atomic::Ordering::Release);
-        Ok(problems)
+        Ok(self.put_in_force(index, names, problems))
     }
 }
 

@@ -28,8 +28,7 @@ use crate::format::index::{Index as IndexRecord, IndexedPack};
 use crate::format::pack::{BlobKind, Compression, PackedBlob};
 
 const PACK_MASK: u32 = (1 << 28) - 1;
-const TREE_BIT: u32 = 1 << 31;
-const ZSTD_BIT: u32 = 1 << 30;
+use crate::format::index_run::{TREE_BIT, ZSTD_BIT};
 /// The entry's pack is condemned: readable, but not for deduplication.
 const CONDEMNED_BIT: u32 = 1 << 29;
 
@@ -255,21 +254,14 @@ impl Index {
         let e = self.entries.get(position)?;
         let number = (e.pack_and_flags & PACK_MASK) as usize;
         let pack = self.packs.get(number)?.0;
+        let (kind, compression) = decode_flags(e.pack_and_flags);
         let loc = BlobLocation {
             pack,
-            kind: if e.pack_and_flags & TREE_BIT != 0 {
-                BlobKind::Tree
-            } else {
-                BlobKind::Data
-            },
+            kind,
             offset: e.offset,
             stored_len: e.stored_len,
             raw_len: e.raw_len,
-            compression: if e.pack_and_flags & ZSTD_BIT != 0 {
-                Compression::Zstd
-            } else {
-                Compression::None
-            },
+            compression,
             session: self
                 .pack_sessions
                 .get(number)
@@ -429,17 +421,38 @@ pub fn session_in<'a>(record: &'a IndexRecord, pack: &IndexedPack) -> Option<&'a
     record.sessions.get(pack.session as usize)
 }
 
+/// The kind and compression bits of a blob (the same in memory and in local index runs).
+#[must_use]
+pub fn encode_flags(kind: BlobKind, compression: Compression) -> u32 {
+    let tree = if kind == BlobKind::Tree { TREE_BIT } else { 0 };
+    let zstd = if compression == Compression::Zstd {
+        ZSTD_BIT
+    } else {
+        0
+    };
+    tree | zstd
+}
+
+/// The kind and compression [`encode_flags`] put in `flags`.
+#[must_use]
+pub fn decode_flags(flags: u32) -> (BlobKind, Compression) {
+    let kind = if flags & TREE_BIT != 0 {
+        BlobKind::Tree
+    } else {
+        BlobKind::Data
+    };
+    let compression = if flags & ZSTD_BIT != 0 {
+        Compression::Zstd
+    } else {
+        Compression::None
+    };
+    (kind, compression)
+}
+
 fn entry(number_and_condemned: u32, b: &PackedBlob) -> Entry {
-    let mut flags = number_and_condemned;
-    if b.kind == BlobKind::Tree {
-        flags |= TREE_BIT;
-    }
-    if b.compression == Compression::Zstd {
-        flags |= ZSTD_BIT;
-    }
     Entry {
         id: b.id.0.0,
-        pack_and_flags: flags,
+        pack_and_flags: number_and_condemned | encode_flags(b.kind, b.compression),
         offset: b.offset,
         stored_len: b.stored_len,
         raw_len: b.raw_len,
