@@ -30,7 +30,7 @@ impl Repository {
     /// Listing failures, or the first damaged index file.
     pub fn load_index_strict(&self) -> Result<()> {
         let problems = match self.local_store() {
-            Some(store) => self.load_local_index(store)?,
+            Some(store) => self.load_local_index_or_memory(store)?,
             None => self.load_index()?,
         };
         match problems.into_iter().next() {
@@ -90,6 +90,22 @@ impl Repository {
                 }
             })
             .as_ref()
+    }
+
+    /// [`Self::load_local_index`], or, when the cache directory fails (not writable, full),
+    /// every index file into memory, with a warning: a cache problem never stops a command.
+    fn load_local_index_or_memory(&self, store: &Store) -> Result<Vec<IndexProblem>> {
+        match self.load_local_index(store) {
+            Err(Error::PathIo { path, cause, .. }) if path.starts_with(store.dir()) => {
+                eprintln!(
+                    "chronofs: warning: the local index in {} cannot be updated ({cause}); \
+                     loading the whole index into memory",
+                    store.dir().display()
+                );
+                self.load_index()
+            }
+            other => other,
+        }
     }
 
     /// Brings the local index up to date with the index files listed: builds runs from the
@@ -322,7 +338,7 @@ impl Repository {
         }
         if !full && let Some(store) = self.local_store() {
             drop(_loading);
-            return self.load_local_index(store).map(Some);
+            return self.load_local_index_or_memory(store).map(Some);
         }
         if let Some(problems) = self.add_index_files(&known, &names)? {
             return Ok(Some(problems));

@@ -254,3 +254,31 @@ fn a_stale_local_index_never_lends_a_pruned_chunk_to_a_backup() {
     assert!(out.contains("no errors"), "{out}");
     restore_exactly(&f, "r1");
 }
+
+#[test]
+fn a_local_index_that_cannot_be_updated_falls_back_to_memory() {
+    let f = fixture(&["--encryption", "none"]);
+    two_backups(&f);
+    // The lock file replaced by a directory: the local index cannot be updated (as when the
+    // cache is not writable, which root cannot be shown): the command warns and goes on.
+    let dir = index_dir(&f, "cache");
+    fs::remove_file(dir.join("lock")).unwrap();
+    fs::create_dir(dir.join("lock")).unwrap();
+    let stderr = restore_exactly(&f, "r1");
+    assert!(
+        stderr.contains("cannot be updated") && stderr.contains("into memory"),
+        "{stderr}"
+    );
+    // A cache directory that cannot be made at all: the same.
+    fs::write(f.path("not-a-dir"), b"").unwrap();
+    let target = f.path("r2");
+    let out = f
+        .cmd(&["restore", "--target", target.to_str().unwrap(), "latest"])
+        .env("XDG_CACHE_HOME", f.path("not-a-dir"))
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    assert!(stderr.contains("no local index"), "{stderr}");
+    assert_same_tree(&f.src, &f.restored_src(&target));
+}
