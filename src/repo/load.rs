@@ -11,11 +11,11 @@ use crate::format::crypto::KEM_CIPHERTEXT_LEN;
 use crate::format::id::{Id, IndexId, PackId};
 use crate::format::index::{Index as IndexRecord, MAX_INDEX_LEN, PruneState};
 
-use super::index::Index;
 use super::index::build::BuildError;
 use super::index::disk::DiskIndex;
 use super::index::run::Run;
 use super::index::store::{self, Store};
+use super::index::{Index, IndexFileInfo};
 use super::{IndexProblem, Repository, layout};
 
 /// Blobs of index files read before a run is written from them (about 75 MB in memory).
@@ -449,11 +449,19 @@ impl Repository {
                 .filter_map(|(_, r)| r.prune.as_ref()),
         );
         index.set_prune_state(epoch, condemned);
+        let mut files = Vec::new();
         for (name, r) in &records {
             if !superseded.contains(name) {
                 index.add_record(r);
+                files.push(IndexFileInfo {
+                    name: name.clone(),
+                    packs: r.packs.iter().map(|p| p.id).collect(),
+                    blobs: r.packs.iter().map(|p| p.blobs.len()).sum(),
+                    prune: r.prune.is_some(),
+                });
             }
         }
+        index.set_files(files);
         index.finalize();
         Ok(self.put_in_force(index, names, problems))
     }

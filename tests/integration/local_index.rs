@@ -282,3 +282,62 @@ fn a_local_index_that_cannot_be_updated_falls_back_to_memory() {
     assert!(stderr.contains("no local index"), "{stderr}");
     assert_same_tree(&f.src, &f.restored_src(&target));
 }
+
+fn index_files(f: &Fixture) -> std::collections::BTreeSet<String> {
+    fs::read_dir(f.repo.join("index"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|n| !n.starts_with('.'))
+        .collect()
+}
+
+#[test]
+fn a_prune_replaces_only_the_index_files_that_change() {
+    let mut f = fixture(&["--encryption", "none"]);
+    // Files of any size stay when nothing in them changes (by default only those of at least
+    // 250,000 blobs do; smaller ones are merged).
+    f.env.push(("CHRONOFS_INDEX_KEEP_BLOBS".into(), "1".into()));
+    fs::write(f.src.join("a"), noise(20, 300_000)).unwrap();
+    f.ok(&["backup", f.src_str()]);
+    let first = index_files(&f);
+    fs::remove_file(f.src.join("a")).unwrap();
+    fs::write(f.src.join("b"), noise(21, 300_000)).unwrap();
+    f.ok(&["backup", f.src_str()]);
+    fs::write(f.src.join("c"), noise(22, 300_000)).unwrap();
+    f.ok(&["backup", f.src_str()]);
+    let before = index_files(&f);
+    assert_eq!((first.len(), before.len()), (1, 3));
+    // Only the first snapshot used `a`: its pack goes, and with it the first index file.
+    let list: Vec<serde_json::Value> =
+        serde_json::from_str(&f.ok(&["snapshots", "--json"])).unwrap();
+    let oldest = list[0]["id"].as_str().unwrap().to_string();
+    f.ok(&["forget", &oldest]);
+    let packs = super::util::pack_files(&f.repo).len();
+    f.ok(&["prune"]);
+    f.ok(&["prune"]);
+    assert!(
+        super::util::pack_files(&f.repo).len() < packs,
+        "nothing was deleted"
+    );
+    let after = index_files(&f);
+    let kept: Vec<&String> = before.intersection(&after).collect();
+    let later: Vec<&String> = before.difference(&first).collect();
+    assert_eq!(
+        kept, later,
+        "the later backups' index files should stay: {after:?}"
+    );
+    assert!(
+        after.is_disjoint(&first),
+        "the first index file should be replaced"
+    );
+    let out = f.ok(&["check", "--read-data"]);
+    assert!(out.contains("no errors"), "{out}");
+    restore_exactly(&f, "r1");
+    // The same repository pruned with every index file replaced (the default for files
+    // this small) reads the same.
+    f.env.pop();
+    f.ok(&["forget", "--keep-last", "1"]);
+    f.ok(&["prune"]);
+    assert!(index_files(&f).is_disjoint(&after));
+    restore_exactly(&f, "r2");
+}

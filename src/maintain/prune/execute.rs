@@ -147,7 +147,7 @@ pub fn prune(repo: &Repository, lock: &RepoLock, options: &PruneOptions) -> Resu
     // 4. The new index: condemnations, recoveries, repacked packs; the old files go.
     let used_trees = survey::used_trees(&index, &used);
     if plan.rewrite {
-        rewrite::write_index(
+        report.index_files_replaced = rewrite::write_index(
             repo,
             lock,
             &index,
@@ -159,7 +159,6 @@ pub fn prune(repo: &Repository, lock: &RepoLock, options: &PruneOptions) -> Resu
                 supersedes: &old_index_files,
             },
         )?;
-        report.index_files_replaced = old_index_files.len();
     }
     drop(index);
 
@@ -186,7 +185,7 @@ pub fn prune(repo: &Repository, lock: &RepoLock, options: &PruneOptions) -> Resu
             .iter()
             .filter(|(p, _)| !gone.contains(p) && !recovered.contains(p))
             .map(|(p, e)| (*p, *e));
-        rewrite::write_index(
+        report.index_files_replaced += rewrite::write_index(
             repo,
             lock,
             &index,

@@ -8,7 +8,8 @@
 //! 3. [`plan`] decides: unused packs are **condemned** (still readable, no longer deduplicated
 //!    against), condemned packs a snapshot uses again are recovered, partly used packs are
 //!    repacked (the originals condemned). New packs are durable, then the new index with the
-//!    prune state (the last file supersedes the old ones), then the old index files go.
+//!    prune state (the last file supersedes the files replaced: those that change, and small
+//!    ones, merged; [`rewrite`]), then the replaced index files go.
 //! 4. Condemned packs are deleted only when no running writer loaded its index before they were
 //!    condemned ([`plan::deletable`]), after a second look at the snapshots committed
 //!    meanwhile. The others wait for a later prune.

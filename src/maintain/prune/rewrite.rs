@@ -1,8 +1,14 @@
-//! Writing a prune's index: every pack that stays named (live or condemned), plus the packs
-//! repacking wrote, in files of at most [`MAX_BLOBS_PER_INDEX`] blobs; the last file carries
-//! the prune state and supersedes the files the prune replaces. Until that last file exists,
-//! readers use the old files (and the new ones, which only repeat packs that exist or name new
-//! ones); from then on they ignore the superseded files, which are deleted afterwards.
+//! Writing a prune's index: the packs that stay named (live or condemned) of the index files
+//! it replaces, plus the packs repacking wrote, in files of at most [`MAX_BLOBS_PER_INDEX`]
+//! blobs; the last file carries the prune state and supersedes the files the prune replaces.
+//! Until that last file exists, readers use the old files (and the new ones, which only repeat
+//! packs that exist or name new ones); from then on they ignore the superseded files, which
+//! are deleted afterwards.
+//!
+//! A file is replaced only if it must be or is small: it names a pack that goes, carries a
+//! prune state, or holds fewer than half the blobs of a full file (small files are merged
+//! into full ones). Others stay as they are, so that clients' local indexes need read only
+//! what changed (docs/FORMAT.md, "Index files").
 
 use crate::error::Result;
 use crate::format::crypto::SessionKey;
@@ -27,8 +33,36 @@ pub struct NewIndex<'a> {
     pub supersedes: &'a [String],
 }
 
+/// Index files holding at least this many blobs are left in place when nothing in them
+/// changes; `CHRONOFS_INDEX_KEEP_BLOBS` overrides it (for tests, whose files are small).
+fn keep_at_least() -> usize {
+    std::env::var("CHRONOFS_INDEX_KEEP_BLOBS")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(MAX_BLOBS_PER_INDEX / 2)
+}
+
+/// The index files in force that stay as they are: large enough, no prune state, and every
+/// pack they name kept.
+fn untouched<'a>(index: &'a Index, keeps: &impl Fn(usize) -> bool) -> Vec<&'a str> {
+    let least = keep_at_least();
+    index
+        .files()
+        .iter()
+        .filter(|f| {
+            !f.prune
+                && f.blobs >= least
+                && f.packs
+                    .iter()
+                    .all(|p| index.pack_number(p).is_some_and(keeps))
+        })
+        .map(|f| f.name.as_str())
+        .collect()
+}
+
 /// Writes the index of the packs of `index` for which `keeps(pack number)` holds, plus `new`,
-/// then deletes the superseded files. Checks the lock before each write and delete.
+/// then deletes the superseded files; index files that need no change stay. Checks the lock
+/// before each write and delete. Returns how many files were replaced.
 ///
 /// # Errors
 /// Write failures, or a lost lock.
@@ -38,10 +72,22 @@ pub fn write_index(
     index: &Index,
     keeps: impl Fn(usize) -> bool,
     new: NewIndex<'_>,
-) -> Result<()> {
-    // Positions of the surviving packs' blobs, grouped by pack, in file order.
+) -> Result<usize> {
+    let staying = untouched(index, &keeps);
+    let stays: std::collections::HashSet<usize> = index
+        .files()
+        .iter()
+        .filter(|f| staying.contains(&f.name.as_str()))
+        .flat_map(|f| f.packs.iter().filter_map(|p| index.pack_number(p)))
+        .collect();
+    // Positions of the surviving packs' blobs not in a file that stays, grouped by pack, in
+    // file order.
     let mut order: Vec<u32> = (0..index.len())
-        .filter(|&pos| index.at(pos).is_some_and(|(_, _, n)| keeps(n)))
+        .filter(|&pos| {
+            index
+                .at(pos)
+                .is_some_and(|(_, _, n)| keeps(n) && !stays.contains(&n))
+        })
         .filter_map(|pos| u32::try_from(pos).ok())
         .collect();
     let key = |pos: &u32| {
@@ -90,19 +136,23 @@ pub fn write_index(
     for p in new.new_packs {
         batch.push(p, new.session);
     }
-    let supersedes = new
+    let replaced: Vec<&String> = new
         .supersedes
+        .iter()
+        .filter(|n| !staying.contains(&n.as_str()))
+        .collect();
+    let supersedes = replaced
         .iter()
         .filter_map(|n| n.parse::<Id>().ok().map(IndexId))
         .collect();
     let mut last = batch.take(supersedes);
     last.prune = Some(new.state);
     write_held(repo, lock, &last, &mut written)?;
-    for name in new.supersedes {
+    for name in &replaced {
         lock.ensure_held()?;
         repo.remove_if_present(&format!("{}/{name}", crate::repo::layout::INDEX_DIR))?;
     }
-    Ok(())
+    Ok(replaced.len())
 }
 
 /// Writes `record` under the lock, and looks at the lock again once it is written: a prune

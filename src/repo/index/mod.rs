@@ -83,6 +83,21 @@ pub struct Index {
     disk: Option<DiskIndex>,
     /// Why the local index was found damaged while in use (the next refresh rebuilds it).
     damaged: std::sync::Mutex<Option<String>>,
+    /// The index files a full index was built from (what a prune may leave in place).
+    files: Vec<IndexFileInfo>,
+}
+
+/// One index file in force in a full index.
+#[derive(Clone, Debug)]
+pub struct IndexFileInfo {
+    /// Its name (hex id).
+    pub name: String,
+    /// The packs it names.
+    pub packs: Vec<PackId>,
+    /// How many blobs it names.
+    pub blobs: usize,
+    /// It carries a prune state (the last file of a prune).
+    pub prune: bool,
 }
 
 impl Index {
@@ -100,6 +115,23 @@ impl Index {
             sessions,
             ..Index::default()
         }
+    }
+
+    /// Records the index files in force this full index was built from.
+    pub fn set_files(&mut self, files: Vec<IndexFileInfo>) {
+        self.files = files;
+    }
+
+    /// The index files in force (full index only; empty otherwise).
+    #[must_use]
+    pub fn files(&self) -> &[IndexFileInfo] {
+        &self.files
+    }
+
+    /// The number of `pack` (see [`Self::at`]), if indexed.
+    #[must_use]
+    pub fn pack_number(&self, pack: &PackId) -> Option<usize> {
+        self.pack_numbers.get(pack).map(|&n| n as usize)
     }
 
     /// Adds the local index on disk: lookups consult it after the entries in memory.
