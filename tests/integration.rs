@@ -10,6 +10,7 @@ mod integration {
     mod encryption;
     mod exit_codes;
     mod fixtures;
+    mod fleet;
     mod fuzz;
     mod history;
     mod hostile;

@@ -119,6 +119,9 @@ pub(super) fn soak(mut f: Fixture, secs: u64, label: &str) {
     }
     // Locks go stale after 3 s, so that some stops outlast the grace period.
     f.env.push(("CHRONOFS_LOCK_STALE_SECS".into(), "3".into()));
+    // Prunes leave index files of two blobs or more in place when nothing in them changes,
+    // and merge the rest: both kinds of replacement happen beside the backups and mounts.
+    f.env.push(("CHRONOFS_INDEX_KEEP_BLOBS".into(), "2".into()));
     let f = Arc::new(f);
     let seed = u64::from(std::process::id()) << 20 | 0x9e37;
     eprintln!("soak {label}: seed {seed}");

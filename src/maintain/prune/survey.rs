@@ -58,16 +58,18 @@ pub fn pack_use(
     used: &Usage,
     present: &HashSet<PackId>,
 ) -> (Vec<PackUse>, u64, u64) {
+    // Copies of blobs another pack holds too (two hosts stored them at once) are unused.
     let mut packs: Vec<PackUse> = index
         .packs()
         .iter()
-        .map(|(id, len)| PackUse {
+        .enumerate()
+        .map(|(n, (id, len))| PackUse {
             id: *id,
             len: *len,
             present: present.contains(id),
             condemned: index.condemned_at(id),
             used_bytes: 0,
-            unused_bytes: 0,
+            unused_bytes: index.duplicate_bytes(n),
             used_blobs: 0,
         })
         .collect();

@@ -85,6 +85,9 @@ pub struct Index {
     damaged: std::sync::Mutex<Option<String>>,
     /// The index files a full index was built from (what a prune may leave in place).
     files: Vec<IndexFileInfo>,
+    /// Per pack (by number), the stored bytes of its blobs found at another place: copies two
+    /// writers stored at once, which no lookup reaches (prune reclaims them).
+    duplicates: Vec<u64>,
 }
 
 /// One index file in force in a full index.
@@ -126,6 +129,13 @@ impl Index {
     #[must_use]
     pub fn files(&self) -> &[IndexFileInfo] {
         &self.files
+    }
+
+    /// Stored bytes of the blobs of the pack numbered `number` that are found at another
+    /// place (see [`Self::finalize`]).
+    #[must_use]
+    pub fn duplicate_bytes(&self, number: usize) -> u64 {
+        self.duplicates.get(number).copied().unwrap_or(0)
     }
 
     /// The number of `pack` (see [`Self::at`]), if indexed.
@@ -236,12 +246,28 @@ impl Index {
         }
     }
 
-    /// Sorts the entries (keeping one location per blob) so lookups work.
+    /// Sorts the entries (keeping one location per blob) so lookups work. The other copies'
+    /// bytes are counted per pack ([`Self::duplicate_bytes`]).
     pub fn finalize(&mut self) {
         if !self.sorted {
-            // A blob stored in a live and in a condemned pack is kept at its live place.
-            self.entries
-                .sort_unstable_by_key(|a| (a.id, a.pack_and_flags & CONDEMNED_BIT));
+            // A blob stored in a live and in a condemned pack is kept at its live place; among
+            // live places, in the pack loaded first.
+            self.entries.sort_unstable_by_key(|a| {
+                (
+                    a.id,
+                    a.pack_and_flags & CONDEMNED_BIT,
+                    a.pack_and_flags & PACK_MASK,
+                )
+            });
+            self.duplicates.resize(self.packs.len(), 0);
+            for w in self.entries.windows(2) {
+                if w[0].id == w[1].id {
+                    let n = (w[1].pack_and_flags & PACK_MASK) as usize;
+                    if let Some(d) = self.duplicates.get_mut(n) {
+                        *d += u64::from(w[1].stored_len);
+                    }
+                }
+            }
             self.entries.dedup_by(|a, b| a.id == b.id);
             self.entries.shrink_to_fit();
             self.sorted = true;
@@ -587,5 +613,45 @@ mod tests {
         // Blob 2 is in both: found at its live place.
         assert_eq!(idx.lookup(&blob(2).id).map(|l| l.pack), Some(live.id));
         assert!(idx.contains(&blob(2).id));
+        // The condemned pack's copy of blob 2 is a duplicate, for prune to reclaim.
+        let numbers = |p: &IndexedPack| idx.pack_number(&p.id).unwrap();
+        assert_eq!(idx.duplicate_bytes(numbers(&gone)), 1);
+        assert_eq!(idx.duplicate_bytes(numbers(&live)), 0);
+    }
+
+    #[test]
+    fn copies_of_a_blob_in_live_packs_are_kept_in_the_first_and_counted_in_the_others() {
+        let blob = |i: u32, stored_len| PackedBlob {
+            id: BlobId(Id::hash(&i.to_le_bytes())),
+            kind: BlobKind::Data,
+            offset: 16,
+            stored_len,
+            raw_len: stored_len,
+            compression: Compression::None,
+        };
+        let pack = |name: &[u8], blobs: Vec<PackedBlob>| IndexedPack {
+            id: PackId(Id::hash(name)),
+            len: 1000,
+            blobs,
+            session: 0,
+        };
+        // Three hosts stored blob 1 at once; the third also has blob 2 of its own.
+        let packs = [
+            pack(b"a", vec![blob(1, 10)]),
+            pack(b"b", vec![blob(1, 10)]),
+            pack(b"c", vec![blob(1, 10), blob(2, 7)]),
+        ];
+        let mut idx = Index::new();
+        for p in &packs {
+            idx.add_pack(p, None);
+        }
+        idx.finalize();
+        assert_eq!(
+            idx.lookup(&blob(1, 10).id).map(|l| l.pack),
+            Some(packs[0].id)
+        );
+        let dup: Vec<u64> = (0..3).map(|n| idx.duplicate_bytes(n)).collect();
+        assert_eq!(dup, [0, 10, 10]);
+        assert_eq!(idx.len(), 2);
     }
 }
