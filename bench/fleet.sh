@@ -31,10 +31,9 @@ export XDG_CACHE_HOME=$W/cache
 
 # Runs chronofs with $@, prints "seconds MiB" (wall time, peak RSS).
 measure() {
-    local t
-    t=$( { /usr/bin/time -f "%e %M" "$C" "$@" >/dev/null 2>"$W/err"; } 2>&1 ) \
+    /usr/bin/time -o "$W/time" -f "%e %M" "$C" "$@" >/dev/null 2>"$W/err" \
         || { cat "$W/err" >&2; return 1; }
-    tail -1 <<<"$t" | awk '{ printf "%.2f s, %d MiB", $1, $2 / 1024 }'
+    awk '{ printf "%.2f s, %d MiB", $1, $2 / 1024 }' "$W/time"
 }
 
 # Mounts, times until the root lists, reads a file, prints "seconds MiB" of the daemon.

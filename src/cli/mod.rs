@@ -223,6 +223,21 @@ pub fn run(cli: Cli) -> Result<u8> {
 /// Where remote repositories keep their local cache (`None`: no cache), set once by [`run`].
 static CACHE_ROOT: std::sync::OnceLock<Option<std::path::PathBuf>> = std::sync::OnceLock::new();
 
+/// The options that give a child chronofs (a background mount) this process's cache:
+/// `--cache-dir DIR` or `--no-cache`.
+fn cache_args() -> Vec<std::ffi::OsString> {
+    match CACHE_ROOT.get() {
+        Some(Some(root)) => vec![
+            "--cache-dir".into(),
+            std::path::absolute(root)
+                .unwrap_or_else(|_| root.clone())
+                .into_os_string(),
+        ],
+        Some(None) => vec!["--no-cache".into()],
+        None => Vec::new(),
+    }
+}
+
 /// Opens the repository at `path` without loading its index, unlocking it with the
 /// passphrase from `source` if it is encrypted; warns once if others can read it.
 fn open_at(path: &Location, source: &password::Source) -> Result<Repository> {

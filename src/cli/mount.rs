@@ -122,6 +122,7 @@ fn start_background(ctx: &Context, a: &Args, repo: &Location) -> Result<u8> {
     };
     cmd.arg("--repo")
         .arg(repo_arg)
+        .args(super::cache_args())
         .arg("mount")
         .arg(abs(&a.mountpoint))
         .arg("--daemon-child")

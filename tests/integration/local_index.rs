@@ -341,3 +341,23 @@ fn a_prune_replaces_only_the_index_files_that_change() {
     assert!(index_files(&f).is_disjoint(&after));
     restore_exactly(&f, "r2");
 }
+
+#[test]
+fn a_background_mount_keeps_its_local_index_where_it_was_told() {
+    if !super::mount::can_mount("a_background_mount_keeps_its_local_index_where_it_was_told") {
+        return;
+    }
+    let f = fixture(&["--encryption", "none"]);
+    two_backups(&f);
+    // --cache-dir reaches the mount's background process (which once used the default).
+    let elsewhere = f.path("elsewhere");
+    let m = super::mount::Mounted::new(&f, &["--cache-dir", elsewhere.to_str().unwrap()]);
+    let restored = m.src_in(&f, "latest");
+    assert_eq!(fs::read(restored.join("c")).unwrap(), noise(3, 200_000));
+    let repos: Vec<PathBuf> = fs::read_dir(&elsewhere)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    assert_eq!(repos.len(), 1, "{repos:?}");
+    assert!(!runs(&repos[0].join("index")).is_empty());
+}
