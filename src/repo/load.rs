@@ -29,14 +29,15 @@ impl Repository {
     /// # Errors
     /// Listing failures, or the first damaged index file.
     pub fn load_index_strict(&self) -> Result<()> {
-        let problems = match self.local_store() {
-            Some(store) => self.load_local_index_or_memory(store)?,
-            None => self.load_index()?,
+        let Some(store) = self.local_store() else {
+            return first_problem(self.load_index()?);
         };
-        match problems.into_iter().next() {
-            Some(p) => Err(p.error),
-            None => Ok(()),
-        }
+        let _loading = self
+            .index_loading
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let names = self.list_ids(layout::INDEX_DIR)?;
+        first_problem(self.load_local_index_or_memory(store, names)?)
     }
 
     /// Loads every index file into memory (what prune needs); a damaged one is an error.
@@ -44,10 +45,7 @@ impl Repository {
     /// # Errors
     /// Listing failures, or the first damaged index file.
     pub fn load_full_index_strict(&self) -> Result<()> {
-        match self.load_index()?.into_iter().next() {
-            Some(p) => Err(p.error),
-            None => Ok(()),
-        }
+        first_problem(self.load_index()?)
     }
 
     /// From now on, loads every index file into memory (prune and check, which walk the
@@ -94,40 +92,38 @@ impl Repository {
 
     /// [`Self::load_local_index`], or, when the cache directory fails (not writable, full),
     /// every index file into memory, with a warning: a cache problem never stops a command.
-    fn load_local_index_or_memory(&self, store: &Store) -> Result<Vec<IndexProblem>> {
-        match self.load_local_index(store) {
+    /// The caller holds `index_loading` and listed `names`.
+    fn load_local_index_or_memory(
+        &self,
+        store: &Store,
+        names: Vec<String>,
+    ) -> Result<Vec<IndexProblem>> {
+        match self.load_local_index(store, names.clone()) {
             Err(Error::PathIo { path, cause, .. }) if path.starts_with(store.dir()) => {
                 eprintln!(
                     "chronofs: warning: the local index in {} cannot be updated ({cause}); \
                      loading the whole index into memory",
                     store.dir().display()
                 );
-                self.load_index()
+                self.load_index_files(names)
             }
             other => other,
         }
     }
 
-    /// Brings the local index up to date with the index files listed: builds runs from the
-    /// files it has not seen, marks superseded and deleted ones dead, merges runs where
-    /// needed, and puts it in force. Damaged index files are returned as problems and
-    /// skipped (and read again next time).
+    /// Brings the local index up to date with the index files listed (`names`): builds runs
+    /// from the files it has not seen, marks superseded and deleted ones dead, merges runs
+    /// where needed, and puts it in force. Damaged index files are returned as problems and
+    /// skipped (and read again next time). The caller holds `index_loading`.
     ///
     /// # Errors
     /// Listing failures; I/O errors in the cache directory.
-    fn load_local_index(&self, store: &Store) -> Result<Vec<IndexProblem>> {
-        let _loading = self
-            .index_loading
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
-        let cache_error =
-            |e: std::io::Error| Error::path_io("updating the local index", store.dir(), e);
-        let held = store.lock().map_err(cache_error)?;
+    fn load_local_index(&self, store: &Store, mut names: Vec<String>) -> Result<Vec<IndexProblem>> {
+        let held = store.lock().map_err(|e| cache_error(store, e))?;
         let (mut runs, warnings) = store.open_runs(&held);
         for w in warnings {
             eprintln!("chronofs: warning: {w}");
         }
-        let mut names = self.list_ids(layout::INDEX_DIR)?;
         let mut problems = Vec::new();
         let mut rebuilds = 0;
         let live_in = |names: &[String], runs: &[Run]| {
@@ -148,11 +144,12 @@ impl Repository {
                     .is_some_and(|s| listed.contains(&s.id) && !superseded.contains(&s.id))
             }
         };
-        loop {
+        let live = loop {
             self.add_runs(store, &held, &mut runs, &mut names, &mut problems)?;
+            // Merging keeps every live source, so the sets stay right for the runs after it.
             let live = live_in(&names, &runs);
             match store.settle(&held, &mut runs, &live) {
-                Ok(()) => break,
+                Ok(()) => break live,
                 // A run found damaged while merging: leave it out and build its index files
                 // again (a disk that keeps damaging what is written ends in an error).
                 Err(BuildError::Damage(d)) if rebuilds < 3 => {
@@ -161,24 +158,13 @@ impl Repository {
                     runs.retain(|r| r.path() != d.path);
                     rebuilds += 1;
                 }
-                Err(e) => return Err(cache_error(io::Error::other(e.to_string()))),
+                Err(e) => return Err(cache_error(store, e)),
             }
-        }
-        let live = live_in(&names, &runs);
-        store.commit(&held, &runs).map_err(cache_error)?;
+        };
+        store
+            .commit(&held, &runs)
+            .map_err(|e| cache_error(store, e))?;
         drop(held);
-        let (epoch, condemned) = prune_state(
-            runs.iter()
-                .flat_map(|r| {
-                    r.header()
-                        .sources
-                        .iter()
-                        .enumerate()
-                        .map(move |(i, s)| (r, i, s))
-                })
-                .filter(|(r, i, _)| live(r, *i as u32))
-                .filter_map(|(_, _, s)| s.prune.as_ref()),
-        );
         let runs: Vec<(Run, Vec<bool>)> = runs
             .into_iter()
             .map(|r| {
@@ -188,9 +174,11 @@ impl Repository {
                 (r, flags)
             })
             .collect();
+        let disk = DiskIndex::new(runs, Arc::clone(&self.sessions));
+        let (epoch, condemned) = prune_state(disk.live_sources().filter_map(|s| s.prune.as_ref()));
         let mut index = Index::with_sessions(Arc::clone(&self.sessions));
         index.set_prune_state(epoch, condemned);
-        index.set_disk(DiskIndex::new(runs, Arc::clone(&self.sessions)));
+        index.set_disk(disk);
         Ok(self.put_in_force(index, names, problems))
     }
 
@@ -284,13 +272,9 @@ impl Repository {
         batch: &mut Vec<(IndexId, IndexRecord)>,
         covered: &mut HashSet<IndexId>,
     ) -> Result<Run> {
-        let run = store.build(held, batch).map_err(|e| {
-            Error::path_io(
-                "updating the local index",
-                store.dir(),
-                io::Error::other(e.to_string()),
-            )
-        })?;
+        let run = store
+            .build(held, batch)
+            .map_err(|e| cache_error(store, e))?;
         covered.extend(batch.drain(..).map(|(id, _)| id));
         Ok(run)
     }
@@ -337,8 +321,7 @@ impl Repository {
             return Ok(None);
         }
         if !full && let Some(store) = self.local_store() {
-            drop(_loading);
-            return self.load_local_index_or_memory(store).map(Some);
+            return self.load_local_index_or_memory(store, names).map(Some);
         }
         if let Some(problems) = self.add_index_files(&known, &names)? {
             return Ok(Some(problems));
@@ -465,6 +448,24 @@ impl Repository {
         index.finalize();
         Ok(self.put_in_force(index, names, problems))
     }
+}
+
+/// Ok, or the first damaged index file of a load.
+fn first_problem(problems: Vec<IndexProblem>) -> Result<()> {
+    match problems.into_iter().next() {
+        Some(p) => Err(p.error),
+        None => Ok(()),
+    }
+}
+
+/// A failure in the local index directory (which the caller answers by loading the whole
+/// index into memory).
+fn cache_error(store: &Store, e: impl std::fmt::Display) -> Error {
+    Error::path_io(
+        "updating the local index",
+        store.dir(),
+        io::Error::other(e.to_string()),
+    )
 }
 
 /// The prune epoch and condemned packs of the index files in force: the highest epoch, and

@@ -8,7 +8,9 @@
 //! A file is replaced only if it must be or is small: it names a pack that goes, carries a
 //! prune state, or holds fewer than half the blobs of a full file (small files are merged
 //! into full ones). Others stay as they are, so that clients' local indexes need read only
-//! what changed (docs/FORMAT.md, "Index files").
+//! what changed (docs/FORMAT.md, "Prune beside writers", step 5).
+
+use std::collections::HashSet;
 
 use crate::error::Result;
 use crate::format::crypto::SessionKey;
@@ -18,7 +20,7 @@ use crate::format::index::{
 };
 use crate::format::pack::PackedBlob;
 use crate::repo::Repository;
-use crate::repo::index::{Index, RecordBuilder};
+use crate::repo::index::{Index, IndexFileInfo, RecordBuilder};
 use crate::repo::lock::RepoLock;
 
 /// What the new index holds besides the surviving packs of the old one.
@@ -44,20 +46,18 @@ fn keep_at_least() -> usize {
 
 /// The index files in force that stay as they are: large enough, no prune state, and every
 /// pack they name kept.
-fn untouched<'a>(index: &'a Index, keeps: &impl Fn(usize) -> bool) -> Vec<&'a str> {
+fn untouched<'a>(
+    index: &'a Index,
+    keeps: &impl Fn(usize) -> bool,
+) -> impl Iterator<Item = &'a IndexFileInfo> {
     let least = keep_at_least();
-    index
-        .files()
-        .iter()
-        .filter(|f| {
-            !f.prune
-                && f.blobs >= least
-                && f.packs
-                    .iter()
-                    .all(|p| index.pack_number(p).is_some_and(keeps))
-        })
-        .map(|f| f.name.as_str())
-        .collect()
+    index.files().iter().filter(move |f| {
+        !f.prune
+            && f.blobs >= least
+            && f.packs
+                .iter()
+                .all(|p| index.pack_number(p).is_some_and(keeps))
+    })
 }
 
 /// Writes the index of the packs of `index` for which `keeps(pack number)` holds, plus `new`,
@@ -73,13 +73,13 @@ pub fn write_index(
     keeps: impl Fn(usize) -> bool,
     new: NewIndex<'_>,
 ) -> Result<usize> {
-    let staying = untouched(index, &keeps);
-    let stays: std::collections::HashSet<usize> = index
-        .files()
+    let staying: Vec<&IndexFileInfo> = untouched(index, &keeps).collect();
+    // The numbers of the packs those files name, and their names.
+    let stays: HashSet<usize> = staying
         .iter()
-        .filter(|f| staying.contains(&f.name.as_str()))
         .flat_map(|f| f.packs.iter().filter_map(|p| index.pack_number(p)))
         .collect();
+    let staying: HashSet<&str> = staying.iter().map(|f| f.name.as_str()).collect();
     // Positions of the surviving packs' blobs not in a file that stays, grouped by pack, in
     // file order.
     let mut order: Vec<u32> = (0..index.len())
@@ -139,7 +139,7 @@ pub fn write_index(
     let replaced: Vec<&String> = new
         .supersedes
         .iter()
-        .filter(|n| !staying.contains(&n.as_str()))
+        .filter(|n| !staying.contains(n.as_str()))
         .collect();
     let supersedes = replaced
         .iter()

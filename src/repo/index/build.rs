@@ -48,10 +48,12 @@ struct RunWriter {
     out: BufWriter<tempfile::NamedTempFile>,
     tmp: PathBuf,
     dir: PathBuf,
-    key: [u8; 32],
+    key: zeroize::Zeroizing<[u8; 32]>,
     run: [u8; 16],
     page: u64,
     body: Vec<u8>,
+    /// Length of a session record (0: a plaintext repository).
+    session_len: usize,
     record: usize,
     fence: Vec<u64>,
     counts: [u64; 3],
@@ -60,7 +62,7 @@ struct RunWriter {
 }
 
 impl RunWriter {
-    fn new(dir: &Path, key: &[u8; 32]) -> Result<RunWriter, BuildError> {
+    fn new(dir: &Path, key: &[u8; 32], session_len: usize) -> Result<RunWriter, BuildError> {
         let mut run = [0u8; 16];
         getrandom::fill(&mut run).map_err(|e| BuildError::Io {
             path: dir.to_path_buf(),
@@ -80,10 +82,11 @@ impl RunWriter {
             out: BufWriter::with_capacity(1 << 20, file),
             tmp,
             dir: dir.to_path_buf(),
-            key: *key,
+            key: zeroize::Zeroizing::new(*key),
             run,
             page: 0,
             body: Vec::with_capacity(PAGE_BODY),
+            session_len,
             record: ENTRY_LEN,
             fence: Vec::new(),
             counts: [0; 3],
@@ -121,11 +124,18 @@ impl RunWriter {
         Ok(())
     }
 
-    /// Starts the next section, of records of `len` bytes.
-    fn next_section(&mut self, len: usize) -> Result<(), BuildError> {
-        self.flush_page()?;
-        self.section += 1;
-        self.record = len.max(1);
+    /// Moves on to `section` (0 entries, 1 packs, 2 sessions, 3 fence), each starting on a
+    /// new page.
+    fn enter(&mut self, section: usize) -> Result<(), BuildError> {
+        while self.section < section {
+            self.flush_page()?;
+            self.section += 1;
+            self.record = match self.section {
+                1 => PACK_LEN,
+                2 => self.session_len.max(1),
+                _ => FENCE_LEN,
+            };
+        }
         Ok(())
     }
 
@@ -143,18 +153,14 @@ impl RunWriter {
     }
 
     fn pack(&mut self, p: &RunPack) -> Result<(), BuildError> {
-        if self.section == 0 {
-            self.next_section(PACK_LEN)?;
-        }
+        self.enter(1)?;
         self.counts[1] += 1;
         self.push(&p.to_bytes())
     }
 
-    fn session(&mut self, s: &[u8], len: usize) -> Result<(), BuildError> {
-        while self.section < 2 {
-            self.next_section(if self.section == 0 { PACK_LEN } else { len })?;
-        }
-        if s.len() != len {
+    fn session(&mut self, s: &[u8]) -> Result<(), BuildError> {
+        self.enter(2)?;
+        if s.len() != self.session_len {
             return Err(self.io(io::Error::other("a session key of the wrong length")));
         }
         self.counts[2] += 1;
@@ -166,16 +172,8 @@ impl RunWriter {
         mut self,
         sources: Vec<RunSource>,
         tree_packs: Vec<(crate::format::id::PackId, u64, u32)>,
-        session_len: usize,
     ) -> Result<String, BuildError> {
-        while self.section < 3 {
-            let len = match self.section {
-                0 => PACK_LEN,
-                1 => session_len,
-                _ => FENCE_LEN,
-            };
-            self.next_section(len)?;
-        }
+        self.enter(3)?;
         for f in std::mem::take(&mut self.fence) {
             self.push(&f.to_le_bytes())?;
         }
@@ -286,7 +284,7 @@ pub fn from_records(
         });
     }
     entries.sort_unstable_by_key(|e| (e.id, e.pack & PACK_MASK));
-    let mut w = RunWriter::new(dir, key)?;
+    let mut w = RunWriter::new(dir, key, session_len)?;
     for e in &entries {
         w.entry(e)?;
     }
@@ -295,9 +293,9 @@ pub fn from_records(
         w.pack(p)?;
     }
     for s in sessions {
-        w.session(fmt::session_bytes(s), session_len)?;
+        w.session(fmt::session_bytes(s))?;
     }
-    w.finish(sources, tree_packs, session_len)
+    w.finish(sources, tree_packs)
 }
 
 /// A run's place in a merge: its next entries.
@@ -372,7 +370,7 @@ pub fn merge(
         }
         pack_map.push(map);
     }
-    let mut w = RunWriter::new(dir, key)?;
+    let mut w = RunWriter::new(dir, key, session_len)?;
     let mut cursors: Vec<Cursor> = runs
         .iter()
         .map(|run| Cursor {
@@ -418,7 +416,7 @@ pub fn merge(
     }
     for run in runs {
         for s in 0..u32::try_from(run.header().sessions).unwrap_or(u32::MAX) {
-            w.session(&run.session(s)?.0, session_len)?;
+            w.session(&run.session(s)?.0)?;
         }
     }
     let tree_packs = runs
@@ -432,5 +430,5 @@ pub fn merge(
                 .filter_map(move |&(id, len, s)| map[s as usize].map(|s| (id, len, s)))
         })
         .collect();
-    w.finish(sources, tree_packs, session_len).map(Some)
+    w.finish(sources, tree_packs).map(Some)
 }

@@ -20,8 +20,6 @@ pub struct DiskIndex {
     sessions: Arc<SessionTable>,
     /// (run, session number in it) → number in `sessions`.
     session_numbers: Mutex<HashMap<(usize, u32), u32>>,
-    /// Total length of the live sources' packs.
-    bytes: u64,
 }
 
 /// What a lookup found on disk.
@@ -36,18 +34,15 @@ impl DiskIndex {
     /// The runs, each with a flag per source: live (in force) or not.
     #[must_use]
     pub fn new(runs: Vec<(Run, Vec<bool>)>, sessions: Arc<SessionTable>) -> DiskIndex {
-        let mut index = DiskIndex {
+        DiskIndex {
             runs,
             sessions,
             session_numbers: Mutex::new(HashMap::new()),
-            bytes: 0,
-        };
-        index.bytes = index.live_sources().map(|s| s.bytes).sum();
-        index
+        }
     }
 
     /// The sources in force, of every run.
-    fn live_sources(&self) -> impl Iterator<Item = &RunSource> {
+    pub fn live_sources(&self) -> impl Iterator<Item = &RunSource> {
         self.runs.iter().flat_map(|(run, live)| {
             run.header()
                 .sources
@@ -61,13 +56,7 @@ impl DiskIndex {
     /// Total length of the packs in force.
     #[must_use]
     pub fn bytes(&self) -> u64 {
-        self.bytes
-    }
-
-    /// Bytes held in memory for the runs (their fences).
-    #[must_use]
-    pub fn memory(&self) -> usize {
-        self.runs.iter().map(|(r, l)| r.memory() + l.len()).sum()
+        self.live_sources().map(|s| s.bytes).sum()
     }
 
     /// Whether no entry is live.
@@ -217,7 +206,7 @@ mod tests {
         (IndexId(Id::hash(name)), record)
     }
 
-    fn disk(store: &Store, runs: Vec<Run>, dead: &HashSet<IndexId>) -> DiskIndex {
+    fn disk(runs: Vec<Run>, dead: &HashSet<IndexId>) -> DiskIndex {
         let runs = runs
             .into_iter()
             .map(|r| {
@@ -230,7 +219,6 @@ mod tests {
                 (r, live)
             })
             .collect();
-        let _ = store;
         DiskIndex::new(runs, Arc::default())
     }
 
@@ -256,7 +244,7 @@ mod tests {
             .build(&held, &[record(b"a", blobs.clone(), Vec::new())])
             .unwrap();
         assert!(run.entry_pages() >= 9, "{}", run.entry_pages());
-        let index = disk(&store, vec![run], &HashSet::new());
+        let index = disk(vec![run], &HashSet::new());
         for b in &blobs {
             let found = index.lookup(&b.id, &|_| false).unwrap().unwrap();
             assert_eq!(
@@ -304,7 +292,7 @@ mod tests {
         assert_eq!(runs[0].header().sources.len(), 1);
         assert_eq!(runs[0].header().sources[0].id, a_id);
         store.commit(&held, &runs).unwrap();
-        let index = disk(&store, runs, &HashSet::new());
+        let index = disk(runs, &HashSet::new());
         for x in &a.1.packs[0].blobs {
             assert!(index.lookup(&x.id, &|_| false).unwrap().is_some());
         }

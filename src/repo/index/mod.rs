@@ -25,10 +25,10 @@ use self::sessions::{NO_SESSION, SessionTable};
 use crate::format::crypto::SessionKey;
 use crate::format::id::{BlobId, Id, PackId};
 use crate::format::index::{Index as IndexRecord, IndexedPack};
+use crate::format::index_run::{TREE_BIT, ZSTD_BIT};
 use crate::format::pack::{BlobKind, Compression, PackedBlob};
 
 const PACK_MASK: u32 = (1 << 28) - 1;
-use crate::format::index_run::{TREE_BIT, ZSTD_BIT};
 /// The entry's pack is condemned: readable, but not for deduplication.
 const CONDEMNED_BIT: u32 = 1 << 29;
 
@@ -154,12 +154,6 @@ impl Index {
     #[must_use]
     pub fn is_full(&self) -> bool {
         self.disk.is_none()
-    }
-
-    /// The local index on disk, if any.
-    #[must_use]
-    pub fn disk(&self) -> Option<&DiskIndex> {
-        self.disk.as_ref()
     }
 
     /// Why the local index was found damaged since it was loaded, if it was.
@@ -372,20 +366,17 @@ impl Index {
             || self.disk_lookup(id).is_some_and(|f| !f.condemned)
     }
 
-    /// Number of distinct blobs in memory, plus the entries on disk.
+    /// Number of distinct blobs in memory: positions run over `0..len()` (the local index
+    /// on disk has no positions).
     #[must_use]
     pub fn len(&self) -> usize {
         self.entries.len()
-            + self
-                .disk
-                .as_ref()
-                .map_or(0, |d| usize::try_from(d.len()).unwrap_or(usize::MAX))
     }
 
     /// Whether the index is empty.
     #[must_use]
     pub fn is_empty(&self) -> bool {
-        self.len() == 0
+        self.entries.is_empty() && self.disk.as_ref().is_none_or(DiskIndex::is_empty)
     }
 
     /// Every indexed pack with its length.

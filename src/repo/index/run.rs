@@ -124,12 +124,6 @@ impl Run {
         &self.path
     }
 
-    /// Bytes this run keeps in memory (its fence).
-    #[must_use]
-    pub fn memory(&self) -> usize {
-        self.fence.len() * 8
-    }
-
     fn damage(&self, reason: String) -> RunDamage {
         RunDamage {
             path: self.path.clone(),

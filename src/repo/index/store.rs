@@ -172,7 +172,7 @@ impl Store {
                 .map(|(_, s)| s.blobs)
                 .sum()
         };
-        runs.sort_by_key(|r| std::cmp::Reverse(size(r, true)));
+        runs.sort_by_cached_key(|r| std::cmp::Reverse(size(r, true)));
         let sizes: Vec<u64> = runs.iter().map(|r| size(r, true)).collect();
         // The first run from which the rest are merged.
         let mut from = runs.len();
@@ -201,7 +201,8 @@ impl Store {
     }
 
     /// Makes `runs` the ones in force (the manifest is replaced durably), then deletes every
-    /// other run and temp file.
+    /// other run and temp file. When the manifest already names exactly these runs (a
+    /// command that found nothing new), nothing is written.
     ///
     /// # Errors
     /// I/O errors writing the manifest.
@@ -210,6 +211,9 @@ impl Store {
             .iter()
             .map(|r| build::run_name(&r.header().run))
             .collect();
+        if self.read_manifest().is_ok_and(|named| named == names) {
+            return Ok(());
+        }
         let mut body = MANIFEST_MAGIC.to_vec();
         body.extend(postcard::to_allocvec(&names).map_err(io::Error::other)?);
         let tag = fmt::header_tag(&self.key, &body);
