@@ -8,7 +8,7 @@ use std::fs;
 use std::path::PathBuf;
 use std::process::{Child, Stdio};
 
-use super::s3::Server;
+use super::s3::{Server, s3_fixture};
 use super::util::{Fixture, assert_same_tree, noise};
 
 const HOSTS: usize = 16;
@@ -137,10 +137,6 @@ fn sixteen_hosts_back_up_into_one_directory_at_once() {
 #[test]
 fn sixteen_hosts_back_up_into_one_garage_cluster_at_once() {
     let server = Server::start(3);
-    let f = Fixture::at(
-        Some(&server.repo("fleet")),
-        server.client_env(8),
-        &["--encryption", "none"],
-    );
+    let f = s3_fixture(&server, "fleet", &["--encryption", "none"]);
     fleet(&f, "three-node Garage");
 }

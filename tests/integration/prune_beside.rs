@@ -30,6 +30,18 @@ fn json(s: &str) -> Value {
 
 /// A writer as `chronofs backup` is one: its lock taken, then its index loaded, its basis
 /// recorded.
+/// A prune's lock on the repository at `repo_path`, taken through its own handle (so that an
+/// observing storage sees only the prune's own operations).
+fn prune_lock(repo_path: &Path) -> RepoLock {
+    RepoLock::acquire(
+        &open_repo(repo_path),
+        LockKind::Maintenance,
+        "prune",
+        Duration::ZERO,
+    )
+    .unwrap()
+}
+
 fn writer(repo_path: &Path) -> (chronofs::repo::Repository, Arc<RepoLock>) {
     let repo = open_on(Arc::new(LocalStorage::new(repo_path)), repo_path);
     let lock = RepoLock::acquire(&repo, LockKind::Shared, "backup", Duration::ZERO).unwrap();
@@ -84,13 +96,7 @@ fn a_backup_that_commits_between_the_two_looks_keeps_its_data() {
     ));
     let repo = open_on(storage, &f.repo);
     // Taken through other storage: the hook counts the prune's own listings only.
-    let lock = RepoLock::acquire(
-        &open_repo(&f.repo),
-        LockKind::Maintenance,
-        "prune",
-        Duration::ZERO,
-    )
-    .unwrap();
+    let lock = prune_lock(&f.repo);
     let r = prune::prune(&repo, &lock, &PruneOptions::default()).unwrap();
     drop(lock);
     assert!(committed.lock().unwrap().is_some(), "the hook ran");
@@ -474,13 +480,7 @@ fn a_prune_revoked_between_its_lock_check_and_its_index_write_withdraws_that_ind
     ));
     let repo = open_on(storage, &f.repo);
     repo.load_index_strict().unwrap();
-    let lock = RepoLock::acquire(
-        &open_repo(&f.repo),
-        LockKind::Maintenance,
-        "prune",
-        Duration::ZERO,
-    )
-    .unwrap();
+    let lock = prune_lock(&f.repo);
     *lock_file.lock().unwrap() = Some(lock.file());
     let sleeper = PruneOptions {
         max_unused: prune::MaxUnused::Unlimited,

@@ -140,7 +140,7 @@ impl Drop for Server {
 }
 
 /// A fixture whose repository is `prefix` in the server's bucket.
-fn s3_fixture(server: &Server, prefix: &str, init: &[&str]) -> Fixture {
+pub(super) fn s3_fixture(server: &Server, prefix: &str, init: &[&str]) -> Fixture {
     let mut env = server.client_env(8);
     env.push((
         "CHRONOFS_CACHE_DIR".into(),
