@@ -104,6 +104,9 @@ complete -c chronofs -n "__fish_chronofs_using_subcommand backup" -s q -l quiet 
 complete -c chronofs -n "__fish_chronofs_using_subcommand backup" -l no-cache -d 'Do not cache anything on local disk: every index file is loaded into memory (48 bytes a blob) and those of an object-storage repository downloaded again'
 complete -c chronofs -n "__fish_chronofs_using_subcommand backup" -s h -l help -d 'Print help'
 complete -c chronofs -n "__fish_chronofs_using_subcommand backup" -s V -l version -d 'Print version'
+complete -c chronofs -n "__fish_chronofs_using_subcommand snapshots" -l host -d 'Only snapshots of this host. Repeatable' -r
+complete -c chronofs -n "__fish_chronofs_using_subcommand snapshots" -l tag -d 'Only snapshots that have all of these tags. Repeatable (any list matches)' -r
+complete -c chronofs -n "__fish_chronofs_using_subcommand snapshots" -l path -d 'Only snapshots of exactly these source paths (absolute; the stdin name for a stream). Repeatable: give every path of the snapshots meant' -r -F
 complete -c chronofs -n "__fish_chronofs_using_subcommand snapshots" -s r -l repo -d 'Repository: a directory, or s3:http[s]://HOST[:PORT]/BUCKET[/PREFIX] for a bucket of an S3-compatible object store (credentials from AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY, AWS_DEFAULT_REGION or ~/.aws/credentials)' -r
 complete -c chronofs -n "__fish_chronofs_using_subcommand snapshots" -l retry-lock -d 'If the repository is locked by another process, keep trying this long (e.g. `30s`, `10m`, `1h`) before giving up' -r
 complete -c chronofs -n "__fish_chronofs_using_subcommand snapshots" -l cache-dir -d 'Keep this host\'s local index of every repository here, and the index and snapshot files of object-storage repositories (default ~/.cache/chronofs, or $XDG_CACHE_HOME/chronofs; one directory per repository; every entry checked when read)' -r -F
@@ -231,9 +234,9 @@ complete -c chronofs -n "__fish_chronofs_using_subcommand forget" -l keep-within
 complete -c chronofs -n "__fish_chronofs_using_subcommand forget" -l keep-within-monthly -d 'Keep the newest snapshot of each month within DURATION' -r
 complete -c chronofs -n "__fish_chronofs_using_subcommand forget" -l keep-within-yearly -d 'Keep the newest snapshot of each year within DURATION' -r
 complete -c chronofs -n "__fish_chronofs_using_subcommand forget" -l keep-tag -d 'Keep snapshots that have all of these tags (comma-separated). Repeatable' -r
-complete -c chronofs -n "__fish_chronofs_using_subcommand forget" -l host -d 'Only consider snapshots of this host. Repeatable' -r
-complete -c chronofs -n "__fish_chronofs_using_subcommand forget" -l tag -d 'Only consider snapshots that have all of these tags. Repeatable (any list matches)' -r
-complete -c chronofs -n "__fish_chronofs_using_subcommand forget" -l path -d 'Only consider snapshots of exactly these source paths (absolute; the stdin name for a stream). Repeatable: give every path of the snapshots meant' -r -F
+complete -c chronofs -n "__fish_chronofs_using_subcommand forget" -l host -d 'Only snapshots of this host. Repeatable' -r
+complete -c chronofs -n "__fish_chronofs_using_subcommand forget" -l tag -d 'Only snapshots that have all of these tags. Repeatable (any list matches)' -r
+complete -c chronofs -n "__fish_chronofs_using_subcommand forget" -l path -d 'Only snapshots of exactly these source paths (absolute; the stdin name for a stream). Repeatable: give every path of the snapshots meant' -r -F
 complete -c chronofs -n "__fish_chronofs_using_subcommand forget" -l group-by -d 'Apply the policy separately to each group of snapshots sharing these fields: a comma-separated subset of host, paths, tags; "" for one group' -r
 complete -c chronofs -n "__fish_chronofs_using_subcommand forget" -l max-unused -d 'With --prune: see `chronofs prune --max-unused`' -r
 complete -c chronofs -n "__fish_chronofs_using_subcommand forget" -s r -l repo -d 'Repository: a directory, or s3:http[s]://HOST[:PORT]/BUCKET[/PREFIX] for a bucket of an S3-compatible object store (credentials from AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY, AWS_DEFAULT_REGION or ~/.aws/credentials)' -r

@@ -4,13 +4,11 @@
 use std::io::Write as _;
 
 use anyhow::{Result, bail};
-use chronofs::format::bytes::ByteString;
 use chronofs::maintain::forget::{self, Group, GroupBy};
 use chronofs::maintain::policy::{CalendarSpan, Policy};
 use chronofs::maintain::{ensure_mutable, prune};
 use chronofs::repo::lock::LockKind;
 use chronofs::repo::now_ns;
-use chronofs::snapshot::filter::Filter;
 use chronofs::snapshot::{self, Listed};
 
 use super::{Context, prune as prune_cmd, ui};
@@ -60,16 +58,8 @@ pub struct Args {
     /// Keep snapshots that have all of these tags (comma-separated). Repeatable.
     #[arg(long, value_name = "TAG[,TAG...]")]
     keep_tag: Vec<String>,
-    /// Only consider snapshots of this host. Repeatable.
-    #[arg(long, value_name = "HOST")]
-    host: Vec<String>,
-    /// Only consider snapshots that have all of these tags. Repeatable (any list matches).
-    #[arg(long, value_name = "TAG[,TAG...]")]
-    tag: Vec<String>,
-    /// Only consider snapshots of exactly these source paths (absolute; the stdin name for a
-    /// stream). Repeatable: give every path of the snapshots meant.
-    #[arg(long, value_name = "PATH")]
-    path: Vec<std::path::PathBuf>,
+    #[command(flatten)]
+    select: super::select::SelectArgs,
     /// Apply the policy separately to each group of snapshots sharing these fields: a
     /// comma-separated subset of host, paths, tags; "" for one group.
     #[arg(long, value_name = "FIELDS", default_value = "host,paths")]
@@ -92,19 +82,6 @@ fn span(s: Option<&String>) -> Result<Option<CalendarSpan>> {
     Ok(s.map(|s| s.parse()).transpose()?)
 }
 
-fn tag_lists(lists: &[String]) -> Vec<Vec<String>> {
-    lists
-        .iter()
-        .map(|l| {
-            l.split(',')
-                .map(str::trim)
-                .filter(|t| !t.is_empty())
-                .map(String::from)
-                .collect()
-        })
-        .collect()
-}
-
 impl Args {
     fn policy(&self) -> Result<Policy> {
         Ok(Policy {
@@ -120,21 +97,8 @@ impl Args {
             within_weekly: span(self.keep_within_weekly.as_ref())?,
             within_monthly: span(self.keep_within_monthly.as_ref())?,
             within_yearly: span(self.keep_within_yearly.as_ref())?,
-            tags: tag_lists(&self.keep_tag),
+            tags: super::select::tag_lists(&self.keep_tag),
         })
-    }
-
-    /// The snapshots `--host`, `--path` and `--tag` let the policy consider.
-    fn filter(&self) -> Filter {
-        Filter {
-            hosts: self.host.clone(),
-            paths: self
-                .path
-                .iter()
-                .map(|p| ByteString::from(p.as_path()))
-                .collect(),
-            tags: tag_lists(&self.tag),
-        }
     }
 }
 
@@ -167,7 +131,7 @@ pub fn run(ctx: &Context, a: &Args) -> Result<u8> {
         eprintln!("chronofs: warning: {e} (this snapshot is left alone)");
     }
     let groups: Vec<Group> = if a.snapshots.is_empty() {
-        let filter = a.filter();
+        let filter = a.select.filter();
         let considered: Vec<Listed> = listing
             .snapshots
             .into_iter()

@@ -30,6 +30,7 @@ mod progress;
 mod prune;
 pub mod quote;
 mod restore;
+mod select;
 mod snapshots;
 mod status;
 mod ui;

@@ -12,6 +12,8 @@ pub struct Args {
     /// Print a JSON array instead of a table.
     #[arg(long)]
     json: bool,
+    #[command(flatten)]
+    select: super::select::SelectArgs,
 }
 
 pub fn run(ctx: &Context, a: &Args) -> Result<u8> {
@@ -20,6 +22,11 @@ pub fn run(ctx: &Context, a: &Args) -> Result<u8> {
         snapshots: listed,
         unreadable: bad,
     } = snapshot::list(&repo)?;
+    let filter = a.select.filter();
+    let listed: Vec<&snapshot::Listed> = listed
+        .iter()
+        .filter(|l| filter.matches(&l.snapshot))
+        .collect();
     for e in &bad {
         eprintln!("chronofs: warning: {}", quote::text(&e.to_string()));
     }

@@ -33,6 +33,7 @@ use crate::format::crypto::{
 };
 use crate::format::id::{BlobId, Id};
 use crate::format::pack::BlobKind;
+use crate::format::snapshot_catalog::LocalSeal;
 
 pub use self::scheme::Scheme;
 
@@ -88,6 +89,8 @@ pub struct Crypto {
     /// Data keys of sessions opened so far, by the fingerprint of their sealed key.
     opened: Mutex<HashMap<Id, Zeroizing<[u8; KEY_LEN]>>>,
     writer: OnceLock<WriterSession>,
+    /// Seals the snapshot records kept in this client's cache; only a full key has it.
+    cache: Option<Aes256GcmSiv>,
 }
 
 impl std::fmt::Debug for Crypto {
@@ -122,6 +125,10 @@ impl Crypto {
             secret,
             opened: Mutex::new(HashMap::new()),
             writer: OnceLock::new(),
+            cache: key.kem_secret.as_ref().map(|seed| {
+                let k = Zeroizing::new(blake3::derive_key(layout::context::LOCAL_RECORDS, seed));
+                Aes256GcmSiv::new(&(*k).into())
+            }),
         })
     }
 
@@ -159,6 +166,14 @@ impl Crypto {
             layout::context::LOCAL_INDEX,
             &*self.id_key,
         ))
+    }
+
+    /// The seal of the snapshot records this client keeps in its cache: AES-256-GCM-SIV
+    /// under a key derived from the secret only a full key holds, so that a copy of the
+    /// cache shows nothing to whoever lacks that key. `None` with a backup-only key.
+    #[must_use]
+    pub fn cache_seal(&self) -> Option<CacheSeal<'_>> {
+        self.cache.as_ref().map(|cipher| CacheSeal { cipher })
     }
 
     /// Whether `other` computes the same blob ids and cut points (copies between the two
@@ -259,6 +274,26 @@ impl Crypto {
 }
 
 /// `nonce || ciphertext || tag` of `plain` under `cipher` with a random nonce.
+/// See [`Crypto::cache_seal`].
+pub struct CacheSeal<'c> {
+    cipher: &'c Aes256GcmSiv,
+}
+
+impl LocalSeal for CacheSeal<'_> {
+    fn kind(&self) -> u8 {
+        crate::format::snapshot_catalog::SEAL_AEAD
+    }
+
+    fn seal(&self, aad: &[u8], plain: &[u8]) -> Result<Vec<u8>, FormatError> {
+        seal(self.cipher, aad, plain)
+    }
+
+    fn open(&self, aad: &[u8], sealed: &[u8]) -> Result<Vec<u8>, FormatError> {
+        open(self.cipher, aad, sealed)
+            .map_err(|()| FormatError::Unauthentic("a record of the local cache".into()))
+    }
+}
+
 fn seal(cipher: &Aes256GcmSiv, aad: &[u8], plain: &[u8]) -> Result<Vec<u8>, FormatError> {
     let mut nonce = [0u8; NONCE_LEN];
     random(&mut nonce)?;
@@ -349,6 +384,49 @@ mod tests {
 
     fn full() -> Crypto {
         Crypto::new(&generate_master_key().unwrap()).unwrap()
+    }
+
+    #[test]
+    fn cache_records_need_the_full_key_of_this_repository_and_their_own_id() {
+        let key = generate_master_key().unwrap();
+        let c = Crypto::new(&key).unwrap();
+        let seal = c.cache_seal().unwrap();
+        let sealed = seal.seal(b"id one", b"record").unwrap();
+        assert!(
+            !sealed.windows(6).any(|w| w == b"record"),
+            "sealed in the clear"
+        );
+        assert_eq!(seal.open(b"id one", &sealed).unwrap(), b"record");
+        // The same key loaded again opens it (another process of the same host).
+        assert!(
+            Crypto::new(&key)
+                .unwrap()
+                .cache_seal()
+                .unwrap()
+                .open(b"id one", &sealed)
+                .is_ok()
+        );
+        assert!(seal.open(b"id two", &sealed).is_err());
+        assert!(
+            full()
+                .cache_seal()
+                .unwrap()
+                .open(b"id one", &sealed)
+                .is_err()
+        );
+        for i in 0..sealed.len() {
+            let mut bad = sealed.clone();
+            bad[i] ^= 1;
+            assert!(seal.open(b"id one", &bad).is_err(), "{i}");
+        }
+        // A backup-only key has no catalog key.
+        let backup_only = MasterKey {
+            id_key: key.id_key,
+            meta_key: key.meta_key,
+            kem_public: key.kem_public.clone(),
+            kem_secret: None,
+        };
+        assert!(Crypto::new(&backup_only).unwrap().cache_seal().is_none());
     }
 
     #[test]

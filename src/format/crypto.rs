@@ -36,6 +36,9 @@ pub mod context {
     /// Key of the tags of a client's local index (its cache), from the id key, or from the
     /// repository id in a plaintext repository.
     pub const LOCAL_INDEX: &str = "chronofs 2026-12 local index tag key";
+    /// Key of the snapshot records in a client's cache: from the full key's X-Wing seed
+    /// (AES-256-GCM-SIV), or from the repository id in a plaintext repository (a tag).
+    pub const LOCAL_RECORDS: &str = "chronofs 2026-12 local snapshot records key";
 }
 
 /// A session's data key, sealed to the repository's public key: an X-Wing ciphertext. Every

@@ -77,13 +77,28 @@ impl FromStr for Id {
     }
 }
 
-fn hex_val(c: u8) -> Option<u8> {
-    match c {
-        b'0'..=b'9' => Some(c - b'0'),
-        b'a'..=b'f' => Some(c - b'a' + 10),
-        b'A'..=b'F' => Some(c - b'A' + 10),
-        _ => None,
+/// The value of each hex digit, [`NOT_HEX`] for other bytes: listings parse a name per
+/// file, a million of them in a large repository's `snapshots/`.
+const HEX_VALUE: [u8; 256] = {
+    let mut t = [NOT_HEX; 256];
+    let mut i = 0;
+    while i < 10 {
+        t[b'0' as usize + i] = i as u8;
+        i += 1;
     }
+    let mut i = 0;
+    while i < 6 {
+        t[b'a' as usize + i] = 10 + i as u8;
+        t[b'A' as usize + i] = 10 + i as u8;
+        i += 1;
+    }
+    t
+};
+const NOT_HEX: u8 = 0xff;
+
+fn hex_val(c: u8) -> Option<u8> {
+    let v = HEX_VALUE[usize::from(c)];
+    (v != NOT_HEX).then_some(v)
 }
 
 impl fmt::Display for Id {

@@ -48,9 +48,10 @@ impl Repository {
         first_problem(self.load_index()?)
     }
 
-    /// From now on, loads every index file into memory (prune and check, which walk the
-    /// whole index), never the local index on disk.
-    pub fn prefer_full_index(&self) {
+    /// From now on, loads every index file into memory and reads every snapshot file, never
+    /// the local index or the snapshot catalog: prune and check, which walk the whole index
+    /// and must see the repository's own snapshot files.
+    pub fn prefer_repository(&self) {
         self.full_index
             .store(true, std::sync::atomic::Ordering::Release);
     }

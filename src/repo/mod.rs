@@ -13,6 +13,7 @@
 
 pub mod blob;
 pub mod cache;
+mod catalog;
 pub mod commit;
 pub mod fence;
 pub mod index;
@@ -106,6 +107,8 @@ pub struct Repository {
     local_index: std::sync::OnceLock<Option<index::store::Store>>,
     /// Load every index file into memory (prune, check).
     full_index: std::sync::atomic::AtomicBool,
+    /// The snapshot catalog directory, made on first listing.
+    catalog: std::sync::OnceLock<Option<catalog::Catalog>>,
 }
 
 /// A problem found while loading index files (reported by `check`, fatal elsewhere).
@@ -196,6 +199,7 @@ impl Repository {
             cache_root: None,
             local_index: std::sync::OnceLock::new(),
             full_index: std::sync::atomic::AtomicBool::new(false),
+            catalog: std::sync::OnceLock::new(),
             index_files: std::sync::Mutex::new(Vec::new()),
             index_clean: std::sync::atomic::AtomicBool::new(false),
             index_loading: std::sync::Mutex::new(()),
@@ -385,6 +389,7 @@ impl Repository {
             cache_root: None,
             local_index: std::sync::OnceLock::new(),
             full_index: std::sync::atomic::AtomicBool::new(false),
+            catalog: std::sync::OnceLock::new(),
             index_files: std::sync::Mutex::new(Vec::new()),
             index_clean: std::sync::atomic::AtomicBool::new(false),
             index_loading: std::sync::Mutex::new(()),

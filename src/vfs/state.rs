@@ -10,7 +10,6 @@ use std::time::{Duration, Instant};
 
 use crate::error::{Error, Result};
 use crate::format::id::{SnapshotId, TreeId};
-use crate::format::snapshot::Snapshot;
 use crate::format::tree::Tree;
 use crate::repo::Repository;
 use crate::snapshot;
@@ -33,9 +32,6 @@ const RELIST_ANYWAY: Duration = Duration::from_secs(300);
 /// The lowest inode limit honoured: below it, trimming would fight the kernel over the
 /// entries of one directory listing.
 const MIN_INODES: usize = 256;
-
-/// Threads reading snapshot files when the list is (re)loaded.
-const SNAPSHOT_LOADERS: usize = 8;
 
 /// Settings of one mount.
 #[derive(Clone, Debug)]
@@ -296,7 +292,10 @@ impl State {
             .filter(|id| !records.contains(id))
             .copied()
             .collect();
-        let loaded = self.load_snapshots(&missing);
+        // The first load (every id missing) is of the whole listing.
+        let loaded = self
+            .repo
+            .load_snapshots(&missing, missing.len() == ids.len());
         let mut unreadable = Vec::new();
         // A snapshot a revoked writer committed too late is left out (docs/FORMAT.md).
         let fences = crate::repo::fence::Fences::load(&self.repo)?;
@@ -350,31 +349,6 @@ impl State {
         drop(old);
         crate::sys::release_free_memory();
         Ok(unreadable)
-    }
-
-    /// Reads the snapshot files `ids`: from several threads when there are many (a mount of
-    /// 1,000 snapshots on a cold cache is ready in tens of milliseconds), on this one when a
-    /// backup or two landed.
-    fn load_snapshots(&self, ids: &[SnapshotId]) -> Vec<(SnapshotId, Result<Snapshot>)> {
-        let load = |part: &[SnapshotId]| {
-            part.iter()
-                .map(|id| (*id, self.repo.load_snapshot(id)))
-                .collect::<Vec<_>>()
-        };
-        if ids.len() <= SNAPSHOT_LOADERS {
-            return load(ids);
-        }
-        let per_thread = ids.len().div_ceil(SNAPSHOT_LOADERS);
-        std::thread::scope(|scope| {
-            let handles: Vec<_> = ids
-                .chunks(per_thread)
-                .map(|part| scope.spawn(move || load(part)))
-                .collect();
-            handles
-                .into_iter()
-                .flat_map(|h| h.join().unwrap_or_default())
-                .collect()
-        })
     }
 
     /// How to answer a query for extended attribute `name` (`None`: a listing); see

@@ -97,7 +97,7 @@ pub fn check(repo: &Repository, read_data: bool) -> Result<CheckReport> {
 pub fn check_with(repo: &Repository, read: ReadData) -> Result<CheckReport> {
     repo.require_full_key("checking the repository")?;
     // Check walks every blob and pack: every index file in memory, not the local index.
-    repo.prefer_full_index();
+    repo.prefer_repository();
     let mut report = CheckReport::default();
     // Snapshots first, then the index: a backup committing meanwhile wrote its index files
     // before its snapshot, so the index names everything the snapshots listed reference.

@@ -27,7 +27,7 @@ use crate::maintain::usage;
 pub fn prune(repo: &Repository, lock: &RepoLock, options: &PruneOptions) -> Result<PruneReport> {
     let started = Instant::now();
     // Prune walks every blob: it needs every index file in memory, not the local index.
-    repo.prefer_full_index();
+    repo.prefer_repository();
     if !options.dry_run {
         super::super::ensure_mutable(repo, "prune")?;
     }

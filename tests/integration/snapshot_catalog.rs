@@ -1,0 +1,226 @@
+//! The snapshot catalog a client keeps in its cache directory (docs/FORMAT.md, "Snapshot
+//! catalog"): it saves reading snapshot files, and never changes which snapshots a command
+//! sees or what they hold. A forgotten snapshot leaves every listing at once; a lost,
+//! truncated or altered catalog gives the same listing (damage is named in a warning and the
+//! catalog rewritten); an encrypted repository's catalog holds no name in the clear; and
+//! `check` reads the repository's own snapshot files.
+
+use std::fs;
+use std::path::{Path, PathBuf};
+
+use super::util::{Fixture, noise};
+
+/// A fixture whose commands keep their caches in `cache/` of the fixture.
+fn fixture(init: &[&str]) -> Fixture {
+    let mut f = Fixture::attach(None, Vec::new());
+    f.env.push((
+        "XDG_CACHE_HOME".into(),
+        f.path("cache").to_string_lossy().into_owned(),
+    ));
+    let mut args = vec!["init"];
+    args.extend_from_slice(init);
+    f.ok(&args);
+    f
+}
+
+fn catalog_dir(f: &Fixture) -> PathBuf {
+    let root = f.path("cache").join("chronofs");
+    let repos: Vec<PathBuf> = fs::read_dir(&root)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    assert_eq!(repos.len(), 1, "{repos:?}");
+    repos[0].join("catalog")
+}
+
+fn segments(dir: &Path) -> Vec<PathBuf> {
+    let mut v: Vec<PathBuf> = fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.file_name().unwrap().to_string_lossy().starts_with("seg-"))
+        .collect();
+    v.sort();
+    v
+}
+
+/// Backups of three hosts, an hour apart.
+fn three_hosts(f: &Fixture) {
+    for (i, host) in ["alpha", "bravo", "charlie"].iter().enumerate() {
+        fs::write(f.src.join("file"), noise(i as u64, 10_000)).unwrap();
+        let time = format!("2026-03-01T0{i}:00:00Z");
+        f.ok(&["backup", "--host", host, "--time", &time, f.src_str()]);
+    }
+}
+
+/// `snapshots --json`, and the command's stderr.
+fn listing(f: &Fixture, extra: &[&str]) -> (serde_json::Value, String) {
+    let mut args = vec!["snapshots", "--json"];
+    args.extend_from_slice(extra);
+    let out = f.run(&args);
+    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert!(out.status.success(), "snapshots failed: {stderr}");
+    (serde_json::from_slice(&out.stdout).unwrap(), stderr)
+}
+
+fn names(v: &serde_json::Value) -> Vec<String> {
+    v.as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["name"].as_str().unwrap().to_string())
+        .collect()
+}
+
+#[test]
+fn the_catalog_follows_forget_and_new_backups_and_per_host_listing_selects() {
+    let f = fixture(&["--encryption", "none"]);
+    three_hosts(&f);
+    let (all, stderr) = listing(&f, &[]);
+    assert!(stderr.is_empty(), "{stderr}");
+    assert_eq!(
+        names(&all),
+        [
+            "2026-03-01T000000Z",
+            "2026-03-01T010000Z",
+            "2026-03-01T020000Z"
+        ]
+    );
+    assert!(!segments(&catalog_dir(&f)).is_empty(), "no catalog written");
+    // Per host.
+    let (bravo, _) = listing(&f, &["--host", "bravo"]);
+    assert_eq!(names(&bravo), ["2026-03-01T010000Z"]);
+    assert_eq!(bravo[0]["snapshot"]["hostname"], "bravo");
+    // A forgotten snapshot is gone from the next listing, though the catalog holds it.
+    f.ok(&["forget", "2026-03-01T010000Z"]);
+    let (after, _) = listing(&f, &[]);
+    assert_eq!(names(&after), ["2026-03-01T000000Z", "2026-03-01T020000Z"]);
+    assert!(names(&listing(&f, &["--host", "bravo"]).0).is_empty());
+    // A new one appears, and `latest` resolves to it.
+    fs::write(f.src.join("file"), noise(9, 10_000)).unwrap();
+    f.ok(&[
+        "backup",
+        "--host",
+        "delta",
+        "--time",
+        "2026-03-01T03:00:00Z",
+        f.src_str(),
+    ]);
+    let (after, _) = listing(&f, &[]);
+    assert_eq!(names(&after).len(), 3);
+    assert_eq!(after[2]["snapshot"]["hostname"], "delta");
+    let ls = f.ok(&["ls", "latest"]);
+    assert!(ls.contains("file"), "{ls}");
+    // The same as a command without any cache.
+    let out = f.run(&["--no-cache", "snapshots", "--json"]);
+    assert!(out.status.success());
+    let uncached: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(uncached, after);
+}
+
+#[test]
+fn a_lost_truncated_or_altered_catalog_gives_the_same_listing() {
+    let f = fixture(&[]);
+    three_hosts(&f);
+    let (want, _) = listing(&f, &[]);
+    let dir = catalog_dir(&f);
+    // Lost: rebuilt silently.
+    fs::remove_dir_all(&dir).unwrap();
+    let (got, stderr) = listing(&f, &[]);
+    assert_eq!(got, want);
+    assert!(stderr.is_empty(), "{stderr}");
+    let seg = segments(&dir);
+    assert_eq!(seg.len(), 1, "{seg:?}");
+    use std::os::unix::fs::PermissionsExt;
+    assert_eq!(
+        fs::metadata(&dir).unwrap().permissions().mode() & 0o777,
+        0o700
+    );
+    assert_eq!(
+        fs::metadata(&seg[0]).unwrap().permissions().mode() & 0o777,
+        0o600
+    );
+    // Truncated in the middle of a record (a torn write): the records before it are used,
+    // the rest read again, nothing to warn about.
+    let bytes = fs::read(&seg[0]).unwrap();
+    fs::write(&seg[0], &bytes[..bytes.len() / 2]).unwrap();
+    let (got, stderr) = listing(&f, &[]);
+    assert_eq!(got, want);
+    assert!(stderr.is_empty(), "{stderr}");
+    // Altered: a byte of a sealed record flipped. Named in a warning, the listing unchanged,
+    // and the catalog rewritten without it.
+    let seg = segments(&dir);
+    let victim = seg
+        .iter()
+        .max_by_key(|p| fs::metadata(p).unwrap().len())
+        .unwrap();
+    let mut bytes = fs::read(victim).unwrap();
+    let at = bytes.len() - 40;
+    bytes[at] ^= 0x10;
+    fs::write(victim, &bytes).unwrap();
+    let (got, stderr) = listing(&f, &[]);
+    assert_eq!(got, want);
+    assert!(
+        stderr.contains("warning: snapshot catalog") && stderr.contains(&*victim.to_string_lossy()),
+        "{stderr}"
+    );
+    assert!(!victim.exists(), "the damaged segment was kept");
+    let (got, stderr) = listing(&f, &[]);
+    assert_eq!(got, want);
+    assert!(stderr.is_empty(), "{stderr}");
+}
+
+#[test]
+fn an_encrypted_repositorys_catalog_holds_no_name_in_the_clear() {
+    let f = fixture(&[]);
+    three_hosts(&f);
+    listing(&f, &[]);
+    let dir = catalog_dir(&f);
+    let seg = segments(&dir);
+    assert!(!seg.is_empty());
+    for s in &seg {
+        let bytes = fs::read(s).unwrap();
+        for secret in ["alpha", "bravo", "charlie", f.src_str()] {
+            assert!(
+                !bytes.windows(secret.len()).any(|w| w == secret.as_bytes()),
+                "{} holds {secret:?} in the clear",
+                s.display()
+            );
+        }
+    }
+}
+
+#[test]
+fn check_reads_the_repositorys_snapshot_files_not_the_catalog() {
+    let f = fixture(&["--encryption", "none"]);
+    three_hosts(&f);
+    let (want, _) = listing(&f, &[]);
+    // Damage a snapshot file in the repository. The catalog's record of it is still right
+    // (a snapshot file never changes), so listings go on; check must see the damage.
+    let snaps = f.repo.join("snapshots");
+    let file = fs::read_dir(&snaps)
+        .unwrap()
+        .next()
+        .unwrap()
+        .unwrap()
+        .path();
+    let mut bytes = fs::read(&file).unwrap();
+    let mid = bytes.len() / 2;
+    bytes[mid] ^= 1;
+    fs::write(&file, &bytes).unwrap();
+    assert_eq!(listing(&f, &[]).0, want);
+    let out = f.run(&["check"]);
+    let stderr = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(
+        out.status.code(),
+        Some(chronofs::error::exit::DAMAGED.into()),
+        "{stderr}"
+    );
+    let name = file.file_name().unwrap().to_string_lossy().into_owned();
+    assert!(
+        stderr.contains(&name),
+        "check did not name {name}: {stderr}"
+    );
+}
