@@ -65,6 +65,30 @@ impl Vfs {
             .map(|(c, n, i)| (c, Row::Made(n.as_bytes().to_vec(), i)))
             .collect();
         let view = self.state.view();
+        // Directories of every snapshot: the few fixed rows, then the snapshots from the
+        // first one after `offset` (their cookies are above every fixed one).
+        let every = match dir {
+            Dir::Root => Some(SnapRow::Dir),
+            Dir::Ids => Some(SnapRow::Id),
+            Dir::At { ino, host: None } => Some(SnapRow::At(*ino)),
+            _ => None,
+        };
+        if let Some(how) = every {
+            if matches!(dir, Dir::Root) {
+                root_fixed_rows(&view, &mut rows);
+            }
+            rows.sort_by_key(|(c, _)| *c);
+            let snaps = view
+                .snaps_after(offset)
+                .map(|s| (s.cookie, Row::Snap(s, how)));
+            for (cookie, row) in rows.into_iter().filter(|(c, _)| *c > offset).chain(snaps) {
+                let (name, item) = row.make();
+                if emit(cookie, OsStr::from_bytes(&name), item) {
+                    return Ok(());
+                }
+            }
+            return Ok(());
+        }
         match dir {
             Dir::Versions { ino, path } => {
                 let mut items = Vec::new();
@@ -154,29 +178,27 @@ impl Row<'_> {
 }
 
 /// The entries of the top level, `hosts/`, `tags/`, a group, `ids/` and `at/`, by cookie.
+/// The root's entries other than the dots and the snapshots.
+fn root_fixed_rows<'v>(view: &'v View, rows: &mut Vec<(u64, Row<'v>)>) {
+    let made = |name: &str, item: Item| Row::Made(name.as_bytes().to_vec(), item);
+    if let Some(l) = view.latest() {
+        let link = link_item(ROOT, "latest", l.name().into(), l.time_ns());
+        rows.push((COOKIE_LATEST, made("latest", link)));
+    }
+    for (cookie, name, ino) in [
+        (COOKIE_HOSTS, "hosts", HOSTS),
+        (COOKIE_TAGS, "tags", TAGS),
+        (COOKIE_IDS, "ids", IDS),
+        (COOKIE_AT, "at", AT),
+        (COOKIE_VERSIONS, "versions", VERSIONS),
+    ] {
+        rows.push((cookie, made(name, Item::Fixed(ino, Kind::Dir))));
+    }
+}
+
 fn synthetic_rows<'v>(view: &'v View, dir: &Dir, rows: &mut Vec<(u64, Row<'v>)>) {
     let made = |name: &str, item: Item| Row::Made(name.as_bytes().to_vec(), item);
     match dir {
-        Dir::Root => {
-            if let Some(l) = view.latest() {
-                let link = link_item(ROOT, "latest", l.name().into(), l.time_ns());
-                rows.push((COOKIE_LATEST, made("latest", link)));
-            }
-            for (cookie, name, ino) in [
-                (COOKIE_HOSTS, "hosts", HOSTS),
-                (COOKIE_TAGS, "tags", TAGS),
-                (COOKIE_IDS, "ids", IDS),
-                (COOKIE_AT, "at", AT),
-                (COOKIE_VERSIONS, "versions", VERSIONS),
-            ] {
-                rows.push((cookie, made(name, Item::Fixed(ino, Kind::Dir))));
-            }
-            rows.extend(
-                view.snaps
-                    .iter()
-                    .map(|s| (s.cookie, Row::Snap(s, SnapRow::Dir))),
-            );
-        }
         Dir::Groups(p) => {
             let groups = if *p == HOSTS { &view.hosts } else { &view.tags };
             rows.extend(
@@ -185,22 +207,10 @@ fn synthetic_rows<'v>(view: &'v View, dir: &Dir, rows: &mut Vec<(u64, Row<'v>)>)
                     .map(|(name, g)| (g.cookie, Row::Group(*p, name))),
             );
         }
-        Dir::Ids => {
-            rows.extend(
-                view.snaps
-                    .iter()
-                    .map(|s| (s.cookie, Row::Snap(s, SnapRow::Id))),
-            );
-        }
-        Dir::At { ino, host } => {
-            let at = SnapRow::At(*ino);
-            match host {
-                None => rows.extend(view.snaps.iter().map(|s| (s.cookie, Row::Snap(s, at)))),
-                Some(h) => {
-                    if let Some(g) = view.hosts.get(h) {
-                        rows.extend(view.members(g).map(|s| (s.cookie, Row::Snap(s, at))));
-                    }
-                }
+        Dir::At { ino, host: Some(h) } => {
+            if let Some(g) = view.hosts.get(h) {
+                let at = SnapRow::At(*ino);
+                rows.extend(view.members(g).map(|s| (s.cookie, Row::Snap(s, at))));
             }
         }
         Dir::Group { parent, ino, name } => {
@@ -215,6 +225,11 @@ fn synthetic_rows<'v>(view: &'v View, dir: &Dir, rows: &mut Vec<(u64, Row<'v>)>)
                 rows.extend(view.members(g).map(|s| (s.cookie, Row::Snap(s, member))));
             }
         }
-        Dir::Tree { .. } | Dir::Versions { .. } => {}
+        // Listed by `Vfs::entries` itself.
+        Dir::Root
+        | Dir::Ids
+        | Dir::At { host: None, .. }
+        | Dir::Tree { .. }
+        | Dir::Versions { .. } => {}
     }
 }

@@ -126,6 +126,10 @@ pub struct View {
     by_name: Vec<usize>,
     /// Indices into `snaps`, by id.
     by_id: Vec<usize>,
+    /// Indices into `snaps`, by directory cookie: a listing of the root resumes with a
+    /// binary search instead of sorting every snapshot again for each page the kernel asks
+    /// (100,000 snapshots took 2 s to list).
+    by_cookie: Vec<usize>,
     /// `hosts/` directories by (sanitised) name.
     pub hosts: BTreeMap<String, Group>,
     /// `tags/` directories by (sanitised) name.
@@ -181,6 +185,8 @@ impl View {
             .sort_unstable_by(|&a, &b| snaps[a].name().cmp(snaps[b].name()));
         view.by_id = (0..snaps.len()).collect();
         view.by_id.sort_unstable_by_key(|&i| snaps[i].listed.id);
+        view.by_cookie = (0..snaps.len()).collect();
+        view.by_cookie.sort_unstable_by_key(|&i| snaps[i].cookie);
         let all = |f: fn(&Snapshot) -> bool| {
             !snaps.is_empty() && snaps.iter().all(|s| f(&s.listed.snapshot))
         };
@@ -188,6 +194,14 @@ impl View {
         view.without_acls = all(Snapshot::known_without_acls);
         view.snaps = snaps;
         view
+    }
+
+    /// The snapshots whose cookies come after `offset`, in cookie order.
+    pub fn snaps_after(&self, offset: u64) -> impl Iterator<Item = &Arc<SnapEntry>> {
+        let start = self
+            .by_cookie
+            .partition_point(|&i| self.snaps[i].cookie <= offset);
+        self.by_cookie[start..].iter().map(|&i| &self.snaps[i])
     }
 
     /// The snapshot with dated name `name`.
@@ -337,6 +351,33 @@ pub(crate) mod tests {
         // The survivor of the same second lost its suffix: it now has the plain name.
         assert_eq!(v2.snaps[0].name(), "2027-01-15T080000Z");
         assert!(v2.by_name(&second).is_none());
+    }
+
+    #[test]
+    fn listing_by_pages_resumes_after_the_last_cookie_whatever_the_times() {
+        let mut records = Records::default();
+        let mut snaps: Vec<_> = (0..50).map(|i| snap(1_800_000_000 + i, "h", &[])).collect();
+        view_of(&mut records, &snaps);
+        // Snapshots that land later but are older (a host whose clock lags, a copy): their
+        // cookies are the newest, their places in time order the first.
+        snaps.extend((0..20).map(|i| snap(1_700_000_000 + i, "late", &[])));
+        let v = view_of(&mut records, &snaps);
+        assert!(v.snaps[0].cookie > v.snaps[69].cookie);
+        let mut seen = Vec::new();
+        let mut offset = 0;
+        // Bounded: a resumption that repeats an entry would list forever.
+        for _ in 0..20 {
+            let page: Vec<_> = v.snaps_after(offset).take(7).collect();
+            let Some(last) = page.last() else { break };
+            offset = last.cookie;
+            seen.extend(page.iter().map(|s| (s.cookie, s.listed.id)));
+        }
+        assert_eq!(seen.len(), 70, "each snapshot once");
+        assert!(seen.windows(2).all(|w| w[0].0 < w[1].0), "in cookie order");
+        let mut ids: Vec<_> = seen.iter().map(|(_, id)| *id).collect();
+        ids.sort();
+        ids.dedup();
+        assert_eq!(ids.len(), 70);
     }
 
     #[test]
