@@ -269,14 +269,17 @@ fn open_with(
 /// Resolves a snapshot name the user gave (`latest`, a dated name, an id prefix); warns when
 /// `latest` may be wrong because some snapshot files cannot be read.
 fn resolve_snapshot(repo: &Repository, spec: &str) -> Result<chronofs::snapshot::Listed> {
-    let listing = chronofs::snapshot::list(repo)?;
-    if let Some(w) = listing.latest_warning(spec) {
-        eprintln!("chronofs: warning: {w}");
+    let table = repo.snapshot_table()?;
+    if spec == "latest" && !table.unreadable.is_empty() {
+        eprintln!(
+            "chronofs: warning: {}",
+            chronofs::snapshot::LATEST_WARNING.replace("{n}", &table.unreadable.len().to_string())
+        );
     }
-    for e in &listing.unreadable {
+    for e in &table.unreadable {
         eprintln!("chronofs: warning: {}", quote::text(&e.to_string()));
     }
-    Ok(listing.resolve(spec)?.clone())
+    Ok(chronofs::snapshot::resolve_in(&table, spec)?)
 }
 
 /// A snapshot as JSON: its record, with what its tree holds (`null` if not recorded), which

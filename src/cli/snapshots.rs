@@ -21,12 +21,7 @@ pub fn run(ctx: &Context, a: &Args) -> Result<u8> {
     let snapshot::Listing {
         snapshots: listed,
         unreadable: bad,
-    } = snapshot::list(&repo)?;
-    let filter = a.select.filter();
-    let listed: Vec<&snapshot::Listed> = listed
-        .iter()
-        .filter(|l| filter.matches(&l.snapshot))
-        .collect();
+    } = snapshot::list_where(&repo, &a.select.filter())?;
     for e in &bad {
         eprintln!("chronofs: warning: {}", quote::text(&e.to_string()));
     }

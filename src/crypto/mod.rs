@@ -33,7 +33,7 @@ use crate::format::crypto::{
 };
 use crate::format::id::{BlobId, Id};
 use crate::format::pack::BlobKind;
-use crate::format::snapshot_catalog::LocalSeal;
+use crate::format::snapshot_catalog::{Keys as CatalogKeys, LocalSeal};
 
 pub use self::scheme::Scheme;
 
@@ -89,8 +89,9 @@ pub struct Crypto {
     /// Data keys of sessions opened so far, by the fingerprint of their sealed key.
     opened: Mutex<HashMap<Id, Zeroizing<[u8; KEY_LEN]>>>,
     writer: OnceLock<WriterSession>,
-    /// Seals the snapshot records kept in this client's cache; only a full key has it.
-    cache: Option<Aes256GcmSiv>,
+    /// Seals the snapshot records kept in this client's cache, and keys their table's tags;
+    /// only a full key has them.
+    cache: Option<(Aes256GcmSiv, Zeroizing<[u8; KEY_LEN]>)>,
 }
 
 impl std::fmt::Debug for Crypto {
@@ -127,7 +128,8 @@ impl Crypto {
             writer: OnceLock::new(),
             cache: key.kem_secret.as_ref().map(|seed| {
                 let k = Zeroizing::new(blake3::derive_key(layout::context::LOCAL_RECORDS, seed));
-                Aes256GcmSiv::new(&(*k).into())
+                let tag = blake3::derive_key(layout::context::LOCAL_RECORDS_TAG, seed);
+                (Aes256GcmSiv::new(&(*k).into()), Zeroizing::new(tag))
             }),
         })
     }
@@ -168,12 +170,15 @@ impl Crypto {
         ))
     }
 
-    /// The seal of the snapshot records this client keeps in its cache: AES-256-GCM-SIV
-    /// under a key derived from the secret only a full key holds, so that a copy of the
-    /// cache shows nothing to whoever lacks that key. `None` with a backup-only key.
+    /// The keys of the snapshot records this client keeps in its cache: AES-256-GCM-SIV and
+    /// a tag key, derived from the secret only a full key holds, so that a copy of the cache
+    /// shows nothing to whoever lacks that key. `None` with a backup-only key.
     #[must_use]
-    pub fn cache_seal(&self) -> Option<CacheSeal<'_>> {
-        self.cache.as_ref().map(|cipher| CacheSeal { cipher })
+    pub fn cache_keys(&self) -> Option<CatalogKeys<'_>> {
+        self.cache.as_ref().map(|(cipher, tag)| CatalogKeys {
+            seal: Box::new(CacheSeal { cipher }),
+            tag_key: tag.clone(),
+        })
     }
 
     /// Whether `other` computes the same blob ids and cut points (copies between the two
@@ -274,7 +279,7 @@ impl Crypto {
 }
 
 /// `nonce || ciphertext || tag` of `plain` under `cipher` with a random nonce.
-/// See [`Crypto::cache_seal`].
+/// The seal of [`Crypto::cache_keys`].
 pub struct CacheSeal<'c> {
     cipher: &'c Aes256GcmSiv,
 }
@@ -390,7 +395,8 @@ mod tests {
     fn cache_records_need_the_full_key_of_this_repository_and_their_own_id() {
         let key = generate_master_key().unwrap();
         let c = Crypto::new(&key).unwrap();
-        let seal = c.cache_seal().unwrap();
+        let keys = c.cache_keys().unwrap();
+        let seal = &keys.seal;
         let sealed = seal.seal(b"id one", b"record").unwrap();
         assert!(
             !sealed.windows(6).any(|w| w == b"record"),
@@ -398,22 +404,15 @@ mod tests {
         );
         assert_eq!(seal.open(b"id one", &sealed).unwrap(), b"record");
         // The same key loaded again opens it (another process of the same host).
-        assert!(
-            Crypto::new(&key)
-                .unwrap()
-                .cache_seal()
-                .unwrap()
-                .open(b"id one", &sealed)
-                .is_ok()
-        );
+        let c2 = Crypto::new(&key).unwrap();
+        let again = c2.cache_keys().unwrap();
+        assert!(again.seal.open(b"id one", &sealed).is_ok());
+        assert_eq!(*again.tag_key, *keys.tag_key);
         assert!(seal.open(b"id two", &sealed).is_err());
-        assert!(
-            full()
-                .cache_seal()
-                .unwrap()
-                .open(b"id one", &sealed)
-                .is_err()
-        );
+        let c3 = full();
+        let other = c3.cache_keys().unwrap();
+        assert!(other.seal.open(b"id one", &sealed).is_err());
+        assert_ne!(*other.tag_key, *keys.tag_key);
         for i in 0..sealed.len() {
             let mut bad = sealed.clone();
             bad[i] ^= 1;
@@ -426,7 +425,7 @@ mod tests {
             kem_public: key.kem_public.clone(),
             kem_secret: None,
         };
-        assert!(Crypto::new(&backup_only).unwrap().cache_seal().is_none());
+        assert!(Crypto::new(&backup_only).unwrap().cache_keys().is_none());
     }
 
     #[test]

@@ -39,6 +39,9 @@ pub mod context {
     /// Key of the snapshot records in a client's cache: from the full key's X-Wing seed
     /// (AES-256-GCM-SIV), or from the repository id in a plaintext repository (a tag).
     pub const LOCAL_RECORDS: &str = "chronofs 2026-12 local snapshot records key";
+    /// Key of the tags of a client's snapshot catalog tables (and of the host and group tags
+    /// in them), from the same secrets as [`LOCAL_RECORDS`].
+    pub const LOCAL_RECORDS_TAG: &str = "chronofs 2026-12 local snapshot table tag key";
 }
 
 /// A session's data key, sealed to the repository's public key: an X-Wing ciphertext. Every

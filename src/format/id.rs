@@ -60,6 +60,21 @@ impl Id {
 
 const HEX: &[u8; 16] = b"0123456789abcdef";
 
+impl Id {
+    /// The id whose 64 hex digits are `b` (either case), if they are.
+    #[must_use]
+    pub fn from_hex(b: &[u8]) -> Option<Id> {
+        if b.len() != ID_LEN * 2 {
+            return None;
+        }
+        let mut out = [0u8; ID_LEN];
+        for (i, pair) in b.chunks_exact(2).enumerate() {
+            out[i] = (hex_val(pair[0])? << 4) | hex_val(pair[1])?;
+        }
+        Some(Id(out))
+    }
+}
+
 impl FromStr for Id {
     type Err = String;
     fn from_str(s: &str) -> Result<Self, Self::Err> {
@@ -67,13 +82,7 @@ impl FromStr for Id {
         if b.len() != ID_LEN * 2 {
             return Err(format!("an id has 64 hex digits, {s:?} has {}", b.len()));
         }
-        let mut out = [0u8; ID_LEN];
-        for (i, pair) in b.chunks_exact(2).enumerate() {
-            let hi = hex_val(pair[0]).ok_or_else(|| format!("{s:?} is not hex"))?;
-            let lo = hex_val(pair[1]).ok_or_else(|| format!("{s:?} is not hex"))?;
-            out[i] = (hi << 4) | lo;
-        }
-        Ok(Id(out))
+        Id::from_hex(b).ok_or_else(|| format!("{s:?} is not hex"))
     }
 }
 

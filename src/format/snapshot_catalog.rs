@@ -1,6 +1,6 @@
 //! Snapshot catalog segments: the on-disk form of the snapshot records a client keeps in its
-//! cache directory, so that listing snapshots reads one file per segment instead of one
-//! repository file per snapshot.
+//! cache directory, so that a listing reads one small table per segment instead of one
+//! repository file per snapshot, and opens only the records it needs.
 //!
 //! A snapshot file is immutable and named by the hash of its bytes, so the record a segment
 //! holds for an id is right for as long as that file exists; which ids exist is what the
@@ -8,29 +8,37 @@
 //! catalog"):
 //!
 //! ```text
-//! [magic 8][seal kind 1][zeros 7] then records: [snapshot id 32][sealed length u32][sealed]
+//! [magic 8][seal kind 1][zeros 3][count u32] [count table entries of 96 bytes] [tag 32] [bodies]
 //! ```
 //!
-//! Each record is sealed on its own ([`LocalSeal`]) with its id bound in, so any prefix of a
-//! segment is a valid segment: a torn write or a truncation loses records (they are read from
-//! the repository again), never gives a wrong one. A record that fails to open ends the
-//! reading of its segment with an error.
+//! A table entry holds what a listing selects by without opening a record: the snapshot id,
+//! its time, keyed tags of its host and of its group (host, paths, stdin), the writer that
+//! committed it (for fences), and the length of its body. The tag (keyed blake3 over the
+//! header and the table) authenticates the table; each body is sealed on its own with its id
+//! bound in ([`LocalSeal`]), and what it holds is checked against its entry when opened.
 
 use std::io::{self, Read};
 
 use zeroize::Zeroizing;
 
 use super::FormatError;
+use super::bytes::ByteString;
 use super::codec::Plain;
-use super::id::SnapshotId;
+use super::id::{Id, SnapshotId, WriterId};
 use super::snapshot::{MAX_SNAPSHOT_LEN, Snapshot};
 
 /// The first eight bytes of every segment.
-pub const MAGIC: &[u8; 8] = b"CFSSCAT1";
-/// Bytes before the first record.
+pub const MAGIC: &[u8; 8] = b"CFSSCAT2";
+/// Bytes before the table.
 pub const HEADER_LEN: usize = 16;
-/// The largest sealed record a reader accepts: a snapshot's limit and room for the seal.
+/// Bytes of a table entry.
+pub const ENTRY_LEN: usize = 96;
+/// Bytes of the table's tag.
+pub const TAG_LEN: usize = 32;
+/// The largest sealed body a reader accepts: a snapshot's limit and room for the seal.
 pub const MAX_SEALED_LEN: usize = MAX_SNAPSHOT_LEN + 64;
+/// The most entries a segment may hold (a table of 1.5 GiB).
+pub const MAX_ENTRIES: u32 = 16 << 20;
 /// Seal kind of a tag keyed by the repository id (plaintext repositories).
 pub const SEAL_TAG: u8 = 1;
 /// Seal kind of AES-256-GCM-SIV under a key only a full key holder derives.
@@ -49,7 +57,7 @@ pub trait LocalSeal: Send + Sync {
     /// Opens what [`LocalSeal::seal`] made.
     ///
     /// # Errors
-    /// [`FormatError::Auth`]-like errors when the bytes were not sealed with this key for `aad`.
+    /// When the bytes were not sealed with this key for `aad`.
     fn open(&self, aad: &[u8], sealed: &[u8]) -> Result<Vec<u8>, FormatError>;
 }
 
@@ -106,223 +114,388 @@ fn bad_tag() -> FormatError {
     FormatError::Invalid("a cache record's tag does not match (damaged or altered)".into())
 }
 
-/// The header of a segment sealed with `seal`.
-#[must_use]
-pub fn header(seal: &dyn LocalSeal) -> [u8; HEADER_LEN] {
-    let mut h = [0u8; HEADER_LEN];
-    h[..8].copy_from_slice(MAGIC);
-    h[8] = seal.kind();
-    h
+/// The keys of a catalog: the seal of its bodies and the key of its table's tag and of the
+/// host and group tags.
+pub struct Keys<'a> {
+    /// Seals each body.
+    pub seal: Box<dyn LocalSeal + 'a>,
+    /// Keys the table's tag, and the host and group tags.
+    pub tag_key: Zeroizing<[u8; 32]>,
 }
 
-/// One record: the snapshot's id and its record, sealed.
+impl Keys<'_> {
+    fn tag8(&self, domain: &[u8], parts: &[&[u8]]) -> u64 {
+        let mut h = blake3::Hasher::new_keyed(&self.tag_key);
+        h.update(domain);
+        for p in parts {
+            h.update(&(p.len() as u64).to_le_bytes());
+            h.update(p);
+        }
+        let b = h.finalize();
+        let mut first = [0u8; 8];
+        first.copy_from_slice(&b.as_bytes()[..8]);
+        u64::from_le_bytes(first)
+    }
+
+    /// The tag of host name `host`.
+    #[must_use]
+    pub fn host_tag(&self, host: &str) -> u64 {
+        self.tag8(b"host", &[host.as_bytes()])
+    }
+
+    /// The tag of a group of snapshots: a host, source paths in any order, and whether they
+    /// came from stdin.
+    #[must_use]
+    pub fn group_tag(&self, host: &str, paths: &[ByteString], stdin: bool) -> u64 {
+        let mut sorted: Vec<&[u8]> = paths.iter().map(ByteString::as_bytes).collect();
+        sorted.sort_unstable();
+        let mut parts = vec![host.as_bytes(), if stdin { b"1" } else { b"0" }];
+        parts.extend(sorted);
+        self.tag8(b"group", &parts)
+    }
+
+    /// The tag of `s`'s group.
+    #[must_use]
+    pub fn group_tag_of(&self, s: &Snapshot) -> u64 {
+        self.group_tag(&s.hostname, &s.paths, s.stdin)
+    }
+
+    fn table_tag(&self, header: &[u8], table: &[u8]) -> blake3::Hash {
+        let mut h = blake3::Hasher::new_keyed(&self.tag_key);
+        h.update(header);
+        h.update(table);
+        h.finalize()
+    }
+}
+
+/// What a table says of one snapshot.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Entry {
+    /// The snapshot file's id.
+    pub id: SnapshotId,
+    /// The snapshot's time.
+    pub time_ns: i64,
+    /// Its host's tag ([`Keys::host_tag`]).
+    pub host: u64,
+    /// Its group's tag ([`Keys::group_tag`]).
+    pub group: u64,
+    /// The writer that committed it, if it names one.
+    pub writer: Option<WriterId>,
+    /// Where its body starts in the segment, and its length.
+    pub body: (u64, u32),
+}
+
+impl Entry {
+    /// The entry of `snapshot`, file `id`, its body not placed yet.
+    #[must_use]
+    pub fn of(keys: &Keys<'_>, id: SnapshotId, snapshot: &Snapshot) -> Entry {
+        Entry {
+            id,
+            time_ns: snapshot.time_ns,
+            host: keys.host_tag(&snapshot.hostname),
+            group: keys.group_tag_of(snapshot),
+            writer: snapshot.commit.map(|c| c.writer),
+            body: (0, 0),
+        }
+    }
+
+    fn encode(&self, out: &mut Vec<u8>) {
+        out.extend_from_slice(&self.id.0.0);
+        out.extend_from_slice(&self.time_ns.to_le_bytes());
+        out.extend_from_slice(&self.host.to_le_bytes());
+        out.extend_from_slice(&self.group.to_le_bytes());
+        out.extend_from_slice(&self.writer.map_or([0; 32], |w| w.0.0));
+        out.extend_from_slice(&[u8::from(self.writer.is_some()), 0, 0, 0]);
+        out.extend_from_slice(&self.body.1.to_le_bytes());
+    }
+
+    fn decode(b: &[u8], offset: u64) -> Result<Entry, FormatError> {
+        let arr = |r: std::ops::Range<usize>| -> [u8; 8] {
+            let mut a = [0u8; 8];
+            a.copy_from_slice(&b[r]);
+            a
+        };
+        let id32 = |r: std::ops::Range<usize>| -> [u8; 32] {
+            let mut a = [0u8; 32];
+            a.copy_from_slice(&b[r]);
+            a
+        };
+        let has_writer = match b[88] {
+            0 => false,
+            1 => true,
+            f => return Err(FormatError::Invalid(format!("catalog entry flags {f}"))),
+        };
+        if b[89..92] != [0, 0, 0] || (!has_writer && b[56..88].iter().any(|&x| x != 0)) {
+            return Err(FormatError::Invalid(
+                "catalog entry padding not zero".into(),
+            ));
+        }
+        let len = u32::from_le_bytes([b[92], b[93], b[94], b[95]]);
+        if len as usize > MAX_SEALED_LEN {
+            return Err(FormatError::Invalid(format!(
+                "a catalog body of {len} bytes (at most {MAX_SEALED_LEN})"
+            )));
+        }
+        Ok(Entry {
+            id: SnapshotId(Id(id32(0..32))),
+            time_ns: i64::from_le_bytes(arr(32..40)),
+            host: u64::from_le_bytes(arr(40..48)),
+            group: u64::from_le_bytes(arr(48..56)),
+            writer: has_writer.then(|| WriterId(Id(id32(56..88)))),
+            body: (offset, len),
+        })
+    }
+
+    /// Whether the opened record is the one this entry describes.
+    fn describes(&self, keys: &Keys<'_>, s: &Snapshot) -> bool {
+        let mut e = Entry::of(keys, self.id, s);
+        e.body = self.body;
+        e == *self
+    }
+}
+
+/// A whole segment holding `records`, in that order.
 ///
 /// # Errors
-/// Encoding or sealing failures.
-pub fn record(
-    seal: &dyn LocalSeal,
-    id: &SnapshotId,
-    snapshot: &Snapshot,
+/// Encoding or sealing failures, or more than [`MAX_ENTRIES`] records.
+pub fn encode<'s>(
+    keys: &Keys<'_>,
+    records: impl ExactSizeIterator<Item = (SnapshotId, Body<'s>)>,
 ) -> Result<Vec<u8>, FormatError> {
-    let sealed = seal.seal(&id.0.0, &snapshot.encode(&Plain)?)?;
-    let len = u32::try_from(sealed.len())
+    let count = u32::try_from(records.len())
         .ok()
-        .filter(|&l| l as usize <= MAX_SEALED_LEN)
-        .ok_or_else(|| FormatError::Encode("a snapshot record too large to cache".into()))?;
-    let mut out = Vec::with_capacity(36 + sealed.len());
-    out.extend_from_slice(&id.0.0);
-    out.extend_from_slice(&len.to_le_bytes());
-    out.extend_from_slice(&sealed);
+        .filter(|&c| c <= MAX_ENTRIES)
+        .ok_or_else(|| FormatError::Encode("too many snapshots for one segment".into()))?;
+    // Sorted by id, so that a reader matches the table against a sorted listing in one pass.
+    let mut records: Vec<(SnapshotId, Body<'s>)> = records.collect();
+    records.sort_unstable_by_key(|(id, _)| *id);
+    let mut table = Vec::with_capacity(count as usize * ENTRY_LEN);
+    let mut bodies = Vec::new();
+    for (id, body) in records {
+        let (entry, sealed) = match body {
+            Body::Record(s) => {
+                let sealed = keys.seal.seal(&id.0.0, &s.encode(&Plain)?)?;
+                (Entry::of(keys, id, s), std::borrow::Cow::Owned(sealed))
+            }
+            Body::Sealed(entry, sealed) => (entry, std::borrow::Cow::Borrowed(sealed)),
+        };
+        let len = u32::try_from(sealed.len())
+            .ok()
+            .filter(|&l| l as usize <= MAX_SEALED_LEN)
+            .ok_or_else(|| FormatError::Encode("a snapshot record too large to cache".into()))?;
+        Entry {
+            body: (0, len),
+            ..entry
+        }
+        .encode(&mut table);
+        bodies.extend_from_slice(&sealed);
+    }
+    let mut header = [0u8; HEADER_LEN];
+    header[..8].copy_from_slice(MAGIC);
+    header[8] = keys.seal.kind();
+    header[12..16].copy_from_slice(&count.to_le_bytes());
+    let mut out = Vec::with_capacity(HEADER_LEN + table.len() + TAG_LEN + bodies.len());
+    out.extend_from_slice(&header);
+    out.extend_from_slice(&table);
+    out.extend_from_slice(keys.table_tag(&header, &table).as_bytes());
+    out.extend_from_slice(&bodies);
     Ok(out)
 }
 
-/// What reading a segment found.
-#[derive(Debug, Default)]
-pub struct SegmentRead {
-    /// The records whose ids were wanted.
-    pub records: Vec<(SnapshotId, Snapshot)>,
-    /// Records passed over because their ids were not wanted.
-    pub skipped: usize,
-    /// Why the reading stopped early (damage); the records before it are good.
-    pub damage: Option<FormatError>,
+/// A record to write into a segment: a snapshot to seal, or a body sealed already (copied
+/// from another segment when the catalog is rewritten) with its entry.
+pub enum Body<'s> {
+    /// Seal this record.
+    Record(&'s Snapshot),
+    /// This entry and its sealed body, as read.
+    Sealed(Entry, &'s [u8]),
 }
 
-/// Reads a segment from `r`, opening the records whose ids `wanted` accepts (the others are
-/// counted and passed over unopened). Reading stops at the end of the input, at a torn
-/// last record (not damage: a write that did not finish) or at the first record that does
-/// not open (damage).
+/// Reads a segment's table from `r` (positioned at its start), checking its tag and that the
+/// bodies it describes fill the rest of a file of `file_len` bytes exactly; returns the
+/// entries `keep` accepts (it sees each entry once, in table order, and the entries are only
+/// returned if the whole table checks) and how many it passed over. The table is read in
+/// pieces: memory grows with what is kept.
 ///
 /// # Errors
-/// I/O errors, a header that is not a segment's, or a seal kind other than `seal`'s.
-pub fn read(
+/// I/O errors, or [`io::ErrorKind::InvalidData`] naming what is wrong.
+pub fn read_table(
     r: &mut dyn Read,
-    seal: &dyn LocalSeal,
-    wanted: &mut dyn FnMut(&SnapshotId) -> bool,
-) -> io::Result<SegmentRead> {
-    let mut head = [0u8; HEADER_LEN];
-    r.read_exact(&mut head)?;
-    if &head[..8] != MAGIC || head[8] != seal.kind() || head[9..].iter().any(|&b| b != 0) {
-        return Err(io::Error::new(
-            io::ErrorKind::InvalidData,
-            "not a snapshot catalog segment of this repository's kind",
+    keys: &Keys<'_>,
+    file_len: u64,
+    keep: &mut dyn FnMut(&Entry) -> bool,
+) -> io::Result<(Vec<Entry>, usize)> {
+    let invalid = |m: String| io::Error::new(io::ErrorKind::InvalidData, m);
+    let mut header = [0u8; HEADER_LEN];
+    r.read_exact(&mut header)?;
+    if &header[..8] != MAGIC || header[8] != keys.seal.kind() || header[9..12] != [0, 0, 0] {
+        return Err(invalid(
+            "not a snapshot catalog segment of this repository's kind".into(),
         ));
     }
-    let mut out = SegmentRead::default();
-    let mut buf = Vec::new();
-    loop {
-        let mut fixed = [0u8; 36];
-        match read_full(r, &mut fixed)? {
-            0 => return Ok(out),
-            36 => {}
-            _ => return Ok(out),
-        }
-        let mut id = [0u8; 32];
-        id.copy_from_slice(&fixed[..32]);
-        let id = SnapshotId(super::id::Id(id));
-        let len = u32::from_le_bytes([fixed[32], fixed[33], fixed[34], fixed[35]]) as usize;
-        if len > MAX_SEALED_LEN {
-            out.damage = Some(FormatError::Invalid(format!(
-                "a cache record of {len} bytes (at most {MAX_SEALED_LEN})"
-            )));
-            return Ok(out);
-        }
-        if !wanted(&id) {
-            let skipped = io::copy(&mut r.take(len as u64), &mut io::sink())?;
-            if skipped == len as u64 {
-                out.skipped += 1;
-            }
-            continue;
-        }
-        buf.resize(len, 0);
-        if read_full(r, &mut buf)? < len {
-            return Ok(out);
-        }
-        let opened = seal
-            .open(&id.0.0, &buf)
-            .and_then(|plain| Snapshot::decode(&plain, &Plain));
-        match opened {
-            Ok(s) => out.records.push((id, s)),
-            Err(e) => {
-                out.damage = Some(e);
-                return Ok(out);
-            }
-        }
+    let count = u32::from_le_bytes([header[12], header[13], header[14], header[15]]);
+    let table_len = u64::from(count) * ENTRY_LEN as u64;
+    if count > MAX_ENTRIES || (HEADER_LEN + TAG_LEN) as u64 + table_len > file_len {
+        return Err(invalid(format!(
+            "a table of {count} entries in a file of {file_len} bytes"
+        )));
     }
+    let mut hasher = blake3::Hasher::new_keyed(&keys.tag_key);
+    hasher.update(&header);
+    let mut offset = (HEADER_LEN + TAG_LEN) as u64 + table_len;
+    let mut kept = Vec::new();
+    let mut passed = 0;
+    let mut piece = vec![0u8; ENTRY_LEN * 4096];
+    let mut left = count as usize;
+    while left > 0 {
+        let n = left.min(4096);
+        let bytes = &mut piece[..n * ENTRY_LEN];
+        r.read_exact(bytes)?;
+        hasher.update(bytes);
+        for raw in bytes.chunks_exact(ENTRY_LEN) {
+            let e = Entry::decode(raw, offset).map_err(|e| invalid(e.to_string()))?;
+            offset += u64::from(e.body.1);
+            if keep(&e) {
+                kept.push(e);
+            } else {
+                passed += 1;
+            }
+        }
+        left -= n;
+    }
+    let mut tag = [0u8; TAG_LEN];
+    r.read_exact(&mut tag)?;
+    if hasher.finalize() != blake3::Hash::from_bytes(tag) {
+        return Err(invalid(
+            "the table's tag does not match (damaged or altered)".into(),
+        ));
+    }
+    if offset != file_len {
+        return Err(invalid(format!(
+            "the bodies end at byte {offset}, the file at {file_len}"
+        )));
+    }
+    Ok((kept, passed))
 }
 
-/// Reads until `buf` is full or the input ends; returns how many bytes were read.
-fn read_full(r: &mut dyn Read, buf: &mut [u8]) -> io::Result<usize> {
-    let mut got = 0;
-    while got < buf.len() {
-        match r.read(&mut buf[got..]) {
-            Ok(0) => break,
-            Ok(n) => got += n,
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-            Err(e) => return Err(e),
-        }
+/// Opens `sealed`, the body of `entry`, and checks that it is the record the entry describes.
+///
+/// # Errors
+/// A body that does not open or decode, or that holds another record.
+pub fn open_body(keys: &Keys<'_>, entry: &Entry, sealed: &[u8]) -> Result<Snapshot, FormatError> {
+    let s = Snapshot::decode(&keys.seal.open(&entry.id.0.0, sealed)?, &Plain)?;
+    if !entry.describes(keys, &s) {
+        return Err(FormatError::Invalid(
+            "a catalog record differs from its table entry".into(),
+        ));
     }
-    Ok(got)
+    Ok(s)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::format::id::{Id, TreeId};
-    use crate::format::snapshot::Summary;
+    use crate::format::snapshot::{Commit, Summary};
 
     fn snap(t: i64, host: &str) -> Snapshot {
         Snapshot {
             time_ns: t,
             hostname: host.into(),
             username: "u".into(),
-            paths: vec![b"/data".to_vec().into()],
+            paths: vec![b"/data".to_vec().into(), b"/etc".to_vec().into()],
             tags: vec!["daily".into()],
-            root: TreeId(Id([7; 32])),
+            root: crate::format::id::TreeId(Id([7; 32])),
             parent: None,
             program_version: "test".into(),
             stdin: false,
             summary: Summary::default(),
             contents: None,
-            commit: None,
+            commit: (t % 2 == 0).then_some(Commit {
+                writer: WriterId(Id([t as u8; 32])),
+                basis: 3,
+            }),
         }
     }
 
-    fn seal() -> TagSeal {
-        TagSeal::new(Zeroizing::new([9; 32]))
-    }
-
-    fn segment(records: &[(SnapshotId, Snapshot)]) -> Vec<u8> {
-        let s = seal();
-        let mut out = header(&s).to_vec();
-        for (id, snap) in records {
-            out.extend(record(&s, id, snap).unwrap());
+    fn keys(k: u8) -> Keys<'static> {
+        Keys {
+            seal: Box::new(TagSeal::new(Zeroizing::new([k; 32]))),
+            tag_key: Zeroizing::new([k ^ 0x55; 32]),
         }
-        out
     }
 
     fn id(b: u8) -> SnapshotId {
         SnapshotId(Id([b; 32]))
     }
 
-    fn read_all(bytes: &[u8]) -> SegmentRead {
-        read(&mut &bytes[..], &seal(), &mut |_| true).unwrap()
+    fn segment(k: &Keys<'_>, recs: &[(SnapshotId, Snapshot)]) -> Vec<u8> {
+        encode(k, recs.iter().map(|(i, s)| (*i, Body::Record(s)))).unwrap()
+    }
+
+    fn read_all(k: &Keys<'_>, bytes: &[u8]) -> io::Result<Vec<(Entry, Snapshot)>> {
+        let (entries, _) = read_table(&mut &bytes[..], k, bytes.len() as u64, &mut |_| true)?;
+        entries
+            .into_iter()
+            .map(|e| {
+                let (o, l) = (e.body.0 as usize, e.body.1 as usize);
+                let s = open_body(k, &e, &bytes[o..o + l]).map_err(io::Error::other)?;
+                Ok((e, s))
+            })
+            .collect()
     }
 
     #[test]
-    fn round_trip_and_skipping() {
-        let recs = vec![(id(1), snap(10, "a")), (id(2), snap(20, "b"))];
-        let bytes = segment(&recs);
-        let all = read_all(&bytes);
-        assert!(all.damage.is_none());
-        assert_eq!(all.records, recs);
-        let some = read(&mut &bytes[..], &seal(), &mut |i| *i == id(2)).unwrap();
-        assert_eq!(some.records, vec![(id(2), snap(20, "b"))]);
-        assert_eq!(some.skipped, 1);
-    }
-
-    #[test]
-    fn any_prefix_reads_as_the_records_it_holds_whole() {
-        let recs = vec![(id(1), snap(10, "a")), (id(2), snap(20, "b"))];
-        let bytes = segment(&recs);
-        let first_end = bytes.len() - (bytes.len() - HEADER_LEN) / 2;
-        for cut in HEADER_LEN..bytes.len() {
-            let got = read_all(&bytes[..cut]);
-            assert!(got.damage.is_none(), "cut at {cut}");
-            let whole = if cut >= first_end { 1 } else { 0 };
-            assert_eq!(got.records, recs[..whole].to_vec(), "cut at {cut}");
+    fn round_trip_tags_and_copying_sealed_bodies() {
+        let k = keys(1);
+        let recs = vec![(id(1), snap(10, "a")), (id(2), snap(21, "b"))];
+        let bytes = segment(&k, &recs);
+        let got = read_all(&k, &bytes).unwrap();
+        assert_eq!(got.len(), 2);
+        for ((e, s), (i, want)) in got.iter().zip(&recs) {
+            assert_eq!((e.id, s), (*i, want));
+            assert_eq!(e.time_ns, want.time_ns);
+            assert_eq!(e.host, k.host_tag(&want.hostname));
+            assert_eq!(e.writer, want.commit.map(|c| c.writer));
         }
-        assert!(read(&mut &bytes[..HEADER_LEN - 1], &seal(), &mut |_| true).is_err());
+        assert_ne!(got[0].0.host, got[1].0.host);
+        // Paths in another order: the same group.
+        let mut swapped = snap(10, "a");
+        swapped.paths.reverse();
+        assert_eq!(k.group_tag_of(&swapped), got[0].0.group);
+        assert_ne!(k.group_tag_of(&snap(10, "b")), got[0].0.group);
+        // A rewrite copies sealed bodies as they are.
+        let (o, l) = (got[1].0.body.0 as usize, got[1].0.body.1 as usize);
+        let copied = encode(
+            &k,
+            [(id(2), Body::Sealed(got[1].0, &bytes[o..o + l]))].into_iter(),
+        )
+        .unwrap();
+        assert_eq!(read_all(&k, &copied).unwrap()[0].1, recs[1].1);
     }
 
     #[test]
-    fn altered_bytes_moved_records_and_other_keys_do_not_open() {
-        let bytes = segment(&[(id(1), snap(10, "a"))]);
-        for at in HEADER_LEN + 36..bytes.len() {
+    fn any_change_truncation_or_other_key_is_an_error() {
+        let k = keys(1);
+        let bytes = segment(&k, &[(id(1), snap(10, "a")), (id(2), snap(20, "b"))]);
+        for at in 0..bytes.len() {
             let mut bad = bytes.clone();
             bad[at] ^= 1;
-            let got = read_all(&bad);
-            assert!(
-                got.records.is_empty() && got.damage.is_some(),
-                "flip at {at}"
-            );
+            assert!(read_all(&k, &bad).is_err(), "flip at {at}");
         }
-        // The same sealed bytes under another id.
-        let mut moved = bytes.clone();
-        moved[HEADER_LEN] ^= 1;
-        assert!(read_all(&moved).damage.is_some());
-        let other = TagSeal::new(Zeroizing::new([8; 32]));
-        let got = read(&mut &bytes[..], &other, &mut |_| true).unwrap();
-        assert!(got.records.is_empty() && got.damage.is_some());
-        // A length past the limit is damage, read without allocating it.
-        let mut long = bytes.clone();
-        long[HEADER_LEN + 32..HEADER_LEN + 36].copy_from_slice(&u32::MAX.to_le_bytes());
-        assert!(read_all(&long).damage.is_some());
-        // Not a segment, or a segment of the other seal kind.
-        let mut magic = bytes.clone();
-        magic[0] ^= 1;
-        assert!(read(&mut &magic[..], &seal(), &mut |_| true).is_err());
-        let mut kind = bytes;
-        kind[8] = SEAL_AEAD;
-        assert!(read(&mut &kind[..], &seal(), &mut |_| true).is_err());
+        for cut in 0..bytes.len() {
+            assert!(read_all(&k, &bytes[..cut]).is_err(), "cut at {cut}");
+        }
+        let mut longer = bytes.clone();
+        longer.push(0);
+        assert!(read_all(&k, &longer).is_err());
+        assert!(read_all(&keys(2), &bytes).is_err());
+        // A count that claims more than the file holds is refused before allocating.
+        let mut huge = bytes.clone();
+        huge[12..16].copy_from_slice(&MAX_ENTRIES.to_le_bytes());
+        assert!(read_all(&k, &huge).is_err());
+        // A body moved under another entry does not open.
+        let (e, _) = read_table(&mut &bytes[..], &k, bytes.len() as u64, &mut |_| true).unwrap();
+        let (o, l) = (e[0].body.0 as usize, e[0].body.1 as usize);
+        assert!(open_body(&k, &e[1], &bytes[o..o + l]).is_err());
     }
 }

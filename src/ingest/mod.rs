@@ -287,11 +287,7 @@ fn select_parent(
                 paths: paths.to_vec(),
                 tags: Vec::new(),
             };
-            let snaps = repo.parent_candidates()?;
-            Ok(snaps
-                .into_iter()
-                .rev()
-                .find(|(_, s)| same.matches(s) && s.stdin == stdin))
+            repo.newest_where(|s| same.matches(s) && s.stdin == stdin, host, paths, stdin)
         }
     }
 }

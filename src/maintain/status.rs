@@ -7,8 +7,8 @@ use serde::Serialize;
 use crate::error::Result;
 use crate::format::snapshot::Summary;
 use crate::repo::Repository;
+use crate::snapshot::Listed;
 use crate::snapshot::filter::Filter;
-use crate::snapshot::{self, Listed};
 
 use super::forget::{GroupBy, GroupKey};
 
@@ -70,41 +70,69 @@ pub fn status(
     now_ns: i64,
     host: Option<&str>,
 ) -> Result<Status> {
-    let listing = snapshot::list(repo)?;
+    let table = repo.snapshot_table()?;
     let filter = Filter::host(host);
-    let mut groups: std::collections::BTreeMap<GroupKey, Vec<&Listed>> = Default::default();
-    for l in listing
-        .snapshots
-        .iter()
-        .filter(|l| filter.matches(&l.snapshot))
-    {
-        groups
-            .entry(GroupKey::of(l, GroupBy::default()))
-            .or_default()
-            .push(l);
+    let hosts = table.host_tags(&filter.hosts);
+    // Per group tag (host, paths in any order, stdin): how many, and the newest (the table is
+    // oldest first). Only the newest of each group is opened.
+    let mut tagged: std::collections::HashMap<u64, (usize, usize)> = Default::default();
+    for i in 0..table.len() {
+        if table.may_be_of(i, &hosts) {
+            let g = tagged.entry(table.group(i)).or_insert((0, i));
+            *g = (g.0 + 1, i);
+        }
+    }
+    let mut unreadable: Vec<String> = table.unreadable.iter().map(ToString::to_string).collect();
+    let mut groups: std::collections::BTreeMap<GroupKey, (usize, Listed)> = Default::default();
+    for (count, i) in tagged.into_values() {
+        let snapshot = match table.record(i) {
+            Ok(s) if filter.matches(&s) => s,
+            Ok(_) => continue,
+            Err(e) => {
+                unreadable.push(e.to_string());
+                continue;
+            }
+        };
+        let newest = Listed {
+            id: table.id(i),
+            name: table.name(i),
+            snapshot,
+        };
+        let key = GroupKey::of(&newest, GroupBy::default());
+        match groups.entry(key) {
+            std::collections::btree_map::Entry::Vacant(v) => {
+                v.insert((count, newest));
+            }
+            std::collections::btree_map::Entry::Occupied(mut o) => {
+                let (n, kept) = o.get_mut();
+                *n += count;
+                if (newest.snapshot.time_ns, newest.id) > (kept.snapshot.time_ns, kept.id) {
+                    *kept = newest;
+                }
+            }
+        }
     }
     let groups = groups
         .into_iter()
-        .filter_map(|(key, members)| {
-            let newest = *members.iter().max_by_key(|l| l.snapshot.time_ns)?;
+        .map(|(key, (snapshots, newest))| {
             let age_ns = now_ns.saturating_sub(newest.snapshot.time_ns);
-            Some(GroupStatus {
+            GroupStatus {
                 key,
-                snapshots: members.len(),
-                newest: newest.name.clone(),
+                snapshots,
+                newest: newest.name,
                 newest_id: newest.id.to_hex(),
                 newest_time_ns: newest.snapshot.time_ns,
                 age_ns,
-                summary: newest.snapshot.summary.clone(),
+                summary: newest.snapshot.summary,
                 late: age_ns > max_age_ns,
-            })
+            }
         })
         .collect();
     let repository_bytes = repo.index().pack_bytes();
     Ok(Status {
         groups,
         repository_bytes,
-        unreadable: listing.unreadable.iter().map(ToString::to_string).collect(),
+        unreadable,
         max_age_ns,
         now_ns,
         maintenance: super::runs::latest(repo)?,

@@ -1,31 +1,31 @@
 //! The snapshot catalog: the snapshot records a client has read, kept in its cache directory
 //! (`<cache>/<repo id>/catalog/`) as segments ([`crate::format::snapshot_catalog`]), so that
 //! a command that lists snapshots reads the repository's snapshot files it has not seen yet
-//! and a few local files, instead of every snapshot file.
+//! and the small tables of a few local files, and opens only the records it needs.
 //!
 //! The repository stays the authority on which snapshots exist: a command lists
-//! `snapshots/` and takes from the catalog only the records of listed ids; a record of a
-//! forgotten snapshot is passed over and dropped at the next rewrite. Segments are written
-//! whole under a temporary name and renamed; new records go into a new segment, and a command
-//! that listed the whole directory rewrites the catalog into one segment when there are many
-//! segments, more dead records than live ones, or damage. Several processes may do this at
-//! once: segments are never changed in place, a record is right for its id whichever segment
-//! holds it, and a segment deleted under a reader only costs it the reading of those files.
+//! `snapshots/` and takes from the catalog only the entries of listed ids; an entry of a
+//! forgotten snapshot is passed over and dropped at the next full rewrite. Segments are
+//! written whole under a temporary name and renamed, never changed. New records go into a new
+//! segment; past [`MAX_SEGMENTS`] the small segments are merged into one (bodies copied as
+//! sealed), and a command that listed the whole directory rewrites everything into one segment
+//! when more entries are dead than live, or a segment is damaged. Several processes may do this
+//! at once: an entry is right for its id whichever segment holds it, and a segment deleted
+//! under a reader stays readable through its open file.
 
-use std::collections::HashSet;
 use std::fs;
 use std::io::{self, BufReader, Write as _};
-use std::os::unix::fs::{DirBuilderExt as _, PermissionsExt as _};
+use std::os::unix::fs::{DirBuilderExt as _, FileExt as _, PermissionsExt as _};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime};
 
 use crate::format::id::SnapshotId;
 use crate::format::snapshot::Snapshot;
-use crate::format::snapshot_catalog::{self as format, LocalSeal};
+use crate::format::snapshot_catalog::{self as format, Body, Entry, Keys};
 
-/// Segments beyond which a whole listing rewrites the catalog into one.
+/// Segments beyond which the smaller ones are merged.
 const MAX_SEGMENTS: usize = 8;
-/// Dead records below which a catalog is not rewritten for their sake alone.
+/// Dead entries below which a catalog is not rewritten for their sake alone.
 const MIN_DEAD: usize = 256;
 /// Age after which a temporary file left by a crash is removed.
 const STALE_TEMP: Duration = Duration::from_secs(3600);
@@ -40,19 +40,64 @@ pub(crate) struct Catalog {
     dir: PathBuf,
 }
 
-/// What [`Catalog::read`] found.
+/// One segment, open.
+#[derive(Debug)]
+pub(crate) struct Segment {
+    path: PathBuf,
+    file: fs::File,
+    /// Entries it holds, live or not.
+    entries: usize,
+}
+
+/// What [`Catalog::read`] found: the entries of the wanted ids, each once, and where their
+/// bodies are.
 #[derive(Debug, Default)]
 pub(crate) struct Found {
-    /// The records of the wanted ids the catalog holds, each once.
-    pub records: Vec<(SnapshotId, Snapshot)>,
-    /// Their ids.
-    pub ids: HashSet<SnapshotId>,
-    /// The segments read.
-    segments: Vec<PathBuf>,
-    /// Records not wanted (of forgotten snapshots), and second copies.
+    /// (segment number, entry).
+    pub entries: Vec<(usize, Entry)>,
+    /// Which of the wanted ids (by position) the catalog holds.
+    pub have: Vec<bool>,
+    segments: Vec<Segment>,
+    /// Entries not wanted (of forgotten snapshots), and second copies.
     dead: usize,
-    /// Why a segment could not be read whole.
-    damage: Vec<String>,
+    /// Why segments could not be read.
+    pub damage: Vec<String>,
+}
+
+impl Found {
+    /// Nothing found: every one of `wanted` ids is to be read from its file.
+    pub fn none(wanted: usize) -> Found {
+        Found {
+            have: vec![false; wanted],
+            ..Found::default()
+        }
+    }
+
+    /// The sealed body of `entry`, from segment `seg`.
+    ///
+    /// # Errors
+    /// I/O errors, naming the segment.
+    pub fn body(&self, seg: usize, entry: &Entry) -> io::Result<Vec<u8>> {
+        let s = self
+            .segments
+            .get(seg)
+            .ok_or_else(|| io::Error::other("no such segment"))?;
+        let mut buf = vec![0u8; entry.body.1 as usize];
+        s.file
+            .read_exact_at(&mut buf, entry.body.0)
+            .map_err(|e| io::Error::new(e.kind(), format!("{}: {e}", s.path.display())))?;
+        Ok(buf)
+    }
+
+    /// The open file of segment `seg`.
+    pub fn file(&self, seg: usize) -> Option<&fs::File> {
+        self.segments.get(seg).map(|s| &s.file)
+    }
+
+    /// The path of segment `seg`, for messages.
+    pub fn segment_path(&self, seg: usize) -> Option<&Path> {
+        self.segments.get(seg).map(|s| s.path.as_path())
+    }
 }
 
 impl Catalog {
@@ -73,13 +118,13 @@ impl Catalog {
         &self.dir
     }
 
-    /// Reads every segment, keeping the records of the ids in `wanted`. A segment that
-    /// cannot be read, or stops at a record that does not open, is reported in the result
-    /// (its readable records are kept): the caller reads those snapshot files again.
-    pub fn read(&self, seal: &dyn LocalSeal, wanted: &HashSet<SnapshotId>) -> Found {
+    /// Reads every segment's table, keeping the entries of the ids in `wanted` (sorted). A
+    /// segment whose table cannot be read is reported in the result, and its records are read
+    /// from their files again.
+    pub fn read(&self, keys: &Keys<'_>, wanted: &[SnapshotId]) -> Found {
         let mut found = Found {
-            ids: HashSet::with_capacity(wanted.len()),
-            records: Vec::with_capacity(wanted.len()),
+            have: vec![false; wanted.len()],
+            entries: Vec::with_capacity(wanted.len()),
             ..Found::default()
         };
         let names = match fs::read_dir(&self.dir) {
@@ -100,88 +145,142 @@ impl Catalog {
                 Err(e) if e.kind() == io::ErrorKind::NotFound => continue,
                 Err(e) => {
                     found.damage.push(format!("{}: {e}", path.display()));
-                    found.segments.push(path);
                     continue;
                 }
             };
-            let mut r = BufReader::with_capacity(1 << 20, file);
-            match format::read(&mut r, seal, &mut |id| wanted.contains(id)) {
-                Ok(read) => {
-                    found.dead += read.skipped;
-                    for (id, s) in read.records {
-                        if found.ids.insert(id) {
-                            found.records.push((id, s));
-                        } else {
-                            found.dead += 1;
-                        }
+            // Segments are sorted by id, as `wanted` is: one pass matches them (an entry out
+            // of order is looked up instead).
+            let seg = found.segments.len();
+            let (mut cursor, mut last) = (0usize, None);
+            let have = &mut found.have;
+            // Positions this segment claims: given back if its table turns out bad, so that
+            // those snapshots are read from their files.
+            let mut marked = Vec::new();
+            let mut keep = |e: &Entry| {
+                let pos = if last.is_some_and(|l| e.id < l) {
+                    wanted.binary_search(&e.id).ok()
+                } else {
+                    last = Some(e.id);
+                    while cursor < wanted.len() && wanted[cursor] < e.id {
+                        cursor += 1;
                     }
-                    if let Some(e) = read.damage {
-                        found.damage.push(format!("{}: {e}", path.display()));
+                    (cursor < wanted.len() && wanted[cursor] == e.id).then_some(cursor)
+                };
+                match pos {
+                    Some(p) if !have[p] => {
+                        have[p] = true;
+                        marked.push(p);
+                        true
                     }
+                    _ => false,
                 }
-                Err(e) => found.damage.push(format!("{}: {e}", path.display())),
-            }
-            found.segments.push(path);
+            };
+            let read = file.metadata().and_then(|m| {
+                let mut r = BufReader::with_capacity(1 << 20, &file);
+                format::read_table(&mut r, keys, m.len(), &mut keep)
+            });
+            let (kept, passed) = match read {
+                Ok(t) => t,
+                Err(e) => {
+                    for p in marked {
+                        found.have[p] = false;
+                    }
+                    found.damage.push(format!("{}: {e}", path.display()));
+                    // Deleted at the next rewrite: kept in the list with no entries.
+                    found.segments.push(Segment {
+                        path,
+                        file,
+                        entries: 0,
+                    });
+                    continue;
+                }
+            };
+            found.dead += passed;
+            let entries = kept.len() + passed;
+            found.entries.extend(kept.into_iter().map(|e| (seg, e)));
+            found.segments.push(Segment {
+                path,
+                file,
+                entries,
+            });
         }
         found
     }
 
-    /// Adds `new` records. When `found` came from a listing of the whole snapshot directory
-    /// (`whole`), the catalog is rewritten into one segment if it has grown many segments,
-    /// more dead records than live, or damage.
+    /// Adds `new` records, and merges or rewrites segments as the module says. `whole`: `found`
+    /// came from a listing of the whole snapshot directory, so entries it did not keep are
+    /// dead (a partial listing only adds and merges).
     ///
     /// # Errors
-    /// I/O errors writing the segment (the catalog is as it was).
+    /// I/O errors writing a segment (the catalog is as it was).
     pub fn update(
         &self,
-        seal: &dyn LocalSeal,
+        keys: &Keys<'_>,
         found: &Found,
         new: &[(SnapshotId, Snapshot)],
         whole: bool,
     ) -> io::Result<()> {
-        let rewrite = whole
-            && (!found.damage.is_empty()
-                || found.segments.len() >= MAX_SEGMENTS
-                || found.dead > found.records.len().max(MIN_DEAD));
-        if rewrite {
-            let all = found.records.iter().chain(new).map(|(i, s)| (i, s));
-            self.write_segment(seal, all)?;
-            for old in &found.segments {
-                match fs::remove_file(old) {
-                    Err(e) if e.kind() != io::ErrorKind::NotFound => return Err(e),
-                    _ => {}
-                }
-            }
-            self.remove_stale_temps();
-        } else if !new.is_empty() {
-            self.write_segment(seal, new.iter().map(|(i, s)| (i, s)))?;
+        let rewrite_all =
+            whole && (!found.damage.is_empty() || found.dead > found.entries.len().max(MIN_DEAD));
+        if rewrite_all {
+            let all: Vec<usize> = (0..found.segments.len()).collect();
+            return self.merge(keys, found, &all, new);
+        }
+        if found.segments.len() + 1 > MAX_SEGMENTS {
+            // Keep the largest; merge the others (and what is new) into one.
+            let largest = (0..found.segments.len()).max_by_key(|&i| found.segments[i].entries);
+            let others: Vec<usize> = (0..found.segments.len())
+                .filter(|&i| Some(i) != largest)
+                .collect();
+            return self.merge(keys, found, &others, new);
+        }
+        if !new.is_empty() {
+            let bytes = format::encode(keys, new.iter().map(|(i, s)| (*i, Body::Record(s))))
+                .map_err(io::Error::other)?;
+            self.write_segment(&bytes)?;
         }
         Ok(())
     }
 
-    /// Why segments could not be read whole, if any could not.
-    pub fn damage(found: &Found) -> &[String] {
-        &found.damage
+    /// Writes one segment of the found entries of segments `merged` and of `new`, then deletes
+    /// those segments.
+    fn merge(
+        &self,
+        keys: &Keys<'_>,
+        found: &Found,
+        merged: &[usize],
+        new: &[(SnapshotId, Snapshot)],
+    ) -> io::Result<()> {
+        let mut bodies = Vec::new();
+        for (seg, e) in &found.entries {
+            if merged.contains(seg) {
+                bodies.push((*e, found.body(*seg, e)?));
+            }
+        }
+        let records = bodies
+            .iter()
+            .map(|(e, b)| (e.id, Body::Sealed(*e, b)))
+            .chain(new.iter().map(|(i, s)| (*i, Body::Record(s))));
+        let records: Vec<_> = records.collect();
+        let bytes = format::encode(keys, records.into_iter()).map_err(io::Error::other)?;
+        self.write_segment(&bytes)?;
+        for &i in merged {
+            match fs::remove_file(&found.segments[i].path) {
+                Err(e) if e.kind() != io::ErrorKind::NotFound => return Err(e),
+                _ => {}
+            }
+        }
+        self.remove_stale_temps();
+        Ok(())
     }
 
-    fn write_segment<'a>(
-        &self,
-        seal: &dyn LocalSeal,
-        records: impl Iterator<Item = (&'a SnapshotId, &'a Snapshot)>,
-    ) -> io::Result<()> {
+    fn write_segment(&self, bytes: &[u8]) -> io::Result<()> {
         let mut tmp = tempfile::Builder::new()
             .prefix(TEMP)
             .tempfile_in(&self.dir)?;
         tmp.as_file()
             .set_permissions(fs::Permissions::from_mode(0o600))?;
-        {
-            let mut w = io::BufWriter::with_capacity(1 << 20, tmp.as_file_mut());
-            w.write_all(&format::header(seal))?;
-            for (id, s) in records {
-                w.write_all(&format::record(seal, id, s).map_err(io::Error::other)?)?;
-            }
-            w.flush()?;
-        }
+        tmp.as_file_mut().write_all(bytes)?;
         tmp.as_file().sync_data()?;
         let mut name = [0u8; 8];
         crate::crypto::random(&mut name).map_err(io::Error::other)?;
@@ -216,7 +315,8 @@ mod tests {
     use super::*;
     use crate::format::id::{Id, TreeId};
     use crate::format::snapshot::Summary;
-    use crate::format::snapshot_catalog::TagSeal;
+    use crate::format::snapshot_catalog::{TagSeal, open_body};
+    use std::collections::HashSet;
     use zeroize::Zeroizing;
 
     fn snap(t: i64) -> Snapshot {
@@ -233,6 +333,13 @@ mod tests {
             summary: Summary::default(),
             contents: None,
             commit: None,
+        }
+    }
+
+    fn keys() -> Keys<'static> {
+        Keys {
+            seal: Box::new(TagSeal::new(Zeroizing::new([1; 32]))),
+            tag_key: Zeroizing::new([2; 32]),
         }
     }
 
@@ -253,45 +360,82 @@ mod tests {
             .count()
     }
 
-    #[test]
-    fn grows_by_segments_and_rewrites_into_one() {
-        let dir = tempfile::tempdir().unwrap();
-        let c = Catalog::open(dir.path().join("catalog")).unwrap();
-        let seal = TagSeal::new(Zeroizing::new([1; 32]));
-        let mut live = HashSet::new();
-        for b in 0..MAX_SEGMENTS as u8 {
-            live.insert(id(b));
-            let found = c.read(&seal, &live);
-            assert_eq!(found.records.len(), usize::from(b), "round {b}");
-            c.update(&seal, &found, &[(id(b), snap(i64::from(b)))], true)
-                .unwrap();
-        }
-        assert_eq!(segments(&c), MAX_SEGMENTS);
-        // Many segments: the next whole update writes one, with every live record.
-        let found = c.read(&seal, &live);
-        assert_eq!(found.records.len(), MAX_SEGMENTS);
-        c.update(&seal, &found, &[], true).unwrap();
-        assert_eq!(segments(&c), 1);
-        let found = c.read(&seal, &live);
-        assert_eq!(found.records.len(), MAX_SEGMENTS);
-        assert!(found.records.contains(&(id(3), snap(3))));
-        // A partial listing never rewrites (it cannot tell dead records from unlisted ones).
-        let one: HashSet<_> = [id(0)].into();
-        let found = c.read(&seal, &one);
-        assert_eq!(found.dead, MAX_SEGMENTS - 1);
-        c.update(&seal, &found, &[(id(99), snap(99))], false)
-            .unwrap();
-        assert_eq!(segments(&c), 2);
+    fn sorted(live: &HashSet<SnapshotId>) -> Vec<SnapshotId> {
+        let mut v: Vec<_> = live.iter().copied().collect();
+        v.sort();
+        v
+    }
+
+    fn records(c: &Catalog, k: &Keys<'_>, live: &HashSet<SnapshotId>) -> Vec<(SnapshotId, i64)> {
+        let found = c.read(k, &sorted(live));
+        let mut v: Vec<_> = found
+            .entries
+            .iter()
+            .map(|(seg, e)| {
+                let s = open_body(k, e, &found.body(*seg, e).unwrap()).unwrap();
+                (e.id, s.time_ns)
+            })
+            .collect();
+        v.sort();
+        v
+    }
+
+    fn idn(n: u32) -> SnapshotId {
+        let mut b = [0u8; 32];
+        b[..4].copy_from_slice(&n.to_le_bytes());
+        SnapshotId(Id(b))
+    }
+
+    fn add(c: &Catalog, k: &Keys<'_>, live: &mut HashSet<SnapshotId>, ns: std::ops::Range<u32>) {
+        let new: Vec<_> = ns.map(|n| (idn(n), snap(i64::from(n)))).collect();
+        live.extend(new.iter().map(|(i, _)| *i));
+        let found = c.read(k, &sorted(live));
+        c.update(k, &found, &new, true).unwrap();
     }
 
     #[test]
-    fn damage_keeps_the_good_records_and_a_whole_update_rewrites() {
+    fn grows_by_segments_merges_the_small_ones_and_drops_the_dead() {
         let dir = tempfile::tempdir().unwrap();
         let c = Catalog::open(dir.path().join("catalog")).unwrap();
-        let seal = TagSeal::new(Zeroizing::new([1; 32]));
+        let k = keys();
+        let mut live = HashSet::new();
+        // A large first segment, then one record at a time.
+        add(&c, &k, &mut live, 1000..1020);
+        for n in 0..MAX_SEGMENTS as u32 {
+            add(&c, &k, &mut live, n..n + 1);
+            assert!(segments(&c) <= MAX_SEGMENTS);
+        }
+        // The large one was kept, the small ones merged.
+        assert_eq!(segments(&c), 2);
+        let got = records(&c, &k, &live);
+        assert_eq!(got.len(), live.len());
+        assert!(got.contains(&(idn(3), 3)) && got.contains(&(idn(1010), 1010)));
+        add(&c, &k, &mut live, 2000..2400);
+        assert_eq!(segments(&c), 3);
+        // Most forgotten: a whole listing rewrites into one segment of the living.
+        let few: HashSet<_> = [idn(1), idn(1005)].into();
+        let found = c.read(&k, &sorted(&few));
+        assert_eq!(found.dead, live.len() - 2);
+        c.update(&k, &found, &[], true).unwrap();
+        assert_eq!(segments(&c), 1);
+        assert_eq!(records(&c, &k, &live), vec![(idn(1), 1), (idn(1005), 1005)]);
+        // A partial listing never drops anything.
+        let found = c.read(&k, &[idn(1)]);
+        assert_eq!(found.dead, 1);
+        c.update(&k, &found, &[(idn(7), snap(7))], false).unwrap();
+        assert_eq!(records(&c, &k, &live).len(), 3);
+    }
+
+    #[test]
+    fn a_damaged_segment_is_reported_and_a_whole_update_rewrites_without_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let c = Catalog::open(dir.path().join("catalog")).unwrap();
+        let k = keys();
         let live: HashSet<_> = [id(1), id(2)].into();
-        let new = [(id(1), snap(1)), (id(2), snap(2))];
-        c.update(&seal, &Found::default(), &new, false).unwrap();
+        c.update(&k, &Found::default(), &[(id(1), snap(1))], false)
+            .unwrap();
+        c.update(&k, &Found::default(), &[(id(2), snap(2))], false)
+            .unwrap();
         let seg = fs::read_dir(c.dir())
             .unwrap()
             .next()
@@ -299,16 +443,23 @@ mod tests {
             .unwrap()
             .path();
         let mut bytes = fs::read(&seg).unwrap();
-        let last = bytes.len() - 1;
-        bytes[last] ^= 1;
+        bytes[20] ^= 1;
         fs::write(&seg, &bytes).unwrap();
-        let found = c.read(&seal, &live);
-        assert_eq!(found.records.len(), 1);
-        assert_eq!(Catalog::damage(&found).len(), 1);
-        c.update(&seal, &found, &[(id(2), snap(2))], true).unwrap();
+        let found = c.read(&k, &sorted(&live));
+        assert_eq!(found.entries.len(), 1);
+        assert_eq!(found.damage.len(), 1);
+        // The damaged segment's ids are left to be read from their files.
+        assert_eq!(found.have.iter().filter(|h| **h).count(), 1);
+        let lost = if found.entries[0].1.id == id(1) {
+            id(2)
+        } else {
+            id(1)
+        };
+        let time = i64::from(lost.0.0[0]);
+        c.update(&k, &found, &[(lost, snap(time))], true).unwrap();
         assert!(!seg.exists());
-        let found = c.read(&seal, &live);
-        assert!(Catalog::damage(&found).is_empty());
-        assert_eq!(found.records.len(), 2);
+        let found = c.read(&k, &sorted(&live));
+        assert!(found.damage.is_empty());
+        assert_eq!(records(&c, &k, &live), vec![(id(1), 1), (id(2), 2)]);
     }
 }

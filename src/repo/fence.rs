@@ -62,9 +62,14 @@ impl Fences {
     /// that revoked it looked.
     #[must_use]
     pub fn is_void(&self, id: &SnapshotId, snapshot: &Snapshot) -> bool {
-        snapshot
-            .commit
-            .is_some_and(|c| self.fences.iter().any(|f| f.voids(id, &c.writer)))
+        self.voids(id, snapshot.commit.map(|c| c.writer).as_ref())
+    }
+
+    /// True if snapshot `id`, committed by `writer` (`None`: a snapshot that names none), is
+    /// void.
+    #[must_use]
+    pub fn voids(&self, id: &SnapshotId, writer: Option<&WriterId>) -> bool {
+        writer.is_some_and(|w| self.fences.iter().any(|f| f.voids(id, w)))
     }
 
     /// The fences that revoke `writer`.

@@ -23,9 +23,12 @@ mod load;
 pub mod lock;
 pub mod pack;
 mod read;
+mod snapshot_table;
 mod snapshots;
 
 pub mod writer;
+
+pub use snapshot_table::SnapshotTable;
 
 use std::io;
 use std::path::Path;
@@ -284,20 +287,39 @@ impl Repository {
         }
     }
 
-    /// The snapshots a backup may take as its parent: every snapshot, or with a backup-only
-    /// key the ones this host wrote and keeps in its cache.
+    /// The newest snapshot of host `host`, source paths `paths` (any order) and `stdin` that
+    /// `matches` accepts: a backup's parent. Only that group's records are opened. With a
+    /// backup-only key, among the ones this host wrote and keeps in its cache.
     ///
     /// # Errors
-    /// As [`Self::snapshots`].
-    pub fn parent_candidates(&self) -> Result<Vec<(SnapshotId, Snapshot)>> {
+    /// As [`Self::snapshot_table`].
+    pub fn newest_where(
+        &self,
+        matches: impl Fn(&Snapshot) -> bool,
+        host: &str,
+        paths: &[crate::format::bytes::ByteString],
+        stdin: bool,
+    ) -> Result<Option<(SnapshotId, Snapshot)>> {
         if self.backup_only() {
-            return Ok(self
-                .cache
-                .as_ref()
-                .map(cache::LocalCache::snapshots)
-                .unwrap_or_default());
+            let cached = self.cache.as_ref().map(cache::LocalCache::snapshots);
+            return Ok(cached
+                .unwrap_or_default()
+                .into_iter()
+                .rev()
+                .find(|(_, s)| matches(s)));
         }
-        Ok(self.snapshots()?.0)
+        let table = self.snapshot_table()?;
+        let group = table.group_of(host, paths, stdin);
+        for i in (0..table.len()).rev() {
+            if table.group(i) != group {
+                continue;
+            }
+            let s = table.record(i)?;
+            if matches(&s) {
+                return Ok(Some((table.id(i), s)));
+            }
+        }
+        Ok(None)
     }
 
     /// The unlocked master key and the name of its key file.

@@ -18,7 +18,7 @@ use crate::error::{Error, Result};
 use crate::format::id::SnapshotId;
 use crate::format::snapshot::Snapshot;
 use crate::format::tree::{Node, NodeKind, Tree};
-use crate::repo::Repository;
+use crate::repo::{Repository, SnapshotTable};
 
 /// A snapshot with its id and dated name.
 #[derive(Clone, Debug)]
@@ -98,6 +98,10 @@ pub fn unique_name(id: &SnapshotId, time_ns: i64, suffixed: bool) -> String {
     }
 }
 
+/// The warning when `latest` is asked for and `{n}` snapshot files cannot be read.
+pub const LATEST_WARNING: &str = "{n} snapshot file(s) cannot be read (run `chronofs check`); \
+                                  `latest` is the newest readable snapshot";
+
 /// The snapshots of a repository: the readable ones, oldest first and named, and the errors
 /// of the snapshot files that cannot be read.
 #[derive(Debug, Default)]
@@ -140,28 +144,92 @@ impl Listing {
     /// snapshot may be among them).
     #[must_use]
     pub fn latest_warning(&self, spec: &str) -> Option<String> {
-        (spec == "latest" && !self.unreadable.is_empty()).then(|| {
-            format!(
-                "{} snapshot file(s) cannot be read (run `chronofs check`); `latest` is the \
-                 newest readable snapshot",
-                self.unreadable.len()
-            )
-        })
+        (spec == "latest" && !self.unreadable.is_empty())
+            .then(|| LATEST_WARNING.replace("{n}", &self.unreadable.len().to_string()))
     }
 
     fn damage_or(&self, e: Error, spec: &str) -> Error {
-        match (&e, self.unreadable.first()) {
-            (Error::NotFound(_), Some(first)) => Error::corrupt(
-                crate::repo::layout::SNAPSHOT_DIR,
-                format!(
-                    "no readable snapshot matches {spec:?}, and {} snapshot file(s) cannot be \
-                     read ({first})",
-                    self.unreadable.len()
-                ),
+        damage_or(&self.unreadable, e, spec)
+    }
+}
+
+/// `e`, or when nothing matched `spec` and some snapshot files cannot be read, the damage.
+fn damage_or(unreadable: &[Error], e: Error, spec: &str) -> Error {
+    match (&e, unreadable.first()) {
+        (Error::NotFound(_), Some(first)) => Error::corrupt(
+            crate::repo::layout::SNAPSHOT_DIR,
+            format!(
+                "no readable snapshot matches {spec:?}, and {} snapshot file(s) cannot be \
+                 read ({first})",
+                unreadable.len()
             ),
-            _ => e,
+        ),
+        _ => e,
+    }
+}
+
+/// Resolves `spec` as [`resolve`] does, against a table, opening only the record it names:
+/// `latest` and an id prefix need no record, a dated name only those of its second.
+///
+/// # Errors
+/// As [`Listing::resolve`], or the named snapshot's file errors.
+pub fn resolve_in(table: &SnapshotTable<'_>, spec: &str) -> Result<Listed> {
+    let n = table.len();
+    let dated = |i: usize| dated_name(table.time_ns(i));
+    let found = if spec == "latest" {
+        n.checked_sub(1)
+            .ok_or_else(|| Error::NotFound("the repository has no snapshots".into()))
+    } else {
+        // Dated names sort as their times do: look among the snapshots of that second (and
+        // everywhere, should a time outside four-digit years break the order).
+        let by_name = spec.get(..dated_name(0).len()).and_then(|base| {
+            let (mut lo, mut hi) = (0, n);
+            while lo < hi {
+                let mid = lo + (hi - lo) / 2;
+                if dated(mid).as_str() < base {
+                    lo = mid + 1;
+                } else {
+                    hi = mid;
+                }
+            }
+            (lo..n)
+                .take_while(|&i| dated(i) == base)
+                .find(|&i| table.name(i) == spec)
+                .or_else(|| (0..n).find(|&i| table.name(i) == spec))
+        });
+        match by_name {
+            Some(i) => Ok(i),
+            None => by_id_prefix(spec, n, |i| table.id(i)),
+        }
+    };
+    let i = found.map_err(|e| damage_or(&table.unreadable, e, spec))?;
+    Ok(Listed {
+        id: table.id(i),
+        name: table.name(i),
+        snapshot: table.record(i)?,
+    })
+}
+
+/// The one snapshot (of `n`, ids by `id`) whose id starts with `spec` (at least 4 hex digits).
+fn by_id_prefix(spec: &str, n: usize, id: impl Fn(usize) -> SnapshotId) -> Result<usize> {
+    let lower = spec.to_ascii_lowercase();
+    if lower.len() >= 4 && lower.bytes().all(|b| b.is_ascii_hexdigit()) {
+        let hits: Vec<usize> = (0..n)
+            .filter(|&i| id(i).to_hex().starts_with(&lower))
+            .collect();
+        match hits.len() {
+            1 => return Ok(hits[0]),
+            0 => {}
+            k => {
+                return Err(Error::NotFound(format!(
+                    "snapshot id prefix {spec:?} is ambiguous ({k} snapshots match)"
+                )));
+            }
         }
     }
+    Err(Error::NotFound(format!(
+        "no snapshot matches {spec:?} (use `latest`, a dated name such as 2026-11-22T072100Z, or an id prefix)"
+    )))
 }
 
 /// All snapshots of `repo`: the readable ones, oldest first, named; and the errors of the
@@ -173,6 +241,39 @@ pub fn list(repo: &Repository) -> Result<Listing> {
     let (snaps, unreadable) = repo.snapshots()?;
     Ok(Listing {
         snapshots: name_all(snaps),
+        unreadable,
+    })
+}
+
+/// The snapshots `filter` selects, named as in the whole listing. With hosts in the filter,
+/// only the records of those hosts are opened.
+///
+/// # Errors
+/// Failure to list the snapshot directory.
+pub fn list_where(repo: &Repository, filter: &filter::Filter) -> Result<Listing> {
+    if filter.hosts.is_empty() {
+        let mut listing = list(repo)?;
+        listing.snapshots.retain(|l| filter.matches(&l.snapshot));
+        return Ok(listing);
+    }
+    let table = repo.snapshot_table()?;
+    let hosts = table.host_tags(&filter.hosts);
+    let mut snapshots = Vec::new();
+    let mut unreadable = Vec::new();
+    for i in (0..table.len()).filter(|&i| table.may_be_of(i, &hosts)) {
+        match table.record(i) {
+            Ok(s) if filter.matches(&s) => snapshots.push(Listed {
+                id: table.id(i),
+                name: table.name(i),
+                snapshot: s,
+            }),
+            Ok(_) => {}
+            Err(e) => unreadable.push(e),
+        }
+    }
+    unreadable.extend(table.unreadable);
+    Ok(Listing {
+        snapshots,
         unreadable,
     })
 }
@@ -190,25 +291,7 @@ pub fn resolve<'a>(listed: &'a [Listed], spec: &str) -> Result<&'a Listed> {
     if let Some(l) = listed.iter().find(|l| l.name == spec) {
         return Ok(l);
     }
-    let lower = spec.to_ascii_lowercase();
-    if lower.len() >= 4 && lower.bytes().all(|b| b.is_ascii_hexdigit()) {
-        let hits: Vec<&Listed> = listed
-            .iter()
-            .filter(|l| l.id.to_hex().starts_with(&lower))
-            .collect();
-        match hits.len() {
-            1 => return Ok(hits[0]),
-            0 => {}
-            n => {
-                return Err(Error::NotFound(format!(
-                    "snapshot id prefix {spec:?} is ambiguous ({n} snapshots match)"
-                )));
-            }
-        }
-    }
-    Err(Error::NotFound(format!(
-        "no snapshot matches {spec:?} (use `latest`, a dated name such as 2026-11-22T072100Z, or an id prefix)"
-    )))
+    by_id_prefix(spec, listed.len(), |i| listed[i].id).map(|i| &listed[i])
 }
 
 /// Splits `SNAP[:PATH]`.

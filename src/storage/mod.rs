@@ -227,6 +227,28 @@ pub trait Storage: Send + Sync {
     /// The underlying I/O error.
     fn list(&self, dir: &str) -> io::Result<Vec<String>>;
 
+    /// As [`Storage::list`], in no particular order (a local directory of a million snapshot
+    /// files lists without sorting their names).
+    ///
+    /// # Errors
+    /// The underlying I/O error.
+    fn list_unordered(&self, dir: &str) -> io::Result<Vec<String>> {
+        self.list(dir)
+    }
+
+    /// The files in `dir` named by an id (64 hex digits), in no particular order: others
+    /// (temporary files) are left out.
+    ///
+    /// # Errors
+    /// The underlying I/O error.
+    fn list_ids(&self, dir: &str) -> io::Result<Vec<crate::format::id::Id>> {
+        Ok(self
+            .list_unordered(dir)?
+            .iter()
+            .filter_map(|n| crate::format::id::Id::from_hex(n.as_bytes()))
+            .collect())
+    }
+
     /// A token that stays the same while the files in `dir` do, when the storage can tell
     /// without listing them (a local directory's times); `None` when it cannot (object
     /// storage: only a listing tells), or when `dir` changed so recently that a change to come

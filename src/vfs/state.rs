@@ -293,20 +293,15 @@ impl State {
             .copied()
             .collect();
         // The first load (every id missing) is of the whole listing.
-        let loaded = self
+        let (loaded, unreadable) = self
             .repo
             .load_snapshots(&missing, missing.len() == ids.len());
-        let mut unreadable = Vec::new();
         // A snapshot a revoked writer committed too late is left out (docs/FORMAT.md).
         let fences = crate::repo::fence::Fences::load(&self.repo)?;
         records.retain(|id, s| !fences.is_void(id, s));
-        for (id, r) in loaded {
-            match r {
-                Ok(s) if fences.is_void(&id, &s) => {}
-                Ok(s) => records.insert(id, s),
-                // Forgotten between the listing and the read.
-                Err(Error::RepoIo { cause, .. }) if cause.kind() == io::ErrorKind::NotFound => {}
-                Err(e) => unreadable.push(e),
+        for (id, s) in loaded {
+            if !fences.is_void(&id, &s) {
+                records.insert(id, s);
             }
         }
         let mut shown = records.sorted();

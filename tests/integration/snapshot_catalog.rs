@@ -138,34 +138,42 @@ fn a_lost_truncated_or_altered_catalog_gives_the_same_listing() {
         fs::metadata(&seg[0]).unwrap().permissions().mode() & 0o777,
         0o600
     );
-    // Truncated in the middle of a record (a torn write): the records before it are used,
-    // the rest read again, nothing to warn about.
-    let bytes = fs::read(&seg[0]).unwrap();
-    fs::write(&seg[0], &bytes[..bytes.len() / 2]).unwrap();
-    let (got, stderr) = listing(&f, &[]);
-    assert_eq!(got, want);
-    assert!(stderr.is_empty(), "{stderr}");
-    // Altered: a byte of a sealed record flipped. Named in a warning, the listing unchanged,
-    // and the catalog rewritten without it.
-    let seg = segments(&dir);
-    let victim = seg
-        .iter()
-        .max_by_key(|p| fs::metadata(p).unwrap().len())
-        .unwrap();
-    let mut bytes = fs::read(victim).unwrap();
-    let at = bytes.len() - 40;
-    bytes[at] ^= 0x10;
-    fs::write(victim, &bytes).unwrap();
-    let (got, stderr) = listing(&f, &[]);
-    assert_eq!(got, want);
-    assert!(
-        stderr.contains("warning: snapshot catalog") && stderr.contains(&*victim.to_string_lossy()),
-        "{stderr}"
-    );
-    assert!(!victim.exists(), "the damaged segment was kept");
-    let (got, stderr) = listing(&f, &[]);
-    assert_eq!(got, want);
-    assert!(stderr.is_empty(), "{stderr}");
+    // Truncated, a table entry altered, a sealed record altered: each is named in a
+    // warning, the listing is unchanged (read from the snapshot files), and the catalog is
+    // rewritten without the damage.
+    type Damage = fn(&mut Vec<u8>);
+    let damages: [(&str, Damage); 3] = [
+        ("truncated", |b| b.truncate(b.len() / 2)),
+        ("entry", |b| b[16 + 40] ^= 1),
+        ("record", |b| {
+            let at = b.len() - 40;
+            b[at] ^= 0x10;
+        }),
+    ];
+    for (what, damage) in damages {
+        let seg = segments(&dir);
+        assert_eq!(seg.len(), 1, "{what}: {seg:?}");
+        let victim = &seg[0];
+        let mut bytes = fs::read(victim).unwrap();
+        damage(&mut bytes);
+        fs::write(victim, &bytes).unwrap();
+        let (got, stderr) = listing(&f, &[]);
+        assert_eq!(got, want, "{what}");
+        assert!(
+            stderr.contains("warning: snapshot catalog")
+                && stderr.contains(&*victim.to_string_lossy()),
+            "{what}: {stderr}"
+        );
+        assert!(!victim.exists(), "{what}: the damaged segment was kept");
+        if what == "record" {
+            // Found when the record was opened, after the table was read: the segment was
+            // removed, and this listing writes the catalog again.
+            listing(&f, &[]);
+        }
+        let (got, stderr) = listing(&f, &[]);
+        assert_eq!(got, want, "{what}");
+        assert!(stderr.is_empty(), "{what}: {stderr}");
+    }
 }
 
 #[test]

@@ -1,0 +1,74 @@
+#!/usr/bin/env bash
+# What a client pays as the number of snapshot files grows (issue 25): a repository of one
+# real snapshot plus COUNT synthetic ones spread over HOSTS host names
+# (bench/synthetic_snapshots.rs: real snapshot files sharing one tree), plaintext, on local
+# disk. For each command, the wall time and peak RSS:
+#   cold   no cache directory yet: every snapshot file is read (and the catalog written)
+#   warm   the snapshot catalog is up to date but for one new snapshot file
+# The mount's rows: the time until `latest` can be stat'ed, and then `ls` of the root.
+#
+#   sudo bash bench/snapshot_scale.sh                  # COUNTS="100000 1000000" HOSTS=1000
+#
+# Output: a table on stdout and in $BENCH_DIR/results-snapshot-scale.txt.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+. bench/lib.sh
+OUT=$BENCH_DIR/results-snapshot-scale.txt
+COUNTS=${COUNTS:-100000 1000000}
+HOSTS=${HOSTS:-1000}
+cargo build --release --locked --quiet --bin chronofs --example synthetic-snapshots
+C=$PWD/target/release/chronofs
+W=$BENCH_DIR/snapshot-scale
+export XDG_CACHE_HOME=$W/cache
+
+# Runs chronofs with $@, prints "seconds s, MiB MiB" (wall time, peak RSS).
+measure() {
+    /usr/bin/time -o "$W/time" -f "%e %M" "$C" -r "$W/repo" "$@" >/dev/null 2>"$W/err" \
+        || { cat "$W/err" >&2; return 1; }
+    awk '{ printf "%.2f s, %d MiB", $1, $2 / 1024 }' "$W/time"
+}
+
+# Mounts; prints "ready s / ls s, MiB" (until latest stats; ls of the root; daemon's peak RSS).
+measure_mount() {
+    local start ready pid rss list
+    mkdir -p "$W/mnt"
+    start=$(now)
+    "$C" -r "$W/repo" mount -q "$W/mnt"
+    stat "$W/mnt/latest" >/dev/null
+    ready=$(elapsed "$start")
+    start=$(now)
+    ls "$W/mnt" >/dev/null
+    list=$(elapsed "$start")
+    pid=$(pgrep -f -- "mount $W/mnt --daemon-child" | head -1)
+    rss=$(awk '/VmHWM/ { printf "%d", $2 / 1024 }' "/proc/$pid/status")
+    "$C" umount "$W/mnt"
+    echo "$ready s / $list s, $rss MiB"
+}
+
+rows=("| snapshot files | command | cold | warm |" "|---|---|---|---|")
+for n in $COUNTS; do
+    rm -rf "$W"; mkdir -p "$W/src"
+    head -c 400000 /dev/urandom > "$W/src/f1"
+    "$C" -r "$W/repo" init --encryption none >/dev/null
+    "$C" --no-cache -r "$W/repo" backup --host host0000 "$W/src" >/dev/null
+    ./target/release/examples/synthetic-snapshots "$W/repo" "$n" "$HOSTS"
+    sync
+    for cmd in "snapshots --host host0001" status "ls latest" backup mount; do
+        row="| $n | \`$cmd\` |"
+        for mode in cold warm; do
+            if [ "$mode" = cold ]; then rm -rf "$XDG_CACHE_HOME"; else
+                # One snapshot file the catalog has not seen.
+                "$C" --no-cache -r "$W/repo" backup --host host0000 "$W/src" >/dev/null
+            fi
+            case $cmd in
+                backup) echo "more" >> "$W/src/f1"; r=$(measure backup --host host0000 "$W/src") ;;
+                mount) r=$(measure_mount) ;;
+                *) read -ra words <<< "$cmd"; r=$(measure "${words[@]}") ;;
+            esac
+            row="$row $r |"
+        done
+        rows+=("$row")
+        echo "$row" >&2
+    done
+done
+printf '%s\n' "${rows[@]}" | tee "$OUT"

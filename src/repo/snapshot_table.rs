@@ -1,0 +1,344 @@
+//! The snapshot table: what a listing knows of every snapshot without opening its record
+//! (id, time, host, group, committing writer), built from the listing of `snapshots/`, the
+//! snapshot catalog's tables and the files the catalog does not hold yet. Commands select
+//! from it (the newest, one host's, one group's) and open only the records they use, so
+//! that their time and memory grow with what they show rather than with every snapshot of
+//! every host.
+
+use std::io::{self, BufReader, Read as _, Seek as _};
+
+use crate::error::{Error, Result};
+use crate::format::id::SnapshotId;
+use crate::format::snapshot::Snapshot;
+use crate::format::snapshot_catalog::{self as format, Entry, Keys, TagSeal};
+
+use super::catalog::Found;
+use super::{Repository, fence};
+
+/// Where the `i`th snapshot of a table is: its time (the sort key, held here so that
+/// sorting touches no other memory) and its entry, in the catalog or read by this command.
+#[derive(Clone, Copy, Debug)]
+struct Slot {
+    time_ns: i64,
+    /// An index into the catalog's entries, or with [`HERE`] into `here`.
+    at: u32,
+}
+
+/// Marks a [`Slot`] of a record read from its file by this command.
+const HERE: u32 = 1 << 31;
+
+/// The listed, readable, non-void snapshots of a repository, oldest first (ties by id). About
+/// 140 bytes a snapshot in memory; records are opened one at a time.
+pub struct SnapshotTable<'r> {
+    repo: &'r Repository,
+    keys: Keys<'r>,
+    found: Found,
+    /// Records read from their files by this command, with their entries.
+    here: Vec<(Entry, Snapshot)>,
+    order: Vec<Slot>,
+    /// Why snapshot files that were listed could not be read.
+    pub unreadable: Vec<Error>,
+}
+
+impl std::fmt::Debug for SnapshotTable<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SnapshotTable")
+            .field("snapshots", &self.order.len())
+            .field("unreadable", &self.unreadable)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Repository {
+    /// The table of the snapshots: listed, then the fences read (a fence written meanwhile
+    /// can only void more of them).
+    ///
+    /// # Errors
+    /// Failure to list the snapshot directory or read the fences.
+    pub fn snapshot_table(&self) -> Result<SnapshotTable<'_>> {
+        self.require_full_key("listing snapshots")?;
+        let ids = self.snapshot_ids()?;
+        let fences = fence::Fences::load(self)?;
+        Ok(self.table_of(ids, true, Some(&fences)))
+    }
+
+    /// The table of the snapshots `ids` (the whole listing when `whole`), void ones left out
+    /// by `fences` if given. Files the catalog does not hold are read and added to it.
+    pub(crate) fn table_of(
+        &self,
+        mut wanted: Vec<SnapshotId>,
+        whole: bool,
+        fences: Option<&fence::Fences>,
+    ) -> SnapshotTable<'_> {
+        let keys = self.catalog_keys();
+        let catalog = self.catalog();
+        wanted.sort_unstable();
+        wanted.dedup();
+        let found = catalog.map_or_else(|| Found::none(wanted.len()), |c| c.read(&keys, &wanted));
+        for d in &found.damage {
+            eprintln!(
+                "chronofs: warning: snapshot catalog: {d}; reading those snapshot files again"
+            );
+        }
+        let missing: Vec<SnapshotId> = wanted
+            .iter()
+            .zip(&found.have)
+            .filter(|(_, have)| !**have)
+            .map(|(id, _)| *id)
+            .collect();
+        drop(wanted);
+        let mut unreadable = Vec::new();
+        let mut new = Vec::new();
+        for (id, r) in self.read_snapshot_files(&missing) {
+            match r {
+                Ok(s) => new.push((id, s)),
+                // Forgotten between the listing and the read.
+                Err(Error::RepoIo { cause, .. }) if cause.kind() == io::ErrorKind::NotFound => {}
+                Err(e) => unreadable.push(e),
+            }
+        }
+        if let Some(c) = catalog
+            && let Err(e) = c.update(&keys, &found, &new, whole)
+        {
+            eprintln!(
+                "chronofs: warning: the snapshot catalog in {} cannot be updated: {e}",
+                c.dir().display()
+            );
+        }
+        let void = |e: &Entry| fences.is_some_and(|f| f.voids(&e.id, e.writer.as_ref()));
+        let here: Vec<(Entry, Snapshot)> = new
+            .into_iter()
+            .map(|(id, s)| (Entry::of(&keys, id, &s), s))
+            .filter(|(e, _)| !void(e))
+            .collect();
+        let mut order: Vec<Slot> = Vec::with_capacity(found.entries.len() + here.len());
+        for (i, (_, e)) in found.entries.iter().enumerate() {
+            if !void(e) {
+                // Fewer than 2^31 entries: a segment holds at most 2^24.
+                order.push(Slot {
+                    time_ns: e.time_ns,
+                    at: u32::try_from(i).unwrap_or(HERE - 1),
+                });
+            }
+        }
+        for (i, (e, _)) in here.iter().enumerate() {
+            order.push(Slot {
+                time_ns: e.time_ns,
+                at: HERE | u32::try_from(i).unwrap_or(HERE - 1),
+            });
+        }
+        let mut table = SnapshotTable {
+            repo: self,
+            keys,
+            found,
+            here,
+            order: Vec::new(),
+            unreadable,
+        };
+        order.sort_unstable_by(|a, b| {
+            a.time_ns
+                .cmp(&b.time_ns)
+                .then_with(|| table.slot_entry(*a).id.cmp(&table.slot_entry(*b).id))
+        });
+        table.order = order;
+        table
+    }
+
+    /// The keys of the snapshot catalog: sealed under the full key in an encrypted
+    /// repository; derived from the repository id in a plaintext one, and for the host and
+    /// group tags of a command that keeps no catalog (they then never leave the process).
+    fn catalog_keys(&self) -> Keys<'_> {
+        if let Some(k) = self
+            .scheme()
+            .ok()
+            .and_then(|s| s.crypto())
+            .and_then(|c| c.cache_keys())
+        {
+            return k;
+        }
+        let derive =
+            |context| zeroize::Zeroizing::new(blake3::derive_key(context, &self.config.repo_id.0));
+        use crate::format::crypto::context::{LOCAL_RECORDS, LOCAL_RECORDS_TAG};
+        Keys {
+            seal: Box::new(TagSeal::new(derive(LOCAL_RECORDS))),
+            tag_key: derive(LOCAL_RECORDS_TAG),
+        }
+    }
+}
+
+impl SnapshotTable<'_> {
+    fn slot_entry(&self, slot: Slot) -> &Entry {
+        if slot.at & HERE == 0 {
+            &self.found.entries[slot.at as usize].1
+        } else {
+            &self.here[(slot.at & !HERE) as usize].0
+        }
+    }
+
+    fn entry(&self, i: usize) -> &Entry {
+        self.slot_entry(self.order[i])
+    }
+
+    /// How many snapshots.
+    #[must_use]
+    pub fn len(&self) -> usize {
+        self.order.len()
+    }
+
+    /// Whether there are none.
+    #[must_use]
+    pub fn is_empty(&self) -> bool {
+        self.order.is_empty()
+    }
+
+    /// The id of the `i`th snapshot (oldest first).
+    #[must_use]
+    pub fn id(&self, i: usize) -> SnapshotId {
+        self.entry(i).id
+    }
+
+    /// The time of the `i`th snapshot.
+    #[must_use]
+    pub fn time_ns(&self, i: usize) -> i64 {
+        self.order[i].time_ns
+    }
+
+    /// The dated name of the `i`th snapshot (unique in the table: see [`crate::snapshot`]).
+    #[must_use]
+    pub fn name(&self, i: usize) -> String {
+        let suffixed =
+            i > 0 && crate::snapshot::shares_dated_name(self.time_ns(i - 1), self.time_ns(i));
+        crate::snapshot::unique_name(&self.id(i), self.time_ns(i), suffixed)
+    }
+
+    /// Whether the `i`th snapshot may be of one of `hosts` (all if empty): its host's tag is
+    /// one of theirs. A tag is 64 bits, so the caller checks the record it opens.
+    #[must_use]
+    pub fn may_be_of(&self, i: usize, hosts: &[u64]) -> bool {
+        hosts.is_empty() || hosts.contains(&self.entry(i).host)
+    }
+
+    /// The tags of `hosts`, for [`Self::may_be_of`].
+    #[must_use]
+    pub fn host_tags(&self, hosts: &[String]) -> Vec<u64> {
+        hosts.iter().map(|h| self.keys.host_tag(h)).collect()
+    }
+
+    /// The tag of the `i`th snapshot's group (host, paths, stdin).
+    #[must_use]
+    pub fn group(&self, i: usize) -> u64 {
+        self.entry(i).group
+    }
+
+    /// The tag of the group of `host`, `paths` and `stdin`, to compare with [`Self::group`].
+    #[must_use]
+    pub fn group_of(
+        &self,
+        host: &str,
+        paths: &[crate::format::bytes::ByteString],
+        stdin: bool,
+    ) -> u64 {
+        self.keys.group_tag(host, paths, stdin)
+    }
+
+    /// Opens the record of the `i`th snapshot. A catalog record that fails to open is named
+    /// in a warning and read from its file instead.
+    ///
+    /// # Errors
+    /// The snapshot file's errors.
+    pub fn record(&self, i: usize) -> Result<Snapshot> {
+        let slot = self.order[i];
+        if slot.at & HERE != 0 {
+            return Ok(self.here[(slot.at & !HERE) as usize].1.clone());
+        }
+        let (seg, entry) = &self.found.entries[slot.at as usize];
+        self.found
+            .body(*seg, entry)
+            .map_err(|err| err.to_string())
+            .and_then(|b| format::open_body(&self.keys, entry, &b).map_err(|err| err.to_string()))
+            .or_else(|err| self.read_instead(*seg, &entry.id, &err))
+    }
+
+    /// After a catalog record failed to open: the damaged segment is removed (its records
+    /// are read from their files by the next listing) and this record read from its file.
+    fn read_instead(&self, seg: usize, id: &SnapshotId, err: &str) -> Result<Snapshot> {
+        let path = self.found.segment_path(seg);
+        let shown = path.map(|p| p.display().to_string()).unwrap_or_default();
+        eprintln!(
+            "chronofs: warning: snapshot catalog: {shown}: {err}; reading the snapshot file, \
+             and removing the segment"
+        );
+        if let Some(p) = path {
+            let _ = std::fs::remove_file(p);
+        }
+        self.repo.load_snapshot(id)
+    }
+
+    /// Every record, oldest first (reading each segment in order, not a read per record),
+    /// with the errors of the files that could not be read.
+    #[must_use]
+    pub fn into_records(mut self) -> (Vec<(SnapshotId, Snapshot)>, Vec<Error>) {
+        let mut out: Vec<Option<Snapshot>> = Vec::with_capacity(self.order.len());
+        let mut unreadable = Vec::new();
+        // Catalog records by segment and offset.
+        let mut pending: Vec<(usize, u64, usize)> = Vec::new();
+        let ids: Vec<SnapshotId> = (0..self.order.len()).map(|i| self.id(i)).collect();
+        let mut here: Vec<Option<Snapshot>> = std::mem::take(&mut self.here)
+            .into_iter()
+            .map(|(_, s)| Some(s))
+            .collect();
+        for (i, slot) in self.order.iter().enumerate() {
+            if slot.at & HERE != 0 {
+                out.push(here[(slot.at & !HERE) as usize].take());
+            } else {
+                let (seg, entry) = &self.found.entries[slot.at as usize];
+                out.push(None);
+                pending.push((*seg, entry.body.0, i));
+            }
+        }
+        pending.sort_unstable();
+        // (segment, reader, its position): bodies in offset order, so the gaps (records not
+        // listed) are skipped within the buffer.
+        let mut reader: Option<(usize, BufReader<&std::fs::File>, Option<u64>)> = None;
+        for &(seg, _, i) in &pending {
+            let (_, entry) = &self.found.entries[self.order[i].at as usize];
+            if reader.as_ref().is_none_or(|(s, _, _)| *s != seg) {
+                reader = self
+                    .found
+                    .file(seg)
+                    .map(|f| (seg, BufReader::with_capacity(1 << 20, f), None));
+            }
+            let opened = reader
+                .as_mut()
+                .ok_or_else(|| "the segment is gone".to_string())
+                .and_then(|(_, r, pos)| {
+                    let mut buf = vec![0u8; entry.body.1 as usize];
+                    // The file's own position is wherever the table's reading left it: the
+                    // first body is sought from the start.
+                    let gap = pos
+                        .and_then(|p| entry.body.0.checked_sub(p))
+                        .and_then(|g| i64::try_from(g).ok());
+                    let moved = match gap {
+                        Some(g) => r.seek_relative(g),
+                        None => r.seek(io::SeekFrom::Start(entry.body.0)).map(|_| ()),
+                    };
+                    moved
+                        .and_then(|()| r.read_exact(&mut buf))
+                        .map_err(|e| e.to_string())?;
+                    *pos = Some(entry.body.0 + u64::from(entry.body.1));
+                    format::open_body(&self.keys, entry, &buf).map_err(|e| e.to_string())
+                });
+            match opened.or_else(|err| self.read_instead(seg, &entry.id, &err)) {
+                Ok(s) => out[i] = Some(s),
+                Err(e) => unreadable.push(e),
+            }
+        }
+        let records = ids
+            .into_iter()
+            .zip(out)
+            .filter_map(|(id, s)| Some((id, s?)))
+            .collect();
+        unreadable.append(&mut self.unreadable);
+        (records, unreadable)
+    }
+}
