@@ -376,8 +376,17 @@ fn status_metrics_hold_the_snapshots_values_and_an_unreadable_snapshot_file_is_e
     assert_eq!(sample("chronofs_unreadable_snapshot_files", None), 0.0);
     assert_eq!(sample("chronofs_repository_readable", None), 1.0);
 
-    // Nothing late: 0. Then one snapshot file damaged: 1, and the file is named.
-    let quiet = ["status", "--max-age", "100000d", "--prometheus", p];
+    // Nothing late: 0. Then one snapshot file damaged: 1, and the file is named (status
+    // reading the repository's files: with a snapshot catalog it reads only those it has not
+    // seen).
+    let quiet = [
+        "--no-cache",
+        "status",
+        "--max-age",
+        "100000d",
+        "--prometheus",
+        p,
+    ];
     f.ok(&quiet);
     let victim = f
         .repo
