@@ -62,8 +62,9 @@ impl Repository {
         Ok(self.table_of(ids, true, Some(&fences)))
     }
 
-    /// The table of the snapshots `ids` (the whole listing when `whole`), void ones left out
-    /// by `fences` if given. Files the catalog does not hold are read and added to it.
+    /// The table of the snapshots `ids`, void ones left out by `fences` if given. When `ids`
+    /// is the whole listing (`whole`), the catalog gives what it holds and the files it does
+    /// not are read and added to it; otherwise every file is read.
     pub(crate) fn table_of(
         &self,
         mut wanted: Vec<SnapshotId>,
@@ -71,7 +72,9 @@ impl Repository {
         fences: Option<&fence::Fences>,
     ) -> SnapshotTable<'_> {
         let keys = self.catalog_keys();
-        let catalog = self.catalog();
+        // A few new ids (a mount's refresh) are read from their files: reading every table
+        // to find them would cost more, and the next whole listing adds them.
+        let catalog = if whole { self.catalog() } else { None };
         wanted.sort_unstable();
         wanted.dedup();
         let found = catalog.map_or_else(|| Found::none(wanted.len()), |c| c.read(&keys, &wanted));

@@ -58,10 +58,9 @@ impl Repository {
     }
 
     /// Loads the snapshots `ids`, oldest first, with the errors of those whose files cannot
-    /// be read (files gone since the listing are left out): the records the snapshot catalog
-    /// holds, and the others from their files, which are then added to it. `whole` says that
-    /// `ids` is the whole listing of the snapshot directory, so that the catalog may drop the
-    /// records of ids not in it. No fences are applied.
+    /// be read (files gone since the listing are left out). When `ids` is the whole listing of
+    /// the snapshot directory (`whole`), through the snapshot catalog (which may then drop the
+    /// records of ids not in it); otherwise from their files. No fences are applied.
     #[must_use]
     pub fn load_snapshots(&self, ids: &[SnapshotId], whole: bool) -> SnapshotListing {
         self.table_of(ids.to_vec(), whole, None).into_records()

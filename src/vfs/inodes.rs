@@ -131,8 +131,14 @@ pub struct Table {
     len: AtomicUsize,
 }
 
-/// Where a stored entry's name is, to ask the kernel to drop it: `(parent, tree, pos)`.
-pub type EntryPlace = (u64, TreeId, u32);
+/// Where an entry's name is, to ask the kernel to drop it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum EntryPlace {
+    /// Entry `pos` of tree `tree`, in directory `parent`.
+    InTree(u64, TreeId, u32),
+    /// A dated directory in the root, by its name.
+    Dated(String),
+}
 
 /// Two different entries derived the same inode number.
 #[derive(Debug)]
@@ -191,16 +197,17 @@ impl Table {
         }
     }
 
-    /// Where the names of the `n` stored entries looked up least recently are, so that the
-    /// kernel can be asked to drop them. Other inodes (the top level, `versions/`) are few and
-    /// stay.
+    /// Where the names of the `n` entries looked up least recently are, so that the kernel can
+    /// be asked to drop them: entries inside snapshots and the dated directories (a listing of
+    /// a root of a million snapshots makes a million of them). Other inodes (`hosts/`,
+    /// `versions/`, links) stay.
     #[must_use]
     pub fn least_recent(&self, n: usize) -> Vec<EntryPlace> {
         let slots = self.lock();
         let mut nodes: Vec<(u64, &Slot)> = slots
             .map
             .values()
-            .filter(|s| matches!(*s.target, Target::Node { .. }))
+            .filter(|s| matches!(*s.target, Target::Node { .. } | Target::SnapRoot(_)))
             .map(|s| (s.used, s))
             .collect();
         if n < nodes.len() {
@@ -209,10 +216,11 @@ impl Table {
         }
         nodes
             .into_iter()
-            .filter_map(|(_, s)| match *s.target {
+            .filter_map(|(_, s)| match &*s.target {
                 Target::Node {
                     parent, tree, pos, ..
-                } => Some((parent, tree, pos)),
+                } => Some(EntryPlace::InTree(*parent, *tree, *pos)),
+                Target::SnapRoot(snap) => Some(EntryPlace::Dated(snap.name().to_string())),
                 _ => None,
             })
             .collect()
@@ -286,7 +294,14 @@ mod tests {
         // Entry 0 is looked up again: now 1 and 2 are the oldest.
         t.remember(derive(&[&0u32.to_le_bytes()]), || unreachable!())
             .unwrap();
-        let mut old: Vec<u32> = t.least_recent(2).into_iter().map(|(_, _, p)| p).collect();
+        let mut old: Vec<u32> = t
+            .least_recent(2)
+            .into_iter()
+            .filter_map(|p| match p {
+                EntryPlace::InTree(_, _, pos) => Some(pos),
+                EntryPlace::Dated(_) => None,
+            })
+            .collect();
         old.sort_unstable();
         assert_eq!(old, [1, 2]);
         assert_eq!(t.least_recent(100).len(), 5, "only stored entries");

@@ -4,7 +4,7 @@
 //! The chunk and tree caches and the files being read are [`Readers`].
 
 use std::io;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, OnceLock, RwLock};
 use std::time::{Duration, Instant};
 
@@ -16,7 +16,7 @@ use crate::snapshot;
 use crate::storage::ListToken;
 
 use super::attr::Owner;
-use super::inodes::Table;
+use super::inodes::{EntryPlace, ROOT, Table};
 use super::readers::Readers;
 use super::records::Records;
 use super::view::View;
@@ -78,6 +78,9 @@ pub struct State {
     max_inodes: usize,
     /// The refresher has been told to ask the kernel to drop inodes.
     trimming: AtomicBool,
+    /// The inode count at the last trim: the next waits for a tenth of the limit more (what
+    /// the kernel keeps, it keeps; scanning the table again at every lookup cost a core).
+    trimmed_at: AtomicUsize,
     /// The chunk and tree caches and the files being read.
     pub readers: Arc<Readers>,
     /// Owner of the synthetic entries.
@@ -167,6 +170,7 @@ impl State {
             table: Table::default(),
             max_inodes: settings.max_inodes.max(MIN_INODES),
             trimming: AtomicBool::new(false),
+            trimmed_at: AtomicUsize::new(0),
             owner: Owner {
                 uid: crate::sys::euid(),
                 gid: crate::sys::egid(),
@@ -365,7 +369,17 @@ impl State {
     /// Called after the kernel looked an inode up: past the limit, the refresher is woken to
     /// ask the kernel to drop the least recently used entries.
     pub fn note_lookup(&self) {
-        if self.table.len() > self.max_inodes && !self.trimming.swap(true, Ordering::AcqRel) {
+        let len = self.table.len();
+        if len <= self.max_inodes {
+            // Back under the limit: the next time over it trims at once.
+            if self.trimmed_at.load(Ordering::Relaxed) != 0 {
+                self.trimmed_at.store(0, Ordering::Relaxed);
+            }
+            return;
+        }
+        let next = (self.trimmed_at.load(Ordering::Relaxed) + self.max_inodes / 10)
+            .max(self.max_inodes + 1);
+        if len >= next && !self.trimming.swap(true, Ordering::AcqRel) {
             self.wake.notify_all();
         }
     }
@@ -381,11 +395,18 @@ impl State {
     /// once nothing uses it (an open file or a working directory keeps its entry).
     fn trim(&self) -> Vec<Inval> {
         let excess = self.table.len().saturating_sub(self.max_inodes / 10 * 9);
-        let mut places = self.table.least_recent(excess);
-        places.sort_unstable_by_key(|(_, tree, pos)| (*tree, *pos));
+        let places = self.table.least_recent(excess);
         let mut out = Vec::with_capacity(places.len());
+        let mut in_trees: Vec<(u64, TreeId, u32)> = Vec::new();
+        for p in places {
+            match p {
+                EntryPlace::Dated(name) => out.push(Inval::Entry(ROOT, name.into_bytes())),
+                EntryPlace::InTree(parent, tree, pos) => in_trees.push((parent, tree, pos)),
+            }
+        }
+        in_trees.sort_unstable_by_key(|(_, tree, pos)| (*tree, *pos));
         let mut held: Option<(TreeId, Arc<Tree>)> = None;
-        for (parent, id, pos) in places {
+        for (parent, id, pos) in in_trees {
             if held.as_ref().is_none_or(|(h, _)| *h != id) {
                 match self.readers.tree(&id) {
                     Ok(t) => held = Some((id, t)),
@@ -423,6 +444,7 @@ impl State {
             let mut pending: Vec<Inval> = std::mem::take(&mut *lock(&s.pending));
             if s.trimming.load(Ordering::Acquire) {
                 pending.extend(s.trim());
+                s.trimmed_at.store(s.table.len(), Ordering::Relaxed);
                 s.trimming.store(false, Ordering::Release);
             }
             if let Some(n) = s.notifier.get() {

@@ -73,3 +73,43 @@ fn past_the_inode_limit_old_entries_are_dropped_and_everything_still_reads_back(
     open.read_to_string(&mut kept).unwrap();
     assert_eq!(kept, "0/24\n".repeat(25), "a file open across the trimming");
 }
+
+#[test]
+fn a_root_of_more_snapshots_than_the_inode_limit_lists_and_is_trimmed() {
+    if !can_mount("a_root_of_more_snapshots_than_the_inode_limit_lists_and_is_trimmed") {
+        return;
+    }
+    let f = Fixture::new();
+    fs::write(f.src.join("a"), b"a").unwrap();
+    f.ok(&["backup", f.src_str()]);
+    // 600 snapshot records (copies of the first, a second apart), written through the library.
+    let repo = super::util::open_repo(&f.repo);
+    let (snaps, _) = repo.snapshots().unwrap();
+    let first = snaps[0].1.clone();
+    for i in 1..600 {
+        let mut s = first.clone();
+        s.time_ns += i * 1_000_000_000;
+        repo.save_snapshot(&s).unwrap();
+    }
+    let log = f.path("mount.log");
+    let m = Mounted::new(&f, &["--max-inodes", "300", "--log", log.to_str().unwrap()]);
+    // Look every dated directory up: 600 inodes past a limit of 300. Only dated directories
+    // can be dropped here; the mount used to leave them, stay over its limit, and scan its
+    // whole table again at every lookup.
+    let mut dated = 0;
+    for e in fs::read_dir(&m.path).unwrap() {
+        let e = e.unwrap();
+        if e.file_name().to_string_lossy().starts_with("20") {
+            fs::metadata(e.path()).unwrap();
+            dated += 1;
+        }
+    }
+    assert_eq!(dated, 600);
+    eventually("the inode table comes back under its limit", || {
+        inodes(&m.path).1 <= 300
+    });
+    let said = fs::read_to_string(&log).unwrap_or_default();
+    assert!(said.contains("asking the kernel to drop"), "{said}");
+    // Dropped entries come back on the next lookup.
+    assert_same_tree(&f.src, &m.src_in(&f, "latest"));
+}
