@@ -25,11 +25,14 @@ cargo build --release --locked --quiet --bin chronofs
 C=$PWD/target/release/chronofs
 
 rm -rf "$W"; mkdir -p "$W"
-# Each host: a copy of the shared tree is not needed (they all read SHARED); its own data.
-for h in $(seq 1 "$WRITERS"); do
-    mkdir -p "$W/own/$h"
-    head -c $((HOST_MB * 1048576)) /dev/urandom > "$W/own/$h/data"
-done
+# Each host's own data (they all read SHARED), made anew for each storage.
+own_data() {
+    local h
+    for h in $(seq 1 "$WRITERS"); do
+        mkdir -p "$W/own/$h"
+        head -c $((HOST_MB * 1048576)) /dev/urandom > "$W/own/$h/data"
+    done
+}
 shared_bytes=$(du -sb --apparent-size "$SHARED" | cut -f1)
 own_bytes=$((HOST_MB * 1048576))
 echo "shared tree $SHARED: $shared_bytes bytes; own data per host: $own_bytes bytes" >&2
@@ -79,6 +82,7 @@ for mode in $MODES; do
     case $mode in
     local) REPO=$W/repo ;;
     s3)
+        trap 'bash tests/s3/server.sh stop "$GARAGE_DIR" >/dev/null 2>&1' EXIT
         bash tests/s3/server.sh stop "$GARAGE_DIR" 2>/dev/null || true
         rm -rf "$GARAGE_DIR"
         bash tests/s3/server.sh start "$GARAGE_DIR" --nodes 3 > /dev/null
@@ -87,6 +91,7 @@ for mode in $MODES; do
         ;;
     esac
     "$C" -r "$REPO" init --encryption none >/dev/null
+    own_data
     distinct=$((shared_bytes + WRITERS * own_bytes))
     for r in 1 2; do
         if [ "$r" = 2 ]; then
@@ -102,6 +107,6 @@ for mode in $MODES; do
         rows+=("| $mode | $r | ${secs} s | $rate MiB/s ($((total / 1048576)) MiB) | $((distinct / 1048576)) MiB | $(( $(stored) / 1048576 )) MiB | $checked |")
         echo "${rows[-1]}" >&2
     done
-    [ "$mode" = s3 ] && bash tests/s3/server.sh stop "$GARAGE_DIR"
+    if [ "$mode" = s3 ]; then bash tests/s3/server.sh stop "$GARAGE_DIR"; fi
 done
 printf '%s\n' "${rows[@]}" | tee "$OUT"
