@@ -95,7 +95,7 @@ pub fn status(
         };
         let newest = Listed {
             id: table.id(i),
-            name: table.name(i),
+            name: crate::snapshot::name_in(&table, i),
             snapshot,
         };
         let key = GroupKey::of(&newest, GroupBy::default());

@@ -206,14 +206,6 @@ impl SnapshotTable<'_> {
         self.order[i].time_ns
     }
 
-    /// The dated name of the `i`th snapshot (unique in the table: see [`crate::snapshot`]).
-    #[must_use]
-    pub fn name(&self, i: usize) -> String {
-        let suffixed =
-            i > 0 && crate::snapshot::shares_dated_name(self.time_ns(i - 1), self.time_ns(i));
-        crate::snapshot::unique_name(&self.id(i), self.time_ns(i), suffixed)
-    }
-
     /// Whether the `i`th snapshot may be of one of `hosts` (all if empty): its host's tag is
     /// one of theirs. A tag is 64 bits, so the caller checks the record it opens.
     #[must_use]

@@ -194,8 +194,8 @@ pub fn resolve_in(table: &SnapshotTable<'_>, spec: &str) -> Result<Listed> {
             }
             (lo..n)
                 .take_while(|&i| dated(i) == base)
-                .find(|&i| table.name(i) == spec)
-                .or_else(|| (0..n).find(|&i| table.name(i) == spec))
+                .find(|&i| name_in(table, i) == spec)
+                .or_else(|| (0..n).find(|&i| name_in(table, i) == spec))
         });
         match by_name {
             Some(i) => Ok(i),
@@ -205,7 +205,7 @@ pub fn resolve_in(table: &SnapshotTable<'_>, spec: &str) -> Result<Listed> {
     let i = found.map_err(|e| damage_or(&table.unreadable, e, spec))?;
     Ok(Listed {
         id: table.id(i),
-        name: table.name(i),
+        name: name_in(table, i),
         snapshot: table.record(i)?,
     })
 }
@@ -245,6 +245,13 @@ pub fn list(repo: &Repository) -> Result<Listing> {
     })
 }
 
+/// The dated name of the `i`th snapshot of `table` (unique in it, as [`name_all`] gives).
+#[must_use]
+pub fn name_in(table: &SnapshotTable<'_>, i: usize) -> String {
+    let suffixed = i > 0 && shares_dated_name(table.time_ns(i - 1), table.time_ns(i));
+    unique_name(&table.id(i), table.time_ns(i), suffixed)
+}
+
 /// The snapshots `filter` selects, named as in the whole listing. With hosts in the filter,
 /// only the records of those hosts are opened.
 ///
@@ -264,7 +271,7 @@ pub fn list_where(repo: &Repository, filter: &filter::Filter) -> Result<Listing>
         match table.record(i) {
             Ok(s) if filter.matches(&s) => snapshots.push(Listed {
                 id: table.id(i),
-                name: table.name(i),
+                name: name_in(&table, i),
                 snapshot: s,
             }),
             Ok(_) => {}

@@ -5,30 +5,13 @@
 use std::fs;
 use std::path::{Path, PathBuf};
 
-use super::util::{Fixture, assert_same_tree, noise, pack_files};
-
-/// A fixture whose commands keep their caches in `cache/` of the fixture.
-fn fixture(init: &[&str]) -> Fixture {
-    let mut f = Fixture::attach(None, Vec::new());
-    f.env.push((
-        "XDG_CACHE_HOME".into(),
-        f.path("cache").to_string_lossy().into_owned(),
-    ));
-    let mut args = vec!["init"];
-    args.extend_from_slice(init);
-    f.ok(&args);
-    f
-}
+use super::util::{
+    Fixture, assert_same_tree, cached_fixture as fixture, noise, pack_files, repo_cache_dir,
+};
 
 /// The fixture's local index directory.
 fn index_dir(f: &Fixture, cache: &str) -> PathBuf {
-    let root = f.path(cache).join("chronofs");
-    let repos: Vec<PathBuf> = fs::read_dir(&root)
-        .unwrap()
-        .map(|e| e.unwrap().path())
-        .collect();
-    assert_eq!(repos.len(), 1, "{repos:?}");
-    repos[0].join("index")
+    repo_cache_dir(f, cache, "index")
 }
 
 fn runs(dir: &Path) -> Vec<PathBuf> {

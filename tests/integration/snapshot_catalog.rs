@@ -8,29 +8,10 @@
 use std::fs;
 use std::path::{Path, PathBuf};
 
-use super::util::{Fixture, noise};
-
-/// A fixture whose commands keep their caches in `cache/` of the fixture.
-fn fixture(init: &[&str]) -> Fixture {
-    let mut f = Fixture::attach(None, Vec::new());
-    f.env.push((
-        "XDG_CACHE_HOME".into(),
-        f.path("cache").to_string_lossy().into_owned(),
-    ));
-    let mut args = vec!["init"];
-    args.extend_from_slice(init);
-    f.ok(&args);
-    f
-}
+use super::util::{Fixture, cached_fixture as fixture, noise, repo_cache_dir};
 
 fn catalog_dir(f: &Fixture) -> PathBuf {
-    let root = f.path("cache").join("chronofs");
-    let repos: Vec<PathBuf> = fs::read_dir(&root)
-        .unwrap()
-        .map(|e| e.unwrap().path())
-        .collect();
-    assert_eq!(repos.len(), 1, "{repos:?}");
-    repos[0].join("catalog")
+    repo_cache_dir(f, "cache", "catalog")
 }
 
 fn segments(dir: &Path) -> Vec<PathBuf> {

@@ -160,6 +160,32 @@ pub const PASSWORD: &str = "correct horse battery staple";
 pub const CHEAP_KDF: [&str; 4] = ["--kdf-memory", "64K", "--kdf-time", "1"];
 
 /// The chronofs binary, with the test passphrase in its environment and no standard input.
+/// A fixture whose commands keep their caches in `cache/` of the fixture, made by `init` with
+/// `init_args`.
+pub fn cached_fixture(init_args: &[&str]) -> Fixture {
+    let mut f = Fixture::attach(None, Vec::new());
+    f.env.push((
+        "XDG_CACHE_HOME".into(),
+        f.path("cache").to_string_lossy().into_owned(),
+    ));
+    let mut args = vec!["init"];
+    args.extend_from_slice(init_args);
+    f.ok(&args);
+    f
+}
+
+/// Directory `sub` (`index`, `catalog`) of the one repository in the cache under `cache/` of
+/// the fixture.
+pub fn repo_cache_dir(f: &Fixture, cache: &str, sub: &str) -> PathBuf {
+    let root = f.path(cache).join("chronofs");
+    let repos: Vec<PathBuf> = fs::read_dir(&root)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    assert_eq!(repos.len(), 1, "{repos:?}");
+    repos[0].join(sub)
+}
+
 pub fn bin() -> Command {
     let mut c = Command::new(env!("CARGO_BIN_EXE_chronofs"));
     c.env("CHRONOFS_PASSWORD", PASSWORD).stdin(Stdio::null());
