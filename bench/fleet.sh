@@ -29,12 +29,8 @@ C=$PWD/target/release/chronofs
 W=$BENCH_DIR/fleet
 export XDG_CACHE_HOME=$W/cache
 
-# Runs chronofs with $@, prints "seconds MiB" (wall time, peak RSS).
-measure() {
-    /usr/bin/time -o "$W/time" -f "%e %M" "$C" "$@" >/dev/null 2>"$W/err" \
-        || { cat "$W/err" >&2; return 1; }
-    awk '{ printf "%.2f s, %d MiB", $1, $2 / 1024 }' "$W/time"
-}
+# Runs chronofs with $@ (see time_rss in lib.sh).
+measure() { time_rss "$C" "$@"; }
 
 # Mounts, times until the root lists, reads a file, prints "seconds MiB" of the daemon.
 measure_mount() {

@@ -58,3 +58,11 @@ build_many() {
     done
     touch "$MANY/.complete"
 }
+
+# Runs "$@" with its output discarded; prints "S s, M MiB" (wall time, peak RSS), or shows its
+# stderr and fails. Scratch files go in $W.
+time_rss() {
+    /usr/bin/time -o "$W/time" -f "%e %M" "$@" >/dev/null 2>"$W/err" \
+        || { cat "$W/err" >&2; return 1; }
+    awk '{ printf "%.2f s, %d MiB", $1, $2 / 1024 }' "$W/time"
+}

@@ -21,12 +21,8 @@ C=$PWD/target/release/chronofs
 W=$BENCH_DIR/snapshot-scale
 export XDG_CACHE_HOME=$W/cache
 
-# Runs chronofs with $@, prints "seconds s, MiB MiB" (wall time, peak RSS).
-measure() {
-    /usr/bin/time -o "$W/time" -f "%e %M" "$C" -r "$W/repo" "$@" >/dev/null 2>"$W/err" \
-        || { cat "$W/err" >&2; return 1; }
-    awk '{ printf "%.2f s, %d MiB", $1, $2 / 1024 }' "$W/time"
-}
+# Runs chronofs on the repository with $@ (see time_rss in lib.sh).
+measure() { time_rss "$C" -r "$W/repo" "$@"; }
 
 # Mounts; prints "ready s / ls s, MiB" (until latest stats; ls of the root; daemon's peak RSS).
 measure_mount() {

@@ -270,11 +270,8 @@ fn open_with(
 /// `latest` may be wrong because some snapshot files cannot be read.
 fn resolve_snapshot(repo: &Repository, spec: &str) -> Result<chronofs::snapshot::Listed> {
     let table = repo.snapshot_table()?;
-    if spec == "latest" && !table.unreadable.is_empty() {
-        eprintln!(
-            "chronofs: warning: {}",
-            chronofs::snapshot::LATEST_WARNING.replace("{n}", &table.unreadable.len().to_string())
-        );
+    if let Some(w) = chronofs::snapshot::latest_warning(spec, &table.unreadable) {
+        eprintln!("chronofs: warning: {w}");
     }
     for e in &table.unreadable {
         eprintln!("chronofs: warning: {}", quote::text(&e.to_string()));

@@ -98,9 +98,18 @@ pub fn unique_name(id: &SnapshotId, time_ns: i64, suffixed: bool) -> String {
     }
 }
 
-/// The warning when `latest` is asked for and `{n}` snapshot files cannot be read.
-pub const LATEST_WARNING: &str = "{n} snapshot file(s) cannot be read (run `chronofs check`); \
-                                  `latest` is the newest readable snapshot";
+/// A warning when `spec` is `latest` but some snapshot files (`unreadable`) cannot be read: a
+/// newer snapshot may be among them.
+#[must_use]
+pub fn latest_warning(spec: &str, unreadable: &[Error]) -> Option<String> {
+    (spec == "latest" && !unreadable.is_empty()).then(|| {
+        format!(
+            "{} snapshot file(s) cannot be read (run `chronofs check`); `latest` is the \
+             newest readable snapshot",
+            unreadable.len()
+        )
+    })
+}
 
 /// The snapshots of a repository: the readable ones, oldest first and named, and the errors
 /// of the snapshot files that cannot be read.
@@ -144,8 +153,7 @@ impl Listing {
     /// snapshot may be among them).
     #[must_use]
     pub fn latest_warning(&self, spec: &str) -> Option<String> {
-        (spec == "latest" && !self.unreadable.is_empty())
-            .then(|| LATEST_WARNING.replace("{n}", &self.unreadable.len().to_string()))
+        latest_warning(spec, &self.unreadable)
     }
 
     fn damage_or(&self, e: Error, spec: &str) -> Error {
