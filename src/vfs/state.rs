@@ -29,6 +29,9 @@ const LISTING_SHARE: u32 = 20;
 /// Even when the storage says the snapshot files are as they were, they are listed again
 /// after this long.
 const RELIST_ANYWAY: Duration = Duration::from_secs(300);
+/// [`State::since_trim`] when the next lookup past the limit is to trim at once.
+const TRIM_AT_ONCE: usize = usize::MAX / 2;
+
 /// The lowest inode limit honoured: below it, trimming would fight the kernel over the
 /// entries of one directory listing.
 const MIN_INODES: usize = 256;
@@ -78,9 +81,12 @@ pub struct State {
     max_inodes: usize,
     /// The refresher has been told to ask the kernel to drop inodes.
     trimming: AtomicBool,
-    /// The inode count at the last trim: the next waits for a tenth of the limit more (what
-    /// the kernel keeps, it keeps; scanning the table again at every lookup cost a core).
-    trimmed_at: AtomicUsize,
+    /// Lookups past the limit since the last trim. The next trim waits for a tenth of the limit
+    /// of them (what the kernel keeps, it keeps; scanning the table again at every lookup cost
+    /// a core), or for the refresher's next round: the kernel forgets what it was asked to
+    /// drop later, so a trim counted from the table's size alone could leave the table over
+    /// its limit for good once the lookups stop.
+    since_trim: AtomicUsize,
     /// The chunk and tree caches and the files being read.
     pub readers: Arc<Readers>,
     /// Owner of the synthetic entries.
@@ -170,7 +176,7 @@ impl State {
             table: Table::default(),
             max_inodes: settings.max_inodes.max(MIN_INODES),
             trimming: AtomicBool::new(false),
-            trimmed_at: AtomicUsize::new(0),
+            since_trim: AtomicUsize::new(TRIM_AT_ONCE),
             owner: Owner {
                 uid: crate::sys::euid(),
                 gid: crate::sys::egid(),
@@ -369,19 +375,25 @@ impl State {
     /// Called after the kernel looked an inode up: past the limit, the refresher is woken to
     /// ask the kernel to drop the least recently used entries.
     pub fn note_lookup(&self) {
-        let len = self.table.len();
-        if len <= self.max_inodes {
+        if self.table.len() <= self.max_inodes {
             // Back under the limit: the next time over it trims at once.
-            if self.trimmed_at.load(Ordering::Relaxed) != 0 {
-                self.trimmed_at.store(0, Ordering::Relaxed);
+            if self.since_trim.load(Ordering::Relaxed) < TRIM_AT_ONCE {
+                self.since_trim.store(TRIM_AT_ONCE, Ordering::Relaxed);
             }
             return;
         }
-        let next = (self.trimmed_at.load(Ordering::Relaxed) + self.max_inodes / 10)
-            .max(self.max_inodes + 1);
-        if len >= next && !self.trimming.swap(true, Ordering::AcqRel) {
+        let since = self.since_trim.fetch_add(1, Ordering::Relaxed) + 1;
+        if since >= self.max_inodes / 10 && !self.trimming.swap(true, Ordering::AcqRel) {
             self.wake.notify_all();
         }
+    }
+
+    /// True if the refresher's round is to trim: woken for it, or over the limit with lookups
+    /// since the last trim (without them, the last trim already asked for all the kernel can
+    /// drop).
+    fn trim_due(&self) -> bool {
+        self.trimming.load(Ordering::Acquire)
+            || (self.table.len() > self.max_inodes && self.since_trim.load(Ordering::Relaxed) > 0)
     }
 
     /// Most inodes the kernel is let hold before it is asked to drop some.
@@ -442,9 +454,9 @@ impl State {
             }
             s.refresh_soon();
             let mut pending: Vec<Inval> = std::mem::take(&mut *lock(&s.pending));
-            if s.trimming.load(Ordering::Acquire) {
+            if s.trim_due() {
+                s.since_trim.store(0, Ordering::Relaxed);
                 pending.extend(s.trim());
-                s.trimmed_at.store(s.table.len(), Ordering::Relaxed);
                 s.trimming.store(false, Ordering::Release);
             }
             if let Some(n) = s.notifier.get() {
