@@ -5,6 +5,8 @@
 # disk. For each command, the wall time and peak RSS:
 #   cold   no cache directory yet: every snapshot file is read (and the catalog written)
 #   warm   the snapshot catalog is up to date but for one new snapshot file
+#   same   nothing changed since this client's last command, a second or more ago: the
+#          catalog's saved listing stands for the directory (docs/FORMAT.md)
 # The mount's rows: the time until `latest` can be stat'ed, and then `ls` of the root.
 #
 #   sudo bash bench/snapshot_scale.sh                  # COUNTS="100000 1000000" HOSTS=1000
@@ -41,7 +43,7 @@ measure_mount() {
     echo "$ready s / $list s, $rss MiB"
 }
 
-rows=("| snapshot files | command | cold | warm |" "|---|---|---|---|")
+rows=("| snapshot files | command | cold | warm | same |" "|---|---|---|---|---|")
 for n in $COUNTS; do
     rm -rf "$W"; mkdir -p "$W/src"
     head -c 400000 /dev/urandom > "$W/src/f1"
@@ -51,11 +53,14 @@ for n in $COUNTS; do
     sync
     for cmd in "snapshots --host host0001" status "ls latest" backup mount; do
         row="| $n | \`$cmd\` |"
-        for mode in cold warm; do
-            if [ "$mode" = cold ]; then rm -rf "$XDG_CACHE_HOME"; else
+        for mode in cold warm same; do
+            case $mode in
+                cold) rm -rf "$XDG_CACHE_HOME" ;;
                 # One snapshot file the catalog has not seen.
-                "$C" --no-cache -r "$W/repo" backup --host host0000 "$W/src" >/dev/null
-            fi
+                warm) "$C" --no-cache -r "$W/repo" backup --host host0000 "$W/src" >/dev/null ;;
+                # Still for a second, then listed once (which saves the listing).
+                same) sleep 1.2; "$C" -r "$W/repo" snapshots --host none >/dev/null ;;
+            esac
             case $cmd in
                 backup) echo "more" >> "$W/src/f1"; r=$(measure backup --host host0000 "$W/src") ;;
                 mount) r=$(measure_mount) ;;

@@ -28,6 +28,7 @@ pub mod pack;
 pub mod run;
 pub mod snapshot;
 pub mod snapshot_catalog;
+pub mod snapshot_listing;
 pub mod tree;
 
 /// The newest format version this program writes and reads: 1 is plaintext, 2 encrypted.

@@ -40,8 +40,9 @@ fn private_dir(p: &Path) -> io::Result<()> {
     fs::DirBuilder::new().recursive(true).mode(0o700).create(p)
 }
 
-/// Reads at most `limit` bytes of a regular file.
-fn read_bounded(p: &Path, limit: u64) -> io::Result<Vec<u8>> {
+/// Reads a regular file of at most `limit` bytes (a cache file, which anyone with the
+/// cache directory may have replaced).
+pub(crate) fn read_bounded(p: &Path, limit: u64) -> io::Result<Vec<u8>> {
     let f = fs::File::open(p)?;
     let m = f.metadata()?;
     if !m.is_file() || m.len() > limit {

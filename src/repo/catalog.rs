@@ -22,6 +22,7 @@ use std::time::{Duration, SystemTime};
 use crate::format::id::SnapshotId;
 use crate::format::snapshot::Snapshot;
 use crate::format::snapshot_catalog::{self as format, Body, Entry, Keys};
+use crate::format::snapshot_listing as listing;
 
 /// Segments beyond which the smaller ones are merged.
 const MAX_SEGMENTS: usize = 8;
@@ -33,6 +34,8 @@ const STALE_TEMP: Duration = Duration::from_secs(3600);
 const SEGMENT: &str = "seg-";
 /// Prefix of temporary files.
 const TEMP: &str = ".tmp-";
+/// Name of the saved listing of `snapshots/` ([`crate::format::snapshot_listing`]).
+const LISTING: &str = "listing";
 
 /// The catalog directory of one repository.
 #[derive(Debug)]
@@ -274,14 +277,63 @@ impl Catalog {
         Ok(())
     }
 
-    fn write_segment(&self, bytes: &[u8]) -> io::Result<()> {
+    /// The ids of the saved listing of `snapshots/` if it was taken under `token`; `None`
+    /// if there is none or the directory changed since.
+    ///
+    /// # Errors
+    /// Why the saved listing cannot be used (unreadable, damaged, altered).
+    pub fn saved_listing(
+        &self,
+        keys: &Keys<'_>,
+        token: &[u8; listing::TOKEN_LEN],
+    ) -> Result<Option<Vec<SnapshotId>>, String> {
+        let path = self.dir.join(LISTING);
+        let bytes = match super::cache::read_bounded(&path, listing::max_len()) {
+            Ok(b) => b,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
+            Err(e) => return Err(format!("{}: {e}", path.display())),
+        };
+        match listing::decode(keys, &bytes) {
+            Ok((saved, ids)) => Ok((saved == *token).then_some(ids)),
+            Err(e) => Err(format!("{}: {e}", path.display())),
+        }
+    }
+
+    /// Saves `ids` (sorted), the listing of `snapshots/` taken after the directory gave
+    /// `token`. Not synced: a listing lost or cut by a crash fails its tag and the directory
+    /// is listed again.
+    ///
+    /// # Errors
+    /// I/O errors (the previous listing stays).
+    pub fn save_listing(
+        &self,
+        keys: &Keys<'_>,
+        token: &[u8; listing::TOKEN_LEN],
+        ids: &[SnapshotId],
+    ) -> io::Result<()> {
+        let bytes = listing::encode(keys, token, ids).map_err(io::Error::other)?;
+        self.write_temp(&bytes, false)?
+            .persist(self.dir.join(LISTING))
+            .map_err(|e| e.error)?;
+        Ok(())
+    }
+
+    /// A private temporary file in the catalog holding `bytes`, synced if `sync`.
+    fn write_temp(&self, bytes: &[u8], sync: bool) -> io::Result<tempfile::NamedTempFile> {
         let mut tmp = tempfile::Builder::new()
             .prefix(TEMP)
             .tempfile_in(&self.dir)?;
         tmp.as_file()
             .set_permissions(fs::Permissions::from_mode(0o600))?;
         tmp.as_file_mut().write_all(bytes)?;
-        tmp.as_file().sync_data()?;
+        if sync {
+            tmp.as_file().sync_data()?;
+        }
+        Ok(tmp)
+    }
+
+    fn write_segment(&self, bytes: &[u8]) -> io::Result<()> {
+        let tmp = self.write_temp(bytes, true)?;
         let mut name = [0u8; 8];
         crate::crypto::random(&mut name).map_err(io::Error::other)?;
         let name: String = name.iter().map(|b| format!("{b:02x}")).collect();

@@ -215,7 +215,8 @@ pub fn unlock(repo: &Repository, all: bool) -> Result<Vec<FoundLock>> {
     if let Some(revocation) = revoke(repo, &refs)?
         && !repo.backup_only()
     {
-        let (snapshots, _) = repo.snapshots()?;
+        // Listed now: a snapshot a saved listing left out would be voided for good.
+        let (snapshots, _) = repo.snapshot_table_listed_now()?.into_records();
         revocation.finish(repo, snapshots.iter().map(|(id, s)| (id, s)))?;
     }
     drop(own);

@@ -14,6 +14,7 @@ use crate::format::snapshot_catalog::{self as format, Entry, Keys, TagSeal};
 
 use super::catalog::Found;
 use super::{Repository, fence};
+use crate::storage::ListToken;
 
 /// Where the `i`th snapshot of a table is: its time (the sort key, held here so that
 /// sorting touches no other memory) and its entry, in the catalog or read by this command.
@@ -50,16 +51,64 @@ impl std::fmt::Debug for SnapshotTable<'_> {
 }
 
 impl Repository {
-    /// The table of the snapshots: listed, then the fences read (a fence written meanwhile
-    /// can only void more of them).
+    /// The table of the snapshots: listed (or, while the directory is unchanged, as the
+    /// catalog saved its last listing), then the fences read (a fence written meanwhile can
+    /// only void more of them).
     ///
     /// # Errors
     /// Failure to list the snapshot directory or read the fences.
     pub fn snapshot_table(&self) -> Result<SnapshotTable<'_>> {
         self.require_full_key("listing snapshots")?;
+        let ids = self.snapshot_ids_under(self.snapshot_list_token()?)?;
+        let fences = fence::Fences::load(self)?;
+        Ok(self.table_of(ids, true, Some(&fences)))
+    }
+
+    /// [`Repository::snapshot_table`] from a listing of the directory taken now, never a
+    /// saved one: for a decision that must see every snapshot file there is (accepting the
+    /// snapshots of revoked writers).
+    ///
+    /// # Errors
+    /// As [`Repository::snapshot_table`].
+    pub fn snapshot_table_listed_now(&self) -> Result<SnapshotTable<'_>> {
+        self.require_full_key("listing snapshots")?;
         let ids = self.snapshot_ids()?;
         let fences = fence::Fences::load(self)?;
         Ok(self.table_of(ids, true, Some(&fences)))
+    }
+
+    /// The ids of the snapshot files, sorted: the catalog's saved listing if `token` (the
+    /// directory's, taken by the caller before) is the one it was saved under; else a listing
+    /// of the directory, saved under `token`. Without a token (object storage, or a
+    /// directory changed in the last second) or a catalog, always a listing.
+    ///
+    /// # Errors
+    /// Failure to list the directory.
+    pub fn snapshot_ids_under(&self, token: Option<ListToken>) -> Result<Vec<SnapshotId>> {
+        let (Some(token), Some(catalog)) = (token, self.catalog()) else {
+            let mut ids = self.snapshot_ids()?;
+            ids.sort_unstable();
+            return Ok(ids);
+        };
+        let keys = self.catalog_keys();
+        let token = token.to_bytes();
+        match catalog.saved_listing(&keys, &token) {
+            Ok(Some(ids)) => return Ok(ids),
+            Ok(None) => {}
+            Err(damage) => eprintln!(
+                "chronofs: warning: snapshot catalog: {damage}; listing the snapshot directory again"
+            ),
+        }
+        let mut ids = self.snapshot_ids()?;
+        ids.sort_unstable();
+        ids.dedup();
+        if let Err(e) = catalog.save_listing(&keys, &token, &ids) {
+            eprintln!(
+                "chronofs: warning: the snapshot listing in {} cannot be saved: {e}",
+                catalog.dir().display()
+            );
+        }
+        Ok(ids)
     }
 
     /// The table of the snapshots `ids`, void ones left out by `fences` if given. When `ids`

@@ -125,6 +125,20 @@ pub struct ListToken {
     pub times: (i128, i128),
 }
 
+impl ListToken {
+    /// Its bytes, as a saved listing holds them
+    /// ([`crate::format::snapshot_listing::TOKEN_LEN`]).
+    #[must_use]
+    pub fn to_bytes(&self) -> [u8; 48] {
+        let mut out = [0u8; 48];
+        out[..8].copy_from_slice(&self.file.0.to_le_bytes());
+        out[8..16].copy_from_slice(&self.file.1.to_le_bytes());
+        out[16..32].copy_from_slice(&self.times.0.to_le_bytes());
+        out[32..].copy_from_slice(&self.times.1.to_le_bytes());
+        out
+    }
+}
+
 /// Whole-file, write-once access to repository files named by relative paths such as
 /// `index/ab12…`.
 pub trait Storage: Send + Sync {

@@ -262,7 +262,15 @@ impl State {
             return Ok(Vec::new());
         }
         let started = Instant::now();
-        let mut ids = self.repo.snapshot_ids()?;
+        // The first listing may come from the catalog's saved one while the directory is
+        // unchanged; later ones list (saving a listing at every change of a busy directory
+        // would write it over and over).
+        let first = lock(&self.listed).at.is_none();
+        let mut ids = if first {
+            self.repo.snapshot_ids_under(token)?
+        } else {
+            self.repo.snapshot_ids()?
+        };
         ids.sort();
         let listed_at = Instant::now();
         let record = |listed: &mut Listed, ids: Vec<SnapshotId>| {

@@ -213,3 +213,107 @@ fn check_reads_the_repositorys_snapshot_files_not_the_catalog() {
         "check did not name {name}: {stderr}"
     );
 }
+
+/// Waits until the snapshot directory's times are a second old: only then does the storage
+/// give a token for it, and a listing get saved or used.
+fn settle() {
+    std::thread::sleep(std::time::Duration::from_millis(1100));
+}
+
+#[test]
+fn a_saved_listing_serves_only_the_directory_state_it_was_taken_in() {
+    let f = fixture(&["--encryption", "none"]);
+    three_hosts(&f);
+    let mut repo = super::util::open_repo(&f.repo);
+    repo.attach_disk_cache(&f.path("cache").join("chronofs"))
+        .unwrap();
+    let listed = |repo: &chronofs::repo::Repository| {
+        let mut ids = repo.snapshot_ids().unwrap();
+        ids.sort();
+        ids
+    };
+    let three = listed(&repo);
+    assert_eq!(three.len(), 3);
+    // Saved under a token; given the same token back, the saved ids are the answer even after
+    // the directory changed (which is why the token must change with it: next).
+    let token = chronofs::storage::ListToken {
+        file: (1, 2),
+        times: (3, 4),
+    };
+    assert_eq!(repo.snapshot_ids_under(Some(token)).unwrap(), three);
+    assert!(
+        catalog_dir(&f).join("listing").is_file(),
+        "no listing saved"
+    );
+    let forgotten = three[1].to_hex();
+    fs::remove_file(f.repo.join("snapshots").join(&forgotten)).unwrap();
+    assert_eq!(repo.snapshot_ids_under(Some(token)).unwrap(), three);
+    // Any other token (or none) lists the directory.
+    let other = chronofs::storage::ListToken {
+        times: (3, 5),
+        ..token
+    };
+    let two = listed(&repo);
+    assert_eq!(repo.snapshot_ids_under(Some(other)).unwrap(), two);
+    assert_eq!(repo.snapshot_ids_under(None).unwrap(), two);
+    // The directory's real token changes with what it holds, so a command sees a forgotten
+    // snapshot leave and a new one come, though a listing was saved in between.
+    settle();
+    let before = repo
+        .snapshot_list_token()
+        .unwrap()
+        .expect("a settled directory");
+    assert_eq!(repo.snapshot_ids_under(Some(before)).unwrap(), two);
+    f.ok(&["forget", &three[0].to_hex()[..8]]);
+    settle();
+    let after = repo
+        .snapshot_list_token()
+        .unwrap()
+        .expect("a settled directory");
+    assert_ne!(before, after, "a removed file leaves the token as it was");
+    assert_eq!(listing(&f, &[]).0.as_array().unwrap().len(), 1);
+    fs::write(f.src.join("file"), noise(7, 10_000)).unwrap();
+    f.ok(&["backup", "--host", "delta", f.src_str()]);
+    settle();
+    assert_ne!(
+        after,
+        repo.snapshot_list_token().unwrap().unwrap(),
+        "a new file leaves the token as it was"
+    );
+    let (now, _) = listing(&f, &[]);
+    assert_eq!(now.as_array().unwrap().len(), 2);
+    assert_eq!(now[1]["snapshot"]["hostname"], "delta");
+}
+
+#[test]
+fn a_damaged_saved_listing_is_named_and_the_directory_listed_again() {
+    let f = fixture(&["--encryption", "none"]);
+    three_hosts(&f);
+    settle();
+    let (clean, stderr) = listing(&f, &[]);
+    assert!(stderr.is_empty(), "{stderr}");
+    let saved = catalog_dir(&f).join("listing");
+    let good = fs::read(&saved).expect("a listing saved once the directory settled");
+    for damage in ["flip", "cut", "foreign"] {
+        let mut bytes = good.clone();
+        match damage {
+            "flip" => bytes[good.len() / 2] ^= 1,
+            "cut" => bytes.truncate(good.len() - 32),
+            // One id left out, as a listing of another state would: the tag no longer fits.
+            _ => {
+                bytes.drain(72 + 32..72 + 64);
+                bytes[64] -= 1;
+            }
+        }
+        fs::write(&saved, &bytes).unwrap();
+        let (again, stderr) = listing(&f, &[]);
+        assert_eq!(again, clean, "{damage}");
+        assert!(
+            stderr.contains("listing the snapshot directory again")
+                && stderr.contains(&saved.display().to_string()),
+            "{damage}: {stderr}"
+        );
+        // Saved anew.
+        assert_eq!(fs::read(&saved).unwrap(), good, "{damage}");
+    }
+}
