@@ -32,6 +32,7 @@ mod integration {
     mod roundtrip;
     mod s3;
     mod s3_faults;
+    mod selection;
     mod snapshot_catalog;
     mod soak;
     mod source_trace;

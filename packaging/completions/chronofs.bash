@@ -488,12 +488,24 @@ _chronofs() {
             return 0
             ;;
         chronofs__subcmd__copy)
-            opts="-r -q -h -V --from --to --json --to-password-file --to-password-command --repo --quiet --retry-lock --cache-dir --no-cache --password-file --password-command --help --version"
+            opts="-r -q -h -V --host --tag --path --from --to --json --to-password-file --to-password-command --repo --quiet --retry-lock --cache-dir --no-cache --password-file --password-command --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
             fi
             case "${prev}" in
+                --host)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --tag)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --path)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 --from)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
@@ -580,7 +592,7 @@ _chronofs() {
             return 0
             ;;
         chronofs__subcmd__find)
-            opts="-r -q -h -V --snapshot --host --json --repo --quiet --retry-lock --cache-dir --no-cache --password-file --password-command --help --version"
+            opts="-r -q -h -V --snapshot --host --tag --path --json --repo --quiet --retry-lock --cache-dir --no-cache --password-file --password-command --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -591,6 +603,14 @@ _chronofs() {
                     return 0
                     ;;
                 --host)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --tag)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --path)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
@@ -2174,7 +2194,7 @@ _chronofs() {
             return 0
             ;;
         chronofs__subcmd__snapshots)
-            opts="-r -q -h -V --json --host --tag --path --repo --quiet --retry-lock --cache-dir --no-cache --password-file --password-command --help --version"
+            opts="-r -q -h -V --json --host --tag --path --latest --repo --quiet --retry-lock --cache-dir --no-cache --password-file --password-command --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -2189,6 +2209,10 @@ _chronofs() {
                     return 0
                     ;;
                 --path)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --latest)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
@@ -2224,7 +2248,7 @@ _chronofs() {
             return 0
             ;;
         chronofs__subcmd__status)
-            opts="-r -q -h -V --max-age --host --json --prometheus --repo --quiet --retry-lock --cache-dir --no-cache --password-file --password-command --help --version"
+            opts="-r -q -h -V --max-age --host --tag --path --json --prometheus --repo --quiet --retry-lock --cache-dir --no-cache --password-file --password-command --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -2235,6 +2259,14 @@ _chronofs() {
                     return 0
                     ;;
                 --host)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --tag)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --path)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
@@ -2392,13 +2424,21 @@ _chronofs() {
             return 0
             ;;
         chronofs__subcmd__versions)
-            opts="-r -q -h -V --host --json --repo --quiet --retry-lock --cache-dir --no-cache --password-file --password-command --help --version"
+            opts="-r -q -h -V --host --tag --path --json --repo --quiet --retry-lock --cache-dir --no-cache --password-file --password-command --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
             fi
             case "${prev}" in
                 --host)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --tag)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --path)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;

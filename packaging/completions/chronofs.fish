@@ -107,6 +107,7 @@ complete -c chronofs -n "__fish_chronofs_using_subcommand backup" -s V -l versio
 complete -c chronofs -n "__fish_chronofs_using_subcommand snapshots" -l host -d 'Only snapshots of this host. Repeatable' -r
 complete -c chronofs -n "__fish_chronofs_using_subcommand snapshots" -l tag -d 'Only snapshots that have all of these tags. Repeatable (any list matches)' -r
 complete -c chronofs -n "__fish_chronofs_using_subcommand snapshots" -l path -d 'Only snapshots of exactly these source paths (absolute; the stdin name for a stream). Repeatable: give every path of the snapshots meant' -r -F
+complete -c chronofs -n "__fish_chronofs_using_subcommand snapshots" -l latest -d 'Only the newest N snapshots of each host and source paths' -r
 complete -c chronofs -n "__fish_chronofs_using_subcommand snapshots" -s r -l repo -d 'Repository: a directory, or s3:http[s]://HOST[:PORT]/BUCKET[/PREFIX] for a bucket of an S3-compatible object store (credentials from AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY, AWS_DEFAULT_REGION or ~/.aws/credentials)' -r
 complete -c chronofs -n "__fish_chronofs_using_subcommand snapshots" -l retry-lock -d 'If the repository is locked by another process, keep trying this long (e.g. `30s`, `10m`, `1h`) before giving up' -r
 complete -c chronofs -n "__fish_chronofs_using_subcommand snapshots" -l cache-dir -d 'Keep this host\'s local index of every repository here, and the index and snapshot files of object-storage repositories (default ~/.cache/chronofs, or $XDG_CACHE_HOME/chronofs; one directory per repository; every entry checked when read)' -r -F
@@ -139,7 +140,9 @@ complete -c chronofs -n "__fish_chronofs_using_subcommand diff" -s q -l quiet -d
 complete -c chronofs -n "__fish_chronofs_using_subcommand diff" -l no-cache -d 'Do not cache anything on local disk: every index file is loaded into memory (48 bytes a blob) and those of an object-storage repository downloaded again'
 complete -c chronofs -n "__fish_chronofs_using_subcommand diff" -s h -l help -d 'Print help'
 complete -c chronofs -n "__fish_chronofs_using_subcommand diff" -s V -l version -d 'Print version'
-complete -c chronofs -n "__fish_chronofs_using_subcommand versions" -l host -d 'Only snapshots of this host' -r
+complete -c chronofs -n "__fish_chronofs_using_subcommand versions" -l host -d 'Only snapshots of this host. Repeatable' -r
+complete -c chronofs -n "__fish_chronofs_using_subcommand versions" -l tag -d 'Only snapshots that have all of these tags. Repeatable (any list matches)' -r
+complete -c chronofs -n "__fish_chronofs_using_subcommand versions" -l path -d 'Only snapshots of exactly these source paths (absolute; the stdin name for a stream). Repeatable: give every path of the snapshots meant' -r -F
 complete -c chronofs -n "__fish_chronofs_using_subcommand versions" -s r -l repo -d 'Repository: a directory, or s3:http[s]://HOST[:PORT]/BUCKET[/PREFIX] for a bucket of an S3-compatible object store (credentials from AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY, AWS_DEFAULT_REGION or ~/.aws/credentials)' -r
 complete -c chronofs -n "__fish_chronofs_using_subcommand versions" -l retry-lock -d 'If the repository is locked by another process, keep trying this long (e.g. `30s`, `10m`, `1h`) before giving up' -r
 complete -c chronofs -n "__fish_chronofs_using_subcommand versions" -l cache-dir -d 'Keep this host\'s local index of every repository here, and the index and snapshot files of object-storage repositories (default ~/.cache/chronofs, or $XDG_CACHE_HOME/chronofs; one directory per repository; every entry checked when read)' -r -F
@@ -151,7 +154,9 @@ complete -c chronofs -n "__fish_chronofs_using_subcommand versions" -l no-cache 
 complete -c chronofs -n "__fish_chronofs_using_subcommand versions" -s h -l help -d 'Print help'
 complete -c chronofs -n "__fish_chronofs_using_subcommand versions" -s V -l version -d 'Print version'
 complete -c chronofs -n "__fish_chronofs_using_subcommand find" -l snapshot -d 'Search only these snapshots (dated names, id prefixes or `latest`; repeatable)' -r
-complete -c chronofs -n "__fish_chronofs_using_subcommand find" -l host -d 'Only snapshots of this host' -r
+complete -c chronofs -n "__fish_chronofs_using_subcommand find" -l host -d 'Only snapshots of this host. Repeatable' -r
+complete -c chronofs -n "__fish_chronofs_using_subcommand find" -l tag -d 'Only snapshots that have all of these tags. Repeatable (any list matches)' -r
+complete -c chronofs -n "__fish_chronofs_using_subcommand find" -l path -d 'Only snapshots of exactly these source paths (absolute; the stdin name for a stream). Repeatable: give every path of the snapshots meant' -r -F
 complete -c chronofs -n "__fish_chronofs_using_subcommand find" -s r -l repo -d 'Repository: a directory, or s3:http[s]://HOST[:PORT]/BUCKET[/PREFIX] for a bucket of an S3-compatible object store (credentials from AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY, AWS_DEFAULT_REGION or ~/.aws/credentials)' -r
 complete -c chronofs -n "__fish_chronofs_using_subcommand find" -l retry-lock -d 'If the repository is locked by another process, keep trying this long (e.g. `30s`, `10m`, `1h`) before giving up' -r
 complete -c chronofs -n "__fish_chronofs_using_subcommand find" -l cache-dir -d 'Keep this host\'s local index of every repository here, and the index and snapshot files of object-storage repositories (default ~/.cache/chronofs, or $XDG_CACHE_HOME/chronofs; one directory per repository; every entry checked when read)' -r -F
@@ -263,6 +268,9 @@ complete -c chronofs -n "__fish_chronofs_using_subcommand prune" -s q -l quiet -
 complete -c chronofs -n "__fish_chronofs_using_subcommand prune" -l no-cache -d 'Do not cache anything on local disk: every index file is loaded into memory (48 bytes a blob) and those of an object-storage repository downloaded again'
 complete -c chronofs -n "__fish_chronofs_using_subcommand prune" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c chronofs -n "__fish_chronofs_using_subcommand prune" -s V -l version -d 'Print version'
+complete -c chronofs -n "__fish_chronofs_using_subcommand copy" -l host -d 'Only snapshots of this host. Repeatable' -r
+complete -c chronofs -n "__fish_chronofs_using_subcommand copy" -l tag -d 'Only snapshots that have all of these tags. Repeatable (any list matches)' -r
+complete -c chronofs -n "__fish_chronofs_using_subcommand copy" -l path -d 'Only snapshots of exactly these source paths (absolute; the stdin name for a stream). Repeatable: give every path of the snapshots meant' -r -F
 complete -c chronofs -n "__fish_chronofs_using_subcommand copy" -l from -d 'Source repository (default: --repo)' -r
 complete -c chronofs -n "__fish_chronofs_using_subcommand copy" -l to -d 'Destination repository, a directory or an s3: location (created first with `chronofs init`)' -r
 complete -c chronofs -n "__fish_chronofs_using_subcommand copy" -l to-password-file -d 'Read the destination\'s passphrase from FILE (also CHRONOFS_TO_PASSWORD_FILE; or set CHRONOFS_TO_PASSWORD). Without any, the source\'s passphrase is used (or, for a plaintext source, the usual --password-* options and CHRONOFS_PASSWORD)' -r -F
@@ -297,7 +305,9 @@ complete -c chronofs -n "__fish_chronofs_using_subcommand append-only" -l no-cac
 complete -c chronofs -n "__fish_chronofs_using_subcommand append-only" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c chronofs -n "__fish_chronofs_using_subcommand append-only" -s V -l version -d 'Print version'
 complete -c chronofs -n "__fish_chronofs_using_subcommand status" -l max-age -d 'How old the newest snapshot of each host and source paths may be: 26h, 2d, 90m, 1h30m' -r
-complete -c chronofs -n "__fish_chronofs_using_subcommand status" -l host -d 'Only the snapshots of this host' -r
+complete -c chronofs -n "__fish_chronofs_using_subcommand status" -l host -d 'Only snapshots of this host. Repeatable' -r
+complete -c chronofs -n "__fish_chronofs_using_subcommand status" -l tag -d 'Only snapshots that have all of these tags. Repeatable (any list matches)' -r
+complete -c chronofs -n "__fish_chronofs_using_subcommand status" -l path -d 'Only snapshots of exactly these source paths (absolute; the stdin name for a stream). Repeatable: give every path of the snapshots meant' -r -F
 complete -c chronofs -n "__fish_chronofs_using_subcommand status" -l prometheus -d 'Also write node_exporter textfile metrics to FILE (replaced atomically; written even when the repository cannot be read, with chronofs_repository_readable 0)' -r -F
 complete -c chronofs -n "__fish_chronofs_using_subcommand status" -s r -l repo -d 'Repository: a directory, or s3:http[s]://HOST[:PORT]/BUCKET[/PREFIX] for a bucket of an S3-compatible object store (credentials from AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY, AWS_DEFAULT_REGION or ~/.aws/credentials)' -r
 complete -c chronofs -n "__fish_chronofs_using_subcommand status" -l retry-lock -d 'If the repository is locked by another process, keep trying this long (e.g. `30s`, `10m`, `1h`) before giving up' -r

@@ -13,6 +13,9 @@ pub struct Args {
     /// Snapshots to copy (default: all): dated names, id prefixes or `latest`.
     #[arg(value_name = "SNAP")]
     snapshots: Vec<String>,
+    /// Of those, only the ones these select.
+    #[command(flatten)]
+    select: super::select::SelectArgs,
     /// Source repository (default: --repo).
     #[arg(long, value_name = "REPO")]
     from: Option<Location>,
@@ -98,11 +101,13 @@ pub fn run(ctx: &Context, a: &Args) -> Result<u8> {
             super::quote::text(&e.to_string())
         );
     }
-    let chosen: Vec<Listed> = if a.snapshots.is_empty() {
+    let mut chosen: Vec<Listed> = if a.snapshots.is_empty() {
         listing.snapshots
     } else {
         listing.resolve_all(&a.snapshots)?
     };
+    let filter = a.select.filter();
+    chosen.retain(|l| filter.matches(&l.snapshot));
     let printer = Printer {
         quiet: ctx.quiet || a.json,
     };

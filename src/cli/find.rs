@@ -20,9 +20,8 @@ pub struct Args {
     /// Search only these snapshots (dated names, id prefixes or `latest`; repeatable).
     #[arg(long = "snapshot", value_name = "SNAP")]
     snapshots: Vec<String>,
-    /// Only snapshots of this host.
-    #[arg(long, value_name = "HOST")]
-    host: Option<String>,
+    #[command(flatten)]
+    select: super::select::SelectArgs,
     /// Print one JSON object per path.
     #[arg(long)]
     json: bool,
@@ -36,7 +35,7 @@ pub fn run(ctx: &Context, a: &Args) -> Result<u8> {
         .map_err(|e| chronofs::Error::InvalidInput(format!("bad pattern {}: {e}", a.pattern)))?
         .compile_matcher();
     let whole_path = a.pattern.contains('/');
-    let mut snaps = snapshots_of(&repo, a.host.as_deref())?;
+    let mut snaps = snapshots_of(&repo, &a.select.filter())?;
     if !a.snapshots.is_empty() {
         let listing = chronofs::snapshot::list(&repo)?;
         let wanted: Vec<_> = listing

@@ -350,3 +350,15 @@ impl Context {
         Ok(lock)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    /// Clap's own checks of the whole command line (unique argument names, valid defaults):
+    /// a flag added to a shared group that collides with a command's own would otherwise
+    /// only panic when that command is run.
+    #[test]
+    fn the_command_line_is_well_formed() {
+        use clap::CommandFactory as _;
+        super::Cli::command().debug_assert();
+    }
+}

@@ -1,5 +1,5 @@
 //! `--host`, `--tag` and `--path`: which snapshots a command works on, the same for every
-//! command that takes them (`snapshots`, `forget`).
+//! command that takes them (`snapshots`, `forget`, `copy`, `find`, `versions`, `status`).
 
 use chronofs::format::bytes::ByteString;
 use chronofs::snapshot::filter::Filter;

@@ -2,8 +2,11 @@
 
 use std::io::Write;
 
+use std::collections::BTreeMap;
+
 use anyhow::Result;
-use chronofs::snapshot;
+use chronofs::maintain::forget::{GroupBy, GroupKey};
+use chronofs::snapshot::{self, Listed};
 
 use super::{Context, quote, ui};
 
@@ -14,14 +17,37 @@ pub struct Args {
     json: bool,
     #[command(flatten)]
     select: super::select::SelectArgs,
+    /// Only the newest N snapshots of each host and source paths.
+    #[arg(long, value_name = "N")]
+    latest: Option<usize>,
+}
+
+/// The newest `n` of each group of `listed` (oldest first), by host and source paths, in
+/// their order.
+fn latest_per_group(listed: Vec<Listed>, n: usize) -> Vec<Listed> {
+    let mut seen: BTreeMap<GroupKey, usize> = BTreeMap::new();
+    let mut kept: Vec<Listed> = listed
+        .into_iter()
+        .rev()
+        .filter(|l| {
+            let count = seen.entry(GroupKey::of(l, GroupBy::default())).or_default();
+            *count += 1;
+            *count <= n
+        })
+        .collect();
+    kept.reverse();
+    kept
 }
 
 pub fn run(ctx: &Context, a: &Args) -> Result<u8> {
     let repo = ctx.open()?;
     let snapshot::Listing {
-        snapshots: listed,
+        snapshots: mut listed,
         unreadable: bad,
     } = snapshot::list_where(&repo, &a.select.filter())?;
+    if let Some(n) = a.latest {
+        listed = latest_per_group(listed, n);
+    }
     for e in &bad {
         eprintln!("chronofs: warning: {}", quote::text(&e.to_string()));
     }

@@ -19,9 +19,8 @@ pub struct Args {
     /// How old the newest snapshot of each host and source paths may be: 26h, 2d, 90m, 1h30m.
     #[arg(long, value_name = "AGE", default_value = "26h", value_parser = parse_age)]
     max_age: i64,
-    /// Only the snapshots of this host.
-    #[arg(long, value_name = "HOST")]
-    host: Option<String>,
+    #[command(flatten)]
+    select: super::select::SelectArgs,
     /// Print the status as JSON.
     #[arg(long)]
     json: bool,
@@ -59,7 +58,7 @@ pub fn run(ctx: &Context, a: &Args) -> Result<u8> {
             &repo,
             a.max_age,
             now_ns(),
-            a.host.as_deref(),
+            &a.select.filter(),
         )?)
     });
     let st = match taken {

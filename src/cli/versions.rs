@@ -17,10 +17,9 @@ use super::{Context, quote, ui};
 pub struct Args {
     /// Absolute path inside the snapshots (as backed up, e.g. /home/alice/notes.txt).
     #[arg(value_name = "PATH")]
-    path: PathBuf,
-    /// Only snapshots of this host.
-    #[arg(long, value_name = "HOST")]
-    host: Option<String>,
+    file: PathBuf,
+    #[command(flatten)]
+    select: super::select::SelectArgs,
     /// Print one JSON object per version.
     #[arg(long)]
     json: bool,
@@ -56,28 +55,23 @@ pub fn ranges(snaps: &[Listed], indices: &[usize]) -> String {
     parts.join(", ")
 }
 
-/// The readable snapshots, oldest first, of `host` if given.
-pub fn snapshots_of(repo: &chronofs::repo::Repository, host: Option<&str>) -> Result<Vec<Listed>> {
-    let listing = snapshot::list(repo)?;
+/// The readable snapshots `filter` selects, oldest first.
+pub fn snapshots_of(repo: &chronofs::repo::Repository, filter: &Filter) -> Result<Vec<Listed>> {
+    let listing = snapshot::list_where(repo, filter)?;
     for e in &listing.unreadable {
         eprintln!("chronofs: warning: {}", quote::text(&e.to_string()));
     }
-    let filter = Filter::host(host);
-    Ok(listing
-        .snapshots
-        .into_iter()
-        .filter(|l| filter.matches(&l.snapshot))
-        .collect())
+    Ok(listing.snapshots)
 }
 
 pub fn run(ctx: &Context, a: &Args) -> Result<u8> {
     let repo = ctx.open()?;
-    let snaps = snapshots_of(&repo, a.host.as_deref())?;
-    let versions = history::versions(&repo, &snaps, &a.path)?;
+    let snaps = snapshots_of(&repo, &a.select.filter())?;
+    let versions = history::versions(&repo, &snaps, &a.file)?;
     if versions.is_empty() {
         anyhow::bail!(chronofs::Error::NotFound(format!(
             "{} is in none of the {} snapshots",
-            a.path.display(),
+            a.file.display(),
             snaps.len()
         )));
     }
@@ -91,7 +85,7 @@ pub fn run(ctx: &Context, a: &Args) -> Result<u8> {
                 .map(|&i| snaps[i].name.as_str())
                 .collect();
             let j = serde_json::json!({
-                "path": ByteString::from(a.path.as_path()),
+                "path": ByteString::from(a.file.as_path()),
                 "first": first.name,
                 "time": snapshot::rfc3339(first.snapshot.time_ns),
                 "type": super::ls::type_name(&v.node),

@@ -60,39 +60,45 @@ impl Status {
 }
 
 /// The status of `repo` (its index loaded) at `now_ns`, each group's newest snapshot allowed
-/// to be `max_age_ns` old; only groups of host `host` if given.
+/// to be `max_age_ns` old; only the snapshots `filter` selects.
 ///
 /// # Errors
 /// Failure to list the snapshot directory.
-pub fn status(
-    repo: &Repository,
-    max_age_ns: i64,
-    now_ns: i64,
-    host: Option<&str>,
-) -> Result<Status> {
+pub fn status(repo: &Repository, max_age_ns: i64, now_ns: i64, filter: &Filter) -> Result<Status> {
     let table = repo.snapshot_table()?;
-    let filter = Filter::host(host);
     let hosts = table.host_tags(&filter.hosts);
-    // Per group tag (host, paths in any order, stdin): how many, and the newest (the table is
-    // oldest first). Only the newest of each group is opened.
-    let mut tagged: std::collections::HashMap<u64, (usize, usize)> = Default::default();
+    // Per group tag (host, paths in any order, stdin): its snapshots (the table is oldest
+    // first). Only the newest of each group is opened, unless tags select: then the newest
+    // that has them, and every record of the group to count them.
+    let mut tagged: std::collections::HashMap<u64, Vec<usize>> = Default::default();
     for i in 0..table.len() {
         if table.may_be_of(i, &hosts) {
-            let g = tagged.entry(table.group(i)).or_insert((0, i));
-            *g = (g.0 + 1, i);
+            tagged.entry(table.group(i)).or_default().push(i);
         }
     }
     let mut unreadable: Vec<String> = table.unreadable.iter().map(ToString::to_string).collect();
     let mut groups: std::collections::BTreeMap<GroupKey, (usize, Listed)> = Default::default();
-    for (count, i) in tagged.into_values() {
-        let snapshot = match table.record(i) {
-            Ok(s) if filter.matches(&s) => s,
-            Ok(_) => continue,
-            Err(e) => {
-                unreadable.push(e.to_string());
-                continue;
+    for members in tagged.into_values() {
+        let mut count = 0;
+        let mut found = None;
+        for &i in members.iter().rev() {
+            match table.record(i) {
+                Ok(s) if filter.matches(&s) => {
+                    count += 1;
+                    if found.is_none() {
+                        found = Some((i, s));
+                    }
+                }
+                Ok(_) => {}
+                Err(e) => unreadable.push(e.to_string()),
             }
-        };
+            if found.is_some() && filter.tags.is_empty() {
+                // Host and paths are the group's: every member matches as its newest does.
+                count = members.len();
+                break;
+            }
+        }
+        let Some((i, snapshot)) = found else { continue };
         let newest = Listed {
             id: table.id(i),
             name: crate::snapshot::name_in(&table, i),

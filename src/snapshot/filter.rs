@@ -1,6 +1,6 @@
-//! Which snapshots a command works on, by host, source paths and tags: one definition for
-//! `forget`'s `--host`/`--path`/`--tag`, `status` and `versions`' `--host`, and the backup's
-//! choice of a parent (same host, same paths).
+//! Which snapshots a command works on, by host, source paths and tags: one definition for the
+//! `--host`/`--path`/`--tag` of `snapshots`, `forget`, `copy`, `find`, `versions` and
+//! `status`, and the backup's choice of a parent (same host, same paths).
 
 use crate::format::bytes::ByteString;
 use crate::format::snapshot::Snapshot;
