@@ -10,6 +10,7 @@
 # The mount's rows: the time until `latest` can be stat'ed, and then `ls` of the root.
 #
 #   sudo bash bench/snapshot_scale.sh                  # COUNTS="100000 1000000" HOSTS=1000
+#   sudo REUSE=1 COUNTS=1000000 bash bench/snapshot_scale.sh   # measure again, same repository
 #
 # Output: a table on stdout and in $BENCH_DIR/results-snapshot-scale.txt.
 set -euo pipefail
@@ -45,11 +46,16 @@ measure_mount() {
 
 rows=("| snapshot files | command | cold | warm | same |" "|---|---|---|---|---|")
 for n in $COUNTS; do
-    rm -rf "$W"; mkdir -p "$W/src"
-    head -c 400000 /dev/urandom > "$W/src/f1"
-    "$C" -r "$W/repo" init --encryption none >/dev/null
-    "$C" --no-cache -r "$W/repo" backup --host host0000 "$W/src" >/dev/null
-    ./target/release/examples/synthetic-snapshots "$W/repo" "$n" "$HOSTS"
+    if [ "${REUSE:-}" = 1 ] && [ -d "$W/repo/snapshots" ]; then
+        # Measure again on the repository the last run made (a few more snapshot files).
+        echo "reusing $W/repo" >&2
+    else
+        rm -rf "$W"; mkdir -p "$W/src"
+        head -c 400000 /dev/urandom > "$W/src/f1"
+        "$C" -r "$W/repo" init --encryption none >/dev/null
+        "$C" --no-cache -r "$W/repo" backup --host host0000 "$W/src" >/dev/null
+        ./target/release/examples/synthetic-snapshots "$W/repo" "$n" "$HOSTS"
+    fi
     sync
     for cmd in "snapshots --host host0001" status "ls latest" backup mount; do
         row="| $n | \`$cmd\` |"
