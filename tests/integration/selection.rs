@@ -5,7 +5,7 @@
 
 use std::fs;
 
-use super::util::{CHEAP_KDF, Fixture, bin};
+use super::util::Fixture;
 
 /// Four snapshots, an hour apart:
 ///   01:00 alpha src   daily    (file "one")
@@ -178,18 +178,12 @@ fn status_find_versions_and_copy_take_the_same_selection() {
 
     // copy: only the selected snapshots reach the destination.
     let to = f.path("to");
-    let out = bin()
-        .args(["--repo", to.to_str().unwrap(), "init"])
-        .args(CHEAP_KDF)
-        .output()
-        .unwrap();
-    assert!(out.status.success());
     let to_str = to.to_str().unwrap();
+    let dest = Fixture::at(Some(to_str), Vec::new(), &[]);
     let r = json(&f.ok(&[
         "copy", "--to", to_str, "--json", "--host", "bravo", "--tag", "daily",
     ]));
     assert_eq!(r["snapshots_copied"], 2);
-    let dest = Fixture::attach(Some(to_str), Vec::new());
     assert_eq!(listed(&dest, &[]), [THREE, FOUR]);
     // Named snapshots are narrowed by the selection too.
     let r = json(&f.ok(&[
