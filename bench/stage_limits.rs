@@ -71,13 +71,19 @@ fn main() -> Result<(), Box<dyn Error>> {
     let start = Instant::now();
     let mut sealed = Vec::with_capacity(compressed.len());
     for c in &compressed {
-        sealed.push(cipher.encrypt(nonce, c.as_slice()).map_err(|e| e.to_string())?);
+        sealed.push(
+            cipher
+                .encrypt(nonce, c.as_slice())
+                .map_err(|e| e.to_string())?,
+        );
     }
     row("encrypt (AES-256-GCM-SIV, compressed)", start);
 
     let start = Instant::now();
     for s in &sealed {
-        fold ^= cipher.decrypt(nonce, s.as_slice()).map_err(|e| e.to_string())?[0];
+        fold ^= cipher
+            .decrypt(nonce, s.as_slice())
+            .map_err(|e| e.to_string())?[0];
     }
     row("decrypt (AES-256-GCM-SIV, compressed)", start);
 

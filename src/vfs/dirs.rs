@@ -272,10 +272,14 @@ impl Vfs {
             Item::Derived(key, target) => (key, target, None),
             Item::Stored(key, target, tree) => (key, target, Some(tree)),
         };
+        let place = node_place(&target);
         let t = self.state.table.remember(key, || target).map_err(|_| {
             log(&format!("inode number collision at {}", key.0));
             Errno::EIO
         })?;
+        // The tree at hand holds this name's entry; a live inode reached first by another
+        // name (a hardlink) names its entry in another tree, which is read instead.
+        let held = held.filter(|_| node_place(&t) == place);
         let r = self.attr_of(key.0, Some(&t), held.as_ref());
         if r.is_err() {
             self.state.table.forget(key.0, 1);
@@ -397,6 +401,14 @@ pub(super) fn node_item(
         },
         Arc::clone(tree),
     )
+}
+
+/// The tree and position a stored entry's target names.
+fn node_place(target: &Target) -> Option<(TreeId, u32)> {
+    match target {
+        Target::Node { tree, pos, .. } => Some((*tree, *pos)),
+        _ => None,
+    }
 }
 
 /// Inode key of a stored entry: hardlinked non-directories by source device and inode (and

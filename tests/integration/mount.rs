@@ -220,6 +220,34 @@ fn mounted_snapshot_is_the_source_and_copies_out_exactly() {
 }
 
 #[test]
+fn a_hardlink_looked_up_by_its_second_name_shows_its_own_attributes() {
+    if !can_mount("a_hardlink_looked_up_by_its_second_name_shows_its_own_attributes") {
+        return;
+    }
+    let f = Fixture::new();
+    fs::create_dir(f.src.join("x")).unwrap();
+    fs::create_dir(f.src.join("y")).unwrap();
+    fs::write(f.src.join("x/one"), "hello").unwrap();
+    // First in y/, at the position x/one has in x/: the entry a lookup of y/two used to
+    // describe once x/one's inode was live.
+    fs::write(f.src.join("y/first"), vec![7u8; 1000]).unwrap();
+    fs::hard_link(f.src.join("x/one"), f.src.join("y/two")).unwrap();
+    f.ok(&["backup", f.src_str()]);
+    let m = Mounted::new(&f, &[]);
+    let inside = m.src_in(&f, "latest");
+    // Each name looked up on its own, never listed (a listing hands the kernel the
+    // attributes of every entry, and no lookup follows).
+    let one = fs::metadata(inside.join("x/one")).unwrap();
+    let two = fs::metadata(inside.join("y/two")).unwrap();
+    assert_eq!(
+        (two.len(), two.mode(), two.nlink(), two.ino()),
+        (5, one.mode(), 2, one.ino())
+    );
+    assert_eq!(fs::read(inside.join("y/two")).unwrap(), b"hello");
+    assert_eq!(fs::metadata(inside.join("y/first")).unwrap().len(), 1000);
+}
+
+#[test]
 fn reads_match_at_random_offsets_with_pread_mmap_and_eight_readers() {
     if !can_mount("reads_match_at_random_offsets_with_pread_mmap_and_eight_readers") {
         return;
