@@ -35,16 +35,17 @@ pub fn run(ctx: &Context, a: &Args) -> Result<u8> {
         .map_err(|e| chronofs::Error::InvalidInput(format!("bad pattern {}: {e}", a.pattern)))?
         .compile_matcher();
     let whole_path = a.pattern.contains('/');
-    let mut snaps = snapshots_of(&repo, &a.select.filter())?;
-    if !a.snapshots.is_empty() {
+    let filter = a.select.filter();
+    let snaps = if a.snapshots.is_empty() {
+        snapshots_of(&repo, &filter)?
+    } else {
+        // Named snapshots resolve against the whole listing, then the selection narrows them.
         let listing = chronofs::snapshot::list(&repo)?;
-        let wanted: Vec<_> = listing
-            .resolve_all(&a.snapshots)?
-            .iter()
-            .map(|l| l.id)
-            .collect();
-        snaps.retain(|l| wanted.contains(&l.id));
-    }
+        super::warn_unreadable(&listing.unreadable);
+        let mut named = listing.resolve_all(&a.snapshots)?;
+        named.retain(|l| filter.matches(&l.snapshot));
+        named
+    };
     let matches = |path: &std::path::Path, node: &chronofs::format::tree::Node| {
         if whole_path {
             glob.is_match(path)

@@ -273,10 +273,15 @@ fn resolve_snapshot(repo: &Repository, spec: &str) -> Result<chronofs::snapshot:
     if let Some(w) = chronofs::snapshot::latest_warning(spec, &table.unreadable) {
         eprintln!("chronofs: warning: {w}");
     }
-    for e in &table.unreadable {
+    warn_unreadable(&table.unreadable);
+    Ok(chronofs::snapshot::resolve_in(&table, spec)?)
+}
+
+/// One warning line per snapshot file that cannot be read.
+fn warn_unreadable(errors: &[chronofs::Error]) {
+    for e in errors {
         eprintln!("chronofs: warning: {}", quote::text(&e.to_string()));
     }
-    Ok(chronofs::snapshot::resolve_in(&table, spec)?)
 }
 
 /// A snapshot as JSON: its record, with what its tree holds (`null` if not recorded), which

@@ -48,9 +48,7 @@ pub fn run(ctx: &Context, a: &Args) -> Result<u8> {
     if let Some(n) = a.latest {
         listed = latest_per_group(listed, n);
     }
-    for e in &bad {
-        eprintln!("chronofs: warning: {}", quote::text(&e.to_string()));
-    }
+    super::warn_unreadable(&bad);
     let mut out = std::io::stdout().lock();
     if a.json {
         let items = listed

@@ -11,7 +11,7 @@ use chronofs::format::tree::{Node, NodeKind};
 use chronofs::snapshot::filter::Filter;
 use chronofs::snapshot::{self, Listed, history};
 
-use super::{Context, quote, ui};
+use super::{Context, ui};
 
 #[derive(clap::Args, Debug)]
 pub struct Args {
@@ -58,9 +58,7 @@ pub fn ranges(snaps: &[Listed], indices: &[usize]) -> String {
 /// The readable snapshots `filter` selects, oldest first.
 pub fn snapshots_of(repo: &chronofs::repo::Repository, filter: &Filter) -> Result<Vec<Listed>> {
     let listing = snapshot::list_where(repo, filter)?;
-    for e in &listing.unreadable {
-        eprintln!("chronofs: warning: {}", quote::text(&e.to_string()));
-    }
+    super::warn_unreadable(&listing.unreadable);
     Ok(listing.snapshots)
 }
 

@@ -68,8 +68,8 @@ pub fn status(repo: &Repository, max_age_ns: i64, now_ns: i64, filter: &Filter) 
     let table = repo.snapshot_table()?;
     let hosts = table.host_tags(&filter.hosts);
     // Per group tag (host, paths in any order, stdin): its snapshots (the table is oldest
-    // first). Only the newest of each group is opened, unless tags select: then the newest
-    // that has them, and every record of the group to count them.
+    // first). Only the newest readable record of each group is opened, unless tags select:
+    // then the newest that has them, and every record of the group to count them.
     let mut tagged: std::collections::HashMap<u64, Vec<usize>> = Default::default();
     for i in 0..table.len() {
         if table.may_be_of(i, &hosts) {
@@ -82,20 +82,25 @@ pub fn status(repo: &Repository, max_age_ns: i64, now_ns: i64, filter: &Filter) 
         let mut count = 0;
         let mut found = None;
         for &i in members.iter().rev() {
-            match table.record(i) {
-                Ok(s) if filter.matches(&s) => {
-                    count += 1;
-                    if found.is_none() {
-                        found = Some((i, s));
-                    }
+            let s = match table.record(i) {
+                Ok(s) => s,
+                Err(e) => {
+                    unreadable.push(e.to_string());
+                    continue;
                 }
-                Ok(_) => {}
-                Err(e) => unreadable.push(e.to_string()),
-            }
-            if found.is_some() && filter.tags.is_empty() {
-                // Host and paths are the group's: every member matches as its newest does.
-                count = members.len();
+            };
+            let matches = filter.matches(&s);
+            if filter.tags.is_empty() {
+                // Host and paths are the group's: every member matches as its newest
+                // readable one does.
+                if matches {
+                    (count, found) = (members.len(), Some((i, s)));
+                }
                 break;
+            }
+            if matches {
+                count += 1;
+                found = found.or(Some((i, s)));
             }
         }
         let Some((i, snapshot)) = found else { continue };

@@ -175,6 +175,9 @@ fn status_find_versions_and_copy_take_the_same_selection() {
     assert_eq!(found(&["--path", f.path("other").to_str().unwrap()]), 1);
     assert_eq!(found(&["--path", f.src_str()]), 0);
     assert_eq!(found(&["--host", "bravo", "--tag", "daily"]), 1);
+    // Named snapshots are narrowed by the selection too.
+    assert_eq!(found(&["--snapshot", FOUR]), 1);
+    assert_eq!(found(&["--snapshot", FOUR, "--host", "alpha"]), 0);
 
     // copy: only the selected snapshots reach the destination.
     let to = f.path("to");
