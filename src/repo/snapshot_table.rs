@@ -60,8 +60,7 @@ impl Repository {
     pub fn snapshot_table(&self) -> Result<SnapshotTable<'_>> {
         self.require_full_key("listing snapshots")?;
         let ids = self.snapshot_ids_under(self.snapshot_list_token()?)?;
-        let fences = fence::Fences::load(self)?;
-        Ok(self.table_of(ids, true, Some(&fences)))
+        self.whole_table(ids)
     }
 
     /// [`Repository::snapshot_table`] from a listing of the directory taken now, never a
@@ -73,6 +72,11 @@ impl Repository {
     pub fn snapshot_table_listed_now(&self) -> Result<SnapshotTable<'_>> {
         self.require_full_key("listing snapshots")?;
         let ids = self.snapshot_ids()?;
+        self.whole_table(ids)
+    }
+
+    /// The table of `ids`, the whole listing, with the fences read after it.
+    fn whole_table(&self, ids: Vec<SnapshotId>) -> Result<SnapshotTable<'_>> {
         let fences = fence::Fences::load(self)?;
         Ok(self.table_of(ids, true, Some(&fences)))
     }
@@ -85,24 +89,25 @@ impl Repository {
     /// # Errors
     /// Failure to list the directory.
     pub fn snapshot_ids_under(&self, token: Option<ListToken>) -> Result<Vec<SnapshotId>> {
-        let (Some(token), Some(catalog)) = (token, self.catalog()) else {
-            let mut ids = self.snapshot_ids()?;
-            ids.sort_unstable();
-            return Ok(ids);
-        };
-        let keys = self.catalog_keys();
-        let token = token.to_bytes();
-        match catalog.saved_listing(&keys, &token) {
-            Ok(Some(ids)) => return Ok(ids),
-            Ok(None) => {}
-            Err(damage) => eprintln!(
-                "chronofs: warning: snapshot catalog: {damage}; listing the snapshot directory again"
-            ),
+        // Where a listing is saved: under the directory's token, in the catalog.
+        let saved_under = token
+            .zip(self.catalog())
+            .map(|(t, c)| (t.to_bytes(), c, self.catalog_keys()));
+        if let Some((token, catalog, keys)) = &saved_under {
+            match catalog.saved_listing(keys, token) {
+                Ok(Some(ids)) => return Ok(ids),
+                Ok(None) => {}
+                Err(damage) => eprintln!(
+                    "chronofs: warning: snapshot catalog: {damage}; listing the snapshot directory again"
+                ),
+            }
         }
         let mut ids = self.snapshot_ids()?;
         ids.sort_unstable();
         ids.dedup();
-        if let Err(e) = catalog.save_listing(&keys, &token, &ids) {
+        if let Some((token, catalog, keys)) = &saved_under
+            && let Err(e) = catalog.save_listing(keys, token, &ids)
+        {
             eprintln!(
                 "chronofs: warning: the snapshot listing in {} cannot be saved: {e}",
                 catalog.dir().display()

@@ -264,14 +264,9 @@ impl State {
         let started = Instant::now();
         // The first listing may come from the catalog's saved one while the directory is
         // unchanged; later ones list (saving a listing at every change of a busy directory
-        // would write it over and over).
+        // would write it over and over). Sorted either way.
         let first = lock(&self.listed).at.is_none();
-        let mut ids = if first {
-            self.repo.snapshot_ids_under(token)?
-        } else {
-            self.repo.snapshot_ids()?
-        };
-        ids.sort();
+        let ids = self.repo.snapshot_ids_under(token.filter(|_| first))?;
         let listed_at = Instant::now();
         let record = |listed: &mut Listed, ids: Vec<SnapshotId>| {
             *listed = Listed {
