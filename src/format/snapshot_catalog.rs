@@ -392,8 +392,37 @@ pub fn open_body(keys: &Keys<'_>, entry: &Entry, sealed: &[u8]) -> Result<Snapsh
     Ok(s)
 }
 
+/// What the tests of the catalog's files share.
+#[cfg(test)]
+pub(crate) mod test_support {
+    use super::{Keys, TagSeal};
+    use zeroize::Zeroizing;
+
+    /// Keys of a plaintext repository's catalog, made from `k` (another `k`: another
+    /// repository).
+    pub fn keys(k: u8) -> Keys<'static> {
+        Keys {
+            seal: Box::new(TagSeal::new(Zeroizing::new([k; 32]))),
+            tag_key: Zeroizing::new([k ^ 0x55; 32]),
+        }
+    }
+
+    /// Asserts that `refused` holds for `bytes` with any one byte altered and cut at any length.
+    pub fn assert_every_flip_and_cut_refused(bytes: &[u8], refused: impl Fn(&[u8]) -> bool) {
+        for at in 0..bytes.len() {
+            let mut bad = bytes.to_vec();
+            bad[at] ^= 1;
+            assert!(refused(&bad), "flip at {at}");
+        }
+        for cut in 0..bytes.len() {
+            assert!(refused(&bytes[..cut]), "cut at {cut}");
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
+    use super::test_support::{assert_every_flip_and_cut_refused, keys};
     use super::*;
     use crate::format::snapshot::{Commit, Summary};
 
@@ -414,13 +443,6 @@ mod tests {
                 writer: WriterId(Id([t as u8; 32])),
                 basis: 3,
             }),
-        }
-    }
-
-    fn keys(k: u8) -> Keys<'static> {
-        Keys {
-            seal: Box::new(TagSeal::new(Zeroizing::new([k; 32]))),
-            tag_key: Zeroizing::new([k ^ 0x55; 32]),
         }
     }
 
@@ -477,14 +499,7 @@ mod tests {
     fn any_change_truncation_or_other_key_is_an_error() {
         let k = keys(1);
         let bytes = segment(&k, &[(id(1), snap(10, "a")), (id(2), snap(20, "b"))]);
-        for at in 0..bytes.len() {
-            let mut bad = bytes.clone();
-            bad[at] ^= 1;
-            assert!(read_all(&k, &bad).is_err(), "flip at {at}");
-        }
-        for cut in 0..bytes.len() {
-            assert!(read_all(&k, &bytes[..cut]).is_err(), "cut at {cut}");
-        }
+        assert_every_flip_and_cut_refused(&bytes, |b| read_all(&k, b).is_err());
         let mut longer = bytes.clone();
         longer.push(0);
         assert!(read_all(&k, &longer).is_err());

@@ -121,15 +121,7 @@ fn bad(_: impl std::fmt::Debug) -> FormatError {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::format::snapshot_catalog::TagSeal;
-    use zeroize::Zeroizing;
-
-    fn keys(k: u8) -> Keys<'static> {
-        Keys {
-            seal: Box::new(TagSeal::new(Zeroizing::new([k; 32]))),
-            tag_key: Zeroizing::new([k ^ 0x5a; 32]),
-        }
-    }
+    use crate::format::snapshot_catalog::test_support::{assert_every_flip_and_cut_refused, keys};
 
     fn ids(n: u8) -> Vec<SnapshotId> {
         (0..n).map(|i| SnapshotId(Id([i; 32]))).collect()
@@ -141,14 +133,7 @@ mod tests {
         let token = [7u8; TOKEN_LEN];
         let bytes = encode(&k, &token, &ids(5)).unwrap();
         assert_eq!(decode(&k, &bytes).unwrap(), (token, ids(5)));
-        for i in 0..bytes.len() {
-            let mut b = bytes.clone();
-            b[i] ^= 0x10;
-            assert!(decode(&k, &b).is_err(), "byte {i} flipped");
-        }
-        for cut in 0..bytes.len() {
-            assert!(decode(&k, &bytes[..cut]).is_err(), "cut at {cut}");
-        }
+        assert_every_flip_and_cut_refused(&bytes, |b| decode(&k, b).is_err());
         // Another repository's key.
         let err = decode(&keys(2), &bytes).unwrap_err().to_string();
         assert!(err.contains("tag does not match"), "{err}");

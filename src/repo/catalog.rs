@@ -367,9 +367,9 @@ mod tests {
     use super::*;
     use crate::format::id::{Id, TreeId};
     use crate::format::snapshot::Summary;
-    use crate::format::snapshot_catalog::{TagSeal, open_body};
+    use crate::format::snapshot_catalog::open_body;
+    use crate::format::snapshot_catalog::test_support::keys;
     use std::collections::HashSet;
-    use zeroize::Zeroizing;
 
     fn snap(t: i64) -> Snapshot {
         Snapshot {
@@ -385,13 +385,6 @@ mod tests {
             summary: Summary::default(),
             contents: None,
             commit: None,
-        }
-    }
-
-    fn keys() -> Keys<'static> {
-        Keys {
-            seal: Box::new(TagSeal::new(Zeroizing::new([1; 32]))),
-            tag_key: Zeroizing::new([2; 32]),
         }
     }
 
@@ -449,7 +442,7 @@ mod tests {
     fn grows_by_segments_merges_the_small_ones_and_drops_the_dead() {
         let dir = tempfile::tempdir().unwrap();
         let c = Catalog::open(dir.path().join("catalog")).unwrap();
-        let k = keys();
+        let k = keys(1);
         let mut live = HashSet::new();
         // A large first segment, then one record at a time.
         add(&c, &k, &mut live, 1000..1020);
@@ -482,7 +475,7 @@ mod tests {
     fn a_damaged_segment_is_reported_and_a_whole_update_rewrites_without_it() {
         let dir = tempfile::tempdir().unwrap();
         let c = Catalog::open(dir.path().join("catalog")).unwrap();
-        let k = keys();
+        let k = keys(1);
         let live: HashSet<_> = [id(1), id(2)].into();
         c.update(&k, &Found::default(), &[(id(1), snap(1))], false)
             .unwrap();

@@ -17,15 +17,6 @@ pub struct Filter {
 }
 
 impl Filter {
-    /// The snapshots of `host`, or all of them.
-    #[must_use]
-    pub fn host(host: Option<&str>) -> Filter {
-        Filter {
-            hosts: host.map(String::from).into_iter().collect(),
-            ..Filter::default()
-        }
-    }
-
     /// Whether `s` is selected.
     #[must_use]
     pub fn matches(&self, s: &Snapshot) -> bool {
@@ -76,9 +67,13 @@ mod tests {
     fn each_field_selects_and_an_empty_one_selects_all() {
         let s = snap("web", &["/etc", "/home"], &["daily", "db"]);
         assert!(Filter::default().matches(&s));
-        assert!(Filter::host(Some("web")).matches(&s));
-        assert!(!Filter::host(Some("db")).matches(&s));
-        assert!(Filter::host(None).matches(&s));
+        let hosts = |h: &[&str]| Filter {
+            hosts: h.iter().map(|h| (*h).to_string()).collect(),
+            ..Filter::default()
+        };
+        assert!(hosts(&["web"]).matches(&s));
+        assert!(!hosts(&["db"]).matches(&s));
+        assert!(hosts(&[]).matches(&s));
         let paths = |p: &[&str]| Filter {
             paths: p.iter().map(|p| ByteString::from(*p)).collect(),
             ..Filter::default()
