@@ -241,6 +241,35 @@ impl DirFd {
         Ok(file)
     }
 
+    /// Opens block device `name` for reading its content, following a symlink only when
+    /// `follow` (a source the user named as `/dev/vg/root`).
+    ///
+    /// # Errors
+    /// The OS error, or `InvalidData` if it is not a block device (any more).
+    pub fn open_device(&self, name: &OsStr, follow: bool) -> io::Result<File> {
+        let mut flags = OFlags::RDONLY | OFlags::CLOEXEC;
+        if !follow {
+            flags |= OFlags::NOFOLLOW;
+        }
+        let file = File::from(open_noatime(self.fd.as_fd(), name, flags)?);
+        use std::os::unix::fs::FileTypeExt;
+        if !file.metadata()?.file_type().is_block_device() {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidData,
+                "is no longer a block device",
+            ));
+        }
+        Ok(file)
+    }
+
+    /// `stat` of entry `name`, following a symlink.
+    ///
+    /// # Errors
+    /// The OS error.
+    pub fn stat_following(&self, name: &OsStr) -> io::Result<Stat> {
+        Ok(convert(&rfs::statat(&self.fd, name, AtFlags::empty())?))
+    }
+
     /// A path the kernel resolves to entry `name` of this directory, however deep it is.
     #[must_use]
     pub fn entry_path(&self, name: &OsStr) -> PathBuf {

@@ -16,6 +16,7 @@ mod integration {
     mod hostile;
     mod hostile_repos;
     mod hostile_sealed;
+    mod images;
     mod ingest;
     mod local_index;
     mod maintain;

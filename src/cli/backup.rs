@@ -29,6 +29,11 @@ pub struct Args {
     /// Do not cross file system boundaries (mount points are kept as empty directories).
     #[arg(short = 'x', long)]
     one_file_system: bool,
+    /// Back up block devices met inside the given directories as their content (a file of the
+    /// device's size) instead of as device nodes. Block devices named as PATH, or through a
+    /// symlink such as /dev/vg/root, are always backed up as their content.
+    #[arg(long)]
+    read_devices: bool,
     /// Add a tag to the snapshot. Repeatable.
     #[arg(long, value_name = "TAG")]
     tag: Vec<String>,
@@ -161,6 +166,7 @@ fn backup(ctx: &Context, a: &Args) -> Result<(u8, chronofs::format::id::Snapshot
         excludes: a.exclude.clone(),
         exclude_files: a.exclude_file.clone(),
         one_file_system: a.one_file_system,
+        read_devices: a.read_devices,
         tags: a.tag.clone(),
         host: a.host.clone(),
         parent,
@@ -268,10 +274,12 @@ fn report(
             s.dirs,
             s.others
         )?;
+        let rate = s.bytes_read as f64 / (s.duration_ns.max(1) as f64 / 1e9);
         outln!(
-            "read {} of {}, added {} ({} uncompressed) in {}",
+            "read {} of {} at {}/s, added {} ({} uncompressed) in {}",
             ui::size(s.bytes_read),
             ui::size(s.total_bytes),
+            ui::size(rate as u64),
             ui::size(s.bytes_added),
             ui::size(s.bytes_new_raw),
             ui::secs(s.duration_ns)

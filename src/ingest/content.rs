@@ -1,6 +1,7 @@
-//! File content → chunk list: chunks a stream, offers new chunks to the pipeline, and reads
+//! File content → chunk list: chunks a stream, offers new chunks to the pipeline, reads
 //! sparse files by their data extents (SEEK_DATA/SEEK_HOLE) so holes are recorded, never read
-//! or stored.
+//! or stored, and reads block devices whole, recording their all-zero regions as holes
+//! ([`super::zeros`]).
 
 use std::fs::File;
 use std::io::{self, Read, Seek, SeekFrom};
@@ -14,6 +15,7 @@ use crate::sys;
 
 use super::progress::Progress;
 use super::sink::BlobSink;
+use super::zeros::ZeroSplit;
 
 /// Why content could not be stored.
 #[derive(Debug)]
@@ -126,4 +128,34 @@ pub(super) fn store_file(
         });
     }
     Ok(pieces)
+}
+
+/// Reads the first `size` bytes of an open block device (or any file without holes of its
+/// own): data runs are chunked, all-zero runs recorded as `Piece::Hole`. Fewer pieces than
+/// `size` mean the device ended early.
+///
+/// # Errors
+/// As [`store_stream`].
+pub(super) fn store_device(
+    file: &mut File,
+    size: u64,
+    chunker: &mut Chunker,
+    sink: &BlobSink<'_>,
+    stats: &mut ContentStats,
+    progress: &Progress,
+) -> Result<Vec<Piece>, ContentError> {
+    file.seek(SeekFrom::Start(0))?;
+    let mut split = ZeroSplit::new(&*file, size);
+    let mut pieces = Vec::new();
+    loop {
+        store_stream(&mut split, chunker, sink, &mut pieces, stats, progress)?;
+        let zeros = split.skip_zeros()?;
+        if zeros > 0 {
+            stats.bytes_read += zeros;
+            progress.read(zeros);
+            pieces.push(Piece::Hole { len: zeros });
+        } else if split.at_end() {
+            return Ok(pieces);
+        }
+    }
 }

@@ -22,7 +22,7 @@ use crate::format::tree::{Node, NodeKind, Piece, Timestamp, Tree};
 use super::content::{self, ContentError, ContentStats};
 use super::links::{Link, LinkState};
 use super::meta;
-use super::pipeline::{FileDone, FileJob};
+use super::pipeline::{FileDone, FileJob, SourceKind};
 use super::walk::{Frame, Walker};
 
 impl Walker<'_> {
@@ -103,6 +103,47 @@ impl Walker<'_> {
             size: st.size,
             was_file,
             hardlink: linked.then_some(key),
+            source: SourceKind::File,
+        })
+    }
+
+    /// A block device backed up as its content: a regular file of the device's size, with the
+    /// device node's permissions, owner and times. Always read whole: writes to a device
+    /// change none of its node's times, so the parent snapshot cannot tell it is unchanged.
+    /// `st` is the device node's status (through the symlink when `follow`).
+    pub(super) fn device(
+        &mut self,
+        frame: &Frame<'_>,
+        name: &OsStr,
+        st: &Stat,
+        parent: Option<&Node>,
+        follow: bool,
+    ) -> Result<()> {
+        let path = frame.path.join(name);
+        let x = if follow {
+            Vec::new() // the symlink's own attributes are not the device's
+        } else {
+            self.read_xattrs(&frame.dir, name, &path)
+        };
+        let mut node = meta::node(
+            ByteString::from(name),
+            st,
+            NodeKind::File { content: vec![] },
+            x,
+            &mut self.owners,
+        );
+        node.nlink = 1;
+        let was_file = matches!(parent.map(|n| &n.kind), Some(NodeKind::File { .. }));
+        let slot = self.pending.push(frame.h, node, true);
+        self.submit(FileJob {
+            dir: Arc::clone(&frame.dir),
+            name: name.to_os_string(),
+            path,
+            slot,
+            size: 0, // known once the reader opens it
+            was_file,
+            hardlink: None,
+            source: SourceKind::Device { follow },
         })
     }
 

@@ -16,6 +16,7 @@ pub mod pipeline;
 pub mod progress;
 mod sink;
 pub mod walk;
+pub mod zeros;
 
 use std::io::Read;
 use std::path::{Path, PathBuf};
@@ -70,6 +71,9 @@ pub struct BackupOptions {
     pub exclude_files: Vec<PathBuf>,
     /// Do not descend into other file systems.
     pub one_file_system: bool,
+    /// Back up block devices met in the walk as their content, not as device nodes (those
+    /// named as sources always are).
+    pub read_devices: bool,
     /// Tags to record.
     pub tags: Vec<String>,
     /// Host name to record (default: this machine's).
@@ -160,6 +164,7 @@ pub fn backup(
         pipeline::run(repo, options.threads, progress, |lanes| {
             let mut walker = Walker::new(repo, lanes, &excludes, reporter, progress);
             walker.one_file_system = options.one_file_system;
+            walker.read_devices = options.read_devices;
             walker.force = options.force;
             let root = walker.walk_root(&spec, parent_root.as_ref())?;
             Ok((root, walker.summary, walker.contents))

@@ -21,6 +21,7 @@
 
 use std::collections::HashSet;
 use std::ffi::OsString;
+use std::io::{Seek, SeekFrom};
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{self, Receiver, SyncSender};
@@ -91,6 +92,18 @@ pub(super) struct FileJob {
     pub was_file: bool,
     /// (dev, ino) when other names may share this content.
     pub hardlink: Option<(u64, u64)>,
+    /// What the entry is: a regular file, or a block device whose content is read.
+    pub source: SourceKind,
+}
+
+/// How a reader reads a job's entry.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) enum SourceKind {
+    /// A regular file, by its data extents.
+    File,
+    /// A block device, whole, its zero runs as holes; `follow`: the name may be a symlink to
+    /// it (a source named on the command line).
+    Device { follow: bool },
 }
 
 /// A reader's answer.
@@ -155,12 +168,12 @@ pub(super) fn run<T>(
             let stop = &stop;
             spawn(s, format!("read-{i}"), move || {
                 let mut chunker = Chunker::new(&params);
-                while let Some(job) = next_job(&rx) {
+                while let Some(mut job) = next_job(&rx) {
                     if stop.load(Ordering::Relaxed) {
                         continue; // drain without reading: the backup failed
                     }
                     progress.reading(&job.path);
-                    let outcome = read_file(&job, &mut chunker, &sink, progress);
+                    let outcome = read_file(&mut job, &mut chunker, &sink, progress);
                     if tx.send(FileDone { job, outcome }).is_err() {
                         stop.store(true, Ordering::Relaxed);
                     }
@@ -237,15 +250,25 @@ fn pack_loop(repo: &Repository, rx: &Receiver<(BlobKind, Sealed)>) -> Result<Wri
     writer.finish()
 }
 
-/// Reads one file into chunks.
+/// Reads one file (or device) into chunks. A device's size is known only once it is open:
+/// it is set in `job` here, for the walker's check that everything was read.
 fn read_file(
-    job: &FileJob,
+    job: &mut FileJob,
     chunker: &mut Chunker,
     sink: &BlobSink<'_>,
     progress: &Progress,
 ) -> std::result::Result<(Vec<Piece>, ContentStats), ContentError> {
-    let mut file = job.dir.open_file(&job.name).map_err(ContentError::Source)?;
     let mut stats = ContentStats::default();
-    let pieces = content::store_file(&mut file, chunker, sink, &mut stats, progress)?;
+    let pieces = match job.source {
+        SourceKind::File => {
+            let mut file = job.dir.open_file(&job.name)?;
+            content::store_file(&mut file, chunker, sink, &mut stats, progress)?
+        }
+        SourceKind::Device { follow } => {
+            let mut file = job.dir.open_device(&job.name, follow)?;
+            job.size = file.seek(SeekFrom::End(0))?;
+            content::store_device(&mut file, job.size, chunker, sink, &mut stats, progress)?
+        }
+    };
     Ok((pieces, stats))
 }

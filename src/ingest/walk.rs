@@ -20,6 +20,8 @@ use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
+use rustix::fs::FileType;
+
 use crate::dirfd::{DirFd, Stat};
 use crate::error::{Error, Result};
 use crate::format::bytes::ByteString;
@@ -73,6 +75,8 @@ pub struct Walker<'a> {
     pub(super) excludes: &'a Excludes,
     pub(super) one_file_system: bool,
     pub(super) force: bool,
+    /// Back up block devices met in the walk as their content (named sources always are).
+    pub(super) read_devices: bool,
     pub(super) reporter: &'a dyn Reporter,
     pub(super) progress: &'a Progress,
     pub(super) summary: Summary,
@@ -145,6 +149,7 @@ impl<'a> Walker<'a> {
             excludes,
             one_file_system: false,
             force: false,
+            read_devices: false,
             reporter,
             progress,
             summary: Summary::default(),
@@ -255,6 +260,19 @@ impl<'a> Walker<'a> {
         };
         let parent_node = frame.parent_node(name);
         if spec.whole {
+            // A block device named as a source is backed up as its content, also through a
+            // symlink (`/dev/vg/root`, `/dev/disk/by-id/...`).
+            if st.file_type() == FileType::BlockDevice {
+                self.device(frame, name, &st, parent_node, false)?;
+                return Ok(None);
+            }
+            if st.is_symlink()
+                && let Ok(target) = frame.dir.stat_following(name)
+                && target.file_type() == FileType::BlockDevice
+            {
+                self.device(frame, name, &target, parent_node, true)?;
+                return Ok(None);
+            }
             return self.entry(frame, name, &st, parent_node, st.dev);
         }
         if !st.is_dir() {
@@ -315,6 +333,10 @@ impl<'a> Walker<'a> {
         }
         if st.is_file() {
             self.file(frame, name, st, parent)?;
+            return Ok(None);
+        }
+        if self.read_devices && st.file_type() == FileType::BlockDevice {
+            self.device(frame, name, st, parent, false)?;
             return Ok(None);
         }
         let kind = if st.is_symlink() {
