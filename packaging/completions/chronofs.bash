@@ -330,7 +330,7 @@ _chronofs() {
             return 0
             ;;
         chronofs__subcmd__backup)
-            opts="-x -r -q -h -V --exclude --exclude-file --one-file-system --tag --host --parent --force --stdin --stdin-from-command --stdin-name --json --read-concurrency --no-progress --time --pre-exec --post-exec --repo --quiet --retry-lock --cache-dir --no-cache --password-file --password-command --help --version"
+            opts="-x -r -q -h -V --exclude --exclude-file --one-file-system --read-devices --tag --host --parent --force --stdin --stdin-from-command --stdin-name --json --read-concurrency --no-progress --time --pre-exec --post-exec --repo --quiet --retry-lock --cache-dir --no-cache --password-file --password-command --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -2148,7 +2148,7 @@ _chronofs() {
             return 0
             ;;
         chronofs__subcmd__restore)
-            opts="-t -r -q -h -V --target --overwrite --no-space-check --repo --quiet --retry-lock --cache-dir --no-cache --password-file --password-command --help --version"
+            opts="-t -r -q -h -V --target --overwrite --sparse --no-space-check --repo --quiet --retry-lock --cache-dir --no-cache --password-file --password-command --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0

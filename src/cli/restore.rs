@@ -2,8 +2,9 @@
 
 use std::path::{Path, PathBuf};
 
-use anyhow::Result;
+use anyhow::{Context as _, Result, bail};
 use chronofs::error::exit;
+use chronofs::restore::image::ImageOptions;
 use chronofs::restore::{self, RestoreOptions};
 use chronofs::snapshot;
 
@@ -15,12 +16,19 @@ pub struct Args {
     #[arg(value_name = "SNAP[:PATH]")]
     spec: String,
     /// Directory to restore into (created if missing). Sources appear under it by their
-    /// absolute path; with SNAP:PATH, PATH's contents go directly into it.
-    #[arg(short, long, value_name = "DIR")]
+    /// absolute path; with SNAP:PATH, PATH's contents go directly into it. A block device or
+    /// an existing regular file instead: SNAP:PATH names a file (a disk image) that is
+    /// written onto it whole and read back to verify (needs --overwrite).
+    #[arg(short, long, value_name = "DIR|DEVICE")]
     target: PathBuf,
-    /// Replace entries that already exist in the target.
+    /// Replace entries that already exist in the target (for a device or file target: write
+    /// over it).
     #[arg(long)]
     overwrite: bool,
+    /// Image restore onto a device that reads as zeros already (new, or discarded): leave
+    /// the image's holes unwritten instead of zeroing them.
+    #[arg(long)]
+    sparse: bool,
     /// Restore even if the data looks larger than the target's free space (for file systems
     /// that compress or deduplicate).
     #[arg(long)]
@@ -31,6 +39,14 @@ pub fn run(ctx: &Context, a: &Args) -> Result<u8> {
     let repo = ctx.open()?;
     let (snap_spec, path) = snapshot::split_spec(&a.spec);
     let snap = super::resolve_snapshot(&repo, snap_spec)?;
+    if restore::image::is_image_target(&a.target) {
+        return image(ctx, &repo, a, &snap, path);
+    }
+    if a.sparse {
+        bail!(chronofs::Error::InvalidInput(
+            "--sparse applies to an image restored onto a block device or file".into()
+        ));
+    }
     let reporter = ui::StderrReporter {
         quiet: ctx.quiet,
         clear_line: false,
@@ -82,6 +98,62 @@ pub fn run(ctx: &Context, a: &Args) -> Result<u8> {
             stats.refused
         );
         return Ok(exit::REFUSED);
+    }
+    Ok(exit::OK)
+}
+
+/// Writes one file of the snapshot (a disk image) onto a block device or an existing file.
+fn image(
+    ctx: &Context,
+    repo: &chronofs::repo::Repository,
+    a: &Args,
+    snap: &chronofs::snapshot::Listed,
+    path: Option<&str>,
+) -> Result<u8> {
+    let Some(path) = path else {
+        bail!(chronofs::Error::InvalidInput(format!(
+            "{} is a device or file: name the image to write onto it as SNAP:PATH",
+            a.target.display()
+        )));
+    };
+    let options = ImageOptions {
+        overwrite: a.overwrite,
+        sparse: a.sparse,
+    };
+    let s =
+        restore::image::restore_image(repo, &snap.snapshot, Path::new(path), &a.target, options)
+            .with_context(|| {
+                format!(
+                    "restoring {path} of {} onto {}",
+                    snap.name,
+                    a.target.display()
+                )
+            })?;
+    if !ctx.quiet {
+        let secs = s.duration_ns.max(1) as f64 / 1e9;
+        outln!(
+            "restored {path} ({}) from {} onto {} in {} ({}/s): {} data, {} of holes {}; read back and verified {}",
+            ui::size(s.size),
+            snap.name,
+            a.target.display(),
+            ui::secs(s.duration_ns),
+            ui::size((s.size as f64 / secs) as u64),
+            ui::size(s.data_bytes),
+            ui::size(s.zeroed_bytes + s.skipped_bytes),
+            if s.zeroed_bytes > 0 {
+                "zeroed"
+            } else {
+                "left unwritten"
+            },
+            ui::size(s.verified_bytes),
+        )?;
+        if s.target_size > s.size {
+            outln!(
+                "the image fills the first {} of the device's {}; the rest is as it was",
+                ui::size(s.size),
+                ui::size(s.target_size)
+            )?;
+        }
     }
     Ok(exit::OK)
 }

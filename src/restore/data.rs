@@ -72,8 +72,16 @@ pub struct Queued {
     pub path: PathBuf,
     /// Its entry (size and metadata).
     pub node: Node,
-    /// The inode the walk created (device, inode number).
-    created: (u64, u64),
+    /// What the data is written to.
+    place: Place,
+}
+
+/// What a queued file's data is written to.
+enum Place {
+    /// The inode the walk created (device, inode number), opened again by name for writing.
+    Created((u64, u64)),
+    /// A device or file opened (and sized) by the caller: an image restore.
+    Image(Arc<File>),
 }
 
 impl Queued {
@@ -94,21 +102,52 @@ impl Queued {
             name,
             path,
             node,
-            created: (m.dev(), m.ino()),
+            place: Place::Created((m.dev(), m.ino())),
         })
     }
 
+    /// Queues an image restore: `node`'s data goes into `target`, `name` in `dir`, which the
+    /// caller opened (and sized) and holds open until the batch is written.
+    pub fn image(
+        dir: &Arc<DirFd>,
+        name: OsString,
+        path: PathBuf,
+        node: Node,
+        target: Arc<File>,
+    ) -> Queued {
+        Queued {
+            dir: Arc::clone(dir),
+            name,
+            path,
+            node,
+            place: Place::Image(target),
+        }
+    }
+
     /// Opens the file for writing again: by name, without following a symlink, and only if
-    /// it is still the inode the walk created.
+    /// it is still the inode the walk created (an image's target: another descriptor of it).
     fn open(&self) -> io::Result<File> {
+        let created = match &self.place {
+            Place::Image(f) => return f.try_clone(),
+            Place::Created(created) => *created,
+        };
         let f = self.dir.open_file_for_writing(&self.name)?;
         let m = f.metadata()?;
-        if (m.dev(), m.ino()) != self.created {
+        if (m.dev(), m.ino()) != created {
             return Err(io::Error::other(
                 "was replaced by another file while the restore ran",
             ));
         }
         Ok(f)
+    }
+
+    /// Gives the file its size once its data is written (the tail may be a hole); an image's
+    /// target was sized by the caller (a device cannot be).
+    fn size(&self) -> io::Result<()> {
+        match self.place {
+            Place::Image(_) => Ok(()),
+            Place::Created(_) => self.open()?.set_len(self.node.size),
+        }
     }
 }
 
@@ -263,10 +302,7 @@ impl Batch {
                     .unwrap_or_else(std::sync::PoisonError::into_inner)
                 {
                     Some(e) => Err(e),
-                    None => q
-                        .open()
-                        .and_then(|f| f.set_len(q.node.size))
-                        .map_err(|e| Error::path_io("sizing", &q.path, e)),
+                    None => q.size().map_err(|e| Error::path_io("sizing", &q.path, e)),
                 };
                 Written { queued: q, outcome }
             })

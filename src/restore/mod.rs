@@ -15,6 +15,7 @@
 //! entries than the target has room for is refused, instead of filling the disk.
 
 mod data;
+pub mod image;
 pub mod verify;
 
 use std::collections::HashMap;

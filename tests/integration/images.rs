@@ -264,3 +264,122 @@ fn devices_in_a_tree_stay_nodes_unless_asked_and_a_named_symlink_to_one_is_read(
     assert!(fs::symlink_metadata(&got).unwrap().file_type().is_file());
     assert_eq!(fs::read(&got).unwrap(), data);
 }
+
+#[test]
+fn an_image_restores_onto_a_device_or_file_and_unsafe_targets_are_refused() {
+    let test = "an_image_restores_onto_a_device_or_file_and_unsafe_targets_are_refused";
+    if !have_root(test) {
+        return;
+    }
+    let f = Fixture::new();
+    let content = f.path("content");
+    fs::create_dir(&content).unwrap();
+    fs::write(content.join("noise"), noise(4, 2 << 20)).unwrap();
+    fs::write(content.join("notes.txt"), "restore me\n".repeat(500)).unwrap();
+    let image = f.path("disk.img");
+    ext4_image(&image, 32, &content);
+    let source = Loop::attach(&image);
+    f.ok(&["backup", source.dev_str()]);
+    let want = fs::read(&image).unwrap();
+    let spec = format!("latest:{}", source.dev_str());
+
+    // A 40 MiB device full of old data: larger than the image, and holes must be zeroed.
+    let old = noise(5, 40 << 20);
+    let backing = f.path("target.img");
+    fs::write(&backing, &old).unwrap();
+    let target = Loop::attach(&backing);
+    let read_target = || fs::read(&target.dev).unwrap();
+
+    // Refused, and nothing written: no --overwrite; a mounted device (the source itself,
+    // which holds the file system); no file named.
+    let err = f.fails(&["restore", &spec, "--target", target.dev_str()], 14);
+    assert!(err.contains("--overwrite"), "{err}");
+    assert!(read_target() == old);
+    {
+        let _mounted = KernelMount::new(&["-o", "ro"], &source.dev, &f.path("busy"));
+        let err = f.fails(
+            &[
+                "restore",
+                &spec,
+                "--target",
+                source.dev_str(),
+                "--overwrite",
+            ],
+            14,
+        );
+        assert!(err.contains("mounted or in use"), "{err}");
+    }
+    let err = f.fails(&["restore", "latest", "--target", target.dev_str()], 2);
+    assert!(err.contains("SNAP:PATH"), "{err}");
+    let small_backing = f.path("small.img");
+    fs::write(&small_backing, noise(6, 8 << 20)).unwrap();
+    let small = Loop::attach(&small_backing);
+    let err = f.fails(
+        &["restore", &spec, "--target", small.dev_str(), "--overwrite"],
+        14,
+    );
+    assert!(err.contains("too small"), "{err}");
+    assert_eq!(fs::read(&small.dev).unwrap(), noise(6, 8 << 20));
+
+    // Written: the image, its holes zeroed over the old data, the rest of the device as it
+    // was; the file system in it checks clean.
+    let out = f.ok(&[
+        "restore",
+        &spec,
+        "--target",
+        target.dev_str(),
+        "--overwrite",
+    ]);
+    assert!(out.contains("verified 32.0 MiB"), "{out}");
+    let got = read_target();
+    assert!(
+        got[..want.len()] == want[..],
+        "the device does not hold the image"
+    );
+    assert!(
+        got[want.len()..] == old[want.len()..],
+        "bytes past the image changed"
+    );
+    sh(&format!("e2fsck -n -f {} >/dev/null", target.dev_str()));
+
+    // --sparse onto a fresh (zero) device: the holes are not written, so its backing file
+    // stays sparse, and the content is the image.
+    let fresh_backing = f.path("fresh.img");
+    fs::File::create(&fresh_backing)
+        .unwrap()
+        .set_len(32 << 20)
+        .unwrap();
+    let fresh = Loop::attach(&fresh_backing);
+    f.ok(&[
+        "restore",
+        &spec,
+        "--target",
+        fresh.dev_str(),
+        "--overwrite",
+        "--sparse",
+    ]);
+    assert!(fs::read(&fresh.dev).unwrap() == want);
+    drop(fresh);
+    assert!(
+        allocated(&fresh_backing) < 16 << 20,
+        "--sparse wrote the holes: {} bytes allocated",
+        allocated(&fresh_backing)
+    );
+
+    // An existing regular file: replaced by the image, sparse.
+    let file = f.path("image-copy");
+    fs::write(&file, noise(7, 1 << 20)).unwrap();
+    f.ok(&[
+        "restore",
+        &spec,
+        "--target",
+        file.to_str().unwrap(),
+        "--overwrite",
+    ]);
+    assert!(fs::read(&file).unwrap() == want);
+    assert!(
+        allocated(&file) < 16 << 20,
+        "{} bytes allocated",
+        allocated(&file)
+    );
+}
