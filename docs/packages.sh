@@ -6,7 +6,7 @@ set -euo pipefail
 case "${1:-demo}" in
     demo) packages=(build-essential fuse3 acl attr) ;;
     test) packages=(build-essential fuse3 acl attr util-linux rsync python3 perl tar coreutils
-                    e2fsprogs tzdata time systemd postgresql dpkg) ;;
+                    e2fsprogs xfsprogs btrfs-progs fdisk qemu-utils tzdata time systemd postgresql dpkg) ;;
     *) echo "usage: $0 demo|test" >&2; exit 2 ;;
 esac
 missing=()

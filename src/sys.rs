@@ -235,6 +235,12 @@ pub fn will_need(file: &std::fs::File) {
     let _ = rustix::fs::fadvise(file, 0, None, rustix::fs::Advice::WillNeed);
 }
 
+/// Drops the file's clean pages from the page cache (`posix_fadvise(DONTNEED)`), so the next
+/// read comes from the device; a hint, so failures are ignored.
+pub fn drop_cached(file: &std::fs::File) {
+    let _ = rustix::fs::fadvise(file, 0, None, rustix::fs::Advice::DontNeed);
+}
+
 /// Keeps a process's memory close to what it uses: threads share two malloc arenas, so memory
 /// freed by one thread is reused by the next instead of piling up in per-thread arenas;
 /// buffers below `mmap_threshold` come from the heap and are reused (mapping and unmapping
@@ -319,5 +325,42 @@ pub fn raise_open_file_limit() {
             maximum: lim.maximum,
         };
         let _ = rustix::process::setrlimit(Resource::Nofile, raised);
+    }
+}
+
+/// `FIFREEZE` (`_IOWR('X', 119, int)`): freezes the file system a descriptor is on.
+const FIFREEZE: libc::c_ulong = 0xC004_5877;
+/// `FITHAW` (`_IOWR('X', 120, int)`): thaws it.
+const FITHAW: libc::c_ulong = 0xC004_5878;
+
+/// Freezes the file system that `dir` (an open directory on it, usually its mount point) is
+/// on: pending writes are flushed and new ones wait until [`thaw_fs`]. Needs root.
+///
+/// # Errors
+/// The OS error: `EBUSY` if it is frozen already, `EOPNOTSUPP` if it cannot be frozen.
+pub fn freeze_fs(dir: &std::fs::File) -> io::Result<()> {
+    use std::os::fd::AsRawFd;
+    // SAFETY: FIFREEZE takes no argument memory (the kernel ignores the int argument); the
+    // descriptor is open for the duration of the call.
+    let r = unsafe { libc::ioctl(dir.as_raw_fd(), FIFREEZE, 0) };
+    if r == 0 {
+        Ok(())
+    } else {
+        Err(io::Error::last_os_error())
+    }
+}
+
+/// Thaws a file system frozen with [`freeze_fs`].
+///
+/// # Errors
+/// The OS error (`EINVAL` if it was not frozen).
+pub fn thaw_fs(dir: &std::fs::File) -> io::Result<()> {
+    use std::os::fd::AsRawFd;
+    // SAFETY: as in `freeze_fs`, with FITHAW.
+    let r = unsafe { libc::ioctl(dir.as_raw_fd(), FITHAW, 0) };
+    if r == 0 {
+        Ok(())
+    } else {
+        Err(io::Error::last_os_error())
     }
 }

@@ -4,6 +4,7 @@
 mod integration {
     mod backup_behaviour;
     mod bad_input;
+    mod consistent;
     mod corruption;
     mod craft;
     mod crash;

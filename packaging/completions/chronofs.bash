@@ -330,7 +330,7 @@ _chronofs() {
             return 0
             ;;
         chronofs__subcmd__backup)
-            opts="-x -r -q -h -V --exclude --exclude-file --one-file-system --read-devices --tag --host --parent --force --stdin --stdin-from-command --stdin-name --json --read-concurrency --no-progress --time --pre-exec --post-exec --repo --quiet --retry-lock --cache-dir --no-cache --password-file --password-command --help --version"
+            opts="-x -r -q -h -V --exclude --exclude-file --one-file-system --read-devices --consistent --freeze-timeout --tag --host --parent --force --stdin --stdin-from-command --stdin-name --json --read-concurrency --no-progress --time --pre-exec --post-exec --repo --quiet --retry-lock --cache-dir --no-cache --password-file --password-command --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -341,6 +341,14 @@ _chronofs() {
                     return 0
                     ;;
                 --exclude-file)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --consistent)
+                    COMPREPLY=($(compgen -W "btrfs-snapshot freeze" -- "${cur}"))
+                    return 0
+                    ;;
+                --freeze-timeout)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;

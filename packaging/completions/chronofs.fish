@@ -81,6 +81,9 @@ complete -c chronofs -n "__fish_chronofs_using_subcommand init" -s h -l help -d 
 complete -c chronofs -n "__fish_chronofs_using_subcommand init" -s V -l version -d 'Print version'
 complete -c chronofs -n "__fish_chronofs_using_subcommand backup" -l exclude -d 'Exclude entries matching GLOB (a pattern with `/` matches the absolute path, one without matches names at any depth). Repeatable' -r
 complete -c chronofs -n "__fish_chronofs_using_subcommand backup" -l exclude-file -d 'Read exclude patterns from FILE, one per line. Repeatable' -r -F
+complete -c chronofs -n "__fish_chronofs_using_subcommand backup" -l consistent -d 'Make the sources hold still while they are read: `btrfs-snapshot` reads a read-only snapshot of each source\'s btrfs subvolume (deleted after); `freeze` freezes the file system mounted from each block device source while the device is read. The method is recorded in the snapshot' -r -f -a "btrfs-snapshot\t'A read-only btrfs snapshot of each source\'s subvolume, read in its place'
+freeze\t'The file system on each block device source frozen while the device is read'"
+complete -c chronofs -n "__fish_chronofs_using_subcommand backup" -l freeze-timeout -d 'Longest time --consistent freeze keeps a file system frozen (writers wait meanwhile); past it the file system is thawed and no snapshot is written' -r
 complete -c chronofs -n "__fish_chronofs_using_subcommand backup" -l tag -d 'Add a tag to the snapshot. Repeatable' -r
 complete -c chronofs -n "__fish_chronofs_using_subcommand backup" -l host -d 'Host name to record (default: this machine\'s)' -r
 complete -c chronofs -n "__fish_chronofs_using_subcommand backup" -l parent -d 'Compare against this snapshot instead of the newest one of the same host and paths' -r
@@ -103,7 +106,7 @@ complete -c chronofs -n "__fish_chronofs_using_subcommand backup" -l json -d 'Pr
 complete -c chronofs -n "__fish_chronofs_using_subcommand backup" -l no-progress -d 'Do not show the progress line (it is shown only when stderr is a terminal)'
 complete -c chronofs -n "__fish_chronofs_using_subcommand backup" -s q -l quiet -d 'Print only errors and warnings'
 complete -c chronofs -n "__fish_chronofs_using_subcommand backup" -l no-cache -d 'Do not cache anything on local disk: every index file is loaded into memory (48 bytes a blob) and those of an object-storage repository downloaded again'
-complete -c chronofs -n "__fish_chronofs_using_subcommand backup" -s h -l help -d 'Print help'
+complete -c chronofs -n "__fish_chronofs_using_subcommand backup" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c chronofs -n "__fish_chronofs_using_subcommand backup" -s V -l version -d 'Print version'
 complete -c chronofs -n "__fish_chronofs_using_subcommand snapshots" -l host -d 'Only snapshots of this host. Repeatable' -r
 complete -c chronofs -n "__fish_chronofs_using_subcommand snapshots" -l tag -d 'Only snapshots that have all of these tags. Repeatable (any list matches)' -r

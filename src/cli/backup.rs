@@ -7,6 +7,7 @@ use std::sync::Arc;
 
 use anyhow::{Context as _, Result, bail};
 use chronofs::error::exit;
+use chronofs::ingest::consistent::{ConsistentOptions, Method};
 use chronofs::ingest::{self, BackupOptions, BackupOutcome, ParentChoice};
 use chronofs::repo::Repository;
 use chronofs::repo::lock::LockKind;
@@ -34,6 +35,21 @@ pub struct Args {
     /// symlink such as /dev/vg/root, are always backed up as their content.
     #[arg(long)]
     read_devices: bool,
+    /// Make the sources hold still while they are read: `btrfs-snapshot` reads a read-only
+    /// snapshot of each source's btrfs subvolume (deleted after); `freeze` freezes the file
+    /// system mounted from each block device source while the device is read. The method is
+    /// recorded in the snapshot.
+    #[arg(long, value_name = "METHOD", conflicts_with_all = ["stdin", "stdin_from_command"])]
+    consistent: Option<ConsistentMethod>,
+    /// Longest time --consistent freeze keeps a file system frozen (writers wait meanwhile);
+    /// past it the file system is thawed and no snapshot is written.
+    #[arg(
+        long,
+        value_name = "SECONDS",
+        default_value_t = 120,
+        requires = "consistent"
+    )]
+    freeze_timeout: u64,
     /// Add a tag to the snapshot. Repeatable.
     #[arg(long, value_name = "TAG")]
     tag: Vec<String>,
@@ -79,6 +95,15 @@ pub struct Args {
     /// CHRONOFS_BACKUP_EXIT_CODE, CHRONOFS_SNAPSHOT_ID and CHRONOFS_BACKUP_ERROR.
     #[arg(long, value_name = "CMD")]
     post_exec: Option<String>,
+}
+
+/// `--consistent` methods.
+#[derive(clap::ValueEnum, Clone, Copy, Debug)]
+enum ConsistentMethod {
+    /// A read-only btrfs snapshot of each source's subvolume, read in its place.
+    BtrfsSnapshot,
+    /// The file system on each block device source frozen while the device is read.
+    Freeze,
 }
 
 /// Reads a child's stdout and fails at EOF if the child exited unsuccessfully, so a failed
@@ -156,13 +181,21 @@ fn backup(ctx: &Context, a: &Args) -> Result<(u8, chronofs::format::id::Snapshot
     // Chunk buffers pass between threads; without this, per-thread arenas keep ~30 MiB more.
     chronofs::sys::limit_malloc_retention(256 << 10);
     let time_ns = a.time.as_deref().map(snapshot::parse_time).transpose()?;
+    if a.consistent.is_some() {
+        // Before any thread starts (the lock's refresher is the first).
+        release_on_signal()?;
+    }
     let (repo, lock) = ctx.open_locked(LockKind::Shared, "backup")?;
     let lock = Arc::new(lock);
     let parent = match &a.parent {
         Some(spec) => ParentChoice::Id(super::resolve_snapshot(&repo, spec)?.id),
         None => ParentChoice::Auto,
     };
+    let consistent = a
+        .consistent
+        .map(|m| consistent_options(ctx, m, a.freeze_timeout));
     let options = BackupOptions {
+        consistent,
         excludes: a.exclude.clone(),
         exclude_files: a.exclude_file.clone(),
         one_file_system: a.one_file_system,
@@ -260,6 +293,7 @@ fn report(
             "name": name,
             "parent": o.snapshot.parent,
             "summary": s,
+            "consistency": o.snapshot.consistency,
             "peak_rss_bytes": chronofs::sys::peak_rss_bytes(),
             "storage_traffic": traffic,
         });
@@ -295,6 +329,14 @@ fn report(
         if let Some(t) = traffic {
             outln!("object storage: {}", t.summary())?;
         }
+        if let Some(c) = &o.snapshot.consistency {
+            outln!(
+                "consistent: {}, writes held {}: {}",
+                c.method,
+                ui::secs(c.held_ns),
+                c.subjects.join(", ")
+            )?;
+        }
     }
     if s.errors > 0 {
         eprintln!(
@@ -302,5 +344,50 @@ fn report(
             s.errors
         );
     }
+    Ok(())
+}
+
+/// What `--consistent` needs: the method, the timeout, and where this backup writes (the
+/// repository and the cache, which must not be frozen).
+fn consistent_options(ctx: &Context, m: ConsistentMethod, timeout: u64) -> ConsistentOptions {
+    let mut writes_to: Vec<std::path::PathBuf> = Vec::new();
+    if let Ok(loc) = ctx.repo_path()
+        && let Some(p) = loc.local()
+    {
+        writes_to.push(p.to_path_buf());
+    }
+    if let Some(Some(cache)) = super::CACHE_ROOT.get() {
+        writes_to.push(cache.clone());
+    }
+    ConsistentOptions {
+        method: match m {
+            ConsistentMethod::BtrfsSnapshot => Method::BtrfsSnapshot,
+            ConsistentMethod::Freeze => Method::Freeze,
+        },
+        timeout: std::time::Duration::from_secs(timeout),
+        writes_to,
+    }
+}
+
+/// SIGINT, SIGTERM and SIGHUP give back what `--consistent` took (thaw, delete the btrfs
+/// snapshot) before the process ends: they are blocked in every thread (this runs before the
+/// pipeline starts any) and one thread waits for them.
+fn release_on_signal() -> Result<()> {
+    const SIGNALS: [i32; 3] = [libc::SIGINT, libc::SIGTERM, libc::SIGHUP];
+    chronofs::sys::block_signals(&SIGNALS).context("setting up signal handling")?;
+    std::thread::Builder::new()
+        .name("chronofs-signals".into())
+        .spawn(|| {
+            if let Ok(sig) = chronofs::sys::wait_for_signal(&SIGNALS) {
+                for failure in chronofs::ingest::consistent::release_all() {
+                    eprintln!("chronofs: error: {failure}");
+                }
+                eprintln!(
+                    "chronofs: stopped by signal {sig}: what --consistent held is released; no snapshot written"
+                );
+                std::process::exit(128 + sig);
+            }
+        })
+        .context("starting the signal thread")?;
     Ok(())
 }

@@ -290,6 +290,9 @@ fn snapshot_json(s: &chronofs::format::snapshot::Snapshot) -> Result<serde_json:
     let mut v = serde_json::to_value(s)?;
     if let Some(fields) = v.as_object_mut() {
         fields.insert("contents".into(), serde_json::to_value(s.contents)?);
+        if let Some(c) = &s.consistency {
+            fields.insert("consistency".into(), serde_json::to_value(c)?);
+        }
     }
     Ok(v)
 }

@@ -22,6 +22,22 @@ pub enum SnapshotFile {
     /// A snapshot, what its tree holds (if known), and which writer committed it on which
     /// basis; every backup and copy writes this version.
     V3(Snapshot, Option<Contents>, Commit),
+    /// Version 3 plus how the backup made its sources hold still (`backup --consistent`);
+    /// written only by such backups, so that older readers keep reading every other snapshot.
+    V4(Snapshot, Option<Contents>, Option<Commit>, Consistency),
+}
+
+/// How a backup made its sources consistent while it read them (`backup --consistent`).
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq, Default)]
+pub struct Consistency {
+    /// The method: `btrfs-snapshot` or `freeze`.
+    pub method: String,
+    /// What it was applied to, as the user would name it: a subvolume and the snapshot read
+    /// in its place, a mount point frozen, a device not mounted (read as it was).
+    pub subjects: Vec<String>,
+    /// Nanoseconds during which writes to the sources waited (a freeze); 0 for a snapshot,
+    /// which holds no writer.
+    pub held_ns: u64,
 }
 
 /// Who committed a snapshot, and against which state of the repository: what lets a prune
@@ -101,6 +117,9 @@ pub struct Snapshot {
     /// Who committed it (absent in snapshots written before version 3).
     #[serde(skip)]
     pub commit: Option<Commit>,
+    /// How its sources were made consistent (only with `backup --consistent`: version 4).
+    #[serde(skip)]
+    pub consistency: Option<Consistency>,
 }
 
 /// Counters of one backup run.
@@ -157,6 +176,12 @@ impl Snapshot {
     /// Only on an encoding bug.
     pub fn encode(&self, cipher: &dyn PayloadCipher) -> Result<Vec<u8>, FormatError> {
         let file = match (self.contents, self.commit) {
+            (contents, commit) if self.consistency.is_some() => SnapshotFile::V4(
+                self.clone(),
+                contents,
+                commit,
+                self.consistency.clone().unwrap_or_default(),
+            ),
             (contents, Some(commit)) => SnapshotFile::V3(self.clone(), contents, commit),
             (Some(c), None) => SnapshotFile::V2(self.clone(), c),
             (None, None) => SnapshotFile::V1(self.clone()),
@@ -174,16 +199,25 @@ impl Snapshot {
                 SnapshotFile::V1(s) => Snapshot {
                     contents: None,
                     commit: None,
+                    consistency: None,
                     ..s
                 },
                 SnapshotFile::V2(s, c) => Snapshot {
                     contents: Some(c),
                     commit: None,
+                    consistency: None,
                     ..s
                 },
                 SnapshotFile::V3(s, contents, commit) => Snapshot {
                     contents,
                     commit: Some(commit),
+                    consistency: None,
+                    ..s
+                },
+                SnapshotFile::V4(s, contents, commit, consistency) => Snapshot {
+                    contents,
+                    commit,
+                    consistency: Some(consistency),
                     ..s
                 },
             },
@@ -229,7 +263,34 @@ mod tests {
                 writer: WriterId(Id::hash(b"w")),
                 basis: 2,
             }),
+            consistency: None,
         }
+    }
+
+    #[test]
+    fn a_consistent_snapshot_is_version_4_and_keeps_how_it_was_taken() {
+        let s = Snapshot {
+            consistency: Some(Consistency {
+                method: "btrfs-snapshot".into(),
+                subjects: vec!["/srv (read from /srv/.chronofs-consistent-1/srv)".into()],
+                held_ns: 0,
+            }),
+            ..sample()
+        };
+        let bytes = s.encode(&Plain).unwrap();
+        let SnapshotFile::V4(..) =
+            codec::open_with::<SnapshotFile>(FileKind::Snapshot, &bytes, MAX_SNAPSHOT_LEN, &Plain)
+                .unwrap()
+        else {
+            panic!("version 4 expected");
+        };
+        assert_eq!(Snapshot::decode(&bytes, &Plain).unwrap(), s);
+        // Without a commit too (a library caller without a lock).
+        let s = Snapshot { commit: None, ..s };
+        assert_eq!(
+            Snapshot::decode(&s.encode(&Plain).unwrap(), &Plain).unwrap(),
+            s
+        );
     }
 
     #[test]

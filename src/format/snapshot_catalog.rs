@@ -443,6 +443,7 @@ mod tests {
                 writer: WriterId(Id([t as u8; 32])),
                 basis: 3,
             }),
+            consistency: None,
         }
     }
 

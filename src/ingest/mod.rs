@@ -6,6 +6,7 @@
 //! packer calls when every blob is in), then the snapshot file. A crash before the snapshot
 //! file exists leaves only unreferenced packs behind.
 
+pub mod consistent;
 pub mod content;
 pub mod exclude;
 mod files;
@@ -26,7 +27,7 @@ use std::time::Instant;
 use crate::error::{Error, Result};
 use crate::format::bytes::ByteString;
 use crate::format::id::SnapshotId;
-use crate::format::snapshot::{Contents, Snapshot, Summary};
+use crate::format::snapshot::{Consistency, Contents, Snapshot, Summary};
 use crate::repo::writer::WriteStats;
 use crate::repo::{Repository, now_ns};
 use crate::snapshot::filter::Filter;
@@ -74,6 +75,8 @@ pub struct BackupOptions {
     /// Back up block devices met in the walk as their content, not as device nodes (those
     /// named as sources always are).
     pub read_devices: bool,
+    /// Make the sources hold still while they are read (`--consistent`).
+    pub consistent: Option<consistent::ConsistentOptions>,
     /// Tags to record.
     pub tags: Vec<String>,
     /// Host name to record (default: this machine's).
@@ -126,6 +129,10 @@ pub fn backup(
     abs.sort();
     abs.dedup();
     let excludes = Excludes::new(&options.excludes, &options.exclude_files)?;
+    let taken = match &options.consistent {
+        Some(c) => Some(consistent::take(&abs, c, reporter)?),
+        None => None,
+    };
     let mut spec = SourceSpec::default();
     abs.iter().for_each(|p| spec.add(p));
     let source_paths: Vec<ByteString> = abs.iter().map(|p| ByteString::from(p.as_path())).collect();
@@ -146,10 +153,20 @@ pub fn backup(
         None => None,
     };
     if spec.whole {
-        // `/` itself is a source: every entry of `/`, whole.
-        let rd = std::fs::read_dir("/").map_err(|e| Error::path_io("listing", "/", e))?;
+        // `/` itself is a source: every entry of `/` (or of its snapshot), whole.
+        let root = taken
+            .as_ref()
+            .and_then(|t| t.read_from(Path::new("/")))
+            .unwrap_or_else(|| PathBuf::from("/"));
+        let rd = std::fs::read_dir(&root).map_err(|e| Error::path_io("listing", &root, e))?;
         for e in rd {
-            let e = e.map_err(|e| Error::path_io("listing", "/", e))?;
+            let e = e.map_err(|e| Error::path_io("listing", &root, e))?;
+            if taken
+                .as_ref()
+                .is_some_and(|t| t.skip.contains(&Path::new("/").join(e.file_name())))
+            {
+                continue;
+            }
             spec.children.insert(
                 e.file_name(),
                 SourceSpec {
@@ -159,15 +176,22 @@ pub fn backup(
             );
         }
     }
+    if let Some(t) = &taken {
+        read_sources_from(&mut spec, Path::new("/"), t);
+    }
     let progress = &*options.progress;
-    let ((root, summary, contents), stats) =
+    let skip = taken.as_ref().map(|t| t.skip.clone()).unwrap_or_default();
+    let ((root, summary, contents, consistency), stats) =
         pipeline::run(repo, options.threads, progress, |lanes| {
             let mut walker = Walker::new(repo, lanes, &excludes, reporter, progress);
             walker.one_file_system = options.one_file_system;
             walker.read_devices = options.read_devices;
+            walker.skip = skip;
             walker.force = options.force;
             let root = walker.walk_root(&spec, parent_root.as_ref())?;
-            Ok((root, walker.summary, walker.contents))
+            // Every source is read: let go of it before the last pack is written.
+            let consistency = taken.map(consistent::Taken::finish).transpose()?;
+            Ok((root, walker.summary, walker.contents, consistency))
         })
         .map_err(|e| revoked_instead(options, e))?;
     commit(
@@ -181,8 +205,21 @@ pub fn backup(
         options,
         parent.map(|p| p.0),
         false,
+        consistency,
         started,
     )
+}
+
+/// Points every source taken whole at the place `taken` reads it from, if any.
+fn read_sources_from(spec: &mut SourceSpec, path: &Path, taken: &consistent::Taken) {
+    for (name, child) in &mut spec.children {
+        let p = path.join(name);
+        if child.whole {
+            child.read_from = taken.read_from(&p);
+        } else {
+            read_sources_from(child, &p, taken);
+        }
+    }
 }
 
 /// Backs up a stream (e.g. a database dump on stdin) as one file named `name`.
@@ -221,6 +258,7 @@ pub fn backup_stream(
         options,
         None,
         true,
+        None,
         started,
     )
 }
@@ -247,6 +285,7 @@ fn commit(
     options: &BackupOptions,
     parent: Option<SnapshotId>,
     stdin: bool,
+    consistency: Option<Consistency>,
     started: Instant,
 ) -> Result<BackupOutcome> {
     summary.bytes_added = stats.stored_bytes;
@@ -266,6 +305,7 @@ fn commit(
         summary,
         contents: Some(contents),
         commit: None,
+        consistency,
     };
     let mut snapshot = snapshot;
     let id = match &options.lock {

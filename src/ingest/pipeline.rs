@@ -267,7 +267,14 @@ fn read_file(
         SourceKind::Device { follow } => {
             let mut file = job.dir.open_device(&job.name, follow)?;
             job.size = file.seek(SeekFrom::End(0))?;
-            content::store_device(&mut file, job.size, chunker, sink, &mut stats, progress)?
+            // A mounted file system writes file data past the device's page cache: pages
+            // cached by an earlier read may be stale. Drop them (a frozen file system has
+            // flushed everything to the device), and drop what this read cached afterwards.
+            crate::sys::drop_cached(&file);
+            let pieces =
+                content::store_device(&mut file, job.size, chunker, sink, &mut stats, progress);
+            crate::sys::drop_cached(&file);
+            pieces?
         }
     };
     Ok((pieces, stats))

@@ -47,6 +47,9 @@ pub struct SourceSpec {
     pub children: BTreeMap<OsString, SourceSpec>,
     /// True if this path itself is a source, taken whole.
     pub whole: bool,
+    /// Where to read this source instead of its own path (a snapshot of it, with the same
+    /// final name), when it is taken whole.
+    pub read_from: Option<PathBuf>,
 }
 
 impl SourceSpec {
@@ -77,6 +80,8 @@ pub struct Walker<'a> {
     pub(super) force: bool,
     /// Back up block devices met in the walk as their content (named sources always are).
     pub(super) read_devices: bool,
+    /// Paths (as recorded) left out of the backup: `--consistent`'s holding directories.
+    pub(super) skip: Vec<PathBuf>,
     pub(super) reporter: &'a dyn Reporter,
     pub(super) progress: &'a Progress,
     pub(super) summary: Summary,
@@ -150,6 +155,7 @@ impl<'a> Walker<'a> {
             one_file_system: false,
             force: false,
             read_devices: false,
+            skip: Vec::new(),
             reporter,
             progress,
             summary: Summary::default(),
@@ -259,6 +265,11 @@ impl<'a> Walker<'a> {
             return Ok(None);
         };
         let parent_node = frame.parent_node(name);
+        if spec.whole
+            && let Some(src) = &spec.read_from
+        {
+            return self.read_elsewhere(frame, name, src, parent_node);
+        }
         if spec.whole {
             // A block device named as a source is backed up as its content, also through a
             // symlink (`/dev/vg/root`, `/dev/disk/by-id/...`).
@@ -300,10 +311,47 @@ impl<'a> Walker<'a> {
         }))
     }
 
+    /// A source read from another place with the same final name (`src`: its snapshot):
+    /// stated and opened there, recorded here.
+    fn read_elsewhere<'s>(
+        &mut self,
+        frame: &Frame<'s>,
+        name: &OsStr,
+        src: &Path,
+        parent: Option<&Node>,
+    ) -> Result<Option<Frame<'s>>> {
+        let path = frame.path.join(name);
+        let dir_path = src.parent().unwrap_or(Path::new("/"));
+        let dir = match DirFd::open(dir_path) {
+            Ok(d) => d,
+            Err(e) => {
+                self.warn(
+                    &path,
+                    &format_args!("cannot open {}: {e}", dir_path.display()),
+                );
+                return Ok(None);
+            }
+        };
+        let shadow = Frame {
+            dir: Arc::new(dir),
+            path: frame.path.clone(),
+            h: frame.h,
+            parent: None,
+            root_dev: 0,
+            depth: frame.depth,
+            todo: Todo::Names(Vec::new().into_iter()),
+            entry: None,
+        };
+        let Some(st) = self.stat_or_warn(&shadow.dir, name, &path) else {
+            return Ok(None);
+        };
+        self.entry(&shadow, name, &st, parent, st.dev)
+    }
+
     /// An entry of a directory listed whole.
     fn listed_entry<'s>(&mut self, frame: &Frame<'s>, name: &OsStr) -> Result<Option<Frame<'s>>> {
         let path = frame.path.join(name);
-        if self.excludes.is_excluded(&path, name) {
+        if self.excludes.is_excluded(&path, name) || self.skip.contains(&path) {
             return Ok(None);
         }
         let Some(st) = self.stat_or_warn(&frame.dir, name, &path) else {

@@ -385,6 +385,7 @@ mod tests {
             summary: Summary::default(),
             contents: None,
             commit: None,
+            consistency: None,
         }
     }
 

@@ -234,7 +234,7 @@ fn read_back(
     check_holes: bool,
 ) -> io::Result<u64> {
     let scheme = repo.scheme().map_err(io::Error::other)?;
-    let _ = rustix::fs::fadvise(file, 0, None, rustix::fs::Advice::DontNeed);
+    crate::sys::drop_cached(file);
     let mut buf = Vec::new();
     let (mut at, mut checked) = (0u64, 0u64);
     for piece in content {

@@ -60,6 +60,7 @@ mod tests {
             summary: Summary::default(),
             contents: None,
             commit: None,
+            consistency: None,
         }
     }
 

@@ -285,6 +285,7 @@ pub(crate) mod tests {
             summary: Summary::default(),
             contents: None,
             commit: None,
+            consistency: None,
         };
         let id = Id::hash(&[&time_s.to_le_bytes()[..], host.as_bytes()].concat());
         (SnapshotId(id), s)

@@ -150,6 +150,7 @@ impl Craft {
             summary: Summary::default(),
             contents: None,
             commit: None,
+            consistency: None,
         });
         self.snapshots.last_mut().unwrap()
     }

@@ -266,6 +266,11 @@ fn targets() -> Vec<Target> {
             writer: chronofs::format::id::WriterId(id(10)),
             basis: 4,
         }),
+        consistency: Some(chronofs::format::snapshot::Consistency {
+            method: "freeze".into(),
+            subjects: vec!["/mnt/data (frozen)".into()],
+            held_ns: 1_500_000_000,
+        }),
     };
     let index = Index {
         packs: vec![IndexedPack {
