@@ -63,8 +63,10 @@ if [[ " $PARTS " == *" incrementals "* ]]; then
     IMG=$W/disk.img
     SIZE=$((10 << 30))
     echo "building the 10 GiB image" >&2
+    # (head closes the pipe early: the producers' SIGPIPE is expected.)
     { tar cf - -C "$DATA" . 2>/dev/null; tar cf - /usr 2>/dev/null; head -c "$SIZE" /dev/urandom; } \
-        | head -c "$SIZE" > "$IMG"
+        | head -c "$SIZE" > "$IMG" || true
+    [ "$(stat -c %s "$IMG")" -eq "$SIZE" ] || { echo "the image is not $SIZE bytes" >&2; exit 1; }
     CHANGED=$((SIZE / 100))
     # The image as a block device: the raw read rate (dd, cold) against a first backup of the
     # device by chronofs (cold, its own repository).
