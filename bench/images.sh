@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Disk images, side by side with restic and borg (both encrypted, as chronofs is):
 #
-#   sudo bash bench/images.sh [incrementals] [reads]     # default: both; ~30 GB free in $BENCH_DIR
+#   sudo bash bench/images.sh [reads] [incrementals]     # default: both; ~25 GB free in $BENCH_DIR
 #
 # incrementals: a 10 GiB disk image (the bench data as a tar, then `tar c /usr`, then random
 #   bytes: compressible and not, some content repeated), backed up once, then changed in place
@@ -23,7 +23,7 @@ cd "$(dirname "$0")/.."
 OUT=$BENCH_DIR/results-images.txt
 W=$BENCH_DIR/images
 export BORG_PASSPHRASE=bench
-PARTS=${*:-incrementals reads}
+PARTS=${*:-reads incrementals}
 
 install_peers
 command -v fio >/dev/null || apt-get install -y -qq fio >/dev/null
@@ -62,26 +62,21 @@ backup() { # tool path name
 if [[ " $PARTS " == *" incrementals "* ]]; then
     IMG=$W/disk.img
     SIZE=$((10 << 30))
-    echo "building the 10 GiB image" >&2
-    # (head closes the pipe early: the producers' SIGPIPE is expected.)
-    { tar cf - -C "$DATA" . 2>/dev/null; tar cf - /usr 2>/dev/null; head -c "$SIZE" /dev/urandom; } \
-        | head -c "$SIZE" > "$IMG" || true
-    [ "$(stat -c %s "$IMG")" -eq "$SIZE" ] || { echo "the image is not $SIZE bytes" >&2; exit 1; }
     CHANGED=$((SIZE / 100))
-    # The image as a block device: the raw read rate (dd, cold) against a first backup of the
-    # device by chronofs (cold, its own repository).
-    LOOP=$(losetup --find --show --read-only "$IMG")
-    drop; t0=$(now); dd if="$LOOP" of=/dev/null bs=4M status=none; DD_S=$(elapsed "$t0")
-    init_repo chronofs
-    drop; t0=$(now); "$CHRONOFS" -r "$(repo chronofs)" backup -q "$LOOP"; DEV_S=$(elapsed "$t0")
-    losetup -d "$LOOP"
-    rm -rf "$(repo chronofs)"
-    declare -A T G
-    for t in $TOOLS; do init_repo "$t"; done
-    step=0
-    for change in first spread-4k spread-64k clustered; do
-        if [ "$change" != first ]; then
-            python3 - "$IMG" "$change" "$CHANGED" <<'EOF'
+    # The same image, and the same changes, for every tool: the random part is a keyed
+    # AES-CTR stream and the changes come from a seeded generator. One tool at a time (the
+    # image, rebuilt for each, and one repository fit in ~25 GB).
+    build_image() {
+        echo "building the 10 GiB image" >&2
+        # (head closes the pipe early: the producers' SIGPIPE is expected.)
+        { tar cf - -C "$DATA" . 2>/dev/null; tar cf - /usr 2>/dev/null
+          head -c "$SIZE" /dev/zero | openssl enc -aes-128-ctr -nosalt \
+              -K 000102030405060708090a0b0c0d0e0f -iv 00000000000000000000000000000000; } \
+            | head -c "$SIZE" > "$IMG" || true
+        [ "$(stat -c %s "$IMG")" -eq "$SIZE" ] || { echo "the image is not $SIZE bytes" >&2; exit 1; }
+    }
+    change_image() { # kind
+        python3 - "$IMG" "$1" "$CHANGED" <<'EOF'
 import os, random, sys
 path, kind, total = sys.argv[1], sys.argv[2], int(sys.argv[3])
 size = os.path.getsize(path)
@@ -90,17 +85,32 @@ fd = os.open(path, os.O_WRONLY)
 if kind.startswith("spread"):
     block = 4096 if kind == "spread-4k" else 65536
     for slot in rnd.sample(range(size // block), total // block):
-        os.pwrite(fd, os.urandom(block), slot * block)
+        os.pwrite(fd, rnd.randbytes(block), slot * block)
 else:
     run = (total // 16) // 4096 * 4096
     for start in rnd.sample(range((size - run) // 4096), 16):
-        os.pwrite(fd, os.urandom(run), start * 4096)
+        os.pwrite(fd, rnd.randbytes(run), start * 4096)
 os.fsync(fd)
 os.close(fd)
 EOF
+    }
+    declare -A T G
+    for t in $TOOLS; do
+        build_image
+        if [ "$t" = chronofs ]; then
+            # The image as a block device: the raw read rate (dd, cold) against a first
+            # backup of the device by chronofs (cold, a repository of its own).
+            LOOP=$(losetup --find --show --read-only "$IMG")
+            drop; t0=$(now); dd if="$LOOP" of=/dev/null bs=4M status=none; DD_S=$(elapsed "$t0")
+            init_repo chronofs
+            drop; t0=$(now); "$CHRONOFS" -r "$(repo chronofs)" backup -q "$LOOP"; DEV_S=$(elapsed "$t0")
+            losetup -d "$LOOP"
         fi
-        step=$((step + 1))
-        for t in $TOOLS; do
+        init_repo "$t"
+        step=0
+        for change in first spread-4k spread-64k clustered; do
+            [ "$change" = first ] || change_image "$change"
+            step=$((step + 1))
             before=$(du -sb "$(repo "$t")" | cut -f1)
             drop
             t0=$(now)
@@ -109,11 +119,12 @@ EOF
             G[$t,$change]=$(( $(du -sb "$(repo "$t")" | cut -f1) - before ))
             echo "$t $change: ${T[$t,$change]} s, +${G[$t,$change]} bytes" >&2
         done
+        rm -rf "$(repo "$t")" "$IMG"
     done
     mib() { calc %.1f "$1 / 1048576"; }
     say
     say "## Image incrementals: 10 GiB image, 1% changed per step ($(mib $CHANGED) MiB), cold cache"
-    say "reading the image as a block device ($LOOP), cold: dd ${DD_S} s ($(calc %.0f "10240 / $DD_S") MiB/s); chronofs backup of the device ${DEV_S} s ($(calc %.0f "10240 / $DEV_S") MiB/s)"
+    say "reading the image as a block device (loop), cold: dd ${DD_S} s ($(calc %.0f "10240 / $DD_S") MiB/s); chronofs backup of the device ${DEV_S} s ($(calc %.0f "10240 / $DEV_S") MiB/s)"
     say "time in s / repository growth in MiB (growth / changed bytes)"
     printf '%-12s' step | tee -a "$OUT.tmp"; for t in $TOOLS; do printf '%26s' "$t" | tee -a "$OUT.tmp"; done; echo | tee -a "$OUT.tmp"
     for change in first spread-4k spread-64k clustered; do
@@ -128,8 +139,6 @@ EOF
         done
         echo | tee -a "$OUT.tmp"
     done
-    rm -f "$IMG"
-    for t in $TOOLS; do rm -rf "$(repo "$t")"; done
 fi
 
 if [[ " $PARTS " == *" reads "* ]]; then
