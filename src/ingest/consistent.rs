@@ -135,18 +135,21 @@ fn release(h: Hold) -> std::result::Result<(), String> {
     }
 }
 
+/// Gives holds back, thaws first (writers wait on those); returns what could not be released.
+fn release_in_order(mut holds: Vec<Hold>) -> Vec<String> {
+    holds.sort_by_key(|h| !matches!(h, Hold::Frozen { .. }));
+    holds.into_iter().filter_map(|h| release(h).err()).collect()
+}
+
 /// Releases every hold of this process (thaws first): for a signal handler, before exit.
 /// Returns what could not be released.
 pub fn release_all() -> Vec<String> {
-    let mut held = std::mem::take(
+    let held = std::mem::take(
         &mut *HELD
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner),
     );
-    held.sort_by_key(|(_, h)| !matches!(h, Hold::Frozen { .. }));
-    held.into_iter()
-        .filter_map(|(_, h)| release(h).err())
-        .collect()
+    release_in_order(held.into_iter().map(|(_, h)| h).collect())
 }
 
 /// What a backup took: where to read each source instead, and what to give back.
@@ -207,9 +210,7 @@ impl Taken {
 
     fn release_now(&mut self) -> Vec<String> {
         drop(self.done.take());
-        let mut holds: Vec<Hold> = self.holds.drain(..).filter_map(unhold).collect();
-        holds.sort_by_key(|h| !matches!(h, Hold::Frozen { .. }));
-        holds.into_iter().filter_map(|h| release(h).err()).collect()
+        release_in_order(self.holds.drain(..).filter_map(unhold).collect())
     }
 }
 

@@ -251,20 +251,13 @@ fn read_back(
                 checked += u64::from(*len);
             }
             Piece::Hole { len } if check_holes => {
-                let mut done = 0u64;
-                while done < *len {
-                    let n = usize::try_from((*len - done).min(4 << 20)).unwrap_or(4 << 20);
-                    buf.resize(n, 0);
-                    file.read_exact_at(&mut buf, at + done)?;
-                    if buf.iter().any(|b| *b != 0) {
-                        return Err(io::Error::other(format!(
-                            "bytes {}..{} read back are not the zeros of the image's hole",
-                            at + done,
-                            at + done + n as u64
-                        )));
-                    }
-                    done += n as u64;
-                }
+                io::Seek::seek(&mut &*file, io::SeekFrom::Start(at))?;
+                super::verify::zeros(file, *len).map_err(|e| {
+                    io::Error::other(format!(
+                        "in the image's hole at bytes {at}..{}: {e}",
+                        at + len
+                    ))
+                })?;
                 checked += len;
             }
             Piece::Hole { .. } => {}

@@ -294,7 +294,7 @@ impl Compare<'_> {
                     }
                 }
                 Piece::Hole { len } => {
-                    zeros(&mut file, *len).map_err(|e| format!("{e} at byte {at}"))?;
+                    zeros(&file, *len).map_err(|e| format!("{e} at byte {at}"))?;
                 }
             }
             at += piece.len();
@@ -310,7 +310,7 @@ impl Compare<'_> {
 
 /// Checks that the next `len` bytes of `file` are zeros, skipping what the file system knows
 /// to be a hole without reading it.
-fn zeros(file: &mut std::fs::File, len: u64) -> std::result::Result<(), String> {
+pub(super) fn zeros(mut file: &std::fs::File, len: u64) -> std::result::Result<(), String> {
     use std::io::{Seek, SeekFrom};
     let start = file.stream_position().map_err(|e| e.to_string())?;
     let end = start + len;
