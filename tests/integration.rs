@@ -36,6 +36,7 @@ mod integration {
     mod s3_faults;
     mod selection;
     mod snapshot_catalog;
+    mod snapshot_sets;
     mod soak;
     mod source_trace;
     mod util;

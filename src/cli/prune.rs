@@ -135,6 +135,14 @@ pub fn print_report(ctx: &Context, json: bool, r: &PruneReport) -> Result<()> {
             super::quote::text(w)
         )?;
     }
+    if r.snapshots_gathered + r.snapshot_sets_replaced > 0 {
+        outln!(
+            "{} snapshot files gathered into {} snapshot sets; {} sets replaced",
+            r.snapshots_gathered,
+            r.snapshot_sets_written,
+            r.snapshot_sets_replaced
+        )?;
+    }
     outln!(
         "{} {}reclaimed ({} -> {}); {} unused left in partly used packs; {} copied by repacking",
         ui::size(r.bytes_reclaimed),

@@ -53,6 +53,8 @@ pub enum FileKind {
     Fence = 7,
     /// A run record under `maintenance/`: a prune or check, when, and how it ended.
     Run = 8,
+    /// A snapshot set under `snapshots/`: snapshot files a prune gathered into one.
+    SnapshotSet = 9,
 }
 
 /// The cipher byte of an envelope.

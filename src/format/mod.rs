@@ -5,7 +5,8 @@
 //! - `config`: [`config::Config`] in an envelope ([`codec`]);
 //! - `data/XX/<pack id>`: pack files ([`pack`]) of compressed blobs: data chunks and trees;
 //! - `index/<id>`: [`index::IndexFile`]s mapping blob ids to pack locations;
-//! - `snapshots/<id>`: [`snapshot::Snapshot`]s, each naming a root [`tree::Tree`];
+//! - `snapshots/<id>`: [`snapshot::Snapshot`]s, each naming a root [`tree::Tree`], and
+//!   [`snapshot_set::SnapshotSet`]s that hold many snapshot files in one;
 //! - `locks/<id>`: [`lock::Lock`]s held by running commands;
 //! - `keys/<id>`: [`keyfile::KeyFile`]s of an encrypted repository ([`crypto`] has its layout);
 //! - `fences/<id>`: [`fence::Fence`]s: writers a prune revoked;
@@ -29,6 +30,7 @@ pub mod run;
 pub mod snapshot;
 pub mod snapshot_catalog;
 pub mod snapshot_listing;
+pub mod snapshot_set;
 pub mod tree;
 
 /// The newest format version this program writes and reads: 1 is plaintext, 2 encrypted.

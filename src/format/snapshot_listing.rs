@@ -42,13 +42,119 @@ pub fn encode(
     token: &[u8; TOKEN_LEN],
     ids: &[SnapshotId],
 ) -> Result<Vec<u8>, FormatError> {
-    if ids.len() as u64 > MAX_IDS || ids.windows(2).any(|w| w[0] >= w[1]) {
+    if ids.windows(2).any(|w| w[0] >= w[1]) {
         return Err(FormatError::Encode(
-            "a snapshot listing out of order or too long to save".into(),
+            "a snapshot listing out of order to save".into(),
+        ));
+    }
+    encode_raw(MAGIC, keys, token, ids)
+}
+
+/// The token and the ids of a saved listing, checked: its kind, its length against its
+/// count, its tag, and that the ids ascend.
+///
+/// # Errors
+/// [`FormatError`] naming what is wrong.
+pub fn decode(
+    keys: &Keys<'_>,
+    bytes: &[u8],
+) -> Result<([u8; TOKEN_LEN], Vec<SnapshotId>), FormatError> {
+    let (token, ids) = decode_raw(MAGIC, keys, bytes)?;
+    if !ascending(&ids) {
+        return Err(FormatError::Invalid(
+            "the snapshot listing's ids are out of order".into(),
+        ));
+    }
+    Ok((token, ids))
+}
+
+/// The first eight bytes of a saved set table.
+pub const SET_MAGIC: &[u8; 8] = b"CFSSSTB1";
+
+/// What a client keeps of a snapshot set it has read (`snapshots/<set>`): the sets it replaces
+/// and its members' ids, so that later listings expand it without reading it again. The same
+/// layout as a saved listing, with the token holding the set's id and how many of the ids
+/// that follow are replaced sets (the rest are members); each part ascends.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SetTable {
+    /// The set's id (the name of its file).
+    pub set: SnapshotId,
+    /// Sets it replaces, ascending.
+    pub supersedes: Vec<SnapshotId>,
+    /// Its members' ids, ascending.
+    pub members: Vec<SnapshotId>,
+}
+
+impl SetTable {
+    /// Encodes the table.
+    ///
+    /// # Errors
+    /// A part out of order, or too many ids.
+    pub fn encode(&self, keys: &Keys<'_>) -> Result<Vec<u8>, FormatError> {
+        if !ascending(&self.supersedes) || !ascending(&self.members) {
+            return Err(FormatError::Encode("a set table out of order".into()));
+        }
+        let mut token = [0u8; TOKEN_LEN];
+        token[..32].copy_from_slice(&self.set.0.0);
+        token[32..40].copy_from_slice(&(self.supersedes.len() as u64).to_le_bytes());
+        let ids: Vec<SnapshotId> = self
+            .supersedes
+            .iter()
+            .chain(&self.members)
+            .copied()
+            .collect();
+        encode_raw(SET_MAGIC, keys, &token, &ids)
+    }
+
+    /// Decodes and checks a table: as a saved listing, plus zeros where the token has no
+    /// field, a count of replaced sets within the ids, and each part ascending.
+    ///
+    /// # Errors
+    /// [`FormatError`] naming what is wrong.
+    pub fn decode(keys: &Keys<'_>, bytes: &[u8]) -> Result<SetTable, FormatError> {
+        let (token, mut ids) = decode_raw(SET_MAGIC, keys, bytes)?;
+        let mut n = [0u8; 8];
+        n.copy_from_slice(&token[32..40]);
+        let n = usize::try_from(u64::from_le_bytes(n)).unwrap_or(usize::MAX);
+        if token[40..] != [0; 8] || n > ids.len() {
+            return Err(FormatError::Invalid(
+                "a set table's header is out of bounds".into(),
+            ));
+        }
+        let members = ids.split_off(n);
+        if !ascending(&ids) || !ascending(&members) {
+            return Err(FormatError::Invalid(
+                "a set table's ids are out of order".into(),
+            ));
+        }
+        let mut set = [0u8; 32];
+        set.copy_from_slice(&token[..32]);
+        Ok(SetTable {
+            set: SnapshotId(Id(set)),
+            supersedes: ids,
+            members,
+        })
+    }
+}
+
+fn ascending(ids: &[SnapshotId]) -> bool {
+    ids.windows(2).all(|w| w[0] < w[1])
+}
+
+/// `[magic][seal kind][zeros 7][token][count u64][ids][tag]`.
+fn encode_raw(
+    magic: &[u8; 8],
+    keys: &Keys<'_>,
+    token: &[u8; TOKEN_LEN],
+    ids: &[SnapshotId],
+) -> Result<Vec<u8>, FormatError> {
+    if ids.len() as u64 > MAX_IDS {
+        return Err(FormatError::Encode(
+            "a snapshot listing too long to save".into(),
         ));
     }
     let mut out = Vec::with_capacity(HEADER_LEN + ids.len() * 32 + TAG_LEN);
-    out.extend_from_slice(MAGIC);
+    out.extend_from_slice(magic);
     out.push(keys.seal.kind());
     out.extend_from_slice(&[0; 7]);
     out.extend_from_slice(token);
@@ -61,12 +167,10 @@ pub fn encode(
     Ok(out)
 }
 
-/// The token and the ids of a saved listing, checked: its kind, its length against its
-/// count, its tag, and that the ids ascend.
-///
-/// # Errors
-/// [`FormatError`] naming what is wrong.
-pub fn decode(
+/// The token and ids of [`encode_raw`]'s output, after checking its magic and kind, its
+/// length against its count and its tag.
+fn decode_raw(
+    magic: &[u8; 8],
     keys: &Keys<'_>,
     bytes: &[u8],
 ) -> Result<([u8; TOKEN_LEN], Vec<SnapshotId>), FormatError> {
@@ -77,7 +181,7 @@ pub fn decode(
         )));
     }
     let (body, tag) = bytes.split_at(bytes.len() - TAG_LEN);
-    if &body[..8] != MAGIC || body[8] != keys.seal.kind() || body[9..16] != [0; 7] {
+    if &body[..8] != magic || body[8] != keys.seal.kind() || body[9..16] != [0; 7] {
         return Err(FormatError::Invalid(
             "not a snapshot listing of this repository's kind".into(),
         ));
@@ -99,18 +203,14 @@ pub fn decode(
     }
     let mut token = [0u8; TOKEN_LEN];
     token.copy_from_slice(&body[16..16 + TOKEN_LEN]);
-    let mut ids = Vec::with_capacity(count as usize);
-    for raw in body[HEADER_LEN..].chunks_exact(32) {
-        let mut id = [0u8; 32];
-        id.copy_from_slice(raw);
-        let id = SnapshotId(Id(id));
-        if ids.last().is_some_and(|l| *l >= id) {
-            return Err(FormatError::Invalid(
-                "the snapshot listing's ids are out of order".into(),
-            ));
-        }
-        ids.push(id);
-    }
+    let ids = body[HEADER_LEN..]
+        .chunks_exact(32)
+        .map(|raw| {
+            let mut id = [0u8; 32];
+            id.copy_from_slice(raw);
+            SnapshotId(Id(id))
+        })
+        .collect();
     Ok((token, ids))
 }
 
@@ -155,5 +255,37 @@ mod tests {
         let err = decode(&k, &bytes).unwrap_err().to_string();
         assert!(err.contains("out of order"), "{err}");
         assert!(encode(&k, &[0; TOKEN_LEN], &[ids(2)[1], ids(2)[0]]).is_err());
+    }
+
+    #[test]
+    fn set_tables_round_trip_and_refuse_damage_disorder_and_a_listing() {
+        let k = keys(1);
+        let t = SetTable {
+            set: SnapshotId(Id([0xee; 32])),
+            supersedes: ids(2),
+            members: ids(6)[2..].to_vec(),
+        };
+        let bytes = t.encode(&k).unwrap();
+        assert_eq!(SetTable::decode(&k, &bytes).unwrap(), t);
+        assert_every_flip_and_cut_refused(&bytes, |b| SetTable::decode(&k, b).is_err());
+        assert!(SetTable::decode(&keys(2), &bytes).is_err());
+        // A saved listing is not a set table, nor the reverse.
+        let listing = encode(&k, &[0; TOKEN_LEN], &ids(3)).unwrap();
+        assert!(SetTable::decode(&k, &listing).is_err());
+        assert!(decode(&k, &bytes).is_err());
+        // Out of order within a part.
+        let backwards = SetTable {
+            members: vec![ids(2)[1], ids(2)[0]],
+            ..t.clone()
+        };
+        assert!(backwards.encode(&k).is_err());
+        // The parts may interleave: replaced sets and members are separate lists.
+        let interleaved = SetTable {
+            supersedes: vec![ids(6)[5]],
+            members: ids(3),
+            ..t
+        };
+        let bytes = interleaved.encode(&k).unwrap();
+        assert_eq!(SetTable::decode(&k, &bytes).unwrap(), interleaved);
     }
 }

@@ -10,7 +10,7 @@ use serde::Serialize;
 
 use crate::error::{Error, Result};
 use crate::format::id::SnapshotId;
-use crate::repo::{Repository, layout};
+use crate::repo::Repository;
 use crate::snapshot::Listed;
 
 use super::policy::{self, Candidate, Policy, Verdict};
@@ -176,12 +176,12 @@ pub fn plan(
         .collect()
 }
 
-/// Deletes snapshot files (a snapshot already gone is not an error). The caller holds the
+/// Deletes snapshots: their files, and their places in snapshot sets (a snapshot already gone
+/// is not an error). The caller holds the
 /// exclusive lock and has checked that the repository is not append-only.
 ///
 /// # Errors
 /// I/O errors, naming the file.
 pub fn remove(repo: &Repository, ids: &[SnapshotId]) -> Result<()> {
-    ids.iter()
-        .try_for_each(|id| repo.remove_if_present(&layout::snapshot_path(id)))
+    super::prune::gather::remove(repo, ids)
 }

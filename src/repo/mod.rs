@@ -23,6 +23,7 @@ mod load;
 pub mod lock;
 pub mod pack;
 mod read;
+mod snapshot_sets;
 mod snapshot_table;
 mod snapshots;
 
@@ -112,6 +113,8 @@ pub struct Repository {
     full_index: std::sync::atomic::AtomicBool,
     /// The snapshot catalog directory, made on first listing.
     catalog: std::sync::OnceLock<Option<catalog::Catalog>>,
+    /// The snapshot sets met, and the records of their members read.
+    sets: std::sync::Mutex<snapshot_sets::Registry>,
 }
 
 /// A problem found while loading index files (reported by `check`, fatal elsewhere).
@@ -203,6 +206,7 @@ impl Repository {
             local_index: std::sync::OnceLock::new(),
             full_index: std::sync::atomic::AtomicBool::new(false),
             catalog: std::sync::OnceLock::new(),
+            sets: std::sync::Mutex::default(),
             index_files: std::sync::Mutex::new(Vec::new()),
             index_clean: std::sync::atomic::AtomicBool::new(false),
             index_loading: std::sync::Mutex::new(()),
@@ -412,6 +416,7 @@ impl Repository {
             local_index: std::sync::OnceLock::new(),
             full_index: std::sync::atomic::AtomicBool::new(false),
             catalog: std::sync::OnceLock::new(),
+            sets: std::sync::Mutex::default(),
             index_files: std::sync::Mutex::new(Vec::new()),
             index_clean: std::sync::atomic::AtomicBool::new(false),
             index_loading: std::sync::Mutex::new(()),

@@ -13,6 +13,7 @@ use crate::format::snapshot::Snapshot;
 use crate::format::snapshot_catalog::{self as format, Entry, Keys, TagSeal};
 
 use super::catalog::Found;
+use super::snapshot_sets::ListedFile;
 use super::{Repository, fence};
 use crate::storage::ListToken;
 
@@ -28,6 +29,9 @@ struct Slot {
 /// Marks a [`Slot`] of a record read from its file by this command.
 const HERE: u32 = 1 << 31;
 
+/// Listings a whole table takes at most (see [`Repository::whole_table`]).
+const LISTINGS: usize = 3;
+
 /// The listed, readable, non-void snapshots of a repository, oldest first (ties by id). About
 /// 140 bytes a snapshot in memory; records are opened one at a time.
 pub struct SnapshotTable<'r> {
@@ -39,6 +43,8 @@ pub struct SnapshotTable<'r> {
     order: Vec<Slot>,
     /// Why snapshot files that were listed could not be read.
     pub unreadable: Vec<Error>,
+    /// A listed file was gone, or a set read replaces a listed one: list again.
+    look_again: bool,
 }
 
 impl std::fmt::Debug for SnapshotTable<'_> {
@@ -59,8 +65,7 @@ impl Repository {
     /// Failure to list the snapshot directory or read the fences.
     pub fn snapshot_table(&self) -> Result<SnapshotTable<'_>> {
         self.require_full_key("listing snapshots")?;
-        let ids = self.snapshot_ids_under(self.snapshot_list_token()?)?;
-        self.whole_table(ids)
+        self.whole_table(|| self.snapshot_ids_under(self.snapshot_list_token()?))
     }
 
     /// [`Repository::snapshot_table`] from a listing of the directory taken now, never a
@@ -71,14 +76,28 @@ impl Repository {
     /// As [`Repository::snapshot_table`].
     pub fn snapshot_table_listed_now(&self) -> Result<SnapshotTable<'_>> {
         self.require_full_key("listing snapshots")?;
-        let ids = self.snapshot_ids()?;
-        self.whole_table(ids)
+        self.whole_table(|| {
+            let mut ids = self.snapshot_ids()?;
+            ids.sort_unstable();
+            Ok(ids)
+        })
     }
 
-    /// The table of `ids`, the whole listing, with the fences read after it.
-    fn whole_table(&self, ids: Vec<SnapshotId>) -> Result<SnapshotTable<'_>> {
-        let fences = fence::Fences::load(self)?;
-        Ok(self.table_of(ids, true, Some(&fences)))
+    /// The table of the whole listing `list` gives, with the fences read after it. Listed
+    /// again (up to [`LISTINGS`] times in all) when the first look found a file gone (a set
+    /// replaced by another that the listing did not show) or a set that replaces one it
+    /// listed: a table never leaves out the members of a set being replaced.
+    fn whole_table(&self, list: impl Fn() -> Result<Vec<SnapshotId>>) -> Result<SnapshotTable<'_>> {
+        let mut listings = 0;
+        loop {
+            let files = list()?;
+            let fences = fence::Fences::load(self)?;
+            let table = self.table_of(files, true, Some(&fences));
+            listings += 1;
+            if !table.look_again || listings >= LISTINGS {
+                return Ok(table);
+            }
+        }
     }
 
     /// The ids of the snapshot files, sorted: the catalog's saved listing if `token` (the
@@ -116,12 +135,13 @@ impl Repository {
         Ok(ids)
     }
 
-    /// The table of the snapshots `ids`, void ones left out by `fences` if given. When `ids`
-    /// is the whole listing (`whole`), the catalog gives what it holds and the files it does
-    /// not are read and added to it; otherwise every file is read.
+    /// The table of the snapshots in the files `files` of `snapshots/` (each a snapshot or
+    /// a set), void ones left out by `fences` if given. When `files` is the whole listing
+    /// (`whole`), the catalog gives what it holds and the files it does not are read and
+    /// added to it; otherwise every file is read.
     pub(crate) fn table_of(
         &self,
-        mut wanted: Vec<SnapshotId>,
+        mut files: Vec<SnapshotId>,
         whole: bool,
         fences: Option<&fence::Fences>,
     ) -> SnapshotTable<'_> {
@@ -129,8 +149,12 @@ impl Repository {
         // A few new ids (a mount's refresh) are read from their files: reading every table
         // to find them would cost more, and the next whole listing adds them.
         let catalog = if whole { self.catalog() } else { None };
-        wanted.sort_unstable();
-        wanted.dedup();
+        files.sort_unstable();
+        files.dedup();
+        if whole {
+            self.drop_unlisted_tables(&files);
+        }
+        let wanted = self.expand_listing(&files);
         let found = catalog.map_or_else(|| Found::none(wanted.len()), |c| c.read(&keys, &wanted));
         for d in &found.damage {
             eprintln!(
@@ -143,17 +167,34 @@ impl Repository {
             .filter(|(_, have)| !**have)
             .map(|(id, _)| *id)
             .collect();
-        drop(wanted);
         let mut unreadable = Vec::new();
         let mut new = Vec::new();
+        let mut look_again = false;
+        // Members of sets met here that the listing did not name (once each).
+        let mut from_sets: std::collections::HashSet<SnapshotId> = std::collections::HashSet::new();
         for (id, r) in self.read_snapshot_files(&missing) {
             match r {
-                Ok(s) => new.push((id, s)),
-                // Forgotten between the listing and the read.
-                Err(Error::RepoIo { cause, .. }) if cause.kind() == io::ErrorKind::NotFound => {}
+                Ok(ListedFile::Snapshot(s)) => new.push((id, *s)),
+                Ok(ListedFile::Set(set)) => {
+                    look_again |= self.replaces_listed(&set, &files);
+                    for m in &set.members {
+                        if wanted.binary_search(m).is_err()
+                            && from_sets.insert(*m)
+                            && let Some(s) = self.set_member(m)
+                        {
+                            new.push((*m, s));
+                        }
+                    }
+                }
+                // Forgotten between the listing and the read, or a set replaced: whole
+                // listings look again.
+                Err(Error::RepoIo { cause, .. }) if cause.kind() == io::ErrorKind::NotFound => {
+                    look_again |= whole;
+                }
                 Err(e) => unreadable.push(e),
             }
         }
+        drop(wanted);
         if let Some(c) = catalog
             && let Err(e) = c.update(&keys, &found, &new, whole)
         {
@@ -191,6 +232,7 @@ impl Repository {
             here,
             order: Vec::new(),
             unreadable,
+            look_again,
         };
         order.sort_unstable_by(|a, b| {
             a.time_ns
@@ -204,7 +246,7 @@ impl Repository {
     /// The keys of the snapshot catalog: sealed under the full key in an encrypted
     /// repository; derived from the repository id in a plaintext one, and for the host and
     /// group tags of a command that keeps no catalog (they then never leave the process).
-    fn catalog_keys(&self) -> Keys<'_> {
+    pub(super) fn catalog_keys(&self) -> Keys<'_> {
         if let Some(k) = self
             .scheme()
             .ok()

@@ -3,9 +3,10 @@
 
 use crate::error::{Error, Result};
 use crate::format::id::{Id, SnapshotId};
-use crate::format::snapshot::{MAX_SNAPSHOT_LEN, Snapshot};
+use crate::format::snapshot::Snapshot;
 
 use super::catalog::Catalog;
+use super::snapshot_sets::ListedFile;
 use super::{Repository, SnapshotListing, layout};
 
 /// Threads reading snapshot files the catalog does not hold.
@@ -37,16 +38,36 @@ impl Repository {
             .map_err(|e| Error::repo_io("looking at", layout::SNAPSHOT_DIR, e))
     }
 
-    /// Loads one snapshot.
+    /// Loads one snapshot: a member of a set this process has read, its file, or (its file
+    /// gone) a member of a set this client knows holds it.
     ///
     /// # Errors
-    /// I/O errors or [`Error::Corrupt`] naming the file.
+    /// I/O errors or [`Error::Corrupt`] naming the file (also when `id` names a set).
     pub fn load_snapshot(&self, id: &SnapshotId) -> Result<Snapshot> {
         self.require_full_key("reading snapshots")?;
-        let file = layout::snapshot_path(id);
-        let bytes = self.read_verified(&file, &id.to_hex(), MAX_SNAPSHOT_LEN)?;
-        Snapshot::decode(&bytes, self.scheme()?.payload())
-            .map_err(|e| Error::corrupt(file, e.to_string()))
+        if let Some(s) = self.set_member(id) {
+            return Ok(s);
+        }
+        match self.read_listed(id) {
+            Ok(ListedFile::Snapshot(s)) => Ok(*s),
+            Ok(ListedFile::Set(_)) => Err(Error::corrupt(
+                layout::snapshot_path(id),
+                "a snapshot set, not a snapshot",
+            )),
+            Err(Error::RepoIo { cause, .. }) if cause.kind() == std::io::ErrorKind::NotFound => {
+                let gone = || {
+                    Error::repo_io(
+                        "reading",
+                        layout::snapshot_path(id),
+                        std::io::Error::from(std::io::ErrorKind::NotFound),
+                    )
+                };
+                let set = self.set_holding(id).ok_or_else(gone)?;
+                self.read_listed(&set)?;
+                self.set_member(id).ok_or_else(gone)
+            }
+            Err(e) => Err(e),
+        }
     }
 
     /// All readable snapshots, oldest first, plus the errors for unreadable ones.
@@ -66,15 +87,22 @@ impl Repository {
         self.table_of(ids.to_vec(), whole, None).into_records()
     }
 
-    /// Reads and verifies the snapshot files `ids`, from [`SNAPSHOT_LOADERS`] threads when
-    /// there are many (object storage answers each after a round trip).
+    /// Reads and verifies the files `ids` of `snapshots/` (snapshots or sets), from
+    /// [`SNAPSHOT_LOADERS`] threads when there are many (object storage answers each after a
+    /// round trip). A member of a set this process has read is not read again.
     pub(crate) fn read_snapshot_files(
         &self,
         ids: &[SnapshotId],
-    ) -> Vec<(SnapshotId, Result<Snapshot>)> {
+    ) -> Vec<(SnapshotId, Result<ListedFile>)> {
         let load = |part: &[SnapshotId]| {
             part.iter()
-                .map(|id| (*id, self.load_snapshot(id)))
+                .map(|id| {
+                    let r = match self.set_member(id) {
+                        Some(s) => Ok(ListedFile::Snapshot(Box::new(s))),
+                        None => self.read_listed(id),
+                    };
+                    (*id, r)
+                })
                 .collect::<Vec<_>>()
         };
         if ids.len() <= SNAPSHOT_LOADERS {

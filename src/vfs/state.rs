@@ -291,7 +291,11 @@ impl State {
         let mut old_ids = old.ids();
         old_ids.sort();
         if notify
-            && ids.iter().any(|id| old_ids.binary_search(id).is_err())
+            && self
+                .repo
+                .expand_listing(&ids)
+                .iter()
+                .any(|id| old_ids.binary_search(id).is_err())
             && let Ok(Some(problems)) = self.repo.refresh_index()
         {
             problems
@@ -299,8 +303,9 @@ impl State {
                 .for_each(|p| log(&format!("skipping {}: {}", p.file, p.error)));
         }
         let mut records = lock(&self.records);
-        records.retain(|id, _| ids.binary_search(id).is_ok());
-        let missing: Vec<SnapshotId> = ids
+        // The listing names files: snapshots and sets (docs/FORMAT.md, "Snapshot sets").
+        let snapshots = self.repo.expand_listing(&ids);
+        let missing: Vec<SnapshotId> = snapshots
             .iter()
             .filter(|id| !records.contains(id))
             .copied()
@@ -308,7 +313,10 @@ impl State {
         // The first load (every id missing) is of the whole listing.
         let (loaded, unreadable) = self
             .repo
-            .load_snapshots(&missing, missing.len() == ids.len());
+            .load_snapshots(&missing, missing.len() == snapshots.len());
+        // Sets met by the load are expanded now; until then a snapshot stays as it was shown.
+        let snapshots = self.repo.expand_listing(&ids);
+        records.retain(|id, _| snapshots.binary_search(id).is_ok());
         // A snapshot a revoked writer committed too late is left out (docs/FORMAT.md).
         let fences = crate::repo::fence::Fences::load(&self.repo)?;
         records.retain(|id, s| !fences.is_void(id, s));

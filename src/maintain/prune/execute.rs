@@ -220,16 +220,22 @@ pub fn prune(repo: &Repository, lock: &RepoLock, options: &PruneOptions) -> Resu
         .sum();
 
     // 6. Leftovers: void snapshots, and temp files older than a lock's grace period.
-    for id in survey::void_snapshots(repo)? {
+    let void = survey::void_snapshots(repo)?;
+    if !void.is_empty() {
         lock.ensure_held()?;
-        repo.remove_if_present(&layout::snapshot_path(&id))?;
-        report.void_snapshots_deleted += 1;
+        super::gather::remove(repo, &void)?;
+        report.void_snapshots_deleted += void.len();
     }
     for file in survey::old_temp_files(repo, &lock.file(), &locks)? {
         lock.ensure_held()?;
         repo.remove_if_present(&file)?;
         report.temp_files_deleted += 1;
     }
+    // 7. Settled snapshot files gathered into sets, so that listings stay short.
+    let gathered = super::gather::gather(repo, lock)?;
+    report.snapshots_gathered = gathered.snapshots;
+    report.snapshot_sets_written = gathered.sets_written;
+    report.snapshot_sets_replaced = gathered.sets_replaced;
     repo.load_index()?;
     report.bytes_after = report.bytes_before + written_bytes
         - deleted

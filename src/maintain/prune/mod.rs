@@ -20,6 +20,7 @@
 //! of entries while writing.
 
 mod execute;
+pub mod gather;
 pub mod plan;
 mod rewrite;
 mod survey;
@@ -160,6 +161,12 @@ pub struct PruneReport {
     pub bytes_repacked: u64,
     /// Void snapshot files (committed too late by revoked writers) deleted.
     pub void_snapshots_deleted: usize,
+    /// Snapshot files gathered into snapshot sets.
+    pub snapshots_gathered: usize,
+    /// Snapshot sets written by gathering.
+    pub snapshot_sets_written: usize,
+    /// Snapshot sets replaced (merged into new ones, or left by an interrupted replacement).
+    pub snapshot_sets_replaced: usize,
     /// Unused bytes left in partly used packs.
     pub unused_bytes_kept: u64,
     /// Wall-clock time.

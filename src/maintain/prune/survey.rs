@@ -183,7 +183,7 @@ pub fn recheck(
 
 /// The storage's "now": the modification time of our own lock file, just written or
 /// refreshed (never later than the real now).
-fn storage_now(repo: &Repository, my_file: &str) -> Result<Option<i64>> {
+pub(crate) fn storage_now(repo: &Repository, my_file: &str) -> Result<Option<i64>> {
     let times = repo
         .storage()
         .list_times(layout::LOCK_DIR)
@@ -254,7 +254,8 @@ pub fn void_snapshots(repo: &Repository) -> Result<Vec<SnapshotId>> {
         return Ok(Vec::new());
     }
     let mut out = Vec::new();
-    for id in repo.snapshot_ids()? {
+    // Snapshot files and the members of sets (met when the snapshots were listed).
+    for id in repo.expand_listing(&repo.snapshot_ids()?) {
         if let Ok(s) = repo.load_snapshot(&id)
             && fences.is_void(&id, &s)
         {

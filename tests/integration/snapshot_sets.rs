@@ -1,0 +1,264 @@
+//! Snapshot sets (docs/FORMAT.md, "Snapshot sets"): `prune` gathers settled snapshot files
+//! into sets so that `snapshots/` stays short, and nothing a user sees changes: the same ids,
+//! names and records in every listing (with and without a client's cache), restores and the
+//! mount as before; `forget` takes a snapshot out of its set; an interrupted replacement never
+//! brings a forgotten snapshot back; a damaged set is named and stops `prune`; a client's
+//! damaged or stale copy of a set's table is named and read again.
+
+use std::fs;
+use std::path::{Path, PathBuf};
+
+use super::mount::{Mounted, can_mount, names as dir_names};
+use super::util::{Fixture, cached_fixture, noise, repo_cache_dir, snapshot_listing};
+
+/// A fixture whose prunes gather as soon as there are `at` settled snapshot files, settled
+/// after 2 s.
+fn gathering(init: &[&str], at: usize) -> Fixture {
+    let mut f = cached_fixture(init);
+    f.env.push(("CHRONOFS_GATHER_AT".into(), at.to_string()));
+    f.env.push(("CHRONOFS_LOCK_STALE_SECS".into(), "2".into()));
+    f
+}
+
+/// `n` backups, an hour apart from `first_hour`, alternating two hosts, each of different
+/// content; returns the content of each.
+fn backups(f: &Fixture, first_hour: u32, n: u32) -> Vec<Vec<u8>> {
+    (0..n)
+        .map(|i| {
+            let hour = first_hour + i;
+            let data = noise(u64::from(hour), 3000 + hour as usize);
+            fs::write(f.src.join("file"), &data).unwrap();
+            let host = if hour.is_multiple_of(2) { "even" } else { "odd" };
+            let time = format!("2026-05-{:02}T{:02}:00:00Z", 1 + hour / 24, hour % 24);
+            f.ok(&["backup", "--host", host, "--time", &time, f.src_str()]);
+            data
+        })
+        .collect()
+}
+
+fn files_in(dir: &Path) -> Vec<PathBuf> {
+    let mut v: Vec<PathBuf> = fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| !p.file_name().unwrap().to_string_lossy().starts_with('.'))
+        .collect();
+    v.sort();
+    v
+}
+
+/// The snapshot files of the repository.
+fn snapshot_files(f: &Fixture) -> Vec<PathBuf> {
+    files_in(&f.repo.join("snapshots"))
+}
+
+/// Waits until the snapshot files are settled (older than the 2 s grace period by the
+/// storage's clock), then prunes; returns prune's output.
+fn settle_and_prune(f: &Fixture) -> String {
+    std::thread::sleep(std::time::Duration::from_millis(2500));
+    f.ok(&["prune"])
+}
+
+/// The listing through the client's cache, and with no cache at all: they must agree.
+fn listing(f: &Fixture) -> Vec<(String, String)> {
+    let cached = snapshot_listing(f);
+    let out = f.ok(&["--no-cache", "snapshots", "--json"]);
+    let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+    let uncached: Vec<(String, String)> = v
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| {
+            (
+                s["id"].as_str().unwrap().to_string(),
+                s["name"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        cached, uncached,
+        "the cached listing differs from the repository's"
+    );
+    cached
+}
+
+fn restored(f: &Fixture, name: &str) -> Vec<u8> {
+    let target = f.path(&format!("restore-{name}"));
+    f.ok(&["restore", name, "--target", target.to_str().unwrap()]);
+    fs::read(f.restored_src(&target).join("file")).unwrap()
+}
+
+#[test]
+fn gathered_snapshots_keep_their_ids_and_list_restore_forget_and_mount_as_before() {
+    for init in [&["--encryption", "none"][..], &[][..]] {
+        let f = gathering(init, 5);
+        let data = backups(&f, 0, 8);
+        let before = listing(&f);
+        assert_eq!(before.len(), 8);
+        assert_eq!(snapshot_files(&f).len(), 8);
+        let out = settle_and_prune(&f);
+        assert!(
+            out.contains("8 snapshot files gathered into 1 snapshot sets"),
+            "{out}"
+        );
+        let files = snapshot_files(&f);
+        assert_eq!(files.len(), 1, "{files:?}");
+        // The same ids and names, through the cache and without it.
+        assert_eq!(listing(&f), before);
+        let odd = f.ok(&["snapshots", "--host", "odd", "--json"]);
+        let odd: serde_json::Value = serde_json::from_str(&odd).unwrap();
+        assert_eq!(odd.as_array().unwrap().len(), 4);
+        // Restores of a gathered snapshot are exact.
+        assert_eq!(restored(&f, &before[2].1), data[2]);
+        f.ok(&["check"]);
+        // A forgotten member leaves every listing; the set is written again without it.
+        f.ok(&["forget", &before[3].1]);
+        let mut want = before.clone();
+        want.remove(3);
+        assert_eq!(listing(&f), want);
+        let after = snapshot_files(&f);
+        assert_eq!(after.len(), 1);
+        assert_ne!(after, files, "the set was not written again");
+        // A new backup is a file of its own beside the set.
+        backups(&f, 20, 1);
+        let now = listing(&f);
+        assert_eq!(now.len(), 8);
+        assert_eq!(now[..7], want[..]);
+        assert_eq!(snapshot_files(&f).len(), 2);
+        // The mount shows every snapshot, gathered or not, with its content.
+        if can_mount(
+            "gathered_snapshots_keep_their_ids_and_list_restore_forget_and_mount_as_before",
+        ) {
+            let m = Mounted::new(&f, &[]);
+            let shown = dir_names(&m.path);
+            for (_, name) in &now {
+                assert!(shown.contains(name), "{name} not in the mount: {shown:?}");
+            }
+            let file = m.src_in(&f, &before[5].1).join("file");
+            assert_eq!(fs::read(file).unwrap(), data[5]);
+        }
+        f.ok(&["check"]);
+    }
+}
+
+#[test]
+fn an_interrupted_replacement_never_brings_a_forgotten_snapshot_back() {
+    let f = gathering(&["--encryption", "none"], 5);
+    backups(&f, 0, 6);
+    let before = listing(&f);
+    settle_and_prune(&f);
+    let old = snapshot_files(&f);
+    assert_eq!(old.len(), 1);
+    let old_bytes = fs::read(&old[0]).unwrap();
+    f.ok(&["forget", &before[1].1]);
+    // As if forget had stopped after writing the new set, before deleting the old one.
+    fs::write(&old[0], &old_bytes).unwrap();
+    assert_eq!(snapshot_files(&f).len(), 2);
+    let mut want = before.clone();
+    want.remove(1);
+    assert_eq!(listing(&f), want, "the replaced set came back");
+    let check = f.ok(&["check"]);
+    assert!(check.contains("snapshot set replaced by set"), "{check}");
+    // The next prune deletes it.
+    let out = settle_and_prune(&f);
+    assert!(out.contains("1 sets replaced"), "{out}");
+    assert!(!old[0].exists());
+    assert_eq!(listing(&f), want);
+
+    // Gathering stopped after writing its set, before deleting the files it gathered.
+    let sets = snapshot_files(&f);
+    backups(&f, 10, 5);
+    let singles: Vec<(PathBuf, Vec<u8>)> = snapshot_files(&f)
+        .into_iter()
+        .filter(|p| !sets.contains(p))
+        .map(|p| {
+            let b = fs::read(&p).unwrap();
+            (p, b)
+        })
+        .collect();
+    assert_eq!(singles.len(), 5);
+    let whole = listing(&f);
+    assert_eq!(whole.len(), 10);
+    let out = settle_and_prune(&f);
+    assert!(out.contains("gathered into 1 snapshot sets"), "{out}");
+    for (p, b) in &singles {
+        fs::write(p, b).unwrap();
+    }
+    assert_eq!(
+        listing(&f),
+        whole,
+        "a snapshot in a set and in its own file is listed once"
+    );
+    f.ok(&["check"]);
+    // Forgetting one of them removes both its file and its place in the set.
+    f.ok(&["forget", &whole[7].1]);
+    let mut want = whole.clone();
+    want.remove(7);
+    assert_eq!(listing(&f), want);
+    let id = &whole[7].0;
+    assert!(!f.repo.join("snapshots").join(id).exists());
+}
+
+#[test]
+fn a_damaged_set_is_named_and_prune_and_check_refuse() {
+    let f = gathering(&["--encryption", "none"], 5);
+    backups(&f, 0, 5);
+    settle_and_prune(&f);
+    backups(&f, 10, 1);
+    let set = snapshot_files(&f)
+        .into_iter()
+        .max_by_key(|p| fs::metadata(p).unwrap().len())
+        .unwrap();
+    let mut bytes = fs::read(&set).unwrap();
+    let mid = bytes.len() / 2;
+    bytes[mid] ^= 1;
+    fs::write(&set, &bytes).unwrap();
+    let name = set.file_name().unwrap().to_string_lossy().into_owned();
+    // Without a cache every file is read: the damage is named, the rest listed.
+    let out = f.run(&["--no-cache", "snapshots", "--json"]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains(&name), "{stderr}");
+    let damaged: i32 = chronofs::error::exit::DAMAGED.into();
+    for cmd in [&["prune"][..], &["check"][..]] {
+        let out = f.run(cmd);
+        let said = format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert_eq!(out.status.code(), Some(damaged), "{cmd:?}: {said}");
+        assert!(said.contains(&name), "{cmd:?}: {said}");
+    }
+}
+
+#[test]
+fn a_damaged_or_stale_local_set_table_is_named_and_the_set_read_again() {
+    let f = gathering(&["--encryption", "none"], 5);
+    backups(&f, 0, 6);
+    let before = listing(&f);
+    settle_and_prune(&f);
+    assert_eq!(listing(&f), before);
+    let dir = repo_cache_dir(&f, "cache", "catalog").join("sets");
+    let tables = files_in(&dir);
+    assert_eq!(tables.len(), 1, "{tables:?}");
+    let mut bytes = fs::read(&tables[0]).unwrap();
+    bytes[70] ^= 1;
+    fs::write(&tables[0], &bytes).unwrap();
+    let out = f.run(&["snapshots", "--json"]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains(&tables[0].display().to_string()),
+        "the damaged table was not named: {stderr}"
+    );
+    assert_eq!(snapshot_listing(&f), before);
+    assert_ne!(
+        fs::read(&tables[0]).unwrap(),
+        bytes,
+        "the table was not saved again"
+    );
+    // A replaced set's table goes at the next listing.
+    f.ok(&["forget", &before[0].1]);
+    assert_eq!(snapshot_listing(&f), before[1..]);
+    let now = files_in(&dir);
+    assert_eq!(now.len(), 1, "{now:?}");
+    assert_ne!(now, tables);
+}
