@@ -9,8 +9,13 @@
 #          catalog's saved listing stands for the directory (docs/FORMAT.md)
 # The mount's rows: the time until `latest` can be stat'ed, and then `ls` of the root.
 #
+# With GATHER=1, a prune first gathers the snapshot files into snapshot sets (docs/FORMAT.md,
+# "Snapshot sets"; its time and peak RSS are printed), so that `snapshots/` holds a few dozen
+# sets instead of COUNT files: what a repository that is pruned looks like.
+#
 #   sudo bash bench/snapshot_scale.sh                  # COUNTS="100000 1000000" HOSTS=1000
 #   sudo REUSE=1 COUNTS=1000000 bash bench/snapshot_scale.sh   # measure again, same repository
+#   sudo GATHER=1 COUNTS=1000000 bash bench/snapshot_scale.sh  # gathered into sets first
 #
 # Output: a table on stdout and in $BENCH_DIR/results-snapshot-scale.txt.
 set -euo pipefail
@@ -55,6 +60,13 @@ for n in $COUNTS; do
         "$C" -r "$W/repo" init --encryption none >/dev/null
         "$C" --no-cache -r "$W/repo" backup --host host0000 "$W/src" >/dev/null
         ./target/release/examples/synthetic-snapshots "$W/repo" "$n" "$HOSTS"
+    fi
+    if [ "${GATHER:-}" = 1 ]; then
+        # Snapshot files settle after a lock's grace period (2 s here) by the storage's clock.
+        sleep 3
+        r=$(time_rss env CHRONOFS_LOCK_STALE_SECS=2 "$C" --no-cache -r "$W/repo" prune -q)
+        echo "prune gathering $(ls "$W/repo/snapshots" | wc -l) files now: $r" >&2
+        rows+=("| $n | \`prune\` (gathers into $(ls "$W/repo/snapshots" | wc -l) files) | $r | | |")
     fi
     sync
     for cmd in "snapshots --host host0001" status "ls latest" backup mount; do
