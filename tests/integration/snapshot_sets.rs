@@ -28,7 +28,11 @@ fn backups(f: &Fixture, first_hour: u32, n: u32) -> Vec<Vec<u8>> {
             let hour = first_hour + i;
             let data = noise(u64::from(hour), 3000 + hour as usize);
             fs::write(f.src.join("file"), &data).unwrap();
-            let host = if hour.is_multiple_of(2) { "even" } else { "odd" };
+            let host = if hour.is_multiple_of(2) {
+                "even"
+            } else {
+                "odd"
+            };
             let time = format!("2026-05-{:02}T{:02}:00:00Z", 1 + hour / 24, hour % 24);
             f.ok(&["backup", "--host", host, "--time", &time, f.src_str()]);
             data
