@@ -255,6 +255,43 @@ fn every_command_works_on_an_s3_repository() {
     f.ok(&["check", "--read-data"]);
     let listing = f.ok(&["ls", "latest"]);
     assert!(listing.contains("dump.sql"), "{listing}");
+
+    // Snapshot sets on object storage: gathered by prune (the objects' times are the storage's
+    // clock), listed, restored, forgotten. Oldest first: these three, then the two kept above.
+    for hour in 1..=3 {
+        fs::write(f.src.join("gathered"), noise(hour, 2000)).unwrap();
+        let time = format!("2026-02-01T0{hour}:00:00Z");
+        f.ok(&["backup", "--time", &time, f.src_str()]);
+    }
+    let before = super::util::snapshot_listing(&f);
+    // Settled: older than the 2 s grace period by the storage's clock, which says seconds.
+    std::thread::sleep(std::time::Duration::from_millis(3500));
+    let out = f
+        .cmd(&["prune"])
+        .env("CHRONOFS_GATHER_AT", "3")
+        .env("CHRONOFS_LOCK_STALE_SECS", "2")
+        .output()
+        .unwrap();
+    let said = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        said.contains("5 snapshot files gathered into 1 snapshot sets"),
+        "{said}"
+    );
+    assert_eq!(super::util::snapshot_listing(&f), before);
+    let back = f.path("from-set");
+    f.ok(&["restore", &before[1].1, "--target", back.to_str().unwrap()]);
+    assert_eq!(
+        fs::read(f.restored_src(&back).join("gathered")).unwrap(),
+        noise(2, 2000)
+    );
+    f.ok(&["forget", &before[1].1]);
+    assert_eq!(snapshot_count(&f), 4);
+    f.ok(&["check"]);
 }
 
 #[test]

@@ -232,7 +232,7 @@ pub fn prune(repo: &Repository, lock: &RepoLock, options: &PruneOptions) -> Resu
         report.temp_files_deleted += 1;
     }
     // 7. Settled snapshot files gathered into sets, so that listings stay short.
-    let gathered = super::gather::gather(repo, lock)?;
+    let gathered = super::gather::gather(repo, lock, &snapshots)?;
     report.snapshots_gathered = gathered.snapshots;
     report.snapshot_sets_written = gathered.sets_written;
     report.snapshot_sets_replaced = gathered.sets_replaced;

@@ -18,6 +18,7 @@ use crate::format::snapshot_listing::SetTable;
 use crate::repo::fence::Fences;
 use crate::repo::lock::RepoLock;
 use crate::repo::{Repository, layout, lock};
+use crate::snapshot::Listed;
 
 /// Members a set is given at most.
 const SET_MEMBERS: usize = 50_000;
@@ -71,11 +72,12 @@ fn listed(repo: &Repository) -> Result<(Vec<SnapshotId>, Vec<Arc<SetTable>>)> {
 /// so that no writer is still settling them) into sets, when there are at least
 /// [`GATHER_AT`]; small sets are merged into the new ones; sets replaced by others and left
 /// by an interrupted replacement are deleted. The caller holds the maintenance lock `lock`
-/// and has listed the snapshots (so every set is known).
+/// and has listed the snapshots, `listed` (so every set is known); a snapshot file written
+/// since is left for the next prune.
 ///
 /// # Errors
 /// I/O errors; a lost lock.
-pub fn gather(repo: &Repository, lock: &RepoLock) -> Result<Gathered> {
+pub fn gather(repo: &Repository, lock: &RepoLock, listed_then: &[Listed]) -> Result<Gathered> {
     let mut done = Gathered::default();
     let (_, sets) = listed(repo)?;
     // Leftovers of a replacement that was interrupted.
@@ -94,6 +96,10 @@ pub fn gather(repo: &Repository, lock: &RepoLock) -> Result<Gathered> {
     let limit = i64::try_from(lock::stale_after().as_nanos()).unwrap_or(i64::MAX);
     let in_sets: HashSet<SnapshotId> = sets.iter().map(|s| s.set).collect();
     let fences = Fences::load(repo)?;
+    let records: std::collections::HashMap<SnapshotId, &Snapshot> = listed_then
+        .iter()
+        .map(|l| (l.id, &l.snapshot))
+        .collect();
     let mut singles: Vec<(i64, SnapshotId)> = Vec::new();
     for (name, time) in repo
         .storage()
@@ -106,9 +112,8 @@ pub fn gather(repo: &Repository, lock: &RepoLock) -> Result<Gathered> {
         if in_sets.contains(&id) || now.saturating_sub(time) <= limit {
             continue;
         }
-        // Read when the snapshots were listed: no request here.
-        if let Ok(s) = repo.load_snapshot(&id)
-            && settled(&fences, &id, &s)
+        if let Some(s) = records.get(&id)
+            && settled(&fences, &id, s)
         {
             singles.push((s.time_ns, id));
         }
