@@ -96,10 +96,8 @@ pub fn gather(repo: &Repository, lock: &RepoLock, listed_then: &[Listed]) -> Res
     let limit = i64::try_from(lock::stale_after().as_nanos()).unwrap_or(i64::MAX);
     let in_sets: HashSet<SnapshotId> = sets.iter().map(|s| s.set).collect();
     let fences = Fences::load(repo)?;
-    let records: std::collections::HashMap<SnapshotId, &Snapshot> = listed_then
-        .iter()
-        .map(|l| (l.id, &l.snapshot))
-        .collect();
+    let records: std::collections::HashMap<SnapshotId, &Snapshot> =
+        listed_then.iter().map(|l| (l.id, &l.snapshot)).collect();
     let mut singles: Vec<(i64, SnapshotId)> = Vec::new();
     for (name, time) in repo
         .storage()
