@@ -27,8 +27,8 @@ use super::{Repository, layout};
 #[derive(Debug, Default)]
 pub(crate) struct Registry {
     tables: HashMap<SnapshotId, Arc<SetTable>>,
-    /// Records of members read by this process, by snapshot id.
-    records: HashMap<SnapshotId, Snapshot>,
+    /// Records of the members of sets read by this process, by set, ascending by id.
+    records: HashMap<SnapshotId, Vec<(SnapshotId, Snapshot)>>,
     /// The cache directory's tables were read.
     local_read: bool,
 }
@@ -107,7 +107,7 @@ impl Repository {
         self.save_table(&table);
         let mut reg = self.sets();
         reg.tables.insert(*id, Arc::clone(&table));
-        reg.records.extend(records);
+        reg.records.insert(*id, records);
         Ok(ListedFile::Set(table))
     }
 
@@ -116,9 +116,20 @@ impl Repository {
         self.sets().tables.get(id).cloned()
     }
 
+    /// The records of the members of set `set` that this process read, taken out of its
+    /// memory (a later reader reads the set again): for a listing that keeps them itself.
+    pub(crate) fn take_set_records(&self, set: &SnapshotId) -> Vec<(SnapshotId, Snapshot)> {
+        self.sets().records.remove(set).unwrap_or_default()
+    }
+
     /// The record of set member `id` if this process has read its set.
     pub(crate) fn set_member(&self, id: &SnapshotId) -> Option<Snapshot> {
-        self.sets().records.get(id).cloned()
+        self.sets().records.values().find_map(|members| {
+            members
+                .binary_search_by(|(m, _)| m.cmp(id))
+                .ok()
+                .map(|i| members[i].1.clone())
+        })
     }
 
     /// A known set that holds snapshot `id`, for a member whose record is wanted but was not
@@ -155,7 +166,9 @@ impl Repository {
             }
         }
         drop(reg);
-        out.sort_unstable();
+        // The members of each set ascend, and so do the listed files: a stable sort merges
+        // such runs.
+        out.sort();
         out.dedup();
         out
     }

@@ -177,14 +177,13 @@ impl Repository {
                 Ok(ListedFile::Snapshot(s)) => new.push((id, *s)),
                 Ok(ListedFile::Set(set)) => {
                     look_again |= self.replaces_listed(&set, &files);
-                    for m in &set.members {
-                        if wanted.binary_search(m).is_err()
-                            && from_sets.insert(*m)
-                            && let Some(s) = self.set_member(m)
-                        {
-                            new.push((*m, s));
-                        }
-                    }
+                    new.extend(
+                        self.take_set_records(&set.set)
+                            .into_iter()
+                            .filter(|(m, _)| {
+                                wanted.binary_search(m).is_err() && from_sets.insert(*m)
+                            }),
+                    );
                 }
                 // Forgotten between the listing and the read, or a set replaced: whole
                 // listings look again.

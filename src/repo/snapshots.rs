@@ -44,16 +44,24 @@ impl Repository {
     /// # Errors
     /// I/O errors or [`Error::Corrupt`] naming the file (also when `id` names a set).
     pub fn load_snapshot(&self, id: &SnapshotId) -> Result<Snapshot> {
-        self.require_full_key("reading snapshots")?;
-        if let Some(s) = self.set_member(id) {
-            return Ok(s);
-        }
-        match self.read_listed(id) {
-            Ok(ListedFile::Snapshot(s)) => Ok(*s),
-            Ok(ListedFile::Set(_)) => Err(Error::corrupt(
+        match self.read_file_or_member(id)? {
+            ListedFile::Snapshot(s) => Ok(*s),
+            ListedFile::Set(_) => Err(Error::corrupt(
                 layout::snapshot_path(id),
                 "a snapshot set, not a snapshot",
             )),
+        }
+    }
+
+    /// `snapshots/<id>` read (a snapshot or a set), or the record of member `id` of a set:
+    /// from memory if this process read the set, else from the set this client knows holds
+    /// it (its own file is gone: it was gathered).
+    fn read_file_or_member(&self, id: &SnapshotId) -> Result<ListedFile> {
+        self.require_full_key("reading snapshots")?;
+        if let Some(s) = self.set_member(id) {
+            return Ok(ListedFile::Snapshot(Box::new(s)));
+        }
+        match self.read_listed(id) {
             Err(Error::RepoIo { cause, .. }) if cause.kind() == std::io::ErrorKind::NotFound => {
                 let gone = || {
                     Error::repo_io(
@@ -64,9 +72,11 @@ impl Repository {
                 };
                 let set = self.set_holding(id).ok_or_else(gone)?;
                 self.read_listed(&set)?;
-                self.set_member(id).ok_or_else(gone)
+                self.set_member(id)
+                    .map(|s| ListedFile::Snapshot(Box::new(s)))
+                    .ok_or_else(gone)
             }
-            Err(e) => Err(e),
+            other => other,
         }
     }
 
@@ -78,10 +88,12 @@ impl Repository {
         Ok(self.snapshot_table()?.into_records())
     }
 
-    /// Loads the snapshots `ids`, oldest first, with the errors of those whose files cannot
-    /// be read (files gone since the listing are left out). When `ids` is the whole listing of
-    /// the snapshot directory (`whole`), through the snapshot catalog (which may then drop the
-    /// records of ids not in it); otherwise from their files. No fences are applied.
+    /// Loads the snapshots in the files `ids` of `snapshots/` (snapshot files, sets, or
+    /// members of sets), oldest first, with the errors of those that cannot be read (files
+    /// gone since the listing are left out). When `ids` is the whole listing of the snapshot
+    /// directory (`whole`), through the snapshot catalog (which may then drop the records of
+    /// snapshots not in it, and the tables of sets not listed); otherwise from their files.
+    /// No fences are applied.
     #[must_use]
     pub fn load_snapshots(&self, ids: &[SnapshotId], whole: bool) -> SnapshotListing {
         self.table_of(ids.to_vec(), whole, None).into_records()
@@ -89,20 +101,14 @@ impl Repository {
 
     /// Reads and verifies the files `ids` of `snapshots/` (snapshots or sets), from
     /// [`SNAPSHOT_LOADERS`] threads when there are many (object storage answers each after a
-    /// round trip). A member of a set this process has read is not read again.
+    /// round trip). A member of a set is read from its set (once per process).
     pub(crate) fn read_snapshot_files(
         &self,
         ids: &[SnapshotId],
     ) -> Vec<(SnapshotId, Result<ListedFile>)> {
         let load = |part: &[SnapshotId]| {
             part.iter()
-                .map(|id| {
-                    let r = match self.set_member(id) {
-                        Some(s) => Ok(ListedFile::Snapshot(Box::new(s))),
-                        None => self.read_listed(id),
-                    };
-                    (*id, r)
-                })
+                .map(|id| (*id, self.read_file_or_member(id)))
                 .collect::<Vec<_>>()
         };
         if ids.len() <= SNAPSHOT_LOADERS {

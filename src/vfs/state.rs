@@ -310,10 +310,11 @@ impl State {
             .filter(|id| !records.contains(id))
             .copied()
             .collect();
-        // The first load (every id missing) is of the whole listing.
+        // The first load (every snapshot missing) is of the whole listing: of its files.
+        let whole = missing.len() == snapshots.len();
         let (loaded, unreadable) = self
             .repo
-            .load_snapshots(&missing, missing.len() == snapshots.len());
+            .load_snapshots(if whole { &ids } else { &missing }, whole);
         // Sets met by the load are expanded now; until then a snapshot stays as it was shown.
         let snapshots = self.repo.expand_listing(&ids);
         records.retain(|id, _| snapshots.binary_search(id).is_ok());

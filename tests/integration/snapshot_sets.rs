@@ -139,6 +139,13 @@ fn gathered_snapshots_keep_their_ids_and_list_restore_forget_and_mount_as_before
             }
             let file = m.src_in(&f, &before[5].1).join("file");
             assert_eq!(fs::read(file).unwrap(), data[5]);
+            // The mount's first listing is of the files: it keeps the set's table.
+            let tables = repo_cache_dir(&f, "cache", "catalog").join("sets");
+            assert_eq!(
+                files_in(&tables).len(),
+                1,
+                "the mount dropped the set's table"
+            );
         }
         f.ok(&["check"]);
     }
@@ -258,6 +265,23 @@ fn a_damaged_or_stale_local_set_table_is_named_and_the_set_read_again() {
         fs::read(&tables[0]).unwrap(),
         bytes,
         "the table was not saved again"
+    );
+    // The catalog's records lost, the set tables kept: the members are read from their set.
+    let catalog = repo_cache_dir(&f, "cache", "catalog");
+    for seg in files_in(&catalog) {
+        if seg
+            .file_name()
+            .unwrap()
+            .to_string_lossy()
+            .starts_with("seg-")
+        {
+            fs::remove_file(seg).unwrap();
+        }
+    }
+    assert_eq!(
+        snapshot_listing(&f),
+        before,
+        "members of a known set went missing"
     );
     // A replaced set's table goes at the next listing.
     f.ok(&["forget", &before[0].1]);
