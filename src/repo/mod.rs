@@ -605,10 +605,20 @@ impl Repository {
         let bytes = record
             .encode(self.scheme()?.payload())
             .map_err(|e| Error::corrupt("<new index>", e.to_string()))?;
-        let id = IndexId(Id::hash(&bytes));
-        let path = layout::index_path(&id);
+        self.write_named(&bytes, |id| layout::index_path(&IndexId(id)))
+            .map(IndexId)
+    }
+
+    /// Writes `bytes` as the file `path(its blake3)` (it becomes visible atomically); returns
+    /// the hash.
+    ///
+    /// # Errors
+    /// I/O errors naming the file.
+    pub(crate) fn write_named(&self, bytes: &[u8], path: impl Fn(Id) -> String) -> Result<Id> {
+        let id = Id::hash(bytes);
+        let path = path(id);
         self.storage
-            .write(&path, &bytes)
+            .write(&path, bytes)
             .map_err(|e| Error::repo_io("writing", path, e))?;
         Ok(id)
     }

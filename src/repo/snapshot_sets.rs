@@ -293,11 +293,7 @@ impl Repository {
     ) -> Result<SnapshotId> {
         let bytes = OpenedSet::encode(members, supersedes, self.scheme()?.payload())
             .map_err(|e| Error::InvalidInput(e.to_string()))?;
-        let id = SnapshotId(Id::hash(&bytes));
-        let path = layout::snapshot_path(&id);
-        self.storage
-            .write(&path, &bytes)
-            .map_err(|e| Error::repo_io("writing", path, e))?;
-        Ok(id)
+        self.write_named(&bytes, |id| layout::snapshot_path(&SnapshotId(id)))
+            .map(SnapshotId)
     }
 }

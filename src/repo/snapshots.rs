@@ -2,7 +2,7 @@
 //! catalog when there is a cache directory), and writing a new one.
 
 use crate::error::{Error, Result};
-use crate::format::id::{Id, SnapshotId};
+use crate::format::id::SnapshotId;
 use crate::format::snapshot::Snapshot;
 
 use super::catalog::Catalog;
@@ -159,11 +159,7 @@ impl Repository {
         let bytes = snapshot
             .encode(self.scheme()?.payload())
             .map_err(|e| Error::corrupt("<new snapshot>", e.to_string()))?;
-        let id = SnapshotId(Id::hash(&bytes));
-        let path = layout::snapshot_path(&id);
-        self.storage
-            .write(&path, &bytes)
-            .map_err(|e| Error::repo_io("writing", path, e))?;
+        let id = SnapshotId(self.write_named(&bytes, |id| layout::snapshot_path(&SnapshotId(id)))?);
         if let Some(c) = &self.cache
             && c.put_snapshot(&id, snapshot).is_ok()
         {
