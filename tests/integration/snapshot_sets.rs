@@ -200,6 +200,15 @@ fn an_interrupted_replacement_never_brings_a_forgotten_snapshot_back() {
         "a snapshot in a set and in its own file is listed once"
     );
     f.ok(&["check"]);
+    // The next prune deletes the leftover files instead of gathering them a second time.
+    let out = settle_and_prune(&f);
+    assert!(!out.contains("gathered"), "{out}");
+    assert_eq!(snapshot_files(&f).len(), 1, "{:?}", snapshot_files(&f));
+    assert_eq!(listing(&f), whole);
+    // Put them back once more for the forget below.
+    for (p, b) in &singles {
+        fs::write(p, b).unwrap();
+    }
     // Forgetting one of them removes both its file and its place in the set.
     f.ok(&["forget", &whole[7].1]);
     let mut want = whole.clone();

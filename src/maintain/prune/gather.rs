@@ -95,6 +95,12 @@ pub fn gather(repo: &Repository, lock: &RepoLock, listed_then: &[Listed]) -> Res
     };
     let limit = i64::try_from(lock::stale_after().as_nanos()).unwrap_or(i64::MAX);
     let in_sets: HashSet<SnapshotId> = sets.iter().map(|s| s.set).collect();
+    // Snapshots a standing set holds: a file of one is a leftover of an interrupted gathering.
+    let members: HashSet<SnapshotId> = sets
+        .iter()
+        .filter(|s| !superseded.contains(&s.set))
+        .flat_map(|s| s.members.iter().copied())
+        .collect();
     let fences = Fences::load(repo)?;
     let records: std::collections::HashMap<SnapshotId, &Snapshot> =
         listed_then.iter().map(|l| (l.id, &l.snapshot)).collect();
@@ -108,6 +114,11 @@ pub fn gather(repo: &Repository, lock: &RepoLock, listed_then: &[Listed]) -> Res
             continue;
         };
         if in_sets.contains(&id) || now.saturating_sub(time) <= limit {
+            continue;
+        }
+        if members.contains(&id) {
+            lock.ensure_held()?;
+            repo.remove_if_present(&layout::snapshot_path(&id))?;
             continue;
         }
         if let Some(s) = records.get(&id)
