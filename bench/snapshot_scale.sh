@@ -64,7 +64,7 @@ for n in $COUNTS; do
     if [ "${GATHER:-}" = 1 ]; then
         # Snapshot files settle after a lock's grace period (2 s here) by the storage's clock.
         sleep 3
-        r=$(time_rss env CHRONOFS_LOCK_STALE_SECS=2 "$C" --no-cache -r "$W/repo" prune -q)
+        r=$(time_rss env CHRONOFS_GATHER_AT=1000 CHRONOFS_LOCK_STALE_SECS=2 "$C" --no-cache -r "$W/repo" prune -q)
         echo "prune gathering $(ls "$W/repo/snapshots" | wc -l) files now: $r" >&2
         rows+=("| $n | \`prune\` (gathers into $(ls "$W/repo/snapshots" | wc -l) files) | $r | | |")
     fi

@@ -299,3 +299,13 @@ fn a_damaged_or_stale_local_set_table_is_named_and_the_set_read_again() {
     assert_eq!(now.len(), 1, "{now:?}");
     assert_ne!(now, tables);
 }
+
+#[test]
+fn prune_gathers_nothing_unless_gathering_is_turned_on() {
+    let mut f = cached_fixture(&["--encryption", "none"]);
+    f.env.push(("CHRONOFS_LOCK_STALE_SECS".into(), "2".into()));
+    backups(&f, 0, 3);
+    let out = settle_and_prune(&f);
+    assert!(!out.contains("gathered"), "{out}");
+    assert_eq!(snapshot_files(&f).len(), 3);
+}

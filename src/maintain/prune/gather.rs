@@ -24,9 +24,12 @@ use crate::snapshot::Listed;
 const SET_MEMBERS: usize = 50_000;
 /// Bytes of snapshot files a set is given at most (sets are read whole).
 const SET_BYTES: usize = 32 << 20;
-/// Settled snapshot files below which `prune` leaves them as they are (a set of a few files
-/// saves little, and costs a rewrite when one of them is forgotten).
-const GATHER_AT: usize = 1_000;
+/// Gathering is off unless `CHRONOFS_GATHER_AT` names how many settled snapshot files there
+/// must be (1,000 is a good value): a set written by a prune that was stopped past the lock's
+/// grace period while another prune ran can hold snapshots that prune forgot (and whose data
+/// it deleted). Sets must first join the fence protocol that voids such late writes
+/// (docs/FORMAT.md, "Snapshot sets"); until then they are an experiment.
+const GATHER_ENV: &str = "CHRONOFS_GATHER_AT";
 
 /// What [`gather`] did.
 #[derive(Debug, Default, Clone, Copy)]
@@ -39,12 +42,9 @@ pub struct Gathered {
     pub sets_replaced: usize,
 }
 
-/// The threshold of settled snapshot files: [`GATHER_AT`], or `CHRONOFS_GATHER_AT` (tests).
-fn gather_at() -> usize {
-    std::env::var("CHRONOFS_GATHER_AT")
-        .ok()
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(GATHER_AT)
+/// The threshold of settled snapshot files, if gathering is on (see [`GATHER_ENV`]).
+fn gather_at() -> Option<usize> {
+    std::env::var(GATHER_ENV).ok().and_then(|s| s.parse().ok())
 }
 
 /// Whether snapshot `id` is settled: no revocation can still void it (its writer was not
@@ -69,8 +69,8 @@ fn listed(repo: &Repository) -> Result<(Vec<SnapshotId>, Vec<Arc<SetTable>>)> {
 }
 
 /// Gathers settled snapshot files older than a lock's grace period (by the storage's clock,
-/// so that no writer is still settling them) into sets, when there are at least
-/// [`GATHER_AT`]; small sets are merged into the new ones; sets replaced by others and left
+/// so that no writer is still settling them) into sets, when gathering is on and there are at
+/// least as many as it says ([`GATHER_ENV`]); small sets are merged into the new ones; sets replaced by others and left
 /// by an interrupted replacement are deleted. The caller holds the maintenance lock `lock`
 /// and has listed the snapshots, `listed` (so every set is known); a snapshot file written
 /// since is left for the next prune.
@@ -127,7 +127,7 @@ pub fn gather(repo: &Repository, lock: &RepoLock, listed_then: &[Listed]) -> Res
             singles.push((s.time_ns, id));
         }
     }
-    if singles.len() < gather_at() {
+    if gather_at().is_none_or(|at| singles.len() < at) {
         return Ok(done);
     }
     // In time order, so that a set holds neighbouring snapshots and a retention policy
