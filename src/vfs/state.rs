@@ -290,10 +290,10 @@ impl State {
         let old = self.view();
         let mut old_ids = old.ids();
         old_ids.sort();
+        // The listing names files: snapshots and sets (docs/FORMAT.md, "Snapshot sets").
+        let snapshots = self.repo.expand_listing(&ids);
         if notify
-            && self
-                .repo
-                .expand_listing(&ids)
+            && snapshots
                 .iter()
                 .any(|id| old_ids.binary_search(id).is_err())
             && let Ok(Some(problems)) = self.repo.refresh_index()
@@ -303,8 +303,6 @@ impl State {
                 .for_each(|p| log(&format!("skipping {}: {}", p.file, p.error)));
         }
         let mut records = lock(&self.records);
-        // The listing names files: snapshots and sets (docs/FORMAT.md, "Snapshot sets").
-        let snapshots = self.repo.expand_listing(&ids);
         let missing: Vec<SnapshotId> = snapshots
             .iter()
             .filter(|id| !records.contains(id))

@@ -249,13 +249,12 @@ fn find_leftovers(repo: &Repository, report: &mut CheckReport) -> Result<()> {
         }
     }
     // Sets that another listed set replaces: an interrupted replacement.
-    let mut files = repo.snapshot_ids()?;
-    files.sort_unstable();
-    for set in files.iter().filter_map(|f| repo.known_set(f)) {
+    let listed = crate::maintain::prune::gather::listed(repo)?;
+    for set in &listed.sets {
         for old in set
             .supersedes
             .iter()
-            .filter(|o| files.binary_search(o).is_ok())
+            .filter(|o| listed.files.binary_search(o).is_ok())
         {
             report.harmless.push(format!(
                 "{}: snapshot set replaced by set {} (an interrupted replacement; readers take \

@@ -59,13 +59,33 @@ fn settled(fences: &Fences, id: &SnapshotId, s: &Snapshot) -> bool {
             && revoking.any(|f| f.accepted.as_ref().is_some_and(|a| a.contains(id))))
 }
 
-/// The files of `snapshots/` now, sorted, and those of them that are sets this process
-/// knows (it read them when it listed the snapshots).
-fn listed(repo: &Repository) -> Result<(Vec<SnapshotId>, Vec<Arc<SetTable>>)> {
+/// The files of `snapshots/` now.
+pub(crate) struct Files {
+    /// All of them, sorted.
+    pub files: Vec<SnapshotId>,
+    /// Those that are sets this process knows (it read them when it listed the snapshots).
+    pub sets: Vec<Arc<SetTable>>,
+    /// The sets another of them replaces (left by an interrupted replacement).
+    pub superseded: HashSet<SnapshotId>,
+}
+
+/// Lists `snapshots/` now.
+///
+/// # Errors
+/// Listing failures.
+pub(crate) fn listed(repo: &Repository) -> Result<Files> {
     let mut files = repo.snapshot_ids()?;
     files.sort_unstable();
-    let sets = files.iter().filter_map(|f| repo.known_set(f)).collect();
-    Ok((files, sets))
+    let sets: Vec<Arc<SetTable>> = files.iter().filter_map(|f| repo.known_set(f)).collect();
+    let superseded = sets
+        .iter()
+        .flat_map(|s| s.supersedes.iter().copied())
+        .collect();
+    Ok(Files {
+        files,
+        sets,
+        superseded,
+    })
 }
 
 /// Gathers settled snapshot files older than a lock's grace period (by the storage's clock,
@@ -79,12 +99,10 @@ fn listed(repo: &Repository) -> Result<(Vec<SnapshotId>, Vec<Arc<SetTable>>)> {
 /// I/O errors; a lost lock.
 pub fn gather(repo: &Repository, lock: &RepoLock, listed_then: &[Listed]) -> Result<Gathered> {
     let mut done = Gathered::default();
-    let (_, sets) = listed(repo)?;
+    let Files {
+        sets, superseded, ..
+    } = listed(repo)?;
     // Leftovers of a replacement that was interrupted.
-    let superseded: HashSet<SnapshotId> = sets
-        .iter()
-        .flat_map(|s| s.supersedes.iter().copied())
-        .collect();
     for s in sets.iter().filter(|s| superseded.contains(&s.set)) {
         lock.ensure_held()?;
         repo.remove_if_present(&layout::snapshot_path(&s.set))?;
@@ -188,11 +206,11 @@ pub fn gather(repo: &Repository, lock: &RepoLock, listed_then: &[Listed]) -> Res
 /// I/O errors, naming the file.
 pub fn remove(repo: &Repository, ids: &[SnapshotId]) -> Result<()> {
     let doomed: HashSet<SnapshotId> = ids.iter().copied().collect();
-    let (files, sets) = listed(repo)?;
-    let superseded: HashSet<SnapshotId> = sets
-        .iter()
-        .flat_map(|s| s.supersedes.iter().copied())
-        .collect();
+    let Files {
+        files,
+        sets,
+        superseded,
+    } = listed(repo)?;
     for s in &sets {
         if !s.members.iter().any(|m| doomed.contains(m)) {
             continue;
