@@ -54,6 +54,15 @@ fn generation(src: &Path, g: u64) {
         .unwrap();
     }
     fs::write(src.join("slow"), noise(5000 + g / 2, 400_000)).unwrap();
+    // Stable and changing 300 KB segments in turn: whatever way the writer fills its packs,
+    // the packs holding this file hold blobs every generation uses beside blobs only this
+    // generation uses, so forgetting a generation leaves packs that prune must repack.
+    let mut mixed = Vec::new();
+    for i in 0..4 {
+        mixed.extend(noise(7000 + i, 300_000));
+        mixed.extend(noise(g * 100 + 50 + i, 300_000));
+    }
+    fs::write(src.join("mixed"), mixed).unwrap();
 }
 
 /// A repository with `n` generations; returns a copy of each generation's source, by id.
