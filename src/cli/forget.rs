@@ -125,7 +125,20 @@ pub fn run(ctx: &Context, a: &Args) -> Result<u8> {
     } else {
         Some(ctx.lock(&repo, LockKind::Maintenance, "forget")?)
     };
+    // A maintenance process stopped past the grace period must not resume beside this one.
+    let revocation = match &lock {
+        Some(l) => forget::revoke_stale_maintenance(&repo, l)?,
+        None => None,
+    };
     let listing = snapshot::list(&repo)?;
+    if let (Some(r), Some(l)) = (revocation, &lock) {
+        l.ensure_held()?;
+        r.finish(
+            &repo,
+            listing.snapshots.iter().map(|s| (&s.id, &s.snapshot)),
+            &listing.sets,
+        )?;
+    }
     for e in &listing.unreadable {
         let e = super::quote::text(&e.to_string());
         eprintln!("chronofs: warning: {e} (this snapshot is left alone)");
@@ -168,7 +181,7 @@ pub fn run(ctx: &Context, a: &Args) -> Result<u8> {
     let Some(lock) = lock else {
         return Ok(0);
     };
-    forget::remove(&repo, &doomed)?;
+    forget::remove(&repo, &lock, &doomed)?;
     if !a.json && !ctx.quiet {
         outln!("removed {} snapshot(s)", doomed.len())?;
     }
@@ -176,6 +189,7 @@ pub fn run(ctx: &Context, a: &Args) -> Result<u8> {
         let options = prune::PruneOptions {
             max_unused,
             dry_run: false,
+            ..prune::PruneOptions::default()
         };
         let report = super::prune::run_recorded(&repo, &lock, &options)?;
         prune_cmd::print_report(ctx, a.json, &report)?;

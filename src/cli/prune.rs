@@ -35,6 +35,7 @@ pub fn run(ctx: &Context, a: &Args) -> Result<u8> {
     let options = PruneOptions {
         max_unused: a.max_unused.parse()?,
         dry_run: a.dry_run,
+        ..PruneOptions::default()
     };
     // No index yet: prune loads it itself, under the lock.
     let repo = ctx.open_unindexed()?;

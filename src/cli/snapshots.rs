@@ -44,6 +44,7 @@ pub fn run(ctx: &Context, a: &Args) -> Result<u8> {
     let snapshot::Listing {
         snapshots: mut listed,
         unreadable: bad,
+        ..
     } = snapshot::list_where(&repo, &a.select.filter())?;
     if let Some(n) = a.latest {
         listed = latest_per_group(listed, n);

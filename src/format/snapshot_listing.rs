@@ -13,7 +13,7 @@
 //! listed again.
 
 use super::FormatError;
-use super::id::{Id, SnapshotId};
+use super::id::{Id, SnapshotId, WriterId};
 use super::snapshot_catalog::Keys;
 
 /// The first eight bytes of a saved listing.
@@ -69,16 +69,19 @@ pub fn decode(
 }
 
 /// The first eight bytes of a saved set table.
-pub const SET_MAGIC: &[u8; 8] = b"CFSSSTB1";
+pub const SET_MAGIC: &[u8; 8] = b"CFSSSTB2";
 
-/// What a client keeps of a snapshot set it has read (`snapshots/<set>`): the sets it replaces
-/// and its members' ids, so that later listings expand it without reading it again. The same
-/// layout as a saved listing, with the token holding the set's id and how many of the ids
-/// that follow are replaced sets (the rest are members); each part ascends.
+/// What a client keeps of a snapshot set it has read (`snapshots/<set>`): its writer, the sets
+/// it replaces and its members' ids, so that later listings expand it without reading it
+/// again. The same layout as a saved listing, with the token holding the set's id and how
+/// many of the ids after the first are replaced sets; the first id is the writer, the rest
+/// are members; each part ascends.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct SetTable {
     /// The set's id (the name of its file).
     pub set: SnapshotId,
+    /// The maintenance process that wrote it.
+    pub writer: WriterId,
     /// Sets it replaces, ascending.
     pub supersedes: Vec<SnapshotId>,
     /// Its members' ids, ascending.
@@ -97,17 +100,15 @@ impl SetTable {
         let mut token = [0u8; TOKEN_LEN];
         token[..32].copy_from_slice(&self.set.0.0);
         token[32..40].copy_from_slice(&(self.supersedes.len() as u64).to_le_bytes());
-        let ids: Vec<SnapshotId> = self
-            .supersedes
-            .iter()
-            .chain(&self.members)
-            .copied()
+        let ids: Vec<SnapshotId> = std::iter::once(SnapshotId(self.writer.0))
+            .chain(self.supersedes.iter().copied())
+            .chain(self.members.iter().copied())
             .collect();
         encode_raw(SET_MAGIC, keys, &token, &ids)
     }
 
     /// Decodes and checks a table: as a saved listing, plus zeros where the token has no
-    /// field, a count of replaced sets within the ids, and each part ascending.
+    /// field, a writer, a count of replaced sets within the ids, and each part ascending.
     ///
     /// # Errors
     /// [`FormatError`] naming what is wrong.
@@ -116,11 +117,12 @@ impl SetTable {
         let mut n = [0u8; 8];
         n.copy_from_slice(&token[32..40]);
         let n = usize::try_from(u64::from_le_bytes(n)).unwrap_or(usize::MAX);
-        if token[40..] != [0; 8] || n > ids.len() {
+        if token[40..] != [0; 8] || ids.is_empty() || n > ids.len() - 1 {
             return Err(FormatError::Invalid(
                 "a set table's header is out of bounds".into(),
             ));
         }
+        let writer = WriterId(ids.remove(0).0);
         let members = ids.split_off(n);
         if !ascending(&ids) || !ascending(&members) {
             return Err(FormatError::Invalid(
@@ -131,6 +133,7 @@ impl SetTable {
         set.copy_from_slice(&token[..32]);
         Ok(SetTable {
             set: SnapshotId(Id(set)),
+            writer,
             supersedes: ids,
             members,
         })
@@ -262,6 +265,7 @@ mod tests {
         let k = keys(1);
         let t = SetTable {
             set: SnapshotId(Id([0xee; 32])),
+            writer: WriterId(Id([0xdd; 32])),
             supersedes: ids(2),
             members: ids(6)[2..].to_vec(),
         };

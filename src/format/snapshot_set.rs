@@ -10,7 +10,7 @@ use serde::{Deserialize, Serialize};
 
 use super::FormatError;
 use super::codec::{self, FileKind, PayloadCipher};
-use super::id::{Id, SnapshotId};
+use super::id::{Id, SnapshotId, WriterId};
 use super::snapshot::MAX_SNAPSHOT_LEN;
 
 /// Largest set file accepted.
@@ -30,6 +30,9 @@ pub enum SnapshotSetFile {
 /// What a set file holds.
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq, Default)]
 pub struct SnapshotSet {
+    /// The maintenance process that wrote it (its lock's writer id): a set written after a
+    /// prune revoked that process, and not accepted by the revocation's end, is void.
+    pub writer: WriterId,
     /// Sets this one replaces, ascending: a reader that lists both takes this one only.
     pub supersedes: Vec<SnapshotId>,
     /// The members' snapshot files, whole, ascending by their ids (the blake3 of each).
@@ -39,6 +42,8 @@ pub struct SnapshotSet {
 /// A set read back: its members with their ids, checked.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct OpenedSet {
+    /// The maintenance process that wrote it.
+    pub writer: WriterId,
     /// Sets it replaces, ascending.
     pub supersedes: Vec<SnapshotId>,
     /// `(id, snapshot file)`, ascending by id.
@@ -53,7 +58,7 @@ impl OpenedSet {
     }
 
     /// Encodes a set of `members` (snapshot files, any order, each once) replacing
-    /// `supersedes`.
+    /// `supersedes`, written by `writer`.
     ///
     /// # Errors
     /// Nothing to hold, too many members or replaced sets, a member too large, or a file over
@@ -61,6 +66,7 @@ impl OpenedSet {
     pub fn encode(
         mut members: Vec<(SnapshotId, Vec<u8>)>,
         mut supersedes: Vec<SnapshotId>,
+        writer: WriterId,
         cipher: &dyn PayloadCipher,
     ) -> Result<Vec<u8>, FormatError> {
         members.sort_unstable_by_key(|a| a.0);
@@ -79,6 +85,7 @@ impl OpenedSet {
             )));
         }
         let file = SnapshotSetFile::V1(SnapshotSet {
+            writer,
             supersedes,
             members: members.into_iter().map(|(_, b)| b).collect(),
         });
@@ -136,6 +143,7 @@ impl OpenedSet {
             members.push((id, body));
         }
         Ok(OpenedSet {
+            writer: set.writer,
             supersedes: set.supersedes,
             members,
         })
@@ -163,7 +171,8 @@ mod tests {
     fn round_trips_sorted_and_refuses_damage_disorder_and_itself() {
         let members: Vec<_> = (0..5).map(member).collect();
         let replaced = vec![member(9).0, member(8).0];
-        let bytes = OpenedSet::encode(members.clone(), replaced.clone(), &Plain).unwrap();
+        let writer = WriterId(Id([7; 32]));
+        let bytes = OpenedSet::encode(members.clone(), replaced.clone(), writer, &Plain).unwrap();
         assert!(is_set(&bytes));
         assert!(!is_set(&members[0].1));
         let id = SnapshotId(Id::hash(&bytes));
@@ -171,6 +180,7 @@ mod tests {
         let mut want = members.clone();
         want.sort_by_key(|a| a.0);
         assert_eq!(set.members, want);
+        assert_eq!(set.writer, writer);
         let mut sorted = replaced.clone();
         sorted.sort();
         assert_eq!(set.supersedes, sorted);
@@ -193,6 +203,7 @@ mod tests {
             codec::seal(
                 FileKind::SnapshotSet,
                 &SnapshotSetFile::V1(SnapshotSet {
+                    writer,
                     supersedes,
                     members,
                 }),
@@ -220,6 +231,6 @@ mod tests {
             ),
             Err(FormatError::WrongKind { .. })
         ));
-        assert!(OpenedSet::encode(Vec::new(), Vec::new(), &Plain).is_err());
+        assert!(OpenedSet::encode(Vec::new(), Vec::new(), writer, &Plain).is_err());
     }
 }

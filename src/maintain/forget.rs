@@ -10,7 +10,10 @@ use serde::Serialize;
 
 use crate::error::{Error, Result};
 use crate::format::id::SnapshotId;
+use crate::format::lock::LockMode;
 use crate::repo::Repository;
+use crate::repo::fence::{self, Revocation};
+use crate::repo::lock::{FoundLock, RepoLock};
 use crate::snapshot::Listed;
 
 use super::policy::{self, Candidate, Policy, Verdict};
@@ -177,11 +180,39 @@ pub fn plan(
 }
 
 /// Deletes snapshots: their files, and their places in snapshot sets (a snapshot already gone
-/// is not an error). The caller holds the
-/// exclusive lock and has checked that the repository is not append-only.
+/// is not an error). The caller holds the maintenance lock `lock`, has checked that the
+/// repository is not append-only, and has listed the snapshots.
 ///
 /// # Errors
-/// I/O errors, naming the file.
-pub fn remove(repo: &Repository, ids: &[SnapshotId]) -> Result<()> {
-    super::prune::gather::remove(repo, ids)
+/// I/O errors, naming the file; a lost lock.
+pub fn remove(repo: &Repository, lock: &RepoLock, ids: &[SnapshotId]) -> Result<()> {
+    super::prune::gather::remove(repo, lock, ids)
+}
+
+/// Revokes the other maintenance processes whose locks went stale (a `prune` or `forget`
+/// stopped past the lock's grace period), so that none of them resumes beside this one and
+/// changes the snapshot sets from what it saw before it stopped: writes the begin of a
+/// revocation and removes their locks (docs/FORMAT.md, "Prune beside writers"). The caller
+/// lists the snapshots next, then ends the revocation with that listing
+/// ([`Revocation::finish`]). `prune` revokes every stale lock itself.
+///
+/// # Errors
+/// I/O errors; a lost lock.
+pub fn revoke_stale_maintenance(repo: &Repository, lock: &RepoLock) -> Result<Option<Revocation>> {
+    let me = lock.writer();
+    let locks = crate::repo::lock::list(repo)?;
+    let stale: Vec<&FoundLock> = locks
+        .iter()
+        .filter(|f| {
+            f.lock
+                .as_ref()
+                .is_ok_and(|l| l.writer != me && l.mode == LockMode::Maintenance)
+                && f.stale_reason().is_some()
+        })
+        .collect();
+    if stale.is_empty() {
+        return Ok(None);
+    }
+    lock.ensure_held()?;
+    fence::revoke(repo, &stale)
 }

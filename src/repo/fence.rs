@@ -14,11 +14,13 @@
 //! wrote its snapshot before step 2 listed the snapshots, so it is accepted.
 
 use std::collections::HashSet;
+use std::sync::Arc;
 
 use crate::error::{Error, Result};
 use crate::format::fence::{Fence, MAX_FENCE_LEN};
 use crate::format::id::{Id, SnapshotId, WriterId};
 use crate::format::snapshot::Snapshot;
+use crate::format::snapshot_listing::SetTable;
 
 use super::lock::FoundLock;
 use super::{Repository, layout, now_ns};
@@ -70,6 +72,12 @@ impl Fences {
     #[must_use]
     pub fn voids(&self, id: &SnapshotId, writer: Option<&WriterId>) -> bool {
         writer.is_some_and(|w| self.fences.iter().any(|f| f.voids(id, w)))
+    }
+
+    /// True if a fence revokes `writer` (a begin or an end).
+    #[must_use]
+    pub fn revoked(&self, writer: &WriterId) -> bool {
+        self.fences.iter().any(|f| f.revokes(writer))
     }
 
     /// The fences that revoke `writer`.
@@ -141,7 +149,8 @@ impl Revocation {
     }
 
     /// Writes the end: `snapshots` are those listed after the begin (and protected by the
-    /// caller); the revoked writers' snapshots among them are accepted.
+    /// caller), and `sets` the snapshot sets of that listing; the revoked writers' snapshots
+    /// and sets among them are accepted.
     ///
     /// # Errors
     /// Write failures.
@@ -149,11 +158,17 @@ impl Revocation {
         self,
         repo: &Repository,
         snapshots: impl Iterator<Item = (&'a SnapshotId, &'a Snapshot)>,
+        sets: &[Arc<SetTable>],
     ) -> Result<()> {
         let revoked = self.writers();
         let accepted = snapshots
             .filter(|(_, s)| s.commit.is_some_and(|c| revoked.contains(&c.writer)))
             .map(|(id, _)| *id)
+            .chain(
+                sets.iter()
+                    .filter(|t| revoked.contains(&t.writer))
+                    .map(|t| t.set),
+            )
             .collect();
         write(
             repo,
@@ -216,8 +231,10 @@ pub fn unlock(repo: &Repository, all: bool) -> Result<Vec<FoundLock>> {
         && !repo.backup_only()
     {
         // Listed now: a snapshot a saved listing left out would be voided for good.
-        let (snapshots, _) = repo.snapshot_table_listed_now()?.into_records();
-        revocation.finish(repo, snapshots.iter().map(|(id, s)| (id, s)))?;
+        let table = repo.snapshot_table_listed_now()?;
+        let sets = table.sets().to_vec();
+        let (snapshots, _) = table.into_records();
+        revocation.finish(repo, snapshots.iter().map(|(id, s)| (id, s)), &sets)?;
     }
     drop(own);
     Ok(found)

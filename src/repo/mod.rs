@@ -23,7 +23,7 @@ mod load;
 pub mod lock;
 pub mod pack;
 mod read;
-mod snapshot_sets;
+pub(crate) mod snapshot_sets;
 mod snapshot_table;
 mod snapshots;
 
@@ -504,6 +504,17 @@ impl Repository {
             }
             _ => Ok(()),
         }
+    }
+
+    /// Deletes every file of `paths` (repository-relative) that exists, in as few requests
+    /// as the storage allows ([`Storage::remove_all`]).
+    ///
+    /// # Errors
+    /// [`Error::RepoIo`] naming the first path of the failed request.
+    pub fn remove_all_present(&self, paths: &[String]) -> Result<()> {
+        self.storage
+            .remove_all(paths)
+            .map_err(|e| Error::repo_io("removing", paths.first().map_or("", String::as_str), e))
     }
 
     /// Keeps the index and snapshot files of a remote repository in a local cache under

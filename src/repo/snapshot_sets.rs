@@ -16,11 +16,12 @@ use std::path::PathBuf;
 use std::sync::{Arc, MutexGuard, PoisonError};
 
 use crate::error::{Error, Result};
-use crate::format::id::{Id, SnapshotId};
+use crate::format::id::{Id, SnapshotId, WriterId};
 use crate::format::snapshot::{MAX_SNAPSHOT_LEN, Snapshot};
 use crate::format::snapshot_listing::{self as listing, SetTable};
 use crate::format::snapshot_set::{self as format, MAX_SET_LEN, OpenedSet};
 
+use super::fence::Fences;
 use super::{Repository, layout};
 
 /// The sets a process has met.
@@ -31,6 +32,32 @@ pub(crate) struct Registry {
     records: HashMap<SnapshotId, Vec<(SnapshotId, Snapshot)>>,
     /// The cache directory's tables were read.
     local_read: bool,
+}
+
+/// The sets of a listing of `snapshots/` that a process knows, by what they are to readers.
+#[derive(Debug, Default)]
+pub(crate) struct ListedSets {
+    /// Sets whose members the listing stands for: not void, and not replaced by another
+    /// listed set that is not void.
+    pub standing: Vec<Arc<SetTable>>,
+    /// Sets that a standing or replaced set replaces (left by an interrupted replacement).
+    pub replaced: Vec<Arc<SetTable>>,
+    /// Sets written too late by a maintenance process that a prune had revoked: readers
+    /// ignore them, what they hold and what they replace.
+    pub void: Vec<Arc<SetTable>>,
+}
+
+/// Whether `set` is void by `fences`: its writer was revoked, and the revocation's end did
+/// not accept it (it was written after that prune listed the snapshots).
+pub(crate) fn is_void(fences: &Fences, set: &SetTable) -> bool {
+    fences.voids(&set.set, Some(&set.writer))
+}
+
+/// Whether a newly read `set` replaces one of `files` (a listing must be expanded again).
+pub(crate) fn replaces_listed(set: &SetTable, files: &[SnapshotId]) -> bool {
+    set.supersedes
+        .iter()
+        .any(|s| files.binary_search(s).is_ok())
 }
 
 /// A file of `snapshots/`, read.
@@ -101,6 +128,7 @@ impl Repository {
         }
         let table = Arc::new(SetTable {
             set: *id,
+            writer: set.writer,
             supersedes: set.supersedes,
             members: records.iter().map(|(m, _)| *m).collect(),
         });
@@ -143,41 +171,59 @@ impl Repository {
             .map(|t| t.set)
     }
 
-    /// The snapshot ids a listing of `snapshots/` (`files`) stands for, sorted and each once:
-    /// every listed set this process knows is replaced by its members, unless another listed
-    /// set replaces it; every other file stays (a snapshot, or a set not met yet, which
-    /// reading it reveals).
-    pub(crate) fn expand_listing(&self, files: &[SnapshotId]) -> Vec<SnapshotId> {
+    /// The sets among `files` (a listing of `snapshots/`) that this process knows, sorted out
+    /// by `fences` ([`ListedSets`]).
+    pub(crate) fn listed_sets(&self, files: &[SnapshotId], fences: &Fences) -> ListedSets {
         self.read_local_tables();
         let reg = self.sets();
-        let superseded: HashSet<SnapshotId> = files
-            .iter()
-            .filter_map(|f| reg.tables.get(f))
-            .flat_map(|t| t.supersedes.iter().copied())
-            .collect();
-        let mut out = Vec::with_capacity(files.len());
-        for f in files {
-            if superseded.contains(f) {
-                continue;
-            }
-            match reg.tables.get(f) {
-                Some(t) => out.extend_from_slice(&t.members),
-                None => out.push(*f),
+        let mut out = ListedSets::default();
+        let mut live = Vec::new();
+        for t in files.iter().filter_map(|f| reg.tables.get(f)) {
+            if is_void(fences, t) {
+                out.void.push(Arc::clone(t));
+            } else {
+                live.push(Arc::clone(t));
             }
         }
         drop(reg);
+        let superseded: HashSet<SnapshotId> = live
+            .iter()
+            .flat_map(|t| t.supersedes.iter().copied())
+            .collect();
+        for t in live {
+            if superseded.contains(&t.set) {
+                out.replaced.push(t);
+            } else {
+                out.standing.push(t);
+            }
+        }
+        out
+    }
+
+    /// The snapshot ids a listing of `snapshots/` (`files`) stands for, sorted and each once:
+    /// every listed set this process knows is replaced by its members if it stands, and left
+    /// out if it does not ([`ListedSets`]); every other file stays (a snapshot, or a set not
+    /// met yet, which reading it reveals).
+    pub(crate) fn expand_listing(&self, files: &[SnapshotId], fences: &Fences) -> Vec<SnapshotId> {
+        let sets = self.listed_sets(files, fences);
+        let known: HashSet<SnapshotId> = [&sets.standing, &sets.replaced, &sets.void]
+            .into_iter()
+            .flatten()
+            .map(|t| t.set)
+            .collect();
+        let mut out: Vec<SnapshotId> = files
+            .iter()
+            .filter(|f| !known.contains(f))
+            .copied()
+            .collect();
+        for t in &sets.standing {
+            out.extend_from_slice(&t.members);
+        }
         // The members of each set ascend, and so do the listed files: a stable sort merges
         // such runs.
         out.sort();
         out.dedup();
         out
-    }
-
-    /// Whether a newly read set replaces one of `files` (a listing must be expanded again).
-    pub(crate) fn replaces_listed(&self, set: &SetTable, files: &[SnapshotId]) -> bool {
-        set.supersedes
-            .iter()
-            .any(|s| files.binary_search(s).is_ok())
     }
 
     /// Removes the saved tables of sets not in `files` (a whole listing of `snapshots/`,
@@ -282,7 +328,8 @@ impl Repository {
     }
 
     /// Writes a set of `members` (snapshot files: id and bytes) replacing the sets
-    /// `supersedes`; it becomes visible atomically. Returns its id.
+    /// `supersedes`, in the name of maintenance process `writer`; it becomes visible
+    /// atomically. Returns its id.
     ///
     /// # Errors
     /// Out of bounds (see [`OpenedSet::encode`]), I/O errors.
@@ -290,10 +337,28 @@ impl Repository {
         &self,
         members: Vec<(SnapshotId, Vec<u8>)>,
         supersedes: Vec<SnapshotId>,
+        writer: WriterId,
     ) -> Result<SnapshotId> {
-        let bytes = OpenedSet::encode(members, supersedes, self.scheme()?.payload())
+        let mut ids: Vec<SnapshotId> = members.iter().map(|(id, _)| *id).collect();
+        ids.sort_unstable();
+        ids.dedup();
+        let mut replaced = supersedes.clone();
+        replaced.sort_unstable();
+        replaced.dedup();
+        let bytes = OpenedSet::encode(members, supersedes, writer, self.scheme()?.payload())
             .map_err(|e| Error::InvalidInput(e.to_string()))?;
-        self.write_named(&bytes, |id| layout::snapshot_path(&SnapshotId(id)))
-            .map(SnapshotId)
+        let set = self
+            .write_named(&bytes, |id| layout::snapshot_path(&SnapshotId(id)))
+            .map(SnapshotId)?;
+        // Known from now on, as if read: the writer's later listings expand it.
+        let table = Arc::new(SetTable {
+            set,
+            writer,
+            supersedes: replaced,
+            members: ids,
+        });
+        self.save_table(&table);
+        self.sets().tables.insert(set, table);
+        Ok(set)
     }
 }

@@ -6,14 +6,16 @@
 //! every host.
 
 use std::io::{self, BufReader, Read as _, Seek as _};
+use std::sync::Arc;
 
 use crate::error::{Error, Result};
 use crate::format::id::SnapshotId;
 use crate::format::snapshot::Snapshot;
 use crate::format::snapshot_catalog::{self as format, Entry, Keys, TagSeal};
+use crate::format::snapshot_listing::SetTable;
 
 use super::catalog::Found;
-use super::snapshot_sets::ListedFile;
+use super::snapshot_sets::{self, ListedFile};
 use super::{Repository, fence};
 use crate::storage::ListToken;
 
@@ -45,6 +47,8 @@ pub struct SnapshotTable<'r> {
     pub unreadable: Vec<Error>,
     /// A listed file was gone, or a set read replaces a listed one: list again.
     look_again: bool,
+    /// The sets whose members the table holds (docs/FORMAT.md, "Snapshot sets").
+    sets: Vec<Arc<SetTable>>,
 }
 
 impl std::fmt::Debug for SnapshotTable<'_> {
@@ -92,7 +96,7 @@ impl Repository {
         loop {
             let files = list()?;
             let fences = fence::Fences::load(self)?;
-            let table = self.table_of(files, true, Some(&fences));
+            let table = self.table_of(files, true, &fences);
             listings += 1;
             if !table.look_again || listings >= LISTINGS {
                 return Ok(table);
@@ -136,14 +140,14 @@ impl Repository {
     }
 
     /// The table of the snapshots in the files `files` of `snapshots/` (each a snapshot or
-    /// a set), void ones left out by `fences` if given. When `files` is the whole listing
+    /// a set), void snapshots and sets left out by `fences`. When `files` is the whole listing
     /// (`whole`), the catalog gives what it holds and the files it does not are read and
     /// added to it; otherwise every file is read.
     pub(crate) fn table_of(
         &self,
         mut files: Vec<SnapshotId>,
         whole: bool,
-        fences: Option<&fence::Fences>,
+        fences: &fence::Fences,
     ) -> SnapshotTable<'_> {
         let keys = self.catalog_keys();
         // A few new ids (a mount's refresh) are read from their files: reading every table
@@ -154,7 +158,7 @@ impl Repository {
         if whole {
             self.drop_unlisted_tables(&files);
         }
-        let wanted = self.expand_listing(&files);
+        let wanted = self.expand_listing(&files, fences);
         let found = catalog.map_or_else(|| Found::none(wanted.len()), |c| c.read(&keys, &wanted));
         for d in &found.damage {
             eprintln!(
@@ -175,8 +179,11 @@ impl Repository {
         for (id, r) in self.read_snapshot_files(&missing) {
             match r {
                 Ok(ListedFile::Snapshot(s)) => new.push((id, *s)),
+                Ok(ListedFile::Set(set)) if snapshot_sets::is_void(fences, &set) => {
+                    drop(self.take_set_records(&set.set));
+                }
                 Ok(ListedFile::Set(set)) => {
-                    look_again |= self.replaces_listed(&set, &files);
+                    look_again |= snapshot_sets::replaces_listed(&set, &files);
                     new.extend(
                         self.take_set_records(&set.set)
                             .into_iter()
@@ -202,7 +209,7 @@ impl Repository {
                 c.dir().display()
             );
         }
-        let void = |e: &Entry| fences.is_some_and(|f| f.voids(&e.id, e.writer.as_ref()));
+        let void = |e: &Entry| fences.voids(&e.id, e.writer.as_ref());
         let here: Vec<(Entry, Snapshot)> = new
             .into_iter()
             .map(|(id, s)| (Entry::of(&keys, id, &s), s))
@@ -232,6 +239,7 @@ impl Repository {
             order: Vec::new(),
             unreadable,
             look_again,
+            sets: self.listed_sets(&files, fences).standing,
         };
         order.sort_unstable_by(|a, b| {
             a.time_ns
@@ -275,6 +283,13 @@ impl SnapshotTable<'_> {
 
     fn entry(&self, i: usize) -> &Entry {
         self.slot_entry(self.order[i])
+    }
+
+    /// The sets whose members the table holds: for a revocation's end, which accepts those
+    /// that the revoked processes wrote.
+    #[must_use]
+    pub fn sets(&self) -> &[Arc<SetTable>] {
+        &self.sets
     }
 
     /// How many snapshots.

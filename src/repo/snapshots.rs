@@ -93,10 +93,15 @@ impl Repository {
     /// gone since the listing are left out). When `ids` is the whole listing of the snapshot
     /// directory (`whole`), through the snapshot catalog (which may then drop the records of
     /// snapshots not in it, and the tables of sets not listed); otherwise from their files.
-    /// No fences are applied.
+    /// Void snapshots and sets are left out by `fences`.
     #[must_use]
-    pub fn load_snapshots(&self, ids: &[SnapshotId], whole: bool) -> SnapshotListing {
-        self.table_of(ids.to_vec(), whole, None).into_records()
+    pub fn load_snapshots(
+        &self,
+        ids: &[SnapshotId],
+        whole: bool,
+        fences: &super::fence::Fences,
+    ) -> SnapshotListing {
+        self.table_of(ids.to_vec(), whole, fences).into_records()
     }
 
     /// Reads and verifies the files `ids` of `snapshots/` (snapshots or sets), from

@@ -13,10 +13,12 @@ pub mod history;
 pub mod point_in_time;
 
 use std::path::{Component, Path};
+use std::sync::Arc;
 
 use crate::error::{Error, Result};
 use crate::format::id::SnapshotId;
 use crate::format::snapshot::Snapshot;
+use crate::format::snapshot_listing::SetTable;
 use crate::format::tree::{Node, NodeKind, Tree};
 use crate::repo::{Repository, SnapshotTable};
 
@@ -119,6 +121,9 @@ pub struct Listing {
     pub snapshots: Vec<Listed>,
     /// Why each unreadable snapshot file cannot be read.
     pub unreadable: Vec<Error>,
+    /// The snapshot sets whose members the listing took (all of them: a filter does not
+    /// narrow these), for a revocation's end.
+    pub sets: Vec<Arc<SetTable>>,
 }
 
 impl Listing {
@@ -246,10 +251,13 @@ fn by_id_prefix(spec: &str, n: usize, id: impl Fn(usize) -> SnapshotId) -> Resul
 /// # Errors
 /// Failure to list the snapshot directory.
 pub fn list(repo: &Repository) -> Result<Listing> {
-    let (snaps, unreadable) = repo.snapshots()?;
+    let table = repo.snapshot_table()?;
+    let sets = table.sets().to_vec();
+    let (snaps, unreadable) = table.into_records();
     Ok(Listing {
         snapshots: name_all(snaps),
         unreadable,
+        sets,
     })
 }
 
@@ -286,10 +294,12 @@ pub fn list_where(repo: &Repository, filter: &filter::Filter) -> Result<Listing>
             Err(e) => unreadable.push(e),
         }
     }
+    let sets = table.sets().to_vec();
     unreadable.extend(table.unreadable);
     Ok(Listing {
         snapshots,
         unreadable,
+        sets,
     })
 }
 

@@ -157,6 +157,11 @@ impl<S: Storage> Storage for BlockCache<S> {
         self.inner.remove(path)
     }
 
+    fn remove_all(&self, paths: &[String]) -> io::Result<()> {
+        self.cache().clear();
+        self.inner.remove_all(paths)
+    }
+
     forward!(
         read,
         read_up_to,

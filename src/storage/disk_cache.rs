@@ -245,6 +245,13 @@ impl Storage for DiskCache {
         self.inner.remove(path)
     }
 
+    fn remove_all(&self, paths: &[String]) -> io::Result<()> {
+        for path in paths.iter().filter(|p| cached_name(p).is_some()) {
+            let _ = fs::remove_file(self.dir.join(path));
+        }
+        self.inner.remove_all(paths)
+    }
+
     forward!(
         read_at,
         read_up_to,

@@ -503,6 +503,23 @@ impl Storage for LocalStorage {
         sync_dir(full.parent().unwrap_or(&self.root))
     }
 
+    fn remove_all(&self, paths: &[String]) -> io::Result<()> {
+        let mut dirs = std::collections::BTreeSet::new();
+        for path in paths {
+            self.open_files
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner)
+                .pop(path.as_str());
+            let full = self.full(path);
+            match fs::remove_file(&full) {
+                Err(e) if e.kind() != io::ErrorKind::NotFound => return Err(e),
+                _ => {}
+            }
+            dirs.insert(full.parent().unwrap_or(&self.root).to_path_buf());
+        }
+        dirs.iter().try_for_each(|d| sync_dir(d))
+    }
+
     fn create_dir(&self, dir: &str) -> io::Result<()> {
         let full = self.full(dir);
         make_dir(&full, self.modes.dir)?;

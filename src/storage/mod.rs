@@ -289,6 +289,18 @@ pub trait Storage: Send + Sync {
     /// The underlying I/O error.
     fn remove(&self, path: &str) -> io::Result<()>;
 
+    /// Deletes every file of `paths` durably; one already gone is no error. Object storage
+    /// deletes up to 1,000 in one request; a directory syncs each directory once.
+    ///
+    /// # Errors
+    /// The first I/O error other than a missing file (the files before it are gone).
+    fn remove_all(&self, paths: &[String]) -> io::Result<()> {
+        paths.iter().try_for_each(|p| match self.remove(p) {
+            Err(e) if e.kind() != io::ErrorKind::NotFound => Err(e),
+            _ => Ok(()),
+        })
+    }
+
     /// Requests made so far, for backends that bill by request (`None` for local storage).
     fn traffic(&self) -> Option<Traffic> {
         None

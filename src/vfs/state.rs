@@ -290,8 +290,10 @@ impl State {
         let old = self.view();
         let mut old_ids = old.ids();
         old_ids.sort();
+        // A snapshot or a set a revoked writer committed too late is left out (docs/FORMAT.md).
+        let fences = crate::repo::fence::Fences::load(&self.repo)?;
         // The listing names files: snapshots and sets (docs/FORMAT.md, "Snapshot sets").
-        let snapshots = self.repo.expand_listing(&ids);
+        let snapshots = self.repo.expand_listing(&ids, &fences);
         if notify
             && snapshots
                 .iter()
@@ -310,19 +312,14 @@ impl State {
             .collect();
         // The first load (every snapshot missing) is of the whole listing: of its files.
         let whole = missing.len() == snapshots.len();
-        let (loaded, unreadable) = self
-            .repo
-            .load_snapshots(if whole { &ids } else { &missing }, whole);
+        let (loaded, unreadable) =
+            self.repo
+                .load_snapshots(if whole { &ids } else { &missing }, whole, &fences);
         // Sets met by the load are expanded now; until then a snapshot stays as it was shown.
-        let snapshots = self.repo.expand_listing(&ids);
-        records.retain(|id, _| snapshots.binary_search(id).is_ok());
-        // A snapshot a revoked writer committed too late is left out (docs/FORMAT.md).
-        let fences = crate::repo::fence::Fences::load(&self.repo)?;
-        records.retain(|id, s| !fences.is_void(id, s));
+        let snapshots = self.repo.expand_listing(&ids, &fences);
+        records.retain(|id, s| snapshots.binary_search(id).is_ok() && !fences.is_void(id, s));
         for (id, s) in loaded {
-            if !fences.is_void(&id, &s) {
-                records.insert(id, s);
-            }
+            records.insert(id, s);
         }
         let mut shown = records.sorted();
         let mut queries = lock(&self.xattr_queries);

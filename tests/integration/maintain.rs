@@ -302,6 +302,7 @@ fn prune_interrupted_at_every_step_loses_nothing() {
     let options = PruneOptions {
         max_unused: MaxUnused::Bytes(0),
         dry_run: false,
+        ..PruneOptions::default()
     };
     let run = |fail_at: usize| -> (bool, usize) {
         sh(&format!(

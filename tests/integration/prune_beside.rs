@@ -22,7 +22,9 @@ use chronofs::repo::lock::{LockKind, RepoLock};
 use chronofs::storage::LocalStorage;
 use serde_json::Value;
 
-use super::util::{Fixture, Observed, assert_ok, noise, once_at, open_on, open_repo};
+use super::util::{
+    Fixture, Observed, assert_ok, hooked_at_write, noise, once_at, open_on, open_repo,
+};
 
 fn json(s: &str) -> Value {
     serde_json::from_str(s.lines().last().unwrap_or("")).unwrap()
@@ -32,7 +34,7 @@ fn json(s: &str) -> Value {
 /// recorded.
 /// A prune's lock on the repository at `repo_path`, taken through its own handle (so that an
 /// observing storage sees only the prune's own operations).
-fn prune_lock(repo_path: &Path) -> RepoLock {
+pub(super) fn prune_lock(repo_path: &Path) -> RepoLock {
     RepoLock::acquire(
         &open_repo(repo_path),
         LockKind::Maintenance,
@@ -421,6 +423,28 @@ fn a_damaged_fence_is_reported_and_no_backup_commits_past_it() {
     assert_eq!(f.ok(&["snapshots"]), listed, "nothing committed");
 }
 
+/// A prune's handle on the repository at `repo_path`, its lock, and what `meanwhile`
+/// returns once it ran: `meanwhile` runs when the prune's `n`-th write of a file under `dir`
+/// starts (as if the prune stopped there), on a handle of its own, given the prune's lock file
+/// and the repository's path.
+pub(super) fn stopped_at_write<T: Send + 'static>(
+    repo_path: &Path,
+    n: usize,
+    dir: &'static str,
+    meanwhile: impl FnOnce(&chronofs::repo::Repository, &str, &Path) -> T + Send + 'static,
+) -> (chronofs::repo::Repository, RepoLock, Arc<Mutex<Option<T>>>) {
+    let lock = prune_lock(repo_path);
+    let done = Arc::new(Mutex::new(None));
+    let hook = {
+        let (path, file, done) = (repo_path.to_path_buf(), lock.file(), Arc::clone(&done));
+        move || {
+            let other = open_repo(&path);
+            *done.lock().unwrap() = Some(meanwhile(&other, &file, &path));
+        }
+    };
+    (hooked_at_write(repo_path, n, dir, hook), lock, done)
+}
+
 /// A prune stopped between its lock check and the write of its final index (I6): while it
 /// sleeps it is revoked, and another prune repacks a pack the sleeper's index still names as
 /// live, and deletes it. The sleeper's index, written when it wakes, must not stay: it would
@@ -450,41 +474,24 @@ fn a_prune_revoked_between_its_lock_check_and_its_index_write_withdraws_that_ind
     snap(&d2);
     f.ok(&["forget", &s0, &s1]);
 
-    let lock_file: Arc<Mutex<Option<String>>> = Arc::default();
-    let other = Arc::new(Mutex::new(None));
-    let hook = {
-        let (repo_path, lock_file, other) =
-            (f.repo.clone(), Arc::clone(&lock_file), Arc::clone(&other));
-        move || {
-            // Revoked while stopped: its lock is gone; then a whole prune runs that repacks.
-            let name = lock_file.lock().unwrap().clone().unwrap();
-            fs::remove_file(repo_path.join(name)).unwrap();
-            let brepo = open_repo(&repo_path);
+    // Stopped just before its second index write (its final index), revoked (its lock is
+    // gone), and a whole prune runs that repacks.
+    let (repo, lock, other) =
+        stopped_at_write(&f.repo, 2, "index/", |brepo, lock_file, repo_path| {
+            fs::remove_file(repo_path.join(lock_file)).unwrap();
             let block =
-                RepoLock::acquire(&brepo, LockKind::Maintenance, "prune", Duration::ZERO).unwrap();
+                RepoLock::acquire(brepo, LockKind::Maintenance, "prune", Duration::ZERO).unwrap();
             let options = PruneOptions {
                 max_unused: prune::MaxUnused::Bytes(0),
                 dry_run: false,
+                ..PruneOptions::default()
             };
-            *other.lock().unwrap() = Some(prune::prune(&brepo, &block, &options).unwrap());
-        }
-    };
-    // Just before the prune's second index write (its final index).
-    let storage = Arc::new(Observed::new(
-        &f.repo,
-        once_at(
-            2,
-            |op, path| op == "write" && path.starts_with("index/"),
-            hook,
-        ),
-    ));
-    let repo = open_on(storage, &f.repo);
-    repo.load_index_strict().unwrap();
-    let lock = prune_lock(&f.repo);
-    *lock_file.lock().unwrap() = Some(lock.file());
+            prune::prune(brepo, &block, &options).unwrap()
+        });
     let sleeper = PruneOptions {
         max_unused: prune::MaxUnused::Unlimited,
         dry_run: false,
+        ..PruneOptions::default()
     };
     let err = prune::prune(&repo, &lock, &sleeper).unwrap_err();
     assert!(

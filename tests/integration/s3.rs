@@ -283,6 +283,10 @@ fn every_command_works_on_an_s3_repository() {
         "{said}"
     );
     assert_eq!(super::util::snapshot_listing(&f), before);
+    // The gathered files and the packs prune deleted (DeleteObjects requests) are gone: check
+    // would name a snapshot file a set also holds, or a pack no index names.
+    let checked = f.ok(&["check"]);
+    assert!(!checked.contains("harmless"), "{checked}");
     let back = f.path("from-set");
     f.ok(&["restore", &before[1].1, "--target", back.to_str().unwrap()]);
     assert_eq!(

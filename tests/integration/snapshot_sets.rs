@@ -7,9 +7,18 @@
 
 use std::fs;
 use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use chronofs::format::id::{Id, SnapshotId};
+use chronofs::maintain::prune::{self, PruneOptions};
+use chronofs::repo::fence;
+use chronofs::repo::lock::{self, LockKind, RepoLock};
 
 use super::mount::{Mounted, can_mount, names as dir_names};
-use super::util::{Fixture, cached_fixture, noise, repo_cache_dir, snapshot_listing};
+use super::prune_beside::stopped_at_write;
+use super::util::{
+    Fixture, cached_fixture, noise, open_repo, repo_cache_dir, sh, snapshot_listing,
+};
 
 /// A fixture whose prunes gather as soon as there are `at` settled snapshot files, settled
 /// after 2 s.
@@ -301,11 +310,178 @@ fn a_damaged_or_stale_local_set_table_is_named_and_the_set_read_again() {
 }
 
 #[test]
-fn prune_gathers_nothing_unless_gathering_is_turned_on() {
+fn prune_leaves_fewer_settled_snapshot_files_than_the_threshold_as_they_are() {
+    // The default threshold (1,000) leaves a small repository's files alone.
     let mut f = cached_fixture(&["--encryption", "none"]);
     f.env.push(("CHRONOFS_LOCK_STALE_SECS".into(), "2".into()));
     backups(&f, 0, 3);
     let out = settle_and_prune(&f);
     assert!(!out.contains("gathered"), "{out}");
     assert_eq!(snapshot_files(&f).len(), 3);
+    // One short of a threshold of 4: still alone; at 4, one set.
+    f.env.push(("CHRONOFS_GATHER_AT".into(), "4".into()));
+    let out = settle_and_prune(&f);
+    assert!(!out.contains("gathered"), "{out}");
+    assert_eq!(snapshot_files(&f).len(), 3);
+    backups(&f, 3, 1);
+    let out = settle_and_prune(&f);
+    assert!(
+        out.contains("4 snapshot files gathered into 1 snapshot sets"),
+        "{out}"
+    );
+    assert_eq!(snapshot_files(&f).len(), 1);
+}
+
+fn sid(hex: &str) -> SnapshotId {
+    SnapshotId(hex.parse::<Id>().unwrap())
+}
+
+fn ids_of(listed: &[(String, String)]) -> Vec<String> {
+    listed.iter().map(|(id, _)| id.clone()).collect()
+}
+
+/// Whether the file of `snapshots/` at `path` is a set.
+fn is_a_set(path: &Path) -> bool {
+    chronofs::format::snapshot_set::is_set(&fs::read(path).unwrap())
+}
+
+/// What the soak test found with gathering on: a prune stopped past the grace period between
+/// reading the snapshot files it gathers and writing their set wakes after another prune
+/// revoked it, forgot one of them and deleted its data. Its set is written (from what it read
+/// before it stopped), its check after the write finds its lock gone, and it withdraws the
+/// set: the forgotten snapshot stays gone, and the repository checks clean. Without the check
+/// after the write the set stays (void, since the other prune's end did not accept it).
+#[test]
+fn a_prune_revoked_while_it_gathers_withdraws_its_set_and_nothing_forgotten_comes_back() {
+    let mut f = cached_fixture(&[]);
+    backups(&f, 0, 4);
+    let ids = ids_of(&snapshot_listing(&f));
+    let forgotten = sid(&ids[1]);
+    // Settled: older than the grace period by the storage's clock.
+    sh(&format!(
+        "touch -d '2 hours ago' {}/snapshots/*",
+        f.repo.display()
+    ));
+    // Stopped just before it writes its set, revoked, and a forget and a prune run.
+    let (repo, lock, other) = stopped_at_write(&f.repo, 1, "snapshots/", move |o, lock_file, _| {
+        let locks = lock::list(o).unwrap();
+        let sleeper = locks.iter().find(|l| l.file == lock_file).unwrap();
+        fence::revoke(o, &[sleeper]).unwrap();
+        let block = RepoLock::acquire(o, LockKind::Maintenance, "forget", Duration::ZERO).unwrap();
+        chronofs::snapshot::list(o).unwrap();
+        chronofs::maintain::forget::remove(o, &block, &[forgotten]).unwrap();
+        let options = PruneOptions {
+            max_unused: prune::MaxUnused::Bytes(0),
+            dry_run: false,
+            gather_at: usize::MAX,
+        };
+        prune::prune(o, &block, &options).unwrap()
+    });
+    let sleeper = PruneOptions {
+        max_unused: prune::MaxUnused::Unlimited,
+        dry_run: false,
+        gather_at: 1,
+    };
+    let err = prune::prune(&repo, &lock, &sleeper).unwrap_err();
+    assert!(matches!(err, chronofs::Error::Revoked(_)), "{err}");
+    drop(lock);
+    let r = other.lock().unwrap().take().expect("the other prune ran");
+    assert!(
+        r.packs_deleted >= 1,
+        "the forgotten snapshot's data is gone: {r:?}"
+    );
+    let files = snapshot_files(&f);
+    assert_eq!(files.len(), 3, "{files:?}");
+    assert!(
+        files.iter().all(|p| !is_a_set(p)),
+        "the set was withdrawn: {files:?}"
+    );
+    let mut left = ids.clone();
+    left.remove(1);
+    assert_eq!(ids_of(&listing(&f)), left);
+    f.ok(&["check", "--read-data"]);
+    // Gathering works afterwards, and the forgotten snapshot stays gone.
+    f.env.push(("CHRONOFS_GATHER_AT".into(), "1".into()));
+    let out = f.ok(&["prune"]);
+    assert!(
+        out.contains("3 snapshot files gathered into 1 snapshot sets"),
+        "{out}"
+    );
+    assert_eq!(ids_of(&listing(&f)), left);
+    f.ok(&["check", "--read-data"]);
+}
+
+/// A prune that stops for longer than the grace period after it gathered snapshot `a` into a
+/// set (and deleted `a`'s file): `forget` revokes it before it lists, accepts its set (it was
+/// there before the listing) and adopts it (writes it again in its own name, since its
+/// writer may still withdraw it); the set the revoked prune writes when it wakes (from what
+/// it saw: holding `c`, which forget removed, and replacing the set that now holds `a`) is
+/// void: listings, the mount and restores ignore it, `check` calls it harmless, and the next
+/// prune deletes it.
+#[test]
+fn sets_of_a_revoked_maintenance_process_are_adopted_when_accepted_and_ignored_when_void() {
+    let mut f = cached_fixture(&[]);
+    f.env.push(("CHRONOFS_LOCK_STALE_SECS".into(), "2".into()));
+    let data = backups(&f, 0, 3);
+    let before = snapshot_listing(&f);
+    let (a, b, c) = (&before[0].0, &before[1].0, &before[2].0);
+    let repo = open_repo(&f.repo);
+    let stopped = RepoLock::acquire(&repo, LockKind::Maintenance, "prune", Duration::ZERO).unwrap();
+    let body = |id: &str| repo.snapshot_file_bytes(&sid(id)).unwrap();
+    let first = repo
+        .write_snapshot_set(vec![(sid(a), body(a))], Vec::new(), stopped.writer())
+        .unwrap();
+    let c_body = body(c);
+    let path = |id: &SnapshotId| f.repo.join("snapshots").join(id.to_hex());
+    fs::remove_file(path(&sid(a))).unwrap();
+    // Past the grace period without a refresh.
+    std::thread::sleep(Duration::from_millis(2500));
+    f.ok(&["forget", c]);
+    assert!(
+        matches!(stopped.ensure_held(), Err(chronofs::Error::Revoked(_))),
+        "forget revoked the stopped prune"
+    );
+    assert!(!path(&first).exists(), "the accepted set was adopted");
+    let adopted: Vec<PathBuf> = snapshot_files(&f)
+        .into_iter()
+        .filter(|p| is_a_set(p))
+        .collect();
+    assert_eq!(adopted.len(), 1, "{adopted:?}");
+    let adopted = sid(adopted[0].file_name().unwrap().to_str().unwrap());
+    assert_eq!(ids_of(&listing(&f)), [a.clone(), b.clone()]);
+    // The revoked prune wakes and writes a set from what it saw.
+    let late = repo
+        .write_snapshot_set(
+            vec![(sid(b), body(b)), (sid(c), c_body)],
+            vec![adopted],
+            stopped.writer(),
+        )
+        .unwrap();
+    assert_eq!(listing(&f), before[..2].to_vec());
+    assert_eq!(restored(&f, a), data[0]);
+    if can_mount(
+        "sets_of_a_revoked_maintenance_process_are_adopted_when_accepted_and_ignored_when_void",
+    ) {
+        let m = Mounted::new(&f, &[]);
+        let mut want: Vec<String> = before[..2].iter().map(|(_, n)| n.clone()).collect();
+        want.sort();
+        let mut shown: Vec<String> = dir_names(&m.path)
+            .into_iter()
+            .filter(|n| n.starts_with("20"))
+            .collect();
+        shown.sort();
+        assert_eq!(shown, want);
+    }
+    let out = f.ok(&["check"]);
+    assert!(
+        out.contains(&format!("snapshots/{}", late.to_hex())) && out.contains("written too late"),
+        "{out}"
+    );
+    f.ok(&["prune"]);
+    assert!(!path(&late).exists(), "the void set was deleted");
+    assert!(path(&adopted).exists());
+    assert_eq!(listing(&f), before[..2].to_vec());
+    let out = f.ok(&["check", "--read-data"]);
+    assert!(!out.contains("harmless"), "{out}");
+    drop(stopped);
 }

@@ -26,6 +26,8 @@ struct Counts {
     backups_other: AtomicU64,
     prunes_ok: AtomicU64,
     prunes_failed: AtomicU64,
+    sets_written: AtomicU64,
+    sets_replaced: AtomicU64,
     stops: AtomicU64,
     long_stops: AtomicU64,
     kills: AtomicU64,
@@ -122,6 +124,9 @@ pub(super) fn soak(mut f: Fixture, secs: u64, label: &str) {
     // Prunes leave index files of two blobs or more in place when nothing in them changes,
     // and merge the rest: both kinds of replacement happen beside the backups and mounts.
     f.env.push(("CHRONOFS_INDEX_KEEP_BLOBS".into(), "2".into()));
+    // Prunes gather settled snapshot files into sets (and forget rewrites them) as soon as
+    // there are two, so that sets are written, replaced and adopted beside everything else.
+    f.env.push(("CHRONOFS_GATHER_AT".into(), "2".into()));
     let f = Arc::new(f);
     let seed = u64::from(std::process::id()) << 20 | 0x9e37;
     eprintln!("soak {label}: seed {seed}");
@@ -234,7 +239,7 @@ pub(super) fn soak(mut f: Fixture, secs: u64, label: &str) {
                     &f,
                     &[
                         "forget",
-                        "-q",
+                        "--json",
                         "--keep-last",
                         "3",
                         "--group-by",
@@ -247,7 +252,20 @@ pub(super) fn soak(mut f: Fixture, secs: u64, label: &str) {
                 let out = child.wait_with_output().unwrap();
                 untrack(&running, pid);
                 match out.status.code() {
-                    Some(0) => counts.prunes_ok.fetch_add(1, Ordering::SeqCst),
+                    Some(0) => {
+                        // The plan, then prune's report.
+                        let text = String::from_utf8_lossy(&out.stdout);
+                        let report: serde_json::Value =
+                            serde_json::from_str(text.lines().last().unwrap_or("")).unwrap();
+                        let n = |k: &str| report[k].as_u64().unwrap();
+                        counts
+                            .sets_written
+                            .fetch_add(n("snapshot_sets_written"), Ordering::SeqCst);
+                        counts
+                            .sets_replaced
+                            .fetch_add(n("snapshot_sets_replaced"), Ordering::SeqCst);
+                        counts.prunes_ok.fetch_add(1, Ordering::SeqCst)
+                    }
                     // Killed, revoked, or waiting for a stopped prune's lock to go stale.
                     Some(12 | 20) | None => counts.prunes_failed.fetch_add(1, Ordering::SeqCst),
                     Some(c) => panic!(
@@ -331,7 +349,7 @@ pub(super) fn soak(mut f: Fixture, secs: u64, label: &str) {
 
     // The end: a last prune, a clean check, and every recorded snapshot still listed restores
     // exactly.
-    f.ok(&["prune", "-q"]);
+    let last: serde_json::Value = serde_json::from_str(&f.ok(&["prune", "--json"])).unwrap();
     f.ok(&["check", "--read-data"]);
     let listed: Vec<serde_json::Value> =
         serde_json::from_str(&f.ok(&["snapshots", "--json"])).unwrap();
@@ -353,20 +371,27 @@ pub(super) fn soak(mut f: Fixture, secs: u64, label: &str) {
     let c = &*counts;
     let line = format!(
         "soak {label} ({secs} s): {} backups committed, {} revoked (exit 20), {} killed, \
-         {} failed otherwise; {} prunes done, {} killed, revoked or waiting; {} stops ({} past \
+         {} failed otherwise; {} prunes done ({} snapshot sets written, {} replaced), {} \
+         killed, revoked or waiting; {} stops ({} past \
          the grace period), {} kills; {} files verified through the mount, {} reads refused; \
-         {restored} snapshots restored exactly at the end",
+         {restored} snapshots restored exactly at the end; the last prune gathered {} \
+         snapshot files into {} sets and replaced {} sets",
         c.backups_ok.load(Ordering::SeqCst),
         c.backups_revoked.load(Ordering::SeqCst),
         c.backups_killed.load(Ordering::SeqCst),
         c.backups_other.load(Ordering::SeqCst),
         c.prunes_ok.load(Ordering::SeqCst),
+        c.sets_written.load(Ordering::SeqCst),
+        c.sets_replaced.load(Ordering::SeqCst),
         c.prunes_failed.load(Ordering::SeqCst),
         c.stops.load(Ordering::SeqCst),
         c.long_stops.load(Ordering::SeqCst),
         c.kills.load(Ordering::SeqCst),
         c.files_verified.load(Ordering::SeqCst),
         c.reads_refused.load(Ordering::SeqCst),
+        last["snapshots_gathered"],
+        last["snapshot_sets_written"],
+        last["snapshot_sets_replaced"],
     );
     eprintln!("{line}");
     if let Ok(out) = std::env::var("CHRONOFS_SOAK_REPORT") {
@@ -379,6 +404,7 @@ pub(super) fn soak(mut f: Fixture, secs: u64, label: &str) {
     assert_eq!(c.backups_other.load(Ordering::SeqCst), 0, "{line}");
     assert!(c.backups_ok.load(Ordering::SeqCst) >= 3, "{line}");
     assert!(c.prunes_ok.load(Ordering::SeqCst) >= 1, "{line}");
+    assert!(c.sets_written.load(Ordering::SeqCst) >= 1, "{line}");
     assert!(
         c.kills.load(Ordering::SeqCst) + c.stops.load(Ordering::SeqCst) >= 3,
         "{line}"

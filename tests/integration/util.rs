@@ -637,6 +637,23 @@ impl Observed {
     }
 }
 
+/// A handle on the repository at `path` (index loaded) whose storage runs `hook` once, when
+/// its `n`-th write of a file under `dir` starts.
+pub fn hooked_at_write(
+    path: &Path,
+    n: usize,
+    dir: &'static str,
+    hook: impl FnOnce() + Send + 'static,
+) -> chronofs::repo::Repository {
+    let storage = std::sync::Arc::new(Observed::new(
+        path,
+        once_at(n, move |op, p| op == "write" && p.starts_with(dir), hook),
+    ));
+    let repo = open_on(storage, path);
+    repo.load_index_strict().unwrap();
+    repo
+}
+
 /// An observer for [`Observed`] that runs `hook` once, when the `n`-th call that `matches`
 /// (operation, path) starts.
 pub fn once_at(

@@ -104,6 +104,7 @@ pub fn check_with(repo: &Repository, read: ReadData) -> Result<CheckReport> {
     let crate::snapshot::Listing {
         snapshots: snaps,
         unreadable,
+        ..
     } = crate::snapshot::list(repo)?;
     for p in repo.load_index()? {
         report.errors.push(p.error.to_string());
@@ -248,9 +249,9 @@ fn find_leftovers(repo: &Repository, report: &mut CheckReport) -> Result<()> {
             }
         }
     }
-    // Sets that another listed set replaces: an interrupted replacement.
+    // Sets that another listed set replaces (an interrupted replacement), and void sets.
     let listed = crate::maintain::prune::gather::listed(repo)?;
-    for set in &listed.sets {
+    for set in listed.sets.standing.iter().chain(&listed.sets.replaced) {
         for old in set
             .supersedes
             .iter()
@@ -263,6 +264,27 @@ fn find_leftovers(repo: &Repository, report: &mut CheckReport) -> Result<()> {
                 set.set.short()
             ));
         }
+    }
+    for set in &listed.sets.standing {
+        for m in set
+            .members
+            .iter()
+            .filter(|m| listed.files.binary_search(m).is_ok())
+        {
+            report.harmless.push(format!(
+                "{}: snapshot file also held by snapshot set {} (an interrupted gathering; \
+                 it counts once, and the next prune deletes the file)",
+                layout::snapshot_path(m),
+                set.set.short()
+            ));
+        }
+    }
+    for set in &listed.sets.void {
+        report.harmless.push(format!(
+            "{}: snapshot set written too late by a revoked prune or forget (void: readers \
+             ignore it, and the next prune deletes it)",
+            layout::snapshot_path(&set.set)
+        ));
     }
     Ok(())
 }

@@ -62,6 +62,7 @@ pub fn prune(repo: &Repository, lock: &RepoLock, options: &PruneOptions) -> Resu
     }
     let old_index_files = repo.index_files();
     let snapshots = listing.snapshots;
+    let listing_sets = listing.sets;
     report.snapshots = snapshots.len();
     let seen: HashSet<SnapshotId> = snapshots.iter().map(|l| l.id).collect();
     let index = repo.index();
@@ -80,7 +81,11 @@ pub fn prune(repo: &Repository, lock: &RepoLock, options: &PruneOptions) -> Resu
     }
     for r in revocations {
         lock.ensure_held()?;
-        r.finish(repo, snapshots.iter().map(|l| (&l.id, &l.snapshot)))?;
+        r.finish(
+            repo,
+            snapshots.iter().map(|l| (&l.id, &l.snapshot)),
+            &listing_sets,
+        )?;
     }
     let (packs, blobs_used, blobs_unused) = survey::pack_use(&index, &used, &present);
     report.blobs_used = blobs_used;
@@ -200,9 +205,12 @@ pub fn prune(repo: &Repository, lock: &RepoLock, options: &PruneOptions) -> Resu
         drop(index);
         deleted = gone.into_iter().collect();
         deleted.sort();
-        for pack in &deleted {
+        // A lock check before each batch: deleting a pack that step 8 left out of the index
+        // is safe even for a prune revoked meanwhile (docs/FORMAT.md, I6).
+        let paths: Vec<String> = deleted.iter().map(layout::pack_path).collect();
+        for batch in paths.chunks(1000) {
             lock.ensure_held()?;
-            repo.remove_if_present(&layout::pack_path(pack))?;
+            repo.remove_all_present(batch)?;
         }
     }
     let deleted_set: HashSet<PackId> = deleted.iter().copied().collect();
@@ -223,7 +231,7 @@ pub fn prune(repo: &Repository, lock: &RepoLock, options: &PruneOptions) -> Resu
     let void = survey::void_snapshots(repo)?;
     if !void.is_empty() {
         lock.ensure_held()?;
-        super::gather::remove(repo, &void)?;
+        super::gather::remove(repo, lock, &void)?;
         report.void_snapshots_deleted += void.len();
     }
     for file in survey::old_temp_files(repo, &lock.file(), &locks)? {
@@ -232,7 +240,7 @@ pub fn prune(repo: &Repository, lock: &RepoLock, options: &PruneOptions) -> Resu
         report.temp_files_deleted += 1;
     }
     // 7. Settled snapshot files gathered into sets, so that listings stay short.
-    let gathered = super::gather::gather(repo, lock, &snapshots)?;
+    let gathered = super::gather::gather(repo, lock, &snapshots, options.gather_at)?;
     report.snapshots_gathered = gathered.snapshots;
     report.snapshot_sets_written = gathered.sets_written;
     report.snapshot_sets_replaced = gathered.sets_replaced;

@@ -7,16 +7,34 @@
 //! replaces others names them, so a reader that lists both takes the new one only. Both run
 //! under the maintenance lock, so no two of them change sets at once; backups only add
 //! snapshot files.
+//!
+//! A maintenance process stopped past the lock's grace period may wake after another one
+//! revoked it and changed the snapshots (forgot some, deleted their data). Sets join the
+//! fence protocol of "Prune beside writers" so that what it then writes does no harm:
+//! - a set names its writer, and its writer checks its lock **after** writing it; a writer
+//!   that lost its lock withdraws the set (deleting nothing else), since it may have been
+//!   written after the revoking prune listed the snapshots;
+//! - a revocation's end accepts the revoked writer's sets that its listing saw; a set not
+//!   accepted is **void**: readers ignore it, what it holds and what it replaces, and the
+//!   next maintenance deletes it;
+//! - nothing is deleted because of a set whose writer was revoked (it may still be withdrawn):
+//!   such a set, when accepted, is first **adopted** (written again in the adopter's name,
+//!   replacing it).
+//!
+//! A writer that passed its check after writing a set wrote it before any revocation could
+//! list the snapshots, so every end accepts it and it is never withdrawn: what it replaces and
+//! holds may then be deleted without checking the lock before each delete.
 
 use std::collections::HashSet;
 use std::sync::Arc;
 
-use crate::error::Result;
-use crate::format::id::SnapshotId;
+use crate::error::{Error, Result};
+use crate::format::id::{SnapshotId, WriterId};
 use crate::format::snapshot::Snapshot;
 use crate::format::snapshot_listing::SetTable;
 use crate::repo::fence::Fences;
 use crate::repo::lock::RepoLock;
+use crate::repo::snapshot_sets::ListedSets;
 use crate::repo::{Repository, layout, lock};
 use crate::snapshot::Listed;
 
@@ -24,12 +42,9 @@ use crate::snapshot::Listed;
 const SET_MEMBERS: usize = 50_000;
 /// Bytes of snapshot files a set is given at most (sets are read whole).
 const SET_BYTES: usize = 32 << 20;
-/// Gathering is off unless `CHRONOFS_GATHER_AT` names how many settled snapshot files there
-/// must be (1,000 is a good value): a set written by a prune that was stopped past the lock's
-/// grace period while another prune ran can hold snapshots that prune forgot (and whose data
-/// it deleted). Sets must first join the fence protocol that voids such late writes
-/// (docs/FORMAT.md, "Snapshot sets"); until then they are an experiment.
-const GATHER_ENV: &str = "CHRONOFS_GATHER_AT";
+/// Settled snapshot files below which a prune leaves them as they are: listing a few hundred
+/// names costs less than reading and writing sets.
+pub const GATHER_AT: usize = 1000;
 
 /// What [`gather`] did.
 #[derive(Debug, Default, Clone, Copy)]
@@ -42,9 +57,14 @@ pub struct Gathered {
     pub sets_replaced: usize,
 }
 
-/// The threshold of settled snapshot files, if gathering is on (see [`GATHER_ENV`]).
-fn gather_at() -> Option<usize> {
-    std::env::var(GATHER_ENV).ok().and_then(|s| s.parse().ok())
+/// How many settled snapshot files make a prune gather them: `CHRONOFS_GATHER_AT` if set (for
+/// tests and benchmarks), else [`GATHER_AT`].
+#[must_use]
+pub fn threshold() -> usize {
+    std::env::var("CHRONOFS_GATHER_AT")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(GATHER_AT)
 }
 
 /// Whether snapshot `id` is settled: no revocation can still void it (its writer was not
@@ -59,101 +79,233 @@ fn settled(fences: &Fences, id: &SnapshotId, s: &Snapshot) -> bool {
             && revoking.any(|f| f.accepted.as_ref().is_some_and(|a| a.contains(id))))
 }
 
-/// The files of `snapshots/` now.
+/// The files of `snapshots/` now, with the sets among them sorted out by the fences.
 pub(crate) struct Files {
     /// All of them, sorted.
     pub files: Vec<SnapshotId>,
-    /// Those that are sets this process knows (it read them when it listed the snapshots).
-    pub sets: Vec<Arc<SetTable>>,
-    /// The sets another of them replaces (left by an interrupted replacement).
-    pub superseded: HashSet<SnapshotId>,
+    /// The sets this process knows (it read them when it listed the snapshots).
+    pub sets: ListedSets,
+    /// The fences, read after the listing.
+    pub fences: Fences,
 }
 
-/// Lists `snapshots/` now.
+impl Files {
+    /// Whether deleting may rely on `set`: its writer is this process (`me`), or was never
+    /// revoked (a revoked writer may still withdraw it).
+    pub(crate) fn trusted(&self, set: &SetTable, me: &WriterId) -> bool {
+        set.writer == *me || !self.fences.revoked(&set.writer)
+    }
+
+    /// Whether `file` is listed.
+    fn has(&self, file: &SnapshotId) -> bool {
+        self.files.binary_search(file).is_ok()
+    }
+
+    /// What a set written in place of `set` is to replace: `set`, and what it replaced that is
+    /// still listed (so that deleting them in any order never brings one back).
+    fn replacing(&self, set: &SetTable) -> Vec<SnapshotId> {
+        std::iter::once(set.set)
+            .chain(set.supersedes.iter().copied().filter(|r| self.has(r)))
+            .collect()
+    }
+}
+
+/// Lists `snapshots/` now, then reads the fences.
 ///
 /// # Errors
 /// Listing failures.
 pub(crate) fn listed(repo: &Repository) -> Result<Files> {
     let mut files = repo.snapshot_ids()?;
     files.sort_unstable();
-    let sets: Vec<Arc<SetTable>> = files.iter().filter_map(|f| repo.known_set(f)).collect();
-    let superseded = sets
-        .iter()
-        .flat_map(|s| s.supersedes.iter().copied())
-        .collect();
+    let fences = Fences::load(repo)?;
+    let sets = repo.listed_sets(&files, &fences);
     Ok(Files {
         files,
         sets,
-        superseded,
+        fences,
     })
 }
 
-/// Gathers settled snapshot files older than a lock's grace period (by the storage's clock,
-/// so that no writer is still settling them) into sets, when gathering is on and there are at
-/// least as many as it says ([`GATHER_ENV`]); small sets are merged into the new ones; sets replaced by others and left
-/// by an interrupted replacement are deleted. The caller holds the maintenance lock `lock`
-/// and has listed the snapshots, `listed` (so every set is known); a snapshot file written
-/// since is left for the next prune.
+/// Writes a set of `members` replacing `supersedes` in the name of `lock`'s holder, then
+/// checks the lock: a holder that lost it withdraws the set and fails. Nothing the set holds
+/// or replaces has been deleted yet and no one else deletes anything because of it (its
+/// writer is revoked), so withdrawing is always safe; a set left by a crash before that is
+/// void or accepted, and the next maintenance deletes or adopts it.
+fn write_set(
+    repo: &Repository,
+    lock: &RepoLock,
+    members: Vec<(SnapshotId, Vec<u8>)>,
+    supersedes: Vec<SnapshotId>,
+) -> Result<SnapshotId> {
+    lock.ensure_held()?;
+    let id = repo.write_snapshot_set(members, supersedes, lock.writer())?;
+    if let Err(e) = lock.ensure_held() {
+        let _ = repo.remove_if_present(&layout::snapshot_path(&id));
+        return Err(e);
+    }
+    Ok(id)
+}
+
+/// Deletes `files` of `snapshots/` (sets replaced, snapshot files a set holds) that a set
+/// this process wrote, or a trusted one, made redundant: safe without a lock check before
+/// each (see the module's comment).
+fn delete_all<'a>(
+    repo: &Repository,
+    files: impl IntoIterator<Item = &'a SnapshotId>,
+) -> Result<()> {
+    let paths: Vec<String> = files.into_iter().map(layout::snapshot_path).collect();
+    repo.remove_all_present(&paths)
+}
+
+/// What [`settle`] did.
+#[derive(Debug, Default, Clone, Copy)]
+struct Settled {
+    /// Sets replaced: void ones deleted, sets of revoked writers adopted.
+    sets_replaced: usize,
+}
+
+/// Puts the sets of `snapshots/` in order before anything is deleted because of them: void
+/// sets are deleted, and the standing sets of revoked writers are adopted (written again in
+/// this process's name, replacing them and what they replace). Returns the listing after.
 ///
 /// # Errors
 /// I/O errors; a lost lock.
-pub fn gather(repo: &Repository, lock: &RepoLock, listed_then: &[Listed]) -> Result<Gathered> {
-    let mut done = Gathered::default();
-    let Files {
-        sets, superseded, ..
-    } = listed(repo)?;
-    // Leftovers of a replacement that was interrupted.
-    for s in sets.iter().filter(|s| superseded.contains(&s.set)) {
+fn settle(repo: &Repository, lock: &RepoLock, done: &mut Settled) -> Result<Files> {
+    let me = lock.writer();
+    let now = listed(repo)?;
+    let adopt: Vec<Arc<SetTable>> = now
+        .sets
+        .standing
+        .iter()
+        .filter(|t| !now.trusted(t, &me))
+        .cloned()
+        .collect();
+    if now.sets.void.is_empty() && adopt.is_empty() {
+        return Ok(now);
+    }
+    for t in &now.sets.void {
         lock.ensure_held()?;
-        repo.remove_if_present(&layout::snapshot_path(&s.set))?;
+        repo.remove_if_present(&layout::snapshot_path(&t.set))?;
         done.sets_replaced += 1;
     }
-    let Some(now) = super::survey::storage_now(repo, &lock.file())? else {
+    for t in &adopt {
+        let set = match repo.read_set(&t.set) {
+            Ok(s) => s,
+            // Withdrawn by its writer meanwhile: what it held is where it was.
+            Err(Error::RepoIo { cause, .. }) if cause.kind() == std::io::ErrorKind::NotFound => {
+                continue;
+            }
+            Err(e) => return Err(e),
+        };
+        let replaced = now.replacing(t);
+        write_set(repo, lock, set.members, replaced.clone())?;
+        delete_all(repo, &replaced)?;
+        done.sets_replaced += 1;
+    }
+    // Sets read by the adoptions are known: the listing sorts them out.
+    listed(repo)
+}
+
+/// Gathers settled snapshot files older than a lock's grace period (by the storage's clock,
+/// so that no writer is still settling them) into sets, when there are at least `gather_at`;
+/// small sets are merged into the new ones; sets
+/// replaced by others and left by an interrupted replacement, void sets, and snapshot files a
+/// set holds are deleted. The caller holds the maintenance lock `lock` and has listed the
+/// snapshots, `listed_then` (so every set is known); a snapshot file written since is left
+/// for the next prune.
+///
+/// # Errors
+/// I/O errors; a lost lock.
+pub fn gather(
+    repo: &Repository,
+    lock: &RepoLock,
+    listed_then: &[Listed],
+    gather_at: usize,
+) -> Result<Gathered> {
+    let mut settled_sets = Settled::default();
+    let mut now = settle(repo, lock, &mut settled_sets)?;
+    let mut done = Gathered {
+        sets_replaced: settled_sets.sets_replaced,
+        ..Gathered::default()
+    };
+    let me = lock.writer();
+    let trusted: Vec<&Arc<SetTable>> = [&now.sets.standing, &now.sets.replaced]
+        .into_iter()
+        .flatten()
+        .filter(|t| now.trusted(t, &me))
+        .collect();
+    // Leftovers of a replacement that was interrupted.
+    let superseded: HashSet<SnapshotId> = trusted
+        .iter()
+        .flat_map(|t| t.supersedes.iter().copied())
+        .collect();
+    let leftovers: Vec<SnapshotId> = now
+        .sets
+        .replaced
+        .iter()
+        .map(|t| t.set)
+        .filter(|s| superseded.contains(s))
+        .collect();
+    lock.ensure_held()?;
+    delete_all(repo, &leftovers)?;
+    done.sets_replaced += leftovers.len();
+    now.files.retain(|f| !leftovers.contains(f));
+    let Some(storage_now) = super::survey::storage_now(repo, &lock.file())? else {
         return Ok(done);
     };
     let limit = i64::try_from(lock::stale_after().as_nanos()).unwrap_or(i64::MAX);
-    let in_sets: HashSet<SnapshotId> = sets.iter().map(|s| s.set).collect();
+    let in_sets: HashSet<SnapshotId> = [&now.sets.standing, &now.sets.replaced, &now.sets.void]
+        .into_iter()
+        .flatten()
+        .map(|s| s.set)
+        .collect();
     // Snapshots a standing set holds: a file of one is a leftover of an interrupted gathering.
-    let members: HashSet<SnapshotId> = sets
+    let members: HashSet<SnapshotId> = now
+        .sets
+        .standing
         .iter()
-        .filter(|s| !superseded.contains(&s.set))
+        .filter(|t| now.trusted(t, &me))
         .flat_map(|s| s.members.iter().copied())
         .collect();
-    let fences = Fences::load(repo)?;
     let records: std::collections::HashMap<SnapshotId, &Snapshot> =
         listed_then.iter().map(|l| (l.id, &l.snapshot)).collect();
     let mut singles: Vec<(i64, SnapshotId)> = Vec::new();
+    let mut held = Vec::new();
     for (name, time) in repo
         .storage()
         .list_times(layout::SNAPSHOT_DIR)
-        .map_err(|e| crate::Error::repo_io("listing", layout::SNAPSHOT_DIR, e))?
+        .map_err(|e| Error::repo_io("listing", layout::SNAPSHOT_DIR, e))?
     {
         let Ok(id) = name.parse::<crate::format::id::Id>().map(SnapshotId) else {
             continue;
         };
-        if in_sets.contains(&id) || now.saturating_sub(time) <= limit {
+        if in_sets.contains(&id) || storage_now.saturating_sub(time) <= limit {
             continue;
         }
         if members.contains(&id) {
-            lock.ensure_held()?;
-            repo.remove_if_present(&layout::snapshot_path(&id))?;
+            held.push(id);
             continue;
         }
         if let Some(s) = records.get(&id)
-            && settled(&fences, &id, s)
+            && settled(&now.fences, &id, s)
         {
             singles.push((s.time_ns, id));
         }
     }
-    if gather_at().is_none_or(|at| singles.len() < at) {
+    lock.ensure_held()?;
+    delete_all(repo, &held)?;
+    if singles.is_empty() || singles.len() < gather_at {
         return Ok(done);
     }
     // In time order, so that a set holds neighbouring snapshots and a retention policy
     // (which forgets old ones) rewrites few sets.
     singles.sort_unstable();
-    let mut small: Vec<Arc<SetTable>> = sets
-        .into_iter()
-        .filter(|s| !superseded.contains(&s.set) && s.members.len() < SET_MEMBERS / 2)
+    let mut small: Vec<Arc<SetTable>> = now
+        .sets
+        .standing
+        .iter()
+        .filter(|s| s.members.len() < SET_MEMBERS / 2)
+        .cloned()
         .collect();
     let mut queue = singles.into_iter().map(|(_, id)| id).peekable();
     while queue.peek().is_some() {
@@ -178,21 +330,14 @@ pub fn gather(repo: &Repository, lock: &RepoLock, listed_then: &[Listed]) -> Res
             }
             bytes += set_bytes;
             members.extend(set.members);
-            replaced.push(s.set);
+            replaced.extend(now.replacing(s));
             small.pop();
         }
-        lock.ensure_held()?;
-        repo.write_snapshot_set(members, replaced.clone())?;
+        write_set(repo, lock, members, replaced.clone())?;
         done.sets_written += 1;
-        for s in &replaced {
-            lock.ensure_held()?;
-            repo.remove_if_present(&layout::snapshot_path(s))?;
-            done.sets_replaced += 1;
-        }
-        for id in &gathered {
-            lock.ensure_held()?;
-            repo.remove_if_present(&layout::snapshot_path(id))?;
-        }
+        delete_all(repo, &replaced)?;
+        done.sets_replaced += replaced.len();
+        delete_all(repo, &gathered)?;
         done.snapshots += gathered.len();
     }
     Ok(done)
@@ -200,46 +345,53 @@ pub fn gather(repo: &Repository, lock: &RepoLock, listed_then: &[Listed]) -> Res
 
 /// Removes the snapshots `ids`: their files, and their places in sets (a set that holds one
 /// of them is written again without it, replacing the old one, which is then deleted). The
-/// caller holds the maintenance lock and has listed the snapshots (so every set is known).
+/// caller holds the maintenance lock `lock` and has listed the snapshots (so every set is
+/// known).
 ///
 /// # Errors
-/// I/O errors, naming the file.
-pub fn remove(repo: &Repository, ids: &[SnapshotId]) -> Result<()> {
+/// I/O errors, naming the file; a lost lock.
+pub fn remove(repo: &Repository, lock: &RepoLock, ids: &[SnapshotId]) -> Result<()> {
     let doomed: HashSet<SnapshotId> = ids.iter().copied().collect();
-    let Files {
-        files,
-        sets,
-        superseded,
-    } = listed(repo)?;
-    for s in &sets {
-        if !s.members.iter().any(|m| doomed.contains(m)) {
+    let now = settle(repo, lock, &mut Settled::default())?;
+    let me = lock.writer();
+    let superseded: HashSet<SnapshotId> = [&now.sets.standing, &now.sets.replaced]
+        .into_iter()
+        .flatten()
+        .filter(|t| now.trusted(t, &me))
+        .flat_map(|t| t.supersedes.iter().copied())
+        .collect();
+    for t in now.sets.replaced.iter().chain(&now.sets.standing) {
+        if !t.members.iter().any(|m| doomed.contains(m)) {
             continue;
         }
-        if superseded.contains(&s.set) {
+        lock.ensure_held()?;
+        if superseded.contains(&t.set) {
             // Left by an interrupted replacement: the set that replaces it is rewritten.
-            repo.remove_if_present(&layout::snapshot_path(&s.set))?;
+            delete_all(repo, [&t.set])?;
             continue;
         }
-        let set = repo.read_set(&s.set)?;
+        if now.sets.replaced.iter().any(|r| r.set == t.set) {
+            // Replaced only by a set a revoked writer may still withdraw: left as it is.
+            continue;
+        }
+        let set = repo.read_set(&t.set)?;
         let keep: Vec<(SnapshotId, Vec<u8>)> = set
             .members
             .into_iter()
             .filter(|(m, _)| !doomed.contains(m))
             .collect();
-        if !keep.is_empty() {
-            // What the old set replaced stays replaced (should it still be listed).
-            let mut replaced: Vec<SnapshotId> = s
-                .supersedes
-                .iter()
-                .filter(|r| files.binary_search(r).is_ok())
-                .copied()
-                .collect();
-            replaced.push(s.set);
-            repo.write_snapshot_set(keep, replaced)?;
+        let replaced = now.replacing(t);
+        if keep.is_empty() {
+            // Nothing left to hold; what it replaced goes with it (it is not listed, or
+            // replaced by it and so holding nothing more).
+            lock.ensure_held()?;
+            delete_all(repo, replaced.iter().rev())?;
+        } else {
+            write_set(repo, lock, keep, replaced.clone())?;
+            delete_all(repo, &replaced)?;
         }
-        repo.remove_if_present(&layout::snapshot_path(&s.set))?;
     }
-    ids.iter()
-        .filter(|id| files.binary_search(id).is_ok())
-        .try_for_each(|id| repo.remove_if_present(&layout::snapshot_path(id)))
+    // A forgotten snapshot's file: deleting it late (after a revocation) only forgets it.
+    lock.ensure_held()?;
+    delete_all(repo, ids.iter().filter(|id| now.has(id)))
 }

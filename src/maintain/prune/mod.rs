@@ -106,12 +106,25 @@ impl MaxUnused {
 }
 
 /// Prune settings.
-#[derive(Clone, Copy, Debug, Default)]
+#[derive(Clone, Copy, Debug)]
 pub struct PruneOptions {
     /// Unused data tolerated in partly used packs.
     pub max_unused: MaxUnused,
     /// Only report what would be done.
     pub dry_run: bool,
+    /// Gather settled snapshot files into sets once there are at least this many
+    /// ([`gather::threshold`]).
+    pub gather_at: usize,
+}
+
+impl Default for PruneOptions {
+    fn default() -> Self {
+        PruneOptions {
+            max_unused: MaxUnused::default(),
+            dry_run: false,
+            gather_at: gather::threshold(),
+        }
+    }
 }
 
 /// What a prune did (or, with `dry_run`, would do).

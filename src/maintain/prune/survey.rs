@@ -255,7 +255,9 @@ pub fn void_snapshots(repo: &Repository) -> Result<Vec<SnapshotId>> {
     }
     let mut out = Vec::new();
     // Snapshot files and the members of sets (met when the snapshots were listed).
-    for id in repo.expand_listing(&repo.snapshot_ids()?) {
+    let mut files = repo.snapshot_ids()?;
+    files.sort_unstable();
+    for id in repo.expand_listing(&files, &fences) {
         if let Ok(s) = repo.load_snapshot(&id)
             && fences.is_void(&id, &s)
         {

@@ -208,6 +208,22 @@ impl Client {
         action.sign(SIGNATURE_LIFETIME).to_string()
     }
 
+    /// A signed DeleteObjects request (quiet) for `objects`: its URL, its body and the body's
+    /// MD5 (base64), which the signature covers.
+    pub fn delete_objects_request(
+        &self,
+        objects: &[rusty_s3::actions::ObjectIdentifier],
+    ) -> (String, String, String) {
+        let creds = Some(&self.credentials);
+        let mut unsigned = self.bucket.delete_objects(creds, objects.iter());
+        unsigned.set_quiet(true);
+        let (body, md5) = unsigned.body_with_md5();
+        let mut action = self.bucket.delete_objects(creds, objects.iter());
+        action.set_quiet(true);
+        action.headers_mut().insert(CONTENT_MD5, md5.clone());
+        (action.sign(SIGNATURE_LIFETIME).to_string(), body, md5)
+    }
+
     /// A signed ListObjectsV2 URL for keys under `prefix`, grouped at `/` when `delimited`.
     pub fn list_url(&self, prefix: &str, token: Option<&str>, max_keys: Option<usize>) -> String {
         let mut action = self.bucket.list_objects_v2(Some(&self.credentials));

@@ -30,6 +30,8 @@ pub use config::{S3Location, Settings};
 use crate::error::Result;
 use crate::storage::{NewFile, Storage, Traffic, too_large};
 
+use rusty_s3::actions::{DeleteObjectsResponse, ObjectIdentifier};
+
 use self::client::{Client, Kind, refusal};
 use self::upload::{Put, Uploads};
 
@@ -221,6 +223,57 @@ fn put_object(client: &Client, path: &str, data: &[u8], if_absent: bool) -> io::
     )
 }
 
+/// Keys one DeleteObjects request may name (the protocol's limit).
+const DELETES_PER_REQUEST: usize = 1000;
+
+/// One DeleteObjects request for `keys` (quiet: the server answers with the keys it could not
+/// delete, and a key that does not exist counts as deleted). The body's MD5 is sent and signed,
+/// as the protocol requires.
+fn delete_objects(client: &Client, keys: &[String]) -> io::Result<()> {
+    let Some(first) = keys.first() else {
+        return Ok(());
+    };
+    let objects: Vec<ObjectIdentifier> = keys.iter().cloned().map(ObjectIdentifier::new).collect();
+    let (url, body, md5) = client.delete_objects_request(&objects);
+    client.execute(
+        Kind::Delete,
+        first,
+        &[],
+        |agent| {
+            agent
+                .post(&url)
+                .header(client::CONTENT_MD5, &md5)
+                .send(body.as_bytes())
+        },
+        |_, resp| {
+            let text = resp
+                .body_mut()
+                .with_config()
+                .limit(16 << 20)
+                .read_to_string()
+                .map_err(io::Error::other)?;
+            client.count_down(text.len() as u64);
+            let answer = DeleteObjectsResponse::parse(&text).map_err(|e| {
+                io::Error::new(
+                    io::ErrorKind::InvalidData,
+                    format!("a DeleteObjects answer that is not one: {e}"),
+                )
+            })?;
+            match answer.errors.first() {
+                None => Ok(()),
+                Some(e) => Err(io::Error::other(format!(
+                    "DeleteObjects could not delete {} of {} objects, the first {}: {} ({})",
+                    answer.errors.len(),
+                    keys.len(),
+                    e.key,
+                    e.code,
+                    e.message
+                ))),
+            }
+        },
+    )
+}
+
 /// A pack being written: collected in memory, queued for upload at commit.
 struct S3NewFile<'a> {
     storage: &'a S3Storage,
@@ -405,6 +458,15 @@ impl Storage for S3Storage {
             |agent| agent.delete(&url).call(),
             |_, _| Ok(()),
         )
+    }
+
+    fn remove_all(&self, paths: &[String]) -> io::Result<()> {
+        if paths.iter().any(|p| !is_lock(p)) {
+            self.uploads.barrier()?;
+        }
+        let keys: Vec<String> = paths.iter().map(|p| self.key(p)).collect();
+        keys.chunks(DELETES_PER_REQUEST)
+            .try_for_each(|batch| delete_objects(&self.client, batch))
     }
 
     fn create_dir(&self, _dir: &str) -> io::Result<()> {
