@@ -14,8 +14,10 @@ deduplicated against. A condemned pack is deleted once every backup that was run
 condemned has finished (such a backup may reuse it; the snapshot it commits brings it back); until
 then it waits for a later prune (packs_waiting, writers_waited_for in --json). A backup whose lock
 was not refreshed for 30 minutes (stopped, suspended, cut off) is revoked: it cannot commit, and
-fails with exit code 20 when it wakes. Every prune leaves a record that `chronofs status` reports.
-The protocol and its guarantees: docs/FORMAT.md, \"Prune beside writers\".";
+fails with exit code 20 when it wakes. Once 1,000 or more snapshot files are older than 30 minutes,
+prune gathers them into snapshot sets (a few files for many snapshots, so that listing stays fast;
+ids, names and contents do not change). Every prune leaves a record that `chronofs status` reports.
+The protocol and its guarantees: docs/FORMAT.md, \"Prune beside writers\" and \"Snapshot sets\".";
 
 #[derive(clap::Args, Debug)]
 pub struct Args {
