@@ -49,6 +49,8 @@ pub struct SnapshotTable<'r> {
     look_again: bool,
     /// The sets whose members the table holds (docs/FORMAT.md, "Snapshot sets").
     sets: Vec<Arc<SetTable>>,
+    /// The listed snapshots left out as void (committed too late by a revoked writer).
+    void: Vec<SnapshotId>,
 }
 
 impl std::fmt::Debug for SnapshotTable<'_> {
@@ -209,7 +211,14 @@ impl Repository {
                 c.dir().display()
             );
         }
-        let void = |e: &Entry| fences.voids(&e.id, e.writer.as_ref());
+        let mut voided = Vec::new();
+        let mut void = |e: &Entry| {
+            let v = fences.voids(&e.id, e.writer.as_ref());
+            if v {
+                voided.push(e.id);
+            }
+            v
+        };
         let here: Vec<(Entry, Snapshot)> = new
             .into_iter()
             .map(|(id, s)| (Entry::of(&keys, id, &s), s))
@@ -240,6 +249,7 @@ impl Repository {
             unreadable,
             look_again,
             sets: self.listed_sets(&files, fences).standing,
+            void: voided,
         };
         order.sort_unstable_by(|a, b| {
             a.time_ns
@@ -290,6 +300,13 @@ impl SnapshotTable<'_> {
     #[must_use]
     pub fn sets(&self) -> &[Arc<SetTable>] {
         &self.sets
+    }
+
+    /// The listed snapshots left out because they are void (committed too late by a revoked
+    /// writer): a prune deletes their files.
+    #[must_use]
+    pub fn void(&self) -> &[SnapshotId] {
+        &self.void
     }
 
     /// How many snapshots.

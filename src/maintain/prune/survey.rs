@@ -244,25 +244,15 @@ pub fn old_temp_files(
     Ok(out)
 }
 
-/// Snapshot files that are void (committed too late by a revoked writer).
+/// Snapshots that are void (committed too late by a revoked writer), from a listing taken
+/// now: the table leaves them out, and names them (their records come from the snapshot
+/// catalog, not from reading every snapshot file).
 ///
 /// # Errors
-/// Listing and read failures.
+/// Listing failures.
 pub fn void_snapshots(repo: &Repository) -> Result<Vec<SnapshotId>> {
-    let fences = crate::repo::fence::Fences::load(repo)?;
-    if fences.is_empty() {
+    if crate::repo::fence::Fences::load(repo)?.is_empty() {
         return Ok(Vec::new());
     }
-    let mut out = Vec::new();
-    // Snapshot files and the members of sets (met when the snapshots were listed).
-    let mut files = repo.snapshot_ids()?;
-    files.sort_unstable();
-    for id in repo.expand_listing(&files, &fences) {
-        if let Ok(s) = repo.load_snapshot(&id)
-            && fences.is_void(&id, &s)
-        {
-            out.push(id);
-        }
-    }
-    Ok(out)
+    Ok(repo.snapshot_table_listed_now()?.void().to_vec())
 }
