@@ -28,6 +28,7 @@ mod integration {
     mod mount_xattrs;
     mod operations;
     mod privacy;
+    mod progress;
     mod prune_beside;
     mod readme_promises;
     mod recipes;

@@ -2156,7 +2156,7 @@ _chronofs() {
             return 0
             ;;
         chronofs__subcmd__restore)
-            opts="-t -r -q -h -V --target --overwrite --sparse --no-space-check --repo --quiet --retry-lock --cache-dir --no-cache --password-file --password-command --help --version"
+            opts="-t -r -q -h -V --target --overwrite --sparse --no-space-check --no-progress --repo --quiet --retry-lock --cache-dir --no-cache --password-file --password-command --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0

@@ -180,6 +180,7 @@ complete -c chronofs -n "__fish_chronofs_using_subcommand restore" -l password-c
 complete -c chronofs -n "__fish_chronofs_using_subcommand restore" -l overwrite -d 'Replace entries that already exist in the target (for a device or file target: write over it)'
 complete -c chronofs -n "__fish_chronofs_using_subcommand restore" -l sparse -d 'Image restore onto a device that reads as zeros already (new, or discarded): leave the image\'s holes unwritten instead of zeroing them'
 complete -c chronofs -n "__fish_chronofs_using_subcommand restore" -l no-space-check -d 'Restore even if the data looks larger than the target\'s free space (for file systems that compress or deduplicate)'
+complete -c chronofs -n "__fish_chronofs_using_subcommand restore" -l no-progress -d 'Show no progress bar (it is shown only when stderr is a terminal)'
 complete -c chronofs -n "__fish_chronofs_using_subcommand restore" -s q -l quiet -d 'Print only errors and warnings'
 complete -c chronofs -n "__fish_chronofs_using_subcommand restore" -l no-cache -d 'Do not cache anything on local disk: every index file is loaded into memory (48 bytes a blob) and those of an object-storage repository downloaded again'
 complete -c chronofs -n "__fish_chronofs_using_subcommand restore" -s h -l help -d 'Print help'

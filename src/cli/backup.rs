@@ -1,6 +1,6 @@
 //! `chronofs backup`: back up paths, standard input, or a command's output.
 
-use std::io::{self, IsTerminal as _, Read};
+use std::io::{self, Read};
 use std::path::PathBuf;
 use std::process::{Child, ChildStdout, Command, Stdio};
 use std::sync::Arc;
@@ -194,7 +194,7 @@ fn backup(ctx: &Context, a: &Args) -> Result<(u8, chronofs::format::id::Snapshot
     let consistent = a
         .consistent
         .map(|m| consistent_options(ctx, m, a.freeze_timeout));
-    let options = BackupOptions {
+    let mut options = BackupOptions {
         consistent,
         excludes: a.exclude.clone(),
         exclude_files: a.exclude_file.clone(),
@@ -212,14 +212,11 @@ fn backup(ctx: &Context, a: &Args) -> Result<(u8, chronofs::format::id::Snapshot
         lock: Some(Arc::clone(&lock)),
         ..BackupOptions::default()
     };
-    let mode = if a.json {
-        progress::Mode::Json
-    } else if ctx.quiet || a.no_progress || !io::stderr().is_terminal() {
-        progress::Mode::Off
-    } else {
-        progress::Mode::Terminal
-    };
-    let display = progress::Display::start(mode, Arc::clone(&options.progress));
+    let mode = progress::Mode::choose(a.json, ctx.quiet || a.no_progress);
+    // A first backup's totals come from a scan beside it, for the percentage and the ETA.
+    options.scan_ahead = mode != progress::Mode::Off;
+    let display =
+        progress::Display::start(mode, progress::Task::Backup, Arc::clone(&options.progress));
     let outcome = run_backup(&repo, ctx, a, &options, mode);
     if let Some(d) = display {
         d.finish();

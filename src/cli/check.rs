@@ -88,7 +88,21 @@ pub fn run(ctx: &Context, a: &Args) -> Result<u8> {
         }
     };
     let started = chronofs::repo::now_ns();
-    let report = check::check_with(&repo, read);
+    // A bar while packs are read (structure alone is quick).
+    let counters = std::sync::Arc::new(chronofs::progress::Progress::default());
+    let display = (read != ReadData::No)
+        .then(|| {
+            super::progress::Display::start(
+                super::progress::Mode::choose(false, ctx.quiet),
+                super::progress::Task::Check,
+                std::sync::Arc::clone(&counters),
+            )
+        })
+        .flatten();
+    let report = check::check_observed(&repo, read, &counters);
+    if let Some(d) = display {
+        d.finish();
+    }
     let job = match read {
         ReadData::No => Job::Check,
         ReadData::All => Job::CheckReadData,

@@ -1,37 +1,79 @@
-//! The backup's live progress: a status line on a terminal, or JSON status lines with
-//! `--json`. A separate thread samples the pipeline's counters a few times a second, so the
-//! backup itself never waits for the display.
+//! Live progress of a long command: on a terminal, a bar on stderr with the total, the
+//! percentage, the rate and an ETA once the total is known, and a counter until then
+//! (indicatif draws it); with `--json` (backup), a JSON status object a second on stdout; off
+//! a terminal or with `--quiet`, nothing. A separate thread samples the work's counters a few
+//! times a second, so the work never waits for the display.
 
-use std::io::Write;
+use std::io::IsTerminal as _;
 use std::sync::Arc;
 use std::sync::mpsc::{self, RecvTimeoutError, Sender};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use chronofs::ingest::progress::{Progress, ProgressView};
-
-use super::ui;
+use chronofs::progress::{Progress, ProgressView};
+use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 
 /// How progress is shown.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Mode {
     /// Not at all (`--quiet`, or stderr is not a terminal).
     Off,
-    /// A status line on stderr, redrawn in place.
+    /// A bar on stderr, redrawn in place.
     Terminal,
     /// A JSON object per second on stdout.
     Json,
 }
 
-/// A running display; [`Display::finish`] stops it and clears the status line.
+impl Mode {
+    /// JSON lines with `json`; nothing when `quiet` or stderr is not a terminal; else a bar.
+    pub fn choose(json: bool, quiet: bool) -> Mode {
+        if json {
+            Mode::Json
+        } else if quiet || !std::io::stderr().is_terminal() {
+            Mode::Off
+        } else {
+            Mode::Terminal
+        }
+    }
+}
+
+/// What the counters count, for the words of the display.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Task {
+    /// A backup: files read or reused; the total from the parent snapshot.
+    Backup,
+    /// A restore: files written; the total from the snapshot's trees.
+    Restore,
+    /// `check --read-data`: packs read and verified.
+    Check,
+}
+
+impl Task {
+    fn verb(self) -> &'static str {
+        match self {
+            Task::Backup => "backing up",
+            Task::Restore => "restoring",
+            Task::Check => "reading data",
+        }
+    }
+
+    fn unit(self) -> &'static str {
+        match self {
+            Task::Backup | Task::Restore => "files",
+            Task::Check => "packs",
+        }
+    }
+}
+
+/// A running display; [`Display::finish`] stops it.
 pub struct Display {
     stop: Sender<()>,
     thread: JoinHandle<()>,
 }
 
 impl Display {
-    /// Starts showing `progress` in `mode`; `None` for [`Mode::Off`].
-    pub fn start(mode: Mode, progress: Arc<Progress>) -> Option<Display> {
+    /// Starts showing `progress` of `task` in `mode`; `None` for [`Mode::Off`].
+    pub fn start(mode: Mode, task: Task, progress: Arc<Progress>) -> Option<Display> {
         let every = match mode {
             Mode::Off => return None,
             Mode::Terminal => Duration::from_millis(250),
@@ -42,31 +84,118 @@ impl Display {
         let thread = std::thread::Builder::new()
             .name("progress".into())
             .spawn(move || {
-                while let Err(RecvTimeoutError::Timeout) = rx.recv_timeout(every) {
+                let mut bar = (mode == Mode::Terminal).then(|| Bar::new(task));
+                loop {
+                    let stopped = !matches!(rx.recv_timeout(every), Err(RecvTimeoutError::Timeout));
                     let v = progress.view();
-                    let elapsed = started.elapsed();
-                    if mode == Mode::Json {
-                        let _ = outln!("{}", json_line(&v, elapsed));
-                    } else {
-                        let width = chronofs::sys::terminal_width().unwrap_or(80);
-                        let mut err = std::io::stderr().lock();
-                        let _ = write!(err, "\r\x1b[K{}", status_line(&v, elapsed, width));
-                        let _ = err.flush();
+                    match &mut bar {
+                        Some(b) => b.show(&v),
+                        None if !stopped => {
+                            let _ = outln!("{}", json_line(&v, started.elapsed()));
+                        }
+                        None => {}
+                    }
+                    if stopped {
+                        break;
                     }
                 }
-                if mode == Mode::Terminal {
-                    let _ = write!(std::io::stderr().lock(), "\r\x1b[K");
+                if let Some(b) = bar {
+                    b.finish();
                 }
             })
             .ok()?;
         Some(Display { stop, thread })
     }
 
-    /// Stops the display and clears its line.
+    /// Stops the display (a bar is left showing its final state).
     pub fn finish(self) {
         let _ = self.stop.send(());
         let _ = self.thread.join();
     }
+}
+
+/// The terminal form: a bar once the total is known, a spinner before.
+struct Bar {
+    bar: ProgressBar,
+    task: Task,
+    /// Whether the bar's style is the one with a total.
+    with_total: bool,
+}
+
+impl Bar {
+    fn new(task: Task) -> Bar {
+        let bar = ProgressBar::with_draw_target(None, ProgressDrawTarget::stderr_with_hz(4));
+        bar.set_style(style(false));
+        bar.set_prefix(task.verb());
+        Bar {
+            bar,
+            task,
+            with_total: false,
+        }
+    }
+
+    fn show(&mut self, v: &ProgressView) {
+        let with_total = v.expected_bytes > 0;
+        if with_total != self.with_total {
+            self.bar.set_style(style(with_total));
+            self.with_total = with_total;
+        }
+        if with_total {
+            self.bar.set_length(v.expected_bytes);
+            self.bar.set_position(v.bytes_done.min(v.expected_bytes));
+        } else {
+            self.bar.set_position(v.bytes_done);
+            self.bar.tick();
+        }
+        self.bar.set_message(message(v, self.task));
+    }
+
+    fn finish(self) {
+        // Left as it is (`finish` would fill the bar, even for a command that failed).
+        self.bar.abandon();
+        // indicatif leaves the cursor at the end of the bar: what is printed next goes below.
+        eprintln!();
+    }
+}
+
+/// The bar's layout with a total: the bar, done of total, percentage, rate and ETA.
+const WITH_TOTAL: &str = "{prefix} [{elapsed_precise}] [{bar:24}] {bytes}/{total_bytes} \
+                          ({percent}%) {binary_bytes_per_sec}, ETA {eta} {wide_msg}";
+/// The layout until the total is known: what is done so far, and the rate.
+const WITHOUT_TOTAL: &str = "{prefix} [{elapsed_precise}] {spinner} {bytes} (no total yet) \
+                             {binary_bytes_per_sec} {wide_msg}";
+
+fn style(with_total: bool) -> ProgressStyle {
+    ProgressStyle::with_template(if with_total {
+        WITH_TOTAL
+    } else {
+        WITHOUT_TOTAL
+    })
+    .unwrap_or_else(|_| ProgressStyle::default_bar())
+    .progress_chars("=> ")
+}
+
+/// The words after the bar: files (or packs) done, of how many if known, errors, and the
+/// file being read.
+fn message(v: &ProgressView, task: Task) -> String {
+    let mut m = format!("{} {}", v.files_done, task.unit());
+    if v.scanning {
+        m = format!(
+            "{m} (scanning for the total: {} files, {} so far)",
+            v.scanned_files,
+            super::ui::size(v.scanned_bytes)
+        );
+    }
+    if v.expected_files > 0 {
+        m = format!("{} of {} {}", v.files_done, v.expected_files, task.unit());
+    }
+    if v.errors > 0 {
+        m += &format!(", {} errors", v.errors);
+    }
+    if let Some(c) = &v.current {
+        m += &format!("  {}", c.display());
+    }
+    m
 }
 
 /// Estimated seconds left, when the total is known and enough is done to tell the rate.
@@ -83,38 +212,6 @@ fn eta_secs(v: &ProgressView, elapsed: Duration) -> Option<u64> {
 fn percent(v: &ProgressView) -> Option<f64> {
     (v.expected_bytes > 0)
         .then(|| (v.bytes_done as f64 * 100.0 / v.expected_bytes as f64).min(100.0))
-}
-
-fn clock(secs: u64) -> String {
-    format!("{}:{:02}:{:02}", secs / 3600, secs / 60 % 60, secs % 60)
-}
-
-/// One status line, at most `width` characters.
-fn status_line(v: &ProgressView, elapsed: Duration, width: usize) -> String {
-    let secs = elapsed.as_secs_f64().max(0.001);
-    let mut line = format!(
-        "[{}] {} files, {}",
-        clock(elapsed.as_secs()),
-        v.files_done,
-        ui::size(v.bytes_done)
-    );
-    if let Some(p) = percent(v) {
-        line += &format!(" of ~{} ({p:.0}%)", ui::size(v.expected_bytes));
-    }
-    line += &format!(", read {}/s", ui::size((v.bytes_read as f64 / secs) as u64));
-    if let Some(eta) = eta_secs(v, elapsed) {
-        line += &format!(", ETA {}", clock(eta));
-    }
-    if v.errors > 0 {
-        line += &format!(", {} errors", v.errors);
-    }
-    if let Some(c) = &v.current {
-        line += &format!("  {}", c.display());
-    }
-    if line.chars().count() >= width {
-        line = line.chars().take(width.saturating_sub(1)).collect();
-    }
-    line
 }
 
 fn json_line(v: &ProgressView, elapsed: Duration) -> serde_json::Value {
@@ -146,27 +243,43 @@ mod tests {
             expected_files: 40,
             expected_bytes: 100 << 20,
             current: Some("/home/alice/a-file-with-a-long-name".into()),
+            ..ProgressView::default()
         }
     }
 
     #[test]
-    fn status_line_shows_counts_percent_eta_and_fits() {
-        let line = status_line(&view(), Duration::from_secs(10), 200);
+    fn the_message_names_counts_errors_and_the_current_file() {
         assert_eq!(
-            line,
-            "[0:00:10] 10 files, 50.0 MiB of ~100.0 MiB (50%), read 2.0 MiB/s, ETA 0:00:10, 1 errors  /home/alice/a-file-with-a-long-name"
+            message(&view(), Task::Backup),
+            "10 of 40 files, 1 errors  /home/alice/a-file-with-a-long-name"
         );
+        let mut v = view();
+        v.expected_files = 0;
+        v.errors = 0;
+        v.current = None;
+        assert_eq!(message(&v, Task::Check), "10 packs");
+        v.expected_bytes = 0;
+        v.scanning = true;
+        v.scanned_files = 7;
+        v.scanned_bytes = 3 << 20;
         assert_eq!(
-            status_line(&view(), Duration::from_secs(10), 30)
-                .chars()
-                .count(),
-            29
+            message(&v, Task::Backup),
+            "10 files (scanning for the total: 7 files, 3.0 MiB so far)"
         );
+    }
+
+    #[test]
+    fn both_layouts_parse() {
+        // One that did not would fall back to indicatif's default bar, silently.
+        for t in [WITH_TOTAL, WITHOUT_TOTAL] {
+            assert!(ProgressStyle::with_template(t).is_ok(), "{t}");
+        }
     }
 
     #[test]
     fn unknown_totals_give_no_eta() {
         let mut v = view();
+        assert_eq!(eta_secs(&v, Duration::from_secs(10)), Some(10));
         v.expected_bytes = 0;
         v.expected_files = 0;
         assert_eq!(eta_secs(&v, Duration::from_secs(10)), None);

@@ -1,6 +1,7 @@
 //! `chronofs restore`: write a snapshot or a subtree back to disk.
 
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use anyhow::{Context as _, Result, bail};
 use chronofs::error::exit;
@@ -8,7 +9,7 @@ use chronofs::restore::image::ImageOptions;
 use chronofs::restore::{self, RestoreOptions};
 use chronofs::snapshot;
 
-use super::{Context, ui};
+use super::{Context, progress, ui};
 
 #[derive(clap::Args, Debug)]
 pub struct Args {
@@ -33,6 +34,9 @@ pub struct Args {
     /// that compress or deduplicate).
     #[arg(long)]
     no_space_check: bool,
+    /// Show no progress bar (it is shown only when stderr is a terminal).
+    #[arg(long)]
+    no_progress: bool,
 }
 
 pub fn run(ctx: &Context, a: &Args) -> Result<u8> {
@@ -55,7 +59,13 @@ pub fn run(ctx: &Context, a: &Args) -> Result<u8> {
     let options = RestoreOptions {
         overwrite: a.overwrite,
         skip_space_check: a.no_space_check,
+        ..RestoreOptions::default()
     };
+    let display = progress::Display::start(
+        progress::Mode::choose(false, ctx.quiet || a.no_progress),
+        progress::Task::Restore,
+        Arc::clone(&options.progress),
+    );
     let stats = restore::restore(
         &repo,
         &snap.snapshot,
@@ -63,7 +73,11 @@ pub fn run(ctx: &Context, a: &Args) -> Result<u8> {
         &a.target,
         &options,
         &reporter,
-    )?;
+    );
+    if let Some(d) = display {
+        d.finish();
+    }
+    let stats = stats?;
     if !ctx.quiet {
         outln!(
             "restored {} files, {} dirs, {} other ({}) from {} to {}",
@@ -119,16 +133,25 @@ fn image(
     let options = ImageOptions {
         overwrite: a.overwrite,
         sparse: a.sparse,
+        ..ImageOptions::default()
     };
+    let display = progress::Display::start(
+        progress::Mode::choose(false, ctx.quiet || a.no_progress),
+        progress::Task::Restore,
+        Arc::clone(&options.progress),
+    );
     let s =
-        restore::image::restore_image(repo, &snap.snapshot, Path::new(path), &a.target, options)
-            .with_context(|| {
-                format!(
-                    "restoring {path} of {} onto {}",
-                    snap.name,
-                    a.target.display()
-                )
-            })?;
+        restore::image::restore_image(repo, &snap.snapshot, Path::new(path), &a.target, &options);
+    if let Some(d) = display {
+        d.finish();
+    }
+    let s = s.with_context(|| {
+        format!(
+            "restoring {path} of {} onto {}",
+            snap.name,
+            a.target.display()
+        )
+    })?;
     if !ctx.quiet {
         let secs = s.duration_ns.max(1) as f64 / 1e9;
         outln!(

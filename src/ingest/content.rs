@@ -13,9 +13,9 @@ use crate::format::pack::BlobKind;
 use crate::format::tree::Piece;
 use crate::sys;
 
-use super::progress::Progress;
 use super::sink::BlobSink;
 use super::zeros::ZeroSplit;
+use crate::progress::Progress;
 
 /// Why content could not be stored.
 #[derive(Debug)]

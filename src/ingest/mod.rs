@@ -14,7 +14,7 @@ mod links;
 pub mod meta;
 mod pending;
 pub mod pipeline;
-pub mod progress;
+mod scan;
 mod sink;
 pub mod walk;
 pub mod zeros;
@@ -34,8 +34,8 @@ use crate::snapshot::filter::Filter;
 
 use self::exclude::Excludes;
 use self::pipeline::Threads;
-use self::progress::Progress;
 use self::walk::{SourceSpec, Walker, absolute_source};
+use crate::progress::Progress;
 
 /// Receives what a backup has to tell the user.
 pub trait Reporter: Sync {
@@ -91,6 +91,9 @@ pub struct BackupOptions {
     pub threads: Threads,
     /// Live counters, for a progress display on another thread.
     pub progress: Arc<Progress>,
+    /// Without a parent snapshot to tell the totals, count the sources' files and bytes on
+    /// a thread beside the backup (only stats; for a display's percentage and ETA).
+    pub scan_ahead: bool,
     /// The writer's lock: the snapshot is committed under it, so that a prune running beside
     /// can tell a late commit of a revoked writer ([`crate::repo::commit`]). Without one
     /// (tests, a repository nobody prunes concurrently) the snapshot is simply written.
@@ -181,7 +184,8 @@ pub fn backup(
     }
     let progress = &*options.progress;
     let skip = taken.as_ref().map(|t| t.skip.clone()).unwrap_or_default();
-    let ((root, summary, contents, consistency), stats) =
+    let backup_done = std::sync::atomic::AtomicBool::new(false);
+    let run = || {
         pipeline::run(repo, options.threads, progress, |lanes| {
             let mut walker = Walker::new(repo, lanes, &excludes, reporter, progress);
             walker.one_file_system = options.one_file_system;
@@ -193,7 +197,31 @@ pub fn backup(
             let consistency = taken.map(consistent::Taken::finish).transpose()?;
             Ok((root, walker.summary, walker.contents, consistency))
         })
-        .map_err(|e| revoked_instead(options, e))?;
+    };
+    let ran = if options.scan_ahead && parent.is_none() {
+        std::thread::scope(|s| {
+            s.spawn(|| {
+                let mut sources = abs.clone();
+                if spec.whole {
+                    sources = vec![PathBuf::from("/")];
+                }
+                scan::scan(
+                    &sources,
+                    &excludes,
+                    options.one_file_system,
+                    progress,
+                    &backup_done,
+                );
+            });
+            let ran = run();
+            backup_done.store(true, std::sync::atomic::Ordering::Relaxed);
+            ran
+        })
+    } else {
+        run()
+    };
+    let ((root, summary, contents, consistency), stats) =
+        ran.map_err(|e| revoked_instead(options, e))?;
     commit(
         repo,
         root,

@@ -40,8 +40,8 @@ use crate::repo::blob::{self, PreparedBlob};
 use crate::repo::writer::WriteStats;
 
 use super::content::{self, ContentError, ContentStats};
-use super::progress::Progress;
 use super::sink::BlobSink;
+use crate::progress::Progress;
 
 /// Files queued for the readers beyond those being read.
 const JOB_QUEUE: usize = 256;

@@ -37,7 +37,7 @@ use super::links::Link;
 use super::meta::{self, Owners};
 use super::pending::PendingDirs;
 use super::pipeline::Lanes;
-use super::progress::Progress;
+use crate::progress::Progress;
 
 /// What to back up below the root: a whole path, or a directory of which only some entries
 /// are sources (the intermediate directories of `/home/alice`).

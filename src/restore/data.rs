@@ -32,6 +32,7 @@ use crate::dirfd::DirFd;
 use crate::error::{Error, Result};
 use crate::format::id::{BlobId, ChunkId};
 use crate::format::tree::{Node, Piece};
+use crate::progress::Progress;
 use crate::repo::Repository;
 use crate::repo::index::BlobLocation;
 
@@ -260,7 +261,7 @@ impl Batch {
 
     /// Writes the data of every queued file, sizes it (the tail may be a hole) and empties
     /// the batch: each file comes back with the first error its data met.
-    pub fn write(&mut self, repo: &Repository) -> Vec<Written> {
+    pub fn write(&mut self, repo: &Repository, progress: &Progress) -> Vec<Written> {
         let jobs = std::mem::take(&mut self.jobs);
         let queued = std::mem::take(&mut self.queued);
         self.inodes.clear();
@@ -273,6 +274,7 @@ impl Batch {
             jobs: &jobs,
             files: &queued,
             outcome: &outcome,
+            progress,
         };
         let next = AtomicUsize::new(0);
         let workers = self.reads.workers.clamp(1, spans.len().max(1));
@@ -380,6 +382,7 @@ struct Writer<'a> {
     jobs: &'a [Job],
     files: &'a [Queued],
     outcome: &'a [Mutex<Option<Error>>],
+    progress: &'a Progress,
 }
 
 impl Writer<'_> {
@@ -455,10 +458,11 @@ impl Writer<'_> {
                 }
             }
         }
-        if let Some((_, f)) = open
-            && let Err(e) = f.write_all_at(data, job.at)
-        {
-            self.set_failed(job.file, Error::path_io("writing", &target.path, e));
+        if let Some((_, f)) = open {
+            match f.write_all_at(data, job.at) {
+                Ok(()) => self.progress.add_bytes(data.len() as u64),
+                Err(e) => self.set_failed(job.file, Error::path_io("writing", &target.path, e)),
+            }
         }
     }
 

@@ -30,12 +30,14 @@ use crate::repo::Repository;
 use super::data::{Batch, Queued, Written};
 
 /// How to restore an image.
-#[derive(Clone, Copy, Debug, Default)]
+#[derive(Clone, Debug, Default)]
 pub struct ImageOptions {
     /// The target may be written over (without it, nothing is written).
     pub overwrite: bool,
     /// The target device reads as zeros already (fresh, or discarded): holes are not written.
     pub sparse: bool,
+    /// Live counters for a display: the image's data bytes expected, and written.
+    pub progress: Arc<crate::progress::Progress>,
 }
 
 /// What an image restore did.
@@ -79,7 +81,7 @@ pub fn restore_image(
     snapshot: &Snapshot,
     path: &Path,
     target: &Path,
-    options: ImageOptions,
+    options: &ImageOptions,
 ) -> Result<ImageStats> {
     let started = Instant::now();
     let root = repo.read_tree(&snapshot.root)?;
@@ -113,6 +115,12 @@ pub fn restore_image(
         ..ImageStats::default()
     };
     let zero_holes = device && !options.sparse;
+    let data: u64 = content
+        .iter()
+        .filter(|p| matches!(p, Piece::Data { .. }))
+        .map(Piece::len)
+        .sum();
+    options.progress.expect(1, data);
     let mut at = 0u64;
     for piece in content {
         match piece {
@@ -143,7 +151,7 @@ pub fn restore_image(
         ),
         content,
     )?;
-    for Written { outcome, .. } in batch.write(repo) {
+    for Written { outcome, .. } in batch.write(repo, &options.progress) {
         outcome?;
     }
     file.sync_all()

@@ -32,6 +32,7 @@ use crate::error::{Error, Result};
 use crate::format::snapshot::Snapshot;
 use crate::format::tree::{self, MAX_DEPTH, Node, NodeKind, Piece, Tree};
 use crate::ingest::Reporter;
+use crate::progress::Progress;
 use crate::repo::Repository;
 use crate::sys;
 
@@ -48,6 +49,9 @@ pub struct RestoreOptions {
     /// Do not compare the data to restore with the target's free space (for file systems
     /// that compress or deduplicate).
     pub skip_space_check: bool,
+    /// Live counters for a display: the bytes expected (known before anything is written),
+    /// the bytes and files written.
+    pub progress: Arc<Progress>,
 }
 
 /// What a restore did.
@@ -134,6 +138,7 @@ pub fn restore(
             _ => Expansion::of_node(n),
         },
     };
+    options.progress.expect(0, need.bytes);
     fs::create_dir_all(target).map_err(|e| Error::path_io("creating restore target", target, e))?;
     let top = DirFd::open(target).map_err(|e| Error::path_io("opening", target, e))?;
     if !options.skip_space_check {
@@ -513,7 +518,7 @@ impl Restorer<'_> {
         if self.batch.is_empty() {
             return;
         }
-        for Written { queued: q, outcome } in self.batch.write(self.repo) {
+        for Written { queued: q, outcome } in self.batch.write(self.repo, &self.options.progress) {
             match outcome {
                 Ok(()) => self.file_done(&q.dir, &q.node, &q.path),
                 Err(e) => {
@@ -563,6 +568,7 @@ impl Restorer<'_> {
     /// Counts regular file `node`, its data complete, and sets its metadata.
     fn file_done(&mut self, dir: &DirFd, node: &Node, path: &Path) {
         self.stats.files += 1;
+        self.options.progress.file_done(0);
         self.stats.bytes += node.size;
         self.metadata(dir, node, path);
     }

@@ -12,6 +12,7 @@ use crate::error::Result;
 use crate::format::id::{BlobId, PackId};
 use crate::format::pack::PackedBlob;
 
+use crate::progress::Progress;
 use crate::repo::index::BlobLocation;
 use crate::repo::{Repository, layout, pack};
 use crate::storage::TEMP_PREFIX;
@@ -95,6 +96,18 @@ pub fn check(repo: &Repository, read_data: bool) -> Result<CheckReport> {
 /// # Errors
 /// Only when a directory cannot be listed; damage is reported in the [`CheckReport`].
 pub fn check_with(repo: &Repository, read: ReadData) -> Result<CheckReport> {
+    check_observed(repo, read, &Progress::default())
+}
+
+/// [`check_with`], counting the packs it reads (and their bytes) in `progress`.
+///
+/// # Errors
+/// As [`check_with`].
+pub fn check_observed(
+    repo: &Repository,
+    read: ReadData,
+    progress: &Progress,
+) -> Result<CheckReport> {
     repo.require_full_key("checking the repository")?;
     // Check walks every blob and pack: every index file in memory, not the local index.
     repo.prefer_repository();
@@ -114,7 +127,7 @@ pub fn check_with(repo: &Repository, read: ReadData) -> Result<CheckReport> {
         .errors
         .extend(fences.unreadable.iter().map(ToString::to_string));
     let mut bad_blobs: HashSet<BlobId> = HashSet::new();
-    check_packs(repo, read, &mut report, &mut bad_blobs)?;
+    check_packs(repo, read, progress, &mut report, &mut bad_blobs)?;
     find_leftovers(repo, &mut report)?;
 
     report
@@ -128,6 +141,7 @@ pub fn check_with(repo: &Repository, read: ReadData) -> Result<CheckReport> {
 fn check_packs(
     repo: &Repository,
     read: ReadData,
+    progress: &Progress,
     report: &mut CheckReport,
     bad: &mut HashSet<BlobId>,
 ) -> Result<()> {
@@ -138,6 +152,11 @@ fn check_packs(
     let packs: Vec<(PackId, u64)> = repo.index().packs().to_vec();
     let scheme = repo.scheme()?;
     report.packs = packs.len();
+    let to_read = packs.iter().filter(|(p, _)| read.reads(p));
+    progress.expect(
+        to_read.clone().count() as u64,
+        to_read.map(|(_, l)| l).sum(),
+    );
     for (pack_id, len) in packs {
         let path = layout::pack_path(&pack_id);
         let indexed = by_pack.remove(&pack_id).unwrap_or_default();
@@ -159,6 +178,9 @@ fn check_packs(
         } else {
             pack::read_trailer(repo.storage(), &path, scheme).map(|(len, _, blobs)| (len, blobs))
         };
+        if read.reads(&pack_id) {
+            progress.file_done(len);
+        }
         match trailer {
             // A condemned pack that a prune deleted after this check loaded the index: no
             // snapshot listed here uses it (docs/FORMAT.md, "Prune beside writers").

@@ -1,12 +1,13 @@
-//! Live counters of a running backup, shared between the pipeline's threads (which add to
-//! them) and whoever displays progress (which reads them). Plain relaxed atomics: a display
-//! that is a few files behind is fine, and updating them costs the pipeline nothing.
+//! Live counters of a running command (a backup, a restore, a check of the data), shared
+//! between the threads that do the work (which add to them) and whoever displays progress
+//! (which reads them). Plain relaxed atomics: a display that is a few files behind is fine,
+//! and updating them costs the work nothing.
 
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
-/// Counters of one backup run, updated as it goes.
+/// Counters of one run, updated as it goes.
 #[derive(Debug, Default)]
 pub struct Progress {
     files_done: AtomicU64,
@@ -15,39 +16,66 @@ pub struct Progress {
     errors: AtomicU64,
     expected_files: AtomicU64,
     expected_bytes: AtomicU64,
+    scanning: AtomicBool,
+    scanned_files: AtomicU64,
+    scanned_bytes: AtomicU64,
     current: Mutex<Option<PathBuf>>,
 }
 
 /// A copy of the counters at one moment.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct ProgressView {
-    /// Files finished (read, or reused from the parent).
+    /// Files finished (a backup: read, or reused from the parent; a restore: written; a
+    /// check: packs read).
     pub files_done: u64,
-    /// Bytes of finished files, read or reused.
+    /// Bytes done (a backup: of finished files, read or reused; a restore: written; a
+    /// check: of packs read).
     pub bytes_done: u64,
-    /// Bytes actually read from the source so far.
+    /// Bytes actually read from the source so far (a backup).
     pub bytes_read: u64,
-    /// Source entries that could not be read so far.
+    /// Entries that could not be read or written so far.
     pub errors: u64,
-    /// Files expected in all (from the parent snapshot; 0 = unknown).
+    /// Files expected in all (0 = unknown).
     pub expected_files: u64,
-    /// Bytes expected in all (from the parent snapshot; 0 = unknown).
+    /// Bytes expected in all (0 = unknown).
     pub expected_bytes: u64,
-    /// A file being read right now.
+    /// A scan for the totals is under way (they are not known yet).
+    pub scanning: bool,
+    /// Files the scan has counted so far.
+    pub scanned_files: u64,
+    /// Bytes the scan has counted so far.
+    pub scanned_bytes: u64,
+    /// A file being worked on right now.
     pub current: Option<PathBuf>,
 }
 
 impl Progress {
-    /// Sets the expected totals (from the parent snapshot).
+    /// Sets the expected totals (a backup: from the parent snapshot, or a scan of the
+    /// sources; a restore: from the snapshot's trees).
     pub fn expect(&self, files: u64, bytes: u64) {
         self.expected_files.store(files, Ordering::Relaxed);
         self.expected_bytes.store(bytes, Ordering::Relaxed);
+        self.scanning.store(false, Ordering::Relaxed);
     }
 
     /// A file is finished; `size` bytes of it are in the snapshot.
     pub fn file_done(&self, size: u64) {
         self.files_done.fetch_add(1, Ordering::Relaxed);
         self.bytes_done.fetch_add(size, Ordering::Relaxed);
+    }
+
+    /// A scan for the totals has counted `files` and `bytes` so far (it sets them with
+    /// [`Progress::expect`] when done).
+    pub fn scanned(&self, files: u64, bytes: u64) {
+        self.scanning.store(true, Ordering::Relaxed);
+        self.scanned_files.store(files, Ordering::Relaxed);
+        self.scanned_bytes.store(bytes, Ordering::Relaxed);
+    }
+
+    /// `n` more bytes are done, before the file they belong to is (a restore writes a large
+    /// file in many pieces).
+    pub fn add_bytes(&self, n: u64) {
+        self.bytes_done.fetch_add(n, Ordering::Relaxed);
     }
 
     /// `n` bytes were read from the source.
@@ -77,6 +105,9 @@ impl Progress {
             errors: self.errors.load(Ordering::Relaxed),
             expected_files: self.expected_files.load(Ordering::Relaxed),
             expected_bytes: self.expected_bytes.load(Ordering::Relaxed),
+            scanning: self.scanning.load(Ordering::Relaxed),
+            scanned_files: self.scanned_files.load(Ordering::Relaxed),
+            scanned_bytes: self.scanned_bytes.load(Ordering::Relaxed),
             current: self.current.lock().ok().and_then(|c| c.clone()),
         }
     }

@@ -1,0 +1,107 @@
+//! Progress as users see it: on a terminal (a pseudo-terminal made by `script`), `backup`
+//! (its total from the parent snapshot, or a scan beside a first backup), `restore` and
+//! `check --read-data` draw a bar that knows the total (percentage, ETA);
+//! off a terminal, and with `--quiet` or `--no-progress`, they print none. The JSON form of
+//! backup's progress is tested in `ingest.rs`.
+
+use std::fs;
+use std::process::Command;
+
+use super::util::{Fixture, noise};
+
+/// Runs `chronofs ARGS` on the fixture's repository inside a pseudo-terminal; returns
+/// everything it wrote to the terminal (stdout and stderr, with the bar's redraws).
+fn on_a_terminal(f: &Fixture, args: &[&str]) -> String {
+    let c = f.cmd(args);
+    let quote = |s: &std::ffi::OsStr| format!("'{}'", s.to_string_lossy().replace('\'', "'\\''"));
+    let line: Vec<String> = std::iter::once(quote(c.get_program()))
+        .chain(c.get_args().map(quote))
+        .collect();
+    let mut script = Command::new("script");
+    // A wide terminal, so that the bar's message (files, current path) is not squeezed out.
+    let shell = format!("stty cols 200 rows 50; {}", line.join(" "));
+    script.args(["-qec", &shell, "/dev/null"]);
+    for (k, v) in c.get_envs() {
+        if let Some(v) = v {
+            script.env(k, v);
+        }
+    }
+    let out = script.output().expect("script(1) from util-linux");
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(
+        out.status.success(),
+        "chronofs {args:?} on a terminal: {text}"
+    );
+    text
+}
+
+/// A bar with a total, as drawn when the command ends: the whole of `total` done, at 100%.
+fn assert_full_bar(text: &str, verb: &str, total: &str) {
+    let bar = text
+        .split(['\r', '\n'])
+        .rfind(|l| l.contains(verb))
+        .unwrap_or_else(|| panic!("no {verb:?} bar in: {text:?}"));
+    assert!(
+        bar.contains(&format!("{total}/{total} (100%)")) && bar.contains("ETA"),
+        "{bar:?}"
+    );
+}
+
+#[test]
+fn backup_restore_and_check_draw_a_bar_with_the_total_on_a_terminal_only() {
+    let f = Fixture::new();
+    fs::write(f.src.join("a"), noise(1, 3 << 20)).unwrap();
+    fs::write(f.src.join("b"), noise(2, 1 << 20)).unwrap();
+    // On a terminal, a first backup learns its total from a scan of the sources beside it
+    // (two entries: done long before 4 MiB are read and hashed).
+    let text = on_a_terminal(&f, &["backup", f.src_str()]);
+    assert_full_bar(&text, "backing up", "4.00 MiB");
+    // Off a terminal: no bar on stderr.
+    let out = f.run(&["backup", f.src_str()]);
+    assert!(out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!err.contains("backing up"), "{err}");
+    // The next backup knows its total from its parent.
+    let text = on_a_terminal(&f, &["backup", f.src_str()]);
+    assert_full_bar(&text, "backing up", "4.00 MiB");
+    assert!(text.contains("2 of 2 files"), "{text:?}");
+    // Restore knows its total from the snapshot's trees before it writes a byte.
+    let target = f.path("restored");
+    let text = on_a_terminal(
+        &f,
+        &["restore", "latest", "--target", target.to_str().unwrap()],
+    );
+    assert_full_bar(&text, "restoring", "4.00 MiB");
+    let out = f.run(&[
+        "restore",
+        "latest",
+        "--target",
+        f.path("again").to_str().unwrap(),
+    ]);
+    assert!(out.status.success());
+    assert!(
+        !String::from_utf8_lossy(&out.stderr).contains("restoring"),
+        "no bar off a terminal"
+    );
+    // check --read-data counts the packs it reads, and their bytes.
+    let text = on_a_terminal(&f, &["check", "--read-data"]);
+    assert!(
+        text.split(['\r', '\n'])
+            .any(|l| l.contains("reading data") && l.contains("(100%)") && l.contains("packs")),
+        "{text:?}"
+    );
+    // --quiet and --no-progress: nothing drawn, even on a terminal.
+    let text = on_a_terminal(
+        &f,
+        &[
+            "restore",
+            "latest",
+            "--no-progress",
+            "--target",
+            f.path("quiet").to_str().unwrap(),
+        ],
+    );
+    assert!(!text.contains("restoring"), "{text:?}");
+    let text = on_a_terminal(&f, &["--quiet", "check", "--read-data"]);
+    assert!(!text.contains("reading data"), "{text:?}");
+}
