@@ -1,4 +1,5 @@
-//! Live counters of a running command (a backup, a restore, a check of the data), shared
+//! Live counters of a running command (a backup, a restore, a check of the data, a copy, a
+//! prune's phases), shared
 //! between the threads that do the work (which add to them) and whoever displays progress
 //! (which reads them). Plain relaxed atomics: a display that is a few files behind is fine,
 //! and updating them costs the work nothing.
@@ -20,6 +21,7 @@ pub struct Progress {
     scanned_files: AtomicU64,
     scanned_bytes: AtomicU64,
     current: Mutex<Option<PathBuf>>,
+    phase: Mutex<Option<&'static str>>,
 }
 
 /// A copy of the counters at one moment.
@@ -47,6 +49,8 @@ pub struct ProgressView {
     pub scanned_bytes: u64,
     /// A file being worked on right now.
     pub current: Option<PathBuf>,
+    /// What a command of several phases is doing now (a prune: "marking", "repacking", …).
+    pub phase: Option<&'static str>,
 }
 
 impl Progress {
@@ -56,6 +60,17 @@ impl Progress {
         self.expected_files.store(files, Ordering::Relaxed);
         self.expected_bytes.store(bytes, Ordering::Relaxed);
         self.scanning.store(false, Ordering::Relaxed);
+    }
+
+    /// A new phase begins, with its totals (0: unknown): what was done is counted again
+    /// from zero.
+    pub fn phase(&self, name: &'static str, files: u64, bytes: u64) {
+        if let Ok(mut p) = self.phase.lock() {
+            *p = Some(name);
+        }
+        self.files_done.store(0, Ordering::Relaxed);
+        self.bytes_done.store(0, Ordering::Relaxed);
+        self.expect(files, bytes);
     }
 
     /// A file is finished; `size` bytes of it are in the snapshot.
@@ -109,6 +124,7 @@ impl Progress {
             scanned_files: self.scanned_files.load(Ordering::Relaxed),
             scanned_bytes: self.scanned_bytes.load(Ordering::Relaxed),
             current: self.current.lock().ok().and_then(|c| c.clone()),
+            phase: self.phase.lock().ok().and_then(|p| *p),
         }
     }
 }

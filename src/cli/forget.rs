@@ -191,7 +191,8 @@ pub fn run(ctx: &Context, a: &Args) -> Result<u8> {
             dry_run: false,
             ..prune::PruneOptions::default()
         };
-        let report = super::prune::run_recorded(&repo, &lock, &options)?;
+        let show = super::progress::Mode::choose(false, ctx.quiet || a.json);
+        let report = super::prune::run_recorded(&repo, &lock, &options, show)?;
         prune_cmd::print_report(ctx, a.json, &report)?;
     }
     Ok(0)

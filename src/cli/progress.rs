@@ -46,6 +46,8 @@ pub enum Task {
     Restore,
     /// `check --read-data`: packs read and verified.
     Check,
+    /// `prune`: its phases, each with its own total.
+    Prune,
 }
 
 impl Task {
@@ -54,6 +56,7 @@ impl Task {
             Task::Backup => "backing up",
             Task::Restore => "restoring",
             Task::Check => "reading data",
+            Task::Prune => "pruning",
         }
     }
 
@@ -61,6 +64,7 @@ impl Task {
         match self {
             Task::Backup | Task::Restore => "files",
             Task::Check => "packs",
+            Task::Prune => "items",
         }
     }
 }
@@ -118,34 +122,82 @@ impl Display {
 struct Bar {
     bar: ProgressBar,
     task: Task,
-    /// Whether the bar's style is the one with a total.
-    with_total: bool,
+    layout: Layout,
+    phase: Option<&'static str>,
+}
+
+/// What the bar measures.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Layout {
+    /// No total known yet: a spinner and what is done.
+    Spinner,
+    /// Bytes of a known total.
+    Bytes,
+    /// Items (snapshots, files, packs) of a known number, when bytes are not counted.
+    Items,
+}
+
+impl Layout {
+    fn of(v: &ProgressView) -> Layout {
+        if v.expected_bytes > 0 {
+            Layout::Bytes
+        } else if v.expected_files > 0 {
+            Layout::Items
+        } else {
+            Layout::Spinner
+        }
+    }
+
+    fn template(self) -> &'static str {
+        match self {
+            Layout::Spinner => WITHOUT_TOTAL,
+            Layout::Bytes => WITH_TOTAL,
+            Layout::Items => WITH_COUNT,
+        }
+    }
 }
 
 impl Bar {
     fn new(task: Task) -> Bar {
         let bar = ProgressBar::with_draw_target(None, ProgressDrawTarget::stderr_with_hz(4));
-        bar.set_style(style(false));
+        bar.set_style(style(Layout::Spinner));
         bar.set_prefix(task.verb());
         Bar {
             bar,
             task,
-            with_total: false,
+            layout: Layout::Spinner,
+            phase: None,
         }
     }
 
     fn show(&mut self, v: &ProgressView) {
-        let with_total = v.expected_bytes > 0;
-        if with_total != self.with_total {
-            self.bar.set_style(style(with_total));
-            self.with_total = with_total;
+        if v.phase != self.phase {
+            // A new phase: its own elapsed time, rate and ETA.
+            self.phase = v.phase;
+            self.bar.reset();
+            self.bar.set_prefix(match v.phase {
+                Some(p) => format!("{}: {p}", self.task.verb()),
+                None => self.task.verb().to_string(),
+            });
         }
-        if with_total {
-            self.bar.set_length(v.expected_bytes);
-            self.bar.set_position(v.bytes_done.min(v.expected_bytes));
-        } else {
-            self.bar.set_position(v.bytes_done);
-            self.bar.tick();
+        let layout = Layout::of(v);
+        if layout != self.layout {
+            self.bar.set_style(style(layout));
+            self.layout = layout;
+        }
+        match layout {
+            Layout::Bytes => {
+                self.bar.set_length(v.expected_bytes);
+                self.bar.set_position(v.bytes_done.min(v.expected_bytes));
+            }
+            Layout::Items => {
+                self.bar.set_length(v.expected_files);
+                self.bar.set_position(v.files_done.min(v.expected_files));
+            }
+            Layout::Spinner => {
+                self.bar.set_position(v.bytes_done);
+                self.bar.tick();
+            }
         }
         self.bar.set_message(message(v, self.task));
     }
@@ -161,23 +213,30 @@ impl Bar {
 /// The bar's layout with a total: the bar, done of total, percentage, rate and ETA.
 const WITH_TOTAL: &str = "{prefix} [{elapsed_precise}] [{bar:24}] {bytes}/{total_bytes} \
                           ({percent}%) {binary_bytes_per_sec}, ETA {eta} {wide_msg}";
+/// The layout for a number of items: the bar, done of total, percentage and ETA.
+const WITH_COUNT: &str = "{prefix} [{elapsed_precise}] [{bar:24}] {pos}/{len} ({percent}%), \
+                          ETA {eta} {wide_msg}";
 /// The layout until the total is known: what is done so far, and the rate.
 const WITHOUT_TOTAL: &str = "{prefix} [{elapsed_precise}] {spinner} {bytes} (no total yet) \
                              {binary_bytes_per_sec} {wide_msg}";
 
-fn style(with_total: bool) -> ProgressStyle {
-    ProgressStyle::with_template(if with_total {
-        WITH_TOTAL
-    } else {
-        WITHOUT_TOTAL
-    })
-    .unwrap_or_else(|_| ProgressStyle::default_bar())
-    .progress_chars("=> ")
+fn style(layout: Layout) -> ProgressStyle {
+    ProgressStyle::with_template(layout.template())
+        .unwrap_or_else(|_| ProgressStyle::default_bar())
+        .progress_chars("=> ")
 }
 
 /// The words after the bar: files (or packs) done, of how many if known, errors, and the
 /// file being read.
 fn message(v: &ProgressView, task: Task) -> String {
+    if Layout::of(v) == Layout::Items {
+        // The bar counts them.
+        return if v.errors > 0 {
+            format!("{} errors", v.errors)
+        } else {
+            String::new()
+        };
+    }
     let mut m = format!("{} {}", v.files_done, task.unit());
     if v.scanning {
         m = format!(
@@ -271,7 +330,7 @@ mod tests {
     #[test]
     fn both_layouts_parse() {
         // One that did not would fall back to indicatif's default bar, silently.
-        for t in [WITH_TOTAL, WITHOUT_TOTAL] {
+        for t in [WITH_TOTAL, WITH_COUNT, WITHOUT_TOTAL] {
             assert!(ProgressStyle::with_template(t).is_ok(), "{t}");
         }
     }

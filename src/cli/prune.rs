@@ -1,10 +1,13 @@
 //! `chronofs prune`: delete data no snapshot references, beside running backups.
 
+use std::sync::Arc;
+
 use anyhow::Result;
 use chronofs::maintain::prune::{self, PruneOptions, PruneReport};
+use chronofs::progress::Progress;
 use chronofs::repo::lock::LockKind;
 
-use super::{Context, ui};
+use super::{Context, progress, ui};
 
 /// How prune runs beside backups, for `--help` and the man page.
 pub const RULES: &str = "\
@@ -50,7 +53,9 @@ pub fn run(ctx: &Context, a: &Args) -> Result<u8> {
         LockKind::Maintenance
     };
     let lock = ctx.lock(&repo, kind, "prune")?;
-    let report = run_recorded(&repo, &lock, &options)?;
+    // A bar on a terminal; --json keeps stdout for the report alone.
+    let show = progress::Mode::choose(false, ctx.quiet || a.json);
+    let report = run_recorded(&repo, &lock, &options, show)?;
     print_report(ctx, a.json, &report)?;
     Ok(0)
 }
@@ -61,9 +66,15 @@ pub fn run_recorded(
     repo: &chronofs::repo::Repository,
     lock: &chronofs::repo::lock::RepoLock,
     options: &PruneOptions,
+    show: progress::Mode,
 ) -> Result<PruneReport> {
     let started = chronofs::repo::now_ns();
-    let result = prune::prune(repo, lock, options);
+    let counters = Arc::new(Progress::default());
+    let display = progress::Display::start(show, progress::Task::Prune, Arc::clone(&counters));
+    let result = prune::prune_observed(repo, lock, options, &counters);
+    if let Some(d) = display {
+        d.finish();
+    }
     if !options.dry_run {
         let (ok, outcome) = match &result {
             Ok(r) => (

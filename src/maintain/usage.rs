@@ -38,7 +38,12 @@ impl Usage {
 /// # Errors
 /// A referenced blob missing from the index, or a tree that cannot be read: the caller must
 /// not delete anything then.
-pub fn mark(repo: &Repository, index: &Index, snapshots: &[Listed]) -> Result<Usage> {
+pub fn mark(
+    repo: &Repository,
+    index: &Index,
+    snapshots: &[Listed],
+    progress: &crate::progress::Progress,
+) -> Result<Usage> {
     let mut usage = Usage {
         bits: vec![0; index.len().div_ceil(64)],
     };
@@ -53,6 +58,7 @@ pub fn mark(repo: &Repository, index: &Index, snapshots: &[Listed]) -> Result<Us
     };
     let mut stack: Vec<TreeId> = Vec::new();
     for s in snapshots {
+        progress.file_done(0);
         stack.push(s.snapshot.root);
         while let Some(tree_id) = stack.pop() {
             let id = BlobId::from(tree_id);

@@ -1,6 +1,7 @@
 //! Progress as users see it: on a terminal (a pseudo-terminal made by `script`), `backup`
 //! (its total from the parent snapshot, or a scan beside a first backup), `restore` and
-//! `check --read-data` draw a bar that knows the total (percentage, ETA);
+//! `check --read-data` draw a bar that knows the total (percentage, ETA), and `prune` one per
+//! phase;
 //! off a terminal, and with `--quiet` or `--no-progress`, they print none. The JSON form of
 //! backup's progress is tested in `ingest.rs`.
 
@@ -88,6 +89,17 @@ fn backup_restore_and_check_draw_a_bar_with_the_total_on_a_terminal_only() {
     assert!(
         text.split(['\r', '\n'])
             .any(|l| l.contains("reading data") && l.contains("(100%)") && l.contains("packs")),
+        "{text:?}"
+    );
+    // prune shows its phases, each with its own count (the display samples a few times a
+    // second: a quick prune shows its last phase, deleting the packs of a forgotten file).
+    fs::remove_file(f.src.join("a")).unwrap();
+    f.ok(&["backup", f.src_str()]);
+    f.ok(&["forget", "--keep-last", "1"]);
+    let text = on_a_terminal(&f, &["prune"]);
+    assert!(
+        text.split(['\r', '\n'])
+            .any(|l| l.contains("pruning: deleting packs") && l.contains("(100%)")),
         "{text:?}"
     );
     // --quiet and --no-progress: nothing drawn, even on a terminal.

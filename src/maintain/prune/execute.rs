@@ -16,6 +16,7 @@ use super::rewrite::{self, NewIndex};
 use super::survey;
 use super::{PruneOptions, PruneReport};
 use crate::maintain::usage;
+use crate::progress::Progress;
 
 /// Prunes `repo`. The caller holds a maintenance `lock`; it is checked before each index,
 /// fence and delete (new packs nothing names yet are harmless if it was lost).
@@ -25,6 +26,20 @@ use crate::maintain::usage;
 /// file is unreadable or a used pack is missing (nothing is deleted then); I/O errors; a lost
 /// lock ([`Error::Revoked`]).
 pub fn prune(repo: &Repository, lock: &RepoLock, options: &PruneOptions) -> Result<PruneReport> {
+    prune_observed(repo, lock, options, &Progress::default())
+}
+
+/// [`prune`], reporting its phases in `progress`: marking (snapshots walked), repacking
+/// (bytes copied), deleting (packs), gathering (snapshot files).
+///
+/// # Errors
+/// As [`prune`].
+pub fn prune_observed(
+    repo: &Repository,
+    lock: &RepoLock,
+    options: &PruneOptions,
+    progress: &Progress,
+) -> Result<PruneReport> {
     let started = Instant::now();
     // Prune walks every blob: it needs every index file in memory, not the local index.
     repo.prefer_repository();
@@ -67,7 +82,8 @@ pub fn prune(repo: &Repository, lock: &RepoLock, options: &PruneOptions) -> Resu
     let seen: HashSet<SnapshotId> = snapshots.iter().map(|l| l.id).collect();
     let index = repo.index();
     let (present, unindexed) = survey::pack_files(repo, &index)?;
-    let used = usage::mark(repo, &index, &snapshots)?;
+    progress.phase("marking", snapshots.len() as u64, 0);
+    let used = usage::mark(repo, &index, &snapshots, progress)?;
     // The revocations made here or left unfinished end now: the snapshots were listed after
     // their begins, and what they use is marked.
     let mut revocations = if options.dry_run {
@@ -135,6 +151,9 @@ pub fn prune(repo: &Repository, lock: &RepoLock, options: &PruneOptions) -> Resu
     }
 
     // 3. Repack: the used blobs of partly used packs into new, durable packs.
+    if plan.bytes_repacked > 0 {
+        progress.phase("repacking", 0, plan.bytes_repacked);
+    }
     let mut writer = repo.repack_writer()?;
     for pos in 0..index.len() {
         let Some((id, loc, number)) = index.at(pos) else {
@@ -142,6 +161,7 @@ pub fn prune(repo: &Repository, lock: &RepoLock, options: &PruneOptions) -> Resu
         };
         if plan.fates[number] == Fate::Repack && used.is_used(pos) {
             writer.add_prepared(loc.kind, repo.read_stored(&id, &loc, writer.scheme())?)?;
+            progress.add_bytes(u64::from(loc.stored_len));
         }
     }
     let session = writer.session().cloned();
@@ -208,9 +228,11 @@ pub fn prune(repo: &Repository, lock: &RepoLock, options: &PruneOptions) -> Resu
         // A lock check before each batch: deleting a pack that step 8 left out of the index
         // is safe even for a prune revoked meanwhile (docs/FORMAT.md, I6).
         let paths: Vec<String> = deleted.iter().map(layout::pack_path).collect();
+        progress.phase("deleting packs", paths.len() as u64, 0);
         for batch in paths.chunks(1000) {
             lock.ensure_held()?;
             repo.remove_all_present(batch)?;
+            batch.iter().for_each(|_| progress.file_done(0));
         }
     }
     let deleted_set: HashSet<PackId> = deleted.iter().copied().collect();
@@ -240,7 +262,7 @@ pub fn prune(repo: &Repository, lock: &RepoLock, options: &PruneOptions) -> Resu
         report.temp_files_deleted += 1;
     }
     // 7. Settled snapshot files gathered into sets, so that listings stay short.
-    let gathered = super::gather::gather(repo, lock, &snapshots, options.gather_at)?;
+    let gathered = super::gather::gather(repo, lock, &snapshots, options.gather_at, progress)?;
     report.snapshots_gathered = gathered.snapshots;
     report.snapshot_sets_written = gathered.sets_written;
     report.snapshot_sets_replaced = gathered.sets_replaced;

@@ -221,6 +221,7 @@ pub fn gather(
     lock: &RepoLock,
     listed_then: &[Listed],
     gather_at: usize,
+    progress: &crate::progress::Progress,
 ) -> Result<Gathered> {
     let mut settled_sets = Settled::default();
     let mut now = settle(repo, lock, &mut settled_sets)?;
@@ -300,6 +301,7 @@ pub fn gather(
     // In time order, so that a set holds neighbouring snapshots and a retention policy
     // (which forgets old ones) rewrites few sets.
     singles.sort_unstable();
+    progress.phase("gathering snapshot files", singles.len() as u64, 0);
     let mut small: Vec<Arc<SetTable>> = now
         .sets
         .standing
@@ -316,6 +318,7 @@ pub fn gather(
             let body = repo.snapshot_file_bytes(&id)?;
             bytes += body.len();
             members.push((id, body));
+            progress.file_done(0);
         }
         let gathered: Vec<SnapshotId> = members.iter().map(|(id, _)| *id).collect();
         // Small sets that fit, merged whole.

@@ -25,7 +25,7 @@ pub mod plan;
 mod rewrite;
 mod survey;
 
-pub use execute::prune;
+pub use execute::{prune, prune_observed};
 
 use std::str::FromStr;
 
