@@ -1,7 +1,8 @@
 //! `backup --consistent`: a writer keeps writing while the backup runs, and what comes back
 //! is one state the writer really had (a counter file and a log that agree); the restored
 //! file system checks clean; what was taken is given back on success, on failure, at the
-//! freeze timeout and on SIGTERM. Root, loop devices, btrfs and ext4.
+//! freeze timeout and on SIGTERM (a btrfs snapshot deleted, a frozen file system thawed).
+//! Root, loop devices, btrfs and ext4.
 
 use std::fs;
 use std::io::Write as _;
@@ -221,6 +222,92 @@ fn a_btrfs_snapshot_is_deleted_when_the_backup_is_stopped_by_sigterm() {
     assert_eq!(out.status.code(), Some(128 + 15), "{stderr}");
     assert!(stderr.contains("released"), "{stderr}");
     assert_eq!(subvolumes(&m.0), vec!["vol".to_string()], "{stderr}");
+    assert_eq!(f.ok(&["snapshots", "--json"]).trim(), "[]");
+}
+
+/// A shell that writes a file into `dir` every 10 ms: it waits in the kernel's freeze lock
+/// (its wait channel says `percpu_rwsem_wait`) exactly while the file system is frozen.
+struct Probe(std::process::Child);
+
+impl Probe {
+    fn start(dir: &Path) -> Probe {
+        let script = format!(
+            "while :; do echo x > '{}'; sleep 0.01; done",
+            dir.join("probe").display()
+        );
+        Probe(Command::new("sh").arg("-c").arg(script).spawn().unwrap())
+    }
+
+    fn blocked_by_a_freeze(&self) -> bool {
+        fs::read_to_string(format!("/proc/{}/wchan", self.0.id()))
+            .is_ok_and(|w| w.contains("percpu_rwsem"))
+    }
+}
+
+impl Drop for Probe {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// SIGTERM while `backup --consistent freeze` holds a file system frozen: the signal thread
+/// thaws it before the process ends (exit 143, "released"), a writer blocked on it goes on,
+/// and no snapshot is written. Without the thaw, every writer of that file system would wait
+/// until someone ran `fsfreeze --unfreeze`.
+#[test]
+fn a_frozen_file_system_is_thawed_when_the_backup_is_stopped_by_sigterm() {
+    let test = "a_frozen_file_system_is_thawed_when_the_backup_is_stopped_by_sigterm";
+    if !have_root(test) {
+        return;
+    }
+    let f = Fixture::new();
+    let image = f.path("fs.img");
+    let empty = f.path("empty");
+    fs::create_dir(&empty).unwrap();
+    ext4_image(&image, 256, &empty);
+    let lo = Loop::attach(&image);
+    let m = KernelMount::new(&[], &lo.dev, &f.path("mounted"));
+    // Data to read while frozen (zeros would be passed over as holes).
+    fs::write(m.0.join("fill"), noise(4, 200 << 20)).unwrap();
+    let probe = Probe::start(&m.0);
+    let mut child = f
+        .cmd(&["backup", "--consistent", "freeze", lo.dev_str()])
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let started = Instant::now();
+    while !probe.blocked_by_a_freeze() {
+        assert!(
+            started.elapsed() < Duration::from_secs(120),
+            "the file system was never seen frozen"
+        );
+        assert!(
+            child.try_wait().unwrap().is_none(),
+            "the backup ended before it could be stopped while the file system was frozen"
+        );
+        std::thread::sleep(Duration::from_millis(1));
+    }
+    rustix::process::kill_process(
+        rustix::process::Pid::from_raw(i32::try_from(child.id()).unwrap()).unwrap(),
+        rustix::process::Signal::TERM,
+    )
+    .unwrap();
+    let out = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(128 + 15), "{stderr}");
+    assert!(stderr.contains("released"), "{stderr}");
+    // Thawed: the probe's write goes through (it would wait forever on a frozen one).
+    let started = Instant::now();
+    while probe.blocked_by_a_freeze() {
+        assert!(
+            started.elapsed() < Duration::from_secs(60),
+            "still frozen a minute after the backup ended: {stderr}"
+        );
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    fs::write(m.0.join("after"), "after").unwrap();
+    drop(probe);
     assert_eq!(f.ok(&["snapshots", "--json"]).trim(), "[]");
 }
 
