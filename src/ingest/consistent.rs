@@ -7,9 +7,11 @@
 //!   the parent, look exactly as without it). The snapshot sits in a private holding
 //!   directory inside the subvolume, named after the subvolume so that names line up, and is
 //!   deleted afterwards; the holding directory, which the snapshot itself contains as an empty
-//!   directory, is left out of the backup. Writers never wait. Subvolumes nested below a
-//!   source are not in its snapshot (btrfs snapshots stop at subvolume boundaries): they
-//!   appear as empty directories.
+//!   directory, is left out of the backup. Writers never wait. A subvolume nested below a
+//!   source is not in its snapshot (btrfs snapshots stop at subvolume boundaries; it shows as
+//!   an empty directory): the walk meets that directory and snapshots the nested subvolume
+//!   then, reading it from its own snapshot (one instant per subvolume, not one for all); with
+//!   `--one-file-system` it stays out, as it would without `--consistent`.
 //! - **freeze**: for block devices backed up as their content, the file system mounted from
 //!   each is frozen (`FIFREEZE`: dirty data flushed, the journal clean, new writes wait) while
 //!   the device is read, then thawed. Without device-mapper there is no copy-on-write snapshot
@@ -182,6 +184,39 @@ impl Taken {
         })
     }
 
+    /// Whether the sources are read from btrfs snapshots (where a nested subvolume shows as
+    /// an empty directory, [`EMPTY_SUBVOLUME_INO`]).
+    pub(super) fn reads_btrfs_snapshots(&self) -> bool {
+        self.method == Method::BtrfsSnapshot
+    }
+
+    /// Snapshots the subvolume nested at `live` (its path in the source), which the snapshot
+    /// of the subvolume around it holds as an empty directory (btrfs snapshots stop at
+    /// subvolume boundaries). Taken later than that one: each subvolume holds one instant of
+    /// its own. Returns the snapshot to read in its place and the holding directory to leave
+    /// out.
+    ///
+    /// # Errors
+    /// `live` is no longer a subvolume's root, or the snapshot fails.
+    pub(super) fn snapshot_nested(
+        &mut self,
+        live: &Path,
+        reporter: &dyn Reporter,
+    ) -> Result<(PathBuf, PathBuf)> {
+        let m =
+            std::fs::symlink_metadata(live).map_err(|e| Error::path_io("examining", live, e))?;
+        if !(m.is_dir() && m.ino() == SUBVOLUME_ROOT_INO) {
+            return Err(Error::SourceFailed(format!(
+                "{} reads as a nested subvolume in the snapshot, but is no longer one",
+                live.display()
+            )));
+        }
+        let taken = snapshot_subvolume(self, live.to_path_buf(), reporter)?;
+        self.remaps
+            .sort_by_key(|(root, _)| std::cmp::Reverse(root.components().count()));
+        Ok(taken)
+    }
+
     /// Releases everything once the sources are read, and says how they were held.
     ///
     /// # Errors
@@ -254,6 +289,9 @@ pub fn take(
 const BTRFS_MAGIC: i64 = 0x9123_683E;
 /// The inode number of every btrfs subvolume's root directory.
 const SUBVOLUME_ROOT_INO: u64 = 256;
+/// The inode number of the empty directory a btrfs snapshot holds in place of a subvolume
+/// nested in the one it snapshots (`BTRFS_EMPTY_SUBVOL_DIR_OBJECTID`).
+pub(super) const EMPTY_SUBVOLUME_INO: u64 = 2;
 
 fn snapshot_subvolumes(
     taken: &mut Taken,
@@ -279,63 +317,75 @@ fn snapshot_subvolumes(
         }
     }
     for root in roots {
-        let name = root
-            .file_name()
-            .map_or_else(|| "root".into(), std::ffi::OsStr::to_os_string);
-        let holder = root.join(format!(
-            ".chronofs-consistent-{}-{:x}",
-            std::process::id(),
-            crate::repo::now_ns()
-        ));
-        std::fs::DirBuilder::new()
-            .mode(0o700)
-            .create(&holder)
-            .map_err(|e| Error::path_io("creating", &holder, e))?;
-        let snapshot = holder.join(&name);
-        let taking = hold(|| {
-            let out = Command::new("btrfs")
-                .args(["subvolume", "snapshot", "-r"])
-                .arg(&root)
-                .arg(&snapshot)
-                .output();
-            let why = match out {
-                Ok(o) if o.status.success() => {
-                    return Ok(Hold::Snapshot {
-                        snapshot: snapshot.clone(),
-                        holder: holder.clone(),
-                    });
-                }
-                Ok(o) => String::from_utf8_lossy(&o.stderr).trim().to_string(),
-                Err(e) => format!("cannot run btrfs: {e} (install btrfs-progs)"),
-            };
-            Err(Error::SourceFailed(format!(
-                "cannot snapshot the subvolume {}: {why}",
-                root.display()
-            )))
-        });
-        match taking {
-            Ok(n) => taken.holds.push(n),
-            Err(e) => {
-                let _ = std::fs::remove_dir(&holder);
-                return Err(e);
-            }
-        }
-        reporter.note(
-            &root,
-            &format!("read from the snapshot {}", snapshot.display()),
-        );
-        taken.subjects.push(format!(
-            "{} (subvolume, read from a read-only snapshot)",
-            root.display()
-        ));
-        taken.skip.push(holder);
-        taken.remaps.push((root, snapshot));
+        snapshot_subvolume(taken, root, reporter)?;
     }
     // Deepest subvolume first, so that a source inside a nested subvolume maps through it.
     taken
         .remaps
         .sort_by_key(|(root, _)| std::cmp::Reverse(root.components().count()));
     Ok(())
+}
+
+/// Takes a read-only snapshot of subvolume `root` in a private holding directory inside it,
+/// named like `root` (so that names line up), and records it: read from it, leave the
+/// holding directory out, give it back. Returns the snapshot and the holding directory.
+fn snapshot_subvolume(
+    taken: &mut Taken,
+    root: PathBuf,
+    reporter: &dyn Reporter,
+) -> Result<(PathBuf, PathBuf)> {
+    let name = root
+        .file_name()
+        .map_or_else(|| "root".into(), std::ffi::OsStr::to_os_string);
+    let holder = root.join(format!(
+        ".chronofs-consistent-{}-{:x}",
+        std::process::id(),
+        crate::repo::now_ns()
+    ));
+    std::fs::DirBuilder::new()
+        .mode(0o700)
+        .create(&holder)
+        .map_err(|e| Error::path_io("creating", &holder, e))?;
+    let snapshot = holder.join(&name);
+    let taking = hold(|| {
+        let out = Command::new("btrfs")
+            .args(["subvolume", "snapshot", "-r"])
+            .arg(&root)
+            .arg(&snapshot)
+            .output();
+        let why = match out {
+            Ok(o) if o.status.success() => {
+                return Ok(Hold::Snapshot {
+                    snapshot: snapshot.clone(),
+                    holder: holder.clone(),
+                });
+            }
+            Ok(o) => String::from_utf8_lossy(&o.stderr).trim().to_string(),
+            Err(e) => format!("cannot run btrfs: {e} (install btrfs-progs)"),
+        };
+        Err(Error::SourceFailed(format!(
+            "cannot snapshot the subvolume {}: {why}",
+            root.display()
+        )))
+    });
+    match taking {
+        Ok(n) => taken.holds.push(n),
+        Err(e) => {
+            let _ = std::fs::remove_dir(&holder);
+            return Err(e);
+        }
+    }
+    reporter.note(
+        &root,
+        &format!("read from the snapshot {}", snapshot.display()),
+    );
+    taken.subjects.push(format!(
+        "{} (subvolume, read from a read-only snapshot)",
+        root.display()
+    ));
+    taken.skip.push(holder.clone());
+    taken.remaps.push((root, snapshot.clone()));
+    Ok((snapshot, holder))
 }
 
 /// The root of the btrfs subvolume `p` is in: the nearest directory from `p` up, on the same

@@ -187,15 +187,24 @@ pub fn backup(
     let backup_done = std::sync::atomic::AtomicBool::new(false);
     let run = || {
         pipeline::run(repo, options.threads, progress, |lanes| {
+            let mut taken = taken;
             let mut walker = Walker::new(repo, lanes, &excludes, reporter, progress);
             walker.one_file_system = options.one_file_system;
             walker.read_devices = options.read_devices;
             walker.skip = skip;
             walker.force = options.force;
-            let root = walker.walk_root(&spec, parent_root.as_ref())?;
+            if let Some(t) = taken.as_mut().filter(|t| t.reads_btrfs_snapshots()) {
+                walker.snapshot_nested = Some(Box::new(|live| t.snapshot_nested(live, reporter)));
+            }
+            let walked = walker.walk_root(&spec, parent_root.as_ref());
+            let summary = std::mem::take(&mut walker.summary);
+            let contents = std::mem::take(&mut walker.contents);
+            // It borrows `taken`, which gives back what was taken, on success or failure.
+            drop(walker);
+            let root = walked?;
             // Every source is read: let go of it before the last pack is written.
             let consistency = taken.map(consistent::Taken::finish).transpose()?;
-            Ok((root, walker.summary, walker.contents, consistency))
+            Ok((root, summary, contents, consistency))
         })
     };
     let ran = if options.scan_ahead && parent.is_none() {

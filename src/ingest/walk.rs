@@ -97,7 +97,14 @@ pub struct Walker<'a> {
     pub(super) pending: PendingDirs,
     pub(super) in_flight: usize,
     root: Option<TreeId>,
+    /// When the sources are read from btrfs snapshots: snapshots the subvolume nested at a
+    /// source path (which the snapshot around it holds as an empty directory), returning the
+    /// snapshot to read instead and its holding directory to leave out.
+    pub(super) snapshot_nested: Option<NestedSnapshots<'a>>,
 }
+
+/// See [`Walker::snapshot_nested`].
+pub(super) type NestedSnapshots<'a> = Box<dyn FnMut(&Path) -> Result<(PathBuf, PathBuf)> + 'a>;
 
 /// The tree id a directory entry holds until its subtree is stored.
 const PLACEHOLDER: TreeId = TreeId(crate::format::id::Id([0; crate::format::id::ID_LEN]));
@@ -167,6 +174,7 @@ impl<'a> Walker<'a> {
             pending: PendingDirs::default(),
             in_flight: 0,
             root: None,
+            snapshot_nested: None,
         }
     }
 
@@ -376,6 +384,20 @@ impl<'a> Walker<'a> {
         root_dev: u64,
     ) -> Result<Option<Frame<'s>>> {
         let path = frame.path.join(name);
+        if st.is_dir()
+            && st.ino == super::consistent::EMPTY_SUBVOLUME_INO
+            && !self.one_file_system
+            && let Some(snapshot) = self.snapshot_nested.as_mut()
+        {
+            // A subvolume nested in the one whose snapshot is read: read its own snapshot.
+            match snapshot(&path) {
+                Ok((snap, holder)) => {
+                    self.skip.push(holder);
+                    return self.read_elsewhere(frame, name, &snap, parent);
+                }
+                Err(e) => self.warn(&path, &e),
+            }
+        }
         if st.is_dir() {
             return Ok(self.directory(frame, name, st, parent, root_dev));
         }

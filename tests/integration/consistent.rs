@@ -181,6 +181,60 @@ fn a_btrfs_snapshot_backup_of_a_busy_subvolume_holds_one_instant_and_leaves_noth
     assert_eq!(subvolumes(&m.0), vec!["vol".to_string()]);
 }
 
+/// A subvolume nested in the one backed up: the outer snapshot holds it as an empty directory
+/// (btrfs snapshots stop at subvolume boundaries), so it gets a snapshot of its own, is read
+/// from it, recorded among the subjects, comes back whole, and leaves nothing behind. With
+/// `--one-file-system` it stays out (an empty directory), as it does without `--consistent`.
+#[test]
+fn a_subvolume_nested_in_the_source_gets_its_own_snapshot_and_comes_back_whole() {
+    let test = "a_subvolume_nested_in_the_source_gets_its_own_snapshot_and_comes_back_whole";
+    if !have_root(test) {
+        return;
+    }
+    let f = Fixture::new();
+    let (_lo, m, vol) = btrfs(&f);
+    fs::write(vol.join("outer"), b"outer").unwrap();
+    let inner = vol.join("inner");
+    sh(&format!("btrfs -q subvolume create {}", inner.display()));
+    fs::create_dir_all(inner.join("deep/er")).unwrap();
+    fs::write(inner.join("deep/er/file"), noise(7, 300_000)).unwrap();
+    fs::write(inner.join("top"), b"top").unwrap();
+    let vol_s = vol.to_str().unwrap();
+    let out = backup_json(&f, &["--consistent", "btrfs-snapshot", vol_s]);
+    assert_eq!(out["summary"]["errors"], 0, "{out}");
+    let subjects = out["consistency"]["subjects"].to_string();
+    assert!(
+        subjects.contains(&format!("{} (subvolume", inner.display())),
+        "{out}"
+    );
+    assert_eq!(subvolumes(&m.0), ["vol", "vol/inner"]);
+    let target = f.path("restored");
+    f.ok(&["restore", "latest", "--target", target.to_str().unwrap()]);
+    // (The directories holding the snapshots changed the times of vol and inner themselves.)
+    let back = target.join(vol.strip_prefix("/").unwrap());
+    assert_eq!(
+        fs::read(back.join("inner/deep/er/file")).unwrap(),
+        noise(7, 300_000)
+    );
+    assert_eq!(fs::read(back.join("inner/top")).unwrap(), b"top");
+    assert_eq!(fs::read(back.join("outer")).unwrap(), b"outer");
+    let mut names: Vec<_> = fs::read_dir(back.join("inner"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name())
+        .collect();
+    names.sort();
+    assert_eq!(names, ["deep", "top"]);
+
+    let out = backup_json(
+        &f,
+        &["--consistent", "btrfs-snapshot", "--one-file-system", vol_s],
+    );
+    assert_eq!(out["summary"]["errors"], 0, "{out}");
+    let listing = f.ok(&["ls", "latest", inner.to_str().unwrap()]);
+    assert!(!listing.contains("top"), "{listing}");
+    assert_eq!(subvolumes(&m.0), ["vol", "vol/inner"]);
+}
+
 #[test]
 fn a_btrfs_snapshot_is_deleted_when_the_backup_is_stopped_by_sigterm() {
     let test = "a_btrfs_snapshot_is_deleted_when_the_backup_is_stopped_by_sigterm";
