@@ -10,8 +10,10 @@
 //!   directory, is left out of the backup. Writers never wait. A subvolume nested below a
 //!   source is not in its snapshot (btrfs snapshots stop at subvolume boundaries; it shows as
 //!   an empty directory): the walk meets that directory and snapshots the nested subvolume
-//!   then, reading it from its own snapshot (one instant per subvolume, not one for all); with
-//!   `--one-file-system` it stays out, as it would without `--consistent`.
+//!   then, reading it from its own snapshot (one instant per subvolume, not one for all). A
+//!   file system mounted below a source, which a snapshot holds as its bare mount point, is
+//!   read live (`Taken::live_mounts`). With `--one-file-system` both stay out, as they would
+//!   without `--consistent`.
 //! - **freeze**: for block devices backed up as their content, the file system mounted from
 //!   each is frozen (`FIFREEZE`: dirty data flushed, the journal clean, new writes wait) while
 //!   the device is read, then thawed. Without device-mapper there is no copy-on-write snapshot
@@ -161,6 +163,9 @@ pub struct Taken {
     pub(super) remaps: Vec<(PathBuf, PathBuf)>,
     /// Recorded paths the walk leaves out (the holding directories).
     pub(super) skip: Vec<PathBuf>,
+    /// File systems mounted below a snapshotted subvolume: its snapshot holds only the
+    /// directories they are mounted on, so the walk reads them live.
+    pub(super) live_mounts: Vec<PathBuf>,
     subjects: Vec<String>,
     holds: Vec<u64>,
     frozen_at: Option<Instant>,
@@ -271,6 +276,7 @@ pub fn take(
         method: options.method,
         remaps: Vec::new(),
         skip: Vec::new(),
+        live_mounts: Vec::new(),
         subjects: Vec::new(),
         holds: Vec::new(),
         frozen_at: None,
@@ -316,6 +322,7 @@ fn snapshot_subvolumes(
             roots.push(root);
         }
     }
+    taken.live_mounts = mounts_below(&roots)?;
     for root in roots {
         snapshot_subvolume(taken, root, reporter)?;
     }
@@ -507,6 +514,21 @@ fn mount_point_of(rdev: u64) -> Result<Option<PathBuf>> {
         found.get_or_insert(at);
     }
     Ok(found)
+}
+
+/// The mount points strictly below any of `roots`, from `/proc/self/mountinfo`.
+fn mounts_below(roots: &[PathBuf]) -> Result<Vec<PathBuf>> {
+    let info = std::fs::read_to_string("/proc/self/mountinfo")
+        .map_err(|e| Error::path_io("reading", Path::new("/proc/self/mountinfo"), e))?;
+    let mut out: Vec<PathBuf> = info
+        .lines()
+        .filter_map(|line| line.split(' ').nth(4))
+        .map(|at| PathBuf::from(unescape(at)))
+        .filter(|at| roots.iter().any(|r| at != r && at.starts_with(r)))
+        .collect();
+    out.sort();
+    out.dedup();
+    Ok(out)
 }
 
 /// Undoes mountinfo's octal escapes (`\040` for a space).

@@ -194,6 +194,7 @@ pub fn backup(
             walker.skip = skip;
             walker.force = options.force;
             if let Some(t) = taken.as_mut().filter(|t| t.reads_btrfs_snapshots()) {
+                walker.live_mounts = t.live_mounts.clone();
                 walker.snapshot_nested = Some(Box::new(|live| t.snapshot_nested(live, reporter)));
             }
             let walked = walker.walk_root(&spec, parent_root.as_ref());

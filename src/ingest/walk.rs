@@ -17,6 +17,7 @@ use std::collections::{BTreeMap, HashMap};
 use std::ffi::{OsStr, OsString};
 use std::io;
 use std::os::unix::ffi::OsStrExt;
+use std::os::unix::fs::MetadataExt as _;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -101,6 +102,9 @@ pub struct Walker<'a> {
     /// source path (which the snapshot around it holds as an empty directory), returning the
     /// snapshot to read instead and its holding directory to leave out.
     pub(super) snapshot_nested: Option<NestedSnapshots<'a>>,
+    /// Mount points below sources read from btrfs snapshots (which hold only the directories
+    /// they are mounted on): read live.
+    pub(super) live_mounts: Vec<PathBuf>,
 }
 
 /// See [`Walker::snapshot_nested`].
@@ -175,6 +179,7 @@ impl<'a> Walker<'a> {
             in_flight: 0,
             root: None,
             snapshot_nested: None,
+            live_mounts: Vec::new(),
         }
     }
 
@@ -384,6 +389,20 @@ impl<'a> Walker<'a> {
         root_dev: u64,
     ) -> Result<Option<Frame<'s>>> {
         let path = frame.path.join(name);
+        if st.is_dir()
+            && !self.one_file_system
+            && self.live_mounts.contains(&path)
+            // Not yet the live one (read_elsewhere comes back here with it).
+            && std::fs::symlink_metadata(&path)
+                .is_ok_and(|live| (live.dev(), live.ino()) != (st.dev, st.ino))
+        {
+            self.reporter.note(
+                &path,
+                "is a mount point below a snapshotted subvolume: read live (a btrfs snapshot \
+                 does not reach into the file systems mounted in it)",
+            );
+            return self.read_elsewhere(frame, name, &path, parent);
+        }
         if st.is_dir()
             && st.ino == super::consistent::EMPTY_SUBVOLUME_INO
             && !self.one_file_system

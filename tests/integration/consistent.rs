@@ -183,11 +183,12 @@ fn a_btrfs_snapshot_backup_of_a_busy_subvolume_holds_one_instant_and_leaves_noth
 
 /// A subvolume nested in the one backed up: the outer snapshot holds it as an empty directory
 /// (btrfs snapshots stop at subvolume boundaries), so it gets a snapshot of its own, is read
-/// from it, recorded among the subjects, comes back whole, and leaves nothing behind. With
-/// `--one-file-system` it stays out (an empty directory), as it does without `--consistent`.
+/// from it, recorded among the subjects, comes back whole, and leaves nothing behind; a file
+/// system mounted below the source (which the snapshot holds as its bare mount point) is read
+/// live. With `--one-file-system` both stay out, as they do without `--consistent`.
 #[test]
-fn a_subvolume_nested_in_the_source_gets_its_own_snapshot_and_comes_back_whole() {
-    let test = "a_subvolume_nested_in_the_source_gets_its_own_snapshot_and_comes_back_whole";
+fn nested_subvolumes_and_mounts_below_a_snapshotted_source_come_back_whole() {
+    let test = "nested_subvolumes_and_mounts_below_a_snapshotted_source_come_back_whole";
     if !have_root(test) {
         return;
     }
@@ -199,6 +200,9 @@ fn a_subvolume_nested_in_the_source_gets_its_own_snapshot_and_comes_back_whole()
     fs::create_dir_all(inner.join("deep/er")).unwrap();
     fs::write(inner.join("deep/er/file"), noise(7, 300_000)).unwrap();
     fs::write(inner.join("top"), b"top").unwrap();
+    // And a file system mounted below the source: a snapshot holds only its mount point.
+    let tmp = KernelMount::new(&["-t", "tmpfs"], Path::new("none"), &vol.join("mnt"));
+    fs::write(tmp.0.join("mounted"), b"mounted").unwrap();
     let vol_s = vol.to_str().unwrap();
     let out = backup_json(&f, &["--consistent", "btrfs-snapshot", vol_s]);
     assert_eq!(out["summary"]["errors"], 0, "{out}");
@@ -218,6 +222,7 @@ fn a_subvolume_nested_in_the_source_gets_its_own_snapshot_and_comes_back_whole()
     );
     assert_eq!(fs::read(back.join("inner/top")).unwrap(), b"top");
     assert_eq!(fs::read(back.join("outer")).unwrap(), b"outer");
+    assert_eq!(fs::read(back.join("mnt/mounted")).unwrap(), b"mounted");
     let mut names: Vec<_> = fs::read_dir(back.join("inner"))
         .unwrap()
         .map(|e| e.unwrap().file_name())
@@ -232,6 +237,9 @@ fn a_subvolume_nested_in_the_source_gets_its_own_snapshot_and_comes_back_whole()
     assert_eq!(out["summary"]["errors"], 0, "{out}");
     let listing = f.ok(&["ls", "latest", inner.to_str().unwrap()]);
     assert!(!listing.contains("top"), "{listing}");
+    let listing = f.ok(&["ls", "latest", tmp.0.to_str().unwrap()]);
+    assert!(!listing.contains("mounted"), "{listing}");
+    drop(tmp);
     assert_eq!(subvolumes(&m.0), ["vol", "vol/inner"]);
 }
 
