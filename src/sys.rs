@@ -26,6 +26,14 @@ pub fn seek_data_or_hole(file: &std::fs::File, offset: u64, data: bool) -> io::R
     }
 }
 
+/// Lowers the calling thread's scheduling priority to the least (nice 19), so that it runs on
+/// what other threads leave (Linux keeps the nice value per thread). Best effort.
+pub fn lower_thread_priority() {
+    // SAFETY: setpriority takes plain integers and touches no memory of ours; with
+    // PRIO_PROCESS and 0 Linux applies it to the calling thread only.
+    let _ = unsafe { libc::setpriority(libc::PRIO_PROCESS, 0, 19) };
+}
+
 /// The effective user id.
 #[must_use]
 pub fn euid() -> u32 {

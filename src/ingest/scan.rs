@@ -27,6 +27,8 @@ pub(super) fn scan(
     progress: &Progress,
     stop: &AtomicBool,
 ) {
+    // Only for a display: it runs on what the backup leaves of the cores.
+    crate::sys::lower_thread_priority();
     let (mut files, mut bytes, mut seen) = (0u64, 0u64, 0u64);
     progress.scanned(0, 0);
     for source in sources {
