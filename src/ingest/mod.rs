@@ -211,10 +211,11 @@ pub fn backup(
     let ran = if options.scan_ahead && parent.is_none() {
         std::thread::scope(|s| {
             s.spawn(|| {
-                let mut sources = abs.clone();
-                if spec.whole {
-                    sources = vec![PathBuf::from("/")];
-                }
+                let sources = if spec.whole {
+                    vec![PathBuf::from("/")]
+                } else {
+                    abs.clone()
+                };
                 scan::scan(
                     &sources,
                     &excludes,

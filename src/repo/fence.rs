@@ -77,7 +77,7 @@ impl Fences {
     /// True if a fence revokes `writer` (a begin or an end).
     #[must_use]
     pub fn revoked(&self, writer: &WriterId) -> bool {
-        self.fences.iter().any(|f| f.revokes(writer))
+        self.revoking(writer).next().is_some()
     }
 
     /// The fences that revoke `writer`.

@@ -96,6 +96,17 @@ impl Files {
         set.writer == *me || !self.fences.revoked(&set.writer)
     }
 
+    /// The sets that a trusted listed set (standing or replaced) replaces: leftovers that may
+    /// be deleted on its word.
+    fn superseded_by_trusted(&self, me: &WriterId) -> HashSet<SnapshotId> {
+        [&self.sets.standing, &self.sets.replaced]
+            .into_iter()
+            .flatten()
+            .filter(|t| self.trusted(t, me))
+            .flat_map(|t| t.supersedes.iter().copied())
+            .collect()
+    }
+
     /// Whether `file` is listed.
     fn has(&self, file: &SnapshotId) -> bool {
         self.files.binary_search(file).is_ok()
@@ -183,11 +194,10 @@ fn settle(repo: &Repository, lock: &RepoLock, done: &mut Settled) -> Result<File
     if now.sets.void.is_empty() && adopt.is_empty() {
         return Ok(now);
     }
-    for t in &now.sets.void {
-        lock.ensure_held()?;
-        repo.remove_if_present(&layout::snapshot_path(&t.set))?;
-        done.sets_replaced += 1;
-    }
+    // Void sets are ignored by every reader: deleting them is always safe.
+    lock.ensure_held()?;
+    delete_all(repo, now.sets.void.iter().map(|t| &t.set))?;
+    done.sets_replaced += now.sets.void.len();
     for t in &adopt {
         let set = match repo.read_set(&t.set) {
             Ok(s) => s,
@@ -230,16 +240,8 @@ pub fn gather(
         ..Gathered::default()
     };
     let me = lock.writer();
-    let trusted: Vec<&Arc<SetTable>> = [&now.sets.standing, &now.sets.replaced]
-        .into_iter()
-        .flatten()
-        .filter(|t| now.trusted(t, &me))
-        .collect();
     // Leftovers of a replacement that was interrupted.
-    let superseded: HashSet<SnapshotId> = trusted
-        .iter()
-        .flat_map(|t| t.supersedes.iter().copied())
-        .collect();
+    let superseded = now.superseded_by_trusted(&me);
     let leftovers: Vec<SnapshotId> = now
         .sets
         .replaced
@@ -357,12 +359,7 @@ pub fn remove(repo: &Repository, lock: &RepoLock, ids: &[SnapshotId]) -> Result<
     let doomed: HashSet<SnapshotId> = ids.iter().copied().collect();
     let now = settle(repo, lock, &mut Settled::default())?;
     let me = lock.writer();
-    let superseded: HashSet<SnapshotId> = [&now.sets.standing, &now.sets.replaced]
-        .into_iter()
-        .flatten()
-        .filter(|t| now.trusted(t, &me))
-        .flat_map(|t| t.supersedes.iter().copied())
-        .collect();
+    let superseded = now.superseded_by_trusted(&me);
     for t in now.sets.replaced.iter().chain(&now.sets.standing) {
         if !t.members.iter().any(|m| doomed.contains(m)) {
             continue;
