@@ -215,13 +215,9 @@ fn backup(ctx: &Context, a: &Args) -> Result<(u8, chronofs::format::id::Snapshot
     let mode = progress::Mode::choose(a.json, ctx.quiet || a.no_progress);
     // A first backup's totals come from a scan beside it, for the percentage and the ETA.
     options.scan_ahead = mode != progress::Mode::Off;
-    let display =
-        progress::Display::start(mode, progress::Task::Backup, Arc::clone(&options.progress));
-    let outcome = run_backup(&repo, ctx, a, &options, mode);
-    if let Some(d) = display {
-        d.finish();
-    }
-    let outcome = outcome?;
+    let outcome = progress::showing(mode, progress::Task::Backup, &options.progress, || {
+        run_backup(&repo, ctx, a, &options, mode)
+    })?;
     report(ctx, a, &outcome, repo.storage().traffic())?;
     let code = if outcome.snapshot.summary.errors > 0 {
         exit::PARTIAL

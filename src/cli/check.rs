@@ -14,7 +14,7 @@ use chronofs::maintain::check::{self, ReadData};
 use chronofs::maintain::runs;
 use chronofs::repo::lock::LockKind;
 
-use super::{Context, quote};
+use super::{Context, progress, quote};
 
 #[derive(clap::Args, Debug)]
 pub struct Args {
@@ -90,19 +90,13 @@ pub fn run(ctx: &Context, a: &Args) -> Result<u8> {
     let started = chronofs::repo::now_ns();
     // A bar while packs are read (structure alone is quick).
     let counters = std::sync::Arc::new(chronofs::progress::Progress::default());
-    let display = (read != ReadData::No)
-        .then(|| {
-            super::progress::Display::start(
-                super::progress::Mode::choose(false, ctx.quiet),
-                super::progress::Task::Check,
-                std::sync::Arc::clone(&counters),
-            )
-        })
-        .flatten();
-    let report = check::check_observed(&repo, read, &counters);
-    if let Some(d) = display {
-        d.finish();
-    }
+    let mode = match read {
+        ReadData::No => progress::Mode::Off,
+        _ => progress::Mode::choose(false, ctx.quiet),
+    };
+    let report = progress::showing(mode, progress::Task::Check, &counters, || {
+        check::check_observed(&repo, read, &counters)
+    });
     let job = match read {
         ReadData::No => Job::Check,
         ReadData::All => Job::CheckReadData,

@@ -69,15 +69,26 @@ impl Task {
     }
 }
 
+/// Runs `work` while `progress` of `task` is shown in `mode`, and stops the display when the
+/// work ends, however it ends.
+pub fn showing<T>(mode: Mode, task: Task, progress: &Arc<Progress>, work: impl FnOnce() -> T) -> T {
+    let display = Display::start(mode, task, Arc::clone(progress));
+    let out = work();
+    if let Some(d) = display {
+        d.finish();
+    }
+    out
+}
+
 /// A running display; [`Display::finish`] stops it.
-pub struct Display {
+struct Display {
     stop: Sender<()>,
     thread: JoinHandle<()>,
 }
 
 impl Display {
     /// Starts showing `progress` of `task` in `mode`; `None` for [`Mode::Off`].
-    pub fn start(mode: Mode, task: Task, progress: Arc<Progress>) -> Option<Display> {
+    fn start(mode: Mode, task: Task, progress: Arc<Progress>) -> Option<Display> {
         let every = match mode {
             Mode::Off => return None,
             Mode::Terminal => Duration::from_millis(250),
@@ -112,7 +123,7 @@ impl Display {
     }
 
     /// Stops the display (a bar is left showing its final state).
-    pub fn finish(self) {
+    fn finish(self) {
         let _ = self.stop.send(());
         let _ = self.thread.join();
     }

@@ -70,11 +70,9 @@ pub fn run_recorded(
 ) -> Result<PruneReport> {
     let started = chronofs::repo::now_ns();
     let counters = Arc::new(Progress::default());
-    let display = progress::Display::start(show, progress::Task::Prune, Arc::clone(&counters));
-    let result = prune::prune_observed(repo, lock, options, &counters);
-    if let Some(d) = display {
-        d.finish();
-    }
+    let result = progress::showing(show, progress::Task::Prune, &counters, || {
+        prune::prune_observed(repo, lock, options, &counters)
+    });
     if !options.dry_run {
         let (ok, outcome) = match &result {
             Ok(r) => (

@@ -1,7 +1,6 @@
 //! `chronofs restore`: write a snapshot or a subtree back to disk.
 
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
 
 use anyhow::{Context as _, Result, bail};
 use chronofs::error::exit;
@@ -61,23 +60,21 @@ pub fn run(ctx: &Context, a: &Args) -> Result<u8> {
         skip_space_check: a.no_space_check,
         ..RestoreOptions::default()
     };
-    let display = progress::Display::start(
-        progress::Mode::choose(false, ctx.quiet || a.no_progress),
+    let stats = progress::showing(
+        mode(ctx, a),
         progress::Task::Restore,
-        Arc::clone(&options.progress),
-    );
-    let stats = restore::restore(
-        &repo,
-        &snap.snapshot,
-        path.map(Path::new),
-        &a.target,
-        &options,
-        &reporter,
-    );
-    if let Some(d) = display {
-        d.finish();
-    }
-    let stats = stats?;
+        &options.progress,
+        || {
+            restore::restore(
+                &repo,
+                &snap.snapshot,
+                path.map(Path::new),
+                &a.target,
+                &options,
+                &reporter,
+            )
+        },
+    )?;
     if !ctx.quiet {
         outln!(
             "restored {} files, {} dirs, {} other ({}) from {} to {}",
@@ -116,6 +113,11 @@ pub fn run(ctx: &Context, a: &Args) -> Result<u8> {
     Ok(exit::OK)
 }
 
+/// How a restore shows its progress: a bar on a terminal, unless `--quiet` or `--no-progress`.
+fn mode(ctx: &Context, a: &Args) -> progress::Mode {
+    progress::Mode::choose(false, ctx.quiet || a.no_progress)
+}
+
 /// Writes one file of the snapshot (a disk image) onto a block device or an existing file.
 fn image(
     ctx: &Context,
@@ -135,17 +137,21 @@ fn image(
         sparse: a.sparse,
         ..ImageOptions::default()
     };
-    let display = progress::Display::start(
-        progress::Mode::choose(false, ctx.quiet || a.no_progress),
+    let s = progress::showing(
+        mode(ctx, a),
         progress::Task::Restore,
-        Arc::clone(&options.progress),
-    );
-    let s =
-        restore::image::restore_image(repo, &snap.snapshot, Path::new(path), &a.target, &options);
-    if let Some(d) = display {
-        d.finish();
-    }
-    let s = s.with_context(|| {
+        &options.progress,
+        || {
+            restore::image::restore_image(
+                repo,
+                &snap.snapshot,
+                Path::new(path),
+                &a.target,
+                &options,
+            )
+        },
+    )
+    .with_context(|| {
         format!(
             "restoring {path} of {} onto {}",
             snap.name,
