@@ -252,27 +252,40 @@ fn a_btrfs_snapshot_is_deleted_when_the_backup_is_stopped_by_sigterm() {
     let f = Fixture::new();
     let (_lo, m, vol) = btrfs(&f);
     fs::write(vol.join("big"), noise(2, 160 << 20)).unwrap();
+    let stderr = stopped_by_sigterm(
+        &f,
+        &["--consistent", "btrfs-snapshot", vol.to_str().unwrap()],
+        (Duration::from_millis(10), Duration::from_secs(60)),
+        || subvolumes(&m.0).len() >= 2,
+        "the snapshot appeared",
+    );
+    assert_eq!(subvolumes(&m.0), vec!["vol".to_string()], "{stderr}");
+    assert_eq!(f.ok(&["snapshots", "--json"]).trim(), "[]");
+}
+
+/// Runs `backup ARGS`, asks `held` every `every` (for up to `within`) until it says the backup
+/// holds what `--consistent` takes, then stops it with SIGTERM: it must exit with 128 + 15
+/// saying it released what it held. Returns its stderr.
+fn stopped_by_sigterm(
+    f: &Fixture,
+    args: &[&str],
+    (every, within): (Duration, Duration),
+    held: impl Fn() -> bool,
+    what: &str,
+) -> String {
     let mut child = f
-        .cmd(&[
-            "backup",
-            "--consistent",
-            "btrfs-snapshot",
-            vol.to_str().unwrap(),
-        ])
+        .cmd(&[&["backup"], args].concat())
         .stderr(std::process::Stdio::piped())
         .spawn()
         .unwrap();
     let started = Instant::now();
-    while subvolumes(&m.0).len() < 2 {
-        assert!(
-            started.elapsed() < Duration::from_secs(60),
-            "the snapshot never appeared"
-        );
+    while !held() {
+        assert!(started.elapsed() < within, "never {what}");
         assert!(
             child.try_wait().unwrap().is_none(),
-            "the backup ended before it could be stopped"
+            "the backup ended before it could be stopped once {what}"
         );
-        std::thread::sleep(Duration::from_millis(10));
+        std::thread::sleep(every);
     }
     rustix::process::kill_process(
         rustix::process::Pid::from_raw(i32::try_from(child.id()).unwrap()).unwrap(),
@@ -280,11 +293,10 @@ fn a_btrfs_snapshot_is_deleted_when_the_backup_is_stopped_by_sigterm() {
     )
     .unwrap();
     let out = child.wait_with_output().unwrap();
-    let stderr = String::from_utf8_lossy(&out.stderr);
+    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
     assert_eq!(out.status.code(), Some(128 + 15), "{stderr}");
     assert!(stderr.contains("released"), "{stderr}");
-    assert_eq!(subvolumes(&m.0), vec!["vol".to_string()], "{stderr}");
-    assert_eq!(f.ok(&["snapshots", "--json"]).trim(), "[]");
+    stderr
 }
 
 /// A shell that writes a file into `dir` every 10 ms: it waits in the kernel's freeze lock
@@ -333,32 +345,13 @@ fn a_frozen_file_system_is_thawed_when_the_backup_is_stopped_by_sigterm() {
     // Data to read while frozen (zeros would be passed over as holes).
     fs::write(m.0.join("fill"), noise(4, 200 << 20)).unwrap();
     let probe = Probe::start(&m.0);
-    let mut child = f
-        .cmd(&["backup", "--consistent", "freeze", lo.dev_str()])
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    let started = Instant::now();
-    while !probe.blocked_by_a_freeze() {
-        assert!(
-            started.elapsed() < Duration::from_secs(120),
-            "the file system was never seen frozen"
-        );
-        assert!(
-            child.try_wait().unwrap().is_none(),
-            "the backup ended before it could be stopped while the file system was frozen"
-        );
-        std::thread::sleep(Duration::from_millis(1));
-    }
-    rustix::process::kill_process(
-        rustix::process::Pid::from_raw(i32::try_from(child.id()).unwrap()).unwrap(),
-        rustix::process::Signal::TERM,
-    )
-    .unwrap();
-    let out = child.wait_with_output().unwrap();
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert_eq!(out.status.code(), Some(128 + 15), "{stderr}");
-    assert!(stderr.contains("released"), "{stderr}");
+    let stderr = stopped_by_sigterm(
+        &f,
+        &["--consistent", "freeze", lo.dev_str()],
+        (Duration::from_millis(1), Duration::from_secs(120)),
+        || probe.blocked_by_a_freeze(),
+        "the file system was seen frozen",
+    );
     // Thawed: the probe's write goes through (it would wait forever on a frozen one).
     let started = Instant::now();
     while probe.blocked_by_a_freeze() {
