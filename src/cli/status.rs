@@ -85,7 +85,7 @@ pub fn run(ctx: &Context, a: &Args) -> Result<u8> {
 fn print_table(location: &Location, st: &Status) -> std::io::Result<()> {
     let max_age = ui::secs_human(st.max_age_ns);
     outln!(
-        "repository {}: {}, {} snapshot group(s), newest of each at most {max_age} old",
+        "repository {}: {}, {} snapshot group(s); a group is late when its newest is over {max_age} old",
         quote::text(&location.to_string()),
         ui::size(st.repository_bytes),
         st.groups.len()

@@ -24,6 +24,10 @@ use crate::vfs::state::{self, Settings, State};
 
 use self::mountpoint::MountState;
 
+/// Threads reading chunks ahead of sequential readers: they mostly wait for pack reads, so
+/// more than the cores keep the read-ahead window full (bench/RESULTS.md).
+const PREFETCH_THREADS: usize = 4;
+
 /// How a mount is set up.
 #[derive(Clone, Debug)]
 pub struct MountOptions {
@@ -188,7 +192,7 @@ fn start_session(
         &Settings {
             cache_bytes: options.cache_bytes,
             tree_cache_bytes: (options.cache_bytes / 4).max(4 << 20),
-            prefetch_threads: 2,
+            prefetch_threads: PREFETCH_THREADS,
             keep_xattrs,
             max_inodes: options.max_inodes,
         },

@@ -75,6 +75,8 @@ pub struct Queued {
     pub node: Node,
     /// What the data is written to.
     place: Place,
+    /// Its last data piece ends at its size: writing the data sizes it.
+    sized_by_data: bool,
 }
 
 /// What a queued file's data is written to.
@@ -104,6 +106,7 @@ impl Queued {
             path,
             node,
             place: Place::Created((m.dev(), m.ino())),
+            sized_by_data: false,
         })
     }
 
@@ -122,6 +125,7 @@ impl Queued {
             path,
             node,
             place: Place::Image(target),
+            sized_by_data: false,
         }
     }
 
@@ -142,11 +146,13 @@ impl Queued {
         Ok(f)
     }
 
-    /// Gives the file its size once its data is written (the tail may be a hole); an image's
+    /// Gives the file its size once its data is written (the tail may be a hole; a file
+    /// whose data ends at its size has it already: the walk created it empty); an image's
     /// target was sized by the caller (a device cannot be).
     fn size(&self) -> io::Result<()> {
         match self.place {
             Place::Image(_) => Ok(()),
+            Place::Created(_) if self.sized_by_data => Ok(()),
             Place::Created(_) => self.open()?.set_len(self.node.size),
         }
     }
@@ -209,7 +215,7 @@ impl Batch {
     ///
     /// # Errors
     /// Pieces whose offsets overflow (a crafted tree); nothing is queued then.
-    pub fn push(&mut self, queued: Queued, content: &[Piece]) -> Result<()> {
+    pub fn push(&mut self, mut queued: Queued, content: &[Piece]) -> Result<()> {
         let index = self.queued.len();
         let mut at = 0u64;
         let mut jobs = Vec::new();
@@ -233,6 +239,9 @@ impl Batch {
                 )
             })?;
         }
+        queued.sized_by_data = jobs
+            .last()
+            .is_some_and(|j| j.at + u64::from(j.len) == queued.node.size);
         self.jobs.append(&mut jobs);
         if queued.node.may_be_hardlinked() {
             self.inodes.insert((queued.node.dev, queued.node.ino));

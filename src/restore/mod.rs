@@ -16,6 +16,7 @@
 
 mod data;
 pub mod image;
+mod metadata;
 pub mod verify;
 
 use std::collections::HashMap;
@@ -40,6 +41,7 @@ use crate::snapshot::expand::{self, Expansion};
 use crate::storage::location::Location;
 
 use self::data::{Batch, Queued, Reads, Written};
+use self::metadata::Problem;
 
 /// Restore settings.
 #[derive(Clone, Debug, Default)]
@@ -518,9 +520,21 @@ impl Restorer<'_> {
         if self.batch.is_empty() {
             return;
         }
-        for Written { queued: q, outcome } in self.batch.write(self.repo, &self.options.progress) {
+        let written = self.batch.write(self.repo, &self.options.progress);
+        let complete: Vec<(&DirFd, &Node, &Path)> = written
+            .iter()
+            .filter(|w| w.outcome.is_ok())
+            .map(|w| (&*w.queued.dir, &w.queued.node, w.queued.path.as_path()))
+            .collect();
+        let threads = std::thread::available_parallelism().map_or(1, |n| n.get().min(4));
+        let mut problems = metadata::apply_all(self.as_root, &complete, threads).into_iter();
+        drop(complete);
+        for Written { queued: q, outcome } in written {
             match outcome {
-                Ok(()) => self.file_done(&q.dir, &q.node, &q.path),
+                Ok(()) => {
+                    self.count_file(&q.node);
+                    self.report(&q.path, problems.next().unwrap_or_default());
+                }
                 Err(e) => {
                     let _ = q.dir.remove(&q.name);
                     let key = (q.node.dev, q.node.ino);
@@ -567,38 +581,30 @@ impl Restorer<'_> {
 
     /// Counts regular file `node`, its data complete, and sets its metadata.
     fn file_done(&mut self, dir: &DirFd, node: &Node, path: &Path) {
-        self.stats.files += 1;
-        self.options.progress.file_done(0);
-        self.stats.bytes += node.size;
+        self.count_file(node);
         self.metadata(dir, node, path);
     }
 
-    /// Owner, xattrs, mode, times — in that order: chown clears setuid bits, so chmod follows
-    /// it; times last, since every other change touches ctime/mtime.
+    /// Counts regular file `node`, its data complete.
+    fn count_file(&mut self, node: &Node) {
+        self.stats.files += 1;
+        self.options.progress.file_done(0);
+        self.stats.bytes += node.size;
+    }
+
+    /// Sets `node`'s metadata on its entry in `dir` ([`metadata::apply`]).
     fn metadata(&mut self, dir: &DirFd, node: &Node, path: &Path) {
-        let name = node.name.as_os_str();
-        let is_link = matches!(node.kind, NodeKind::Symlink { .. });
-        if self.as_root
-            && let Err(e) = dir.chown(name, node.uid, node.gid)
-        {
-            self.fail(path, &Error::path_io("changing owner of", path, e));
-        }
-        if !node.xattrs.is_empty() {
-            let at = dir.entry_path(name);
-            for x in &node.xattrs {
-                if let Err(e) = xattr::set(&at, x.name.as_os_str(), x.value.as_bytes()) {
-                    self.reporter.warning(
-                        path,
-                        &format!("cannot set extended attribute {}: {e}", x.name),
-                    );
-                }
+        let problems = metadata::apply(self.as_root, dir, node, path);
+        self.report(path, problems);
+    }
+
+    /// Counts and reports what went wrong setting `path`'s metadata.
+    fn report(&mut self, path: &Path, problems: Vec<Problem>) {
+        for p in problems {
+            match p {
+                Problem::Failed(e) => self.fail(path, &e),
+                Problem::Warning(w) => self.reporter.warning(path, &w),
             }
-        }
-        if !is_link && let Err(e) = dir.chmod(name, node.mode) {
-            self.fail(path, &Error::path_io("setting mode of", path, e));
-        }
-        if let Err(e) = dir.set_times(name, node.atime, node.mtime) {
-            self.fail(path, &Error::path_io("setting times of", path, e));
         }
     }
 }

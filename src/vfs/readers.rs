@@ -18,8 +18,12 @@ use super::cache::{Cache, Shared};
 use super::filemap::FileMap;
 use super::log::log;
 
-/// How many chunks ahead a sequential reader is prefetched.
-const PREFETCH_AHEAD: usize = 4;
+/// At most this many chunks ahead of a sequential reader are prefetched, and at most half the
+/// chunk cache's bytes (what is read ahead must still be cached when the reader gets there).
+/// Four chunks of read-ahead kept one `cat` waiting on each pack read in turn; sixteen let
+/// the prefetch threads read and decode while the reader consumes (bench/RESULTS.md, "Reads
+/// through the mount").
+const PREFETCH_AHEAD: usize = 16;
 /// When a file is first read, the first chunks of this many following files in its directory
 /// are prefetched: `cp`, `tar` and `rsync` read a directory's files in listing order.
 const PREFETCH_SIBLINGS: usize = 8;
@@ -48,6 +52,8 @@ pub struct Readers {
     dir_facts: Mutex<LruCache<TreeId, DirFacts>>,
     files: Mutex<LruCache<u64, Arc<OpenFile>>>,
     prefetch: OnceLock<SyncSender<(ChunkId, u32)>>,
+    /// Bytes of chunks read ahead of a sequential reader at most.
+    ahead_bytes: u64,
 }
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -65,6 +71,7 @@ impl Readers {
             dir_facts: Mutex::new(LruCache::unbounded()),
             files: Mutex::new(LruCache::unbounded()),
             prefetch: OnceLock::new(),
+            ahead_bytes: (cache_bytes / 2) as u64,
         })
     }
 
@@ -154,7 +161,12 @@ impl Readers {
         let Some(tx) = self.prefetch.get() else {
             return;
         };
+        let mut bytes = 0u64;
         for (id, len) in file.map.chunks_after(piece, PREFETCH_AHEAD) {
+            bytes += u64::from(len);
+            if bytes > self.ahead_bytes {
+                break;
+            }
             if self.chunks.has(&id) {
                 continue;
             }

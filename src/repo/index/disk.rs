@@ -10,7 +10,7 @@ use crate::format::id::{BlobId, PackId};
 use crate::format::index_run::{NO_SESSION, PACK_MASK, RunSource};
 
 use super::BlobLocation;
-use super::run::{Run, RunDamage};
+use super::run::{PageCache, Run, RunDamage};
 use super::sessions::{self, SessionTable};
 
 /// Runs with the liveness of their sources.
@@ -33,7 +33,11 @@ pub struct Found {
 impl DiskIndex {
     /// The runs, each with a flag per source: live (in force) or not.
     #[must_use]
-    pub fn new(runs: Vec<(Run, Vec<bool>)>, sessions: Arc<SessionTable>) -> DiskIndex {
+    pub fn new(mut runs: Vec<(Run, Vec<bool>)>, sessions: Arc<SessionTable>) -> DiskIndex {
+        let pages = PageCache::new();
+        for (run, _) in &mut runs {
+            run.share_pages(Arc::clone(&pages));
+        }
         DiskIndex {
             runs,
             sessions,
@@ -264,6 +268,38 @@ mod tests {
         assert!(index.lookup(&BlobId(absent), &|_| false).unwrap().is_none());
         assert_eq!(index.len(), 800);
         assert_eq!(index.bytes(), 25 << 20);
+    }
+
+    #[test]
+    fn pages_read_once_are_kept_checked_and_a_page_read_after_damage_still_fails() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::new(dir.path(), &KEY, 0).unwrap();
+        let mut blobs: Vec<PackedBlob> = (0..800u32)
+            .map(|i| blob(Id::hash(&i.to_le_bytes()), 16 + i))
+            .collect();
+        let held = store.lock().unwrap();
+        let run = store
+            .build(&held, &[record(b"a", blobs.clone(), Vec::new())])
+            .unwrap();
+        assert!(run.entry_pages() >= 9, "{}", run.entry_pages());
+        let path = run.path().to_path_buf();
+        let index = disk(vec![run], &HashSet::new());
+        // The smallest id is on the first entry page, the largest on the last.
+        blobs.sort_by_key(|b| b.id);
+        let (first, last) = (&blobs[0], &blobs[blobs.len() - 1]);
+        let before = index.lookup(&first.id, &|_| false).unwrap().unwrap().loc;
+        // Every page of the file changes under the open index.
+        let mut bytes = std::fs::read(&path).unwrap();
+        for at in (100..bytes.len()).step_by(crate::format::index_run::PAGE) {
+            bytes[at] ^= 0x40;
+        }
+        std::fs::write(&path, &bytes).unwrap();
+        // The pages read before come from memory, as checked then.
+        let again = index.lookup(&first.id, &|_| false).unwrap().unwrap().loc;
+        assert_eq!(again, before);
+        // A page not read before is read now, and fails its check.
+        let err = index.lookup(&last.id, &|_| false).err().expect("damage");
+        assert!(err.reason.contains("fails its check"), "{err}");
     }
 
     #[test]

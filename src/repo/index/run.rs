@@ -1,9 +1,13 @@
 //! Reading one local index run (docs/FORMAT.md, "Local index runs"): its header and fence at
-//! open, then single pages on demand, each checked against its tag before use.
+//! open, then single pages on demand, each checked against its tag before use and kept,
+//! checked, in a page cache the runs of one index share.
 
 use std::fs::File;
 use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+
+use lru::LruCache;
 
 use crate::format::crypto::SessionKey;
 use crate::format::index_run::{
@@ -21,7 +25,52 @@ pub struct RunDamage {
     pub reason: String,
 }
 
-/// An open run: its header and fence in memory, its pages on disk.
+/// Pages kept in memory, after their check, by the runs of one index: a lookup reads an
+/// entry page and a pack page, and a restore or a mount's reads look up many blobs whose
+/// entries share pages (the pack pages above all); reading and checking each page every time
+/// cost a system call and a keyed hash of 4 KiB per page.
+const CACHED_PAGES: usize = 2048;
+
+/// A page in memory, by run id and page number.
+type Pages = LruCache<([u8; 16], u64), Arc<[u8; PAGE]>>;
+
+/// Checked pages of the runs of one index, by run id and page number (at most
+/// [`CACHED_PAGES`]: 8 MiB).
+#[derive(Debug)]
+pub struct PageCache {
+    pages: Mutex<Pages>,
+}
+
+impl PageCache {
+    /// An empty cache.
+    #[must_use]
+    pub fn new() -> Arc<PageCache> {
+        Arc::new(PageCache {
+            pages: Mutex::new(LruCache::unbounded()),
+        })
+    }
+
+    fn get(&self, key: &([u8; 16], u64)) -> Option<Arc<[u8; PAGE]>> {
+        self.lock().get(key).map(Arc::clone)
+    }
+
+    fn put(&self, key: ([u8; 16], u64), page: Arc<[u8; PAGE]>) {
+        let mut pages = self.lock();
+        if pages.len() >= CACHED_PAGES {
+            pages.pop_lru();
+        }
+        pages.put(key, page);
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Pages> {
+        self.pages
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+}
+
+/// An open run: its header and fence in memory, its pages on disk (and, once read, in the
+/// index's page cache if it has one).
 #[derive(Debug)]
 pub struct Run {
     file: File,
@@ -32,6 +81,8 @@ pub struct Run {
     session_len: usize,
     /// The first eight bytes of the first blob id of every entry page.
     fence: Vec<u64>,
+    /// Where checked pages are kept (none while a run is merged: read once, in order).
+    cache: Option<Arc<PageCache>>,
 }
 
 impl Run {
@@ -88,6 +139,7 @@ impl Run {
             sections,
             session_len,
             fence: Vec::new(),
+            cache: None,
         };
         run.fence = run.read_fence()?;
         Ok(run)
@@ -131,8 +183,17 @@ impl Run {
         }
     }
 
-    /// Reads page `n` and checks its tag; returns its body.
-    fn page(&self, n: u64) -> Result<Box<[u8; PAGE]>, RunDamage> {
+    /// Keeps the pages this run reads, once checked, in `cache`.
+    pub fn share_pages(&mut self, cache: Arc<PageCache>) {
+        self.cache = Some(cache);
+    }
+
+    /// Page `n`, checked against its tag (from the cache if it was read before).
+    fn page(&self, n: u64) -> Result<Arc<[u8; PAGE]>, RunDamage> {
+        let key = (self.header.run, n);
+        if let Some(page) = self.cache.as_ref().and_then(|c| c.get(&key)) {
+            return Ok(page);
+        }
         let mut buf = Box::new([0u8; PAGE]);
         self.file
             .read_exact_at(&mut buf[..], n * PAGE as u64)
@@ -141,7 +202,11 @@ impl Run {
         if fmt::page_tag(&self.key, &self.header.run, n, body) != tag {
             return Err(self.damage(format!("page {n} fails its check")));
         }
-        Ok(buf)
+        let page: Arc<[u8; PAGE]> = Arc::from(buf);
+        if let Some(c) = &self.cache {
+            c.put(key, Arc::clone(&page));
+        }
+        Ok(page)
     }
 
     /// Entries of entry page `page`.
@@ -254,5 +319,25 @@ impl Run {
     #[must_use]
     pub fn entry_pages(&self) -> u64 {
         self.sections.entry_pages
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_page_cache_keeps_the_most_recent_pages_up_to_its_bound() {
+        let cache = PageCache::new();
+        let page = Arc::new([0u8; PAGE]);
+        let n = CACHED_PAGES as u64 + 10;
+        for p in 0..n {
+            cache.put(([1; 16], p), Arc::clone(&page));
+        }
+        assert_eq!(cache.lock().len(), CACHED_PAGES);
+        assert!(cache.get(&([1; 16], 9)).is_none(), "the oldest went");
+        assert!(cache.get(&([1; 16], 10)).is_some());
+        assert!(cache.get(&([1; 16], n - 1)).is_some());
+        assert!(cache.get(&([2; 16], n - 1)).is_none(), "pages are per run");
     }
 }
