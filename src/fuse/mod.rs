@@ -24,9 +24,9 @@ use crate::vfs::state::{self, Settings, State};
 
 use self::mountpoint::MountState;
 
-/// Threads reading chunks ahead of sequential readers: they mostly wait for pack reads, so
-/// more than the cores keep the read-ahead window full (bench/RESULTS.md).
-const PREFETCH_THREADS: usize = 4;
+/// Threads reading chunks ahead of sequential readers, and as many for the next files of a
+/// directory being read (bench/RESULTS.md, "Reads through the mount").
+const PREFETCH_THREADS: usize = 2;
 
 /// How a mount is set up.
 #[derive(Clone, Debug)]

@@ -1,6 +1,7 @@
 //! What the mount reads, for every connection: decoded trees and decompressed chunks in
 //! byte-bounded single-flight caches, the maps of the files being read, directory facts, and
-//! the threads that decompress ahead of sequential readers and read the tree packs ahead.
+//! the threads that decompress ahead of sequential readers and of a directory's next files,
+//! and read the tree packs ahead.
 
 use std::sync::atomic::AtomicU64;
 use std::sync::mpsc::{SyncSender, TrySendError};
@@ -21,7 +22,7 @@ use super::log::log;
 /// At most this many chunks ahead of a sequential reader are prefetched, and at most half the
 /// chunk cache's bytes (what is read ahead must still be cached when the reader gets there).
 /// Four chunks of read-ahead kept one `cat` waiting on each pack read in turn; sixteen let
-/// the prefetch threads read and decode while the reader consumes (bench/RESULTS.md, "Reads
+/// the read-ahead threads read and decode while the reader consumes (bench/RESULTS.md, "Reads
 /// through the mount").
 const PREFETCH_AHEAD: usize = 16;
 /// When a file is first read, the first chunks of this many following files in its directory
@@ -51,7 +52,12 @@ pub struct Readers {
     trees: Cache<TreeId, Arc<Tree>>,
     dir_facts: Mutex<LruCache<TreeId, DirFacts>>,
     files: Mutex<LruCache<u64, Arc<OpenFile>>>,
+    /// The first chunks of the files a directory's reader comes to next.
     prefetch: OnceLock<SyncSender<(ChunkId, u32)>>,
+    /// The chunks a sequential reader comes to next: threads of their own, so that a file
+    /// read from start to end and a directory of small files read in turn do not wait for
+    /// each other's reads (sharing one pool, more threads for the one slowed the other).
+    ahead: OnceLock<SyncSender<(ChunkId, u32)>>,
     /// Bytes of chunks read ahead of a sequential reader at most.
     ahead_bytes: u64,
 }
@@ -71,12 +77,15 @@ impl Readers {
             dir_facts: Mutex::new(LruCache::unbounded()),
             files: Mutex::new(LruCache::unbounded()),
             prefetch: OnceLock::new(),
+            ahead: OnceLock::new(),
             ahead_bytes: (cache_bytes / 2) as u64,
         })
     }
 
-    /// Starts the read-ahead of the tree packs and `threads` prefetchers; they end when the
-    /// readers are dropped.
+    /// Starts the read-ahead of the tree packs, and `threads` prefetchers for the next files
+    /// of a directory and twice as many for sequential readers (a file's chunks come one
+    /// pack read after another: more reads in flight keep the window full); they end when
+    /// the readers are dropped.
     ///
     /// # Errors
     /// A thread that cannot be started.
@@ -90,17 +99,24 @@ impl Readers {
                 }
             })
             .map_err(|e| Error::repo_io("starting the read-ahead of", "index", e))?;
-        self.start_prefetchers(threads)
+        let _ = self.prefetch.set(self.start_prefetchers("prefetch", threads)?);
+        let _ = self.ahead.set(self.start_prefetchers("ahead", 2 * threads)?);
+        Ok(())
     }
 
-    fn start_prefetchers(self: &Arc<Self>, threads: usize) -> Result<()> {
+    /// `threads` threads loading the chunks sent to the returned queue into the cache.
+    fn start_prefetchers(
+        self: &Arc<Self>,
+        name: &str,
+        threads: usize,
+    ) -> Result<SyncSender<(ChunkId, u32)>> {
         let (tx, rx) = std::sync::mpsc::sync_channel::<(ChunkId, u32)>(64);
         let rx = Arc::new(Mutex::new(rx));
         for i in 0..threads.max(1) {
             let weak = Arc::downgrade(self);
             let rx = Arc::clone(&rx);
             std::thread::Builder::new()
-                .name(format!("chronofs-prefetch-{i}"))
+                .name(format!("chronofs-{name}-{i}"))
                 .spawn(move || {
                     loop {
                         let next = lock(&rx).recv();
@@ -113,8 +129,7 @@ impl Readers {
                 })
                 .map_err(|e| Error::repo_io("starting a prefetch thread for", "packs", e))?;
         }
-        let _ = self.prefetch.set(tx);
-        Ok(())
+        Ok(tx)
     }
 
     /// A decoded tree, from the cache or the repository.
@@ -158,7 +173,7 @@ impl Readers {
 
     /// Queues the chunks a sequential reader will want next, if not cached already.
     pub fn prefetch_after(&self, file: &OpenFile, piece: usize) {
-        let Some(tx) = self.prefetch.get() else {
+        let Some(tx) = self.ahead.get() else {
             return;
         };
         let mut bytes = 0u64;
