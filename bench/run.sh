@@ -76,7 +76,15 @@ borg init --encryption none
 
 for tool in "${TOOLS[@]}"; do phase "$tool" first; phase "$tool" unchanged; done
 python3 bench/mutate.py "$SRC"
-for tool in "${TOOLS[@]}"; do phase "$tool" changed; done
+# What each tool reports as added need not be what it stores (restic 0.14 reports data
+# before compression): the repository's growth on disk is measured too.
+repo_of() { case $1 in chronofs*) crepo "$1" ;; restic) echo "$RESTIC_REPOSITORY" ;; borg) echo "$BORG_REPO" ;; esac; }
+declare -A GROWTH
+for tool in "${TOOLS[@]}"; do
+    before=$(du -sb "$(repo_of "$tool")" | cut -f1)
+    phase "$tool" changed
+    GROWTH[$tool]=$(( $(du -sb "$(repo_of "$tool")" | cut -f1) - before ))
+done
 for tool in "${TOOLS[@]}"; do phase "$tool" restore; done
 
 drop
@@ -112,6 +120,7 @@ ratio() { # phase key
     echo
     echo "local: cp -a of the source ${T[local,restore]}s; cold ls -lR of the source ${T[local,lsR]}s"
     echo "added by the changed backup (MiB): chronofs $(mib "${ADDED[chronofs,changed]}"), restic $(mib "${ADDED[restic,changed]}"), borg $(mib "${ADDED[borg,changed]}")"
+    echo "repository growth on disk by the changed backup (MiB): chronofs $(mib "${GROWTH[chronofs]}"), restic $(mib "${GROWTH[restic]}"), borg $(mib "${GROWTH[borg]}")"
     echo "repository size after both backups (MiB): chronofs $(mib "${SIZE[chronofs]}"), restic $(mib "${SIZE[restic]}"), borg $(mib "${SIZE[borg]}")"
     for ph in first unchanged changed restore; do
         echo "peak RSS $ph (MiB): chronofs ${RSS[chronofs,$ph]}, restic ${RSS[restic,$ph]}, borg ${RSS[borg,$ph]}"

@@ -25,6 +25,10 @@ pub struct Args {
     /// rotating from run to run, so that the whole repository is read over 100/P runs).
     #[arg(long, value_name = "N/M|P%", value_parser = parse_subset)]
     read_data_subset: Option<Subset>,
+    /// Print the findings as one JSON object on stdout (`message_type` `summary`), after a
+    /// status object per second while packs are read.
+    #[arg(long)]
+    json: bool,
 }
 
 /// A `--read-data-subset` as given.
@@ -92,7 +96,7 @@ pub fn run(ctx: &Context, a: &Args) -> Result<u8> {
     let counters = std::sync::Arc::new(chronofs::progress::Progress::default());
     let mode = match read {
         ReadData::No => progress::Mode::Off,
-        _ => progress::Mode::choose(false, ctx.quiet),
+        _ => progress::Mode::choose(a.json, ctx.quiet),
     };
     let report = progress::showing(mode, progress::Task::Check, &counters, || {
         check::check_observed(&repo, read, &counters)
@@ -138,6 +142,25 @@ pub fn run(ctx: &Context, a: &Args) -> Result<u8> {
             );
         }
     }
+    let code = if report.is_ok() {
+        exit::OK
+    } else {
+        exit::DAMAGED
+    };
+    if a.json {
+        let v = serde_json::json!({
+            "message_type": "summary",
+            "ok": report.is_ok(),
+            "read": match read {
+                ReadData::No => serde_json::Value::Null,
+                ReadData::All => serde_json::json!("all"),
+                ReadData::Part { n, of } => serde_json::json!({"part": n, "of": of}),
+            },
+            "report": report,
+        });
+        outln!("{v}")?;
+        return Ok(code);
+    }
     for h in &report.harmless {
         if !ctx.quiet {
             outln!("harmless: {}", quote::text(h))?;
@@ -169,9 +192,5 @@ pub fn run(ctx: &Context, a: &Args) -> Result<u8> {
             }
         )?;
     }
-    Ok(if report.is_ok() {
-        exit::OK
-    } else {
-        exit::DAMAGED
-    })
+    Ok(code)
 }

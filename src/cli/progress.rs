@@ -1,6 +1,7 @@
 //! Live progress of a long command: on a terminal, a bar on stderr with the total, the
 //! percentage, the rate and an ETA once the total is known, and a counter until then
-//! (indicatif draws it); with `--json` (backup), a JSON status object a second on stdout; off
+//! (indicatif draws it); with `--json` (backup, restore, check), a JSON status object a second
+//! and one at the end on stdout; off
 //! a terminal or with `--quiet`, nothing. A separate thread samples the work's counters a few
 //! times a second, so the work never waits for the display.
 
@@ -20,7 +21,7 @@ pub enum Mode {
     Off,
     /// A bar on stderr, redrawn in place.
     Terminal,
-    /// A JSON object per second on stdout.
+    /// A JSON object per second, and one at the end, on stdout.
     Json,
 }
 
@@ -105,10 +106,11 @@ impl Display {
                     let v = progress.view();
                     match &mut bar {
                         Some(b) => b.show(&v),
-                        None if !stopped => {
+                        // A line a second, and one when the work ends: a script always
+                        // sees the final counts, however quick the work.
+                        None => {
                             let _ = outln!("{}", json_line(&v, started.elapsed()));
                         }
-                        None => {}
                     }
                     if stopped {
                         break;

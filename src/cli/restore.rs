@@ -33,9 +33,14 @@ pub struct Args {
     /// that compress or deduplicate).
     #[arg(long)]
     no_space_check: bool,
-    /// Show no progress bar (it is shown only when stderr is a terminal).
+    /// Show no progress bar (it is shown only when stderr is a terminal), and with --json
+    /// no status objects.
     #[arg(long)]
     no_progress: bool,
+    /// Print progress (a status object per second and one at the end) and the summary as
+    /// JSON lines on stdout, and warnings as JSON objects on stderr.
+    #[arg(long)]
+    json: bool,
 }
 
 pub fn run(ctx: &Context, a: &Args) -> Result<u8> {
@@ -53,7 +58,7 @@ pub fn run(ctx: &Context, a: &Args) -> Result<u8> {
     let reporter = ui::StderrReporter {
         quiet: ctx.quiet,
         clear_line: false,
-        json: false,
+        json: a.json,
     };
     let options = RestoreOptions {
         overwrite: a.overwrite,
@@ -75,7 +80,9 @@ pub fn run(ctx: &Context, a: &Args) -> Result<u8> {
             )
         },
     )?;
-    if !ctx.quiet {
+    if a.json {
+        summary(&snap, &a.target, &stats, repo.storage().traffic())?;
+    } else if !ctx.quiet {
         outln!(
             "restored {} files, {} dirs, {} other ({}) from {} to {}",
             stats.files,
@@ -113,9 +120,33 @@ pub fn run(ctx: &Context, a: &Args) -> Result<u8> {
     Ok(exit::OK)
 }
 
-/// How a restore shows its progress: a bar on a terminal, unless `--quiet` or `--no-progress`.
+/// How a restore shows its progress: JSON lines with `--json`, else a bar on a terminal;
+/// neither with `--no-progress`, and no bar with `--quiet`.
 fn mode(ctx: &Context, a: &Args) -> progress::Mode {
-    progress::Mode::choose(false, ctx.quiet || a.no_progress)
+    progress::Mode::choose(
+        a.json && !a.no_progress,
+        ctx.quiet || a.no_progress || a.json,
+    )
+}
+
+/// The `--json` summary line: what was restored (`stats`, the image's or the tree's) from
+/// which snapshot, to where.
+fn summary(
+    snap: &chronofs::snapshot::Listed,
+    target: &Path,
+    stats: &impl serde::Serialize,
+    traffic: Option<chronofs::storage::Traffic>,
+) -> Result<()> {
+    let v = serde_json::json!({
+        "message_type": "summary",
+        "snapshot_id": snap.id,
+        "name": snap.name,
+        "target": target.to_string_lossy(),
+        "summary": stats,
+        "storage_traffic": traffic,
+    });
+    outln!("{v}")?;
+    Ok(())
 }
 
 /// Writes one file of the snapshot (a disk image) onto a block device or an existing file.
@@ -158,7 +189,9 @@ fn image(
             a.target.display()
         )
     })?;
-    if !ctx.quiet {
+    if a.json {
+        summary(snap, &a.target, &s, repo.storage().traffic())?;
+    } else if !ctx.quiet {
         let secs = s.duration_ns.max(1) as f64 / 1e9;
         outln!(
             "restored {path} ({}) from {} onto {} in {} ({}/s): {} data, {} of holes {}; read back and verified {}",

@@ -41,7 +41,7 @@ pub struct ImageOptions {
 }
 
 /// What an image restore did.
-#[derive(Clone, Debug, Default)]
+#[derive(Clone, Debug, Default, serde::Serialize)]
 pub struct ImageStats {
     /// The image's size.
     pub size: u64,

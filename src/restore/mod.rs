@@ -57,7 +57,7 @@ pub struct RestoreOptions {
 }
 
 /// What a restore did.
-#[derive(Clone, Debug, Default)]
+#[derive(Clone, Debug, Default, serde::Serialize)]
 pub struct RestoreStats {
     /// Regular files written (hardlinks included).
     pub files: u64,

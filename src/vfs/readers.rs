@@ -99,8 +99,12 @@ impl Readers {
                 }
             })
             .map_err(|e| Error::repo_io("starting the read-ahead of", "index", e))?;
-        let _ = self.prefetch.set(self.start_prefetchers("prefetch", threads)?);
-        let _ = self.ahead.set(self.start_prefetchers("ahead", 2 * threads)?);
+        let _ = self
+            .prefetch
+            .set(self.start_prefetchers("prefetch", threads)?);
+        let _ = self
+            .ahead
+            .set(self.start_prefetchers("ahead", 2 * threads)?);
         Ok(())
     }
 

@@ -2,13 +2,14 @@
 //! (its total from the parent snapshot, or a scan beside a first backup), `restore` and
 //! `check --read-data` draw a bar that knows the total (percentage, ETA), and `prune` one per
 //! phase;
-//! off a terminal, and with `--quiet` or `--no-progress`, they print none. The JSON form of
-//! backup's progress is tested in `ingest.rs`.
+//! off a terminal, and with `--quiet` or `--no-progress`, they print none. With `--json`,
+//! restore and check print status objects (the last with the final counts) and a summary;
+//! the JSON form of backup's progress is tested in `ingest.rs`.
 
 use std::fs;
 use std::process::Command;
 
-use super::util::{Fixture, noise};
+use super::util::{Fixture, assert_same_tree, noise, pack_files};
 
 /// Runs `chronofs ARGS` on the fixture's repository inside a pseudo-terminal; returns
 /// everything it wrote to the terminal (stdout and stderr, with the bar's redraws).
@@ -116,4 +117,102 @@ fn backup_restore_and_check_draw_a_bar_with_the_total_on_a_terminal_only() {
     assert!(!text.contains("restoring"), "{text:?}");
     let text = on_a_terminal(&f, &["--quiet", "check", "--read-data"]);
     assert!(!text.contains("reading data"), "{text:?}");
+}
+
+/// Every line of `out`, each a JSON object; panics on one that is not.
+fn json_lines(out: &str) -> Vec<serde_json::Value> {
+    out.lines()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{e}: {l:?}")))
+        .collect()
+}
+
+#[test]
+fn restore_and_check_print_json_status_lines_ending_with_the_final_counts_and_a_summary() {
+    let f = Fixture::new();
+    fs::write(f.src.join("big"), noise(3, 700_000)).unwrap();
+    fs::write(f.src.join("small"), b"hello").unwrap();
+    f.ok(&["backup", f.src_str()]);
+    let total = 700_005;
+
+    let target = f.path("restore");
+    let out = f.ok(&[
+        "restore",
+        "latest",
+        "--target",
+        target.to_str().unwrap(),
+        "--json",
+    ]);
+    let lines = json_lines(&out);
+    let (summary, statuses) = lines.split_last().unwrap();
+    assert_eq!(summary["message_type"], "summary", "{out}");
+    assert_eq!(summary["summary"]["files"], 2, "{out}");
+    assert_eq!(summary["summary"]["bytes"], total, "{out}");
+    assert_eq!(summary["summary"]["damaged"], 0, "{out}");
+    assert!(!statuses.is_empty(), "no status line: {out}");
+    assert!(
+        statuses.iter().all(|s| s["message_type"] == "status"),
+        "{out}"
+    );
+    let last = statuses.last().unwrap();
+    assert_eq!(last["bytes_done"], total, "{out}");
+    assert_eq!(last["total_bytes"], total, "{out}");
+    assert_eq!(last["percent_done"], 1.0, "{out}");
+    assert_eq!(last["files_done"], 2, "{out}");
+    assert_same_tree(&f.src, &f.restored_src(&target));
+    // --no-progress leaves the summary alone.
+    let again = f.path("again");
+    let out = f.ok(&[
+        "restore",
+        "latest",
+        "--target",
+        again.to_str().unwrap(),
+        "--json",
+        "--no-progress",
+    ]);
+    let lines = json_lines(&out);
+    assert_eq!(lines.len(), 1, "{out}");
+    assert_eq!(lines[0]["message_type"], "summary");
+
+    let out = f.ok(&["check", "--read-data", "--json"]);
+    let lines = json_lines(&out);
+    let (summary, statuses) = lines.split_last().unwrap();
+    let packs = pack_files(&f.repo).len();
+    assert_eq!(summary["ok"], true, "{out}");
+    assert_eq!(summary["read"], "all", "{out}");
+    assert_eq!(summary["report"]["snapshots"], 1, "{out}");
+    assert_eq!(summary["report"]["packs_read"], packs, "{out}");
+    assert_eq!(statuses.last().unwrap()["files_done"], packs, "{out}");
+    assert_eq!(statuses.last().unwrap()["total_files"], packs, "{out}");
+
+    // Damage: the summary says so, names it, and the exit code is 11.
+    let data_pack = pack_files(&f.repo)
+        .into_iter()
+        .max_by_key(|p| fs::metadata(p).unwrap().len())
+        .unwrap();
+    let mut bytes = fs::read(&data_pack).unwrap();
+    bytes[16 + 1000] ^= 0x40;
+    fs::write(&data_pack, &bytes).unwrap();
+    let out = f.run(&["check", "--read-data", "--json"]);
+    assert_eq!(out.status.code(), Some(11));
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let summary = json_lines(&stdout).pop().unwrap();
+    assert_eq!(summary["ok"], false, "{stdout}");
+    let name = data_pack
+        .file_name()
+        .unwrap()
+        .to_string_lossy()
+        .into_owned();
+    let errors = summary["report"]["errors"].as_array().unwrap();
+    assert!(
+        errors.iter().any(|e| e.as_str().unwrap().contains(&name)),
+        "{stdout}"
+    );
+    assert!(
+        summary["report"]["damaged_files"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|d| d.as_str().unwrap().ends_with("/big")),
+        "{stdout}"
+    );
 }

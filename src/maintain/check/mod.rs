@@ -18,7 +18,7 @@ use crate::repo::{Repository, layout, pack};
 use crate::storage::TEMP_PREFIX;
 
 /// Findings of a check.
-#[derive(Debug, Default)]
+#[derive(Debug, Default, serde::Serialize)]
 pub struct CheckReport {
     /// Damage: anything here means some data may not be restorable.
     pub errors: Vec<String>,
