@@ -454,7 +454,7 @@ _chronofs() {
             return 0
             ;;
         chronofs__subcmd__check)
-            opts="-r -q -h -V --read-data --read-data-subset --repo --quiet --retry-lock --cache-dir --no-cache --password-file --password-command --help --version"
+            opts="-r -q -h -V --read-data --read-data-subset --json --repo --quiet --retry-lock --cache-dir --no-cache --password-file --password-command --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -2156,7 +2156,7 @@ _chronofs() {
             return 0
             ;;
         chronofs__subcmd__restore)
-            opts="-t -r -q -h -V --target --overwrite --sparse --no-space-check --no-progress --repo --quiet --retry-lock --cache-dir --no-cache --password-file --password-command --help --version"
+            opts="-t -r -q -h -V --target --overwrite --sparse --no-space-check --no-progress --json --repo --quiet --retry-lock --cache-dir --no-cache --password-file --password-command --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0

@@ -180,7 +180,8 @@ complete -c chronofs -n "__fish_chronofs_using_subcommand restore" -l password-c
 complete -c chronofs -n "__fish_chronofs_using_subcommand restore" -l overwrite -d 'Replace entries that already exist in the target (for a device or file target: write over it)'
 complete -c chronofs -n "__fish_chronofs_using_subcommand restore" -l sparse -d 'Image restore onto a device that reads as zeros already (new, or discarded): leave the image\'s holes unwritten instead of zeroing them'
 complete -c chronofs -n "__fish_chronofs_using_subcommand restore" -l no-space-check -d 'Restore even if the data looks larger than the target\'s free space (for file systems that compress or deduplicate)'
-complete -c chronofs -n "__fish_chronofs_using_subcommand restore" -l no-progress -d 'Show no progress bar (it is shown only when stderr is a terminal)'
+complete -c chronofs -n "__fish_chronofs_using_subcommand restore" -l no-progress -d 'Show no progress bar (it is shown only when stderr is a terminal), and with --json no status objects'
+complete -c chronofs -n "__fish_chronofs_using_subcommand restore" -l json -d 'Print progress (a status object per second and one at the end) and the summary as JSON lines on stdout, and warnings as JSON objects on stderr'
 complete -c chronofs -n "__fish_chronofs_using_subcommand restore" -s q -l quiet -d 'Print only errors and warnings'
 complete -c chronofs -n "__fish_chronofs_using_subcommand restore" -l no-cache -d 'Do not cache anything on local disk: every index file is loaded into memory (48 bytes a blob) and those of an object-storage repository downloaded again'
 complete -c chronofs -n "__fish_chronofs_using_subcommand restore" -s h -l help -d 'Print help'
@@ -192,6 +193,7 @@ complete -c chronofs -n "__fish_chronofs_using_subcommand check" -l cache-dir -d
 complete -c chronofs -n "__fish_chronofs_using_subcommand check" -l password-file -d 'Read the repository\'s passphrase from FILE (also CHRONOFS_PASSWORD_FILE). Without it, --password-command, or CHRONOFS_PASSWORD, chronofs asks on the terminal' -r -F
 complete -c chronofs -n "__fish_chronofs_using_subcommand check" -l password-command -d 'Run CMD (with `sh -c`) and use what it prints as the passphrase (also CHRONOFS_PASSWORD_COMMAND), e.g. `pass show backup`' -r
 complete -c chronofs -n "__fish_chronofs_using_subcommand check" -l read-data -d 'Also read every pack, decompress every blob and verify its hash'
+complete -c chronofs -n "__fish_chronofs_using_subcommand check" -l json -d 'Print the findings as one JSON object on stdout (`message_type` `summary`), after a status object per second while packs are read'
 complete -c chronofs -n "__fish_chronofs_using_subcommand check" -s q -l quiet -d 'Print only errors and warnings'
 complete -c chronofs -n "__fish_chronofs_using_subcommand check" -l no-cache -d 'Do not cache anything on local disk: every index file is loaded into memory (48 bytes a blob) and those of an object-storage repository downloaded again'
 complete -c chronofs -n "__fish_chronofs_using_subcommand check" -s h -l help -d 'Print help'

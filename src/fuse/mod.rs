@@ -25,7 +25,7 @@ use crate::vfs::state::{self, Settings, State};
 use self::mountpoint::MountState;
 
 /// Threads reading chunks ahead of sequential readers, and as many for the next files of a
-/// directory being read (bench/RESULTS.md, "Reads through the mount").
+/// directory being read (bench/RESULTS.md, "The read path").
 const PREFETCH_THREADS: usize = 2;
 
 /// How a mount is set up.

@@ -22,8 +22,8 @@ use super::log::log;
 /// At most this many chunks ahead of a sequential reader are prefetched, and at most half the
 /// chunk cache's bytes (what is read ahead must still be cached when the reader gets there).
 /// Four chunks of read-ahead kept one `cat` waiting on each pack read in turn; sixteen let
-/// the read-ahead threads read and decode while the reader consumes (bench/RESULTS.md, "Reads
-/// through the mount").
+/// the read-ahead threads read and decode while the reader consumes (bench/RESULTS.md, "The
+/// read path").
 const PREFETCH_AHEAD: usize = 16;
 /// When a file is first read, the first chunks of this many following files in its directory
 /// are prefetched: `cp`, `tar` and `rsync` read a directory's files in listing order.
