@@ -46,8 +46,14 @@ pub const REMOTE_SPAN: u64 = 36 << 20;
 /// Most pieces queued in one batch (about 48 bytes each).
 const MAX_PIECES: usize = 1 << 20;
 
-/// Most files queued in one batch (a few hundred bytes each).
-const MAX_FILES: usize = 100_000;
+/// Most files queued in one batch (a few hundred bytes each). Batches are written on a
+/// thread of their own while the walk creates the next batch's files, so a batch is kept
+/// small enough for the two to overlap: creating 16k files takes a fraction of a second.
+const MAX_FILES: usize = 16_384;
+
+/// Most data queued in one batch: 256 MiB takes about a second to write, while the walk
+/// queues the next.
+const MAX_BYTES: u64 = 256 << 20;
 
 /// How the data is read.
 #[derive(Clone, Copy, Debug)]
@@ -189,6 +195,8 @@ pub struct Batch {
     inodes: HashSet<(u64, u64)>,
     /// Directories the queued files hold open, by address.
     dirs: HashSet<usize>,
+    /// Bytes of data queued.
+    bytes: u64,
 }
 
 /// A queued file, with the outcome of writing its data.
@@ -208,6 +216,7 @@ impl Batch {
             jobs: Vec::new(),
             inodes: HashSet::new(),
             dirs: HashSet::new(),
+            bytes: 0,
         }
     }
 
@@ -242,6 +251,7 @@ impl Batch {
         queued.sized_by_data = jobs
             .last()
             .is_some_and(|j| j.at + u64::from(j.len) == queued.node.size);
+        self.bytes += jobs.iter().map(|j| u64::from(j.len)).sum::<u64>();
         self.jobs.append(&mut jobs);
         if queued.node.may_be_hardlinked() {
             self.inodes.insert((queued.node.dev, queued.node.ino));
@@ -256,9 +266,15 @@ impl Batch {
         self.inodes.contains(&key)
     }
 
+    /// Source inodes of queued files that may be hardlinked.
+    pub fn inodes(&self) -> &HashSet<(u64, u64)> {
+        &self.inodes
+    }
+
     /// Whether it is time to write the batch.
     pub fn is_full(&self) -> bool {
         self.queued.len() >= MAX_FILES
+            || self.bytes >= MAX_BYTES
             || self.jobs.len() >= MAX_PIECES
             || self.dirs.len() >= self.reads.max_dirs
     }
@@ -275,6 +291,7 @@ impl Batch {
         let queued = std::mem::take(&mut self.queued);
         self.inodes.clear();
         self.dirs.clear();
+        self.bytes = 0;
         let outcome: Vec<Mutex<Option<Error>>> = queued.iter().map(|_| Mutex::new(None)).collect();
         let (wanted, alone) = locate(repo, &jobs);
         let spans = spans(&wanted, self.reads.max_gap, self.reads.max_span);

@@ -16,6 +16,7 @@
 
 mod data;
 pub mod image;
+mod lane;
 mod metadata;
 pub mod verify;
 
@@ -41,6 +42,7 @@ use crate::snapshot::expand::{self, Expansion};
 use crate::storage::location::Location;
 
 use self::data::{Batch, Queued, Reads, Written};
+use self::lane::{Lane, Waiting};
 use self::metadata::Problem;
 
 /// Restore settings.
@@ -103,11 +105,16 @@ struct Restorer<'a> {
     hardlinks: HashMap<(u64, u64), FirstLink>,
     /// Files created and waiting for their data.
     batch: Batch,
-    /// Directories whose metadata waits for the batch (their chmod could bar the writes,
-    /// and removing a damaged file would change their times).
-    late_dirs: Vec<(Arc<DirFd>, Node, PathBuf)>,
-    /// Further names of queued files, linked once the batch is written.
-    late_links: Vec<(Arc<DirFd>, Node, PathBuf)>,
+    /// How batches are read.
+    reads: Reads,
+    /// What waits for the batch being filled: directories whose metadata waits for their
+    /// files' data (their chmod could bar the writes, and removing a damaged file would
+    /// change their times), and further names of its files.
+    pending: Waiting,
+    /// The writer thread (none: batches are written by the walk's thread).
+    lane: Option<Lane>,
+    /// What waits for the batch the writer thread holds, if it holds one.
+    in_flight: Option<Waiting>,
     stats: RestoreStats,
 }
 
@@ -155,8 +162,10 @@ pub fn restore(
         as_root: sys::euid() == 0,
         hardlinks: HashMap::new(),
         batch: Batch::new(reads_for(repo)),
-        late_dirs: Vec::new(),
-        late_links: Vec::new(),
+        reads: reads_for(repo),
+        pending: Waiting::default(),
+        lane: None,
+        in_flight: None,
         stats: RestoreStats::default(),
     };
     let (tree, single) = match node {
@@ -183,11 +192,19 @@ pub fn restore(
         stack.extend(r.entry(&top, &n, &path));
     }
     stack.insert(0, top);
-    r.walk(stack);
-    // Names restored on their own after their group's first name failed may queue more.
-    while !r.batch.is_empty() {
-        r.write_batch();
-    }
+    std::thread::scope(|s| {
+        r.lane = Some(Lane::start(s, repo, &options.progress));
+        r.walk(stack);
+        // Names restored on their own after their group's first name failed may queue more.
+        loop {
+            r.dispatch();
+            r.finish_in_flight();
+            if r.batch.is_empty() {
+                break;
+            }
+        }
+        r.lane = None;
+    });
     Ok(r.stats)
 }
 
@@ -284,7 +301,7 @@ impl Restorer<'_> {
                 };
                 stack.extend(frame);
                 if self.batch.is_full() {
-                    self.write_batch();
+                    self.dispatch();
                 }
                 continue;
             }
@@ -292,10 +309,10 @@ impl Restorer<'_> {
             if let (Some(node), Some(parent)) = (done.node, stack.last()) {
                 let path = self.path_of(&parent.rel, node.name.as_os_str());
                 drop(done.dir);
-                if self.batch.is_empty() {
-                    self.metadata(&parent.dir, &node, &path);
-                } else {
-                    self.late_dirs.push((Arc::clone(&parent.dir), node, path));
+                let later = (Arc::clone(&parent.dir), node, path);
+                match self.waiting() {
+                    Some(w) => w.dirs.push(later),
+                    None => self.metadata(&parent.dir, &later.1, &later.2),
                 }
             }
         }
@@ -344,13 +361,17 @@ impl Restorer<'_> {
             && let Some(first) = self.hardlinks.get(&key)
         {
             if first.node.same_inode_as(node) {
-                if self.batch.holds(key) {
-                    // The first name's data is still to come: link once the batch is written.
-                    self.late_links.push((
-                        Arc::clone(&parent.dir),
-                        node.clone(),
-                        path.to_path_buf(),
-                    ));
+                if self.batch.holds(key)
+                    || self
+                        .in_flight
+                        .as_ref()
+                        .is_some_and(|w| w.inodes.contains(&key))
+                {
+                    // The first name's data is still to come: link once it is written.
+                    let later = (Arc::clone(&parent.dir), node.clone(), path.to_path_buf());
+                    if let Some(w) = self.waiting() {
+                        w.links.push(later);
+                    }
                     return Ok(None);
                 }
                 self.link(dir, name, key)
@@ -513,14 +534,55 @@ impl Restorer<'_> {
         Ok(true)
     }
 
-    /// Writes the data of the queued files, then sizes each and sets its metadata; a file
-    /// whose data could not be written is removed (and later names of its hardlink group are
-    /// restored on their own).
-    fn write_batch(&mut self) {
+    /// What waits for the newest batch that holds anything: the one being filled, else the
+    /// one being written; `None` when nothing is queued or in flight (what would wait can be
+    /// done now).
+    fn waiting(&mut self) -> Option<&mut Waiting> {
+        if self.batch.is_empty() {
+            self.in_flight.as_mut()
+        } else {
+            Some(&mut self.pending)
+        }
+    }
+
+    /// Hands the queued files to the writer thread, once the batch it holds is finished, and
+    /// starts a new batch; without a writer thread, writes them here.
+    fn dispatch(&mut self) {
         if self.batch.is_empty() {
             return;
         }
-        let written = self.batch.write(self.repo, &self.options.progress);
+        self.finish_in_flight();
+        let batch = std::mem::replace(&mut self.batch, Batch::new(self.reads));
+        let mut waiting = std::mem::take(&mut self.pending);
+        waiting.inodes = batch.inodes().clone();
+        let unsent = match &self.lane {
+            Some(lane) => lane.send(batch).err(),
+            None => Some(batch),
+        };
+        match unsent {
+            None => self.in_flight = Some(waiting),
+            Some(mut batch) => {
+                let written = batch.write(self.repo, &self.options.progress);
+                self.finish(written, waiting);
+            }
+        }
+    }
+
+    /// Waits for the batch the writer thread holds, if any, and finishes its files.
+    fn finish_in_flight(&mut self) {
+        let Some(waiting) = self.in_flight.take() else {
+            return;
+        };
+        // No answer: the writer thread panicked, and the scope re-raises its panic.
+        if let Some(written) = self.lane.as_ref().and_then(Lane::next) {
+            self.finish(written, waiting);
+        }
+    }
+
+    /// Once a batch's data is written: sizes each file and sets its metadata; a file whose
+    /// data could not be written is removed (and later names of its hardlink group are
+    /// restored on their own); then what waited for the batch.
+    fn finish(&mut self, written: Vec<Written>, waiting: Waiting) {
         let complete: Vec<(&DirFd, &Node, &Path)> = written
             .iter()
             .filter(|w| w.outcome.is_ok())
@@ -549,10 +611,10 @@ impl Restorer<'_> {
                 }
             }
         }
-        for (dir, node, path) in std::mem::take(&mut self.late_links) {
+        for (dir, node, path) in waiting.links {
             self.late_link(&dir, &node, &path);
         }
-        for (dir, node, path) in std::mem::take(&mut self.late_dirs) {
+        for (dir, node, path) in waiting.dirs {
             self.metadata(&dir, &node, &path);
         }
     }
