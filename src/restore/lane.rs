@@ -56,8 +56,8 @@ impl Lane {
     }
 
     /// Hands `batch` to the writer; gives it back if the writer is gone.
-    pub fn send(&self, batch: Batch) -> Result<(), Batch> {
-        self.to.send(batch).map_err(|e| e.0)
+    pub fn send(&self, batch: Batch) -> Option<Batch> {
+        self.to.send(batch).err().map(|e| e.0)
     }
 
     /// The next batch written (`None`: the writer is gone, its panic is re-raised when the

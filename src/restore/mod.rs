@@ -556,7 +556,7 @@ impl Restorer<'_> {
         let mut waiting = std::mem::take(&mut self.pending);
         waiting.inodes = batch.inodes().clone();
         let unsent = match &self.lane {
-            Some(lane) => lane.send(batch).err(),
+            Some(lane) => lane.send(batch),
             None => Some(batch),
         };
         match unsent {
