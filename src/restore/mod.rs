@@ -13,6 +13,11 @@
 //! [`MAX_DEPTH`] is refused; and before writing anything the expansion of the tree is measured
 //! ([`expand`]): more entries than [`expand::MAX_ENTRIES`] is a crafted tree, and more data or
 //! entries than the target has room for is refused, instead of filling the disk.
+//!
+//! Flow: the walk creates directories, links and special files as it meets them and queues
+//! regular files in a batch ([`data`]); a full batch goes to the writer thread ([`lane`])
+//! while the walk fills the next; once written, its files get their metadata ([`metadata`],
+//! on a thread per core).
 
 mod data;
 pub mod image;
