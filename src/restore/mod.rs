@@ -15,8 +15,8 @@
 //! entries than the target has room for is refused, instead of filling the disk.
 //!
 //! Flow: the walk creates directories, links and special files as it meets them and queues
-//! regular files in a batch ([`data`]); a full batch goes to the writer thread ([`lane`])
-//! while the walk fills the next; once written, its files get their metadata ([`metadata`],
+//! regular files in a batch (`data.rs`); a full batch goes to the writer thread (`lane.rs`)
+//! while the walk fills the next; once written, its files get their metadata (`metadata.rs`,
 //! on a thread per core).
 
 mod data;

@@ -34,8 +34,8 @@ const CACHED_PAGES: usize = 2048;
 /// A page in memory, by run id and page number.
 type Pages = LruCache<([u8; 16], u64), Arc<[u8; PAGE]>>;
 
-/// Checked pages of the runs of one index, by run id and page number (at most
-/// [`CACHED_PAGES`]: 8 MiB).
+/// Checked pages of the runs of one index, by run id and page number (at most 2,048 pages:
+/// 8 MiB).
 #[derive(Debug)]
 pub struct PageCache {
     pages: Mutex<Pages>,
