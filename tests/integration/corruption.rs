@@ -4,7 +4,7 @@
 use std::collections::BTreeSet;
 use std::fs;
 
-use super::util::{Fixture, noise, pack_files};
+use super::util::{Fixture, damage_largest_pack, flip_byte, noise, pack_files};
 
 #[test]
 fn flipped_byte_is_named_and_never_restored() {
@@ -22,9 +22,7 @@ fn flipped_byte_is_named_and_never_restored() {
         .max_by_key(|p| fs::metadata(p).unwrap().len())
         .unwrap()
         .clone();
-    let mut bytes = fs::read(&data_pack).unwrap();
-    bytes[16 + 1000] ^= 0x40;
-    fs::write(&data_pack, &bytes).unwrap();
+    flip_byte(&data_pack, 16 + 1000);
 
     // Structure still looks fine; reading the data finds the damage and names it.
     f.ok(&["check"]);
@@ -78,13 +76,7 @@ fn damaged_hardlinked_file_is_absent_under_every_name() {
     fs::write(f.src.join("a/victim"), noise(9, 600_000)).unwrap();
     fs::hard_link(f.src.join("a/victim"), f.src.join("b/second-name")).unwrap();
     f.ok(&["backup", f.src_str()]);
-    let data_pack = pack_files(&f.repo)
-        .into_iter()
-        .max_by_key(|p| fs::metadata(p).unwrap().len())
-        .unwrap();
-    let mut bytes = fs::read(&data_pack).unwrap();
-    bytes[16 + 1000] ^= 0x40;
-    fs::write(&data_pack, &bytes).unwrap();
+    damage_largest_pack(&f.repo);
 
     let target = f.path("r");
     let out = f.run(&["restore", "latest", "--target", target.to_str().unwrap()]);

@@ -9,7 +9,7 @@
 use std::fs;
 use std::process::Command;
 
-use super::util::{Fixture, assert_same_tree, noise, pack_files};
+use super::util::{Fixture, assert_same_tree, damage_largest_pack, noise, pack_files};
 
 /// Runs `chronofs ARGS` on the fixture's repository inside a pseudo-terminal; returns
 /// everything it wrote to the terminal (stdout and stderr, with the bar's redraws).
@@ -185,13 +185,7 @@ fn restore_and_check_print_json_status_lines_ending_with_the_final_counts_and_a_
     assert_eq!(statuses.last().unwrap()["total_files"], packs, "{out}");
 
     // Damage: the summary says so, names it, and the exit code is 11.
-    let data_pack = pack_files(&f.repo)
-        .into_iter()
-        .max_by_key(|p| fs::metadata(p).unwrap().len())
-        .unwrap();
-    let mut bytes = fs::read(&data_pack).unwrap();
-    bytes[16 + 1000] ^= 0x40;
-    fs::write(&data_pack, &bytes).unwrap();
+    let data_pack = damage_largest_pack(&f.repo);
     let out = f.run(&["check", "--read-data", "--json"]);
     assert_eq!(out.status.code(), Some(11));
     let stdout = String::from_utf8_lossy(&out.stdout);

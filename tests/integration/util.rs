@@ -427,6 +427,24 @@ pub fn pack_files(repo: &Path) -> Vec<PathBuf> {
     out
 }
 
+/// Flips one bit in the first blob of the largest pack of `repo` (a data pack, when a backup
+/// wrote one pack of trees beside it) and returns that pack's path.
+pub fn damage_largest_pack(repo: &Path) -> PathBuf {
+    let pack = pack_files(repo)
+        .into_iter()
+        .max_by_key(|p| fs::metadata(p).unwrap().len())
+        .unwrap();
+    flip_byte(&pack, 16 + 1000);
+    pack
+}
+
+/// Flips one bit of byte `at` of file `path`.
+pub fn flip_byte(path: &Path, at: usize) {
+    let mut bytes = fs::read(path).unwrap();
+    bytes[at] ^= 0x40;
+    fs::write(path, &bytes).unwrap();
+}
+
 /// Storage that passes everything through until `fail_at` write steps have happened; from
 /// then on each fails as a crash would: a write or a streamed file leaves its partial temp file
 /// behind. Steps are every write, replace and delete, and for streamed files (packs, the real

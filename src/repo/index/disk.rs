@@ -210,6 +210,16 @@ mod tests {
         (IndexId(Id::hash(name)), record)
     }
 
+    /// A run of one index file holding `blobs`, over nine entry pages or more.
+    fn run_of(store: &Store, blobs: &[PackedBlob]) -> Run {
+        let held = store.lock().unwrap();
+        let run = store
+            .build(&held, &[record(b"a", blobs.to_vec(), Vec::new())])
+            .unwrap();
+        assert!(run.entry_pages() >= 9, "{}", run.entry_pages());
+        run
+    }
+
     fn disk(runs: Vec<Run>, dead: &HashSet<IndexId>) -> DiskIndex {
         let runs = runs
             .into_iter()
@@ -243,11 +253,7 @@ mod tests {
             .enumerate()
             .map(|(i, id)| blob(*id, 16 + i as u32))
             .collect();
-        let held = store.lock().unwrap();
-        let run = store
-            .build(&held, &[record(b"a", blobs.clone(), Vec::new())])
-            .unwrap();
-        assert!(run.entry_pages() >= 9, "{}", run.entry_pages());
+        let run = run_of(&store, &blobs);
         let index = disk(vec![run], &HashSet::new());
         for b in &blobs {
             let found = index.lookup(&b.id, &|_| false).unwrap().unwrap();
@@ -277,11 +283,7 @@ mod tests {
         let mut blobs: Vec<PackedBlob> = (0..800u32)
             .map(|i| blob(Id::hash(&i.to_le_bytes()), 16 + i))
             .collect();
-        let held = store.lock().unwrap();
-        let run = store
-            .build(&held, &[record(b"a", blobs.clone(), Vec::new())])
-            .unwrap();
-        assert!(run.entry_pages() >= 9, "{}", run.entry_pages());
+        let run = run_of(&store, &blobs);
         let path = run.path().to_path_buf();
         let index = disk(vec![run], &HashSet::new());
         // The smallest id is on the first entry page, the largest on the last.
