@@ -37,22 +37,26 @@ pub(super) struct Lane {
 }
 
 impl Lane {
-    /// Starts the writer thread in `scope`; it ends when the lane is dropped.
+    /// Starts the writer thread in `scope`; it ends when the lane is dropped. `None` if the
+    /// thread cannot be started (the walk's thread then writes the batches itself).
     pub fn start<'scope>(
         scope: &'scope std::thread::Scope<'scope, '_>,
         repo: &'scope Repository,
         progress: &'scope Progress,
-    ) -> Lane {
+    ) -> Option<Lane> {
         let (to, batches) = mpsc::sync_channel::<Batch>(1);
         let (done, back) = mpsc::channel();
-        scope.spawn(move || {
-            for mut batch in batches {
-                if done.send(batch.write(repo, progress)).is_err() {
-                    break;
+        std::thread::Builder::new()
+            .name("restore-writer".into())
+            .spawn_scoped(scope, move || {
+                for mut batch in batches {
+                    if done.send(batch.write(repo, progress)).is_err() {
+                        break;
+                    }
                 }
-            }
-        });
-        Lane { to, back }
+            })
+            .ok()?;
+        Some(Lane { to, back })
     }
 
     /// Hands `batch` to the writer; gives it back if the writer is gone.

@@ -58,22 +58,29 @@ pub(super) fn apply_all(
     threads: usize,
 ) -> Vec<Vec<Problem>> {
     let per_thread = entries.len().div_ceil(threads.max(1)).max(1);
+    let apply_part = |part: &[(&DirFd, &Node, &Path)]| -> Vec<Vec<Problem>> {
+        part.iter()
+            .map(|(dir, node, path)| apply(as_root, dir, node, path))
+            .collect()
+    };
     std::thread::scope(|s| {
+        // A part whose thread cannot be started is done by this one.
         let parts: Vec<_> = entries
             .chunks(per_thread)
             .map(|part| {
-                s.spawn(move || {
-                    part.iter()
-                        .map(|(dir, node, path)| apply(as_root, dir, node, path))
-                        .collect::<Vec<_>>()
-                })
+                std::thread::Builder::new()
+                    .spawn_scoped(s, move || apply_part(part))
+                    .map_err(|_| part)
             })
             .collect();
         parts
             .into_iter()
-            .flat_map(|p| match p.join() {
-                Ok(problems) => problems,
-                Err(panic) => std::panic::resume_unwind(panic),
+            .flat_map(|p| match p {
+                Ok(thread) => match thread.join() {
+                    Ok(problems) => problems,
+                    Err(panic) => std::panic::resume_unwind(panic),
+                },
+                Err(part) => apply_part(part),
             })
             .collect()
     })

@@ -198,7 +198,7 @@ pub fn restore(
     }
     stack.insert(0, top);
     std::thread::scope(|s| {
-        r.lane = Some(Lane::start(s, repo, &options.progress));
+        r.lane = Lane::start(s, repo, &options.progress);
         r.walk(stack);
         // Names restored on their own after their group's first name failed may queue more.
         loop {
