@@ -152,7 +152,7 @@ pub fn restore(
             _ => Expansion::of_node(n),
         },
     };
-    options.progress.expect(0, need.bytes);
+    options.progress.expect(need.files, need.bytes);
     fs::create_dir_all(target).map_err(|e| Error::path_io("creating restore target", target, e))?;
     let top = DirFd::open(target).map_err(|e| Error::path_io("opening", target, e))?;
     if !options.skip_space_check {
@@ -381,7 +381,7 @@ impl Restorer<'_> {
                 }
                 self.link(dir, name, key)
                     .map_err(|e| Error::path_io("linking", path, e))?;
-                self.stats.files += 1;
+                self.count_link();
                 return Ok(None);
             }
             let first_path = self.path_of(&first.dir, &first.name);
@@ -631,7 +631,7 @@ impl Restorer<'_> {
         let name = node.name.as_os_str();
         if self.hardlinks.contains_key(&key) {
             match self.link(dir, name, key) {
-                Ok(()) => self.stats.files += 1,
+                Ok(()) => self.count_link(),
                 Err(e) => self.fail(path, &Error::path_io("linking", path, e)),
             }
             return;
@@ -650,6 +650,12 @@ impl Restorer<'_> {
     fn file_done(&mut self, dir: &DirFd, node: &Node, path: &Path) {
         self.count_file(node);
         self.metadata(dir, node, path);
+    }
+
+    /// Counts a further name of a hardlinked file, linked.
+    fn count_link(&mut self) {
+        self.stats.files += 1;
+        self.options.progress.file_done(0);
     }
 
     /// Counts regular file `node`, its data complete.

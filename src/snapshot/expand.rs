@@ -26,12 +26,15 @@ pub struct Expansion {
     /// Bytes of file data written (holes excluded; a file with `n` links counts `1/n` per
     /// name, so a hardlink group counts once).
     pub bytes: u64,
+    /// Names of regular files (each name of a hardlink group counts).
+    pub files: u64,
 }
 
 impl Expansion {
     fn add(&mut self, other: Expansion) {
         self.entries = self.entries.saturating_add(other.entries);
         self.bytes = self.bytes.saturating_add(other.bytes);
+        self.files = self.files.saturating_add(other.files);
     }
 
     /// One entry, not counting what a directory holds.
@@ -48,7 +51,12 @@ impl Expansion {
             }
             _ => 0,
         };
-        Expansion { entries: 1, bytes }
+        let files = u64::from(matches!(node.kind, NodeKind::File { .. }));
+        Expansion {
+            entries: 1,
+            bytes,
+            files,
+        }
     }
 }
 

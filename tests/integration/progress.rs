@@ -131,6 +131,8 @@ fn restore_and_check_print_json_status_lines_ending_with_the_final_counts_and_a_
     let f = Fixture::new();
     fs::write(f.src.join("big"), noise(3, 700_000)).unwrap();
     fs::write(f.src.join("small"), b"hello").unwrap();
+    // A second name: linked, not written again, but a file done like the others.
+    fs::hard_link(f.src.join("big"), f.src.join("big-too")).unwrap();
     f.ok(&["backup", f.src_str()]);
     let total = 700_005;
 
@@ -145,7 +147,7 @@ fn restore_and_check_print_json_status_lines_ending_with_the_final_counts_and_a_
     let lines = json_lines(&out);
     let (summary, statuses) = lines.split_last().unwrap();
     assert_eq!(summary["message_type"], "summary", "{out}");
-    assert_eq!(summary["summary"]["files"], 2, "{out}");
+    assert_eq!(summary["summary"]["files"], 3, "{out}");
     assert_eq!(summary["summary"]["bytes"], total, "{out}");
     assert_eq!(summary["summary"]["damaged"], 0, "{out}");
     assert!(!statuses.is_empty(), "no status line: {out}");
@@ -157,7 +159,8 @@ fn restore_and_check_print_json_status_lines_ending_with_the_final_counts_and_a_
     assert_eq!(last["bytes_done"], total, "{out}");
     assert_eq!(last["total_bytes"], total, "{out}");
     assert_eq!(last["percent_done"], 1.0, "{out}");
-    assert_eq!(last["files_done"], 2, "{out}");
+    assert_eq!(last["files_done"], 3, "{out}");
+    assert_eq!(last["total_files"], 3, "{out}");
     assert_same_tree(&f.src, &f.restored_src(&target));
     // --no-progress leaves the summary alone.
     let again = f.path("again");
