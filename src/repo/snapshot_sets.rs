@@ -160,14 +160,15 @@ impl Repository {
         })
     }
 
-    /// A known set that holds snapshot `id`, for a member whose record is wanted but was not
-    /// read (its file is gone: it was gathered into a set).
-    pub(crate) fn set_holding(&self, id: &SnapshotId) -> Option<SnapshotId> {
+    /// A known set that holds snapshot `id` and is not void by `fences`, for a member whose
+    /// record is wanted but was not read (its file is gone: it was gathered into a set). A
+    /// void set may hold a snapshot that was forgotten since: it is never the answer.
+    pub(crate) fn set_holding(&self, id: &SnapshotId, fences: &Fences) -> Option<SnapshotId> {
         self.read_local_tables();
         self.sets()
             .tables
             .values()
-            .find(|t| t.members.binary_search(id).is_ok())
+            .find(|t| t.members.binary_search(id).is_ok() && !is_void(fences, t))
             .map(|t| t.set)
     }
 

@@ -70,7 +70,8 @@ impl Repository {
                         std::io::Error::from(std::io::ErrorKind::NotFound),
                     )
                 };
-                let set = self.set_holding(id).ok_or_else(gone)?;
+                let fences = super::fence::Fences::load(self)?;
+                let set = self.set_holding(id, &fences).ok_or_else(gone)?;
                 self.read_listed(&set)?;
                 self.set_member(id)
                     .map(|s| ListedFile::Snapshot(Box::new(s)))

@@ -459,6 +459,13 @@ fn sets_of_a_revoked_maintenance_process_are_adopted_when_accepted_and_ignored_w
         .unwrap();
     assert_eq!(listing(&f), before[..2].to_vec());
     assert_eq!(restored(&f, a), data[0]);
+    // Asked for by id, the forgotten snapshot is gone, though the void set holds it.
+    let fresh = open_repo(&f.repo);
+    let err = fresh
+        .load_snapshot(&sid(c))
+        .expect_err("a forgotten snapshot");
+    assert!(err.to_string().contains(&sid(c).to_hex()), "{err}");
+    assert!(fresh.load_snapshot(&sid(b)).is_ok());
     if can_mount(
         "sets_of_a_revoked_maintenance_process_are_adopted_when_accepted_and_ignored_when_void",
     ) {
