@@ -461,6 +461,8 @@ fn sets_of_a_revoked_maintenance_process_are_adopted_when_accepted_and_ignored_w
     assert_eq!(restored(&f, a), data[0]);
     // Asked for by id, the forgotten snapshot is gone, though the void set holds it.
     let fresh = open_repo(&f.repo);
+    // (A listing first: the process learns the sets, the void one too.)
+    assert_eq!(fresh.snapshots().unwrap().0.len(), 2);
     let err = fresh
         .load_snapshot(&sid(c))
         .expect_err("a forgotten snapshot");
