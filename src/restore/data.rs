@@ -266,9 +266,12 @@ impl Batch {
         self.inodes.contains(&key)
     }
 
-    /// Source inodes of queued files that may be hardlinked.
-    pub fn inodes(&self) -> &HashSet<(u64, u64)> {
-        &self.inodes
+    /// The queued files as a batch of their own, leaving this one empty (same reads), and
+    /// the source inodes of its files that may be hardlinked (what [`Self::holds`] asked).
+    pub fn take(&mut self) -> (Batch, HashSet<(u64, u64)>) {
+        let mut full = std::mem::replace(self, Batch::new(self.reads));
+        let inodes = std::mem::take(&mut full.inodes);
+        (full, inodes)
     }
 
     /// Whether it is time to write the batch.

@@ -110,8 +110,6 @@ struct Restorer<'a> {
     hardlinks: HashMap<(u64, u64), FirstLink>,
     /// Files created and waiting for their data.
     batch: Batch,
-    /// How batches are read.
-    reads: Reads,
     /// What waits for the batch being filled: directories whose metadata waits for their
     /// files' data (their chmod could bar the writes, and removing a damaged file would
     /// change their times), and further names of its files.
@@ -167,7 +165,6 @@ pub fn restore(
         as_root: sys::euid() == 0,
         hardlinks: HashMap::new(),
         batch: Batch::new(reads_for(repo)),
-        reads: reads_for(repo),
         pending: Waiting::default(),
         lane: None,
         in_flight: None,
@@ -366,12 +363,7 @@ impl Restorer<'_> {
             && let Some(first) = self.hardlinks.get(&key)
         {
             if first.node.same_inode_as(node) {
-                if self.batch.holds(key)
-                    || self
-                        .in_flight
-                        .as_ref()
-                        .is_some_and(|w| w.inodes.contains(&key))
-                {
+                if self.first_name_unwritten(key) {
                     // The first name's data is still to come: link once it is written.
                     let later = (Arc::clone(&parent.dir), node.clone(), path.to_path_buf());
                     if let Some(w) = self.waiting() {
@@ -381,7 +373,7 @@ impl Restorer<'_> {
                 }
                 self.link(dir, name, key)
                     .map_err(|e| Error::path_io("linking", path, e))?;
-                self.count_link();
+                self.count_name();
                 return Ok(None);
             }
             let first_path = self.path_of(&first.dir, &first.name);
@@ -539,6 +531,15 @@ impl Restorer<'_> {
         Ok(true)
     }
 
+    /// Whether the first name of hardlink group `key` is queued or being written.
+    fn first_name_unwritten(&self, key: (u64, u64)) -> bool {
+        self.batch.holds(key)
+            || self
+                .in_flight
+                .as_ref()
+                .is_some_and(|w| w.inodes.contains(&key))
+    }
+
     /// What waits for the newest batch that holds anything: the one being filled, else the
     /// one being written; `None` when nothing is queued or in flight (what would wait can be
     /// done now).
@@ -557,9 +558,11 @@ impl Restorer<'_> {
             return;
         }
         self.finish_in_flight();
-        let batch = std::mem::replace(&mut self.batch, Batch::new(self.reads));
-        let mut waiting = std::mem::take(&mut self.pending);
-        waiting.inodes = batch.inodes().clone();
+        let (batch, inodes) = self.batch.take();
+        let waiting = Waiting {
+            inodes,
+            ..std::mem::take(&mut self.pending)
+        };
         let unsent = match &self.lane {
             Some(lane) => lane.send(batch),
             None => Some(batch),
@@ -631,7 +634,7 @@ impl Restorer<'_> {
         let name = node.name.as_os_str();
         if self.hardlinks.contains_key(&key) {
             match self.link(dir, name, key) {
-                Ok(()) => self.count_link(),
+                Ok(()) => self.count_name(),
                 Err(e) => self.fail(path, &Error::path_io("linking", path, e)),
             }
             return;
@@ -652,16 +655,16 @@ impl Restorer<'_> {
         self.metadata(dir, node, path);
     }
 
-    /// Counts a further name of a hardlinked file, linked.
-    fn count_link(&mut self) {
+    /// Counts a regular file's name restored (a further name of a hardlinked file, linked,
+    /// counts as one).
+    fn count_name(&mut self) {
         self.stats.files += 1;
         self.options.progress.file_done(0);
     }
 
     /// Counts regular file `node`, its data complete.
     fn count_file(&mut self, node: &Node) {
-        self.stats.files += 1;
-        self.options.progress.file_done(0);
+        self.count_name();
         self.stats.bytes += node.size;
     }
 

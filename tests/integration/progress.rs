@@ -136,14 +136,14 @@ fn restore_and_check_print_json_status_lines_ending_with_the_final_counts_and_a_
     f.ok(&["backup", f.src_str()]);
     let total = 700_005;
 
+    let restore_json = |target: &std::path::Path, more: &[&str]| {
+        let mut args = vec!["restore", "latest", "--target", target.to_str().unwrap()];
+        args.push("--json");
+        args.extend_from_slice(more);
+        f.ok(&args)
+    };
     let target = f.path("restore");
-    let out = f.ok(&[
-        "restore",
-        "latest",
-        "--target",
-        target.to_str().unwrap(),
-        "--json",
-    ]);
+    let out = restore_json(&target, &[]);
     let lines = json_lines(&out);
     let (summary, statuses) = lines.split_last().unwrap();
     assert_eq!(summary["message_type"], "summary", "{out}");
@@ -163,15 +163,7 @@ fn restore_and_check_print_json_status_lines_ending_with_the_final_counts_and_a_
     assert_eq!(last["total_files"], 3, "{out}");
     assert_same_tree(&f.src, &f.restored_src(&target));
     // --no-progress leaves the summary alone.
-    let again = f.path("again");
-    let out = f.ok(&[
-        "restore",
-        "latest",
-        "--target",
-        again.to_str().unwrap(),
-        "--json",
-        "--no-progress",
-    ]);
+    let out = restore_json(&f.path("again"), &["--no-progress"]);
     let lines = json_lines(&out);
     assert_eq!(lines.len(), 1, "{out}");
     assert_eq!(lines[0]["message_type"], "summary");
