@@ -9,8 +9,14 @@
 #          local index; what prune and check still do)
 # The mount's row is the time until its root lists, and its peak RSS after a file is read.
 #
+# STORAGE=garage puts the repository in a bucket of a one-node Garage server (tests/s3/server.sh)
+# instead of a local directory, and each cell also gives the S3 requests the server counted
+# (Garage's api_s3_request_counter) and the bytes over loopback (nothing else talks on lo;
+# one node, so no replication traffic is counted) during the command.
+#
 #   sudo bash bench/fleet.sh                            # SIZES="1000000 10000000" SNAPS=1000
 #   sudo SIZES=100000000 COMMANDS="backup mount" bash bench/fleet.sh   # the largest (~15 GB)
+#   sudo STORAGE=garage bash bench/fleet.sh             # the same on object storage
 # COMMANDS (default "backup ls restore mount") and MODES (default "cold warm full") pick rows
 # and columns; a column not measured shows "-".
 #
@@ -23,11 +29,40 @@ SIZES=${SIZES:-1000000 10000000}
 SNAPS=${SNAPS:-1000}
 COMMANDS=${COMMANDS:-backup ls restore mount}
 MODES=${MODES:-cold warm full}
+STORAGE=${STORAGE:-local}
 cargo build --release --locked --quiet --bin chronofs --example synthetic-index \
     --example synthetic-snapshots
 C=$PWD/target/release/chronofs
 W=$BENCH_DIR/fleet
 export XDG_CACHE_HOME=$W/cache
+REPO=$W/repo
+if [ "$STORAGE" = garage ]; then
+    GARAGE_DIR=$BENCH_DIR/garage-fleet-index
+    bash tests/s3/server.sh stop "$GARAGE_DIR" 2>/dev/null || true
+    rm -rf "$GARAGE_DIR"
+    bash tests/s3/server.sh start "$GARAGE_DIR" > /dev/null
+    trap 'bash tests/s3/server.sh stop "$GARAGE_DIR" >/dev/null 2>&1' EXIT
+    . "$GARAGE_DIR/env"
+    ADMIN=$(cut -d' ' -f3 "$GARAGE_DIR/node1/ports")
+fi
+
+# S3 requests the server has counted, and bytes received on lo.
+requests() {
+    curl -s "http://127.0.0.1:$ADMIN/metrics" \
+        | awk '/^api_s3_request_counter/ {n += $NF} END {printf "%d", n}'
+}
+lo_bytes() { awk '$1 == "lo:" {printf "%.0f", $2}' /proc/net/dev; }
+
+# Runs $@ (a function of this script), printing its cell, with the requests and bytes it
+# caused on Garage.
+traffic() {
+    [ "$STORAGE" = garage ] || { "$@"; return; }
+    local r0 b0 cell
+    r0=$(requests); b0=$(lo_bytes)
+    cell=$("$@")
+    printf '%s, %d req, %s MB' "$cell" $(( $(requests) - r0 )) \
+        "$(calc %.1f "($(lo_bytes) - $b0) / 1000000")"
+}
 
 # Runs chronofs with $@ (see time_rss in lib.sh).
 measure() { time_rss "$C" "$@"; }
@@ -37,7 +72,7 @@ measure_mount() {
     local extra=$1 start pid
     mkdir -p "$W/mnt"
     start=$(now)
-    "$C" $extra -r "$W/repo" mount -q "$W/mnt"
+    "$C" $extra -r "$REPO" mount -q "$W/mnt"
     ls "$W/mnt" >/dev/null
     local ready
     ready=$(elapsed "$start")
@@ -52,12 +87,15 @@ measure_mount() {
 rows=("| blobs | command | cold | warm | full (--no-cache) |" "|---|---|---|---|---|")
 for n in $SIZES; do
     rm -rf "$W"; mkdir -p "$W/src" "$W/cache"
+    if [ "$STORAGE" = garage ]; then
+        REPO=s3:$CHRONOFS_S3_ENDPOINT/chronofs-test/fleet-$n
+    fi
     head -c 400000 /dev/urandom > "$W/src/f1"
-    "$C" -r "$W/repo" init --encryption none >/dev/null
-    "$C" -r "$W/repo" backup "$W/src" >/dev/null
-    ./target/release/examples/synthetic-index "$W/repo" "$n" >/dev/null
-    ./target/release/examples/synthetic-snapshots "$W/repo" "$SNAPS"
-    echo "$n blobs: index files $(du -sh "$W/repo/index" | cut -f1)" >&2
+    "$C" -r "$REPO" init --encryption none >/dev/null
+    "$C" -r "$REPO" backup "$W/src" >/dev/null
+    ./target/release/examples/synthetic-index "$REPO" "$n" >/dev/null
+    ./target/release/examples/synthetic-snapshots "$REPO" "$SNAPS"
+    [ "$STORAGE" = garage ] || echo "$n blobs: index files $(du -sh "$REPO/index" | cut -f1)" >&2
     for cmd in $COMMANDS; do
         row="| $n | $cmd |"
         for mode in cold warm full; do
@@ -67,10 +105,10 @@ for n in $SIZES; do
             [ "$mode" = cold ] && rm -rf "$XDG_CACHE_HOME"
             echo "more" >> "$W/src/f1"
             case $cmd in
-                backup) r=$(measure $extra -r "$W/repo" backup "$W/src") ;;
-                ls) r=$(measure $extra -r "$W/repo" ls latest) ;;
-                restore) rm -rf "$W/out"; r=$(measure $extra -r "$W/repo" restore --target "$W/out" latest) ;;
-                mount) r=$(measure_mount "$extra") ;;
+                backup) r=$(traffic measure $extra -r "$REPO" backup "$W/src") ;;
+                ls) r=$(traffic measure $extra -r "$REPO" ls latest) ;;
+                restore) rm -rf "$W/out"; r=$(traffic measure $extra -r "$REPO" restore --target "$W/out" latest) ;;
+                mount) r=$(traffic measure_mount "$extra") ;;
             esac
             row="$row $r |"
         done

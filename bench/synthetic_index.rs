@@ -5,9 +5,9 @@
 //!
 //!     cargo run --release --example synthetic-index -- REPO BLOBS
 //!
+//! REPO is a directory or an `s3:` location, as `chronofs -r` takes.
+//!
 //! The repository must be plaintext or unlockable with `CHRONOFS_PASSWORD`.
-
-use std::path::PathBuf;
 
 use chronofs::format::id::{BlobId, Id, PackId};
 use chronofs::format::index::{Index, IndexedPack, MAX_BLOBS_PER_INDEX};
@@ -21,7 +21,8 @@ fn main() -> anyhow::Result<()> {
         anyhow::bail!("usage: synthetic-index REPO BLOBS");
     };
     let count: usize = count.parse()?;
-    let mut repo = chronofs::repo::Repository::open_unindexed(&PathBuf::from(repo))?;
+    let location: chronofs::storage::location::Location = repo.parse()?;
+    let mut repo = chronofs::repo::Repository::open_unindexed_at(&location)?;
     if let Ok(pass) = std::env::var("CHRONOFS_PASSWORD") {
         repo.unlock(pass.as_bytes())?;
     }

@@ -7,11 +7,10 @@
 //!     cargo run --release --example synthetic-snapshots -- REPO COUNT [HOSTS]
 //!
 //! The repository must be plaintext or unlockable with `CHRONOFS_PASSWORD`. The files are
-//! written directly when the repository is a local directory (without an fsync each: run
+//! written directly when REPO is a local directory (without an fsync each: run
 //! `sync` after, which this does not need for a benchmark), through the library otherwise.
 
 use std::os::unix::fs::OpenOptionsExt as _;
-use std::path::PathBuf;
 
 use chronofs::format::id::Id;
 
@@ -22,8 +21,8 @@ fn main() -> anyhow::Result<()> {
     };
     let count: i64 = count.parse()?;
     let hosts: Option<i64> = args.next().map(|h| h.parse()).transpose()?;
-    let repo_path = PathBuf::from(repo_path);
-    let mut repo = chronofs::repo::Repository::open_unindexed(&repo_path)?;
+    let location: chronofs::storage::location::Location = repo_path.parse()?;
+    let mut repo = chronofs::repo::Repository::open_unindexed_at(&location)?;
     if let Ok(pass) = std::env::var("CHRONOFS_PASSWORD") {
         repo.unlock(pass.as_bytes())?;
     }
@@ -31,18 +30,18 @@ fn main() -> anyhow::Result<()> {
     let Some((_, newest)) = snapshots.into_iter().max_by_key(|(_, s)| s.time_ns) else {
         anyhow::bail!("the repository has no snapshot to copy");
     };
-    let dir = repo_path.join("snapshots");
-    let direct = dir.is_dir();
+    let dir = location.local().map(|p| p.join("snapshots"));
+    let direct = dir.as_ref().is_some_and(|d| d.is_dir());
     for i in 1..=count {
         let mut s = newest.clone();
         s.time_ns += i * 1_000_000_000;
         if let Some(h) = hosts {
             s.hostname = format!("host{:04}", i % h.max(1));
         }
-        if !direct {
+        let Some(dir) = dir.as_ref().filter(|_| direct) else {
             repo.save_snapshot(&s)?;
             continue;
-        }
+        };
         let bytes = s.encode(repo.scheme()?.payload())?;
         std::io::Write::write_all(
             &mut std::fs::OpenOptions::new()

@@ -91,3 +91,74 @@ fn damaged_hardlinked_file_is_absent_under_every_name() {
     assert!(!root.join("b/second-name").exists());
     assert!(root.join("b").is_dir());
 }
+
+/// The same while the first name's batch is being written: with the open-file limit at 256, a
+/// batch holds files of at most 16 directories, so the batch holding `d00/first` is handed to
+/// the writer thread once `d15/a` joins it, and the walk meets `d15/z` (the second name) while
+/// the writer still reads the first name's 24 MiB. Linking `d15/z` then would leave it behind
+/// with partial bytes when the first name's data fails and that name is removed: the second
+/// name has to wait for the batch in flight too, then be restored (and fail) on its own.
+#[test]
+fn damaged_hardlinked_file_in_a_batch_being_written_is_absent_under_every_name() {
+    let f = Fixture::new();
+    let data = noise(21, 24 << 20);
+    // The first name's data alone in the packs of a first backup (the pack to damage).
+    let alone = f.path("alone");
+    fs::create_dir_all(&alone).unwrap();
+    fs::write(alone.join("copy"), &data).unwrap();
+    f.ok(&["backup", alone.to_str().unwrap()]);
+    let data_pack = pack_files(&f.repo)
+        .into_iter()
+        .max_by_key(|p| fs::metadata(p).unwrap().len())
+        .unwrap();
+    for d in 0..16 {
+        let dir = f.src.join(format!("d{d:02}"));
+        fs::create_dir_all(&dir).unwrap();
+        fs::write(dir.join("a"), [d]).unwrap();
+    }
+    fs::write(f.src.join("d00/first"), &data).unwrap();
+    fs::hard_link(f.src.join("d00/first"), f.src.join("d15/z")).unwrap();
+    f.ok(&["backup", f.src_str()]);
+    flip_byte(&data_pack, 16 + 1000);
+
+    let target = f.path("r");
+    let out = with_open_file_limit(
+        &f.cmd(&["restore", "latest", "--target", target.to_str().unwrap()]),
+        256,
+    )
+    .output()
+    .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(11), "{stderr}");
+    assert!(
+        stderr.contains("d00/first") && stderr.contains("d15/z"),
+        "{stderr}"
+    );
+    let root = f.restored_src(&target);
+    assert!(!root.join("d00/first").exists());
+    assert!(
+        !root.join("d15/z").exists(),
+        "the second name was linked to data that then failed"
+    );
+    for d in 0..16u8 {
+        assert_eq!(fs::read(root.join(format!("d{d:02}/a"))).unwrap(), [d]);
+    }
+}
+
+/// `c` run through the shell with its soft and hard limits on open files set to `n`.
+fn with_open_file_limit(c: &std::process::Command, n: u32) -> std::process::Command {
+    let mut s = std::process::Command::new("sh");
+    s.arg("-c")
+        .arg(format!("ulimit -n {n} && exec \"$@\""))
+        .arg("sh")
+        .arg(c.get_program())
+        .args(c.get_args())
+        .stdin(std::process::Stdio::null());
+    for (k, v) in c.get_envs() {
+        match v {
+            Some(v) => s.env(k, v),
+            None => s.env_remove(k),
+        };
+    }
+    s
+}
