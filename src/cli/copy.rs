@@ -6,7 +6,12 @@ use chronofs::repo::lock::LockKind;
 use chronofs::snapshot::{self, Listed};
 use chronofs::storage::location::Location;
 
-use super::{Context, password, ui};
+use std::io::IsTerminal as _;
+use std::sync::Arc;
+
+use chronofs::progress::Progress;
+
+use super::{Context, password, progress, ui};
 
 #[derive(clap::Args, Debug)]
 pub struct Args {
@@ -108,10 +113,18 @@ pub fn run(ctx: &Context, a: &Args) -> Result<u8> {
     };
     let filter = a.select.filter();
     chosen.retain(|l| filter.matches(&l.snapshot));
+    // A bar on a terminal (--json keeps stdout for the report); a line per snapshot on
+    // stdout unless the bar is drawn on the same terminal.
+    let show = progress::Mode::choose(false, ctx.quiet || a.json);
     let printer = Printer {
-        quiet: ctx.quiet || a.json,
+        quiet: ctx.quiet
+            || a.json
+            || (show == progress::Mode::Terminal && std::io::stdout().is_terminal()),
     };
-    let report = copy::copy(&from, &to, &chosen, &printer, Some(&to_lock))?;
+    let counters = Arc::new(Progress::default());
+    let report = progress::showing(show, progress::Task::Copy, &counters, || {
+        copy::copy(&from, &to, &chosen, &printer, Some(&to_lock), &counters)
+    })?;
     if a.json {
         outln!("{}", serde_json::to_string(&report)?)?;
     } else if !ctx.quiet {

@@ -49,6 +49,8 @@ pub enum Task {
     Check,
     /// `prune`: its phases, each with its own total.
     Prune,
+    /// `copy`: snapshots handled of those chosen, and the stored bytes copied.
+    Copy,
 }
 
 impl Task {
@@ -58,6 +60,7 @@ impl Task {
             Task::Restore => "restoring",
             Task::Check => "reading data",
             Task::Prune => "pruning",
+            Task::Copy => "copying",
         }
     }
 
@@ -66,6 +69,7 @@ impl Task {
             Task::Backup | Task::Restore => "files",
             Task::Check => "packs",
             Task::Prune => "items",
+            Task::Copy => "snapshots",
         }
     }
 }
@@ -243,12 +247,19 @@ fn style(layout: Layout) -> ProgressStyle {
 /// file being read.
 fn message(v: &ProgressView, task: Task) -> String {
     if Layout::of(v) == Layout::Items {
-        // The bar counts them.
-        return if v.errors > 0 {
-            format!("{} errors", v.errors)
-        } else {
-            String::new()
-        };
+        // The bar counts them; then what else is counted, and what is being worked on.
+        let mut parts = Vec::new();
+        if task == Task::Copy {
+            parts.push(format!("{} copied", super::ui::size(v.bytes_done)));
+        }
+        if v.errors > 0 {
+            parts.push(format!("{} errors", v.errors));
+        }
+        let mut m = parts.join(", ");
+        if let Some(c) = &v.current {
+            m += &format!("  {}", c.display());
+        }
+        return m;
     }
     let mut m = format!("{} {}", v.files_done, task.unit());
     if v.scanning {
@@ -330,6 +341,16 @@ mod tests {
         v.errors = 0;
         v.current = None;
         assert_eq!(message(&v, Task::Check), "10 packs");
+        v.expected_files = 4;
+        v.expected_bytes = 0;
+        assert_eq!(message(&v, Task::Prune), "");
+        v.current = Some("2026-12-01T10:00:00".into());
+        assert_eq!(
+            message(&v, Task::Copy),
+            "50.0 MiB copied  2026-12-01T10:00:00"
+        );
+        v.expected_files = 0;
+        v.current = None;
         v.expected_bytes = 0;
         v.scanning = true;
         v.scanned_files = 7;

@@ -32,6 +32,7 @@ use crate::format::index::IndexedPack;
 use crate::format::pack::BlobKind;
 use crate::format::snapshot::Snapshot;
 use crate::format::tree::{NodeKind, Piece, Tree};
+use crate::progress::Progress;
 use crate::repo::writer::BlobWriter;
 use crate::repo::{Repository, blob, layout, pack};
 use crate::snapshot::Listed;
@@ -64,6 +65,8 @@ impl CopyObserver for () {
 }
 
 /// Copies `snapshots` (from `from`) into `to`. The caller holds shared locks on both.
+/// `progress` counts the snapshots handled (copied or present) of all, the stored bytes
+/// copied, and names the snapshot being copied.
 ///
 /// # Errors
 /// Damaged source data (named), destination write failures, or a read-back mismatch; the
@@ -74,9 +77,14 @@ pub fn copy(
     snapshots: &[Listed],
     observer: &dyn CopyObserver,
     to_lock: Option<&crate::repo::lock::RepoLock>,
+    progress: &Progress,
 ) -> Result<CopyReport> {
     let started = Instant::now();
-    let mut report = CopyReport::default();
+    progress.expect(snapshots.len() as u64, 0);
+    let mut tally = Tally {
+        report: CopyReport::default(),
+        progress,
+    };
     let mut walked: HashSet<TreeId> = HashSet::new();
     // Ids in the destination of blobs whose ids differ there (`None`: ids are the same).
     let mut translated: Option<HashMap<BlobId, BlobId>> =
@@ -91,13 +99,15 @@ pub fn copy(
             to.storage().len(&path).is_ok() || present_elsewhere.contains(&identity(&s.snapshot));
         observer.snapshot(s, present);
         if present {
-            report.snapshots_present += 1;
+            tally.report.snapshots_present += 1;
+            progress.file_done(0);
             continue;
         }
+        progress.reading(std::path::Path::new(&s.name));
         let mut writer = to.writer()?;
         let mut snapshot = s.snapshot.clone();
         if let Some(map) = translated.as_mut() {
-            snapshot.root = translate(from, to, &mut writer, snapshot.root, map, &mut report)?;
+            snapshot.root = translate(from, to, &mut writer, snapshot.root, map, &mut tally)?;
         }
         let mut stack = vec![s.snapshot.root];
         if translated.is_some() {
@@ -109,7 +119,7 @@ pub fn copy(
             }
             let id = BlobId::from(tree_id);
             let tree = from.read_tree(&tree_id)?;
-            transfer(from, &mut writer, &id, BlobKind::Tree, &mut report)?;
+            transfer(from, &mut writer, &id, BlobKind::Tree, &mut tally)?;
             for node in &tree.entries {
                 match &node.kind {
                     NodeKind::Dir { subtree } => stack.push(*subtree),
@@ -118,7 +128,7 @@ pub fn copy(
                             if let Piece::Data { id, len } = piece {
                                 let blob = BlobId::from(*id);
                                 check_length(from, id, *len)?;
-                                transfer(from, &mut writer, &blob, BlobKind::Data, &mut report)?;
+                                transfer(from, &mut writer, &blob, BlobKind::Data, &mut tally)?;
                             }
                         }
                     }
@@ -129,7 +139,7 @@ pub fn copy(
         let (_, packs) = writer.finish_listing()?;
         for p in &packs {
             verify_pack(to, p)?;
-            report.packs_verified += 1;
+            tally.report.packs_verified += 1;
         }
         let id = match to_lock {
             Some(lock) => crate::repo::commit::commit_snapshot(to, lock, &mut snapshot)?,
@@ -137,10 +147,27 @@ pub fn copy(
         };
         to.load_snapshot(&id)?;
         present_elsewhere.insert(identity(&snapshot));
-        report.snapshots_copied += 1;
+        tally.report.snapshots_copied += 1;
+        progress.file_done(0);
     }
+    let mut report = tally.report;
     report.duration_ns = u64::try_from(started.elapsed().as_nanos()).unwrap_or(u64::MAX);
     Ok(report)
+}
+
+/// The report being made, and the progress its blob counts feed.
+struct Tally<'a> {
+    report: CopyReport,
+    progress: &'a Progress,
+}
+
+impl Tally<'_> {
+    /// A blob of `stored` bytes was copied.
+    fn blob(&mut self, stored: u64) {
+        self.report.blobs_copied += 1;
+        self.report.bytes_copied += stored;
+        self.progress.add_bytes(stored);
+    }
 }
 
 /// Whether blobs keep their ids from `a` to `b`.
@@ -173,7 +200,7 @@ fn translate(
     writer: &mut BlobWriter<'_>,
     root: TreeId,
     map: &mut HashMap<BlobId, BlobId>,
-    report: &mut CopyReport,
+    tally: &mut Tally<'_>,
 ) -> Result<TreeId> {
     let level = to.config().compression_level;
     let scheme = to.scheme()?;
@@ -184,8 +211,7 @@ fn translate(
                 .map_err(|e| Error::corrupt("<new pack>", e.to_string()))?;
             let stored = prepared.stored.len() as u64;
             if writer.add_prepared(kind, prepared)? {
-                report.blobs_copied += 1;
-                report.bytes_copied += stored;
+                tally.blob(stored);
             }
         }
         Ok(id)
@@ -287,7 +313,7 @@ fn transfer(
     writer: &mut crate::repo::writer::BlobWriter<'_>,
     id: &BlobId,
     kind: BlobKind,
-    report: &mut CopyReport,
+    tally: &mut Tally<'_>,
 ) -> Result<()> {
     if writer.contains(id) {
         return Ok(());
@@ -296,8 +322,7 @@ fn transfer(
     let prepared = from.read_stored(id, &loc, writer.scheme())?;
     let stored = prepared.stored.len() as u64;
     if writer.add_prepared(kind, prepared)? {
-        report.blobs_copied += 1;
-        report.bytes_copied += stored;
+        tally.blob(stored);
     }
     Ok(())
 }

@@ -119,6 +119,45 @@ fn backup_restore_and_check_draw_a_bar_with_the_total_on_a_terminal_only() {
     assert!(!text.contains("reading data"), "{text:?}");
 }
 
+/// `copy` on a terminal: a bar counting the snapshots (3 of 3 at the end) with the bytes
+/// copied, instead of a line per snapshot on the same terminal; off a terminal, the lines and
+/// no bar.
+#[test]
+fn copy_draws_a_bar_of_snapshots_on_a_terminal_and_prints_lines_off_it() {
+    let f = Fixture::new();
+    for i in 0..3 {
+        fs::write(f.src.join("a"), noise(i, 300_000)).unwrap();
+        f.ok(&["backup", f.src_str()]);
+    }
+    let dest = Fixture::new();
+    let to = dest.repo.to_str().unwrap();
+    let text = on_a_terminal(&f, &["copy", "--to", to]);
+    let lines: Vec<&str> = text.split(['\r', '\n']).collect();
+    assert!(
+        lines.iter().any(|l| l.contains("copying [")
+            && l.contains("3/3 (100%)")
+            && l.contains("copied")),
+        "{text:?}"
+    );
+    assert!(
+        !lines.iter().any(|l| l.contains("copying 20")),
+        "per-snapshot lines under the bar: {text:?}"
+    );
+    assert!(text.contains("copied 3 snapshot(s)"), "{text:?}");
+    // Off a terminal (into a second destination): a line per snapshot, no bar.
+    let other = Fixture::new();
+    let out = f.run(&["copy", "--to", other.repo.to_str().unwrap()]);
+    assert!(out.status.success());
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(
+        stdout.lines().filter(|l| l.starts_with("copying 20")).count(),
+        3,
+        "{stdout}"
+    );
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!stderr.contains("copying"), "{stderr}");
+}
+
 /// Every line of `out`, each a JSON object; panics on one that is not.
 fn json_lines(out: &str) -> Vec<serde_json::Value> {
     out.lines()

@@ -181,8 +181,15 @@ fn copy_reads_back_and_catches_a_byte_changed_on_the_way() {
     let to = super::util::open_on(Arc::new(FlipOnWrite(LocalStorage::new(&dest))), &dest);
     to.load_index_strict().unwrap();
     let listing = chronofs::snapshot::list(&from).unwrap();
-    let err =
-        chronofs::maintain::copy::copy(&from, &to, &listing.snapshots, &(), None).unwrap_err();
+    let err = chronofs::maintain::copy::copy(
+        &from,
+        &to,
+        &listing.snapshots,
+        &(),
+        None,
+        &chronofs::progress::Progress::default(),
+    )
+    .unwrap_err();
     assert_eq!(err.exit_code(), 11, "{err}");
     assert!(err.to_string().contains("data/"), "{err}");
     assert!(
