@@ -17,6 +17,8 @@
 #   sudo bash bench/fleet.sh                            # SIZES="1000000 10000000" SNAPS=1000
 #   sudo SIZES=100000000 COMMANDS="backup mount" bash bench/fleet.sh   # the largest (~15 GB)
 #   sudo STORAGE=garage bash bench/fleet.sh             # the same on object storage
+# GATHER=1 has a prune gather the snapshot files into snapshot sets (docs/FORMAT.md) before the
+# index files are added, as a pruned repository holds them.
 # COMMANDS (default "backup ls restore mount") and MODES (default "cold warm full") pick rows
 # and columns; a column not measured shows "-".
 #
@@ -95,6 +97,11 @@ for n in $SIZES; do
     "$C" -r "$REPO" backup "$W/src" >/dev/null
     ./target/release/examples/synthetic-index "$REPO" "$n" >/dev/null
     ./target/release/examples/synthetic-snapshots "$REPO" "$SNAPS"
+    if [ "${GATHER:-}" = 1 ]; then
+        sleep 3  # past the grace period below: the files are settled
+        CHRONOFS_LOCK_STALE_SECS=2 "$C" -r "$REPO" prune -q
+        [ "$STORAGE" = garage ] || echo "gathered: $(ls "$REPO/snapshots" | wc -l) files" >&2
+    fi
     [ "$STORAGE" = garage ] || echo "$n blobs: index files $(du -sh "$REPO/index" | cut -f1)" >&2
     for cmd in $COMMANDS; do
         row="| $n | $cmd |"

@@ -15,7 +15,8 @@
 //!   read live (`Taken::live_mounts`). With `--one-file-system` both stay out, as they would
 //!   without `--consistent`.
 //! - **freeze**: for block devices backed up as their content, the file system mounted from
-//!   each is frozen (`FIFREEZE`: dirty data flushed, the journal clean, new writes wait) while
+//!   each (found by its device number or, for btrfs, by its source; see `mounts.rs`) is
+//!   frozen (`FIFREEZE`: dirty data flushed, the journal clean, new writes wait) while
 //!   the device is read, then thawed. Without device-mapper there is no copy-on-write snapshot
 //!   to shorten that, so writers wait for the whole read; `timeout` bounds the wait (the file
 //!   system is thawed then and the backup fails rather than record an image that is not
@@ -39,7 +40,7 @@ use std::time::{Duration, Instant};
 use crate::error::{Error, Result};
 use crate::format::snapshot::Consistency;
 
-use super::Reporter;
+use super::{Reporter, mounts};
 
 /// How to make the sources consistent.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -322,7 +323,7 @@ fn snapshot_subvolumes(
             roots.push(root);
         }
     }
-    taken.live_mounts = mounts_below(&roots)?;
+    taken.live_mounts = mounts::below(&mounts::table()?, &roots);
     for root in roots {
         snapshot_subvolume(taken, root, reporter)?;
     }
@@ -423,7 +424,9 @@ fn freeze_devices(
     reporter: &dyn Reporter,
 ) -> Result<()> {
     use std::os::unix::fs::FileTypeExt;
-    let mut mounts: Vec<(u64, PathBuf)> = Vec::new();
+    let table = mounts::table()?;
+    // (device, mount point, the file system's number in the mount table)
+    let mut frozen: Vec<(u64, PathBuf, String)> = Vec::new();
     for p in paths {
         let meta = std::fs::metadata(p).map_err(|e| Error::path_io("examining", p, e))?;
         if !meta.file_type().is_block_device() {
@@ -432,11 +435,17 @@ fn freeze_devices(
                 p.display()
             )));
         }
-        match mount_point_of(meta.rdev())? {
+        match mounts::of_device(&table, meta.rdev()) {
             Some(m) => {
-                if !mounts.iter().any(|(d, _)| *d == meta.rdev()) {
-                    mounts.push((meta.rdev(), m));
+                if !frozen.iter().any(|(d, _, _)| *d == meta.rdev()) {
+                    frozen.push((meta.rdev(), m.at.clone(), m.dev.clone()));
                 }
+            }
+            None if in_use(p) => {
+                return Err(Error::Refused(format!(
+                    "{} is in use (mounted, or held by another device) but no mount of it is in /proc/self/mountinfo: refusing to read it unfrozen",
+                    p.display()
+                )));
             }
             None => {
                 reporter.note(p, "is not mounted: read as it is, nothing to freeze");
@@ -446,9 +455,11 @@ fn freeze_devices(
             }
         }
     }
-    for (dev, mount) in &mounts {
+    for (dev, mount, number) in &frozen {
         for w in &options.writes_to {
-            if on_device(w) == Some(*dev) {
+            if on_device(w) == Some(*dev)
+                || mounts::holding(&table, w).is_some_and(|h| h.dev == *number)
+            {
                 return Err(Error::Refused(format!(
                     "{} is on the file system to freeze ({}): its writes would wait for the thaw forever; keep the repository and the cache elsewhere",
                     w.display(),
@@ -458,7 +469,7 @@ fn freeze_devices(
         }
     }
     let (tx, rx) = mpsc::channel::<()>();
-    for (_, mount) in mounts {
+    for (_, mount, _) in frozen {
         let dir = File::open(&mount).map_err(|e| Error::path_io("opening", &mount, e))?;
         let n = hold(|| {
             crate::sys::freeze_fs(&dir).map_err(|e| {
@@ -495,61 +506,14 @@ fn freeze_devices(
     Ok(())
 }
 
-/// Where the file system on device `rdev` is mounted (its first mount of the file system's
-/// root, else its first mount), from `/proc/self/mountinfo`.
-fn mount_point_of(rdev: u64) -> Result<Option<PathBuf>> {
-    let want = format!("{}:{}", rustix::fs::major(rdev), rustix::fs::minor(rdev));
-    let info = std::fs::read_to_string("/proc/self/mountinfo")
-        .map_err(|e| Error::path_io("reading", Path::new("/proc/self/mountinfo"), e))?;
-    let mut found: Option<PathBuf> = None;
-    for line in info.lines() {
-        let f: Vec<&str> = line.split(' ').collect();
-        if f.len() < 5 || f[2] != want {
-            continue;
-        }
-        let at = PathBuf::from(unescape(f[4]));
-        if f[3] == "/" {
-            return Ok(Some(at));
-        }
-        found.get_or_insert(at);
-    }
-    Ok(found)
-}
-
-/// The mount points strictly below any of `roots`, from `/proc/self/mountinfo`.
-fn mounts_below(roots: &[PathBuf]) -> Result<Vec<PathBuf>> {
-    let info = std::fs::read_to_string("/proc/self/mountinfo")
-        .map_err(|e| Error::path_io("reading", Path::new("/proc/self/mountinfo"), e))?;
-    let mut out: Vec<PathBuf> = info
-        .lines()
-        .filter_map(|line| line.split(' ').nth(4))
-        .map(|at| PathBuf::from(unescape(at)))
-        .filter(|at| roots.iter().any(|r| at != r && at.starts_with(r)))
-        .collect();
-    out.sort();
-    out.dedup();
-    Ok(out)
-}
-
-/// Undoes mountinfo's octal escapes (`\040` for a space).
-fn unescape(s: &str) -> std::ffi::OsString {
-    use std::os::unix::ffi::OsStringExt;
-    let b = s.as_bytes();
-    let mut out = Vec::with_capacity(b.len());
-    let mut i = 0;
-    while i < b.len() {
-        if b[i] == b'\\'
-            && i + 3 < b.len()
-            && b[i + 1..i + 4].iter().all(|c| (b'0'..=b'7').contains(c))
-        {
-            out.push((b[i + 1] - b'0') * 64 + (b[i + 2] - b'0') * 8 + (b[i + 3] - b'0'));
-            i += 4;
-        } else {
-            out.push(b[i]);
-            i += 1;
-        }
-    }
-    std::ffi::OsString::from_vec(out)
+/// Whether block device `p` is mounted or held (an exclusive open fails with `EBUSY`).
+fn in_use(p: &Path) -> bool {
+    use std::os::unix::fs::OpenOptionsExt as _;
+    std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_EXCL)
+        .open(p)
+        .is_err_and(|e| e.raw_os_error() == Some(libc::EBUSY))
 }
 
 /// The device of the file system `p` is on (or its nearest existing ancestor's).

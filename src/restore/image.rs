@@ -156,7 +156,7 @@ pub fn restore_image(
     }
     file.sync_all()
         .map_err(|e| Error::path_io("flushing", target, e))?;
-    stats.verified_bytes = read_back(repo, &file, content, zero_holes || !device)
+    stats.verified_bytes = read_back(repo.scheme()?, &file, content, zero_holes || !device)
         .map_err(|e| Error::path_io("verifying", target, e))?;
     stats.duration_ns = u64::try_from(started.elapsed().as_nanos()).unwrap_or(u64::MAX);
     Ok(stats)
@@ -236,12 +236,11 @@ fn zero_range(file: &File, at: u64, len: u64) -> io::Result<()> {
 /// its chunk id, and, when `check_holes`, every hole must read as zeros. Returns the bytes
 /// checked.
 fn read_back(
-    repo: &Repository,
+    scheme: &crate::crypto::Scheme,
     file: &File,
     content: &[Piece],
     check_holes: bool,
 ) -> io::Result<u64> {
-    let scheme = repo.scheme().map_err(io::Error::other)?;
     crate::sys::drop_cached(file);
     let mut buf = Vec::new();
     let (mut at, mut checked) = (0u64, 0u64);
@@ -273,4 +272,68 @@ fn read_back(
         at += piece.len();
     }
     Ok(checked)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::crypto::Scheme;
+
+    /// An image of 3 pieces (data, hole, data) in a file, and its pieces.
+    fn image() -> (tempfile::NamedTempFile, Vec<Piece>) {
+        let a: Vec<u8> = (0..5000u32).map(|i| (i % 251) as u8).collect();
+        let b = vec![7u8; 3000];
+        let mut bytes = a.clone();
+        bytes.extend(std::iter::repeat_n(0u8, 4096));
+        bytes.extend(&b);
+        let file = tempfile::NamedTempFile::new().unwrap();
+        std::fs::write(file.path(), &bytes).unwrap();
+        let data = |raw: &[u8]| Piece::Data {
+            id: crate::format::id::ChunkId(Scheme::Plain.blob_id(raw).0),
+            len: raw.len() as u32,
+        };
+        (file, vec![data(&a), Piece::Hole { len: 4096 }, data(&b)])
+    }
+
+    /// Overwrites byte `at` of `file` with `value`.
+    fn poke(file: &tempfile::NamedTempFile, at: u64, value: u8) {
+        let f = OpenOptions::new().write(true).open(file.path()).unwrap();
+        f.write_all_at(&[value], at).unwrap();
+    }
+
+    #[test]
+    fn read_back_counts_what_it_checked_and_names_a_range_that_differs() {
+        let (file, pieces) = image();
+        let open = || File::open(file.path()).unwrap();
+        assert_eq!(
+            read_back(&Scheme::Plain, &open(), &pieces, true).unwrap(),
+            5000 + 4096 + 3000
+        );
+        assert_eq!(
+            read_back(&Scheme::Plain, &open(), &pieces, false).unwrap(),
+            8000
+        );
+        // A byte of the second data piece differs (a device that lost a write).
+        poke(&file, 5000 + 4096 + 2999, 8);
+        let err = read_back(&Scheme::Plain, &open(), &pieces, true).unwrap_err();
+        assert!(
+            err.to_string()
+                .contains("bytes 9096..12096 read back differ"),
+            "{err}"
+        );
+        poke(&file, 5000 + 4096 + 2999, 7);
+        // A byte in the hole: an error when holes were zeroed, not when they were skipped
+        // (a fresh device with --sparse is trusted to read as zeros).
+        poke(&file, 5000 + 10, 1);
+        let err = read_back(&Scheme::Plain, &open(), &pieces, true).unwrap_err();
+        assert!(
+            err.to_string()
+                .contains("in the image's hole at bytes 5000..9096"),
+            "{err}"
+        );
+        assert_eq!(
+            read_back(&Scheme::Plain, &open(), &pieces, false).unwrap(),
+            8000
+        );
+    }
 }

@@ -134,9 +134,9 @@ fn copy_draws_a_bar_of_snapshots_on_a_terminal_and_prints_lines_off_it() {
     let text = on_a_terminal(&f, &["copy", "--to", to]);
     let lines: Vec<&str> = text.split(['\r', '\n']).collect();
     assert!(
-        lines.iter().any(|l| l.contains("copying [")
-            && l.contains("3/3 (100%)")
-            && l.contains("copied")),
+        lines
+            .iter()
+            .any(|l| l.contains("copying [") && l.contains("3/3 (100%)") && l.contains("copied")),
         "{text:?}"
     );
     assert!(
@@ -150,7 +150,10 @@ fn copy_draws_a_bar_of_snapshots_on_a_terminal_and_prints_lines_off_it() {
     assert!(out.status.success());
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert_eq!(
-        stdout.lines().filter(|l| l.starts_with("copying 20")).count(),
+        stdout
+            .lines()
+            .filter(|l| l.starts_with("copying 20"))
+            .count(),
         3,
         "{stdout}"
     );
