@@ -10,6 +10,7 @@ pub mod format;
 pub mod fuse;
 pub mod ingest;
 pub mod maintain;
+pub mod mountinfo;
 pub mod progress;
 pub mod repo;
 pub mod restore;

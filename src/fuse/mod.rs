@@ -306,7 +306,7 @@ fn replace(
 
 fn raise_readahead(mountpoint: &Path) {
     if let Some(m) = mountpoint::find_mount(mountpoint) {
-        let knob = format!("/sys/class/bdi/{}/read_ahead_kb", m.device);
+        let knob = format!("/sys/class/bdi/{}/read_ahead_kb", m.dev);
         let _ = std::fs::write(knob, "4096");
     }
 }

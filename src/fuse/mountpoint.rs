@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use crate::error::{Error, Result};
-use crate::sys;
+use crate::{mountinfo, sys};
 
 /// What is at a mount point.
 #[derive(Debug, PartialEq, Eq)]
@@ -19,59 +19,10 @@ pub enum MountState {
     Stale,
 }
 
-/// One line of `/proc/self/mountinfo` that matters here.
-#[derive(Debug, Clone)]
-pub struct MountEntry {
-    /// `major:minor` of the mount's device.
-    pub device: String,
-    /// The mount point.
-    pub path: PathBuf,
-    /// File system type.
-    pub fstype: String,
-}
-
-/// Undoes mountinfo's octal escapes (`\040` for a space).
-fn unescape(s: &str) -> PathBuf {
-    let b = s.as_bytes();
-    let mut out = Vec::with_capacity(b.len());
-    let mut i = 0;
-    while i < b.len() {
-        if b[i] == b'\\'
-            && i + 4 <= b.len()
-            && let Ok(oct) = std::str::from_utf8(&b[i + 1..i + 4])
-            && let Ok(v) = u8::from_str_radix(oct, 8)
-        {
-            out.push(v);
-            i += 4;
-            continue;
-        }
-        out.push(b[i]);
-        i += 1;
-    }
-    PathBuf::from(<std::ffi::OsString as std::os::unix::ffi::OsStringExt>::from_vec(out))
-}
-
-/// Parses mountinfo text.
-#[must_use]
-pub fn parse_mountinfo(text: &str) -> Vec<MountEntry> {
-    text.lines()
-        .filter_map(|line| {
-            let fields: Vec<&str> = line.split(' ').collect();
-            let sep = fields.iter().position(|f| *f == "-")?;
-            Some(MountEntry {
-                device: (*fields.get(2)?).to_string(),
-                path: unescape(fields.get(4)?),
-                fstype: (*fields.get(sep + 1)?).to_string(),
-            })
-        })
-        .collect()
-}
-
 /// The mount at exactly `path` (the last one, if several are stacked).
 #[must_use]
-pub fn find_mount(path: &Path) -> Option<MountEntry> {
-    let text = std::fs::read_to_string("/proc/self/mountinfo").ok()?;
-    parse_mountinfo(&text).into_iter().rfind(|m| m.path == path)
+pub fn find_mount(path: &Path) -> Option<mountinfo::Mount> {
+    mountinfo::at(&mountinfo::table().ok()?, path)
 }
 
 /// `path` made absolute without touching the mount point itself (which may be stale).
@@ -166,21 +117,4 @@ pub fn clear_stale(path: &Path) -> Result<String> {
         "cleared a stale mount at {} left by a mount process that died",
         path.display()
     ))
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn mountinfo_lines() {
-        let text = "36 35 98:0 /mnt1 /mnt/with\\040space rw,noatime master:1 - ext3 /dev/root rw\n\
-                    99 1 0:53 / /m rw,nosuid,nodev - fuse.chronofs chronofs:/r ro\n";
-        let m = parse_mountinfo(text);
-        assert_eq!(m.len(), 2);
-        assert_eq!(m[0].path, PathBuf::from("/mnt/with space"));
-        assert_eq!(m[0].fstype, "ext3");
-        assert_eq!(m[1].device, "0:53");
-        assert_eq!(m[1].fstype, "fuse.chronofs");
-    }
 }

@@ -15,7 +15,7 @@
 //!   read live (`Taken::live_mounts`). With `--one-file-system` both stay out, as they would
 //!   without `--consistent`.
 //! - **freeze**: for block devices backed up as their content, the file system mounted from
-//!   each (found by its device number or, for btrfs, by its source; see `mounts.rs`) is
+//!   each (found by its device number or, for btrfs, by its source; see [`crate::mountinfo`]) is
 //!   frozen (`FIFREEZE`: dirty data flushed, the journal clean, new writes wait) while
 //!   the device is read, then thawed. Without device-mapper there is no copy-on-write snapshot
 //!   to shorten that, so writers wait for the whole read; `timeout` bounds the wait (the file
@@ -40,7 +40,8 @@ use std::time::{Duration, Instant};
 use crate::error::{Error, Result};
 use crate::format::snapshot::Consistency;
 
-use super::{Reporter, mounts};
+use super::Reporter;
+use crate::mountinfo as mounts;
 
 /// How to make the sources consistent.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -12,7 +12,6 @@ pub mod exclude;
 mod files;
 mod links;
 pub mod meta;
-mod mounts;
 mod pending;
 pub mod pipeline;
 mod scan;

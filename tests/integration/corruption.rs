@@ -4,7 +4,9 @@
 use std::collections::BTreeSet;
 use std::fs;
 
-use super::util::{Fixture, damage_largest_pack, flip_byte, noise, pack_files};
+use super::util::{
+    Fixture, damage_largest_pack, flip_byte, noise, pack_files, with_open_file_limit,
+};
 
 #[test]
 fn flipped_byte_is_named_and_never_restored() {
@@ -143,22 +145,4 @@ fn damaged_hardlinked_file_in_a_batch_being_written_is_absent_under_every_name()
     for d in 0..16u8 {
         assert_eq!(fs::read(root.join(format!("d{d:02}/a"))).unwrap(), [d]);
     }
-}
-
-/// `c` run through the shell with its soft and hard limits on open files set to `n`.
-fn with_open_file_limit(c: &std::process::Command, n: u32) -> std::process::Command {
-    let mut s = std::process::Command::new("sh");
-    s.arg("-c")
-        .arg(format!("ulimit -n {n} && exec \"$@\""))
-        .arg("sh")
-        .arg(c.get_program())
-        .args(c.get_args())
-        .stdin(std::process::Stdio::null());
-    for (k, v) in c.get_envs() {
-        match v {
-            Some(v) => s.env(k, v),
-            None => s.env_remove(k),
-        };
-    }
-    s
 }

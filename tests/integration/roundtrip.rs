@@ -275,14 +275,12 @@ fn restore_in_small_batches_keeps_links_shared_chunks_and_modes() {
     f.ok(&["backup", f.src_str()]);
 
     let target = f.path("restore");
-    let c = f.cmd(&["restore", "latest", "--target", target.to_str().unwrap()]);
-    let out = std::process::Command::new("sh")
-        .args(["-c", "ulimit -n 300 && exec \"$@\"", "sh"])
-        .arg(c.get_program())
-        .args(c.get_args())
-        .envs(c.get_envs().filter_map(|(k, v)| v.map(|v| (k, v))))
-        .output()
-        .unwrap();
+    let out = super::util::with_open_file_limit(
+        &f.cmd(&["restore", "latest", "--target", target.to_str().unwrap()]),
+        300,
+    )
+    .output()
+    .unwrap();
     assert_ok(&out);
     assert_same_tree(&f.src, &f.restored_src(&target));
     for d in [&f.src, &f.restored_src(&target)] {

@@ -740,3 +740,21 @@ impl chronofs::storage::Storage for Observed {
         self.inner.create_new(dir)
     }
 }
+
+/// `c` run through the shell with its soft and hard limits on open files set to `n`.
+pub fn with_open_file_limit(c: &std::process::Command, n: u32) -> std::process::Command {
+    let mut s = std::process::Command::new("sh");
+    s.arg("-c")
+        .arg(format!("ulimit -n {n} && exec \"$@\""))
+        .arg("sh")
+        .arg(c.get_program())
+        .args(c.get_args())
+        .stdin(std::process::Stdio::null());
+    for (k, v) in c.get_envs() {
+        match v {
+            Some(v) => s.env(k, v),
+            None => s.env_remove(k),
+        };
+    }
+    s
+}

@@ -1,6 +1,6 @@
-//! The mount table (`/proc/self/mountinfo`) as `backup --consistent` needs it: where the file
-//! system on a block device is mounted, which mount holds a path, and which mounts lie below
-//! a source.
+//! The mount table (`/proc/self/mountinfo`): what is mounted where (the mount command's view
+//! of a mount point), where the file system on a block device is mounted, which mount holds
+//! a path, and which mounts lie below a source (`backup --consistent`).
 //!
 //! A mount's device number in the table is the file system's (`st_dev` of its root). For
 //! ext4 or xfs that is the block device's own number; btrfs gives every file system an
@@ -22,6 +22,8 @@ pub struct Mount {
     pub root: OsString,
     /// The mount point.
     pub at: PathBuf,
+    /// The file system type (`ext4`, `fuse.chronofs`, ...).
+    pub fstype: String,
     /// The mount's source (a device path, or a name such as `tmpfs`).
     pub source: OsString,
 }
@@ -36,8 +38,9 @@ pub fn table() -> Result<Vec<Mount>> {
     Ok(parse(&text))
 }
 
-/// The mounts of a mount table's text; lines that do not parse are passed over.
-fn parse(text: &str) -> Vec<Mount> {
+/// The mounts of a mount table's text, in its order; lines that do not parse are passed over.
+#[must_use]
+pub fn parse(text: &str) -> Vec<Mount> {
     text.lines()
         .filter_map(|line| {
             let f: Vec<&str> = line.split(' ').collect();
@@ -47,14 +50,22 @@ fn parse(text: &str) -> Vec<Mount> {
                 dev: f.get(2)?.to_string(),
                 root: unescape(f.get(3)?),
                 at: PathBuf::from(unescape(f.get(4)?)),
+                fstype: (*f.get(sep + 1)?).to_string(),
                 source: unescape(f.get(sep + 2)?),
             })
         })
         .collect()
 }
 
+/// The mount at exactly `path` (the last one, if several are stacked there).
+#[must_use]
+pub fn at(mounts: &[Mount], path: &Path) -> Option<Mount> {
+    mounts.iter().rfind(|m| m.at == path).cloned()
+}
+
 /// Where the file system on block device `rdev` is mounted: its first mount of the file
 /// system's root, else its first mount.
+#[must_use]
 pub fn of_device(mounts: &[Mount], rdev: u64) -> Option<&Mount> {
     let want = format!("{}:{}", rustix::fs::major(rdev), rustix::fs::minor(rdev));
     let is_it = |m: &&Mount| {
@@ -72,6 +83,7 @@ pub fn of_device(mounts: &[Mount], rdev: u64) -> Option<&Mount> {
 
 /// The mount that holds `p` (or its nearest existing ancestor): the last mounted of the
 /// deepest mount points above it.
+#[must_use]
 pub fn holding<'m>(mounts: &'m [Mount], p: &Path) -> Option<&'m Mount> {
     let real = p.ancestors().find_map(|a| std::fs::canonicalize(a).ok())?;
     mounts
@@ -82,6 +94,7 @@ pub fn holding<'m>(mounts: &'m [Mount], p: &Path) -> Option<&'m Mount> {
 }
 
 /// The mount points strictly below any of `roots`, sorted, each once.
+#[must_use]
 pub fn below(mounts: &[Mount], roots: &[PathBuf]) -> Vec<PathBuf> {
     let mut out: Vec<PathBuf> = mounts
         .iter()
@@ -136,6 +149,30 @@ bad line
         assert_eq!(m[2].at, Path::new("/mnt/vol two"));
         assert_eq!(m[2].root, "/vol");
         assert_eq!(m[4].source, "tmpfs");
+        assert_eq!(
+            (m[1].fstype.as_str(), m[4].fstype.as_str()),
+            ("btrfs", "tmpfs")
+        );
+        assert_eq!(
+            at(&m, Path::new("/mnt/ext")).map(|m| m.dev),
+            Some("7:4".into())
+        );
+    }
+
+    #[test]
+    fn a_fuse_mount_and_a_bind_mount_of_a_directory() {
+        let text = "36 35 98:0 /mnt1 /mnt/with\\040space rw,noatime master:1 - ext3 /dev/root rw\n\
+                    99 1 0:53 / /m rw,nosuid,nodev - fuse.chronofs chronofs:/r ro\n";
+        let m = parse(text);
+        assert_eq!(m.len(), 2);
+        assert_eq!(m[0].at, PathBuf::from("/mnt/with space"));
+        assert_eq!(
+            (m[0].root.as_os_str(), m[0].fstype.as_str()),
+            ("/mnt1".as_ref(), "ext3")
+        );
+        assert_eq!(m[1].dev, "0:53");
+        assert_eq!(m[1].fstype, "fuse.chronofs");
+        assert_eq!(m[1].source, "chronofs:/r");
     }
 
     #[test]
