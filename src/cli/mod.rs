@@ -118,7 +118,8 @@ Exit codes:
   19  the repository's object storage could not be reached or refused the request
   20  a prune revoked this backup or copy (it was stopped longer than a lock's grace period); \
       nothing was committed
-`chronofs status` answers as monitoring tools expect instead: 0 healthy, 1 late, 2 unreadable.
+`chronofs status` answers as monitoring tools expect instead: 0 healthy, 1 late (or the last
+prune or check failed), 2 unreadable.
 
 Environment: CHRONOFS_REPO names the repository when --repo is not given; CHRONOFS_PASSWORD
 holds the passphrase of an encrypted repository (or use --password-file, --password-command,
@@ -166,7 +167,8 @@ pub enum Command {
     Unlock(unlock::Args),
     /// Show or set append-only mode (forget and prune refuse while it is on).
     AppendOnly(append_only::Args),
-    /// Is the newest backup of every host recent enough? (exit 0 yes, 1 no, 2 unreadable)
+    /// Is the newest backup of every host recent enough, and did the last prune and checks
+    /// succeed? (exit 0 yes, 1 no, 2 unreadable)
     Status(status::Args),
     /// Restore drill: restore a snapshot to a scratch directory and compare it with the snapshot.
     Verify(verify::Args),

@@ -1,7 +1,8 @@
 //! `chronofs status`: is every host's newest backup recent enough? For cron, Nagios, a systemd
 //! `OnFailure=` or node_exporter's textfile collector. Exit codes follow the monitoring
 //! convention, not the table of the other commands: 0 every group within `--max-age`, 1 a
-//! group is late (or a snapshot file cannot be read), 2 the repository cannot be read.
+//! group is late (or a snapshot file cannot be read, or the last prune or check of a kind
+//! failed), 2 the repository cannot be read.
 
 use std::io::Write as _;
 use std::path::{Path, PathBuf};
@@ -33,6 +34,8 @@ pub struct Args {
 /// Exit codes of `status`.
 mod code {
     pub const OK: u8 = 0;
+    /// A group is late, a snapshot file unreadable, or the last run of a maintenance job
+    /// failed.
     pub const LATE: u8 = 1;
     pub const UNREADABLE: u8 = 2;
 }

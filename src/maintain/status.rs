@@ -51,11 +51,14 @@ pub struct Status {
 }
 
 impl Status {
-    /// Whether every group's newest snapshot is within the allowed age, and every snapshot
-    /// file could be read.
+    /// Whether every group's newest snapshot is within the allowed age, every snapshot file
+    /// could be read, and the last run of each kind of prune and check succeeded (a check:
+    /// found no damage).
     #[must_use]
     pub fn healthy(&self) -> bool {
-        self.unreadable.is_empty() && !self.groups.iter().any(|g| g.late)
+        self.unreadable.is_empty()
+            && !self.groups.iter().any(|g| g.late)
+            && self.maintenance.iter().all(|m| m.last_ok)
     }
 }
 

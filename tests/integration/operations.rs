@@ -701,8 +701,8 @@ fn status_reports_the_last_prune_and_checks_and_their_outcomes() {
     let out = f.run(&["status", "--prometheus", prom.to_str().unwrap()]);
     assert_eq!(
         out.status.code(),
-        Some(0),
-        "status exit codes stay about snapshots' age"
+        Some(1),
+        "a check that found damage makes the status unhealthy"
     );
     let table = String::from_utf8_lossy(&out.stdout);
     let line = table
