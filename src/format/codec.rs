@@ -7,7 +7,7 @@
 //!      9     2  format version, u16 little-endian
 //!     11     1  cipher (0 = none, 1 = AES-256-GCM-SIV; see [`PayloadCipher`])
 //!     12     1  payload compression (0 = none)
-//!     13     3  reserved, zero
+//!     13     3  reserved, zero (a reader refuses anything else)
 //!     16     8  payload length in bytes, u64 little-endian
 //!     24    32  blake3 of the payload bytes as stored
 //!     56     …  payload: postcard encoding of the kind's versioned enum, as the cipher
@@ -231,6 +231,13 @@ pub fn open_with<T: DeserializeOwned>(
             bytes[12]
         )));
     }
+    if bytes[13..16] != [0, 0, 0] {
+        // What a later version might put there, this one cannot read.
+        return Err(FormatError::Unsupported(format!(
+            "reserved header bytes {:02x?}, which this version writes as zeros",
+            &bytes[13..16]
+        )));
+    }
     let declared = u64::from_le_bytes(
         bytes[16..24]
             .try_into()
@@ -307,9 +314,6 @@ mod tests {
         for i in 0..sealed.len() {
             let mut b = sealed.clone();
             b[i] ^= 0x01;
-            if (13..16).contains(&i) {
-                continue; // reserved bytes are ignored
-            }
             assert!(
                 open::<String>(FileKind::Snapshot, &b, 1 << 20).is_err(),
                 "flip at {i}"

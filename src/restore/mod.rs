@@ -118,6 +118,8 @@ struct Restorer<'a> {
     lane: Option<Lane>,
     /// What waits for the batch the writer thread holds, if it holds one.
     in_flight: Option<Waiting>,
+    /// Threads that set the metadata of a written batch.
+    metadata_threads: usize,
     stats: RestoreStats,
 }
 
@@ -168,6 +170,7 @@ pub fn restore(
         pending: Waiting::default(),
         lane: None,
         in_flight: None,
+        metadata_threads: std::thread::available_parallelism().map_or(1, |n| n.get().min(4)),
         stats: RestoreStats::default(),
     };
     let (tree, single) = match node {
@@ -596,8 +599,8 @@ impl Restorer<'_> {
             .filter(|w| w.outcome.is_ok())
             .map(|w| (&*w.queued.dir, &w.queued.node, w.queued.path.as_path()))
             .collect();
-        let threads = std::thread::available_parallelism().map_or(1, |n| n.get().min(4));
-        let mut problems = metadata::apply_all(self.as_root, &complete, threads).into_iter();
+        let mut problems =
+            metadata::apply_all(self.as_root, &complete, self.metadata_threads).into_iter();
         drop(complete);
         for Written { queued: q, outcome } in written {
             match outcome {
