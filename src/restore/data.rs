@@ -46,14 +46,23 @@ pub const REMOTE_SPAN: u64 = 36 << 20;
 /// Most pieces queued in one batch (about 48 bytes each).
 const MAX_PIECES: usize = 1 << 20;
 
-/// Most files queued in one batch (a few hundred bytes each). Batches are written on a
-/// thread of their own while the walk creates the next batch's files, so a batch is kept
-/// small enough for the two to overlap: creating 16k files takes a fraction of a second.
-const MAX_FILES: usize = 16_384;
+/// Most files queued in one batch from local storage (a few hundred bytes each). Batches
+/// are written on a thread of their own while the walk creates the next batch's files, so a
+/// batch is kept small enough for the two to overlap: creating 16k files takes a fraction of
+/// a second.
+pub const MAX_FILES: usize = 16_384;
 
-/// Most data queued in one batch: 256 MiB takes about a second to write, while the walk
-/// queues the next.
-const MAX_BYTES: u64 = 256 << 20;
+/// Most data queued in one batch from local storage: 256 MiB takes about a second to write,
+/// while the walk queues the next.
+pub const MAX_BYTES: u64 = 256 << 20;
+
+/// The same from object storage, where a batch reads each pack it needs in one request:
+/// chunks of one pack in several batches cost a request (and the gaps read through) in
+/// each, more than the overlap gains. Batches are as large as memory allows (a few hundred
+/// bytes a file).
+pub const REMOTE_MAX_FILES: usize = 100_000;
+/// See [`REMOTE_MAX_FILES`].
+pub const REMOTE_MAX_BYTES: u64 = u64::MAX;
 
 /// How the data is read.
 #[derive(Clone, Copy, Debug)]
@@ -67,6 +76,10 @@ pub struct Reads {
     pub max_span: u64,
     /// Directories held open by queued files at once.
     pub max_dirs: usize,
+    /// Most files in one batch.
+    pub max_files: usize,
+    /// Most bytes of data in one batch.
+    pub max_bytes: u64,
 }
 
 /// A queued file: where it is, and what it becomes once its data is written.
@@ -276,8 +289,8 @@ impl Batch {
 
     /// Whether it is time to write the batch.
     pub fn is_full(&self) -> bool {
-        self.queued.len() >= MAX_FILES
-            || self.bytes >= MAX_BYTES
+        self.queued.len() >= self.reads.max_files
+            || self.bytes >= self.reads.max_bytes
             || self.jobs.len() >= MAX_PIECES
             || self.dirs.len() >= self.reads.max_dirs
     }

@@ -229,12 +229,16 @@ fn reads_for(repo: &Repository) -> Reads {
             max_gap: 0,
             max_span: data::MAX_SPAN,
             max_dirs,
+            max_files: data::MAX_FILES,
+            max_bytes: data::MAX_BYTES,
         },
         Location::S3(_) => Reads {
             workers: 4,
             max_gap: 1 << 20,
             max_span: data::REMOTE_SPAN,
             max_dirs,
+            max_files: data::REMOTE_MAX_FILES,
+            max_bytes: data::REMOTE_MAX_BYTES,
         },
     }
 }
