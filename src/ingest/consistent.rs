@@ -23,7 +23,7 @@
 //!   consistent). The repository and the cache must not be on a frozen file system (their
 //!   writes would wait for a thaw that never comes): refused before anything is frozen.
 //!
-//! Release: [`Taken::finish`] on success; dropping a [`Taken`] on any error or panic; and
+//! Release: `Taken::finish` on success; dropping a [`Taken`] on any error or panic; and
 //! [`release_all`] from a signal handler (the CLI calls it on SIGINT, SIGTERM and SIGHUP
 //! before it exits). Each hold is in one process-wide list and released exactly once,
 //! whichever comes first.

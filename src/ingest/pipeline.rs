@@ -9,13 +9,13 @@
 //!
 //! The walker (the calling thread) lists directories, compares with the parent snapshot and
 //! assembles trees; readers turn whole files into chunk lists; compressors compress new blobs;
-//! one packer owns the [`BlobWriter`] and writes packs and index files in order. Every queue is
+//! one packer owns the [`BlobWriter`](crate::repo::writer::BlobWriter) and writes packs and index files in order. Every queue is
 //! bounded, so memory depends on the queue sizes and the chunk size, never on the size of the
 //! tree or of a file. A chunk is handed to the compressors only once per run: the first thread
 //! to claim its id does it.
 //!
 //! Shutdown: when the walker is done it drops its senders; readers, then compressors, then the
-//! packer drain and exit; the packer's [`BlobWriter::finish`] makes everything durable and
+//! packer drain and exit; the packer's [`BlobWriter::finish`](crate::repo::writer::BlobWriter::finish) makes everything durable and
 //! indexed. If the packer fails, its queue closes, every sender upstream gets an error, and the
 //! packer's error is the one reported.
 

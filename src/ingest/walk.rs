@@ -1,5 +1,5 @@
 //! The directory walk: lists the source tree depth-first, hands regular files to
-//! [`files`](super::files) (parent reuse, hardlinks, the pipeline's readers), and stores each
+//! `files.rs` (parent reuse, hardlinks, the pipeline's readers), and stores each
 //! directory's tree blob as soon as all its entries are known (bottom-up).
 //!
 //! The walk keeps its own stack of open directories ([`DirFd`]) instead of recursing: every

@@ -4,7 +4,7 @@
 //!
 //! Safety: the target is opened exclusively (`O_EXCL` on a block device fails while it is
 //! mounted or held by another device), must hold the whole image, and is written over only
-//! when the caller says so. Data goes through the restore's [`Batch`] (spans read in pack
+//! when the caller says so. Data goes through the restore's `Batch` (spans read in pack
 //! order, written in parallel). The image's holes are zeroed on a device (`fallocate`
 //! `ZERO_RANGE`, or zeros written where the device cannot), unless the caller says the device
 //! is fresh (`sparse`); a file target is emptied first, so its holes stay holes. After a

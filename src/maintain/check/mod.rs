@@ -1,6 +1,6 @@
 //! Integrity check: structure (every referenced blob is indexed, every indexed pack exists and
 //! its trailer agrees with the index, every claim a tree makes agrees with what it points at:
-//! see [`trees`]) and, with `read_data`, every blob's bytes. Damage is named down to the
+//! see `trees.rs`) and, with `read_data`, every blob's bytes. Damage is named down to the
 //! snapshot and file path it affects. Temp files and unindexed packs left by interrupted
 //! writers are reported as harmless.
 

@@ -3,13 +3,13 @@
 //! The protocol is specified in docs/FORMAT.md, "Prune beside writers"; in short:
 //! 1. Writers whose lock went stale are revoked (a fence), so that nothing waits for them.
 //! 2. The snapshots are listed, then the index loaded, and every blob the snapshots use is
-//!    marked ([`usage`](super::usage)); a prune refuses if a snapshot or index file is
+//!    marked (`usage.rs`); a prune refuses if a snapshot or index file is
 //!    unreadable, or a used pack is missing, since the unmarked data would then be deleted.
 //! 3. [`plan`] decides: unused packs are **condemned** (still readable, no longer deduplicated
 //!    against), condemned packs a snapshot uses again are recovered, partly used packs are
 //!    repacked (the originals condemned). New packs are durable, then the new index with the
 //!    prune state (the last file supersedes the files replaced: those that change, and small
-//!    ones, merged; [`rewrite`]), then the replaced index files go.
+//!    ones, merged; `rewrite.rs`), then the replaced index files go.
 //! 4. Condemned packs are deleted only when no running writer loaded its index before they were
 //!    condemned ([`plan::deletable`]), after a second look at the snapshots committed
 //!    meanwhile. The others wait for a later prune.

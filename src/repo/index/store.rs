@@ -152,7 +152,7 @@ impl Store {
     /// Merges runs where that keeps lookups fast and the disk small: a run with more dead
     /// entries than live ones is rewritten; runs of similar size are merged (each run at
     /// least twice the size of all smaller ones, so that there are a few dozen at most); more
-    /// than [`MERGE_ABOVE`] are merged into one. `live(run, source)` says which sources are in
+    /// than `MERGE_ABOVE` are merged into one. `live(run, source)` says which sources are in
     /// force.
     ///
     /// # Errors
