@@ -391,17 +391,36 @@ impl Repository {
     /// Builds the in-memory index from the index files `names`. A file that vanishes between
     /// the listing and the read was replaced by a prune (which writes the replacement first):
     /// list again and start over.
+    ///
+    /// Memory: each file is added to the table as it is read and dropped, so the peak is the
+    /// table (48 bytes a blob) and one file, not every decoded file as well. Which files are
+    /// superseded, and the prune state, are known only once all are read: the entries of
+    /// condemned packs are flagged then, and in the rare case that a file read was superseded
+    /// (a prune stopped between writing its replacement and deleting it) the table is built
+    /// again from the files in force alone.
     fn load_index_files(&self, mut names: Vec<String>) -> Result<Vec<IndexProblem>> {
         let mut attempts = 0;
-        let (records, problems) = loop {
+        let mut skip: HashSet<String> = HashSet::new();
+        loop {
             let mut problems = Vec::new();
-            let mut records = Vec::new();
+            let mut index = Index::with_sessions(Arc::clone(&self.sessions));
+            let mut files = Vec::new();
+            // Of each file read: its name, the files it supersedes, its prune state.
+            let mut heads: Vec<(String, Vec<IndexId>, Option<PruneState>)> = Vec::new();
             let mut vanished = false;
-            for name in &names {
-                let name = name.clone();
+            for name in names.iter().filter(|n| !skip.contains(*n)) {
                 let file = format!("{}/{name}", layout::INDEX_DIR);
-                match self.read_index_file(&file, &name) {
-                    Ok(r) => records.push((name, r)),
+                match self.read_index_file(&file, name) {
+                    Ok(r) => {
+                        index.add_record(&r);
+                        files.push(IndexFileInfo {
+                            name: name.clone(),
+                            packs: r.packs.iter().map(|p| p.id).collect(),
+                            blobs: r.packs.iter().map(|p| p.blobs.len()).sum(),
+                            prune: r.prune.is_some(),
+                        });
+                        heads.push((name.clone(), r.supersedes, r.prune));
+                    }
                     Err(Error::RepoIo { cause, .. })
                         if cause.kind() == io::ErrorKind::NotFound && attempts < 10 =>
                     {
@@ -411,43 +430,32 @@ impl Repository {
                     Err(error) => problems.push(IndexProblem { file, error }),
                 }
             }
-            if !vanished {
-                break (records, problems);
+            if vanished {
+                // A file listed a moment ago is gone: a prune superseded (or withdrew) it.
+                // List again, after a pause that grows, so that a prune deleting many
+                // superseded files one by one has finished before the attempts run out.
+                attempts += 1;
+                std::thread::sleep(std::time::Duration::from_millis(10 << attempts.min(7)));
+                names = self.list_ids(layout::INDEX_DIR)?;
+                skip.clear();
+                continue;
             }
-            // A file listed a moment ago is gone: a prune superseded (or withdrew) it. List
-            // again, after a pause that grows, so that a prune deleting many superseded files
-            // one by one has finished before the attempts run out.
-            attempts += 1;
-            std::thread::sleep(std::time::Duration::from_millis(10 << attempts.min(7)));
-            names = self.list_ids(layout::INDEX_DIR)?;
-        };
-        let superseded: std::collections::HashSet<String> = records
-            .iter()
-            .flat_map(|(_, r)| r.supersedes.iter().map(IndexId::to_hex))
-            .collect();
-        let mut index = Index::with_sessions(Arc::clone(&self.sessions));
-        let (epoch, condemned) = prune_state(
-            records
+            let superseded: HashSet<String> = heads
                 .iter()
-                .filter(|(name, _)| !superseded.contains(name))
-                .filter_map(|(_, r)| r.prune.as_ref()),
-        );
-        index.set_prune_state(epoch, condemned);
-        let mut files = Vec::new();
-        for (name, r) in &records {
-            if !superseded.contains(name) {
-                index.add_record(r);
-                files.push(IndexFileInfo {
-                    name: name.clone(),
-                    packs: r.packs.iter().map(|p| p.id).collect(),
-                    blobs: r.packs.iter().map(|p| p.blobs.len()).sum(),
-                    prune: r.prune.is_some(),
-                });
+                .flat_map(|(_, s, _)| s.iter().map(IndexId::to_hex))
+                .collect();
+            if heads.iter().any(|(name, _, _)| superseded.contains(name)) {
+                // Read again without them (their packs and blobs must not count).
+                skip = superseded;
+                continue;
             }
+            let (epoch, condemned) = prune_state(heads.iter().filter_map(|(_, _, p)| p.as_ref()));
+            index.set_prune_state(epoch, condemned);
+            index.flag_condemned();
+            index.set_files(files);
+            index.finalize();
+            return Ok(self.put_in_force(index, names, problems));
         }
-        index.set_files(files);
-        index.finalize();
-        Ok(self.put_in_force(index, names, problems))
     }
 }
 

@@ -957,3 +957,69 @@ fn an_index_refresh_reads_only_new_index_files_until_files_are_removed() {
     assert_eq!(index_contents(&mounted), index_contents(&fresh));
     assert_eq!(mounted.index_files(), fresh.index_files());
 }
+
+/// A full load (prune's and check's index) streams the index files into its table. A file
+/// superseded by another that is present (a prune stopped before deleting it) must not count:
+/// not its blobs, its packs or its prune state; and the superseding file's condemned pack is
+/// flagged, though its entries were added before the prune state was known.
+#[test]
+fn a_full_index_leaves_out_superseded_files_and_flags_condemned_packs() {
+    use chronofs::format::id::{BlobId, Id, PackId};
+    use chronofs::format::index::{Condemned, Index, IndexedPack, PruneState};
+    use chronofs::format::pack::{BlobKind, Compression, PackedBlob};
+    let f = Fixture::with_init(&["--encryption", "none"]);
+    let blob = |n: u8| PackedBlob {
+        id: BlobId(Id([n; 32])),
+        kind: BlobKind::Data,
+        offset: 16,
+        stored_len: 10,
+        raw_len: 10,
+        compression: Compression::None,
+    };
+    let pack = |n: u8| IndexedPack {
+        id: PackId(Id([n; 32])),
+        len: 100,
+        blobs: vec![blob(n)],
+        session: 0,
+    };
+    let state = |epoch: u64, condemned: u8| PruneState {
+        epoch,
+        condemned: vec![Condemned {
+            pack: pack(condemned).id,
+            epoch,
+        }],
+    };
+    let repo = super::util::open_repo(&f.repo);
+    let old = repo
+        .write_index_record(&Index {
+            packs: vec![pack(1)],
+            prune: Some(state(9, 2)),
+            ..Index::default()
+        })
+        .unwrap();
+    repo.write_index_record(&Index {
+        packs: vec![pack(2), pack(3)],
+        supersedes: vec![old],
+        prune: Some(state(4, 3)),
+        ..Index::default()
+    })
+    .unwrap();
+    let repo = chronofs::repo::Repository::open_unindexed(&f.repo).unwrap();
+    repo.load_full_index_strict().unwrap();
+    let idx = repo.index();
+    let packs: Vec<PackId> = idx.packs().iter().map(|(p, _)| *p).collect();
+    assert_eq!(packs, [pack(2).id, pack(3).id]);
+    assert!(
+        idx.lookup(&blob(1).id).is_none(),
+        "a superseded file's blob"
+    );
+    assert_eq!(idx.epoch(), 4, "a superseded file's prune state");
+    assert_eq!(idx.condemned_at(&pack(2).id), None);
+    assert_eq!(idx.condemned_at(&pack(3).id), Some(4));
+    assert!(idx.contains(&blob(2).id));
+    assert!(idx.lookup(&blob(3).id).is_some());
+    assert!(
+        !idx.contains(&blob(3).id),
+        "a condemned pack's blob offered to writers"
+    );
+}

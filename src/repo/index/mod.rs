@@ -233,6 +233,29 @@ impl Index {
         self.sorted = false;
     }
 
+    /// Flags the entries of the packs the prune state condemns, for entries added before it
+    /// was set ([`Self::set_prune_state`] after [`Self::add_record`]).
+    pub fn flag_condemned(&mut self) {
+        if self.condemned.is_empty() {
+            return;
+        }
+        let flagged: Vec<bool> = self
+            .packs
+            .iter()
+            .map(|(id, _)| self.condemned.contains_key(id))
+            .collect();
+        for e in &mut self.entries {
+            if flagged
+                .get((e.pack_and_flags & PACK_MASK) as usize)
+                .copied()
+                .unwrap_or(false)
+            {
+                e.pack_and_flags |= CONDEMNED_BIT;
+            }
+        }
+        self.sorted = false;
+    }
+
     /// Adds every pack of index file `record`, each with its session.
     pub fn add_record(&mut self, record: &IndexRecord) {
         for p in &record.packs {
@@ -590,12 +613,31 @@ mod tests {
             pack(b"gone", vec![blob(1), blob(2)]),
             pack(b"live", vec![blob(2)]),
         );
-        let mut idx = Index::new();
-        idx.set_prune_state(7, HashMap::from([(gone.id, 6)]));
-        // The condemned pack comes first, so only the sort can put the live copy first.
-        idx.add_pack(&gone, None);
-        idx.add_pack(&live, None);
-        idx.finalize();
+        // The prune state known before the packs are added, or (as a full load streams the
+        // index files) only after, when `flag_condemned` marks what was added.
+        for late in [false, true] {
+            let mut idx = Index::new();
+            if !late {
+                idx.set_prune_state(7, HashMap::from([(gone.id, 6)]));
+            }
+            // The condemned pack comes first, so only the sort can put the live copy first.
+            idx.add_pack(&gone, None);
+            idx.add_pack(&live, None);
+            if late {
+                idx.set_prune_state(7, HashMap::from([(gone.id, 6)]));
+                idx.flag_condemned();
+            }
+            idx.finalize();
+            condemned_pack_is_read_but_not_offered(&idx, &gone, &live, &blob);
+        }
+    }
+
+    fn condemned_pack_is_read_but_not_offered(
+        idx: &Index,
+        gone: &IndexedPack,
+        live: &IndexedPack,
+        blob: &dyn Fn(u32) -> PackedBlob,
+    ) {
         assert_eq!((idx.epoch(), idx.condemned_at(&gone.id)), (7, Some(6)));
         assert_eq!(idx.condemned_at(&live.id), None);
         // Blob 1 lives only in the condemned pack: readable, but not there for writers.
@@ -606,8 +648,8 @@ mod tests {
         assert!(idx.contains(&blob(2).id));
         // The condemned pack's copy of blob 2 is a duplicate, for prune to reclaim.
         let numbers = |p: &IndexedPack| idx.pack_number(&p.id).unwrap();
-        assert_eq!(idx.duplicate_bytes(numbers(&gone)), 1);
-        assert_eq!(idx.duplicate_bytes(numbers(&live)), 0);
+        assert_eq!(idx.duplicate_bytes(numbers(gone)), 1);
+        assert_eq!(idx.duplicate_bytes(numbers(live)), 0);
     }
 
     #[test]
