@@ -68,17 +68,20 @@ pub fn at(mounts: &[Mount], path: &Path) -> Option<Mount> {
 #[must_use]
 pub fn of_device(mounts: &[Mount], rdev: u64) -> Option<&Mount> {
     let want = format!("{}:{}", rustix::fs::major(rdev), rustix::fs::minor(rdev));
-    let is_it = |m: &&Mount| {
-        m.dev == want
-            || (m.source.as_encoded_bytes().starts_with(b"/")
-                && std::fs::metadata(&m.source)
-                    .is_ok_and(|s| s.file_type().is_block_device() && s.rdev() == rdev))
-    };
-    mounts
+    let of_it: Vec<&Mount> = mounts
         .iter()
-        .filter(is_it)
+        .filter(|m| {
+            m.dev == want
+                || (m.source.as_encoded_bytes().starts_with(b"/")
+                    && std::fs::metadata(&m.source)
+                        .is_ok_and(|s| s.file_type().is_block_device() && s.rdev() == rdev))
+        })
+        .collect();
+    of_it
+        .iter()
         .find(|m| m.root == "/")
-        .or_else(|| mounts.iter().find(is_it))
+        .or(of_it.first())
+        .copied()
 }
 
 /// The mount that holds `p` (or its nearest existing ancestor): the last mounted of the

@@ -1,15 +1,14 @@
 //! `chronofs copy`: copy snapshots to another repository.
 
-use anyhow::{Context as _, Result};
-use chronofs::maintain::copy::{self, CopyObserver};
-use chronofs::repo::lock::LockKind;
-use chronofs::snapshot::{self, Listed};
-use chronofs::storage::location::Location;
-
 use std::io::IsTerminal as _;
 use std::sync::Arc;
 
+use anyhow::{Context as _, Result};
+use chronofs::maintain::copy::{self, CopyObserver};
 use chronofs::progress::Progress;
+use chronofs::repo::lock::LockKind;
+use chronofs::snapshot::{self, Listed};
+use chronofs::storage::location::Location;
 
 use super::{Context, password, progress, ui};
 

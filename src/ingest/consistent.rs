@@ -458,6 +458,9 @@ fn freeze_devices(
     }
     for (dev, mount, number) in &frozen {
         for w in &options.writes_to {
+            // The path's own device (ext4, xfs), or the mount that holds it (btrfs, whose
+            // files carry an anonymous device number): either may be all a stacked file
+            // system such as overlayfs shows.
             if on_device(w) == Some(*dev)
                 || mounts::holding(&table, w).is_some_and(|h| h.dev == *number)
             {

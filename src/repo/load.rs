@@ -404,22 +404,22 @@ impl Repository {
         loop {
             let mut problems = Vec::new();
             let mut index = Index::with_sessions(Arc::clone(&self.sessions));
-            let mut files = Vec::new();
-            // Of each file read: its name, the files it supersedes, its prune state.
-            let mut heads: Vec<(String, Vec<IndexId>, Option<PruneState>)> = Vec::new();
+            // Of each file read: what the index keeps of it, the files it supersedes, its
+            // prune state.
+            let mut read: Vec<(IndexFileInfo, Vec<IndexId>, Option<PruneState>)> = Vec::new();
             let mut vanished = false;
             for name in names.iter().filter(|n| !skip.contains(*n)) {
                 let file = format!("{}/{name}", layout::INDEX_DIR);
                 match self.read_index_file(&file, name) {
                     Ok(r) => {
                         index.add_record(&r);
-                        files.push(IndexFileInfo {
+                        let info = IndexFileInfo {
                             name: name.clone(),
                             packs: r.packs.iter().map(|p| p.id).collect(),
                             blobs: r.packs.iter().map(|p| p.blobs.len()).sum(),
                             prune: r.prune.is_some(),
-                        });
-                        heads.push((name.clone(), r.supersedes, r.prune));
+                        };
+                        read.push((info, r.supersedes, r.prune));
                     }
                     Err(Error::RepoIo { cause, .. })
                         if cause.kind() == io::ErrorKind::NotFound && attempts < 10 =>
@@ -440,19 +440,19 @@ impl Repository {
                 skip.clear();
                 continue;
             }
-            let superseded: HashSet<String> = heads
+            let superseded: HashSet<String> = read
                 .iter()
                 .flat_map(|(_, s, _)| s.iter().map(IndexId::to_hex))
                 .collect();
-            if heads.iter().any(|(name, _, _)| superseded.contains(name)) {
+            if read.iter().any(|(f, _, _)| superseded.contains(&f.name)) {
                 // Read again without them (their packs and blobs must not count).
                 skip = superseded;
                 continue;
             }
-            let (epoch, condemned) = prune_state(heads.iter().filter_map(|(_, _, p)| p.as_ref()));
+            let (epoch, condemned) = prune_state(read.iter().filter_map(|(_, _, p)| p.as_ref()));
             index.set_prune_state(epoch, condemned);
             index.flag_condemned();
-            index.set_files(files);
+            index.set_files(read.into_iter().map(|(f, _, _)| f).collect());
             index.finalize();
             return Ok(self.put_in_force(index, names, problems));
         }
