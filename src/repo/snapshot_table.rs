@@ -399,31 +399,43 @@ impl SnapshotTable<'_> {
     /// Every record, oldest first (reading each segment in order, not a read per record),
     /// with the errors of the files that could not be read.
     #[must_use]
-    pub fn into_records(mut self) -> (Vec<(SnapshotId, Snapshot)>, Vec<Error>) {
-        let mut out: Vec<Option<Snapshot>> = Vec::with_capacity(self.order.len());
+    pub fn into_records(self) -> (Vec<(SnapshotId, Snapshot)>, Vec<Error>) {
+        let mut out: Vec<Option<(SnapshotId, Snapshot)>> = Vec::new();
+        out.resize_with(self.order.len(), || None);
+        let unreadable = self.each_record(|i, id, s| out[i] = Some((id, s)));
+        (out.into_iter().flatten().collect(), unreadable)
+    }
+
+    /// Hands `f` every record with its place in time order (0 the oldest), in the order they
+    /// are stored (each segment read in order, not a read per record), so that a caller that
+    /// keeps less than the record never holds them all; returns the errors of the files that
+    /// could not be read.
+    pub fn each_record(mut self, mut f: impl FnMut(usize, SnapshotId, Snapshot)) -> Vec<Error> {
         let mut unreadable = Vec::new();
-        // Catalog records by segment and offset.
-        let mut pending: Vec<(usize, u64, usize)> = Vec::new();
-        let ids: Vec<SnapshotId> = (0..self.order.len()).map(|i| self.id(i)).collect();
-        let mut here: Vec<Option<Snapshot>> = std::mem::take(&mut self.here)
-            .into_iter()
-            .map(|(_, s)| Some(s))
-            .collect();
+        // Catalog records by segment and offset, with their places in time order and in the
+        // catalog's entries (so that the loop below reads both lists in order).
+        let mut pending: Vec<(usize, u64, usize, usize)> = Vec::new();
+        // The place in time order of each record read here (void ones have none).
+        let mut here_at: Vec<Option<usize>> = vec![None; self.here.len()];
         for (i, slot) in self.order.iter().enumerate() {
             if slot.at & HERE != 0 {
-                out.push(here[(slot.at & !HERE) as usize].take());
+                here_at[(slot.at & !HERE) as usize] = Some(i);
             } else {
                 let (seg, entry) = &self.found.entries[slot.at as usize];
-                out.push(None);
-                pending.push((*seg, entry.body.0, i));
+                pending.push((*seg, entry.body.0, i, slot.at as usize));
+            }
+        }
+        for ((entry, s), at) in std::mem::take(&mut self.here).into_iter().zip(here_at) {
+            if let Some(i) = at {
+                f(i, entry.id, s);
             }
         }
         pending.sort_unstable();
         // (segment, reader, its position): bodies in offset order, so the gaps (records not
         // listed) are skipped within the buffer.
         let mut reader: Option<(usize, BufReader<&std::fs::File>, Option<u64>)> = None;
-        for &(seg, _, i) in &pending {
-            let (_, entry) = &self.found.entries[self.order[i].at as usize];
+        for &(seg, _, i, at) in &pending {
+            let (_, entry) = &self.found.entries[at];
             if reader.as_ref().is_none_or(|(s, _, _)| *s != seg) {
                 reader = self
                     .found
@@ -451,16 +463,11 @@ impl SnapshotTable<'_> {
                     format::open_body(&self.keys, entry, &buf).map_err(|e| e.to_string())
                 });
             match opened.or_else(|err| self.read_instead(seg, &entry.id, &err)) {
-                Ok(s) => out[i] = Some(s),
+                Ok(s) => f(i, entry.id, s),
                 Err(e) => unreadable.push(e),
             }
         }
-        let records = ids
-            .into_iter()
-            .zip(out)
-            .filter_map(|(id, s)| Some((id, s?)))
-            .collect();
         unreadable.append(&mut self.unreadable);
-        (records, unreadable)
+        unreadable
     }
 }

@@ -89,20 +89,22 @@ impl Repository {
         Ok(self.snapshot_table()?.into_records())
     }
 
-    /// Loads the snapshots in the files `ids` of `snapshots/` (snapshot files, sets, or
-    /// members of sets), oldest first, with the errors of those that cannot be read (files
-    /// gone since the listing are left out). When `ids` is the whole listing of the snapshot
-    /// directory (`whole`), through the snapshot catalog (which may then drop the records of
-    /// snapshots not in it, and the tables of sets not listed); otherwise from their files.
-    /// Void snapshots and sets are left out by `fences`.
-    #[must_use]
+    /// Hands `each` the snapshots in the files `ids` of `snapshots/` (snapshot files, sets,
+    /// or members of sets) one at a time, in the order they are stored, and returns the
+    /// errors of those that cannot be read (files gone since the listing are left out): a
+    /// caller that keeps less than each record (the mount) never holds them all. When `ids`
+    /// is the whole listing of the snapshot directory (`whole`), through the snapshot catalog
+    /// (which may then drop the records of snapshots not in it, and the tables of sets not
+    /// listed); otherwise from their files. Void snapshots and sets are left out by `fences`.
     pub fn load_snapshots(
         &self,
         ids: &[SnapshotId],
         whole: bool,
         fences: &super::fence::Fences,
-    ) -> SnapshotListing {
-        self.table_of(ids.to_vec(), whole, fences).into_records()
+        mut each: impl FnMut(SnapshotId, Snapshot),
+    ) -> Vec<Error> {
+        self.table_of(ids.to_vec(), whole, fences)
+            .each_record(|_, id, s| each(id, s))
     }
 
     /// Reads and verifies the files `ids` of `snapshots/` (snapshots or sets), from

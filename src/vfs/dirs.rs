@@ -137,8 +137,8 @@ impl Vfs {
                 snap: Arc::clone(s),
                 ino,
                 parent: ROOT,
-                id: s.listed.snapshot.root,
-                tree: self.tree(&s.listed.snapshot.root)?,
+                id: s.root,
+                tree: self.tree(&s.root)?,
             }),
             Target::Node { snap, parent, .. } => {
                 let stored = self.stored(&t, None)?;
@@ -343,7 +343,7 @@ pub(super) fn group_item(parent: u64, name: &str) -> Item {
 /// The item of a snapshot's dated directory.
 pub(super) fn snap_item(snap: &Arc<SnapEntry>) -> Item {
     Item::Derived(
-        inodes::derive(&[b"snap", &snap.listed.id.0.0]),
+        inodes::derive(&[b"snap", &snap.id.0.0]),
         Target::SnapRoot(Arc::clone(snap)),
     )
 }
@@ -416,7 +416,7 @@ fn node_place(target: &Target) -> Option<(TreeId, u32)> {
 /// merely claim the same inode but differ get their own; everything else by parent and name.
 fn node_ino(snap: &SnapEntry, parent: u64, node: &Node) -> (u64, u64) {
     if node.may_be_hardlinked() {
-        inodes::derive(&[b"hardlink", &snap.listed.id.0.0, &node.inode_identity()])
+        inodes::derive(&[b"hardlink", &snap.id.0.0, &node.inode_identity()])
     } else {
         inodes::derive(&[b"node", &parent.to_le_bytes(), node.name.as_bytes()])
     }

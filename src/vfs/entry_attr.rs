@@ -2,13 +2,9 @@
 //! directories and groups from the current view (short-lived), snapshot contents from their
 //! stored metadata (long-lived: snapshots never change).
 
-use std::collections::BTreeSet;
-use std::path::Component;
+use std::sync::Arc;
 use std::time::Duration;
 
-use std::sync::Arc;
-
-use crate::format::snapshot::Snapshot;
 use crate::format::tree::{NodeKind, Tree};
 
 use super::attr::{self, Attr, DirFacts};
@@ -89,8 +85,9 @@ impl Vfs {
             }
             Target::Versions(_) => (attr::virtual_dir(ino, newest, 2, 0, owner), TOP_TTL),
             Target::SnapRoot(s) => {
-                let facts = root_facts(&s.listed.snapshot)
-                    .unwrap_or_else(|| self.state.readers.dir_facts(&s.listed.snapshot.root));
+                let facts = s
+                    .root_facts
+                    .unwrap_or_else(|| self.state.readers.dir_facts(&s.root));
                 let a = attr::virtual_dir(ino, s.time_ns(), facts.nlink, facts.entries, owner);
                 (a, SNAPSHOT_TTL)
             }
@@ -105,29 +102,4 @@ impl Vfs {
             }
         })
     }
-}
-
-/// `nlink` and entry count of a snapshot's root directory from the snapshot record alone:
-/// its entries are the first components of the source paths (all directories), or the stdin
-/// file. Listing the top level of a mount of 1,000 snapshots then reads no tree (and does
-/// not wait for the index). `None` when a source path is `/` itself.
-fn root_facts(snap: &Snapshot) -> Option<DirFacts> {
-    if snap.stdin {
-        return Some(DirFacts {
-            nlink: 2,
-            entries: 1,
-        });
-    }
-    let mut firsts = BTreeSet::new();
-    for p in &snap.paths {
-        let first = p.as_path().components().find_map(|c| match c {
-            Component::Normal(n) => Some(n),
-            _ => None,
-        })?;
-        firsts.insert(first);
-    }
-    Some(DirFacts {
-        nlink: u32::try_from(firsts.len() + 2).unwrap_or(u32::MAX),
-        entries: firsts.len() as u64,
-    })
 }

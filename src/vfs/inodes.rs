@@ -269,16 +269,7 @@ mod tests {
     fn least_recent_names_the_stored_entries_looked_up_longest_ago() {
         let t = Table::default();
         let (id, snapshot) = crate::vfs::view::tests::snap(1, "h", &[]);
-        let snap = Arc::new(SnapEntry {
-            listed: crate::snapshot::Listed {
-                id,
-                name: "n".into(),
-                snapshot,
-            },
-            cookie: 0,
-            host_dir: "h".into(),
-            suffixed: false,
-        });
+        let snap = Arc::new(SnapEntry::of(id, &snapshot, 0, "h".into(), Arc::new([])));
         let node = |pos: u32| Target::Node {
             snap: Arc::clone(&snap),
             parent: 9,

@@ -19,7 +19,7 @@ use super::attr::Owner;
 use super::inodes::{EntryPlace, ROOT, Table};
 use super::readers::Readers;
 use super::records::Records;
-use super::view::View;
+use super::view::{SnapEntry, View};
 use super::xattr_queries::{Answer, XattrQueries};
 
 /// Handler-triggered refreshes happen at most this often.
@@ -31,6 +31,10 @@ const LISTING_SHARE: u32 = 20;
 const RELIST_ANYWAY: Duration = Duration::from_secs(300);
 /// [`State::since_trim`] when the next lookup past the limit is to trim at once.
 const TRIM_AT_ONCE: usize = usize::MAX / 2;
+
+/// Most new snapshots a refresh puts into the view as it is; more build it anew (each costs
+/// a pass over the view's indexes).
+const MAX_INSERTED: usize = 64;
 
 /// The lowest inode limit honoured: below it, trimming would fight the kernel over the
 /// entries of one directory listing.
@@ -109,6 +113,8 @@ struct Listed {
     at: Option<Instant>,
     /// How long that listing took.
     cost: Duration,
+    /// How long the last refresh that built a view took, listing included.
+    rebuild: Duration,
 }
 
 impl Listed {
@@ -121,11 +127,12 @@ impl Listed {
             && self.at.is_some_and(|at| at.elapsed() < RELIST_ANYWAY)
     }
 
-    /// The least time between two refreshes: [`MIN_REFRESH_GAP`], or more where listing is
-    /// costly (a million snapshot files on object storage), so that polling takes at most
+    /// The least time between two refreshes: [`MIN_REFRESH_GAP`], or more where listing or
+    /// building a view is costly (a million snapshot files on object storage, a view of a
+    /// million snapshots while hosts keep adding to them), so that refreshing takes at most
     /// 1/[`LISTING_SHARE`] of the time.
     fn gap(&self) -> Duration {
-        MIN_REFRESH_GAP.max(self.cost * LISTING_SHARE)
+        MIN_REFRESH_GAP.max(self.cost.max(self.rebuild) * LISTING_SHARE)
     }
 }
 
@@ -233,6 +240,13 @@ impl State {
         )
     }
 
+    /// The least time between two refreshes now (see [`State::refresh_soon`]): longer where
+    /// listing the snapshots or building the view costs more.
+    #[must_use]
+    pub fn refresh_gap(&self) -> Duration {
+        lock(&self.listed).gap()
+    }
+
     /// Re-reads the snapshot list if it changed; returns whether it did. Requests may call this
     /// (rate-limited); the kernel is told about vanished entries by the refresher thread.
     pub fn refresh_soon(&self) {
@@ -268,12 +282,13 @@ impl State {
         let first = lock(&self.listed).at.is_none();
         let ids = self.repo.snapshot_ids_under(token.filter(|_| first))?;
         let listed_at = Instant::now();
-        let record = |listed: &mut Listed, ids: Vec<SnapshotId>| {
+        let record = |listed: &mut Listed, ids: Vec<SnapshotId>, rebuild: Option<Duration>| {
             *listed = Listed {
                 ids,
                 token,
                 at: Some(listed_at),
                 cost: listed_at - started,
+                rebuild: rebuild.unwrap_or(listed.rebuild),
             };
         };
         // Unreadable files are not in the view: compare with the last listing, so that they
@@ -283,84 +298,113 @@ impl State {
         {
             let mut listed = lock(&self.listed);
             if ids == listed.ids {
-                record(&mut listed, ids);
+                record(&mut listed, ids, None);
                 return Ok(Vec::new());
             }
         }
         let old = self.view();
-        let mut old_ids = old.ids();
-        old_ids.sort();
         // A snapshot or a set a revoked writer committed too late is left out (docs/FORMAT.md).
         let fences = crate::repo::fence::Fences::load(&self.repo)?;
         // The listing names files: snapshots and sets (docs/FORMAT.md, "Snapshot sets").
         let snapshots = self.repo.expand_listing(&ids, &fences);
+        let mut records = lock(&self.records);
+        let missing = records.missing_of(&snapshots);
         if notify
-            && snapshots
-                .iter()
-                .any(|id| old_ids.binary_search(id).is_err())
+            && !missing.is_empty()
             && let Ok(Some(problems)) = self.repo.refresh_index()
         {
             problems
                 .iter()
                 .for_each(|p| log(&format!("skipping {}: {}", p.file, p.error)));
         }
-        let mut records = lock(&self.records);
-        let missing: Vec<SnapshotId> = snapshots
-            .iter()
-            .filter(|id| !records.contains(id))
-            .copied()
-            .collect();
         // The first load (every snapshot missing) is of the whole listing: of its files.
         let whole = missing.len() == snapshots.len();
-        let (loaded, unreadable) =
-            self.repo
-                .load_snapshots(if whole { &ids } else { &missing }, whole, &fences);
+        // Records are taken in as they are read, each kept as the little the mount needs.
+        let mut added = Vec::new();
+        let unreadable = self.repo.load_snapshots(
+            if whole { &ids } else { &missing },
+            whole,
+            &fences,
+            |id, s| {
+                if !records.contains(&id) {
+                    records.insert(id, &s);
+                    added.push(id);
+                }
+            },
+        );
         // Sets met by the load are expanded now; until then a snapshot stays as it was shown.
         let snapshots = self.repo.expand_listing(&ids, &fences);
-        records.retain(|id, s| snapshots.binary_search(id).is_ok() && !fences.is_void(id, s));
-        for (id, s) in loaded {
-            records.insert(id, s);
-        }
-        let mut shown = records.sorted();
+        let void = |e: &SnapEntry| fences.voids(&e.id, e.writer.as_ref());
+        let dropped = records.keep_listed(
+            &snapshots,
+            (!fences.is_empty()).then_some(&void as &dyn Fn(&SnapEntry) -> bool),
+        );
         let mut queries = lock(&self.xattr_queries);
-        let hidden = queries.admit(&mut shown, |e| (&e.listed.id, &e.listed.snapshot));
-        if let Some((id, time_ns)) = hidden.first() {
-            let replace = self.on_hidden.get();
-            log(&format!(
-                "snapshot {} ({}) holds extended attributes or ACLs (or was written by a \
-                 chronofs that did not record whether it does), and this connection told the \
-                 kernel there are none: {}",
-                snapshot::dated_name(*time_ns),
-                id.short(),
-                if replace.is_some() {
-                    "replacing the mount with a new connection that shows it"
-                } else {
-                    "it is left out until the next mount (or mount with --keep-xattrs)"
-                }
-            ));
-            if let Some(f) = replace
-                && !self.hidden_reported.swap(true, Ordering::AcqRel)
-            {
-                f();
-            }
-        }
-        records.name(&mut shown);
-        let view = Arc::new(View::build(shown, &mut records.cookies));
+        let facts = |e: &Arc<SnapEntry>| (e.id, e.time_ns, e.without_xattrs, e.without_acls);
+        // What a refresh meets while hosts back up: a few new snapshots, none gone. They are
+        // put into the view as it is (its indexes copied, not sorted again); anything else,
+        // or new snapshots that would rename one shown, builds the view anew.
+        let inserted = (dropped == 0 && !old.snaps.is_empty() && added.len() <= MAX_INSERTED)
+            .then(|| {
+                let mut new: Vec<Arc<SnapEntry>> =
+                    added.iter().filter_map(|id| records.get(id)).collect();
+                self.report_hidden(&queries.admit(&mut new, facts));
+                records.insert_into(&old, new)
+            })
+            .flatten();
+        let appended = inserted.is_some();
+        let view = Arc::new(inserted.unwrap_or_else(|| {
+            let mut shown = records.sorted();
+            self.report_hidden(&queries.admit(&mut shown, facts));
+            records.name_after(None, &mut shown);
+            View::build(shown, &mut records.cookies)
+        }));
         drop(records);
         if notify {
             let mut pending = lock(&self.pending);
-            pending.extend(invalidations(&old, &view));
+            pending.extend(invalidations(&old, &view, appended));
         }
         *self
             .view
             .write()
             .unwrap_or_else(std::sync::PoisonError::into_inner) = view;
         drop(queries);
-        record(&mut lock(&self.listed), ids);
+        record(
+            &mut lock(&self.listed),
+            ids,
+            notify.then(|| started.elapsed()),
+        );
         self.wake.notify_all();
         drop(old);
         crate::sys::release_free_memory();
         Ok(unreadable)
+    }
+
+    /// Logs the first of the snapshots just left out because of what this connection told
+    /// the kernel about extended attributes (see [`XattrQueries`]), and has the mount replace
+    /// its connection (once).
+    fn report_hidden(&self, hidden: &[(SnapshotId, i64)]) {
+        let Some((id, time_ns)) = hidden.first() else {
+            return;
+        };
+        let replace = self.on_hidden.get();
+        log(&format!(
+            "snapshot {} ({}) holds extended attributes or ACLs (or was written by a \
+             chronofs that did not record whether it does), and this connection told the \
+             kernel there are none: {}",
+            snapshot::dated_name(*time_ns),
+            id.short(),
+            if replace.is_some() {
+                "replacing the mount with a new connection that shows it"
+            } else {
+                "it is left out until the next mount (or mount with --keep-xattrs)"
+            }
+        ));
+        if let Some(f) = replace
+            && !self.hidden_reported.swap(true, Ordering::AcqRel)
+        {
+            f();
+        }
     }
 
     /// How to answer a query for extended attribute `name` (`None`: a listing); see
@@ -481,8 +525,9 @@ impl State {
     }
 }
 
-/// What the kernel may have cached that a change from `old` to `new` makes wrong.
-fn invalidations(old: &View, new: &View) -> Vec<Inval> {
+/// What the kernel may have cached that a change from `old` to `new` makes wrong (`appended`:
+/// `new` is `old` with snapshots added, so that no name is gone).
+fn invalidations(old: &View, new: &View, appended: bool) -> Vec<Inval> {
     use super::inodes::{HOSTS, IDS, ROOT, TAGS};
     let mut out = vec![
         Inval::Inode(ROOT),
@@ -491,11 +536,14 @@ fn invalidations(old: &View, new: &View) -> Vec<Inval> {
         Inval::Inode(IDS),
         Inval::Entry(ROOT, "latest".into()),
     ];
-    for s in &old.snaps {
-        if new.by_name(s.name()).is_none() {
-            out.push(Inval::Entry(ROOT, s.name().into()));
-            out.push(Inval::Entry(IDS, s.short_id().into()));
-        }
+    let gone = if appended {
+        vec![false; old.snaps.len()]
+    } else {
+        old.names_missing_from(new)
+    };
+    for (s, _) in old.snaps.iter().zip(&gone).filter(|(_, g)| **g) {
+        out.push(Inval::Entry(ROOT, s.name().into()));
+        out.push(Inval::Entry(IDS, s.short_id().into()));
     }
     for (parent, groups) in [(HOSTS, &old.hosts), (TAGS, &old.tags)] {
         for name in groups.keys() {
@@ -511,13 +559,58 @@ fn invalidations(old: &View, new: &View) -> Vec<Inval> {
                 out.push(Inval::Entry(parent, name.clone().into()));
             }
             if let Some(g) = groups.get(name) {
-                for s in old.members(g) {
-                    if new.by_name(s.name()).is_none() {
-                        out.push(Inval::Entry(ino, s.name().into()));
-                    }
+                for &i in g.members.iter().filter(|&&i| gone[i]) {
+                    out.push(Inval::Entry(ino, old.snaps[i].name().into()));
                 }
             }
         }
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::vfs::inodes::{HOSTS, IDS, TAGS, group_ino};
+    use crate::vfs::view::tests::{snap, view_of};
+
+    #[test]
+    fn a_refresh_invalidates_the_names_of_the_snapshots_gone_and_only_those() {
+        let mut records = Records::default();
+        let snaps = vec![
+            snap(1_800_000_000, "a", &["t"]),
+            snap(1_800_000_100, "b", &[]),
+            snap(1_800_000_200, "a", &["t"]),
+            snap(1_800_000_300, "b", &["t"]),
+        ];
+        let old = view_of(&mut records, &snaps);
+        let new = view_of(&mut records, &[snaps[1].clone(), snaps[3].clone()]);
+        assert_eq!(old.names_missing_from(&new), vec![true, false, true, false]);
+        assert_eq!(new.names_missing_from(&old), vec![false, false]);
+        let entries: Vec<(u64, String)> = invalidations(&old, &new, false)
+            .into_iter()
+            .filter_map(|i| match i {
+                Inval::Entry(parent, name) => Some((parent, String::from_utf8(name).ok()?)),
+                Inval::Inode(_) => None,
+            })
+            .filter(|(_, n)| n != "latest")
+            .collect();
+        let gone = [old.snaps[0].name(), old.snaps[2].name()];
+        let host_a = group_ino(HOSTS, "a").0;
+        let tag_t = group_ino(TAGS, "t").0;
+        let mut want: Vec<(u64, String)> = Vec::new();
+        for name in gone {
+            want.push((ROOT, name.to_string()));
+            want.push((host_a, name.to_string()));
+            want.push((tag_t, name.to_string()));
+        }
+        want.push((HOSTS, "a".to_string()));
+        for s in [&old.snaps[0], &old.snaps[2]] {
+            want.push((IDS, s.short_id()));
+        }
+        let mut got = entries;
+        got.sort();
+        want.sort();
+        assert_eq!(got, want);
+    }
 }

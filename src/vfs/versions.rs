@@ -139,11 +139,7 @@ impl Vfs {
             if depth == 0 {
                 let n = view.snaps.len();
                 break Arc::new(Level {
-                    dirs: view
-                        .snaps
-                        .iter()
-                        .map(|s| Some(s.listed.snapshot.root))
-                        .collect(),
+                    dirs: view.snaps.iter().map(|s| Some(s.root)).collect(),
                     others: vec![None; n],
                     starts: OnceLock::new(),
                     view: Arc::clone(&view),
@@ -212,7 +208,7 @@ impl Vfs {
     fn version_item(level: &Level, dir_ino: u64, i: usize) -> Option<Item> {
         let snap = level.view.snaps.get(i)?;
         let (id, tree, pos) = level.others.get(i)?.as_ref()?;
-        let key = inodes::derive(&[b"version", &dir_ino.to_le_bytes(), &snap.listed.id.0.0]);
+        let key = inodes::derive(&[b"version", &dir_ino.to_le_bytes(), &snap.id.0.0]);
         Some(Item::Stored(
             key,
             Target::Node {

@@ -29,7 +29,6 @@
 use std::collections::HashSet;
 
 use crate::format::id::SnapshotId;
-use crate::format::snapshot::Snapshot;
 
 use super::view::View;
 
@@ -101,19 +100,19 @@ impl XattrQueries {
     }
 
     /// Removes from `snapshots` those the mount can no longer show faithfully (`record` gives
-    /// each one's id and record); returns the ids and times of those not reported before.
+    /// each one's id, time, and whether it is known to hold no extended attributes and no
+    /// ACL); returns the ids and times of those not reported before.
     pub fn admit<T>(
         &mut self,
         snapshots: &mut Vec<T>,
-        record: impl Fn(&T) -> (&SnapshotId, &Snapshot),
+        record: impl Fn(&T) -> (SnapshotId, i64, bool, bool),
     ) -> Vec<(SnapshotId, i64)> {
         let mut newly = Vec::new();
         snapshots.retain(|item| {
-            let (id, s) = record(item);
-            let fits = (!self.xattrs_off || s.known_without_xattrs())
-                && (!self.acls_off || s.known_without_acls());
-            if !fits && self.left_out.insert(*id) {
-                newly.push((*id, s.time_ns));
+            let (id, time_ns, without_xattrs, without_acls) = record(item);
+            let fits = (!self.xattrs_off || without_xattrs) && (!self.acls_off || without_acls);
+            if !fits && self.left_out.insert(id) {
+                newly.push((id, time_ns));
             }
             fits
         });
@@ -124,7 +123,7 @@ impl XattrQueries {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::format::snapshot::Contents;
+    use crate::format::snapshot::{Contents, Snapshot};
     use crate::vfs::records::Records;
 
     /// Snapshot `n` with `Some((entries with xattrs, entries with ACLs))`, or unknown contents.
@@ -135,6 +134,16 @@ mod tests {
             acl_entries: a,
         });
         (id, s)
+    }
+
+    /// What `admit` asks of a snapshot.
+    fn facts((id, s): &(SnapshotId, Snapshot)) -> (SnapshotId, i64, bool, bool) {
+        (
+            *id,
+            s.time_ns,
+            s.known_without_xattrs(),
+            s.known_without_acls(),
+        )
     }
 
     fn view(snaps: &[(SnapshotId, Snapshot)]) -> View {
@@ -157,7 +166,7 @@ mod tests {
         assert_eq!(q.answer(&view(&unknown), ACL), Answer::Stored);
         let mut listed = vec![snap(1, Some((0, 0))), snap(2, Some((0, 0)))];
         assert!(
-            q.admit(&mut listed, |(id, s)| (id, s)).is_empty(),
+            q.admit(&mut listed, facts).is_empty(),
             "nothing is left out while on"
         );
         assert_eq!(
@@ -171,11 +180,11 @@ mod tests {
         );
 
         let mut listed = vec![snap(1, Some((0, 0))), snap(3, Some((2, 0))), snap(4, None)];
-        assert_eq!(seconds(&q.admit(&mut listed, |(id, s)| (id, s))), [3, 4]);
+        assert_eq!(seconds(&q.admit(&mut listed, facts)), [3, 4]);
         assert_eq!(listed.len(), 1);
         let mut again = vec![snap(3, Some((2, 0)))];
         assert!(
-            q.admit(&mut again, |(id, s)| (id, s)).is_empty(),
+            q.admit(&mut again, facts).is_empty(),
             "each is reported once"
         );
         assert!(again.is_empty());
@@ -191,14 +200,14 @@ mod tests {
         assert_eq!(q.answer(&view(&first), CAP), Answer::Stored);
         assert_eq!(q.answer(&view(&first), None), Answer::Stored);
         let mut listed = vec![snap(1, Some((5, 0))), snap(3, Some((2, 1))), snap(4, None)];
-        assert_eq!(seconds(&q.admit(&mut listed, |(id, s)| (id, s))), [3, 4]);
+        assert_eq!(seconds(&q.admit(&mut listed, facts)), [3, 4]);
         assert_eq!(listed.len(), 1);
 
         let mut q = XattrQueries::new(false);
         assert!(!q.decide_acls(&view(&[snap(1, Some((1, 1)))])));
         assert!(!q.decide_acls(&view(&[snap(1, None)])));
         let mut listed = vec![snap(2, Some((1, 1)))];
-        assert!(q.admit(&mut listed, |(id, s)| (id, s)).is_empty());
+        assert!(q.admit(&mut listed, facts).is_empty());
         assert_eq!(q.answer(&view(&listed), ACL), Answer::Stored);
     }
 
@@ -209,7 +218,7 @@ mod tests {
         assert!(!q.decide_acls(&view(&none)));
         assert_eq!(q.answer(&view(&none), ACL), Answer::Stored);
         let mut listed = vec![snap(2, Some((5, 5))), snap(3, None)];
-        assert!(q.admit(&mut listed, |(id, s)| (id, s)).is_empty());
+        assert!(q.admit(&mut listed, facts).is_empty());
         assert_eq!(listed.len(), 2);
     }
 }

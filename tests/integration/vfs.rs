@@ -48,8 +48,9 @@ fn an_idle_mount_lists_the_snapshots_only_when_their_directory_changed() {
     }));
     let vfs = vfs_on(super::util::open_on(storage, &f.repo));
     let listings = || snapshot_listings.load(Ordering::SeqCst);
+    // Past the least time between refreshes (more than 100 ms when the last one was slow).
     let refresh = || {
-        std::thread::sleep(Duration::from_millis(150));
+        std::thread::sleep(vfs.state().refresh_gap() + Duration::from_millis(50));
         vfs.state().refresh_soon();
     };
     let snapshots = || {
