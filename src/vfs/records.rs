@@ -116,7 +116,7 @@ impl Records {
     }
 
     /// Adds what the mount keeps of a snapshot just read, with a new cookie and its plain
-    /// dated name ([`Records::name`] appends the id where another snapshot shares the second).
+    /// dated name ([`Records::name_after`] appends the id where another snapshot shares the second).
     pub fn insert(&mut self, id: SnapshotId, snapshot: &Snapshot) {
         let host = dir_name(&snapshot.hostname);
         let host_dir = match self.hosts.get(host.as_str()) {
@@ -156,16 +156,8 @@ impl Records {
         all.into_iter().map(|(_, e)| e).collect()
     }
 
-    /// Gives `shown` (oldest first) their unique names as [`snapshot::name_all`] does: a record
-    /// whose name changes is replaced (here and in `shown`) by a renamed copy that keeps its
-    /// cookie; the others are left as they are.
-    #[cfg(test)]
-    pub fn name(&mut self, shown: &mut [Arc<SnapEntry>]) {
-        self.name_after(None, shown);
-    }
-
     /// `old` with `new` (records that `old` does not show) put in their places in time order
-    /// and named as [`Records::name`] names the whole list; `None` when that would rename a
+    /// and named as [`Records::name_after`] names the whole list; `None` when that would rename a
     /// snapshot `old` shows (a new one came before it in its second), which takes a view
     /// built anew.
     pub fn insert_into(&mut self, old: &View, mut new: Vec<Arc<SnapEntry>>) -> Option<View> {
@@ -195,8 +187,16 @@ impl Records {
         Some(old.with_inserted(merged, &at, &mut self.cookies))
     }
 
-    /// As [`Records::name`], for snapshots shown after one of time `prev` (`None`: the first
-    /// shown).
+    /// [`Records::name_after`] for a whole list.
+    #[cfg(test)]
+    pub fn name(&mut self, shown: &mut [Arc<SnapEntry>]) {
+        self.name_after(None, shown);
+    }
+
+    /// Gives `shown` (oldest first, shown after a snapshot of time `prev`; `None`: the first
+    /// shown) their unique names as [`snapshot::name_all`] does: a record whose name changes
+    /// is replaced (here and in `shown`) by a renamed copy that keeps its cookie; the others
+    /// are left as they are.
     pub fn name_after(&mut self, mut prev: Option<i64>, shown: &mut [Arc<SnapEntry>]) {
         for entry in shown.iter_mut() {
             let time = entry.time_ns();

@@ -97,7 +97,7 @@ pub struct SnapEntry {
     /// The writer that committed it, for the fences (`None`: it names none).
     pub writer: Option<WriterId>,
     /// Its root directory's link count and size when the record's source paths give them
-    /// (see [`root_facts`]); otherwise the root tree is read.
+    /// (the first components of its source paths); otherwise the root tree is read.
     pub root_facts: Option<DirFacts>,
     /// It is known to hold no extended attributes.
     pub without_xattrs: bool,
