@@ -312,10 +312,11 @@ pub enum Body<'s> {
 }
 
 /// Reads a segment's table from `r` (positioned at its start), checking its tag and that the
-/// bodies it describes fill the rest of a file of `file_len` bytes exactly; returns the
-/// entries `keep` accepts (it sees each entry once, in table order, and the entries are only
-/// returned if the whole table checks) and how many it passed over. The table is read in
-/// pieces: memory grows with what is kept.
+/// bodies it describes fill the rest of a file of `file_len` bytes exactly. `keep` is handed
+/// each entry once, in table order, and keeps it (returning true) or passes it over; the
+/// counts of both are returned. The entries kept are good only if this returns `Ok`: a caller
+/// drops them on an error. The table is read in pieces, and the entries are not gathered
+/// here: memory grows with what the caller keeps.
 ///
 /// # Errors
 /// I/O errors, or [`io::ErrorKind::InvalidData`] naming what is wrong.
@@ -323,8 +324,8 @@ pub fn read_table(
     r: &mut dyn Read,
     keys: &Keys<'_>,
     file_len: u64,
-    keep: &mut dyn FnMut(&Entry) -> bool,
-) -> io::Result<(Vec<Entry>, usize)> {
+    keep: &mut dyn FnMut(Entry) -> bool,
+) -> io::Result<(usize, usize)> {
     let invalid = |m: String| io::Error::new(io::ErrorKind::InvalidData, m);
     let mut header = [0u8; HEADER_LEN];
     r.read_exact(&mut header)?;
@@ -343,8 +344,7 @@ pub fn read_table(
     let mut hasher = blake3::Hasher::new_keyed(&keys.tag_key);
     hasher.update(&header);
     let mut offset = (HEADER_LEN + TAG_LEN) as u64 + table_len;
-    let mut kept = Vec::new();
-    let mut passed = 0;
+    let (mut kept, mut passed) = (0, 0);
     let mut piece = vec![0u8; ENTRY_LEN * 4096];
     let mut left = count as usize;
     while left > 0 {
@@ -355,8 +355,8 @@ pub fn read_table(
         for raw in bytes.chunks_exact(ENTRY_LEN) {
             let e = Entry::decode(raw, offset).map_err(|e| invalid(e.to_string()))?;
             offset += u64::from(e.body.1);
-            if keep(&e) {
-                kept.push(e);
+            if keep(e) {
+                kept += 1;
             } else {
                 passed += 1;
             }
@@ -455,8 +455,20 @@ mod tests {
         encode(k, recs.iter().map(|(i, s)| (*i, Body::Record(s)))).unwrap()
     }
 
+    /// Every entry of the segment `bytes`.
+    fn table(k: &Keys<'_>, bytes: &[u8]) -> io::Result<Vec<Entry>> {
+        let mut entries = Vec::new();
+        let mut keep = |e| {
+            entries.push(e);
+            true
+        };
+        let (kept, passed) = read_table(&mut &bytes[..], k, bytes.len() as u64, &mut keep)?;
+        assert_eq!((kept, passed), (entries.len(), 0));
+        Ok(entries)
+    }
+
     fn read_all(k: &Keys<'_>, bytes: &[u8]) -> io::Result<Vec<(Entry, Snapshot)>> {
-        let (entries, _) = read_table(&mut &bytes[..], k, bytes.len() as u64, &mut |_| true)?;
+        let entries = table(k, bytes)?;
         entries
             .into_iter()
             .map(|e| {
@@ -510,7 +522,7 @@ mod tests {
         huge[12..16].copy_from_slice(&MAX_ENTRIES.to_le_bytes());
         assert!(read_all(&k, &huge).is_err());
         // A body moved under another entry does not open.
-        let (e, _) = read_table(&mut &bytes[..], &k, bytes.len() as u64, &mut |_| true).unwrap();
+        let e = table(&k, &bytes).unwrap();
         let (o, l) = (e[0].body.0 as usize, e[0].body.1 as usize);
         assert!(open_body(&k, &e[1], &bytes[o..o + l]).is_err());
     }

@@ -159,7 +159,11 @@ impl Catalog {
             // Positions this segment claims: given back if its table turns out bad, so that
             // those snapshots are read from their files.
             let mut marked = Vec::new();
-            let mut keep = |e: &Entry| {
+            // Kept straight into the found entries (a segment's entries gathered apart first
+            // doubled the memory of a million), and taken out again if its table is bad.
+            let before = found.entries.len();
+            let entries = &mut found.entries;
+            let mut keep = |e: Entry| {
                 let pos = if last.is_some_and(|l| e.id < l) {
                     wanted.binary_search(&e.id).ok()
                 } else {
@@ -173,6 +177,7 @@ impl Catalog {
                     Some(p) if !have[p] => {
                         have[p] = true;
                         marked.push(p);
+                        entries.push((seg, e));
                         true
                     }
                     _ => false,
@@ -185,6 +190,7 @@ impl Catalog {
             let (kept, passed) = match read {
                 Ok(t) => t,
                 Err(e) => {
+                    found.entries.truncate(before);
                     for p in marked {
                         found.have[p] = false;
                     }
@@ -199,8 +205,7 @@ impl Catalog {
                 }
             };
             found.dead += passed;
-            let entries = kept.len() + passed;
-            found.entries.extend(kept.into_iter().map(|e| (seg, e)));
+            let entries = kept + passed;
             found.segments.push(Segment {
                 path,
                 file,
