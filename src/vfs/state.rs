@@ -302,12 +302,16 @@ impl State {
                 return Ok(Vec::new());
             }
         }
-        let old = self.view();
         // A snapshot or a set a revoked writer committed too late is left out (docs/FORMAT.md).
         let fences = crate::repo::fence::Fences::load(&self.repo)?;
         // The listing names files: snapshots and sets (docs/FORMAT.md, "Snapshot sets").
         let snapshots = self.repo.expand_listing(&ids, &fences);
+        // Held until the new view is in place, and the view it replaces taken under it: two
+        // refreshes at once (one slower than the gap between them) build one after the other,
+        // each from the view the other left, so that one putting snapshots into a view never
+        // starts from a view older than the records.
         let mut records = lock(&self.records);
+        let old = self.view();
         let missing = records.missing_of(&snapshots);
         if notify
             && !missing.is_empty()
@@ -359,7 +363,6 @@ impl State {
             records.name_after(None, &mut shown);
             View::build(shown, &mut records.cookies)
         }));
-        drop(records);
         if notify {
             let mut pending = lock(&self.pending);
             pending.extend(invalidations(&old, &view, appended));
@@ -369,6 +372,7 @@ impl State {
             .write()
             .unwrap_or_else(std::sync::PoisonError::into_inner) = view;
         drop(queries);
+        drop(records);
         record(
             &mut lock(&self.listed),
             ids,
