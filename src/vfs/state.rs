@@ -247,8 +247,9 @@ impl State {
         lock(&self.listed).gap()
     }
 
-    /// Re-reads the snapshot list if it changed; returns whether it did. Requests may call this
-    /// (rate-limited); the kernel is told about vanished entries by the refresher thread.
+    /// Re-reads the snapshot list if it changed, at most once per [`State::refresh_gap`].
+    /// Requests may call this; the kernel is told about vanished entries by the refresher
+    /// thread.
     pub fn refresh_soon(&self) {
         {
             let gap = lock(&self.listed).gap();
