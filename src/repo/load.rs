@@ -451,7 +451,6 @@ impl Repository {
             }
             let (epoch, condemned) = prune_state(read.iter().filter_map(|(_, _, p)| p.as_ref()));
             index.set_prune_state(epoch, condemned);
-            index.flag_condemned();
             index.set_files(read.into_iter().map(|(f, _, _)| f).collect());
             index.finalize();
             return Ok(self.put_in_force(index, names, problems));

@@ -186,13 +186,30 @@ impl Index {
         }
     }
 
-    /// Adds a pack's blobs, sealed in `session` (`None` in a plaintext repository). Call
-    /// [`Self::finalize`] before lookups after a batch of adds.
-    /// Sets the prune epoch and the condemned packs; call before adding packs, so that the
-    /// entries of condemned packs are marked as they are added.
+    /// Sets the prune epoch and the condemned packs, and marks the entries of condemned packs
+    /// added before it (a full load streams the index files, and knows the prune state only
+    /// once all are read); packs added after are marked as they are added.
     pub fn set_prune_state(&mut self, epoch: u64, condemned: HashMap<PackId, u64>) {
         self.epoch = epoch;
         self.condemned = condemned;
+        if self.condemned.is_empty() || self.entries.is_empty() {
+            return;
+        }
+        let flagged: Vec<bool> = self
+            .packs
+            .iter()
+            .map(|(id, _)| self.condemned.contains_key(id))
+            .collect();
+        for e in &mut self.entries {
+            if flagged
+                .get((e.pack_and_flags & PACK_MASK) as usize)
+                .copied()
+                .unwrap_or(false)
+            {
+                e.pack_and_flags |= CONDEMNED_BIT;
+            }
+        }
+        self.sorted = false;
     }
 
     /// The prune epoch: what a writer that deduplicates against this index records as its
@@ -214,6 +231,8 @@ impl Index {
         &self.condemned
     }
 
+    /// Adds a pack's blobs, sealed in `session` (`None` in a plaintext repository). Call
+    /// [`Self::finalize`] before lookups after a batch of adds.
     pub fn add_pack(&mut self, pack: &IndexedPack, session: Option<&SessionKey>) {
         if self.pack_numbers.contains_key(&pack.id) {
             return;
@@ -230,29 +249,6 @@ impl Index {
         };
         self.entries
             .extend(pack.blobs.iter().map(|b| entry(flags, b)));
-        self.sorted = false;
-    }
-
-    /// Flags the entries of the packs the prune state condemns, for entries added before it
-    /// was set ([`Self::set_prune_state`] after [`Self::add_record`]).
-    pub fn flag_condemned(&mut self) {
-        if self.condemned.is_empty() {
-            return;
-        }
-        let flagged: Vec<bool> = self
-            .packs
-            .iter()
-            .map(|(id, _)| self.condemned.contains_key(id))
-            .collect();
-        for e in &mut self.entries {
-            if flagged
-                .get((e.pack_and_flags & PACK_MASK) as usize)
-                .copied()
-                .unwrap_or(false)
-            {
-                e.pack_and_flags |= CONDEMNED_BIT;
-            }
-        }
         self.sorted = false;
     }
 
@@ -614,7 +610,7 @@ mod tests {
             pack(b"live", vec![blob(2)]),
         );
         // The prune state known before the packs are added, or (as a full load streams the
-        // index files) only after, when `flag_condemned` marks what was added.
+        // index files) only after, when setting it marks what was added.
         for late in [false, true] {
             let mut idx = Index::new();
             if !late {
@@ -625,7 +621,6 @@ mod tests {
             idx.add_pack(&live, None);
             if late {
                 idx.set_prune_state(7, HashMap::from([(gone.id, 6)]));
-                idx.flag_condemned();
             }
             idx.finalize();
             condemned_pack_is_read_but_not_offered(&idx, &gone, &live, &blob);
