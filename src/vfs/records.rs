@@ -36,12 +36,6 @@ pub struct Records {
 }
 
 impl Records {
-    /// True if `id` has a record.
-    #[must_use]
-    pub fn contains(&self, id: &SnapshotId) -> bool {
-        self.by_id.contains_key(id)
-    }
-
     /// The record of `id`.
     #[must_use]
     pub fn get(&self, id: &SnapshotId) -> Option<Arc<SnapEntry>> {
@@ -116,30 +110,20 @@ impl Records {
     }
 
     /// Adds what the mount keeps of a snapshot just read, with a new cookie and its plain
-    /// dated name ([`Records::name_after`] appends the id where another snapshot shares the second).
-    pub fn insert(&mut self, id: SnapshotId, snapshot: &Snapshot) {
-        let host = dir_name(&snapshot.hostname);
-        let host_dir = match self.hosts.get(host.as_str()) {
-            Some(h) => Arc::clone(h),
-            None => {
-                let h: Arc<str> = host.into();
-                self.hosts.insert(Arc::clone(&h));
-                h
-            }
-        };
-        let tags = match self.tag_lists.get(snapshot.tags.as_slice()) {
-            Some(t) => Arc::clone(t),
-            None => {
-                let t: Arc<[String]> = snapshot.tags.clone().into();
-                self.tag_lists.insert(Arc::clone(&t));
-                t
-            }
-        };
-        let entry = SnapEntry::of(id, snapshot, self.cookies.fresh(), host_dir, tags);
-        if self.by_id.insert(id, Arc::new(entry)).is_none() {
-            self.ids.push(id);
-            self.ids_unsorted = true;
+    /// dated name ([`Records::name_after`] appends the id where another snapshot shares the
+    /// second), unless `id` has a record already (it keeps its cookie); returns whether it
+    /// added one.
+    pub fn insert(&mut self, id: SnapshotId, snapshot: &Snapshot) -> bool {
+        if self.by_id.contains_key(&id) {
+            return false;
         }
+        let host_dir = shared(&mut self.hosts, dir_name(&snapshot.hostname).as_str());
+        let tags = shared(&mut self.tag_lists, snapshot.tags.as_slice());
+        let entry = SnapEntry::of(id, snapshot, self.cookies.fresh(), host_dir, tags);
+        self.by_id.insert(id, Arc::new(entry));
+        self.ids.push(id);
+        self.ids_unsorted = true;
+        true
     }
 
     /// Every record, oldest first (by time, then id).
@@ -212,6 +196,19 @@ impl Records {
             *entry = renamed;
         }
     }
+}
+
+/// The copy of `value` held in `set`, made and put there if it holds none.
+fn shared<T: ?Sized + Eq + std::hash::Hash>(set: &mut HashSet<Arc<T>>, value: &T) -> Arc<T>
+where
+    Arc<T>: for<'a> From<&'a T>,
+{
+    if let Some(held) = set.get(value) {
+        return Arc::clone(held);
+    }
+    let made: Arc<T> = Arc::from(value);
+    set.insert(Arc::clone(&made));
+    made
 }
 
 #[cfg(test)]
@@ -290,8 +287,14 @@ mod tests {
             .map(|i| snap(1_800_000_000 + i, if i < 3 { "a" } else { "b" }, &["t"]))
             .collect();
         for (id, s) in &snaps {
-            r.insert(*id, s);
+            assert!(r.insert(*id, s));
         }
+        // Met again (in a file and in a set): the record, and its cookie, stay as they were.
+        let first = r.get(&snaps[0].0).unwrap();
+        assert!(!r.insert(snaps[0].0, &snaps[0].1));
+        assert!(Arc::ptr_eq(&r.get(&snaps[0].0).unwrap(), &first));
+        drop(first);
+        assert_eq!(r.sorted().len(), snaps.len());
         assert_eq!(r.hosts.len(), 2, "one copy of each host name");
         assert_eq!(r.tag_lists.len(), 1, "one copy of each list of tags");
         // Listed: all but the first two; of those, the fourth is void.

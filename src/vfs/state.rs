@@ -338,8 +338,7 @@ impl State {
             whole,
             &fences,
             |id, s| {
-                if !records.contains(&id) {
-                    records.insert(id, &s);
+                if records.insert(id, &s) {
                     added.push(id);
                 }
             },
@@ -364,7 +363,7 @@ impl State {
                 records.insert_into(&old, new)
             })
             .flatten();
-        let appended = inserted.is_some();
+        let put_in = inserted.is_some();
         let view = Arc::new(inserted.unwrap_or_else(|| {
             let mut shown = records.sorted();
             self.report_hidden(&queries.admit(&mut shown, facts));
@@ -373,7 +372,7 @@ impl State {
         }));
         if notify {
             let mut pending = lock(&self.pending);
-            pending.extend(invalidations(&old, &view, appended));
+            pending.extend(invalidations(&old, &view, put_in));
         }
         *self
             .view
@@ -533,9 +532,9 @@ impl State {
     }
 }
 
-/// What the kernel may have cached that a change from `old` to `new` makes wrong (`appended`:
-/// `new` is `old` with snapshots added, so that no name is gone).
-fn invalidations(old: &View, new: &View, appended: bool) -> Vec<Inval> {
+/// What the kernel may have cached that a change from `old` to `new` makes wrong (`inserted`:
+/// `new` is `old` with snapshots put in, so that no name is gone).
+fn invalidations(old: &View, new: &View, inserted: bool) -> Vec<Inval> {
     use super::inodes::{HOSTS, IDS, ROOT, TAGS};
     let mut out = vec![
         Inval::Inode(ROOT),
@@ -544,7 +543,7 @@ fn invalidations(old: &View, new: &View, appended: bool) -> Vec<Inval> {
         Inval::Inode(IDS),
         Inval::Entry(ROOT, "latest".into()),
     ];
-    let gone = if appended {
+    let gone = if inserted {
         vec![false; old.snaps.len()]
     } else {
         old.names_missing_from(new)

@@ -189,7 +189,7 @@ fn root_facts(snap: &Snapshot) -> Option<DirFacts> {
 }
 
 /// A group of snapshots under `hosts/H` or `tags/T`.
-#[derive(Clone, Debug, Default)]
+#[derive(Debug, Default)]
 pub struct Group {
     /// Cookie of the group's directory in `hosts/` or `tags/`.
     pub cookie: u64,
@@ -523,9 +523,7 @@ pub(crate) mod tests {
     pub(crate) fn view_of(records: &mut Records, snaps: &[(SnapshotId, Snapshot)]) -> View {
         records.retain(|e| snaps.iter().any(|(i, _)| *i == e.id));
         for (id, s) in snaps {
-            if !records.contains(id) {
-                records.insert(*id, s);
-            }
+            records.insert(*id, s);
         }
         let mut shown = records.sorted();
         records.name(&mut shown);
