@@ -9,7 +9,7 @@ use crate::format::tree::{NodeKind, Piece, Xattr};
 
 use super::dirs::Stored;
 use super::inodes::{self, Target};
-use super::readers::OpenFile;
+use super::readers::{OpenFile, PREFETCH_SIBLINGS};
 use super::state::log;
 use super::xattr_queries::Answer;
 use super::{Errno, Vfs};
@@ -43,9 +43,18 @@ impl Vfs {
         let file = match self.state.readers.kept_file(ino) {
             Some(f) if offset != 0 => f,
             _ => {
-                let (file, entry) = self.open_file(ino)?;
-                if offset == 0 {
-                    self.state.readers.prefetch_siblings(&entry.tree, entry.pos);
+                let (file, entry, target) = self.open_file(ino)?;
+                if offset == 0
+                    && let Target::Node { snap, parent, .. } = &*target
+                {
+                    let next = self.state.read_orders.begun(
+                        *parent,
+                        &entry.tree,
+                        entry.pos,
+                        PREFETCH_SIBLINGS,
+                        &|n| super::dirs::node_ino(snap, *parent, n).0,
+                    );
+                    self.state.readers.prefetch_files(&entry.tree, &next);
                 }
                 file
             }
@@ -173,11 +182,11 @@ impl Vfs {
 
     /// The read state of a stored regular file, and its entry (the file map is kept per
     /// inode, so later reads need not fetch the tree).
-    fn open_file(&self, ino: u64) -> Result<(Arc<OpenFile>, Stored), Errno> {
+    fn open_file(&self, ino: u64) -> Result<(Arc<OpenFile>, Stored, Arc<Target>), Errno> {
         let t = self.state.table.get(ino).ok_or(Errno::ENOENT)?;
         let entry = self.stored(&t, None)?.ok_or(Errno::EINVAL)?;
         match &entry.node().kind {
-            NodeKind::File { content } => Ok((self.state.readers.file(ino, content), entry)),
+            NodeKind::File { content } => Ok((self.state.readers.file(ino, content), entry, t)),
             NodeKind::Dir { .. } => Err(Errno::EISDIR),
             _ => Err(Errno::EINVAL),
         }

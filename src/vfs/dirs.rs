@@ -414,7 +414,7 @@ fn node_place(target: &Target) -> Option<(TreeId, u32)> {
 /// Inode key of a stored entry: hardlinked non-directories by source device and inode (and
 /// everything that makes them one file), so all their names share it, while entries that
 /// merely claim the same inode but differ get their own; everything else by parent and name.
-fn node_ino(snap: &SnapEntry, parent: u64, node: &Node) -> (u64, u64) {
+pub(super) fn node_ino(snap: &SnapEntry, parent: u64, node: &Node) -> (u64, u64) {
     if node.may_be_hardlinked() {
         inodes::derive(&[b"hardlink", &snap.id.0.0, &node.inode_identity()])
     } else {

@@ -26,6 +26,7 @@ pub mod filemap;
 pub mod inodes;
 mod listing;
 mod log;
+pub mod read_order;
 pub mod readers;
 pub mod records;
 pub mod state;

@@ -25,9 +25,9 @@ use super::log::log;
 /// the read-ahead threads read and decode while the reader consumes (bench/RESULTS.md, "The
 /// read path").
 const PREFETCH_AHEAD: usize = 16;
-/// When a file is first read, the first chunks of this many following files in its directory
-/// are prefetched: `cp`, `tar` and `rsync` read a directory's files in listing order.
-const PREFETCH_SIBLINGS: usize = 8;
+/// When a file is first read, the first chunks of this many files its reader comes to next in
+/// its directory are prefetched (in the reader's order: see [`super::read_order`]).
+pub const PREFETCH_SIBLINGS: usize = 8;
 /// A file being read through the mount (the kernel opens files without telling us, see
 /// the FUSE adapter; this is kept per inode).
 #[derive(Debug)]
@@ -196,23 +196,20 @@ impl Readers {
         }
     }
 
-    /// Queues the first chunk of the files after entry `pos` of `tree`.
-    pub fn prefetch_siblings(&self, tree: &Tree, pos: usize) {
+    /// Queues the first chunk of the files at `positions` of `tree`, in that order.
+    pub fn prefetch_files(&self, tree: &Tree, positions: &[usize]) {
         let Some(tx) = self.prefetch.get() else {
             return;
         };
-        let firsts = tree
-            .entries
+        let firsts = positions
             .iter()
-            .skip(pos + 1)
-            .filter_map(|n| match &n.kind {
+            .filter_map(|&p| match &tree.entries.get(p)?.kind {
                 NodeKind::File { content } => content.iter().find_map(|p| match p {
                     crate::format::tree::Piece::Data { id, len } => Some((*id, *len)),
                     crate::format::tree::Piece::Hole { .. } => None,
                 }),
                 _ => None,
-            })
-            .take(PREFETCH_SIBLINGS);
+            });
         for (id, len) in firsts {
             if !self.chunks.has(&id) && tx.try_send((id, len)).is_err() {
                 break;

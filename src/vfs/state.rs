@@ -17,6 +17,7 @@ use crate::storage::ListToken;
 
 use super::attr::Owner;
 use super::inodes::{EntryPlace, ROOT, Table};
+use super::read_order::ReadOrders;
 use super::readers::Readers;
 use super::records::Records;
 use super::view::{SnapEntry, View};
@@ -93,6 +94,8 @@ pub struct State {
     since_trim: AtomicUsize,
     /// The chunk and tree caches and the files being read.
     pub readers: Arc<Readers>,
+    /// In which order each directory's files are being read (for prefetching).
+    pub read_orders: ReadOrders,
     /// Owner of the synthetic entries.
     pub owner: Owner,
     notifier: OnceLock<Box<dyn Invalidate>>,
@@ -181,6 +184,7 @@ impl State {
             pending: Mutex::new(Vec::new()),
             wake: Condvar::new(),
             table: Table::default(),
+            read_orders: ReadOrders::default(),
             max_inodes: settings.max_inodes.max(MIN_INODES),
             trimming: AtomicBool::new(false),
             since_trim: AtomicUsize::new(TRIM_AT_ONCE),
