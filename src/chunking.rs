@@ -50,6 +50,14 @@ impl Chunker {
         }
     }
 
+    /// Puts `buf` in place of the chunker's buffer and returns the one it had: a large file can
+    /// be read with a buffer lent for it, so that only as many buffers as large files read at
+    /// once grow to their full size (a buffer grows only as far as the bytes read into it:
+    /// the pages of a small file's reads are all that a buffer used only for them holds).
+    pub fn swap_buffer(&mut self, buf: Vec<u8>) -> Vec<u8> {
+        std::mem::replace(&mut self.buf, buf)
+    }
+
     /// Reads `source` to its end and calls `sink` with each chunk, in order. Returns the
     /// number of bytes read.
     ///

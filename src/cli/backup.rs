@@ -75,7 +75,9 @@ pub struct Args {
     /// and warnings as JSON objects on stderr.
     #[arg(long)]
     json: bool,
-    /// Files read at once (more helps on disks that serve many requests in parallel).
+    /// Files read at once (more helps on disks that serve many requests in parallel; half of
+    /// them, at least two, may be files of 1 MiB or more, each read in a buffer of twice the
+    /// largest chunk: 8 MiB by default).
     #[arg(long, value_name = "N", default_value_t = chronofs::ingest::pipeline::Threads::default().readers)]
     read_concurrency: usize,
     /// Do not show the progress line (it is shown only when stderr is a terminal).

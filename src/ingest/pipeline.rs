@@ -25,7 +25,7 @@ use std::io::{Seek, SeekFrom};
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{self, Receiver, SyncSender};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Condvar, Mutex, PoisonError};
 use std::thread;
 
 use crate::chunking::Chunker;
@@ -50,6 +50,10 @@ const COMPRESS_QUEUE_PER_THREAD: usize = 2;
 /// Compressed blobs queued for the packer.
 const PACK_QUEUE: usize = 8;
 
+/// Files of at least this many bytes are large: read with one of the buffers lent for large
+/// files (see [`Threads::large_files`]).
+const LARGE_FILE: u64 = 1 << 20;
+
 /// How many threads of each kind.
 #[derive(Clone, Copy, Debug)]
 pub struct Threads {
@@ -59,15 +63,63 @@ pub struct Threads {
     pub compressors: usize,
 }
 
+impl Threads {
+    /// How many large files are read at once: half the readers, at least two. A file is
+    /// chunked in a buffer of twice the largest chunk (8 MiB by default); small files fill
+    /// only the start of a reader's own buffer, and large ones are read in buffers lent for
+    /// them, so more readers cost memory only for the large files read at once.
+    #[must_use]
+    pub fn large_files(&self) -> usize {
+        (self.readers / 2).max(2)
+    }
+}
+
 impl Default for Threads {
-    /// Two readers (enough to keep a disk's queue busy while the other thread hashes), and one
-    /// compressor per core.
+    /// Four readers (a cold tree of small files waits on the disk for each: more requests in
+    /// flight keep it busy), and one compressor per core.
     fn default() -> Self {
         let cores = thread::available_parallelism().map_or(2, std::num::NonZero::get);
         Threads {
-            readers: 2,
+            readers: 4,
             compressors: cores,
         }
+    }
+}
+
+/// The buffers lent to the readers of large files.
+struct LargeBuffers {
+    free: Mutex<Vec<Vec<u8>>>,
+    returned: Condvar,
+}
+
+impl LargeBuffers {
+    fn new(n: usize) -> Self {
+        LargeBuffers {
+            free: Mutex::new((0..n).map(|_| Vec::new()).collect()),
+            returned: Condvar::new(),
+        }
+    }
+
+    /// A buffer, waiting for one to be returned if all are lent.
+    fn take(&self) -> Vec<u8> {
+        let mut free = self.free.lock().unwrap_or_else(PoisonError::into_inner);
+        loop {
+            if let Some(b) = free.pop() {
+                return b;
+            }
+            free = self
+                .returned
+                .wait(free)
+                .unwrap_or_else(PoisonError::into_inner);
+        }
+    }
+
+    fn give_back(&self, buf: Vec<u8>) {
+        self.free
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .push(buf);
+        self.returned.notify_one();
     }
 }
 
@@ -138,6 +190,7 @@ pub(super) fn run<T>(
 ) -> Result<(T, WriteStats)> {
     let claimed = Mutex::new(HashSet::new());
     let stop = AtomicBool::new(false);
+    let large = LargeBuffers::new(threads.large_files());
     let level = repo.config().compression_level;
     let params = repo.chunker_params()?;
     let scheme = repo.scheme()?;
@@ -163,6 +216,7 @@ pub(super) fn run<T>(
         let (job_tx, job_rx) = mpsc::sync_channel::<FileJob>(JOB_QUEUE);
         let job_rx = Arc::new(Mutex::new(job_rx));
         let (done_tx, done_rx) = mpsc::channel::<FileDone>();
+        let large = &large;
         for i in 0..threads.readers.max(1) {
             let (rx, tx, sink) = (Arc::clone(&job_rx), done_tx.clone(), sink.clone());
             let stop = &stop;
@@ -173,7 +227,13 @@ pub(super) fn run<T>(
                         continue; // drain without reading: the backup failed
                     }
                     progress.reading(&job.path);
+                    // A device's size is known only once it is open: large.
+                    let own = (job.size >= LARGE_FILE || job.source != SourceKind::File)
+                        .then(|| chunker.swap_buffer(large.take()));
                     let outcome = read_file(&mut job, &mut chunker, &sink, progress);
+                    if let Some(own) = own {
+                        large.give_back(chunker.swap_buffer(own));
+                    }
                     if tx.send(FileDone { job, outcome }).is_err() {
                         stop.store(true, Ordering::Relaxed);
                     }
@@ -278,4 +338,42 @@ fn read_file(
         }
     };
     Ok((pieces, stats))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_large_file_waits_for_a_buffer_given_back() {
+        let large = LargeBuffers::new(
+            Threads {
+                readers: 3,
+                compressors: 1,
+            }
+            .large_files(),
+        );
+        let (a, b) = (large.take(), large.take());
+        thread::scope(|s| {
+            let waiting = s.spawn(|| large.take());
+            thread::sleep(std::time::Duration::from_millis(50));
+            assert!(!waiting.is_finished(), "a third buffer was lent out of two");
+            large.give_back(a);
+            drop(waiting.join().unwrap());
+        });
+        large.give_back(b);
+        assert_eq!(large.free.lock().unwrap().len(), 1);
+    }
+
+    #[test]
+    fn half_the_readers_read_large_files_at_once_and_never_fewer_than_two() {
+        let large = |readers| {
+            Threads {
+                readers,
+                compressors: 2,
+            }
+            .large_files()
+        };
+        assert_eq!((large(1), large(4), large(5), large(16)), (2, 2, 2, 8));
+    }
 }

@@ -240,6 +240,9 @@ fn identical_content_is_stored_once_across_files_and_snapshots() {
     assert!(s["summary"]["bytes_added"].as_u64().unwrap() < 4096);
 }
 
+/// Also more large files (1 MiB and up, read in buffers lent for them: four with eight
+/// readers) than buffers, between small ones: a buffer not given back would stall the backup,
+/// one given back while in use would mix two files' bytes.
 #[test]
 fn many_files_through_many_readers_restore_exactly() {
     let f = Fixture::new();
@@ -249,6 +252,10 @@ fn many_files_through_many_readers_restore_exactly() {
         for i in 0..40u64 {
             let len = ((d * 40 + i as usize) * 997) % 70_000;
             fs::write(dir.join(format!("f{i}")), noise(i + d as u64 * 100, len)).unwrap();
+        }
+        if d % 3 == 0 {
+            let len = (1 << 20) + d * 313_000;
+            fs::write(dir.join("large"), noise(7_000 + d as u64, len)).unwrap();
         }
         // A hardlink whose other name lives in another directory.
         if d > 0 {
@@ -261,7 +268,7 @@ fn many_files_through_many_readers_restore_exactly() {
     }
     fs::create_dir(f.src.join("empty")).unwrap();
     let s = json_lines(&f, &["--read-concurrency", "8", f.src_str()], 0);
-    assert_eq!(counts(final_summary(&s)).0, 30 * 40 + 29);
+    assert_eq!(counts(final_summary(&s)).0, 30 * 40 + 10 + 29);
     let t = f.path("t");
     f.ok(&["restore", "latest", "--target", t.to_str().unwrap()]);
     assert_same_tree(&f.src, &f.restored_src(&t));
