@@ -157,6 +157,48 @@ fn a_lost_truncated_or_altered_catalog_gives_the_same_listing() {
     }
 }
 
+/// Hundreds of records opened from one segment: each must come back with its own id (a
+/// record opened for another entry fails its check, and is named), and a damaged body in the
+/// middle of them is read from its file like any other.
+#[test]
+fn hundreds_of_records_from_one_segment_list_as_the_files_do_and_a_damaged_one_is_read_again() {
+    let f = fixture(&[]);
+    fs::write(f.src.join("file"), b"x").unwrap();
+    f.ok(&["backup", "--host", "h", f.src_str()]);
+    let repo = super::util::open_repo(&f.repo);
+    let (snaps, _) = repo.snapshots().unwrap();
+    let first = snaps[0].1.clone();
+    for i in 1..700 {
+        let mut s = first.clone();
+        s.time_ns += i * 1_000_000_000;
+        s.hostname = format!("host{}", i % 7);
+        repo.save_snapshot(&s).unwrap();
+    }
+    drop(repo);
+    // The first listing reads the files and writes the catalog; the second opens its bodies.
+    let (want, _) = listing(&f, &[]);
+    assert_eq!(want.as_array().unwrap().len(), 700);
+    let (got, stderr) = listing(&f, &[]);
+    assert_eq!(got, want);
+    assert!(stderr.is_empty(), "{stderr}");
+    let dir = catalog_dir(&f);
+    let seg = segments(&dir);
+    assert_eq!(seg.len(), 1, "{seg:?}");
+    // A byte in the middle of the bodies (after the header, 700 entries and the table's tag).
+    let mut bytes = fs::read(&seg[0]).unwrap();
+    let bodies = 16 + 700 * 96 + 32;
+    let at = bodies + (bytes.len() - bodies) / 2;
+    bytes[at] ^= 0x20;
+    fs::write(&seg[0], &bytes).unwrap();
+    let (got, stderr) = listing(&f, &[]);
+    assert_eq!(got, want);
+    assert!(
+        stderr.contains("warning: snapshot catalog") && stderr.contains(&*seg[0].to_string_lossy()),
+        "{stderr}"
+    );
+    assert!(!seg[0].exists(), "the damaged segment was kept");
+}
+
 #[test]
 fn an_encrypted_repositorys_catalog_holds_no_name_in_the_clear() {
     let f = fixture(&[]);
