@@ -40,7 +40,7 @@ use crate::repo::blob::{self, PreparedBlob};
 use crate::repo::writer::WriteStats;
 
 use super::content::{self, ContentError, ContentStats};
-use super::sink::BlobSink;
+use super::sink::{BlobSink, RawBuffers};
 use crate::progress::Progress;
 
 /// Files queued for the readers beyond those being read.
@@ -191,6 +191,7 @@ pub(super) fn run<T>(
     let claimed = Mutex::new(HashSet::new());
     let stop = AtomicBool::new(false);
     let large = LargeBuffers::new(threads.large_files());
+    let raw_buffers = RawBuffers::new();
     let level = repo.config().compression_level;
     let params = repo.chunker_params()?;
     let scheme = repo.scheme()?;
@@ -206,13 +207,14 @@ pub(super) fn run<T>(
         let raw_rx = Arc::new(Mutex::new(raw_rx));
         for i in 0..compressors {
             let (rx, tx) = (Arc::clone(&raw_rx), pack_tx.clone());
+            let buffers = &raw_buffers;
             spawn(s, format!("compress-{i}"), move || {
-                compress_loop(&rx, &tx, level, scheme)
+                compress_loop(&rx, &tx, buffers, level, scheme);
             })?;
         }
         drop((raw_rx, pack_tx));
 
-        let sink = BlobSink::new(repo, scheme, &claimed, raw_tx);
+        let sink = BlobSink::new(repo, scheme, &claimed, &raw_buffers, raw_tx);
         let (job_tx, job_rx) = mpsc::sync_channel::<FileJob>(JOB_QUEUE);
         let job_rx = Arc::new(Mutex::new(job_rx));
         let (done_tx, done_rx) = mpsc::channel::<FileDone>();
@@ -285,6 +287,7 @@ type Sealed = std::result::Result<PreparedBlob, crate::format::FormatError>;
 fn compress_loop(
     rx: &Mutex<Receiver<(BlobKind, BlobId, Vec<u8>)>>,
     tx: &SyncSender<(BlobKind, Sealed)>,
+    buffers: &RawBuffers,
     level: i32,
     scheme: &Scheme,
 ) {
@@ -292,10 +295,9 @@ fn compress_loop(
         let Some((kind, id, raw)) = rx.lock().ok().and_then(|r| r.recv().ok()) else {
             return;
         };
-        if tx
-            .send((kind, blob::compress(scheme, kind, id, &raw, level)))
-            .is_err()
-        {
+        let sealed = blob::compress(scheme, kind, id, &raw, level);
+        buffers.give_back(raw);
+        if tx.send((kind, sealed)).is_err() {
             return; // the packer failed and reports why
         }
     }
