@@ -14,8 +14,8 @@ use crate::repo::Repository;
 
 /// Buffers of raw chunks on their way to the compressors, kept for reuse: a chunk copied into
 /// a fresh allocation of a megabyte costs a page fault and a zeroed page every 4 KiB (the
-/// allocator maps buffers that large and unmaps them when freed), a quarter of a first
-/// backup's system time.
+/// allocator maps buffers that large and unmaps them when freed): about half a second of a
+/// first backup's system time on the bench data (bench/RESULTS.md).
 pub(super) struct RawBuffers {
     free: Mutex<Vec<Vec<u8>>>,
 }
