@@ -83,14 +83,7 @@ fn a_root_of_more_snapshots_than_the_inode_limit_lists_and_is_trimmed() {
     fs::write(f.src.join("a"), b"a").unwrap();
     f.ok(&["backup", f.src_str()]);
     // 600 snapshot records (copies of the first, a second apart), written through the library.
-    let repo = super::util::open_repo(&f.repo);
-    let (snaps, _) = repo.snapshots().unwrap();
-    let first = snaps[0].1.clone();
-    for i in 1..600 {
-        let mut s = first.clone();
-        s.time_ns += i * 1_000_000_000;
-        repo.save_snapshot(&s).unwrap();
-    }
+    super::util::copies_of_first_snapshot(&f.repo, 600, |_| None);
     let log = f.path("mount.log");
     let m = Mounted::new(&f, &["--max-inodes", "300", "--log", log.to_str().unwrap()]);
     // Look every dated directory up: 600 inodes past a limit of 300. Only dated directories

@@ -165,16 +165,7 @@ fn hundreds_of_records_from_one_segment_list_as_the_files_do_and_a_damaged_one_i
     let f = fixture(&[]);
     fs::write(f.src.join("file"), b"x").unwrap();
     f.ok(&["backup", "--host", "h", f.src_str()]);
-    let repo = super::util::open_repo(&f.repo);
-    let (snaps, _) = repo.snapshots().unwrap();
-    let first = snaps[0].1.clone();
-    for i in 1..700 {
-        let mut s = first.clone();
-        s.time_ns += i * 1_000_000_000;
-        s.hostname = format!("host{}", i % 7);
-        repo.save_snapshot(&s).unwrap();
-    }
-    drop(repo);
+    super::util::copies_of_first_snapshot(&f.repo, 700, |i| Some(format!("host{}", i % 7)));
     // The first listing reads the files and writes the catalog; the second opens its bodies.
     let (want, _) = listing(&f, &[]);
     assert_eq!(want.as_array().unwrap().len(), 700);

@@ -221,6 +221,22 @@ pub fn open_repo(path: &Path) -> chronofs::repo::Repository {
     try_open(path).unwrap()
 }
 
+/// Writes `count - 1` more snapshot records through the library: copies of the repository's
+/// first, a second apart after it, each given the host name `host(i)` when that names one.
+pub fn copies_of_first_snapshot(path: &Path, count: i64, host: impl Fn(i64) -> Option<String>) {
+    let repo = open_repo(path);
+    let (snaps, _) = repo.snapshots().unwrap();
+    let first = snaps[0].1.clone();
+    for i in 1..count {
+        let mut s = first.clone();
+        s.time_ns += i * 1_000_000_000;
+        if let Some(h) = host(i) {
+            s.hostname = h;
+        }
+        repo.save_snapshot(&s).unwrap();
+    }
+}
+
 /// Opens the repository at `path` as a command does: config, keys ([`PASSWORD`], if it is
 /// encrypted), then the index; any of them may fail.
 pub fn try_open(path: &Path) -> chronofs::Result<chronofs::repo::Repository> {
