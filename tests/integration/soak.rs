@@ -268,10 +268,17 @@ pub(super) fn soak(mut f: Fixture, secs: u64, label: &str) {
                     }
                     // Killed, revoked, or waiting for a stopped prune's lock to go stale.
                     Some(12 | 20) | None => counts.prunes_failed.fetch_add(1, Ordering::SeqCst),
-                    Some(c) => panic!(
-                        "soak: forget --prune exited {c}: {}",
-                        String::from_utf8_lossy(&out.stderr)
-                    ),
+                    Some(c) => {
+                        // What `check` finds says which snapshot lost what (for diagnosis:
+                        // the soak's failures are races, rarely reproduced).
+                        let check = f.run(&["check"]);
+                        panic!(
+                            "soak: forget --prune exited {c}: {}\ncheck: {}{}",
+                            String::from_utf8_lossy(&out.stderr),
+                            String::from_utf8_lossy(&check.stdout),
+                            String::from_utf8_lossy(&check.stderr)
+                        )
+                    }
                 };
                 std::thread::sleep(Duration::from_millis(300));
             }
