@@ -27,7 +27,7 @@ const DIRS: usize = 256;
 /// What is remembered of one directory being read.
 struct Reading {
     /// Position of the file begun last.
-    last: usize,
+    last: Option<usize>,
     /// The directory's files by inode number, once needed.
     by_ino: Option<Arc<InodeOrder>>,
 }
@@ -112,29 +112,24 @@ impl ReadOrders {
             .entries
             .get(..pos)
             .and_then(|before| before.iter().rposition(readable));
-        let mut dirs = self.lock();
-        let prev = match dirs.get_mut(&dir) {
-            Some(r) => Some(std::mem::replace(&mut r.last, pos)),
-            None => {
-                dirs.put(
-                    dir,
-                    Reading {
-                        last: pos,
-                        by_ino: None,
-                    },
-                );
-                None
-            }
+        let (prev, known) = {
+            let mut dirs = self.lock();
+            let r = dirs.get_or_insert_mut(dir, || Reading {
+                last: None,
+                by_ino: None,
+            });
+            (r.last.replace(pos), r.by_ino.clone())
         };
         if prev != listing_prev {
-            let by_ino = match dirs.get_mut(&dir) {
-                Some(r) => Arc::clone(
-                    r.by_ino
-                        .get_or_insert_with(|| Arc::new(InodeOrder::of(tree, ino_of))),
-                ),
-                None => return Vec::new(),
-            };
-            drop(dirs);
+            // Hashing a directory's names takes a while: not under the lock that every request
+            // thread beginning a file takes.
+            let by_ino = known.unwrap_or_else(|| {
+                let made = Arc::new(InodeOrder::of(tree, ino_of));
+                if let Some(r) = self.lock().get_mut(&dir) {
+                    r.by_ino = Some(Arc::clone(&made));
+                }
+                made
+            });
             if let Some(i) = by_ino.index(pos) {
                 let ino_prev = i.checked_sub(1).map(|p| by_ino.order[p] as usize);
                 if prev == ino_prev {
@@ -145,8 +140,6 @@ impl ReadOrders {
                         .collect();
                 }
             }
-        } else {
-            drop(dirs);
         }
         tree.entries
             .iter()
